@@ -1,0 +1,491 @@
+//! The catalog: backup sets on disk.
+//!
+//! ```text
+//! <backup-dir>/
+//!   .lock                          flock: writers exclusive, readers shared
+//!   <db-dir>/                      one per database, name encoded (see encode_db_dir)
+//!     20261124T030001Z/            a complete set, named by its start time in UTC
+//!       manifest.json
+//!       <db-dir>.dump.zst
+//!     .partial-20261124T040001Z/   a set being written: no tool looks inside
+//!   _globals/…                     pg_dumpall --globals-only, same layout
+//! ```
+//! A set appears under its final name only once complete (see [`crate::atomic`]).
+
+use crate::atomic;
+use crate::error::{Category, OpsError};
+use crate::timefmt;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Schema version of `manifest.json`.
+pub const MANIFEST_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const PARTIAL_PREFIX: &str = ".partial-";
+pub const GLOBALS_DIR: &str = "_globals";
+
+/// Encodes a database name as a directory name: every byte outside `[A-Za-z0-9_-]`, and a
+/// leading `_`, becomes `%XX`. Entries starting with `.` or `_` are thus pgops' own.
+pub fn encode_db_dir(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        let plain = b.is_ascii_alphanumeric() || b == b'-' || (b == b'_' && i > 0);
+        if plain {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode_db_dir`]; `None` for anything it could not have produced.
+pub fn decode_db_dir(dir: &str) -> Option<String> {
+    let bytes = dir.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                if hex.chars().any(|c| c.is_ascii_lowercase()) {
+                    return None;
+                }
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b == b'-' || (b == b'_' && i > 0) => {
+                out.push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    let name = String::from_utf8(out).ok()?;
+    (encode_db_dir(&name) == dir && !name.is_empty()).then_some(name)
+}
+
+/// What a set holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetKind {
+    Database,
+    Globals,
+}
+
+/// The archive format pg_dump wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DumpFormat {
+    Custom,
+    Plain,
+}
+
+impl DumpFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            DumpFormat::Custom => "dump",
+            DumpFormat::Plain => "sql",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    Zstd,
+    Gzip,
+    None,
+}
+
+/// How pgops compressed a file: `zstd[:LEVEL]`, `gzip[:LEVEL]` or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compression {
+    pub algorithm: Algorithm,
+    pub level: Option<i32>,
+}
+
+impl Compression {
+    pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+    pub const DEFAULT_GZIP_LEVEL: i32 = 6;
+
+    pub fn extension(&self) -> &'static str {
+        match self.algorithm {
+            Algorithm::Zstd => ".zst",
+            Algorithm::Gzip => ".gz",
+            Algorithm::None => "",
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, level) = match s.split_once(':') {
+            Some((n, l)) => (
+                n,
+                Some(
+                    l.parse::<i32>()
+                        .map_err(|_| format!("invalid compression level {l:?}"))?,
+                ),
+            ),
+            None => (s, None),
+        };
+        let (algorithm, range, default) = match name {
+            "zstd" => (Algorithm::Zstd, 1..=19, Self::DEFAULT_ZSTD_LEVEL),
+            "gzip" => (Algorithm::Gzip, 1..=9, Self::DEFAULT_GZIP_LEVEL),
+            "none" if level.is_none() => {
+                return Ok(Compression {
+                    algorithm: Algorithm::None,
+                    level: None,
+                })
+            }
+            _ => {
+                return Err(format!(
+                    "unknown compression {s:?}: expected zstd[:1-19], gzip[:1-9] or none"
+                ))
+            }
+        };
+        let level = level.unwrap_or(default);
+        if !range.contains(&level) {
+            return Err(format!(
+                "{name} level {level} is out of range {}..={}",
+                range.start(),
+                range.end()
+            ));
+        }
+        Ok(Compression {
+            algorithm,
+            level: Some(level),
+        })
+    }
+}
+
+/// One stored file of a set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub name: String,
+    /// Size and SHA-256 of the bytes on disk.
+    pub bytes: u64,
+    pub sha256: String,
+    /// Size and SHA-256 of what pg_dump wrote, before compression.
+    pub raw_bytes: u64,
+    pub raw_sha256: String,
+}
+
+/// Rows of one table as counted in the dump stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRows {
+    pub schema: String,
+    pub name: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// `manifest.json`: what a set holds and how it was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub v: u32,
+    pub id: String,
+    pub kind: SetKind,
+    /// The real database name (the directory holds its encoding).
+    pub database: String,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    pub server_version: String,
+    pub pg_dump_version: String,
+    pub format: DumpFormat,
+    pub compression: Compression,
+    pub files: Vec<FileEntry>,
+    pub tables: Vec<TableRows>,
+    pub large_objects: u64,
+    pub database_size: Option<u64>,
+    /// Host, port, user, database, sslmode: never a password.
+    pub connection: serde_json::Value,
+    pub tool: ToolInfo,
+    pub correlation_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Manifest {
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+}
+
+/// A reference to a complete set on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetRef {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+impl SetRef {
+    pub fn manifest_path(&self) -> PathBuf {
+        self.path.join(MANIFEST_FILE)
+    }
+
+    pub fn read_manifest(&self) -> Result<Manifest, OpsError> {
+        read_manifest(&self.manifest_path())
+    }
+}
+
+pub fn read_manifest(path: &Path) -> Result<Manifest, OpsError> {
+    let text =
+        fs::read(path).map_err(|e| OpsError::io(format!("reading {}", path.display()), &e))?;
+    let m: Manifest = serde_json::from_slice(&text).map_err(|e| {
+        OpsError::new(
+            "manifest_invalid",
+            Category::Integrity,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    if m.v != MANIFEST_VERSION {
+        return Err(OpsError::new(
+            "manifest_version_unknown",
+            Category::Integrity,
+            format!(
+                "{}: manifest version {} is not known to this build",
+                path.display(),
+                m.v
+            ),
+        ));
+    }
+    Ok(m)
+}
+
+/// Writes a manifest atomically into `dir`.
+pub fn write_manifest(dir: &Path, m: &Manifest) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec_pretty(m).expect("manifests serialize");
+    text.push(b'\n');
+    atomic::write_file(&dir.join(MANIFEST_FILE), &text)
+}
+
+/// A directory under the catalog root that pgops did not make or does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unknown {
+    pub path: PathBuf,
+}
+
+/// The backup directory.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    root: PathBuf,
+}
+
+impl Catalog {
+    pub fn new(root: impl Into<PathBuf>) -> Catalog {
+        Catalog { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates the root if missing, private.
+    pub fn ensure_root(&self) -> std::io::Result<()> {
+        fs::DirBuilder::new().recursive(true).create(&self.root)?;
+        Ok(())
+    }
+
+    /// The directory of a database's sets (the name is encoded, never joined raw).
+    pub fn db_dir(&self, database: &str) -> PathBuf {
+        self.root.join(encode_db_dir(database))
+    }
+
+    pub fn globals_dir(&self) -> PathBuf {
+        self.root.join(GLOBALS_DIR)
+    }
+
+    /// Every set directory of the catalog: each database's, then `_globals`.
+    /// Returns `(database name or None for globals, dir)`.
+    pub fn set_dirs(&self) -> std::io::Result<(Vec<(Option<String>, PathBuf)>, Vec<Unknown>)> {
+        let mut dirs = Vec::new();
+        let mut unknown = Vec::new();
+        let mut entries: Vec<_> = fs::read_dir(&self.root)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_dir = e.file_type()?.is_dir();
+            if name == ".lock" || name == "_drills.jsonl" {
+                continue;
+            }
+            if name == GLOBALS_DIR && is_dir {
+                dirs.push((None, e.path()));
+            } else if let (true, Some(db)) = (is_dir, decode_db_dir(&name)) {
+                dirs.push((Some(db), e.path()));
+            } else {
+                unknown.push(Unknown { path: e.path() });
+            }
+        }
+        Ok((dirs, unknown))
+    }
+
+    /// Complete sets in `dir`, oldest first. A complete set is a directory named by a set id
+    /// that holds a manifest.
+    pub fn sets_in(dir: &Path) -> std::io::Result<Vec<SetRef>> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for e in rd {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if timefmt::parse_set_id(&name).is_some()
+                && e.file_type()?.is_dir()
+                && e.path().join(MANIFEST_FILE).is_file()
+            {
+                out.push(SetRef {
+                    id: name,
+                    path: e.path(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Partial sets left in `dir` (`.partial-<id>`), which only a crash leaves behind once
+    /// no writer holds the catalog lock.
+    pub fn partials_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for e in rd {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_prefix(PARTIAL_PREFIX) {
+                if timefmt::parse_set_id(id).is_some() && e.file_type()?.is_dir() {
+                    out.push(e.path());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Stale partials anywhere in the catalog.
+    pub fn stale_partials(&self) -> std::io::Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        if !self.root.is_dir() {
+            return Ok(out);
+        }
+        for (_, dir) in self.set_dirs()?.0 {
+            out.extend(Self::partials_in(&dir)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Removes a partial set. Refuses any path that is not a `.partial-<id>` directory, so a
+/// bug elsewhere can never turn this into deletion of something pgops did not create.
+pub fn remove_partial(path: &Path) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ok = name
+        .strip_prefix(PARTIAL_PREFIX)
+        .is_some_and(|id| timefmt::parse_set_id(id).is_some());
+    if !ok {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("refusing to remove {}: not a partial set", path.display()),
+        ));
+    }
+    match fs::remove_dir_all(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = path.parent() {
+        atomic::fsync_dir(parent)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn encoding_examples() {
+        assert_eq!(encode_db_dir("app"), "app");
+        assert_eq!(encode_db_dir("my_db-2"), "my_db-2");
+        assert_eq!(encode_db_dir("_globals"), "%5Fglobals");
+        assert_eq!(encode_db_dir(".."), "%2E%2E");
+        assert_eq!(encode_db_dir("a/b c"), "a%2Fb%20c");
+        assert_eq!(encode_db_dir("é"), "%C3%A9");
+        assert_eq!(decode_db_dir("%2E%2E").as_deref(), Some(".."));
+        assert_eq!(decode_db_dir("_globals"), None);
+        assert_eq!(decode_db_dir(".partial-x"), None);
+        assert_eq!(
+            decode_db_dir("%2e"),
+            None,
+            "only the canonical encoding decodes"
+        );
+    }
+
+    #[test]
+    fn compression_parsing() {
+        let c: Compression = "zstd".parse().unwrap();
+        assert_eq!((c.algorithm, c.level), (Algorithm::Zstd, Some(3)));
+        let c: Compression = "gzip:9".parse().unwrap();
+        assert_eq!((c.algorithm, c.level), (Algorithm::Gzip, Some(9)));
+        assert_eq!(
+            "none".parse::<Compression>().unwrap().algorithm,
+            Algorithm::None
+        );
+        assert!("zstd:0".parse::<Compression>().is_err());
+        assert!("gzip:10".parse::<Compression>().is_err());
+        assert!("lz4".parse::<Compression>().is_err());
+        assert!("none:1".parse::<Compression>().is_err());
+    }
+
+    #[test]
+    fn remove_partial_refuses_other_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("20261124T030001Z");
+        fs::create_dir(&set).unwrap();
+        assert!(remove_partial(&set).is_err());
+        assert!(set.exists());
+        let p = dir.path().join(".partial-20261124T030001Z");
+        fs::create_dir(&p).unwrap();
+        fs::write(p.join("x"), b"x").unwrap();
+        remove_partial(&p).unwrap();
+        assert!(!p.exists());
+    }
+
+    proptest! {
+        #[test]
+        fn encoding_is_safe_and_reversible(name in "\\PC{1,63}") {
+            prop_assume!(name.len() <= 63);
+            let enc = encode_db_dir(&name);
+            prop_assert!(!enc.starts_with('.') && !enc.starts_with('_'));
+            prop_assert!(enc.bytes().all(|b| b.is_ascii_alphanumeric() || b"%_-".contains(&b)));
+            prop_assert!(enc.len() <= 255);
+            prop_assert_eq!(decode_db_dir(&enc), Some(name));
+        }
+
+        #[test]
+        fn distinct_names_get_distinct_dirs(a in "[ -~]{1,12}", b in "[ -~]{1,12}") {
+            prop_assume!(a != b);
+            prop_assert_ne!(encode_db_dir(&a), encode_db_dir(&b));
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Shared core of the pgops tools.
+//!
+//! Every pgops binary is a thin CLI over this crate: it owns the contracts that the design
+//! brief (`docs/architecture.md`) makes common to all tools, so each exists exactly once.
+//!
+//! - [`event`]: the JSON-lines envelope on stdout, correlation ids, `run.finished`.
+//! - [`exit`] and [`error`]: exit codes and stable error codes with their categories.
+//! - [`conn`]: connection settings from flags, the libpq environment and `.pgpass`.
+//! - [`redact`]: scrubbing secrets from anything shown to a user.
+//! - [`atomic`]: durable files and directories (write, fsync, rename, fsync parent).
+//! - [`catalog`]: backup sets on disk, their encoded directory names and manifests.
+//! - [`lock`]: the catalog's reader/writer lock with a timeout.
+//! - [`duration`]: parsing `--timeout 90s`-style durations.
+
+pub mod atomic;
+pub mod catalog;
+pub mod conn;
+pub mod duration;
+pub mod error;
+pub mod event;
+pub mod exit;
+pub mod lock;
+pub mod redact;
+pub mod timefmt;
+
+pub use error::{Category, OpsError};
+pub use exit::ExitCode;

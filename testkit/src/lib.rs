@@ -1,0 +1,482 @@
+//! Dev-only test support for pgops: throwaway PostgreSQL clusters and fixtures.
+//!
+//! [`Cluster`] runs a real server from the machine's PostgreSQL binaries (Debian:
+//! `/usr/lib/postgresql/<major>/bin`, or `PGOPS_PG_BIN_DIR`) on a Unix socket in a temp
+//! directory, with password authentication and [`SENTINEL_PASSWORD`], so that every test
+//! exercises the secret-handling paths. `initdb` refuses root: as root (CI), the server runs
+//! as the `postgres` user. One [`Cluster::shared`] cluster per test binary, one database per
+//! test; a watchdog stops the server when the test process exits, however it exits.
+
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+/// The password of the `postgres` role in every test cluster. Tests assert that it never
+/// appears in any output or file.
+pub const SENTINEL_PASSWORD: &str = "Sentinel-pw-9f2c7e41";
+
+/// The workspace root (the directory holding the top `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives in the workspace")
+        .to_path_buf()
+}
+
+/// `shared/bench/mixed-db.sql`, beside the checkout (or `PGOPS_BENCH_SQL`).
+pub fn mixed_db_sql() -> PathBuf {
+    if let Ok(p) = std::env::var("PGOPS_BENCH_SQL") {
+        return PathBuf::from(p);
+    }
+    workspace_root()
+        .parent()
+        .expect("the workspace has a parent")
+        .join("shared/bench/mixed-db.sql")
+}
+
+/// The directory of the newest installed PostgreSQL server binaries.
+pub fn pg_bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("PGOPS_PG_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p).expect(
+        "no PostgreSQL server found under /usr/lib/postgresql: run scripts/test, which installs it",
+    )
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn postgres_ids() -> (u32, u32) {
+    let name = std::ffi::CString::new("postgres").unwrap();
+    // SAFETY: getpwnam returns null or a pointer to a static record we only read at once.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    assert!(
+        !pw.is_null(),
+        "running as root needs a `postgres` user to run the server"
+    );
+    // SAFETY: checked non-null above.
+    unsafe { ((*pw).pw_uid, (*pw).pw_gid) }
+}
+
+/// A running throwaway PostgreSQL server.
+#[derive(Debug)]
+pub struct Cluster {
+    base: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+static SHARED: OnceLock<Cluster> = OnceLock::new();
+static DB_SEQ: AtomicU32 = AtomicU32::new(0);
+
+impl Cluster {
+    /// The cluster of this test binary, started on first use.
+    pub fn shared() -> &'static Cluster {
+        SHARED.get_or_init(Cluster::start)
+    }
+
+    /// A private cluster (for tests that stop the server or break it).
+    pub fn start() -> Cluster {
+        let bin = pg_bin_dir();
+        let as_postgres = is_root();
+        let base = tempfile::Builder::new()
+            .prefix("pgops-testkit-")
+            .tempdir()
+            .expect("temp dir");
+        if as_postgres {
+            let (uid, gid) = postgres_ids();
+            let c = std::ffi::CString::new(base.path().to_str().unwrap()).unwrap();
+            // SAFETY: c is a valid NUL-terminated path.
+            assert_eq!(
+                unsafe { libc::chown(c.as_ptr(), uid, gid) },
+                0,
+                "chown test dir"
+            );
+        }
+        let port = 5432;
+        let cluster = Cluster {
+            base,
+            bin,
+            port,
+            as_postgres,
+        };
+        let pwfile = cluster.base.path().join("pwfile");
+        std::fs::write(&pwfile, SENTINEL_PASSWORD).unwrap();
+        if as_postgres {
+            let (uid, gid) = postgres_ids();
+            let c = std::ffi::CString::new(pwfile.to_str().unwrap()).unwrap();
+            // SAFETY: c is a valid NUL-terminated path.
+            unsafe { libc::chown(c.as_ptr(), uid, gid) };
+        }
+        let data = cluster.data_dir();
+        let out = cluster.run_server_cmd(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--pwfile",
+                pwfile.to_str().unwrap(),
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_file(&pwfile).ok();
+        cluster.spawn_watchdog();
+        cluster.start_server();
+        cluster
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.base.path().join("data")
+    }
+
+    /// Where the server listens: a Unix socket directory.
+    pub fn socket_dir(&self) -> &Path {
+        self.base.path()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Path of a PostgreSQL binary of the same version as the server.
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    fn server_cmd(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn run_server_cmd(&self, program: &str, args: &[&str]) -> Output {
+        self.server_cmd(program)
+            .args(args)
+            .current_dir(self.base.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {program}: {e}"))
+    }
+
+    /// Starts (or restarts) the server and waits until it accepts connections.
+    pub fn start_server(&self) {
+        let opts = format!(
+            "-c listen_addresses='' -c unix_socket_directories='{}' -p {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            self.socket_dir().display(),
+            self.port
+        );
+        let log = self.base.path().join("server.log");
+        let out = self.run_server_cmd(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data_dir().to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                &opts,
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Stops the server at once (like a crash or `systemctl stop` with `-m immediate`).
+    pub fn stop_server(&self) {
+        let _ = self.run_server_cmd(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data_dir().to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    /// Stops the server once the test process is gone, even after kill -9 or a panic in a
+    /// static's lifetime, where no destructor runs.
+    fn spawn_watchdog(&self) {
+        let script = format!(
+            "while [ -d /proc/{pid} ]; do sleep 1; done; {pg_ctl} -D '{data}' -m immediate stop >/dev/null 2>&1; rm -rf '{base}'",
+            pid = std::process::id(),
+            pg_ctl = self.bin.join("pg_ctl").display(),
+            data = self.data_dir().display(),
+            base = self.base.path().display(),
+        );
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", "sh", "-c", &script]);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.args(["-c", &script]);
+            c
+        };
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the cluster watchdog");
+    }
+
+    /// libpq environment for a tool under test: socket, port, user and the sentinel password.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("PGHOST".into(), self.socket_dir().display().to_string()),
+            ("PGPORT".into(), self.port.to_string()),
+            ("PGUSER".into(), "postgres".into()),
+            ("PGPASSWORD".into(), SENTINEL_PASSWORD.into()),
+        ]
+    }
+
+    /// Applies [`env`](Self::env) to a command, after clearing inherited libpq variables.
+    pub fn configure(&self, cmd: &mut Command) {
+        for v in [
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGPASSWORD",
+            "PGDATABASE",
+            "PGPASSFILE",
+            "PGSERVICE",
+        ] {
+            cmd.env_remove(v);
+        }
+        cmd.envs(self.env());
+    }
+
+    pub fn connect(&self, db: &str) -> postgres::Client {
+        postgres::Config::new()
+            .host_path(self.socket_dir())
+            .port(self.port)
+            .user("postgres")
+            .password(SENTINEL_PASSWORD)
+            .dbname(db)
+            .connect(postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connect to {db:?}: {e}"))
+    }
+
+    /// A fresh database with a unique name starting with `prefix`.
+    pub fn unique_db(&self, prefix: &str) -> String {
+        let name = format!(
+            "{prefix}_{}_{}",
+            std::process::id(),
+            DB_SEQ.fetch_add(1, Ordering::SeqCst)
+        );
+        self.create_db(&name);
+        name
+    }
+
+    /// Creates a database with exactly this name (any characters), dropping an old one.
+    pub fn create_db(&self, name: &str) {
+        let mut c = self.connect("postgres");
+        let q = quote_ident(name);
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {q}"))
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {q}")).unwrap();
+    }
+
+    pub fn drop_db(&self, name: &str) {
+        let mut c = self.connect("postgres");
+        c.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(name)
+        ))
+        .unwrap();
+    }
+
+    /// Runs `psql -v ON_ERROR_STOP=1 [-v k=v…] -f file` against `db`.
+    pub fn psql_file(&self, db: &str, file: &Path, vars: &[(&str, &str)]) {
+        let mut cmd = Command::new(self.bin("psql"));
+        self.configure(&mut cmd);
+        cmd.env("PGDATABASE", db)
+            .args(["-q", "-X", "-v", "ON_ERROR_STOP=1"]);
+        for (k, v) in vars {
+            cmd.arg("-v").arg(format!("{k}={v}"));
+        }
+        let out = cmd.arg("-f").arg(file).output().expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql -f {} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Loads `shared/bench/mixed-db.sql` at `scale` into `db`.
+    pub fn load_mixed(&self, db: &str, scale: &str) {
+        self.psql_file(db, &mixed_db_sql(), &[("scale", scale)]);
+    }
+
+    /// Exact row counts of every ordinary table (including leaf partitions) in `db`,
+    /// outside the system schemas: `(schema, name) -> count(*)`.
+    pub fn row_counts(&self, db: &str) -> std::collections::BTreeMap<(String, String), u64> {
+        let mut c = self.connect(db);
+        let tables = c
+            .query(
+                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                   AND n.nspname NOT LIKE 'pg_toast%'",
+                &[],
+            )
+            .unwrap();
+        let mut out = std::collections::BTreeMap::new();
+        for t in tables {
+            let (s, n): (String, String) = (t.get(0), t.get(1));
+            let q = format!(
+                "SELECT count(*) FROM {}.{}",
+                quote_ident(&s),
+                quote_ident(&n)
+            );
+            let count: i64 = c.query_one(&q, &[]).unwrap().get(0);
+            out.insert((s, n), count as u64);
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop_server();
+    }
+}
+
+/// Quotes an SQL identifier.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Panics if the sentinel password appears in `text` (label says where it was found).
+pub fn assert_no_secret(label: &str, text: &[u8]) {
+    let needle = SENTINEL_PASSWORD.as_bytes();
+    assert!(
+        !text.windows(needle.len()).any(|w| w == needle),
+        "the sentinel password leaked into {label}"
+    );
+}
+
+/// Checks every file under `dir` for the sentinel password.
+pub fn assert_no_secret_in_tree(dir: &Path) {
+    for entry in walk(dir) {
+        if entry.is_file() {
+            let bytes = std::fs::read(&entry).unwrap_or_default();
+            assert_no_secret(&entry.display().to_string(), &bytes);
+        }
+    }
+}
+
+/// Every path under `dir`, depth first.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    stack.push(p.clone());
+                }
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A schema that exercises every naming and storage corner pg_dump has: quoted, mixed-case,
+/// unicode and dotted identifiers, values with newlines, tabs and backslashes, an empty
+/// table, a partitioned table, bytea, large objects and a materialized view.
+pub const TRICKY_SQL: &str = r#"
+CREATE SCHEMA "Mixed.Case Schema";
+CREATE TABLE "Mixed.Case Schema"."Table ""quoted"" é" (id int PRIMARY KEY, "Col.Name" text);
+INSERT INTO "Mixed.Case Schema"."Table ""quoted"" é"
+  SELECT g, E'line\nbreak\ttab\\back ' || g FROM generate_series(1, 37) g;
+CREATE TABLE public.empty_table (id int);
+CREATE TABLE public."ÜnïcødeTäble" (v text);
+INSERT INTO public."ÜnïcødeTäble" SELECT 'ünï ' || g FROM generate_series(1, 5) g;
+CREATE TABLE public."dotted.name" (v int);
+INSERT INTO public."dotted.name" VALUES (1), (2);
+CREATE TABLE public.measurements (id int, at date NOT NULL, v numeric) PARTITION BY RANGE (at);
+CREATE TABLE public.measurements_2025 PARTITION OF public.measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE public.measurements_2026 PARTITION OF public.measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO public.measurements SELECT g, date '2025-06-01' + (g % 400), g * 1.5 FROM generate_series(1, 300) g;
+CREATE TABLE public.docs (id int, body bytea);
+INSERT INTO public.docs SELECT g, decode(repeat('0a5c00ff', g), 'hex') FROM generate_series(1, 20) g;
+SELECT lo_from_bytea(0, 'hello'::bytea), lo_from_bytea(0, '\x000aff'::bytea), lo_from_bytea(0, ''::bytea);
+CREATE MATERIALIZED VIEW public.doc_sizes AS SELECT id, length(body) AS n FROM public.docs;
+"#;
+
+impl Cluster {
+    /// Loads [`TRICKY_SQL`] into `db`.
+    pub fn load_tricky(&self, db: &str) {
+        self.connect(db).batch_execute(TRICKY_SQL).unwrap();
+    }
+
+    /// Runs `pg_dump ARGS` on `db` and returns its stdout.
+    pub fn pg_dump(&self, db: &str, args: &[&str]) -> Vec<u8> {
+        let mut cmd = Command::new(self.bin("pg_dump"));
+        self.configure(&mut cmd);
+        let out = cmd
+            .env("PGDATABASE", db)
+            .args(args)
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+}

@@ -1,0 +1,57 @@
+//! Validation of real tool output against the JSON Schemas in `docs/schemas/`.
+//!
+//! Every event line must match `envelope.json` and `events/<event>.json`; a missing event
+//! schema is itself a failure, so no event ships undocumented.
+
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn schema_dir() -> PathBuf {
+    crate::workspace_root().join("docs/schemas")
+}
+
+fn load(rel: &str) -> Value {
+    let path = schema_dir().join(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("schema {} is missing: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("schema {} is invalid JSON: {e}", path.display()))
+}
+
+fn check(schema_rel: &str, instance: &Value) {
+    let schema = load(schema_rel);
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("schema {schema_rel} does not compile: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{instance} does not match {schema_rel}:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Parses one stdout line and validates it; returns the event.
+pub fn validate_event_line(line: &str) -> Value {
+    let v: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+    check("envelope.json", &v);
+    let event = v["event"].as_str().expect("event is a string");
+    check(&format!("events/{event}.json"), &v);
+    v
+}
+
+/// Validates every line of a tool's stdout; returns the events.
+pub fn validate_stdout(stdout: &[u8]) -> Vec<Value> {
+    let text = std::str::from_utf8(stdout).expect("stdout is UTF-8");
+    text.lines().map(validate_event_line).collect()
+}
+
+/// Validates a `manifest.json` file.
+pub fn validate_manifest(path: &std::path::Path) -> Value {
+    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    check("manifest.json", &v);
+    v
+}
