@@ -1,0 +1,81 @@
+//! Command-line flags. Connection flags mirror pg_dump's; passwords never come from a flag.
+
+use clap::Parser;
+use ops_core::catalog::{Compression, DumpFormat};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Custom,
+    Plain,
+}
+
+impl From<FormatArg> for DumpFormat {
+    fn from(f: FormatArg) -> DumpFormat {
+        match f {
+            FormatArg::Custom => DumpFormat::Custom,
+            FormatArg::Plain => DumpFormat::Plain,
+        }
+    }
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    ops_core::duration::parse(s)
+}
+
+/// Take PostgreSQL logical backups into a catalog of provably complete backup sets.
+///
+/// Writes JSON lines on stdout (backup.started, backup.completed, backup.failed,
+/// run.finished). Exit codes: 0 all backups complete, 1 a backup failed, 2 invalid
+/// invocation, 3 could not run (server unreachable, lock busy, timeout, interrupted).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pgdump-run", version, disable_help_flag = true)]
+pub struct Args {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Database server host or socket directory (PGHOST).
+    #[arg(short = 'h', long)]
+    pub host: Option<String>,
+    /// Database server port (PGPORT).
+    #[arg(short = 'p', long)]
+    pub port: Option<String>,
+    /// Connect as this user (PGUSER).
+    #[arg(short = 'U', long)]
+    pub username: Option<String>,
+    /// Database to back up (repeatable). The first may be a conninfo string or a
+    /// postgresql:// URI, which then also sets the connection.
+    #[arg(short = 'd', long = "dbname", value_name = "DB")]
+    pub dbnames: Vec<String>,
+    /// Back up every database that accepts connections, except templates.
+    #[arg(long, conflicts_with = "dbnames")]
+    pub all: bool,
+    /// Skip databases matching this pattern (`*` and `?` wildcards; repeatable).
+    #[arg(long = "exclude-database", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// The catalog directory (PGOPS_BACKUP_DIR).
+    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Archive format written by pg_dump.
+    #[arg(long, value_enum, default_value = "custom")]
+    pub format: FormatArg,
+    /// Compression of the stored file: zstd[:1-19], gzip[:1-9] or none.
+    #[arg(long, default_value = "zstd:3")]
+    pub compress: Compression,
+    /// How many databases to dump at once.
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Do not dump roles and tablespaces (pg_dumpall --globals-only).
+    #[arg(long)]
+    pub no_globals: bool,
+    /// Limit for the whole run (e.g. 2h); running dumps are killed and removed.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+    /// How long to wait for another run holding the catalog lock.
+    #[arg(long, value_parser = duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+    /// Directory holding pg_dump and pg_dumpall (default: PATH).
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+}

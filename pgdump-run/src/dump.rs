@@ -1,0 +1,461 @@
+//! One backup set: run pg_dump (or pg_dumpall for globals) into a `.partial-<id>` directory,
+//! prove the stream complete, write the manifest, then publish the set under its final name.
+//! Any failure removes the partial; nothing that looks complete is left behind.
+
+use crate::archive::{self, StreamError, Written};
+use crate::server::ServerInfo;
+use ops_core::atomic;
+use ops_core::catalog::{self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo};
+use ops_core::conn::ConnSettings;
+use ops_core::event::{Emitter, Severity};
+use ops_core::redact::Redactor;
+use ops_core::{timefmt, Category, OpsError};
+use serde_json::{json, Value};
+use std::io::{IsTerminal, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// How much of pg_dump's stderr is kept (the end, where the error is).
+const STDERR_TAIL: usize = 16 * 1024;
+
+/// What a set backs up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Database(String),
+    /// Roles and tablespaces (`pg_dumpall --globals-only`).
+    Globals,
+}
+
+impl Target {
+    fn database(&self) -> Option<&str> {
+        match self {
+            Target::Database(d) => Some(d),
+            Target::Globals => None,
+        }
+    }
+
+    fn label(&self) -> &str {
+        self.database().unwrap_or(catalog::GLOBALS_DIR)
+    }
+}
+
+/// Why the run must stop early: a signal, or the `--timeout` deadline.
+#[derive(Debug, Clone)]
+pub struct StopSignal {
+    pub interrupted: Arc<AtomicBool>,
+    pub deadline: Option<Instant>,
+}
+
+impl StopSignal {
+    pub fn reason(&self) -> Option<OpsError> {
+        if self.interrupted.load(Ordering::SeqCst) {
+            return Some(OpsError::new(
+                "interrupted",
+                Category::Timeout,
+                "stopped by SIGINT or SIGTERM; the partial set was removed",
+            ));
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(OpsError::new(
+                "timeout",
+                Category::Timeout,
+                "--timeout reached; pg_dump was killed and the partial set removed",
+            ));
+        }
+        None
+    }
+}
+
+/// Everything a backup needs that is the same for every set of a run.
+#[derive(Debug)]
+pub struct RunContext<'a> {
+    pub emitter: &'a Emitter,
+    pub catalog: &'a Catalog,
+    pub settings: &'a ConnSettings,
+    pub redactor: &'a Redactor,
+    pub pg_dump: PathBuf,
+    pub pg_dumpall: Option<PathBuf>,
+    pub pg_dump_version: String,
+    pub server: ServerInfo,
+    pub format: DumpFormat,
+    pub compression: Compression,
+    pub stop: &'a StopSignal,
+}
+
+/// A failed attempt: the error and pg_dump's redacted stderr, if it said anything.
+#[derive(Debug)]
+struct Failure {
+    error: OpsError,
+    stderr: Option<String>,
+}
+
+impl From<OpsError> for Failure {
+    fn from(error: OpsError) -> Failure {
+        Failure { error, stderr: None }
+    }
+}
+
+fn compression_label(c: &Compression) -> String {
+    match c.level {
+        Some(l) => format!("{}:{l}", serde_json::to_value(c.algorithm).unwrap().as_str().unwrap_or("")),
+        None => "none".into(),
+    }
+}
+
+/// Takes one backup set and reports it. Returns true when the set was published.
+pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>) -> bool {
+    let started = Instant::now();
+    let dir = match &target {
+        Target::Database(db) => ctx.catalog.db_dir(db),
+        Target::Globals => ctx.catalog.globals_dir(),
+    };
+    let prepared = atomic::ensure_private_dir(&dir)
+        .map_err(|e| OpsError::io(format!("creating {}", dir.display()), &e))
+        .and_then(|()| new_partial(&dir));
+    let (id, started_at, partial) = match prepared {
+        Ok(p) => p,
+        Err(error) => {
+            report_failure(ctx, target, None, started, Failure { error, stderr: None });
+            return false;
+        }
+    };
+    let format = match target {
+        Target::Database(_) => ctx.format,
+        Target::Globals => DumpFormat::Plain,
+    };
+    let file_stem = match target {
+        Target::Database(db) => catalog::encode_db_dir(db),
+        Target::Globals => "globals".into(),
+    };
+    let file_name = format!("{file_stem}.{}{}", format.extension(), ctx.compression.extension());
+    ctx.emitter.emit(
+        "backup.started",
+        Severity::Info,
+        json!({
+            "kind": kind(target),
+            "id": id,
+            "database": target.database(),
+            "format": format,
+            "compression": compression_label(&ctx.compression),
+            "server_version": ctx.server.version,
+            "pg_dump_version": ctx.pg_dump_version,
+        }),
+    );
+    let result = take(ctx, target, &partial, &file_name, format);
+    let (written, notes) = match result {
+        Ok(w) => w,
+        Err(failure) => {
+            if let Err(e) = catalog::remove_partial(&partial) {
+                eprintln!("pgdump-run: could not remove {}: {e}", partial.display());
+            }
+            report_failure(ctx, target, Some(&id), started, failure);
+            return false;
+        }
+    };
+    let manifest = Manifest {
+        v: catalog::MANIFEST_VERSION,
+        id: id.clone(),
+        kind: kind(target),
+        database: target.label().to_string(),
+        status: "complete".into(),
+        started_at: timefmt::rfc3339(started_at),
+        finished_at: timefmt::now_rfc3339(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        server_version: ctx.server.version.clone(),
+        pg_dump_version: ctx.pg_dump_version.clone(),
+        format,
+        compression: ctx.compression,
+        files: vec![FileEntry {
+            name: file_name.clone(),
+            bytes: written.bytes,
+            sha256: written.sha256.clone(),
+            raw_bytes: written.raw_bytes,
+            raw_sha256: written.raw_sha256.clone(),
+        }],
+        tables: written
+            .summary
+            .tables
+            .iter()
+            .map(|t| TableRows {
+                schema: t.schema.clone(),
+                name: t.name.clone(),
+                rows: t.rows,
+            })
+            .collect(),
+        large_objects: written.summary.large_objects,
+        database_size,
+        connection: ctx.settings.describe(),
+        tool: ToolInfo {
+            name: "pgdump-run".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        correlation_id: ctx.emitter.correlation_id().to_string(),
+        notes: notes.clone(),
+    };
+    let final_dir = dir.join(&id);
+    let published = catalog::write_manifest(&partial, &manifest)
+        .and_then(|()| atomic::publish_dir(&partial, &final_dir))
+        .map_err(|e| OpsError::io(format!("publishing {}", final_dir.display()), &e));
+    if let Err(error) = published {
+        let _ = catalog::remove_partial(&partial);
+        report_failure(ctx, target, Some(&id), started, error.into());
+        return false;
+    }
+    let mut payload = json!({
+        "kind": kind(target),
+        "id": id,
+        "database": target.database(),
+        "path": final_dir.display().to_string(),
+        "file": file_name,
+        "format": format,
+        "compression": compression_label(&ctx.compression),
+        "bytes": written.bytes,
+        "raw_bytes": written.raw_bytes,
+        "sha256": written.sha256,
+        "raw_sha256": written.raw_sha256,
+        "tables": manifest.tables.len(),
+        "rows": manifest.total_rows(),
+        "large_objects": manifest.large_objects,
+        "database_size": database_size,
+        "duration_ms": started.elapsed().as_millis() as u64,
+    });
+    let severity = if notes.is_empty() {
+        Severity::Info
+    } else {
+        payload["notes"] = json!(notes);
+        if *target == Target::Globals {
+            payload["role_passwords"] = json!(false);
+        }
+        Severity::Warning
+    };
+    ctx.emitter.emit("backup.completed", severity, payload);
+    true
+}
+
+fn kind(target: &Target) -> SetKind {
+    match target {
+        Target::Database(_) => SetKind::Database,
+        Target::Globals => SetKind::Globals,
+    }
+}
+
+fn report_failure(ctx: &RunContext<'_>, target: &Target, id: Option<&str>, started: Instant, failure: Failure) {
+    let mut payload = json!({
+        "kind": kind(target),
+        "id": id,
+        "database": target.database(),
+        "duration_ms": started.elapsed().as_millis() as u64,
+    });
+    if let Some(stderr) = failure.stderr.filter(|s| !s.trim().is_empty()) {
+        payload["stderr"] = Value::String(stderr);
+    }
+    ctx.emitter.emit_error("backup.failed", Severity::Error, &failure.error, payload);
+}
+
+/// Picks the set id (start time, to the second) and creates `.partial-<id>`. Waits for the
+/// next second if a set of this database already has this id.
+fn new_partial(dir: &Path) -> Result<(String, OffsetDateTime, PathBuf), OpsError> {
+    loop {
+        let now = OffsetDateTime::now_utc();
+        let id = timefmt::set_id(now);
+        let partial = dir.join(format!("{}{id}", catalog::PARTIAL_PREFIX));
+        if !dir.join(&id).exists() && !partial.exists() {
+            atomic::create_private_dir(&partial)
+                .and_then(|()| atomic::fsync_dir(dir))
+                .map_err(|e| OpsError::io(format!("creating {}", partial.display()), &e))?;
+            return Ok((id, now, partial));
+        }
+        std::thread::sleep(Duration::from_millis(1000 - now.millisecond() as u64 % 1000));
+    }
+}
+
+/// Runs the dump into `partial/file_name`. Globals fall back to `--no-role-passwords` when
+/// the user may not read password hashes; the returned notes say so.
+fn take(
+    ctx: &RunContext<'_>,
+    target: &Target,
+    partial: &Path,
+    file_name: &str,
+    format: DumpFormat,
+) -> Result<(Written, Vec<String>), Failure> {
+    let path = partial.join(file_name);
+    match target {
+        Target::Database(db) => {
+            let mut cmd = Command::new(&ctx.pg_dump);
+            match format {
+                DumpFormat::Custom => cmd.args(["--format=custom", "--compress=0"]),
+                DumpFormat::Plain => cmd.arg("--format=plain"),
+            };
+            cmd.arg("--no-password");
+            ctx.settings.for_database(db).apply_to_command(&mut cmd);
+            run_child(ctx, cmd, &path, db).map(|w| (w, Vec::new()))
+        }
+        Target::Globals => {
+            let program = ctx.pg_dumpall.as_ref().expect("pg_dumpall located when globals are on");
+            let make = |extra: &[&str]| {
+                let mut cmd = Command::new(program);
+                cmd.args(["--globals-only", "--no-password"]).args(extra);
+                ctx.settings.apply_to_command(&mut cmd);
+                cmd
+            };
+            match run_child(ctx, make(&[]), &path, "globals") {
+                Err(f) if f.stderr.as_deref().is_some_and(|s| s.contains("pg_authid") && s.contains("permission denied")) => {
+                    std::fs::remove_file(&path).map_err(|e| OpsError::io("removing the failed globals file", &e))?;
+                    let w = run_child(ctx, make(&["--no-role-passwords"]), &path, "globals")?;
+                    Ok((w, vec!["role passwords not dumped: the user may not read pg_authid (--no-role-passwords)".into()]))
+                }
+                other => other.map(|w| (w, Vec::new())),
+            }
+        }
+    }
+}
+
+fn kill_group(pid: u32) {
+    // SAFETY: killpg only sends a signal; the group was created for this child.
+    unsafe {
+        libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+    }
+}
+
+/// Runs one pg_dump/pg_dumpall child in its own process group and streams its stdout into
+/// the file. The group is killed on stop, on deadline, and on any failure of the stream.
+fn run_child(ctx: &RunContext<'_>, mut cmd: Command, path: &Path, label: &str) -> Result<Written, Failure> {
+    if let Some(error) = ctx.stop.reason() {
+        return Err(error.into());
+    }
+    let file = atomic::create_private_file(path).map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    // SAFETY: prctl is async-signal-safe; it makes the kernel kill pg_dump if pgdump-run
+    // dies (even by SIGKILL), so no orphan keeps writing or holding locks.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        OpsError::new(
+            "pg_dump_missing",
+            Category::Dependency,
+            format!("cannot start {}: {e}", ctx.pg_dump.display()),
+        )
+    })?;
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let stderr_reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if all.len() > 2 * STDERR_TAIL {
+                all.drain(..all.len() - STDERR_TAIL);
+            }
+        }
+        all
+    });
+    let finished = Arc::new(AtomicBool::new(false));
+    let stopped: Arc<std::sync::Mutex<Option<OpsError>>> = Arc::default();
+    let watchdog = {
+        let finished = finished.clone();
+        let stopped = stopped.clone();
+        let stop = ctx.stop.clone();
+        std::thread::spawn(move || {
+            while !finished.load(Ordering::SeqCst) {
+                if let Some(reason) = stop.reason() {
+                    *stopped.lock().unwrap() = Some(reason);
+                    kill_group(pid);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let show = std::io::stderr().is_terminal();
+    let mut last_shown = Instant::now();
+    let mut progress = |raw: u64| {
+        if show && last_shown.elapsed() >= Duration::from_millis(250) {
+            last_shown = Instant::now();
+            let _ = write!(std::io::stderr(), "\r{label}: {:.1} MiB dumped ", raw as f64 / 1048576.0);
+        }
+    };
+    let streamed = archive::write_archive(stdout, file, ctx.compression, &mut progress);
+    if show {
+        let _ = writeln!(std::io::stderr());
+    }
+    if streamed.is_err() {
+        kill_group(pid);
+    }
+    let status = child.wait();
+    finished.store(true, Ordering::SeqCst);
+    let _ = watchdog.join();
+    let stderr_bytes = stderr_reader.join().unwrap_or_default();
+    let stderr_text = {
+        let text = String::from_utf8_lossy(&stderr_bytes);
+        let tail = if text.len() > STDERR_TAIL {
+            let mut cut = text.len() - STDERR_TAIL;
+            while !text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            &text[cut..]
+        } else {
+            &text[..]
+        };
+        ctx.redactor.redact(tail)
+    };
+    let with_stderr = |error: OpsError| Failure {
+        error,
+        stderr: Some(stderr_text.clone()),
+    };
+    if let Some(reason) = stopped.lock().unwrap().take() {
+        return Err(with_stderr(reason));
+    }
+    if let Err(StreamError::Write(e)) = &streamed {
+        return Err(with_stderr(OpsError::io(format!("writing {}", path.display()), e)));
+    }
+    let status = status.map_err(|e| with_stderr(OpsError::io("waiting for pg_dump", &e)))?;
+    if !status.success() {
+        let auth = stderr_text.contains("password authentication failed") || stderr_text.contains("no password supplied");
+        let (code, category) = if auth {
+            ("auth_failed", Category::Authz)
+        } else {
+            ("pg_dump_failed", Category::Dependency)
+        };
+        let program = cmd_name(&cmd);
+        let how = match status.code() {
+            Some(c) => format!("exited with status {c}"),
+            None => "was killed by a signal".into(),
+        };
+        let last_line = stderr_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        return Err(with_stderr(OpsError::new(
+            code,
+            category,
+            format!("{program} {how}: {last_line}"),
+        )));
+    }
+    match streamed {
+        Ok(w) => Ok(w),
+        Err(StreamError::Read(e)) => Err(with_stderr(OpsError::io("reading pg_dump's output", &e))),
+        Err(StreamError::Archive(e)) => Err(with_stderr(OpsError::new(
+            "archive_incomplete",
+            Category::Integrity,
+            format!("pg_dump succeeded but its output is not a complete archive: {e}"),
+        ))),
+        Err(StreamError::Write(_)) => unreachable!("handled above"),
+    }
+}
+
+fn cmd_name(cmd: &Command) -> String {
+    Path::new(cmd.get_program())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

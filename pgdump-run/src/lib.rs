@@ -1,0 +1,206 @@
+//! `pgdump-run`: take PostgreSQL logical backups that are provably complete.
+//!
+//! For each database (and the cluster's globals) it runs `pg_dump` uncompressed and passes
+//! its output once through [`archive::write_archive`], which counts every table's rows
+//! with `pg-archive`, hashes the raw stream and the stored file, and compresses (zstd by
+//! default) beside pg_dump. The set is written in `.partial-<id>` and renamed into the
+//! catalog only when pg_dump succeeded *and* the stream is a complete archive.
+//!
+//! Modules: [`cli`] (flags), [`selection`] (which databases), [`server`] (questions to the
+//! server), [`pgbin`] (client programs), [`archive`] (the one-pass writer), [`dump`] (one
+//! set, start to publish).
+
+pub mod archive;
+pub mod cli;
+pub mod dump;
+pub mod pgbin;
+pub mod selection;
+pub mod server;
+
+use dump::{RunContext, StopSignal, Target};
+use ops_core::catalog::{self, Catalog};
+use ops_core::conn::{ConnFlags, ConnSettings};
+use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::lock::{CatalogLock, LockMode};
+use ops_core::redact::Redactor;
+use ops_core::{Category, ExitCode, OpsError};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs pgdump-run with parsed flags, writing events to stdout; returns the exit code.
+pub fn run(args: cli::Args) -> ExitCode {
+    let emitter = Emitter::stdout("pgdump-run", correlation_id_from_env());
+    let mut tally = Tally::default();
+    let exit = match execute(&args, &emitter, &mut tally) {
+        Ok(exit) => exit,
+        Err(error) => {
+            emitter.emit_error(
+                "backup.failed",
+                Severity::Error,
+                &error,
+                json!({"scope": "run", "database": null}),
+            );
+            error.category.run_exit_code()
+        }
+    };
+    emitter.finish(
+        "backup",
+        exit,
+        json!({"sets_completed": tally.completed, "sets_failed": tally.failed}),
+    )
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    completed: usize,
+    failed: usize,
+}
+
+fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<ExitCode, OpsError> {
+    let backup_dir = args.backup_dir.clone().ok_or_else(|| {
+        OpsError::validation("backup_dir_missing", "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR")
+    })?;
+    if !args.all && args.dbnames.is_empty() {
+        return Err(OpsError::validation("no_database", "nothing to back up: pass --all or -d DB"));
+    }
+    let flags = ConnFlags {
+        host: args.host.clone(),
+        port: args.port.clone(),
+        username: args.username.clone(),
+        dbname: args.dbnames.first().cloned(),
+    };
+    let settings = ConnSettings::resolve(&flags)?;
+    let redactor = Redactor::new(settings.secrets());
+    let exclude = selection::Patterns::new(&args.exclude)?;
+
+    let pg_dump = pgbin::locate("pg_dump", args.pg_bin_dir.as_deref())?;
+    let (pg_dump_version, pg_dump_major) = pgbin::version(&pg_dump)?;
+    let pg_dumpall = if args.no_globals {
+        None
+    } else {
+        Some(pgbin::locate("pg_dumpall", args.pg_bin_dir.as_deref())?)
+    };
+
+    // The first -d may be a conninfo/URI; what it names is the first database.
+    let mut named: Vec<String> = args.dbnames.clone();
+    if let Some(first) = named.first_mut() {
+        *first = settings.effective_dbname();
+    }
+    let maintenance = if args.all {
+        settings.clone()
+    } else {
+        settings.for_database(&named[0])
+    };
+    let mut client = server::connect(&maintenance).map_err(|e| OpsError {
+        message: redactor.redact(&e.message),
+        ..e
+    })?;
+    let server = server::server_info(&mut client)?;
+    if pg_dump_major < server.major {
+        return Err(OpsError::validation(
+            "version_mismatch",
+            format!(
+                "pg_dump {pg_dump_version} is older than the server ({}): it cannot dump it; install postgresql-client-{} or pass --pg-bin-dir",
+                server.version, server.major
+            ),
+        ));
+    }
+    let databases = if args.all {
+        server::list_databases(&mut client)?
+    } else {
+        named
+    };
+    let databases = selection::select(databases, &exclude);
+    if databases.is_empty() {
+        return Err(OpsError::validation("no_database", "every database was excluded"));
+    }
+
+    let catalog = Catalog::new(&backup_dir);
+    catalog
+        .ensure_root()
+        .map_err(|e| OpsError::io(format!("creating {}", backup_dir.display()), &e))?;
+    let _lock = CatalogLock::acquire(catalog.root(), LockMode::Exclusive, args.lock_timeout)
+        .map_err(|e| e.to_ops_error())?;
+    remove_stale_partials(&catalog, emitter)?;
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone())
+            .map_err(|e| OpsError::new("internal", Category::Internal, e.to_string()))?;
+    }
+    let stop = StopSignal {
+        interrupted,
+        deadline: args.timeout.map(|t| Instant::now() + t),
+    };
+    let mut targets: Vec<(Target, Option<u64>)> = Vec::new();
+    if !args.no_globals {
+        targets.push((Target::Globals, None));
+    }
+    for db in databases {
+        let size = server::database_size(&mut client, &db);
+        targets.push((Target::Database(db), size));
+    }
+    drop(client);
+
+    let ctx = RunContext {
+        emitter,
+        catalog: &catalog,
+        settings: &settings,
+        redactor: &redactor,
+        pg_dump,
+        pg_dumpall,
+        pg_dump_version,
+        server,
+        format: args.format.into(),
+        compression: args.compress,
+        stop: &stop,
+    };
+    let next = AtomicUsize::new(0);
+    let completed = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..args.jobs.min(targets.len() as u16).max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some((target, size)) = targets.get(i) else { break };
+                if dump::backup(&ctx, target, *size) {
+                    completed.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    tally.completed = completed.into_inner();
+    tally.failed = targets.len() - tally.completed;
+    Ok(if stop.reason().is_some() {
+        ExitCode::Unavailable
+    } else if tally.failed > 0 {
+        ExitCode::Problem
+    } else {
+        ExitCode::Ok
+    })
+}
+
+/// A partial set can only be left by a run that died: we hold the writer lock, so no live
+/// run is writing it. Each is reported, then removed.
+fn remove_stale_partials(catalog: &Catalog, emitter: &Emitter) -> Result<(), OpsError> {
+    let partials = catalog
+        .stale_partials()
+        .map_err(|e| OpsError::io(format!("scanning {}", catalog.root().display()), &e))?;
+    for p in partials {
+        let result = catalog::remove_partial(&p);
+        emitter.emit(
+            "backup.partial_removed",
+            Severity::Warning,
+            json!({
+                "path": p.display().to_string(),
+                "removed": result.is_ok(),
+                "message": match &result {
+                    Ok(()) => "a previous run died mid-backup; its partial set was removed".to_string(),
+                    Err(e) => format!("could not remove a stale partial set: {e}"),
+                },
+            }),
+        );
+    }
+    Ok(())
+}
