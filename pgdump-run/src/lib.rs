@@ -29,6 +29,28 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Parses the command line and runs. Invalid flags get an event and exit 2 like every other
+/// invalid invocation; `--help` and `--version` print as usual.
+pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    use clap::Parser;
+    match cli::Args::try_parse_from(argv) {
+        Ok(args) => run(args),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            ExitCode::Ok
+        }
+        Err(e) => {
+            let _ = e.print();
+            let emitter = Emitter::stdout("pgdump-run", correlation_id_from_env());
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            let error = OpsError::validation("invalid_argument", first.to_string());
+            emitter.emit_error("backup.failed", Severity::Error, &error, json!({"scope": "run", "database": null}));
+            emitter.finish("backup", ExitCode::Usage, json!({"sets_completed": 0, "sets_failed": 0}))
+        }
+    }
+}
+
 /// Runs pgdump-run with parsed flags, writing events to stdout; returns the exit code.
 pub fn run(args: cli::Args) -> ExitCode {
     let emitter = Emitter::stdout("pgdump-run", correlation_id_from_env());

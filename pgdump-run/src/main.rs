@@ -1,9 +1,6 @@
 //! `pgdump-run`: take PostgreSQL backups that are provably complete. See the crate docs.
 
-use clap::Parser;
-
 fn main() {
-    let args = pgdump_run::cli::Args::parse();
-    let code = pgdump_run::run(args);
+    let code = pgdump_run::main_with_args(std::env::args_os());
     std::process::exit(code.code());
 }

@@ -1,0 +1,203 @@
+//! pgdump-run against a real server: what it writes is complete, exact and private.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use testkit::Cluster;
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn mixed_db_rows_hashes_and_permissions_match() {
+    let c = Cluster::shared();
+    let db = c.unique_db("mixed");
+    c.load_mixed(&db, "0.01");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let r = run(c, &["-d", &db, "--backup-dir", root.to_str().unwrap(), "--no-globals"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let done = r.completed_for(&db);
+    let m = manifest(done["path"].as_str().unwrap());
+    assert_eq!(manifest_rows(&m), c.row_counts(&db), "every table's count(*) equals the manifest");
+    assert_eq!(done["rows"].as_u64().unwrap(), c.row_counts(&db).values().sum::<u64>());
+    assert!(done["rows"].as_u64().unwrap() > 20_000);
+    let set = Path::new(done["path"].as_str().unwrap());
+    let file = set.join(done["file"].as_str().unwrap());
+    assert!(file.to_str().unwrap().ends_with(".dump.zst"));
+    assert_eq!(sha256_file(&file), m["files"][0]["sha256"]);
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), m["files"][0]["bytes"]);
+    assert_eq!(m["database"], db.as_str());
+    assert_eq!(m["correlation_id"], r.finished()["correlation_id"]);
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&set.join("manifest.json")), 0o600);
+    assert_eq!(mode(set), 0o700);
+    assert_eq!(mode(set.parent().unwrap()), 0o700);
+    let raw = std::process::Command::new("zstd").args(["-dc"]).arg(&file).output().unwrap().stdout;
+    assert_eq!(raw.len() as u64, m["files"][0]["raw_bytes"].as_u64().unwrap());
+    testkit::assert_no_secret_in_tree(&root);
+    assert!(m["database_size"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn tricky_schema_in_every_format_and_compression() {
+    let c = Cluster::shared();
+    let db = c.unique_db("tricky");
+    c.load_tricky(&db);
+    let expected = c.row_counts(&db);
+    for (format, compress, suffix) in [
+        ("custom", "zstd:3", ".dump.zst"),
+        ("custom", "gzip", ".dump.gz"),
+        ("custom", "none", ".dump"),
+        ("plain", "zstd", ".sql.zst"),
+        ("plain", "gzip:1", ".sql.gz"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(
+            c,
+            &["-d", &db, "--backup-dir", dir.path().to_str().unwrap(), "--no-globals", "--format", format, "--compress", compress],
+        );
+        assert_eq!(r.code, 0, "{format}/{compress}: {}", r.stderr);
+        let done = r.completed_for(&db);
+        assert!(done["file"].as_str().unwrap().ends_with(suffix), "{done}");
+        let m = manifest(done["path"].as_str().unwrap());
+        assert_eq!(manifest_rows(&m), expected, "{format}/{compress}");
+        assert_eq!(m["large_objects"], 3, "{format}/{compress}");
+        assert_eq!(m["format"], format);
+    }
+}
+
+#[test]
+fn hostile_database_names_get_safe_distinct_directories() {
+    let c = Cluster::shared();
+    let tag = std::process::id();
+    let names: Vec<String> = vec![
+        format!("plain{tag}"),
+        format!("with space {tag}"),
+        format!("quote'\"s {tag}"),
+        format!("slash/../..{tag}"),
+        format!("..{tag}"),
+        format!("new\nline{tag}"),
+        format!("ünïcødé 数据 {tag}"),
+        format!("_globals{tag}"),
+        format!(".hidden{tag}"),
+        format!("a=b {tag}"),
+        format!("{tag}{}", "x".repeat(63 - tag.to_string().len())),
+    ];
+    assert_eq!(names.last().unwrap().len(), 63);
+    for (i, n) in names.iter().enumerate() {
+        c.create_db(n);
+        let mut client = c.connect(n);
+        client.batch_execute("CREATE TABLE marker (i int)").unwrap();
+        client.execute("INSERT INTO marker SELECT generate_series(1, $1)", &[&(i as i32 + 1)]).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--backup-dir", dir.path().to_str().unwrap(), "--no-globals", "--jobs", "3"];
+    for n in &names {
+        args.push("-d");
+        args.push(n);
+    }
+    let r = run(c, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut dirs = std::collections::HashSet::new();
+    for (i, n) in names.iter().enumerate() {
+        let done = r.completed_for(n);
+        let set = Path::new(done["path"].as_str().unwrap());
+        let db_dir = set.parent().unwrap();
+        assert_eq!(db_dir.parent().unwrap(), dir.path(), "{n:?} stays directly under the catalog");
+        let dir_name = db_dir.file_name().unwrap().to_str().unwrap();
+        assert!(!dir_name.starts_with('.') && !dir_name.starts_with('_'), "{dir_name}");
+        assert!(dirs.insert(dir_name.to_string()), "distinct directory for {n:?}");
+        let m = manifest(set.to_str().unwrap());
+        assert_eq!(m["database"], n.as_str());
+        assert_eq!(m["tables"][0]["rows"], i as u64 + 1, "{n:?} got its own data");
+        c.drop_db(n);
+    }
+}
+
+#[test]
+fn all_databases_with_globals_and_exclusions() {
+    let c = Cluster::start();
+    for db in ["app", "analytics", "scratch_1", "scratch_2"] {
+        c.create_db(db);
+    }
+    c.connect("app").batch_execute("CREATE TABLE t AS SELECT generate_series(1, 10) i").unwrap();
+    c.connect("postgres")
+        .batch_execute("CREATE ROLE reader LOGIN PASSWORD 'Sentinel-pw-9f2c7e41-reader'; CREATE ROLE app_owner NOLOGIN")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let r = run(&c, &["--all", "--exclude-database", "scratch_*", "--backup-dir", root.to_str().unwrap(), "--jobs", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut dbs: Vec<String> = r
+        .named("backup.completed")
+        .iter()
+        .filter(|e| e["kind"] == "database")
+        .map(|e| e["database"].as_str().unwrap().to_string())
+        .collect();
+    dbs.sort();
+    assert_eq!(dbs, ["analytics", "app", "postgres"], "templates and excluded databases are skipped");
+    let g = r.named("backup.completed").into_iter().find(|e| e["kind"] == "globals").expect("globals set");
+    assert!(g["database"].is_null());
+    let m = manifest(g["path"].as_str().unwrap());
+    assert_eq!(m["kind"], "globals");
+    let sql = std::process::Command::new("zstd")
+        .arg("-dc")
+        .arg(Path::new(g["path"].as_str().unwrap()).join(g["file"].as_str().unwrap()))
+        .output()
+        .unwrap()
+        .stdout;
+    let sql = String::from_utf8_lossy(&sql);
+    assert!(sql.contains("CREATE ROLE reader") && sql.contains("CREATE ROLE app_owner"));
+    assert!(!root.join("template0").exists() && !root.join("scratch_1").exists());
+    assert_eq!(r.finished()["sets_completed"], 4);
+}
+
+#[test]
+fn globals_fall_back_to_no_role_passwords_for_unprivileged_users() {
+    let c = Cluster::shared();
+    let db = c.unique_db("unpriv");
+    let role = format!("backup_{}", std::process::id());
+    c.connect("postgres")
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD '{}'",
+            testkit::SENTINEL_PASSWORD
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(c)
+        .env("PGUSER", &role)
+        .args(["-d", &db, "--backup-dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let r = check(out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let g = r.named("backup.completed").into_iter().find(|e| e["kind"] == "globals").expect("globals set");
+    assert_eq!(g["role_passwords"], false);
+    assert_eq!(g["severity"], "warning");
+    assert!(g["notes"][0].as_str().unwrap().contains("--no-role-passwords"));
+}
+
+#[test]
+fn invalid_invocations_exit_2_with_an_event_and_touch_nothing() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("never-created");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["-d", "x"], "backup_dir_missing"),
+        (vec!["--backup-dir", root.to_str().unwrap()], "no_database"),
+        (vec!["-d", "x", "--backup-dir", root.to_str().unwrap(), "--compress", "lz4"], "invalid_argument"),
+        (vec!["-d", "x", "--backup-dir", root.to_str().unwrap(), "--timeout", "soon"], "invalid_argument"),
+        (vec!["-d", "dbname=x bogus=1", "--backup-dir", root.to_str().unwrap()], "invalid_connection"),
+    ];
+    for (args, code) in cases {
+        let r = run(c, &args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.failure_code(), code, "{args:?}");
+        assert_eq!(r.finished()["result"], "error");
+    }
+    assert!(!root.exists(), "an invalid invocation creates nothing");
+}

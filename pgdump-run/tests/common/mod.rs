@@ -1,0 +1,175 @@
+//! Helpers shared by pgdump-run's integration tests: run the real binary against a real
+//! cluster, validate every stdout line against the schemas, and check for the sentinel.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use testkit::Cluster;
+
+pub struct Run {
+    pub code: i32,
+    pub stderr: String,
+    pub events: Vec<Value>,
+}
+
+impl Run {
+    pub fn named(&self, event: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["event"] == event).collect()
+    }
+
+    pub fn completed_for(&self, db: &str) -> &Value {
+        self.events
+            .iter()
+            .find(|e| e["event"] == "backup.completed" && e["database"] == db)
+            .unwrap_or_else(|| panic!("no backup.completed for {db:?}: {:#?}\n{}", self.events, self.stderr))
+    }
+
+    pub fn failure_code(&self) -> &str {
+        let f = self.named("backup.failed");
+        assert!(!f.is_empty(), "no backup.failed event: {:#?}\n{}", self.events, self.stderr);
+        f[0]["error"]["code"].as_str().unwrap()
+    }
+
+    pub fn finished(&self) -> &Value {
+        let last = self.events.last().expect("at least one event");
+        assert_eq!(last["event"], "run.finished", "run.finished is the last line");
+        last
+    }
+}
+
+/// The pgdump-run binary, pointed at `cluster`.
+pub fn command(cluster: &Cluster) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgdump-run"));
+    cluster.configure(&mut cmd);
+    cmd.env_remove("PGOPS_BACKUP_DIR").env_remove("PGOPS_CORRELATION_ID");
+    cmd.arg("--pg-bin-dir").arg(cluster.bin_dir());
+    cmd
+}
+
+/// Checks an output: schemas, one `run.finished` last, exit code agrees, no secret.
+pub fn check(out: Output) -> Run {
+    testkit::assert_no_secret("stdout", &out.stdout);
+    testkit::assert_no_secret("stderr", &out.stderr);
+    let events = testkit::schema::validate_stdout(&out.stdout);
+    let code = out.status.code().unwrap_or(-1);
+    let run = Run {
+        code,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        events,
+    };
+    assert_eq!(run.finished()["exit_code"], code, "run.finished carries the exit code");
+    assert_eq!(run.named("run.finished").len(), 1);
+    let ids: std::collections::HashSet<_> = run.events.iter().map(|e| e["correlation_id"].clone()).collect();
+    assert_eq!(ids.len(), 1, "one correlation id per run");
+    run
+}
+
+pub fn run(cluster: &Cluster, args: &[&str]) -> Run {
+    let out = command(cluster).args(args).stdin(Stdio::null()).output().expect("pgdump-run runs");
+    check(out)
+}
+
+pub fn spawn(cluster: &Cluster, args: &[&str]) -> Child {
+    command(cluster)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pgdump-run starts")
+}
+
+pub fn manifest(set_path: &str) -> Value {
+    testkit::schema::validate_manifest(&Path::new(set_path).join("manifest.json"))
+}
+
+/// `(schema, name) -> rows` from a manifest.
+pub fn manifest_rows(m: &Value) -> std::collections::BTreeMap<(String, String), u64> {
+    m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                (t["schema"].as_str().unwrap().to_string(), t["name"].as_str().unwrap().to_string()),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string()
+}
+
+/// Complete sets and partials under a database's directory.
+pub fn entries(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let mut sets = Vec::new();
+    let mut partials = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(".partial-") {
+                partials.push(n);
+            } else {
+                sets.push(n);
+            }
+        }
+    }
+    sets.sort();
+    (sets, partials)
+}
+
+pub fn db_dir(root: &Path, db: &str) -> PathBuf {
+    root.join(ops_core::catalog::encode_db_dir(db))
+}
+
+/// Holds an ACCESS EXCLUSIVE lock on `table` so that pg_dump blocks on it, mid-dump.
+pub fn block_dumps_of(cluster: &Cluster, db: &str, table: &str) -> postgres::Client {
+    let mut c = cluster.connect(db);
+    c.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")).unwrap();
+    c
+}
+
+/// Waits until a pg_dump session of `db` is waiting for a lock.
+pub fn wait_for_blocked_dump(cluster: &Cluster, db: &str) {
+    let mut c = cluster.connect("postgres");
+    for _ in 0..600 {
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgops' AND wait_event_type = 'Lock'",
+                &[&db],
+            )
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("pg_dump never blocked on the lock");
+}
+
+/// Number of pg_dump sessions still connected to `db`.
+pub fn dump_sessions(cluster: &Cluster, db: &str) -> i64 {
+    cluster
+        .connect("postgres")
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgops'",
+            &[&db],
+        )
+        .unwrap()
+        .get(0)
+}
+
+pub fn wait_no_dump_sessions(cluster: &Cluster, db: &str) {
+    for _ in 0..100 {
+        if dump_sessions(cluster, db) == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("a pg_dump session of {db} outlived its run");
+}
