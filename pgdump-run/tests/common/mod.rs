@@ -43,7 +43,9 @@ pub fn command(cluster: &Cluster) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgdump-run"));
     cluster.configure(&mut cmd);
     cmd.env_remove("PGOPS_BACKUP_DIR").env_remove("PGOPS_CORRELATION_ID");
-    cmd.arg("--pg-bin-dir").arg(cluster.bin_dir());
+    // The cluster's own client binaries come first, as --pg-bin-dir would pick them.
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("{}:{path}", cluster.bin_dir().display()));
     cmd
 }
 
@@ -152,24 +154,28 @@ pub fn wait_for_blocked_dump(cluster: &Cluster, db: &str) {
     panic!("pg_dump never blocked on the lock");
 }
 
-/// Number of pg_dump sessions still connected to `db`.
-pub fn dump_sessions(cluster: &Cluster, db: &str) -> i64 {
-    cluster
-        .connect("postgres")
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgops'",
-            &[&db],
-        )
+/// pg_dump processes (found in /proc) that were started for `db`.
+pub fn pg_dump_processes(db: &str) -> usize {
+    let needle = format!("PGDATABASE={db}\0");
+    std::fs::read_dir("/proc")
         .unwrap()
-        .get(0)
+        .flatten()
+        .filter(|e| {
+            let p = e.path();
+            std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.trim() == "pg_dump")
+                && std::fs::read(p.join("environ"))
+                    .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .count()
 }
 
-pub fn wait_no_dump_sessions(cluster: &Cluster, db: &str) {
+/// Waits until no pg_dump process of `db` is left.
+pub fn wait_no_pg_dump(db: &str) {
     for _ in 0..100 {
-        if dump_sessions(cluster, db) == 0 {
+        if pg_dump_processes(db) == 0 {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("a pg_dump session of {db} outlived its run");
+    panic!("a pg_dump process of {db} outlived its run");
 }
