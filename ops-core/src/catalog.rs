@@ -276,6 +276,22 @@ pub struct Unknown {
     pub path: PathBuf,
 }
 
+/// A directory of sets: one database's, or `_globals`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetDir {
+    /// The database name; `None` for `_globals`.
+    pub database: Option<String>,
+    pub path: PathBuf,
+}
+
+/// What the catalog root holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub set_dirs: Vec<SetDir>,
+    /// Entries pgops did not create: reported, never touched.
+    pub unknown: Vec<Unknown>,
+}
+
 /// The backup directory.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -306,11 +322,9 @@ impl Catalog {
         self.root.join(GLOBALS_DIR)
     }
 
-    /// Every set directory of the catalog: each database's, then `_globals`.
-    /// Returns `(database name or None for globals, dir)`.
-    pub fn set_dirs(&self) -> std::io::Result<(Vec<(Option<String>, PathBuf)>, Vec<Unknown>)> {
-        let mut dirs = Vec::new();
-        let mut unknown = Vec::new();
+    /// Every set directory of the catalog, and the entries it does not know.
+    pub fn list(&self) -> std::io::Result<Listing> {
+        let mut listing = Listing::default();
         let mut entries: Vec<_> = fs::read_dir(&self.root)?.collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
@@ -319,15 +333,22 @@ impl Catalog {
             if name == ".lock" || name == "_drills.jsonl" {
                 continue;
             }
-            if name == GLOBALS_DIR && is_dir {
-                dirs.push((None, e.path()));
-            } else if let (true, Some(db)) = (is_dir, decode_db_dir(&name)) {
-                dirs.push((Some(db), e.path()));
+            let database = if !is_dir {
+                None
+            } else if name == GLOBALS_DIR {
+                Some(None)
             } else {
-                unknown.push(Unknown { path: e.path() });
+                decode_db_dir(&name).map(Some)
+            };
+            match database {
+                Some(database) => listing.set_dirs.push(SetDir {
+                    database,
+                    path: e.path(),
+                }),
+                None => listing.unknown.push(Unknown { path: e.path() }),
             }
         }
-        Ok((dirs, unknown))
+        Ok(listing)
     }
 
     /// Complete sets in `dir`, oldest first. A complete set is a directory named by a set id
@@ -384,8 +405,8 @@ impl Catalog {
         if !self.root.is_dir() {
             return Ok(out);
         }
-        for (_, dir) in self.set_dirs()?.0 {
-            out.extend(Self::partials_in(&dir)?);
+        for dir in self.list()?.set_dirs {
+            out.extend(Self::partials_in(&dir.path)?);
         }
         Ok(out)
     }

@@ -26,15 +26,22 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `shared/bench/mixed-db.sql`, beside the checkout (or `PGOPS_BENCH_SQL`).
+/// The sample data: `PGOPS_BENCH_SQL`, else `shared/bench/mixed-db.sql` beside the
+/// checkout, else the copy in `scripts/sample/` (so a lone clone still tests).
 pub fn mixed_db_sql() -> PathBuf {
     if let Ok(p) = std::env::var("PGOPS_BENCH_SQL") {
         return PathBuf::from(p);
     }
-    workspace_root()
+    let root = workspace_root();
+    let shared = root
         .parent()
         .expect("the workspace has a parent")
-        .join("shared/bench/mixed-db.sql")
+        .join("shared/bench/mixed-db.sql");
+    if shared.is_file() {
+        shared
+    } else {
+        root.join("scripts/sample/mixed-db.sql")
+    }
 }
 
 /// The directory of the newest installed PostgreSQL server binaries.
@@ -244,6 +251,8 @@ impl Cluster {
 
     /// Stops the server once the test process is gone, even after kill -9 or a panic in a
     /// static's lifetime, where no destructor runs.
+    // The watchdog outlives this process by design, so it is never waited for.
+    #[allow(clippy::zombie_processes)]
     fn spawn_watchdog(&self) {
         let script = format!(
             "while [ -d /proc/{pid} ]; do sleep 1; done; {pg_ctl} -D '{data}' -m immediate stop >/dev/null 2>&1; rm -rf '{base}'",

@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# Sourced by scripts/*: installs what pgops needs when it is missing (Debian packages).
+#   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux
+
+pgops_missing() {
+  local missing=()
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  command -v jq >/dev/null || missing+=(jq)
+  command -v zstd >/dev/null || missing+=(zstd)
+  command -v gzip >/dev/null || missing+=(gzip)
+  [ -x /usr/bin/time ] || missing+=(time)
+  command -v runuser >/dev/null || missing+=(util-linux)
+  command -v sha256sum >/dev/null || missing+=(coreutils)
+  command -v bc >/dev/null || missing+=(bc)
+  printf '%s\n' "${missing[@]}"
+}
+
+pgops_ensure_deps() {
+  local missing
+  mapfile -t missing < <(pgops_missing | sed '/^$/d')
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  echo "pgops: installing ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # Installing the server must not start a cluster of its own on 5432: pgops never uses it.
+  if [ -d /usr/sbin ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod 755 /usr/sbin/policy-rc.d
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' RETURN
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# The newest PostgreSQL server binaries.
+pgops_pg_bin() {
+  if [ -n "${PGOPS_PG_BIN_DIR:-}" ]; then echo "$PGOPS_PG_BIN_DIR"; return; fi
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
