@@ -244,15 +244,9 @@ impl ConnSettings {
             return None;
         }
         let text = std::fs::read_to_string(&path).ok()?;
-        let host = self.effective_host();
-        let host = if host.starts_with('/') {
-            "localhost".to_string()
-        } else {
-            host
-        };
         lookup_pgpass(
             &text,
-            &host,
+            &pgpass_host(self.host.as_deref()),
             &self.effective_port().to_string(),
             &self.effective_dbname(),
             &self.effective_user(),
@@ -357,6 +351,16 @@ impl ConnSettings {
                 .unwrap_or_else(|| "pgops".into()),
         );
         cmd.envs(env);
+    }
+}
+
+/// The host name libpq matches in `.pgpass`: `localhost` for no host or the default socket
+/// directory, else the host (or socket directory) as given.
+pub fn pgpass_host(host: Option<&str>) -> String {
+    match host {
+        None | Some("") => "localhost".into(),
+        Some(h) if DEFAULT_SOCKET_DIRS.contains(&h.trim_end_matches('/')) => "localhost".into(),
+        Some(h) => h.to_string(),
     }
 }
 
@@ -625,6 +629,14 @@ mod tests {
             lookup_pgpass("h:1:d:u:pa\\:ss", "h", "1", "d", "u").as_deref(),
             Some("pa:ss")
         );
+    }
+
+    #[test]
+    fn pgpass_host_follows_libpq() {
+        assert_eq!(pgpass_host(None), "localhost");
+        assert_eq!(pgpass_host(Some("/var/run/postgresql")), "localhost");
+        assert_eq!(pgpass_host(Some("/tmp/pgops-x")), "/tmp/pgops-x");
+        assert_eq!(pgpass_host(Some("db.example")), "db.example");
     }
 
     #[test]

@@ -136,7 +136,9 @@ pub fn write_archive(
     let mut raw_bytes = 0u64;
     let mut parser = ArchiveReader::new();
     let read_result: Result<(), StreamError> = loop {
-        let mut buf = recycle_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let mut buf = recycle_rx
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         buf.resize(CHUNK, 0);
         let n = match read_full(&mut src, &mut buf) {
             Ok(n) => n,
@@ -213,7 +215,9 @@ mod tests {
             match c {
                 "zstd" => plain = zstd::decode_all(&stored[..]).unwrap(),
                 "gzip" => {
-                    flate2::read::GzDecoder::new(&stored[..]).read_to_end(&mut plain).unwrap();
+                    flate2::read::GzDecoder::new(&stored[..])
+                        .read_to_end(&mut plain)
+                        .unwrap();
                 }
                 _ => plain = stored.clone(),
             }

@@ -5,7 +5,9 @@
 use crate::archive::{self, StreamError, Written};
 use crate::server::ServerInfo;
 use ops_core::atomic;
-use ops_core::catalog::{self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo};
+use ops_core::catalog::{
+    self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo,
+};
 use ops_core::conn::ConnSettings;
 use ops_core::event::{Emitter, Severity};
 use ops_core::redact::Redactor;
@@ -96,13 +98,22 @@ struct Failure {
 
 impl From<OpsError> for Failure {
     fn from(error: OpsError) -> Failure {
-        Failure { error, stderr: None }
+        Failure {
+            error,
+            stderr: None,
+        }
     }
 }
 
 fn compression_label(c: &Compression) -> String {
     match c.level {
-        Some(l) => format!("{}:{l}", serde_json::to_value(c.algorithm).unwrap().as_str().unwrap_or("")),
+        Some(l) => format!(
+            "{}:{l}",
+            serde_json::to_value(c.algorithm)
+                .unwrap()
+                .as_str()
+                .unwrap_or("")
+        ),
         None => "none".into(),
     }
 }
@@ -120,7 +131,16 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
     let (id, started_at, partial) = match prepared {
         Ok(p) => p,
         Err(error) => {
-            report_failure(ctx, target, None, started, Failure { error, stderr: None });
+            report_failure(
+                ctx,
+                target,
+                None,
+                started,
+                Failure {
+                    error,
+                    stderr: None,
+                },
+            );
             return false;
         }
     };
@@ -132,7 +152,11 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         Target::Database(db) => catalog::encode_db_dir(db),
         Target::Globals => "globals".into(),
     };
-    let file_name = format!("{file_stem}.{}{}", format.extension(), ctx.compression.extension());
+    let file_name = format!(
+        "{file_stem}.{}{}",
+        format.extension(),
+        ctx.compression.extension()
+    );
     ctx.emitter.emit(
         "backup.started",
         Severity::Info,
@@ -244,7 +268,13 @@ fn kind(target: &Target) -> SetKind {
     }
 }
 
-fn report_failure(ctx: &RunContext<'_>, target: &Target, id: Option<&str>, started: Instant, failure: Failure) {
+fn report_failure(
+    ctx: &RunContext<'_>,
+    target: &Target,
+    id: Option<&str>,
+    started: Instant,
+    failure: Failure,
+) {
     let mut payload = json!({
         "kind": kind(target),
         "id": id,
@@ -254,7 +284,8 @@ fn report_failure(ctx: &RunContext<'_>, target: &Target, id: Option<&str>, start
     if let Some(stderr) = failure.stderr.filter(|s| !s.trim().is_empty()) {
         payload["stderr"] = Value::String(stderr);
     }
-    ctx.emitter.emit_error("backup.failed", Severity::Error, &failure.error, payload);
+    ctx.emitter
+        .emit_error("backup.failed", Severity::Error, &failure.error, payload);
 }
 
 /// Picks the set id (start time, to the second) and creates `.partial-<id>`. Waits for the
@@ -270,7 +301,9 @@ fn new_partial(dir: &Path) -> Result<(String, OffsetDateTime, PathBuf), OpsError
                 .map_err(|e| OpsError::io(format!("creating {}", partial.display()), &e))?;
             return Ok((id, now, partial));
         }
-        std::thread::sleep(Duration::from_millis(1000 - now.millisecond() as u64 % 1000));
+        std::thread::sleep(Duration::from_millis(
+            1000 - now.millisecond() as u64 % 1000,
+        ));
     }
 }
 
@@ -296,7 +329,10 @@ fn take(
             run_child(ctx, cmd, &path, db).map(|w| (w, Vec::new()))
         }
         Target::Globals => {
-            let program = ctx.pg_dumpall.as_ref().expect("pg_dumpall located when globals are on");
+            let program = ctx
+                .pg_dumpall
+                .as_ref()
+                .expect("pg_dumpall located when globals are on");
             let make = |extra: &[&str]| {
                 let mut cmd = Command::new(program);
                 cmd.args(["--globals-only", "--no-password"]).args(extra);
@@ -304,8 +340,13 @@ fn take(
                 cmd
             };
             match run_child(ctx, make(&[]), &path, "globals") {
-                Err(f) if f.stderr.as_deref().is_some_and(|s| s.contains("pg_authid") && s.contains("permission denied")) => {
-                    std::fs::remove_file(&path).map_err(|e| OpsError::io("removing the failed globals file", &e))?;
+                Err(f)
+                    if f.stderr.as_deref().is_some_and(|s| {
+                        s.contains("pg_authid") && s.contains("permission denied")
+                    }) =>
+                {
+                    std::fs::remove_file(&path)
+                        .map_err(|e| OpsError::io("removing the failed globals file", &e))?;
                     let w = run_child(ctx, make(&["--no-role-passwords"]), &path, "globals")?;
                     Ok((w, vec!["role passwords not dumped: the user may not read pg_authid (--no-role-passwords)".into()]))
                 }
@@ -324,12 +365,21 @@ fn kill_group(pid: u32) {
 
 /// Runs one pg_dump/pg_dumpall child in its own process group and streams its stdout into
 /// the file. The group is killed on stop, on deadline, and on any failure of the stream.
-fn run_child(ctx: &RunContext<'_>, mut cmd: Command, path: &Path, label: &str) -> Result<Written, Failure> {
+fn run_child(
+    ctx: &RunContext<'_>,
+    mut cmd: Command,
+    path: &Path,
+    label: &str,
+) -> Result<Written, Failure> {
     if let Some(error) = ctx.stop.reason() {
         return Err(error.into());
     }
-    let file = atomic::create_private_file(path).map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let file = atomic::create_private_file(path)
+        .map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     // SAFETY: prctl is async-signal-safe; it makes the kernel kill pg_dump if pgdump-run
     // dies (even by SIGKILL), so no orphan keeps writing or holding locks.
     unsafe {
@@ -384,7 +434,11 @@ fn run_child(ctx: &RunContext<'_>, mut cmd: Command, path: &Path, label: &str) -
     let mut progress = |raw: u64| {
         if show && last_shown.elapsed() >= Duration::from_millis(250) {
             last_shown = Instant::now();
-            let _ = write!(std::io::stderr(), "\r{label}: {:.1} MiB dumped ", raw as f64 / 1048576.0);
+            let _ = write!(
+                std::io::stderr(),
+                "\r{label}: {:.1} MiB dumped ",
+                raw as f64 / 1048576.0
+            );
         }
     };
     let streamed = archive::write_archive(stdout, file, ctx.compression, &mut progress);
@@ -419,11 +473,15 @@ fn run_child(ctx: &RunContext<'_>, mut cmd: Command, path: &Path, label: &str) -
         return Err(with_stderr(reason));
     }
     if let Err(StreamError::Write(e)) = &streamed {
-        return Err(with_stderr(OpsError::io(format!("writing {}", path.display()), e)));
+        return Err(with_stderr(OpsError::io(
+            format!("writing {}", path.display()),
+            e,
+        )));
     }
     let status = status.map_err(|e| with_stderr(OpsError::io("waiting for pg_dump", &e)))?;
     if !status.success() {
-        let auth = stderr_text.contains("password authentication failed") || stderr_text.contains("no password supplied");
+        let auth = stderr_text.contains("password authentication failed")
+            || stderr_text.contains("no password supplied");
         let (code, category) = if auth {
             ("auth_failed", Category::Authz)
         } else {
@@ -434,7 +492,12 @@ fn run_child(ctx: &RunContext<'_>, mut cmd: Command, path: &Path, label: &str) -
             Some(c) => format!("exited with status {c}"),
             None => "was killed by a signal".into(),
         };
-        let last_line = stderr_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        let last_line = stderr_text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
         return Err(with_stderr(OpsError::new(
             code,
             category,

@@ -43,10 +43,23 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
             let _ = e.print();
             let emitter = Emitter::stdout("pgdump-run", correlation_id_from_env());
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
             let error = OpsError::validation("invalid_argument", first.to_string());
-            emitter.emit_error("backup.failed", Severity::Error, &error, json!({"scope": "run", "database": null}));
-            emitter.finish("backup", ExitCode::Usage, json!({"sets_completed": 0, "sets_failed": 0}))
+            emitter.emit_error(
+                "backup.failed",
+                Severity::Error,
+                &error,
+                json!({"scope": "run", "database": null}),
+            );
+            emitter.finish(
+                "backup",
+                ExitCode::Usage,
+                json!({"sets_completed": 0, "sets_failed": 0}),
+            )
         }
     }
 }
@@ -82,10 +95,16 @@ struct Tally {
 
 fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<ExitCode, OpsError> {
     let backup_dir = args.backup_dir.clone().ok_or_else(|| {
-        OpsError::validation("backup_dir_missing", "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR")
+        OpsError::validation(
+            "backup_dir_missing",
+            "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR",
+        )
     })?;
     if !args.all && args.dbnames.is_empty() {
-        return Err(OpsError::validation("no_database", "nothing to back up: pass --all or -d DB"));
+        return Err(OpsError::validation(
+            "no_database",
+            "nothing to back up: pass --all or -d DB",
+        ));
     }
     let flags = ConnFlags {
         host: args.host.clone(),
@@ -136,7 +155,10 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
     };
     let databases = selection::select(databases, &exclude);
     if databases.is_empty() {
-        return Err(OpsError::validation("no_database", "every database was excluded"));
+        return Err(OpsError::validation(
+            "no_database",
+            "every database was excluded",
+        ));
     }
 
     let catalog = Catalog::new(&backup_dir);
@@ -185,7 +207,9 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         for _ in 0..args.jobs.min(targets.len() as u16).max(1) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((target, size)) = targets.get(i) else { break };
+                let Some((target, size)) = targets.get(i) else {
+                    break;
+                };
                 if dump::backup(&ctx, target, *size) {
                     completed.fetch_add(1, Ordering::SeqCst);
                 }

@@ -9,9 +9,14 @@ pub struct Patterns(Vec<Vec<char>>);
 impl Patterns {
     pub fn new(patterns: &[String]) -> Result<Patterns, OpsError> {
         if patterns.iter().any(|p| p.is_empty()) {
-            return Err(OpsError::validation("invalid_pattern", "--exclude-database needs a pattern"));
+            return Err(OpsError::validation(
+                "invalid_pattern",
+                "--exclude-database needs a pattern",
+            ));
         }
-        Ok(Patterns(patterns.iter().map(|p| p.chars().collect()).collect()))
+        Ok(Patterns(
+            patterns.iter().map(|p| p.chars().collect()).collect(),
+        ))
     }
 
     pub fn matches(&self, name: &str) -> bool {
@@ -64,7 +69,10 @@ mod tests {
         assert!(!p.matches("tmp12"));
         assert!(!p.matches("prod"));
         assert_eq!(
-            select(vec!["a".into(), "test_x".into(), "a".into(), "b".into()], &p),
+            select(
+                vec!["a".into(), "test_x".into(), "a".into(), "b".into()],
+                &p
+            ),
             vec!["a".to_string(), "b".to_string()]
         );
     }

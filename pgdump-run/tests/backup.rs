@@ -18,26 +18,53 @@ fn mixed_db_rows_hashes_and_permissions_match() {
     c.load_mixed(&db, "0.01");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("backups");
-    let r = run(c, &["-d", &db, "--backup-dir", root.to_str().unwrap(), "--no-globals"]);
+    let r = run(
+        c,
+        &[
+            "-d",
+            &db,
+            "--backup-dir",
+            root.to_str().unwrap(),
+            "--no-globals",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let done = r.completed_for(&db);
     let m = manifest(done["path"].as_str().unwrap());
-    assert_eq!(manifest_rows(&m), c.row_counts(&db), "every table's count(*) equals the manifest");
-    assert_eq!(done["rows"].as_u64().unwrap(), c.row_counts(&db).values().sum::<u64>());
+    assert_eq!(
+        manifest_rows(&m),
+        c.row_counts(&db),
+        "every table's count(*) equals the manifest"
+    );
+    assert_eq!(
+        done["rows"].as_u64().unwrap(),
+        c.row_counts(&db).values().sum::<u64>()
+    );
     assert!(done["rows"].as_u64().unwrap() > 20_000);
     let set = Path::new(done["path"].as_str().unwrap());
     let file = set.join(done["file"].as_str().unwrap());
     assert!(file.to_str().unwrap().ends_with(".dump.zst"));
     assert_eq!(sha256_file(&file), m["files"][0]["sha256"]);
-    assert_eq!(std::fs::metadata(&file).unwrap().len(), m["files"][0]["bytes"]);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        m["files"][0]["bytes"]
+    );
     assert_eq!(m["database"], db.as_str());
     assert_eq!(m["correlation_id"], r.finished()["correlation_id"]);
     assert_eq!(mode(&file), 0o600);
     assert_eq!(mode(&set.join("manifest.json")), 0o600);
     assert_eq!(mode(set), 0o700);
     assert_eq!(mode(set.parent().unwrap()), 0o700);
-    let raw = std::process::Command::new("zstd").args(["-dc"]).arg(&file).output().unwrap().stdout;
-    assert_eq!(raw.len() as u64, m["files"][0]["raw_bytes"].as_u64().unwrap());
+    let raw = std::process::Command::new("zstd")
+        .args(["-dc"])
+        .arg(&file)
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(
+        raw.len() as u64,
+        m["files"][0]["raw_bytes"].as_u64().unwrap()
+    );
     testkit::assert_no_secret_in_tree(&root);
     assert!(m["database_size"].as_u64().unwrap() > 0);
 }
@@ -58,7 +85,17 @@ fn tricky_schema_in_every_format_and_compression() {
         let dir = tempfile::tempdir().unwrap();
         let r = run(
             c,
-            &["-d", &db, "--backup-dir", dir.path().to_str().unwrap(), "--no-globals", "--format", format, "--compress", compress],
+            &[
+                "-d",
+                &db,
+                "--backup-dir",
+                dir.path().to_str().unwrap(),
+                "--no-globals",
+                "--format",
+                format,
+                "--compress",
+                compress,
+            ],
         );
         assert_eq!(r.code, 0, "{format}/{compress}: {}", r.stderr);
         let done = r.completed_for(&db);
@@ -92,10 +129,21 @@ fn hostile_database_names_get_safe_distinct_directories() {
         c.create_db(n);
         let mut client = c.connect(n);
         client.batch_execute("CREATE TABLE marker (i int)").unwrap();
-        client.execute("INSERT INTO marker SELECT generate_series(1, $1)", &[&(i as i32 + 1)]).unwrap();
+        client
+            .execute(
+                "INSERT INTO marker SELECT generate_series(1, $1)",
+                &[&(i as i32 + 1)],
+            )
+            .unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["--backup-dir", dir.path().to_str().unwrap(), "--no-globals", "--jobs", "3"];
+    let mut args = vec![
+        "--backup-dir",
+        dir.path().to_str().unwrap(),
+        "--no-globals",
+        "--jobs",
+        "3",
+    ];
     for n in &names {
         args.push("-d");
         args.push(n);
@@ -107,13 +155,27 @@ fn hostile_database_names_get_safe_distinct_directories() {
         let done = r.completed_for(n);
         let set = Path::new(done["path"].as_str().unwrap());
         let db_dir = set.parent().unwrap();
-        assert_eq!(db_dir.parent().unwrap(), dir.path(), "{n:?} stays directly under the catalog");
+        assert_eq!(
+            db_dir.parent().unwrap(),
+            dir.path(),
+            "{n:?} stays directly under the catalog"
+        );
         let dir_name = db_dir.file_name().unwrap().to_str().unwrap();
-        assert!(!dir_name.starts_with('.') && !dir_name.starts_with('_'), "{dir_name}");
-        assert!(dirs.insert(dir_name.to_string()), "distinct directory for {n:?}");
+        assert!(
+            !dir_name.starts_with('.') && !dir_name.starts_with('_'),
+            "{dir_name}"
+        );
+        assert!(
+            dirs.insert(dir_name.to_string()),
+            "distinct directory for {n:?}"
+        );
         let m = manifest(set.to_str().unwrap());
         assert_eq!(m["database"], n.as_str());
-        assert_eq!(m["tables"][0]["rows"], i as u64 + 1, "{n:?} got its own data");
+        assert_eq!(
+            m["tables"][0]["rows"],
+            i as u64 + 1,
+            "{n:?} got its own data"
+        );
         c.drop_db(n);
     }
 }
@@ -124,13 +186,26 @@ fn all_databases_with_globals_and_exclusions() {
     for db in ["app", "analytics", "scratch_1", "scratch_2"] {
         c.create_db(db);
     }
-    c.connect("app").batch_execute("CREATE TABLE t AS SELECT generate_series(1, 10) i").unwrap();
+    c.connect("app")
+        .batch_execute("CREATE TABLE t AS SELECT generate_series(1, 10) i")
+        .unwrap();
     c.connect("postgres")
         .batch_execute("CREATE ROLE reader LOGIN PASSWORD 'Sentinel-pw-9f2c7e41-reader'; CREATE ROLE app_owner NOLOGIN")
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let r = run(&c, &["--all", "--exclude-database", "scratch_*", "--backup-dir", root.to_str().unwrap(), "--jobs", "2"]);
+    let r = run(
+        &c,
+        &[
+            "--all",
+            "--exclude-database",
+            "scratch_*",
+            "--backup-dir",
+            root.to_str().unwrap(),
+            "--jobs",
+            "2",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut dbs: Vec<String> = r
         .named("backup.completed")
@@ -139,8 +214,16 @@ fn all_databases_with_globals_and_exclusions() {
         .map(|e| e["database"].as_str().unwrap().to_string())
         .collect();
     dbs.sort();
-    assert_eq!(dbs, ["analytics", "app", "postgres"], "templates and excluded databases are skipped");
-    let g = r.named("backup.completed").into_iter().find(|e| e["kind"] == "globals").expect("globals set");
+    assert_eq!(
+        dbs,
+        ["analytics", "app", "postgres"],
+        "templates and excluded databases are skipped"
+    );
+    let g = r
+        .named("backup.completed")
+        .into_iter()
+        .find(|e| e["kind"] == "globals")
+        .expect("globals set");
     assert!(g["database"].is_null());
     let m = manifest(g["path"].as_str().unwrap());
     assert_eq!(m["kind"], "globals");
@@ -175,10 +258,17 @@ fn globals_fall_back_to_no_role_passwords_for_unprivileged_users() {
         .unwrap();
     let r = check(out);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let g = r.named("backup.completed").into_iter().find(|e| e["kind"] == "globals").expect("globals set");
+    let g = r
+        .named("backup.completed")
+        .into_iter()
+        .find(|e| e["kind"] == "globals")
+        .expect("globals set");
     assert_eq!(g["role_passwords"], false);
     assert_eq!(g["severity"], "warning");
-    assert!(g["notes"][0].as_str().unwrap().contains("--no-role-passwords"));
+    assert!(g["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("--no-role-passwords"));
 }
 
 #[test]
@@ -189,9 +279,37 @@ fn invalid_invocations_exit_2_with_an_event_and_touch_nothing() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["-d", "x"], "backup_dir_missing"),
         (vec!["--backup-dir", root.to_str().unwrap()], "no_database"),
-        (vec!["-d", "x", "--backup-dir", root.to_str().unwrap(), "--compress", "lz4"], "invalid_argument"),
-        (vec!["-d", "x", "--backup-dir", root.to_str().unwrap(), "--timeout", "soon"], "invalid_argument"),
-        (vec!["-d", "dbname=x bogus=1", "--backup-dir", root.to_str().unwrap()], "invalid_connection"),
+        (
+            vec![
+                "-d",
+                "x",
+                "--backup-dir",
+                root.to_str().unwrap(),
+                "--compress",
+                "lz4",
+            ],
+            "invalid_argument",
+        ),
+        (
+            vec![
+                "-d",
+                "x",
+                "--backup-dir",
+                root.to_str().unwrap(),
+                "--timeout",
+                "soon",
+            ],
+            "invalid_argument",
+        ),
+        (
+            vec![
+                "-d",
+                "dbname=x bogus=1",
+                "--backup-dir",
+                root.to_str().unwrap(),
+            ],
+            "invalid_connection",
+        ),
     ];
     for (args, code) in cases {
         let r = run(c, &args);

@@ -21,7 +21,10 @@ fn assert_untouched(root: &Path, db: &str, before: &(String, String)) {
     assert!(sets.contains(&before.0), "the earlier set is still there");
     let set = db_dir(root, db).join(&before.0);
     let m = manifest(set.to_str().unwrap());
-    assert_eq!(sha256_file(&set.join(m["files"][0]["name"].as_str().unwrap())), before.1);
+    assert_eq!(
+        sha256_file(&set.join(m["files"][0]["name"].as_str().unwrap())),
+        before.1
+    );
 }
 
 #[test]
@@ -31,7 +34,13 @@ fn kill_9_mid_dump_leaves_no_set_and_the_next_run_cleans_up() {
     c.load_mixed(&db, "0.05");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let base = ["-d", &db, "--backup-dir", root.to_str().unwrap(), "--no-globals"];
+    let base = [
+        "-d",
+        &db,
+        "--backup-dir",
+        root.to_str().unwrap(),
+        "--no-globals",
+    ];
     assert_eq!(run(c, &base).code, 0);
     let before = first_set(root, &db);
 
@@ -45,7 +54,11 @@ fn kill_9_mid_dump_leaves_no_set_and_the_next_run_cleans_up() {
         if let Some(p) = partials.first() {
             let pdir = db_dir(root, &db).join(p);
             let size: u64 = std::fs::read_dir(&pdir)
-                .map(|rd| rd.flatten().map(|e| e.metadata().map(|m| m.len()).unwrap_or(0)).sum())
+                .map(|rd| {
+                    rd.flatten()
+                        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                        .sum()
+                })
                 .unwrap_or(0);
             if size > 64 * 1024 {
                 break pdir;
@@ -58,7 +71,11 @@ fn kill_9_mid_dump_leaves_no_set_and_the_next_run_cleans_up() {
     let out = child.wait_with_output().unwrap();
     testkit::assert_no_secret("stdout", &out.stdout);
     let (sets, partials) = entries(&db_dir(root, &db));
-    assert_eq!(sets, vec![before.0.clone()], "no set appears under a final name");
+    assert_eq!(
+        sets,
+        vec![before.0.clone()],
+        "no set appears under a final name"
+    );
     assert_eq!(partials.len(), 1, "the partial is left for the next run");
     assert!(partial_file.exists());
     wait_no_pg_dump(&db); // pg_dump died with its parent (PR_SET_PDEATHSIG)
@@ -86,7 +103,13 @@ impl Tmpfs {
         }
         let dir = tempfile::tempdir().unwrap();
         let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir.path())
             .status()
             .map(|s| s.success())
@@ -97,7 +120,9 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
     }
 }
 
@@ -109,9 +134,17 @@ fn a_full_disk_fails_cleanly_and_keeps_earlier_sets() {
     };
     let c = Cluster::shared();
     let db = c.unique_db("diskfull");
-    c.connect(&db).batch_execute("CREATE TABLE blobs (b bytea)").unwrap();
+    c.connect(&db)
+        .batch_execute("CREATE TABLE blobs (b bytea)")
+        .unwrap();
     let root = fs.0.path().join("catalog");
-    let base = ["-d", &db, "--backup-dir", root.to_str().unwrap(), "--no-globals"];
+    let base = [
+        "-d",
+        &db,
+        "--backup-dir",
+        root.to_str().unwrap(),
+        "--no-globals",
+    ];
     assert_eq!(run(c, &base).code, 0);
     let before = first_set(&root, &db);
     // ~6 MB of incompressible bytes: more than the 2 MB disk can hold even compressed.
@@ -133,31 +166,61 @@ fn a_full_disk_fails_cleanly_and_keeps_earlier_sets() {
 fn server_stopped_mid_dump_is_a_pg_dump_failure() {
     let c = Cluster::start();
     c.create_db("victim");
-    c.connect("victim").batch_execute("CREATE TABLE t AS SELECT generate_series(1, 1000) i").unwrap();
+    c.connect("victim")
+        .batch_execute("CREATE TABLE t AS SELECT generate_series(1, 1000) i")
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let _lock = block_dumps_of(&c, "victim", "t");
-    let child = spawn(&c, &["-d", "victim", "--backup-dir", root.to_str().unwrap(), "--no-globals"]);
+    let child = spawn(
+        &c,
+        &[
+            "-d",
+            "victim",
+            "--backup-dir",
+            root.to_str().unwrap(),
+            "--no-globals",
+        ],
+    );
     wait_for_blocked_dump(&c, "victim");
     c.stop_server();
     let r = check(child.wait_with_output().unwrap());
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.failure_code(), "pg_dump_failed");
     let failed = r.named("backup.failed")[0];
-    assert!(failed["stderr"].as_str().unwrap().contains("pg_dump"), "{failed}");
+    assert!(
+        failed["stderr"].as_str().unwrap().contains("pg_dump"),
+        "{failed}"
+    );
     let (sets, partials) = entries(&db_dir(root, "victim"));
-    assert!(sets.is_empty() && partials.is_empty(), "{sets:?} {partials:?}");
+    assert!(
+        sets.is_empty() && partials.is_empty(),
+        "{sets:?} {partials:?}"
+    );
 }
 
 #[test]
 fn timeout_kills_pg_dump_and_removes_the_partial() {
     let c = Cluster::shared();
     let db = c.unique_db("timeout");
-    c.connect(&db).batch_execute("CREATE TABLE t (i int)").unwrap();
+    c.connect(&db)
+        .batch_execute("CREATE TABLE t (i int)")
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lock = block_dumps_of(c, &db, "t");
     let started = Instant::now();
-    let r = run(c, &["-d", &db, "--backup-dir", dir.path().to_str().unwrap(), "--no-globals", "--timeout", "1500ms"]);
+    let r = run(
+        c,
+        &[
+            "-d",
+            &db,
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+            "--no-globals",
+            "--timeout",
+            "1500ms",
+        ],
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert_eq!(r.failure_code(), "timeout");
@@ -171,10 +234,21 @@ fn timeout_kills_pg_dump_and_removes_the_partial() {
 fn sigterm_kills_pg_dump_and_removes_the_partial() {
     let c = Cluster::shared();
     let db = c.unique_db("sigterm");
-    c.connect(&db).batch_execute("CREATE TABLE t (i int)").unwrap();
+    c.connect(&db)
+        .batch_execute("CREATE TABLE t (i int)")
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lock = block_dumps_of(c, &db, "t");
-    let child = spawn(c, &["-d", &db, "--backup-dir", dir.path().to_str().unwrap(), "--no-globals"]);
+    let child = spawn(
+        c,
+        &[
+            "-d",
+            &db,
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+            "--no-globals",
+        ],
+    );
     wait_for_blocked_dump(c, &db);
     // SAFETY: kill only sends a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -191,15 +265,31 @@ fn sigterm_kills_pg_dump_and_removes_the_partial() {
 fn concurrent_runs_on_one_catalog_never_write_at_once() {
     let c = Cluster::shared();
     let db = c.unique_db("concurrent");
-    c.connect(&db).batch_execute("CREATE TABLE t AS SELECT 1 AS i").unwrap();
+    c.connect(&db)
+        .batch_execute("CREATE TABLE t AS SELECT 1 AS i")
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
     let mut lock = block_dumps_of(c, &db, "t");
     let first = spawn(c, &["-d", &db, "--backup-dir", root, "--no-globals"]);
     wait_for_blocked_dump(c, &db);
     let started = Instant::now();
-    let second = run(c, &["-d", &db, "--backup-dir", root, "--no-globals", "--lock-timeout", "1s"]);
-    assert!(started.elapsed() >= Duration::from_millis(900), "the second run waited");
+    let second = run(
+        c,
+        &[
+            "-d",
+            &db,
+            "--backup-dir",
+            root,
+            "--no-globals",
+            "--lock-timeout",
+            "1s",
+        ],
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the second run waited"
+    );
     assert_eq!(second.code, 3, "{}", second.stderr);
     assert_eq!(second.failure_code(), "lock_busy");
     lock.batch_execute("COMMIT").unwrap();
@@ -217,11 +307,19 @@ fn a_wrong_password_is_auth_failed_and_never_echoed() {
     let wrong = "Wrong-pw-sentinel-4411";
     let out = command(c)
         .env("PGPASSWORD", wrong)
-        .args(["-d", "postgres", "--backup-dir", dir.path().to_str().unwrap()])
+        .args([
+            "-d",
+            "postgres",
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     for (label, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        assert!(!String::from_utf8_lossy(bytes).contains(wrong), "wrong password in {label}");
+        assert!(
+            !String::from_utf8_lossy(bytes).contains(wrong),
+            "wrong password in {label}"
+        );
     }
     let r = check(out);
     assert_eq!(r.code, 3);
@@ -233,7 +331,17 @@ fn a_wrong_password_is_auth_failed_and_never_echoed() {
 fn an_unreachable_server_is_connect_failed() {
     let c = Cluster::shared();
     let dir = tempfile::tempdir().unwrap();
-    let r = run(c, &["-h", "/nonexistent-socket-dir", "-d", "postgres", "--backup-dir", dir.path().to_str().unwrap()]);
+    let r = run(
+        c,
+        &[
+            "-h",
+            "/nonexistent-socket-dir",
+            "-d",
+            "postgres",
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+        ],
+    );
     assert_eq!(r.code, 3);
     assert_eq!(r.failure_code(), "connect_failed");
 }
@@ -245,11 +353,21 @@ fn a_missing_pg_dump_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let r = run(
         c,
-        &["-d", "postgres", "--backup-dir", dir.path().to_str().unwrap(), "--pg-bin-dir", empty.path().to_str().unwrap()],
+        &[
+            "-d",
+            "postgres",
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+            "--pg-bin-dir",
+            empty.path().to_str().unwrap(),
+        ],
     );
     assert_eq!(r.code, 3);
     assert_eq!(r.failure_code(), "pg_dump_missing");
-    assert!(r.named("backup.failed")[0]["error"]["message"].as_str().unwrap().contains("--pg-bin-dir"));
+    assert!(r.named("backup.failed")[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--pg-bin-dir"));
 }
 
 #[test]
@@ -276,11 +394,21 @@ fn a_pg_dump_older_than_the_server_is_refused_before_dumping() {
     let root = dir.path().join("catalog");
     let r = run(
         c,
-        &["-d", "postgres", "--backup-dir", root.to_str().unwrap(), "--pg-bin-dir", bin.path().to_str().unwrap()],
+        &[
+            "-d",
+            "postgres",
+            "--backup-dir",
+            root.to_str().unwrap(),
+            "--pg-bin-dir",
+            bin.path().to_str().unwrap(),
+        ],
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert_eq!(r.failure_code(), "version_mismatch");
-    assert_eq!(r.named("backup.failed")[0]["error"]["category"], "validation");
+    assert_eq!(
+        r.named("backup.failed")[0]["error"]["category"],
+        "validation"
+    );
     assert!(!marker.exists(), "no dump was attempted");
     assert!(!root.exists(), "nothing was written");
 }
@@ -291,7 +419,18 @@ fn one_failing_database_does_not_stop_the_others() {
     let good = c.unique_db("good");
     let dir = tempfile::tempdir().unwrap();
     let missing = format!("missing_{}", std::process::id());
-    let r = run(c, &["-d", &good, "-d", &missing, "--backup-dir", dir.path().to_str().unwrap(), "--no-globals"]);
+    let r = run(
+        c,
+        &[
+            "-d",
+            &good,
+            "-d",
+            &missing,
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+            "--no-globals",
+        ],
+    );
     assert_eq!(r.code, 1);
     r.completed_for(&good);
     let failed = r.named("backup.failed");

@@ -9,7 +9,8 @@ use testkit::Cluster;
 
 /// The `restore:<name>` blocks of the runbook.
 fn runbook_blocks() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(testkit::workspace_root().join("docs/runbooks/restore.md")).unwrap();
+    let text = std::fs::read_to_string(testkit::workspace_root().join("docs/runbooks/restore.md"))
+        .unwrap();
     let mut blocks = Vec::new();
     let mut current: Option<(String, String)> = None;
     for line in text.lines() {
@@ -37,17 +38,38 @@ fn every_runbook_restore_command_restores_every_row() {
     let expected = c.row_counts(&src);
     let blocks = runbook_blocks();
     let names: Vec<&str> = blocks.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["custom-zstd", "custom-gzip", "custom-none", "plain-zstd", "plain-gzip", "plain-none"]);
+    assert_eq!(
+        names,
+        [
+            "custom-zstd",
+            "custom-gzip",
+            "custom-none",
+            "plain-zstd",
+            "plain-gzip",
+            "plain-none"
+        ]
+    );
     for (name, body) in &blocks {
         let (format, compress) = name.split_once('-').unwrap();
         let dir = tempfile::tempdir().unwrap();
         let r = run(
             c,
-            &["-d", &src, "--backup-dir", dir.path().to_str().unwrap(), "--no-globals", "--format", format, "--compress", compress],
+            &[
+                "-d",
+                &src,
+                "--backup-dir",
+                dir.path().to_str().unwrap(),
+                "--no-globals",
+                "--format",
+                format,
+                "--compress",
+                compress,
+            ],
         );
         assert_eq!(r.code, 0, "{}", r.stderr);
         let done = r.completed_for(&src);
-        let archive = Path::new(done["path"].as_str().unwrap()).join(done["file"].as_str().unwrap());
+        let archive =
+            Path::new(done["path"].as_str().unwrap()).join(done["file"].as_str().unwrap());
         let target = c.unique_db("runbook_dst");
         let mut cmd = std::process::Command::new("bash");
         c.configure(&mut cmd);
@@ -59,12 +81,32 @@ fn every_runbook_restore_command_restores_every_row() {
             .args(["-euo", "pipefail", "-c", body])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let m = manifest(done["path"].as_str().unwrap());
-        assert_eq!(c.row_counts(&target), manifest_rows(&m), "{name}: restored rows equal the manifest");
-        assert_eq!(manifest_rows(&m), expected, "{name}: manifest equals the source");
-        let los: i64 = c.connect(&target).query_one("SELECT count(*) FROM pg_largeobject_metadata", &[]).unwrap().get(0);
-        assert_eq!(los as u64, m["large_objects"].as_u64().unwrap(), "{name}: large objects");
+        assert_eq!(
+            c.row_counts(&target),
+            manifest_rows(&m),
+            "{name}: restored rows equal the manifest"
+        );
+        assert_eq!(
+            manifest_rows(&m),
+            expected,
+            "{name}: manifest equals the source"
+        );
+        let los: i64 = c
+            .connect(&target)
+            .query_one("SELECT count(*) FROM pg_largeobject_metadata", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            los as u64,
+            m["large_objects"].as_u64().unwrap(),
+            "{name}: large objects"
+        );
         c.drop_db(&target);
     }
 }

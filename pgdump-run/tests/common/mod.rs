@@ -22,18 +22,31 @@ impl Run {
         self.events
             .iter()
             .find(|e| e["event"] == "backup.completed" && e["database"] == db)
-            .unwrap_or_else(|| panic!("no backup.completed for {db:?}: {:#?}\n{}", self.events, self.stderr))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no backup.completed for {db:?}: {:#?}\n{}",
+                    self.events, self.stderr
+                )
+            })
     }
 
     pub fn failure_code(&self) -> &str {
         let f = self.named("backup.failed");
-        assert!(!f.is_empty(), "no backup.failed event: {:#?}\n{}", self.events, self.stderr);
+        assert!(
+            !f.is_empty(),
+            "no backup.failed event: {:#?}\n{}",
+            self.events,
+            self.stderr
+        );
         f[0]["error"]["code"].as_str().unwrap()
     }
 
     pub fn finished(&self) -> &Value {
         let last = self.events.last().expect("at least one event");
-        assert_eq!(last["event"], "run.finished", "run.finished is the last line");
+        assert_eq!(
+            last["event"], "run.finished",
+            "run.finished is the last line"
+        );
         last
     }
 }
@@ -42,7 +55,8 @@ impl Run {
 pub fn command(cluster: &Cluster) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgdump-run"));
     cluster.configure(&mut cmd);
-    cmd.env_remove("PGOPS_BACKUP_DIR").env_remove("PGOPS_CORRELATION_ID");
+    cmd.env_remove("PGOPS_BACKUP_DIR")
+        .env_remove("PGOPS_CORRELATION_ID");
     // The cluster's own client binaries come first, as --pg-bin-dir would pick them.
     let path = std::env::var("PATH").unwrap_or_default();
     cmd.env("PATH", format!("{}:{path}", cluster.bin_dir().display()));
@@ -60,15 +74,27 @@ pub fn check(out: Output) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         events,
     };
-    assert_eq!(run.finished()["exit_code"], code, "run.finished carries the exit code");
+    assert_eq!(
+        run.finished()["exit_code"],
+        code,
+        "run.finished carries the exit code"
+    );
     assert_eq!(run.named("run.finished").len(), 1);
-    let ids: std::collections::HashSet<_> = run.events.iter().map(|e| e["correlation_id"].clone()).collect();
+    let ids: std::collections::HashSet<_> = run
+        .events
+        .iter()
+        .map(|e| e["correlation_id"].clone())
+        .collect();
     assert_eq!(ids.len(), 1, "one correlation id per run");
     run
 }
 
 pub fn run(cluster: &Cluster, args: &[&str]) -> Run {
-    let out = command(cluster).args(args).stdin(Stdio::null()).output().expect("pgdump-run runs");
+    let out = command(cluster)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("pgdump-run runs");
     check(out)
 }
 
@@ -94,7 +120,10 @@ pub fn manifest_rows(m: &Value) -> std::collections::BTreeMap<(String, String), 
         .iter()
         .map(|t| {
             (
-                (t["schema"].as_str().unwrap().to_string(), t["name"].as_str().unwrap().to_string()),
+                (
+                    t["schema"].as_str().unwrap().to_string(),
+                    t["name"].as_str().unwrap().to_string(),
+                ),
                 t["rows"].as_u64().unwrap(),
             )
         })
@@ -102,8 +131,15 @@ pub fn manifest_rows(m: &Value) -> std::collections::BTreeMap<(String, String), 
 }
 
 pub fn sha256_file(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string()
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Complete sets and partials under a database's directory.
@@ -131,7 +167,10 @@ pub fn db_dir(root: &Path, db: &str) -> PathBuf {
 /// Holds an ACCESS EXCLUSIVE lock on `table` so that pg_dump blocks on it, mid-dump.
 pub fn block_dumps_of(cluster: &Cluster, db: &str, table: &str) -> postgres::Client {
     let mut c = cluster.connect(db);
-    c.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")).unwrap();
+    c.batch_execute(&format!(
+        "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+    ))
+    .unwrap();
     c
 }
 
