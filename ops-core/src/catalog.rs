@@ -24,6 +24,12 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const PARTIAL_PREFIX: &str = ".partial-";
 pub const GLOBALS_DIR: &str = "_globals";
+/// The last verification result of a set, written by backup-verify.
+pub const VERIFY_FILE: &str = "verify.json";
+/// A pin: a set holding this file is never deleted by retention.
+pub const KEEP_FILE: &str = "KEEP";
+/// Files a complete set may hold besides those its manifest lists.
+pub const SET_OWN_FILES: [&str; 3] = [MANIFEST_FILE, VERIFY_FILE, KEEP_FILE];
 
 /// Encodes a database name as a directory name: every byte outside `[A-Za-z0-9_-]`, and a
 /// leading `_`, becomes `%XX`. Entries starting with `.` or `_` are thus pgops' own.
@@ -222,6 +228,54 @@ impl Manifest {
     }
 }
 
+/// The outcome of one check of a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    /// Not run, because an earlier fault makes it meaningless (said in the reason).
+    Skip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub status: CheckStatus,
+    pub reason: String,
+}
+
+/// What verification concluded about a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// This build cannot check the set (unknown manifest version, unsupported archive).
+    Unverifiable,
+}
+
+/// `verify.json`: the last verification of a set. Retention and drills read it: a set whose
+/// record says `fail` never counts as a good backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyRecord {
+    pub v: u32,
+    pub id: String,
+    pub database: String,
+    pub verified_at: String,
+    pub verdict: Verdict,
+    pub checks: Vec<CheckResult>,
+    pub tool: ToolInfo,
+    pub correlation_id: String,
+}
+
+/// Writes `verify.json` atomically into a set.
+pub fn write_verify(set_dir: &Path, record: &VerifyRecord) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec_pretty(record).expect("records serialize");
+    text.push(b'\n');
+    atomic::write_file(&set_dir.join(VERIFY_FILE), &text)
+}
+
 /// A reference to a complete set on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetRef {
@@ -236,6 +290,23 @@ impl SetRef {
 
     pub fn read_manifest(&self) -> Result<Manifest, OpsError> {
         read_manifest(&self.manifest_path())
+    }
+
+    /// The set's last verification: `None` if never verified; an unreadable record counts
+    /// as `None` too (it proves nothing either way).
+    pub fn read_verify(&self) -> Option<VerifyRecord> {
+        let bytes = fs::read(self.path.join(VERIFY_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// True if the set is pinned (holds a `KEEP` file).
+    pub fn is_pinned(&self) -> bool {
+        self.path.join(KEEP_FILE).exists()
+    }
+
+    /// The set's start time, from its id.
+    pub fn started(&self) -> time::OffsetDateTime {
+        timefmt::parse_set_id(&self.id).expect("a SetRef id is a set id")
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`atomic`]: durable files and directories (write, fsync, rename, fsync parent).
 //! - [`catalog`]: backup sets on disk, their encoded directory names and manifests.
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
+//! - [`parallel`]: `--jobs N` over a list of independent jobs.
 //! - [`duration`]: parsing `--timeout 90s`-style durations.
 
 pub mod atomic;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod event;
 pub mod exit;
 pub mod lock;
+pub mod parallel;
 pub mod redact;
 pub mod timefmt;
 

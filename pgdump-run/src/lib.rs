@@ -25,7 +25,7 @@ use ops_core::lock::{CatalogLock, LockMode};
 use ops_core::redact::Redactor;
 use ops_core::{Category, ExitCode, OpsError};
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -201,22 +201,10 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         compression: args.compress,
         stop: &stop,
     };
-    let next = AtomicUsize::new(0);
-    let completed = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..args.jobs.min(targets.len() as u16).max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((target, size)) = targets.get(i) else {
-                    break;
-                };
-                if dump::backup(&ctx, target, *size) {
-                    completed.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-        }
+    let published = ops_core::parallel::map(&targets, args.jobs as usize, |(target, size)| {
+        dump::backup(&ctx, target, *size)
     });
-    tally.completed = completed.into_inner();
+    tally.completed = published.iter().filter(|ok| **ok).count();
     tally.failed = targets.len() - tally.completed;
     Ok(if stop.reason().is_some() {
         ExitCode::Unavailable

@@ -489,3 +489,86 @@ impl Cluster {
         out.stdout
     }
 }
+
+/// The path of another workspace binary (e.g. `pgdump-run` from backup-verify's tests),
+/// built on first use so that a test of one crate can drive the tool of another.
+pub fn tool_bin(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let path = target.join("debug").join(name);
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", name, "--bin", name])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building {name} failed");
+        built.push(name.to_string());
+    }
+    path
+}
+
+/// The output of one run of a pgops tool, checked: every stdout line matches its schema,
+/// `run.finished` is last and carries the exit code, one correlation id, no secret.
+#[derive(Debug)]
+pub struct ToolRun {
+    pub code: i32,
+    pub stderr: String,
+    pub events: Vec<serde_json::Value>,
+}
+
+impl ToolRun {
+    pub fn check(out: Output) -> ToolRun {
+        assert_no_secret("stdout", &out.stdout);
+        assert_no_secret("stderr", &out.stderr);
+        let events = schema::validate_stdout(&out.stdout);
+        let run = ToolRun {
+            code: out.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            events,
+        };
+        assert_eq!(
+            run.finished()["exit_code"],
+            run.code,
+            "run.finished carries the exit code"
+        );
+        assert_eq!(run.named("run.finished").len(), 1);
+        let ids: std::collections::HashSet<_> = run
+            .events
+            .iter()
+            .map(|e| e["correlation_id"].clone())
+            .collect();
+        assert_eq!(ids.len(), 1, "one correlation id per run");
+        run
+    }
+
+    pub fn named(&self, event: &str) -> Vec<&serde_json::Value> {
+        self.events.iter().filter(|e| e["event"] == event).collect()
+    }
+
+    pub fn finished(&self) -> &serde_json::Value {
+        let last = self.events.last().expect("at least one event");
+        assert_eq!(
+            last["event"], "run.finished",
+            "run.finished is the last line"
+        );
+        last
+    }
+
+    /// The error code of the first event named `event` that carries an error.
+    pub fn error_code(&self, event: &str) -> &str {
+        self.named(event)
+            .into_iter()
+            .find_map(|e| e["error"]["code"].as_str())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {event} with an error: {:#?}\n{}",
+                    self.events, self.stderr
+                )
+            })
+    }
+}

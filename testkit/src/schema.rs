@@ -49,6 +49,13 @@ pub fn validate_stdout(stdout: &[u8]) -> Vec<Value> {
     text.lines().map(validate_event_line).collect()
 }
 
+/// Validates a `verify.json` file.
+pub fn validate_verify_record(path: &std::path::Path) -> Value {
+    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    check("verify.json", &v);
+    v
+}
+
 /// Validates a `manifest.json` file.
 pub fn validate_manifest(path: &std::path::Path) -> Value {
     let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();

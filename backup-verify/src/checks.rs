@@ -1,0 +1,329 @@
+//! The six checks of a set, as a pure function of the evidence gathered about it.
+//!
+//! | check | proves |
+//! |---|---|
+//! | `manifest` | it parses, its version is known, its fields agree with each other and the directory |
+//! | `files` | every listed file is there with its size; nothing else is |
+//! | `checksum` | the stored bytes are the ones written (SHA-256) |
+//! | `decode` | the whole file decompresses; raw size and SHA-256 match |
+//! | `structure` | pg-archive reads the archive to a complete end |
+//! | `rows` | rows counted now equal the manifest's, table by table; large objects too |
+
+use crate::scan::Scan;
+use ops_core::catalog::{self, CheckResult, CheckStatus, DumpFormat, Manifest, SetKind, Verdict};
+use ops_core::OpsError;
+use std::collections::BTreeMap;
+
+pub const CHECKS: [&str; 6] = [
+    "manifest",
+    "files",
+    "checksum",
+    "decode",
+    "structure",
+    "rows",
+];
+
+/// An entry of the set directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    /// `None` for anything that is not a regular file.
+    pub size: Option<u64>,
+}
+
+/// Everything known about one set before judging it.
+#[derive(Debug)]
+pub struct Evidence {
+    /// The set's directory name (its id) and its parent's (the encoded database).
+    pub set_dir: String,
+    pub db_dir: String,
+    pub manifest: Result<Manifest, OpsError>,
+    pub entries: Vec<Entry>,
+    /// One scan per manifest file, in manifest order; `Err` if it could not be read.
+    pub scans: Vec<Result<Scan, String>>,
+}
+
+fn result(name: &str, status: CheckStatus, reason: impl Into<String>) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        status,
+        reason: reason.into(),
+    }
+}
+
+fn pass(name: &str, reason: impl Into<String>) -> CheckResult {
+    result(name, CheckStatus::Pass, reason)
+}
+
+fn fail(name: &str, reason: impl Into<String>) -> CheckResult {
+    result(name, CheckStatus::Fail, reason)
+}
+
+fn skip(name: &str, reason: impl Into<String>) -> CheckResult {
+    result(name, CheckStatus::Skip, reason)
+}
+
+/// Judges a set: its checks in [`CHECKS`] order and the verdict.
+pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
+    let m = match &e.manifest {
+        Ok(m) => m,
+        Err(err) => {
+            let verdict = if err.code == "manifest_version_unknown" {
+                Verdict::Unverifiable
+            } else {
+                Verdict::Fail
+            };
+            let mut checks = vec![fail("manifest", err.message.clone())];
+            checks.extend(CHECKS[1..].iter().map(|c| skip(c, "no usable manifest")));
+            return (verdict, checks);
+        }
+    };
+    let mut checks = vec![manifest_check(e, m)];
+    checks.push(files_check(e, m));
+
+    let mut sums = Vec::new();
+    let mut decodes = Vec::new();
+    for (f, scan) in m.files.iter().zip(&e.scans) {
+        match scan {
+            Err(why) => {
+                sums.push(Err(format!("{}: not readable: {why}", f.name)));
+                decodes.push(Err(format!("{}: not readable", f.name)));
+            }
+            Ok(s) => {
+                sums.push(if s.stored_sha256 == f.sha256 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{}: SHA-256 is {}, manifest says {}",
+                        f.name, s.stored_sha256, f.sha256
+                    ))
+                });
+                decodes.push(match &s.decode {
+                    Err(why) => Err(format!("{}: {why}", f.name)),
+                    Ok((n, _)) if *n != f.raw_bytes => Err(format!(
+                        "{}: decompresses to {n} bytes, manifest says {}",
+                        f.name, f.raw_bytes
+                    )),
+                    Ok((_, sha)) if *sha != f.raw_sha256 => Err(format!(
+                        "{}: raw SHA-256 is {sha}, manifest says {}",
+                        f.name, f.raw_sha256
+                    )),
+                    Ok(_) => Ok(()),
+                });
+            }
+        }
+    }
+    checks.push(fold("checksum", sums, "every file matches its SHA-256"));
+    checks.push(fold(
+        "decode",
+        decodes,
+        "decompresses completely; raw size and SHA-256 match",
+    ));
+
+    // The archive is the first file; its structure and rows are what the set proves.
+    match e.scans.first() {
+        Some(Ok(scan)) => match &scan.structure {
+            Ok(summary) => {
+                let expected_format = match m.format {
+                    DumpFormat::Custom => pg_archive::Format::Custom,
+                    DumpFormat::Plain => pg_archive::Format::Plain,
+                };
+                if summary.format != expected_format {
+                    checks.push(fail(
+                        "structure",
+                        format!(
+                            "archive is {:?}, manifest says {:?}",
+                            summary.format, m.format
+                        ),
+                    ));
+                } else {
+                    checks.push(pass(
+                        "structure",
+                        format!(
+                            "complete {:?} archive, {} TOC entries",
+                            summary.format,
+                            summary.entries.len()
+                        )
+                        .to_lowercase(),
+                    ));
+                }
+                checks.push(rows_check(m, summary));
+            }
+            Err(err) => {
+                checks.push(fail("structure", err.to_string()));
+                checks.push(skip("rows", "the archive could not be read to its end"));
+            }
+        },
+        _ => {
+            checks.push(skip("structure", "the archive is missing or unreadable"));
+            checks.push(skip("rows", "the archive is missing or unreadable"));
+        }
+    }
+    let verdict = if checks.iter().any(|c| c.status == CheckStatus::Fail) {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    };
+    (verdict, checks)
+}
+
+fn fold(name: &str, parts: Vec<Result<(), String>>, ok: &str) -> CheckResult {
+    let errors: Vec<String> = parts.into_iter().filter_map(Result::err).collect();
+    if errors.is_empty() {
+        pass(name, ok)
+    } else {
+        fail(name, errors.join("; "))
+    }
+}
+
+fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
+    let mut problems = Vec::new();
+    if m.id != e.set_dir {
+        problems.push(format!(
+            "id {} differs from the directory {}",
+            m.id, e.set_dir
+        ));
+    }
+    let expected_dir = match m.kind {
+        SetKind::Globals => catalog::GLOBALS_DIR.to_string(),
+        SetKind::Database => catalog::encode_db_dir(&m.database),
+    };
+    if expected_dir != e.db_dir {
+        problems.push(format!(
+            "database {:?} does not belong in {}",
+            m.database, e.db_dir
+        ));
+    }
+    if m.status != "complete" {
+        problems.push(format!("status is {:?}", m.status));
+    }
+    if m.files.is_empty() {
+        problems.push("lists no file".into());
+    }
+    let suffix = format!(".{}{}", m.format.extension(), m.compression.extension());
+    for f in &m.files {
+        let safe = !f.name.is_empty()
+            && !f.name.starts_with('.')
+            && !f.name.contains('/')
+            && !catalog::SET_OWN_FILES.contains(&f.name.as_str());
+        if !safe {
+            problems.push(format!("file name {:?} is not allowed", f.name));
+        } else if !f.name.ends_with(&suffix) {
+            problems.push(format!(
+                "file {} does not end in {suffix} as its format and compression say",
+                f.name
+            ));
+        }
+        if !is_sha256(&f.sha256) || !is_sha256(&f.raw_sha256) {
+            problems.push(format!("file {} has a malformed SHA-256", f.name));
+        }
+    }
+    if problems.is_empty() {
+        pass(
+            "manifest",
+            format!(
+                "version {}, {} file(s), {} tables",
+                m.v,
+                m.files.len(),
+                m.tables.len()
+            ),
+        )
+    } else {
+        fail("manifest", problems.join("; "))
+    }
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+fn files_check(e: &Evidence, m: &Manifest) -> CheckResult {
+    let mut problems = Vec::new();
+    for f in &m.files {
+        match e.entries.iter().find(|x| x.name == f.name) {
+            None => problems.push(format!("{} is missing", f.name)),
+            Some(Entry { size: None, .. }) => {
+                problems.push(format!("{} is not a regular file", f.name))
+            }
+            Some(Entry { size: Some(n), .. }) if *n != f.bytes => problems.push(format!(
+                "{} has {n} bytes, manifest says {}",
+                f.name, f.bytes
+            )),
+            Some(_) => {}
+        }
+    }
+    for x in &e.entries {
+        let known = m.files.iter().any(|f| f.name == x.name)
+            || catalog::SET_OWN_FILES.contains(&x.name.as_str());
+        if !known {
+            problems.push(format!("unexpected entry {:?}", x.name));
+        }
+    }
+    if problems.is_empty() {
+        pass(
+            "files",
+            format!("{} file(s) present with their sizes", m.files.len()),
+        )
+    } else {
+        fail("files", problems.join("; "))
+    }
+}
+
+fn rows_check(m: &Manifest, s: &pg_archive::Summary) -> CheckResult {
+    let mut expected: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for t in &m.tables {
+        *expected.entry((&t.schema, &t.name)).or_default() += t.rows;
+    }
+    let mut found: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for t in &s.tables {
+        *found.entry((&t.schema, &t.name)).or_default() += t.rows;
+    }
+    let mut problems = Vec::new();
+    for (k, want) in &expected {
+        match found.get(k) {
+            None => problems.push(format!(
+                "{}.{}: in the manifest ({want} rows) but not in the archive",
+                k.0, k.1
+            )),
+            Some(got) if got != want => {
+                problems.push(format!("{}.{}: {got} rows, manifest says {want}", k.0, k.1))
+            }
+            Some(_) => {}
+        }
+    }
+    for (k, got) in &found {
+        if !expected.contains_key(k) {
+            problems.push(format!(
+                "{}.{}: {got} rows in the archive but not in the manifest",
+                k.0, k.1
+            ));
+        }
+    }
+    if s.large_objects != m.large_objects {
+        problems.push(format!(
+            "{} large objects, manifest says {}",
+            s.large_objects, m.large_objects
+        ));
+    }
+    if problems.is_empty() {
+        pass(
+            "rows",
+            format!(
+                "{} tables, {} rows, {} large objects match",
+                m.tables.len(),
+                m.total_rows(),
+                m.large_objects
+            ),
+        )
+    } else {
+        let shown = problems.len().min(20);
+        let more = problems.len() - shown;
+        let mut text = problems[..shown].join("; ");
+        if more > 0 {
+            text.push_str(&format!("; and {more} more"));
+        }
+        fail("rows", text)
+    }
+}

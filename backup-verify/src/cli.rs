@@ -1,0 +1,54 @@
+//! Command-line flags.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn duration(s: &str) -> Result<Duration, String> {
+    ops_core::duration::parse(s)
+}
+
+/// Prove pgops backup sets intact, complete and fresh.
+///
+/// Each set gets six named checks (manifest, files, checksum, decode, structure, rows), each
+/// pass/fail/skip with a reason, and a verdict: pass, fail or unverifiable. The catalog gets
+/// freshness per database. JSON lines on stdout: verify.passed, verify.failed, verify.stale,
+/// verify.finding, run.finished. Exit 0 only when every set passed and every database is
+/// fresh; 1 otherwise (a run that checked nothing too); 2 invalid invocation; 3 could not run.
+///
+/// With `-`, reads pgdump-run's JSON lines on stdin and verifies exactly the sets its
+/// backup.completed events name: `pgdump-run --all | backup-verify -`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "backup-verify", version)]
+pub struct Args {
+    /// The catalog directory (PGOPS_BACKUP_DIR).
+    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Only these databases (repeatable; `_globals` names the globals sets).
+    #[arg(short = 'd', long = "dbname", value_name = "DB")]
+    pub dbnames: Vec<String>,
+    /// Verify the newest set of each database (the default).
+    #[arg(long, conflicts_with = "all_sets")]
+    pub latest: bool,
+    /// Verify every set.
+    #[arg(long)]
+    pub all_sets: bool,
+    /// A database whose newest passing set is older than this is stale.
+    #[arg(long, value_parser = duration, default_value = "26h", value_name = "DURATION")]
+    pub max_age: Duration,
+    /// A database that must have a fresh passing set (repeatable).
+    #[arg(long = "expect-database", value_name = "DB")]
+    pub expect: Vec<String>,
+    /// Do not write verify.json into the sets.
+    #[arg(long)]
+    pub no_record: bool,
+    /// How many sets to verify at once.
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// How long to wait for a backup or rotation holding the catalog lock.
+    #[arg(long, value_parser = duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+    /// `-`: verify the sets named by backup.completed events on stdin.
+    #[arg(value_name = "-")]
+    pub stdin: Option<String>,
+}

@@ -1,0 +1,412 @@
+//! `backup-verify`: prove pgops backup sets intact, complete and fresh.
+//!
+//! A checksum alone proves only that a file did not change since it was written, not that
+//! it was a good backup. For each set this tool reads every file once ([`scan`]), hashing,
+//! decompressing and parsing in the same pass, then judges the evidence with six named
+//! checks ([`checks`], pure). The catalog is judged for freshness ([`freshness`], pure).
+//! Results go to stdout as events and into each set's `verify.json`, which backup-rotate
+//! and restore-drill rely on.
+
+pub mod checks;
+pub mod cli;
+pub mod freshness;
+pub mod input;
+pub mod scan;
+
+use checks::{Entry, Evidence};
+use ops_core::catalog::{self, Catalog, CheckStatus, SetKind, SetRef, Verdict, VerifyRecord};
+use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::lock::{CatalogLock, LockMode};
+use ops_core::{timefmt, Category, ExitCode, OpsError};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Parses the command line and runs. Invalid flags get an event and exit 2.
+pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    use clap::Parser;
+    match cli::Args::try_parse_from(argv) {
+        Ok(args) => run(args, &mut std::io::stdin().lock()),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            ExitCode::Ok
+        }
+        Err(e) => {
+            let _ = e.print();
+            let emitter = Emitter::stdout("backup-verify", correlation_id_from_env());
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            fail_run(
+                &emitter,
+                OpsError::validation("invalid_argument", first.to_string()),
+            )
+        }
+    }
+}
+
+fn fail_run(emitter: &Emitter, error: OpsError) -> ExitCode {
+    let exit = error.category.run_exit_code();
+    emitter.emit_error(
+        "verify.failed",
+        Severity::Error,
+        &error,
+        json!({"scope": "run"}),
+    );
+    emitter.finish(
+        "verify",
+        exit,
+        json!({"sets_checked": 0, "sets_passed": 0, "databases_stale": 0}),
+    )
+}
+
+/// One set to verify.
+#[derive(Debug, Clone)]
+struct Target {
+    /// The database, or `_globals`.
+    database: String,
+    set: SetRef,
+}
+
+/// What verifying one set concluded.
+#[derive(Debug)]
+struct Outcome {
+    database: String,
+    id: String,
+    verdict: Verdict,
+}
+
+/// Runs with parsed flags; `stdin` is read only with `-`.
+pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
+    let from_stdin = match args.stdin.as_deref() {
+        None => None,
+        Some("-") => Some(input::read_events(stdin)),
+        Some(other) => {
+            let emitter = Emitter::stdout("backup-verify", correlation_id_from_env());
+            return fail_run(
+                &emitter,
+                OpsError::validation(
+                    "invalid_argument",
+                    format!("unexpected argument {other:?}; use - to read events"),
+                ),
+            );
+        }
+    };
+    let correlation_id = from_stdin
+        .as_ref()
+        .and_then(|i| i.correlation_id.clone())
+        .unwrap_or_else(correlation_id_from_env);
+    let emitter = Emitter::stdout("backup-verify", correlation_id);
+    match execute(&args, from_stdin, &emitter) {
+        Ok((exit, tally)) => emitter.finish("verify", exit, tally),
+        Err(error) => fail_run(&emitter, error),
+    }
+}
+
+fn execute(
+    args: &cli::Args,
+    from_stdin: Option<input::Input>,
+    emitter: &Emitter,
+) -> Result<(ExitCode, serde_json::Value), OpsError> {
+    let root = match (&args.backup_dir, &from_stdin) {
+        (Some(d), _) => d.clone(),
+        (None, Some(i)) => match i.catalog_root() {
+            Some(root) => root,
+            None if i.sets.is_empty() => {
+                return Err(OpsError::new(
+                    "nothing_checked",
+                    Category::Integrity,
+                    "no backup.completed event on stdin: nothing to verify",
+                ))
+            }
+            None => {
+                return Err(OpsError::validation(
+                    "backup_dir_missing",
+                    "cannot tell the catalog from the events: pass --backup-dir",
+                ))
+            }
+        },
+        (None, None) => {
+            return Err(OpsError::validation(
+                "backup_dir_missing",
+                "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR",
+            ))
+        }
+    };
+    if !root.is_dir() {
+        return Err(OpsError::new(
+            "catalog_missing",
+            Category::Io,
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    let catalog = Catalog::new(&root);
+    let _lock = CatalogLock::acquire(&root, LockMode::Shared, args.lock_timeout)
+        .map_err(|e| e.to_ops_error())?;
+    let listing = catalog
+        .list()
+        .map_err(|e| OpsError::io(format!("listing {}", root.display()), &e))?;
+    let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
+
+    // Which sets, and which databases are in scope for freshness.
+    let mut targets: Vec<Target> = Vec::new();
+    let mut scope: Vec<(String, PathBuf)> = Vec::new();
+    match &from_stdin {
+        Some(input) => {
+            for named in &input.sets {
+                let dir = match named.kind {
+                    SetKind::Globals => catalog.globals_dir(),
+                    SetKind::Database => catalog.db_dir(&named.database),
+                };
+                let label = match named.kind {
+                    SetKind::Globals => catalog::GLOBALS_DIR.to_string(),
+                    SetKind::Database => named.database.clone(),
+                };
+                if !wanted(&label) {
+                    continue;
+                }
+                targets.push(Target {
+                    database: label.clone(),
+                    set: SetRef {
+                        id: named.id.clone(),
+                        path: dir.join(&named.id),
+                    },
+                });
+                if !scope.iter().any(|(d, _)| *d == label) {
+                    scope.push((label, dir));
+                }
+            }
+        }
+        None => {
+            for unknown in &listing.unknown {
+                emitter.emit(
+                    "verify.finding",
+                    Severity::Warning,
+                    json!({"kind": "unknown_entry", "path": unknown.path.display().to_string(),
+                           "message": "not a pgops entry: reported, never touched"}),
+                );
+            }
+            for dir in &listing.set_dirs {
+                let label = dir
+                    .database
+                    .clone()
+                    .unwrap_or_else(|| catalog::GLOBALS_DIR.to_string());
+                if !wanted(&label) {
+                    continue;
+                }
+                let sets = Catalog::sets_in(&dir.path)
+                    .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
+                let chosen: Vec<SetRef> = if args.all_sets {
+                    sets
+                } else {
+                    sets.into_iter().last().into_iter().collect()
+                };
+                targets.extend(chosen.into_iter().map(|set| Target {
+                    database: label.clone(),
+                    set,
+                }));
+                scope.push((label, dir.path.clone()));
+            }
+        }
+    }
+    for (_, dir) in &scope {
+        for p in Catalog::partials_in(dir).unwrap_or_default() {
+            emitter.emit(
+                "verify.finding",
+                Severity::Warning,
+                json!({"kind": "stale_partial", "path": p.display().to_string(),
+                       "message": "a backup that never finished; the next pgdump-run removes it"}),
+            );
+        }
+    }
+
+    let outcomes = ops_core::parallel::map(&targets, args.jobs as usize, |t| {
+        verify_set(t, args, emitter)
+    });
+
+    // Freshness: the newest passing set per database, from this run or from verify.json.
+    let now = time::OffsetDateTime::now_utc();
+    let mut newest = Vec::new();
+    for (database, dir) in &scope {
+        let mut passing: Option<(String, time::OffsetDateTime)> = None;
+        for set in Catalog::sets_in(dir).unwrap_or_default() {
+            let this_run = outcomes
+                .iter()
+                .find(|o| &o.database == database && o.id == set.id);
+            let passed = match this_run {
+                Some(o) => o.verdict == Verdict::Pass,
+                None => set
+                    .read_verify()
+                    .is_some_and(|r| r.verdict == Verdict::Pass),
+            };
+            if passed {
+                passing = Some((set.id.clone(), set.started()));
+            }
+        }
+        newest.push(freshness::Newest {
+            database: database.clone(),
+            passing,
+        });
+    }
+    let expected: Vec<String> = args.expect.clone();
+    let stale = freshness::stale(&newest, &expected, now, args.max_age);
+    for s in &stale {
+        emitter.emit(
+            "verify.stale",
+            Severity::Error,
+            json!({
+                "database": s.database,
+                "newest_passing": s.newest_passing,
+                "age_s": s.age.map(|a| a.as_secs()),
+                "max_age_s": args.max_age.as_secs(),
+                "reason": s.reason,
+            }),
+        );
+    }
+
+    let passed = outcomes
+        .iter()
+        .filter(|o| o.verdict == Verdict::Pass)
+        .count();
+    let tally = json!({"sets_checked": outcomes.len(), "sets_passed": passed, "databases_stale": stale.len()});
+    if outcomes.is_empty() {
+        let error = OpsError::new(
+            "nothing_checked",
+            Category::Integrity,
+            "no backup set was found to verify: a run that checked nothing proves nothing",
+        );
+        emitter.emit_error(
+            "verify.failed",
+            Severity::Error,
+            &error,
+            json!({"scope": "run"}),
+        );
+        return Ok((ExitCode::Problem, tally));
+    }
+    let exit = if passed == outcomes.len() && stale.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Problem
+    };
+    Ok((exit, tally))
+}
+
+fn list_entries(dir: &Path) -> Vec<Entry> {
+    let mut out: Vec<Entry> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let size = e.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            Entry {
+                name: e.file_name().to_string_lossy().into_owned(),
+                size,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
+    let started = Instant::now();
+    let manifest = t.set.read_manifest();
+    let entries = list_entries(&t.set.path);
+    let scans = match &manifest {
+        Ok(m) => m
+            .files
+            .iter()
+            .map(|f| {
+                // Only names that exist as plain files in the directory are ever opened.
+                match entries
+                    .iter()
+                    .find(|e| e.name == f.name && e.size.is_some())
+                {
+                    Some(e) => scan::scan_file(&t.set.path.join(&e.name), m.compression.algorithm)
+                        .map_err(|e| e.to_string()),
+                    None => Err("missing".to_string()),
+                }
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let evidence = Evidence {
+        set_dir: t.set.id.clone(),
+        db_dir: t
+            .set
+            .path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        manifest,
+        entries,
+        scans,
+    };
+    let (verdict, checks) = checks::evaluate(&evidence);
+    let mut recorded = false;
+    if !args.no_record && t.set.path.is_dir() {
+        let record = VerifyRecord {
+            v: 1,
+            id: t.set.id.clone(),
+            database: t.database.clone(),
+            verified_at: timefmt::now_rfc3339(),
+            verdict,
+            checks: checks.clone(),
+            tool: catalog::ToolInfo {
+                name: "backup-verify".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            correlation_id: emitter.correlation_id().to_string(),
+        };
+        match catalog::write_verify(&t.set.path, &record) {
+            Ok(()) => recorded = true,
+            Err(e) => eprintln!(
+                "backup-verify: could not record {}: {e}",
+                t.set.path.display()
+            ),
+        }
+    }
+    let m = evidence.manifest.as_ref().ok();
+    let summary = evidence
+        .scans
+        .first()
+        .and_then(|s| s.as_ref().ok())
+        .and_then(|s| s.structure.as_ref().ok());
+    let age_s = timefmt::parse_set_id(&t.set.id)
+        .map(|s| (time::OffsetDateTime::now_utc() - s).whole_seconds().max(0));
+    let mut payload = json!({
+        "database": t.database,
+        "id": t.set.id,
+        "path": t.set.path.display().to_string(),
+        "verdict": verdict,
+        "checks": checks,
+        "bytes": m.map(|m| m.files.iter().map(|f| f.bytes).sum::<u64>()),
+        "raw_bytes": m.map(|m| m.files.iter().map(|f| f.raw_bytes).sum::<u64>()),
+        "tables": summary.map(|s| s.tables.len()),
+        "rows": summary.map(|s| s.total_rows()),
+        "large_objects": summary.map(|s| s.large_objects),
+        "age_s": age_s,
+        "recorded": recorded,
+        "duration_ms": started.elapsed().as_millis() as u64,
+    });
+    if verdict == Verdict::Pass {
+        emitter.emit("verify.passed", Severity::Info, payload);
+    } else {
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Fail)
+            .map(|c| c.name.as_str())
+            .collect();
+        payload["failed"] = json!(failed);
+        emitter.emit("verify.failed", Severity::Error, payload);
+    }
+    Outcome {
+        database: t.database.clone(),
+        id: t.set.id.clone(),
+        verdict,
+    }
+}

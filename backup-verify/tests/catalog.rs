@@ -1,0 +1,239 @@
+//! backup-verify on whole catalogs: freshness, expected databases, findings, stdin mode,
+//! locking, and the run that checked nothing.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use testkit::{Cluster, ToolRun};
+
+fn pgdump_run_cmd(c: &Cluster) -> Command {
+    let mut cmd = Command::new(testkit::tool_bin("pgdump-run"));
+    c.configure(&mut cmd);
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("{}:{path}", c.bin_dir().display()));
+    cmd
+}
+
+fn backup(c: &Cluster, db: &str, root: &Path) {
+    let out = pgdump_run_cmd(c)
+        .args([
+            "-d",
+            db,
+            "--backup-dir",
+            root.to_str().unwrap(),
+            "--no-globals",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(ToolRun::check(out).code, 0);
+}
+
+fn verify(root: &Path, extra: &[&str]) -> ToolRun {
+    let out = Command::new(env!("CARGO_BIN_EXE_backup-verify"))
+        .env_remove("PGOPS_BACKUP_DIR")
+        .arg("--backup-dir")
+        .arg(root)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    ToolRun::check(out)
+}
+
+#[test]
+fn an_old_newest_set_and_a_missing_database_are_stale() {
+    let c = Cluster::shared();
+    let db = c.unique_db("fresh");
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path());
+    let r = verify(dir.path(), &["--expect-database", &db]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert!(r.named("verify.stale").is_empty());
+
+    // Make the only set three days old: a set directory and manifest id of that time.
+    let db_dir = dir.path().join(ops_core::catalog::encode_db_dir(&db));
+    let set = std::fs::read_dir(&db_dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let old_id = "20261121T030000Z";
+    let mpath = set.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["id"] = old_id.into();
+    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    std::fs::rename(&set, db_dir.join(old_id)).unwrap();
+    let r = verify(
+        dir.path(),
+        &[
+            "--expect-database",
+            &db,
+            "--expect-database",
+            "ghost",
+            "--max-age",
+            "26h",
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(r.named("verify.passed").len(), 1, "the set itself is fine");
+    let stale = r.named("verify.stale");
+    assert_eq!(stale.len(), 2, "{stale:#?}");
+    assert_eq!(stale[0]["database"], db.as_str());
+    assert_eq!(stale[0]["newest_passing"], old_id);
+    assert!(stale[0]["age_s"].as_u64().unwrap() > 26 * 3600);
+    assert_eq!(stale[1]["database"], "ghost");
+    assert!(stale[1]["newest_passing"].is_null());
+}
+
+#[test]
+fn a_database_whose_newest_set_failed_falls_back_to_its_last_good_set() {
+    let c = Cluster::shared();
+    let db = c.unique_db("fallback");
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path());
+    assert_eq!(verify(dir.path(), &[]).code, 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    backup(c, &db, dir.path());
+    let db_dir = dir.path().join(ops_core::catalog::encode_db_dir(&db));
+    let mut sets: Vec<_> = std::fs::read_dir(&db_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    sets.sort();
+    let newest = sets.last().unwrap();
+    let archive = std::fs::read_dir(newest)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "zst"))
+        .unwrap();
+    std::fs::write(&archive, b"garbage").unwrap();
+    let r = verify(dir.path(), &[]);
+    assert_eq!(r.code, 1, "the newest set failed");
+    assert_eq!(r.named("verify.failed").len(), 1);
+    assert!(
+        r.named("verify.stale").is_empty(),
+        "the older set, recorded as passing, keeps the database fresh"
+    );
+}
+
+#[test]
+fn findings_are_reported_and_left_untouched() {
+    let c = Cluster::shared();
+    let db = c.unique_db("findings");
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path());
+    let stray = dir.path().join("stray.txt");
+    std::fs::write(&stray, b"x").unwrap();
+    let partial = dir
+        .path()
+        .join(ops_core::catalog::encode_db_dir(&db))
+        .join(".partial-20261124T000000Z");
+    std::fs::create_dir(&partial).unwrap();
+    let r = verify(dir.path(), &[]);
+    assert_eq!(r.code, 0, "findings are warnings");
+    let kinds: Vec<&str> = r
+        .named("verify.finding")
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["unknown_entry", "stale_partial"]);
+    assert!(stray.exists() && partial.exists());
+}
+
+#[test]
+fn stdin_mode_verifies_exactly_the_sets_pgdump_run_made() {
+    let c = Cluster::shared();
+    let a = c.unique_db("pipe_a");
+    let b = c.unique_db("pipe_b");
+    let dir = tempfile::tempdir().unwrap();
+    // An older set of a that the pipeline must not verify.
+    backup(c, &a, dir.path());
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut dump = pgdump_run_cmd(c)
+        .args([
+            "-d",
+            &a,
+            "-d",
+            &b,
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_backup-verify"))
+        .env_remove("PGOPS_BACKUP_DIR")
+        .arg("-")
+        .stdin(dump.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(dump.wait().unwrap().success());
+    let r = ToolRun::check(out);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let passed = r.named("verify.passed");
+    let mut dbs: Vec<&str> = passed
+        .iter()
+        .map(|e| e["database"].as_str().unwrap())
+        .collect();
+    dbs.sort();
+    let mut want = vec!["_globals", a.as_str(), b.as_str()];
+    want.sort();
+    assert_eq!(dbs, want, "exactly the three sets of the pipeline");
+    assert_ne!(r.finished()["correlation_id"].as_str().unwrap().len(), 0);
+}
+
+#[test]
+fn stdin_mode_keeps_the_correlation_id_and_ignores_other_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "{\"event\":\"backup.started\",\"correlation_id\":\"pipe-77\"}\nnoise\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_backup-verify"))
+        .arg("--backup-dir")
+        .arg(dir.path())
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let r = ToolRun::check(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 1, "nothing to verify is a failure");
+    assert_eq!(r.error_code("verify.failed"), "nothing_checked");
+    assert!(r.events.iter().all(|e| e["correlation_id"] == "pipe-77"));
+}
+
+#[test]
+fn an_empty_catalog_checked_nothing_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = verify(dir.path(), &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.error_code("verify.failed"), "nothing_checked");
+    assert_eq!(r.finished()["result"], "failed");
+    let r = verify(&dir.path().join("absent"), &[]);
+    assert_eq!(r.code, 3);
+    assert_eq!(r.error_code("verify.failed"), "catalog_missing");
+}
+
+#[test]
+fn a_writer_holding_the_lock_makes_verify_wait_then_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let _writer = ops_core::lock::CatalogLock::acquire(
+        dir.path(),
+        ops_core::lock::LockMode::Exclusive,
+        std::time::Duration::ZERO,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let r = verify(dir.path(), &["--lock-timeout", "300ms"]);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert_eq!(r.code, 3);
+    assert_eq!(r.error_code("verify.failed"), "lock_busy");
+}

@@ -1,0 +1,370 @@
+//! backup-verify against a corruption corpus built from real sets of both formats and both
+//! compressions: every fault is caught by the right check, and good sets never fail.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use testkit::{Cluster, ToolRun};
+
+struct Pristine {
+    /// (label, catalog dir) per variant; each holds one set of `db`.
+    catalogs: Vec<(String, PathBuf)>,
+    db: String,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+fn pgdump_run(c: &Cluster, args: &[&str]) -> ToolRun {
+    let mut cmd = Command::new(testkit::tool_bin("pgdump-run"));
+    c.configure(&mut cmd);
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("{}:{path}", c.bin_dir().display()));
+    let r = ToolRun::check(cmd.args(args).stdin(Stdio::null()).output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r
+}
+
+fn pristine() -> &'static Pristine {
+    static P: OnceLock<Pristine> = OnceLock::new();
+    P.get_or_init(|| {
+        let c = Cluster::shared();
+        let db = c.unique_db("corpus");
+        c.load_tricky(&db);
+        c.load_mixed(&db, "0.002");
+        let mut catalogs = Vec::new();
+        let mut dirs = Vec::new();
+        for (format, compress) in [
+            ("custom", "zstd"),
+            ("custom", "gzip"),
+            ("custom", "none"),
+            ("plain", "zstd"),
+            ("plain", "gzip"),
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            let root = d.path().join("catalog");
+            pgdump_run(
+                c,
+                &[
+                    "-d",
+                    &db,
+                    "--backup-dir",
+                    root.to_str().unwrap(),
+                    "--no-globals",
+                    "--format",
+                    format,
+                    "--compress",
+                    compress,
+                ],
+            );
+            catalogs.push((format!("{format}-{compress}"), root));
+            dirs.push(d);
+        }
+        Pristine {
+            catalogs,
+            db,
+            _dirs: dirs,
+        }
+    })
+}
+
+/// A private copy of a pristine catalog, and its only set's directory and archive file.
+struct Copy {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    set: PathBuf,
+    archive: PathBuf,
+}
+
+fn copy_of(label: &str) -> Copy {
+    let p = pristine();
+    let src = &p.catalogs.iter().find(|(l, _)| l == label).unwrap().1;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("catalog");
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success());
+    let db_dir = root.join(ops_core::catalog::encode_db_dir(&p.db));
+    let set = std::fs::read_dir(&db_dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
+    let archive = set.join(m["files"][0]["name"].as_str().unwrap());
+    Copy {
+        _dir: dir,
+        root,
+        set,
+        archive,
+    }
+}
+
+fn verify(root: &Path, extra: &[&str]) -> ToolRun {
+    let out = Command::new(env!("CARGO_BIN_EXE_backup-verify"))
+        .env_remove("PGOPS_BACKUP_DIR")
+        .arg("--backup-dir")
+        .arg(root)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    ToolRun::check(out)
+}
+
+/// Runs verify on a damaged copy and returns the failed check names.
+fn failed_checks(copy: &Copy) -> (Vec<String>, Value) {
+    let r = verify(&copy.root, &[]);
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    let f = r.named("verify.failed");
+    assert_eq!(f.len(), 1, "{:#?}", r.events);
+    let names = f[0]["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    (names, f[0].clone())
+}
+
+fn labels() -> Vec<String> {
+    pristine().catalogs.iter().map(|(l, _)| l.clone()).collect()
+}
+
+fn compressed(label: &str) -> bool {
+    !label.ends_with("-none")
+}
+
+#[test]
+fn good_sets_pass_every_check_and_are_recorded() {
+    for label in labels() {
+        let c = copy_of(&label);
+        let r = verify(&c.root, &[]);
+        assert_eq!(r.code, 0, "{label}: {:#?}", r.events);
+        let p = r.named("verify.passed");
+        assert_eq!(p.len(), 1, "{label}");
+        assert!(
+            p[0]["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["status"] == "pass"),
+            "{label}"
+        );
+        assert!(p[0]["rows"].as_u64().unwrap() > 2000);
+        let rec = testkit::schema::validate_verify_record(&c.set.join("verify.json"));
+        assert_eq!(rec["verdict"], "pass");
+        assert_eq!(rec["correlation_id"], r.finished()["correlation_id"]);
+        // Verifying again, with the record present, still passes (verify.json is the set's own).
+        assert_eq!(verify(&c.root, &["--no-record"]).code, 0, "{label}");
+    }
+}
+
+#[test]
+fn truncation_anywhere_is_caught() {
+    for label in labels() {
+        let len = std::fs::metadata(copy_of(&label).archive).unwrap().len();
+        // For the uncompressed custom archive these land in the header, the TOC, a data
+        // block and just before the end; for compressed files, at the same fractions.
+        for cut in [8, 300.min(len / 10), len * 6 / 10, len - 1] {
+            let c = copy_of(&label);
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&c.archive)
+                .unwrap();
+            f.set_len(cut).unwrap();
+            let (failed, _) = failed_checks(&c);
+            assert!(
+                failed.contains(&"files".to_string()),
+                "{label} cut {cut}: size"
+            );
+            assert!(
+                failed.contains(&"checksum".to_string()),
+                "{label} cut {cut}"
+            );
+            let right = if compressed(&label) {
+                "decode"
+            } else {
+                "structure"
+            };
+            assert!(
+                failed.contains(&right.to_string()),
+                "{label} cut {cut}: {failed:?}"
+            );
+        }
+    }
+}
+
+fn flip(path: &Path, at: u64, bit: u8) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at as usize] ^= 1 << bit;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn single_bit_flips_are_caught() {
+    for label in labels() {
+        let len = std::fs::metadata(copy_of(&label).archive).unwrap().len();
+        // header, TOC, table data, the middle of a compressed frame, the trailer
+        for at in [2, 200.min(len / 20), len / 2, len * 3 / 4, len - 1] {
+            let c = copy_of(&label);
+            flip(&c.archive, at, (at % 8) as u8);
+            let (failed, ev) = failed_checks(&c);
+            assert!(
+                failed.contains(&"checksum".to_string()),
+                "{label} flip at {at}"
+            );
+            assert!(
+                !failed.contains(&"files".to_string()),
+                "{label}: the size did not change"
+            );
+            if compressed(&label) {
+                assert!(
+                    failed.contains(&"decode".to_string()),
+                    "{label} flip at {at}: {ev}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_missing_and_extra_files() {
+    for label in ["custom-zstd", "plain-gzip", "custom-none"] {
+        let c = copy_of(label);
+        std::fs::write(&c.archive, b"").unwrap();
+        let (failed, _) = failed_checks(&c);
+        for check in ["files", "checksum", "structure"] {
+            assert!(
+                failed.contains(&check.to_string()),
+                "{label} empty: {check} in {failed:?}"
+            );
+        }
+
+        let c = copy_of(label);
+        std::fs::remove_file(&c.archive).unwrap();
+        let (failed, ev) = failed_checks(&c);
+        assert!(failed.contains(&"files".to_string()), "{label} missing");
+        assert!(ev["checks"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing"));
+
+        let c = copy_of(label);
+        std::fs::write(c.set.join("notes.txt"), b"hello").unwrap();
+        let (failed, _) = failed_checks(&c);
+        assert_eq!(failed, ["files"], "{label} extra file");
+    }
+}
+
+fn edit_manifest(c: &Copy, f: impl FnOnce(&mut Value)) {
+    let p = c.set.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(&mut m);
+    std::fs::write(&p, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn manifest_faults_are_caught_by_the_right_check() {
+    let c = copy_of("custom-zstd");
+    edit_manifest(&c, |m| {
+        m["files"][0]["sha256"] = Value::String("0".repeat(64))
+    });
+    assert_eq!(failed_checks(&c).0, ["checksum"]);
+
+    let c = copy_of("custom-zstd");
+    edit_manifest(&c, |m| {
+        let rows = m["tables"][0]["rows"].as_u64().unwrap();
+        m["tables"][0]["rows"] = (rows + 1).into();
+    });
+    let (failed, ev) = failed_checks(&c);
+    assert_eq!(failed, ["rows"]);
+    assert!(ev["checks"][5]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("manifest says"));
+
+    let c = copy_of("plain-zstd");
+    edit_manifest(&c, |m| m["large_objects"] = 99.into());
+    assert_eq!(failed_checks(&c).0, ["rows"]);
+
+    let c = copy_of("custom-gzip");
+    edit_manifest(&c, |m| m["v"] = 99.into());
+    let (failed, ev) = failed_checks(&c);
+    assert_eq!(failed, ["manifest"]);
+    assert_eq!(ev["verdict"], "unverifiable");
+
+    let c = copy_of("custom-gzip");
+    std::fs::write(c.set.join("manifest.json"), b"{\"v\": 1, \"id\": ").unwrap();
+    let (failed, ev) = failed_checks(&c);
+    assert_eq!(failed, ["manifest"]);
+    assert_eq!(ev["verdict"], "fail");
+
+    let c = copy_of("custom-zstd");
+    edit_manifest(&c, |m| m["database"] = "someone_else".into());
+    assert_eq!(failed_checks(&c).0, ["manifest"]);
+}
+
+#[test]
+fn a_file_swapped_in_from_another_set_of_the_same_database_is_caught() {
+    let p = pristine();
+    let cluster = Cluster::shared();
+    let c = copy_of("custom-zstd");
+    // A second, later set of the same database with other content.
+    cluster
+        .connect(&p.db)
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS swap_marker (i int); INSERT INTO swap_marker VALUES (1)",
+        )
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    pgdump_run(
+        cluster,
+        &[
+            "-d",
+            &p.db,
+            "--backup-dir",
+            c.root.to_str().unwrap(),
+            "--no-globals",
+        ],
+    );
+    cluster
+        .connect(&p.db)
+        .batch_execute("DROP TABLE swap_marker")
+        .unwrap();
+    let db_dir = c.set.parent().unwrap();
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(db_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    sets.sort();
+    let newer = &sets[1];
+    let newer_archive = std::fs::read_dir(newer)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_str().unwrap().ends_with(".zst"))
+        .unwrap();
+    std::fs::copy(&newer_archive, &c.archive).unwrap();
+    let r = verify(&c.root, &["--all-sets"]);
+    assert_eq!(r.code, 1);
+    let failed = r.named("verify.failed");
+    assert_eq!(failed.len(), 1, "only the older set is damaged");
+    let names: Vec<&str> = failed[0]["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"checksum") && names.contains(&"decode"),
+        "{names:?}"
+    );
+    assert_eq!(r.named("verify.passed").len(), 1);
+}
