@@ -327,3 +327,196 @@ fn rows_check(m: &Manifest, s: &pg_archive::Summary) -> CheckResult {
         fail("rows", text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ops_core::catalog::{Compression, FileEntry, TableRows, ToolInfo};
+    use proptest::prelude::*;
+
+    const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn manifest(rows: &[u64]) -> Manifest {
+        Manifest {
+            v: 1,
+            id: "20261124T030001Z".into(),
+            kind: SetKind::Database,
+            database: "app".into(),
+            status: "complete".into(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            duration_ms: 0,
+            server_version: "15".into(),
+            pg_dump_version: "15".into(),
+            format: DumpFormat::Custom,
+            compression: "zstd".parse::<Compression>().unwrap(),
+            files: vec![FileEntry {
+                name: "app.dump.zst".into(),
+                bytes: 100,
+                sha256: SHA_A.into(),
+                raw_bytes: 1000,
+                raw_sha256: SHA_B.into(),
+            }],
+            tables: rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| TableRows {
+                    schema: "s".into(),
+                    name: format!("t{i}"),
+                    rows: *r,
+                })
+                .collect(),
+            large_objects: 0,
+            database_size: None,
+            connection: serde_json::Value::Null,
+            tool: ToolInfo {
+                name: "t".into(),
+                version: "0".into(),
+            },
+            correlation_id: "c".into(),
+            notes: vec![],
+        }
+    }
+
+    fn summary(rows: &[u64]) -> pg_archive::Summary {
+        pg_archive::Summary {
+            format: pg_archive::Format::Custom,
+            archive_version: Some((1, 14, 0)),
+            compression: None,
+            dbname: None,
+            server_version: None,
+            pg_dump_version: None,
+            entries: vec![],
+            tables: rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| pg_archive::TableCount {
+                    schema: "s".into(),
+                    name: format!("t{i}"),
+                    rows: *r,
+                })
+                .collect(),
+            large_objects: 0,
+            bytes: 1000,
+        }
+    }
+
+    /// One fault of the evidence and the check that must catch it.
+    #[derive(Debug, Clone, Copy)]
+    enum Fault {
+        Size,
+        Checksum,
+        RawSize,
+        Decode,
+        Structure,
+        Rows,
+        Extra,
+    }
+
+    fn evidence(rows: &[u64], faults: &[Fault]) -> Evidence {
+        let m = manifest(rows);
+        let mut size = 100;
+        let mut stored = SHA_A.to_string();
+        let mut decode = Ok((1000u64, SHA_B.to_string()));
+        let mut structure = Ok(summary(rows));
+        let mut entries = vec![Entry {
+            name: "manifest.json".into(),
+            size: Some(1),
+        }];
+        for f in faults {
+            match f {
+                Fault::Size => size += 1,
+                Fault::Checksum => stored = SHA_B.into(),
+                Fault::RawSize => decode = Ok((999, SHA_B.into())),
+                Fault::Decode => decode = Err("zstd: broken".into()),
+                Fault::Structure => {
+                    structure = Err(pg_archive::ArchiveError::Truncated("x".into()))
+                }
+                Fault::Rows => {
+                    if let Ok(s) = structure.as_mut() {
+                        if let Some(t) = s.tables.first_mut() {
+                            t.rows += 1;
+                        } else {
+                            s.large_objects += 1;
+                        }
+                    }
+                }
+                Fault::Extra => entries.push(Entry {
+                    name: "stray".into(),
+                    size: Some(1),
+                }),
+            }
+        }
+        entries.push(Entry {
+            name: "app.dump.zst".into(),
+            size: Some(size),
+        });
+        Evidence {
+            set_dir: m.id.clone(),
+            db_dir: "app".into(),
+            manifest: Ok(m),
+            entries,
+            scans: vec![Ok(Scan {
+                stored_bytes: size,
+                stored_sha256: stored,
+                decode,
+                structure,
+            })],
+        }
+    }
+
+    fn status(checks: &[CheckResult], name: &str) -> CheckStatus {
+        checks.iter().find(|c| c.name == name).unwrap().status
+    }
+
+    fn fault() -> impl Strategy<Value = Fault> {
+        prop_oneof![
+            Just(Fault::Size),
+            Just(Fault::Checksum),
+            Just(Fault::RawSize),
+            Just(Fault::Decode),
+            Just(Fault::Structure),
+            Just(Fault::Rows),
+            Just(Fault::Extra),
+        ]
+    }
+
+    #[test]
+    fn clean_evidence_passes_everything() {
+        let (verdict, checks) = evaluate(&evidence(&[3, 0, 7], &[]));
+        assert_eq!(verdict, Verdict::Pass);
+        assert_eq!(
+            checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            CHECKS
+        );
+        assert!(checks.iter().all(|c| c.status == CheckStatus::Pass));
+    }
+
+    proptest! {
+        /// Any combination of faults fails the set, and each fault is named by its check.
+        #[test]
+        fn every_fault_fails_its_own_check(rows in proptest::collection::vec(0u64..1_000_000, 0..8),
+                                           faults in proptest::collection::vec(fault(), 0..4)) {
+            let (verdict, checks) = evaluate(&evidence(&rows, &faults));
+            prop_assert_eq!(checks.len(), 6);
+            prop_assert_eq!(verdict == Verdict::Pass, faults.is_empty());
+            prop_assert_eq!(
+                verdict == Verdict::Pass,
+                checks.iter().all(|c| c.status == CheckStatus::Pass)
+            );
+            for f in &faults {
+                let name = match f {
+                    Fault::Size | Fault::Extra => "files",
+                    Fault::Checksum => "checksum",
+                    Fault::RawSize | Fault::Decode => "decode",
+                    Fault::Structure => "structure",
+                    // Rows can only be judged when the structure was read to its end.
+                    Fault::Rows if faults.iter().any(|g| matches!(g, Fault::Structure)) => "structure",
+                    Fault::Rows => "rows",
+                };
+                prop_assert_eq!(status(&checks, name), CheckStatus::Fail, "{:?} -> {}", f, name);
+            }
+        }
+    }
+}

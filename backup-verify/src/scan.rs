@@ -2,22 +2,23 @@
 //! parse the archive, all in the same pass.
 //!
 //! ```text
-//! file ──read──► [this thread] sha256(stored) + decompress
-//!                      │ raw chunks, bounded channel
-//!                      ▼
-//!                [parser thread] sha256(raw) + pg-archive
+//! file ──read──► [this thread] decompress          (the critical path: zstd decodes at
+//!                      │ stored + raw chunks         about the speed sha256sum hashes)
+//!                      ▼ bounded channel
+//!                [hasher thread] sha256(stored) + sha256(raw) + pg-archive
 //! ```
+//! Buffers travel back through a second channel, so the pass allocates a few MiB once.
 //! A decode error does not stop the read: the checksum still covers every byte.
 
 use ops_core::catalog::Algorithm;
 use pg_archive::{ArchiveError, Reader, Summary};
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::mpsc;
 
-const CHUNK: usize = 1 << 20;
+use ops_core::chunks::CHUNK;
 
 /// What one pass over a file found.
 #[derive(Debug)]
@@ -29,40 +30,69 @@ pub struct Scan {
     pub structure: Result<Summary, ArchiveError>,
 }
 
-/// Push-style decompression: compressed chunks in, raw chunks out through `emit`.
+/// What travels from the reading thread to the hashing thread.
+enum Chunk {
+    /// Bytes as stored.
+    Stored(Vec<u8>),
+    /// Decompressed bytes.
+    Raw(Vec<u8>),
+    /// Uncompressed files: stored and raw at once, hashed once.
+    Both(Vec<u8>),
+}
+
+/// Hands out 1 MiB buffers, reusing those the hashing thread sent back.
+struct Pool(mpsc::Receiver<Vec<u8>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        let mut b = self.0.try_recv().unwrap_or_default();
+        b.clear();
+        b.resize(CHUNK, 0);
+        b
+    }
+}
+
+/// Push-style decompression: compressed chunks in, full raw buffers out through `emit`.
 enum Decoder {
     Zstd {
         ctx: Box<zstd::stream::raw::Decoder<'static>>,
-        buf: Vec<u8>,
+        out: Vec<u8>,
+        filled: usize,
         /// zstd's hint after the last call: 0 when a frame has just ended.
         hint: usize,
         seen: bool,
     },
-    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
-    None,
+    Gzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
 }
 
 impl Decoder {
-    fn new(algorithm: Algorithm) -> io::Result<Decoder> {
+    fn new(algorithm: Algorithm, pool: &Pool) -> io::Result<Option<Decoder>> {
         Ok(match algorithm {
-            Algorithm::Zstd => Decoder::Zstd {
+            Algorithm::Zstd => Some(Decoder::Zstd {
                 ctx: Box::new(zstd::stream::raw::Decoder::new()?),
-                buf: vec![0; CHUNK],
+                out: pool.take(),
+                filled: 0,
                 hint: 1,
                 seen: false,
-            },
-            Algorithm::Gzip => Decoder::Gzip(flate2::write::MultiGzDecoder::new(
+            }),
+            Algorithm::Gzip => Some(Decoder::Gzip(flate2::write::MultiGzDecoder::new(
                 Vec::with_capacity(CHUNK),
-            )),
-            Algorithm::None => Decoder::None,
+            ))),
+            Algorithm::None => None,
         })
     }
 
-    fn push(&mut self, chunk: &[u8], emit: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+    fn push(
+        &mut self,
+        chunk: &[u8],
+        pool: &Pool,
+        emit: &mut dyn FnMut(Vec<u8>),
+    ) -> Result<(), String> {
         match self {
             Decoder::Zstd {
                 ctx,
-                buf,
+                out,
+                filled,
                 hint,
                 seen,
             } => {
@@ -70,45 +100,54 @@ impl Decoder {
                 *seen |= !chunk.is_empty();
                 let mut input = InBuffer::around(chunk);
                 loop {
-                    let mut out = OutBuffer::around(&mut buf[..]);
+                    let mut o = OutBuffer::around_pos(&mut out[..], *filled);
                     *hint = ctx
-                        .run(&mut input, &mut out)
+                        .run(&mut input, &mut o)
                         .map_err(|e| format!("zstd: {e}"))?;
-                    let made = out.pos();
-                    emit(&buf[..made]);
-                    if input.pos() == chunk.len() && made < buf.len() {
+                    *filled = o.pos();
+                    let full = *filled == out.len();
+                    if full {
+                        emit(std::mem::replace(out, pool.take()));
+                        *filled = 0;
+                    }
+                    if input.pos() == chunk.len() && !full {
                         return Ok(());
                     }
                 }
             }
             Decoder::Gzip(d) => {
                 d.write_all(chunk).map_err(|e| format!("gzip: {e}"))?;
-                let raw = d.get_mut();
-                emit(raw);
-                raw.clear();
-                Ok(())
-            }
-            Decoder::None => {
-                emit(chunk);
+                if d.get_ref().len() >= CHUNK {
+                    emit(std::mem::take(d.get_mut()));
+                }
                 Ok(())
             }
         }
     }
 
-    fn finish(self, emit: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+    fn finish(self, emit: &mut dyn FnMut(Vec<u8>)) -> Result<(), String> {
         match self {
-            Decoder::Zstd { hint, seen, .. } => match (seen, hint) {
-                (false, _) => Err("zstd: empty file".into()),
-                (true, 0) => Ok(()),
-                _ => Err("zstd: the last frame is cut short".into()),
-            },
+            Decoder::Zstd {
+                mut out,
+                filled,
+                hint,
+                seen,
+                ..
+            } => {
+                out.truncate(filled);
+                emit(out);
+                match (seen, hint) {
+                    (false, _) => Err("zstd: empty file".into()),
+                    (true, 0) => Ok(()),
+                    _ => Err("zstd: the last frame is cut short".into()),
+                }
+            }
             Decoder::Gzip(mut d) => {
                 d.try_finish().map_err(|e| format!("gzip: {e}"))?;
                 let raw = d.finish().map_err(|e| format!("gzip: {e}"))?;
-                emit(&raw);
+                emit(raw);
                 Ok(())
             }
-            Decoder::None => Ok(()),
         }
     }
 }
@@ -116,57 +155,87 @@ impl Decoder {
 /// Reads `path` once. `Err` only when the file cannot be opened or read at all.
 pub fn scan_file(path: &Path, algorithm: Algorithm) -> io::Result<Scan> {
     let mut file = File::open(path)?;
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
-    // For uncompressed files raw and stored bytes are the same: hash them once.
-    let hash_raw = algorithm != Algorithm::None;
-    let parser = std::thread::Builder::new()
-        .name("verify-parser".into())
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(8);
+    let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
+    let pool = Pool(back_rx);
+    let hasher = std::thread::Builder::new()
+        .name("verify-hasher".into())
         .spawn(move || {
-            let mut hash = Sha256::new();
-            let mut bytes = 0u64;
+            let mut stored = Sha256::new();
+            let mut stored_bytes = 0u64;
+            let mut raw = Sha256::new();
+            let mut raw_bytes = 0u64;
             let mut reader = Reader::new();
             let mut failed: Option<ArchiveError> = None;
-            for chunk in rx {
-                if hash_raw {
-                    hash.update(&chunk);
-                }
-                bytes += chunk.len() as u64;
+            let mut parse = |bytes: &[u8], failed: &mut Option<ArchiveError>| {
                 if failed.is_none() {
-                    failed = reader.feed(&chunk).err();
+                    *failed = reader.feed(bytes).err();
                 }
+            };
+            for chunk in rx {
+                let buf = match chunk {
+                    Chunk::Stored(b) => {
+                        stored.update(&b);
+                        stored_bytes += b.len() as u64;
+                        b
+                    }
+                    Chunk::Raw(b) => {
+                        raw.update(&b);
+                        raw_bytes += b.len() as u64;
+                        parse(&b, &mut failed);
+                        b
+                    }
+                    Chunk::Both(b) => {
+                        stored.update(&b);
+                        stored_bytes += b.len() as u64;
+                        raw_bytes += b.len() as u64;
+                        parse(&b, &mut failed);
+                        b
+                    }
+                };
+                let _ = back_tx.send(buf);
             }
             let structure = match failed {
                 Some(e) => Err(e),
                 None => reader.finish(),
             };
-            (bytes, hex::encode(hash.finalize()), structure)
+            let stored = hex::encode(stored.finalize());
+            let raw = if algorithm == Algorithm::None {
+                stored.clone()
+            } else {
+                hex::encode(raw.finalize())
+            };
+            (stored_bytes, stored, raw_bytes, raw, structure)
         })?;
 
-    let mut stored = Sha256::new();
-    let mut stored_bytes = 0u64;
-    let mut decoder = Some(Decoder::new(algorithm)?);
+    let mut decoder = Decoder::new(algorithm, &pool)?;
+    let plain = decoder.is_none();
     let mut decode_error: Option<String> = None;
-    let mut emit = |raw: &[u8]| {
+    let mut emit = |raw: Vec<u8>| {
         if !raw.is_empty() {
-            let _ = tx.send(raw.to_vec());
+            let _ = tx.send(Chunk::Raw(raw));
         }
     };
-    let mut buf = vec![0u8; CHUNK];
     let read_result = loop {
-        let n = match file.read(&mut buf) {
+        let mut buf = pool.take();
+        let n = match ops_core::chunks::read_full(&mut file, &mut buf) {
             Ok(0) => break Ok(()),
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => break Err(e),
         };
-        stored.update(&buf[..n]);
-        stored_bytes += n as u64;
+        buf.truncate(n);
         if let Some(d) = decoder.as_mut() {
-            if let Err(e) = d.push(&buf[..n], &mut emit) {
+            if let Err(e) = d.push(&buf, &pool, &mut emit) {
                 decode_error = Some(e);
                 decoder = None;
             }
         }
+        let chunk = if plain {
+            Chunk::Both(buf)
+        } else {
+            Chunk::Stored(buf)
+        };
+        let _ = tx.send(chunk);
     };
     if let Some(d) = decoder.take() {
         if let Err(e) = d.finish(&mut emit) {
@@ -174,16 +243,10 @@ pub fn scan_file(path: &Path, algorithm: Algorithm) -> io::Result<Scan> {
         }
     }
     drop(tx);
-    let (raw_bytes, raw_sha, structure) = parser
+    let (stored_bytes, stored_sha256, raw_bytes, raw_sha, structure) = hasher
         .join()
-        .map_err(|_| io::Error::other("parser thread panicked"))?;
+        .map_err(|_| io::Error::other("hasher thread panicked"))?;
     read_result?;
-    let stored_sha256 = hex::encode(stored.finalize());
-    let raw_sha = if hash_raw {
-        raw_sha
-    } else {
-        stored_sha256.clone()
-    };
     Ok(Scan {
         stored_bytes,
         stored_sha256,

@@ -11,10 +11,12 @@
 //! - [`catalog`]: backup sets on disk, their encoded directory names and manifests.
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`parallel`]: `--jobs N` over a list of independent jobs.
+//! - [`chunks`]: fixed-size reads for the one-pass pipelines.
 //! - [`duration`]: parsing `--timeout 90s`-style durations.
 
 pub mod atomic;
 pub mod catalog;
+pub mod chunks;
 pub mod conn;
 pub mod duration;
 pub mod error;

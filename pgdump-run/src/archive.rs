@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::sync::mpsc;
 
-const CHUNK: usize = 1 << 20;
+use ops_core::chunks::CHUNK;
 const IN_FLIGHT: usize = 8;
 
 /// What one pass produced.
@@ -140,7 +140,7 @@ pub fn write_archive(
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         buf.resize(CHUNK, 0);
-        let n = match read_full(&mut src, &mut buf) {
+        let n = match ops_core::chunks::read_full(&mut src, &mut buf) {
             Ok(n) => n,
             Err(e) => break Err(StreamError::Read(e)),
         };
@@ -172,20 +172,6 @@ pub fn write_archive(
         raw_sha256: hex::encode(raw_hash.finalize()),
         summary,
     })
-}
-
-/// Fills `buf` as far as the source allows (pipes return short reads).
-fn read_full(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match src.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]
