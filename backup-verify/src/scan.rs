@@ -75,9 +75,9 @@ impl Decoder {
                 hint: 1,
                 seen: false,
             }),
-            Algorithm::Gzip => Some(Decoder::Gzip(flate2::write::MultiGzDecoder::new(
+            Algorithm::Gzip => Some(Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(
                 Vec::with_capacity(CHUNK),
-            ))),
+            )))),
             Algorithm::None => None,
         })
     }
