@@ -113,7 +113,7 @@ pub struct Compression {
 }
 
 impl Compression {
-    pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+    pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
     pub const DEFAULT_GZIP_LEVEL: i32 = 6;
 
     pub fn extension(&self) -> &'static str {
@@ -536,7 +536,7 @@ mod tests {
     #[test]
     fn compression_parsing() {
         let c: Compression = "zstd".parse().unwrap();
-        assert_eq!((c.algorithm, c.level), (Algorithm::Zstd, Some(3)));
+        assert_eq!((c.algorithm, c.level), (Algorithm::Zstd, Some(1)));
         let c: Compression = "gzip:9".parse().unwrap();
         assert_eq!((c.algorithm, c.level), (Algorithm::Gzip, Some(9)));
         assert_eq!(

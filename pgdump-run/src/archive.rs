@@ -69,7 +69,10 @@ impl<W: Write> Encoder<W> {
     fn new(out: W, c: Compression) -> io::Result<Encoder<W>> {
         Ok(match c.algorithm {
             Algorithm::Zstd => {
-                let mut e = zstd::stream::write::Encoder::new(out, c.level.unwrap_or(3))?;
+                let mut e = zstd::stream::write::Encoder::new(
+                    out,
+                    c.level.unwrap_or(Compression::DEFAULT_ZSTD_LEVEL),
+                )?;
                 let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
                 e.multithread(workers)?;
                 e.include_checksum(true)?;
@@ -77,7 +80,7 @@ impl<W: Write> Encoder<W> {
             }
             Algorithm::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
                 out,
-                flate2::Compression::new(c.level.unwrap_or(6) as u32),
+                flate2::Compression::new(c.level.unwrap_or(Compression::DEFAULT_GZIP_LEVEL) as u32),
             )),
             Algorithm::None => Encoder::None(out),
         })

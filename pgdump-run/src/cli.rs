@@ -61,7 +61,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "custom")]
     pub format: FormatArg,
     /// Compression of the stored file: zstd[:1-19], gzip[:1-9] or none.
-    #[arg(long, default_value = "zstd:3")]
+    #[arg(long, default_value = "zstd:1")]
     pub compress: Compression,
     /// How many databases to dump at once.
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
