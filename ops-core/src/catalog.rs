@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const PARTIAL_PREFIX: &str = ".partial-";
+/// A set being deleted: renamed first, so that a crash never leaves half a set under its
+/// final name.
+pub const DELETING_PREFIX: &str = ".deleting-";
 pub const GLOBALS_DIR: &str = "_globals";
 /// The last verification result of a set, written by backup-verify.
 pub const VERIFY_FILE: &str = "verify.json";
@@ -510,10 +513,102 @@ pub fn remove_partial(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `.deleting-<id>` directories in `dir`: deletions a crash interrupted.
+pub fn deleting_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name
+            .strip_prefix(DELETING_PREFIX)
+            .is_some_and(|id| timefmt::parse_set_id(id).is_some());
+        if ours && e.file_type()?.is_dir() {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Deletes a complete set: rename to `.deleting-<id>` (durably), then remove. Refuses
+/// anything that is not a `<set id>` directory holding a manifest.
+pub fn delete_set(set: &SetRef) -> std::io::Result<()> {
+    let name = set
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if timefmt::parse_set_id(&name).is_none() || !set.path.join(MANIFEST_FILE).is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "refusing to delete {}: not a complete set",
+                set.path.display()
+            ),
+        ));
+    }
+    let parent = set.path.parent().expect("a set has a parent");
+    let doomed = parent.join(format!("{DELETING_PREFIX}{name}"));
+    fs::rename(&set.path, &doomed)?;
+    atomic::fsync_dir(parent)?;
+    crate::failpoint::hit("delete_set.after_rename");
+    finish_deletion(&doomed)
+}
+
+/// Removes a `.deleting-<id>` directory (and nothing else).
+pub fn finish_deletion(doomed: &Path) -> std::io::Result<()> {
+    let name = doomed
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ok = name
+        .strip_prefix(DELETING_PREFIX)
+        .is_some_and(|id| timefmt::parse_set_id(id).is_some());
+    if !ok {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "refusing to remove {}: not a set being deleted",
+                doomed.display()
+            ),
+        ));
+    }
+    fs::remove_dir_all(doomed)?;
+    if let Some(parent) = doomed.parent() {
+        atomic::fsync_dir(parent)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn delete_set_renames_first_and_refuses_non_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("20261124T030001Z");
+        fs::create_dir(&set).unwrap();
+        let r = SetRef {
+            id: "20261124T030001Z".into(),
+            path: set.clone(),
+        };
+        assert!(delete_set(&r).is_err(), "no manifest: not a complete set");
+        fs::write(set.join(MANIFEST_FILE), b"{}").unwrap();
+        delete_set(&r).unwrap();
+        assert!(!set.exists());
+        assert!(deleting_in(dir.path()).unwrap().is_empty());
+        let other = dir.path().join("notes");
+        fs::create_dir(&other).unwrap();
+        assert!(finish_deletion(&other).is_err());
+        assert!(other.exists());
+    }
 
     #[test]
     fn encoding_examples() {

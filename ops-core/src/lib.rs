@@ -9,6 +9,7 @@
 //! - [`redact`]: scrubbing secrets from anything shown to a user.
 //! - [`atomic`]: durable files and directories (write, fsync, rename, fsync parent).
 //! - [`catalog`]: backup sets on disk, their encoded directory names and manifests.
+//! - [`failpoint`]: named crash points for fault tests (`PGOPS_FAILPOINT`).
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`parallel`]: `--jobs N` over a list of independent jobs.
 //! - [`chunks`]: fixed-size reads for the one-pass pipelines.
@@ -22,6 +23,7 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod failpoint;
 pub mod lock;
 pub mod parallel;
 pub mod redact;

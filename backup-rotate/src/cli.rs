@@ -1,0 +1,64 @@
+//! Command-line flags.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn duration(s: &str) -> Result<(Duration, String), String> {
+    ops_core::duration::parse(s).map(|d| (d, s.to_string()))
+}
+
+fn plain_duration(s: &str) -> Result<Duration, String> {
+    ops_core::duration::parse(s)
+}
+
+/// Apply retention to pgops backup sets, restic-style, without ever losing the last good one.
+///
+/// Rules are ORed (restic's `forget` semantics). Sets whose verify.json says they failed
+/// fill no period; the newest --min-keep sets that did not fail, and pinned sets, are always
+/// kept; nothing that is not a complete set is touched. JSON lines on stdout: rotate.kept,
+/// rotate.deleted, rotate.skipped, rotate.pinned, rotate.unpinned, run.finished. Exit 0 done,
+/// 1 a deletion failed, 2 invalid invocation (including no keep rule), 3 could not run.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "backup-rotate", version)]
+pub struct Args {
+    /// The catalog directory (PGOPS_BACKUP_DIR).
+    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Only these databases (repeatable; `_globals` names the globals sets).
+    #[arg(short = 'd', long = "dbname", value_name = "DB")]
+    pub dbnames: Vec<String>,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_last: u32,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_hourly: u32,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_daily: u32,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_weekly: u32,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_monthly: u32,
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keep_yearly: u32,
+    /// Keep sets newer than the newest set minus this (e.g. 14d).
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub keep_within: Option<(Duration, String)>,
+    /// Always keep this many of the newest sets that did not fail verification.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub min_keep: u32,
+    /// Calendar periods in: local, UTC, ±HH:MM or an IANA name (Europe/Paris).
+    #[arg(long, default_value = "local")]
+    pub timezone: String,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for readers or a backup holding the catalog lock.
+    #[arg(long, value_parser = plain_duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+    /// Pin a set (write a KEEP file): it is never deleted. Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub pin: Vec<String>,
+    /// Remove a pin. Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub unpin: Vec<String>,
+}

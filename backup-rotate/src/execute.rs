@@ -1,0 +1,175 @@
+//! Applying a plan: the only code of backup-rotate that changes the disk.
+
+use ops_core::atomic;
+use ops_core::catalog::{self, Catalog, SetDir, SetRef};
+use ops_core::event::{actor, Emitter, Severity};
+use ops_core::{timefmt, OpsError};
+use serde_json::json;
+
+/// Deletes one set (unless `dry_run`) and reports it; false if the deletion failed.
+pub fn delete(set: &SetRef, database: &str, dry_run: bool, emitter: &Emitter) -> bool {
+    let result = if dry_run {
+        Ok(())
+    } else {
+        catalog::delete_set(set)
+    };
+    let mut payload = json!({"database": database, "id": set.id, "path": set.path.display().to_string(), "dry_run": dry_run});
+    match result {
+        Ok(()) => {
+            emitter.emit("rotate.deleted", Severity::Info, payload);
+            true
+        }
+        Err(e) => {
+            let error = OpsError::io(format!("deleting {}", set.path.display()), &e);
+            payload["reasons"] = json!([]);
+            emitter.emit_error("rotate.failed", Severity::Error, &error, payload);
+            false
+        }
+    }
+}
+
+/// Finishes deletions that a crash interrupted (`.deleting-<id>` directories).
+pub fn resume_deletions(
+    dir: &SetDir,
+    database: &str,
+    dry_run: bool,
+    emitter: &Emitter,
+    deleted: &mut usize,
+) {
+    for doomed in catalog::deleting_in(&dir.path).unwrap_or_default() {
+        let id = doomed
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(catalog::DELETING_PREFIX))
+            .unwrap_or_default()
+            .to_string();
+        let result = if dry_run {
+            Ok(())
+        } else {
+            catalog::finish_deletion(&doomed)
+        };
+        match result {
+            Ok(()) => {
+                *deleted += 1;
+                emitter.emit(
+                    "rotate.deleted",
+                    Severity::Info,
+                    json!({"database": database, "id": id, "path": doomed.display().to_string(),
+                           "dry_run": dry_run, "resumed": true}),
+                );
+            }
+            Err(e) => {
+                let error = OpsError::io(
+                    format!("finishing the deletion of {}", doomed.display()),
+                    &e,
+                );
+                emitter.emit_error(
+                    "rotate.failed",
+                    Severity::Error,
+                    &error,
+                    json!({"database": database, "id": id}),
+                );
+            }
+        }
+    }
+}
+
+/// Reports what in a database directory is not a complete set; touches none of it.
+pub fn report_non_sets(dir: &SetDir, database: &str, now: jiff::Timestamp, emitter: &Emitter) {
+    let sets: Vec<String> = Catalog::sets_in(&dir.path)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let Ok(rd) = std::fs::read_dir(&dir.path) else {
+        return;
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        if sets.contains(&name) || name.starts_with(catalog::DELETING_PREFIX) || name == ".lock" {
+            continue;
+        }
+        let reason = match name
+            .strip_prefix(catalog::PARTIAL_PREFIX)
+            .and_then(timefmt::parse_set_id)
+        {
+            Some(started) => {
+                let age = now.as_second() - started.unix_timestamp();
+                if age < 86_400 {
+                    "a backup being written (or died less than a day ago): left to its writer"
+                        .to_string()
+                } else {
+                    "a backup that never finished; the next pgdump-run removes it".to_string()
+                }
+            }
+            None => "not a complete set: never touched".to_string(),
+        };
+        emitter.emit(
+            "rotate.skipped",
+            Severity::Info,
+            json!({"database": database, "path": dir.path.join(&name).display().to_string(), "reason": reason}),
+        );
+    }
+}
+
+/// `--pin` / `--unpin`: writes or removes the KEEP file of the named sets.
+pub fn pins(
+    dirs: &[&SetDir],
+    pin: &[String],
+    unpin: &[String],
+    dry_run: bool,
+    emitter: &Emitter,
+    label: fn(&SetDir) -> String,
+) -> Result<(), OpsError> {
+    for (ids, pinning) in [(pin, true), (unpin, false)] {
+        for id in ids {
+            if timefmt::parse_set_id(id).is_none() {
+                return Err(OpsError::validation(
+                    "invalid_set_id",
+                    format!("{id:?} is not a set id (like 20261124T030001Z)"),
+                ));
+            }
+            let mut found = false;
+            for dir in dirs {
+                let Some(set) = Catalog::sets_in(&dir.path)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|s| &s.id == id)
+                else {
+                    continue;
+                };
+                found = true;
+                let keep = set.path.join(catalog::KEEP_FILE);
+                if !dry_run {
+                    let result = if pinning {
+                        let text =
+                            json!({"pinned_at": timefmt::now_rfc3339(), "by": actor()}).to_string();
+                        atomic::write_file(&keep, text.as_bytes())
+                    } else {
+                        match std::fs::remove_file(&keep) {
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                            other => other.and_then(|()| atomic::fsync_dir(&set.path)),
+                        }
+                    };
+                    result.map_err(|e| OpsError::io(format!("updating {}", keep.display()), &e))?;
+                }
+                emitter.emit(
+                    if pinning { "rotate.pinned" } else { "rotate.unpinned" },
+                    Severity::Info,
+                    json!({"database": label(dir), "id": id, "path": set.path.display().to_string(), "dry_run": dry_run}),
+                );
+            }
+            if !found {
+                return Err(OpsError::validation(
+                    "set_not_found",
+                    format!("no set {id} in the selected databases"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! `backup-rotate`: retention that can never lose the last good backup.
+//!
+//! [`policy`] decides (pure: sets, rules, timezone → a plan with reasons); [`execute`]
+//! applies the plan (rename to `.deleting-<id>`, then remove). Everything is reported as
+//! events, and `--dry-run` reports the same plan without changing anything.
+
+pub mod cli;
+pub mod execute;
+pub mod policy;
+
+use ops_core::catalog::{self, Catalog, SetDir, SetRef, Verdict};
+use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::lock::{CatalogLock, LockMode};
+use ops_core::{Category, ExitCode, OpsError};
+use policy::{Rules, SetInfo};
+use serde_json::json;
+
+/// Parses the command line and runs. Invalid flags get an event and exit 2.
+pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    use clap::Parser;
+    let emitter = Emitter::stdout("backup-rotate", correlation_id_from_env());
+    match cli::Args::try_parse_from(argv) {
+        Ok(args) => run(&args, &emitter),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            ExitCode::Ok
+        }
+        Err(e) => {
+            let _ = e.print();
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            fail_run(
+                &emitter,
+                OpsError::validation("invalid_argument", first.to_string()),
+                false,
+            )
+        }
+    }
+}
+
+fn fail_run(emitter: &Emitter, error: OpsError, dry_run: bool) -> ExitCode {
+    let exit = error.category.run_exit_code();
+    emitter.emit_error(
+        "rotate.failed",
+        Severity::Error,
+        &error,
+        json!({"scope": "run"}),
+    );
+    emitter.finish(
+        "rotate",
+        exit,
+        json!({"sets_kept": 0, "sets_deleted": 0, "dry_run": dry_run}),
+    )
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    kept: usize,
+    deleted: usize,
+    failed_deletions: usize,
+}
+
+pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
+    let mut tally = Tally::default();
+    match execute_run(args, emitter, &mut tally) {
+        Ok(()) => {
+            let exit = if tally.failed_deletions > 0 {
+                ExitCode::Problem
+            } else {
+                ExitCode::Ok
+            };
+            emitter.finish(
+                if args.pin.is_empty() && args.unpin.is_empty() { "rotate" } else { "pin" },
+                exit,
+                json!({"sets_kept": tally.kept, "sets_deleted": tally.deleted, "dry_run": args.dry_run}),
+            )
+        }
+        Err(error) => fail_run(emitter, error, args.dry_run),
+    }
+}
+
+fn rules_of(args: &cli::Args) -> Rules {
+    Rules {
+        last: args.keep_last,
+        hourly: args.keep_hourly,
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
+        yearly: args.keep_yearly,
+        within: args.keep_within.clone(),
+        min_keep: args.min_keep,
+    }
+}
+
+fn label(dir: &SetDir) -> String {
+    dir.database
+        .clone()
+        .unwrap_or_else(|| catalog::GLOBALS_DIR.to_string())
+}
+
+fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
+    let root = args.backup_dir.clone().ok_or_else(|| {
+        OpsError::validation(
+            "backup_dir_missing",
+            "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR",
+        )
+    })?;
+    let pinning = !args.pin.is_empty() || !args.unpin.is_empty();
+    let rules = rules_of(args);
+    if !pinning && !rules.has_keep_rule() {
+        return Err(OpsError::validation(
+            "no_keep_rule",
+            "no keep rule given (--keep-last/-hourly/-daily/-weekly/-monthly/-yearly/-within): refusing to treat that as \"delete everything\"",
+        ));
+    }
+    let tz = policy::parse_timezone(&args.timezone)
+        .map_err(|e| OpsError::validation("invalid_timezone", e))?;
+    if !root.is_dir() {
+        return Err(OpsError::new(
+            "catalog_missing",
+            Category::Io,
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    let catalog = Catalog::new(&root);
+    // Exclusive: no reader (verify, drill) is inside a set while it is deleted.
+    let _lock = CatalogLock::acquire(&root, LockMode::Exclusive, args.lock_timeout)
+        .map_err(|e| e.to_ops_error())?;
+    let listing = catalog
+        .list()
+        .map_err(|e| OpsError::io(format!("listing {}", root.display()), &e))?;
+    let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
+    let dirs: Vec<&SetDir> = listing
+        .set_dirs
+        .iter()
+        .filter(|d| wanted(&label(d)))
+        .collect();
+
+    if pinning {
+        return execute::pins(&dirs, &args.pin, &args.unpin, args.dry_run, emitter, label);
+    }
+
+    for unknown in &listing.unknown {
+        emitter.emit(
+            "rotate.skipped",
+            Severity::Info,
+            json!({"path": unknown.path.display().to_string(), "database": null,
+                   "reason": "not a pgops entry: never touched"}),
+        );
+    }
+    let now = jiff::Timestamp::now();
+    for dir in dirs {
+        let database = label(dir);
+        execute::resume_deletions(dir, &database, args.dry_run, emitter, &mut tally.deleted);
+        execute::report_non_sets(dir, &database, now, emitter);
+        let sets = Catalog::sets_in(&dir.path)
+            .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
+        let infos: Vec<SetInfo> = sets.iter().map(set_info).collect();
+        let plan = policy::plan(&infos, &rules, &tz);
+        if !infos.is_empty() && infos.iter().all(|s| s.failed) {
+            emitter.emit(
+                "rotate.skipped",
+                Severity::Warning,
+                json!({"path": dir.path.display().to_string(), "database": database,
+                       "reason": "no set of this database passed verification: nothing is deleted"}),
+            );
+        }
+        for d in plan {
+            let set = sets
+                .iter()
+                .find(|s| s.id == d.id)
+                .expect("the plan names listed sets");
+            if d.keep {
+                tally.kept += 1;
+                emitter.emit(
+                    "rotate.kept",
+                    Severity::Info,
+                    json!({"database": database, "id": d.id, "path": set.path.display().to_string(),
+                           "reasons": d.reasons, "dry_run": args.dry_run}),
+                );
+            } else if execute::delete(set, &database, args.dry_run, emitter) {
+                tally.deleted += 1;
+            } else {
+                tally.failed_deletions += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_info(s: &SetRef) -> SetInfo {
+    SetInfo {
+        id: s.id.clone(),
+        time: jiff::Timestamp::from_second(s.started().unix_timestamp())
+            .expect("set ids are valid times"),
+        failed: s.read_verify().is_some_and(|r| r.verdict == Verdict::Fail),
+        pinned: s.is_pinned(),
+    }
+}
