@@ -74,13 +74,16 @@ pub fn resume_deletions(
     }
 }
 
-/// Reports what in a database directory is not a complete set; touches none of it.
-pub fn report_non_sets(dir: &SetDir, database: &str, now: jiff::Timestamp, emitter: &Emitter) {
-    let sets: Vec<String> = Catalog::sets_in(&dir.path)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+/// Reports what in a database directory is not one of its complete `sets`; touches none
+/// of it.
+pub fn report_non_sets(
+    dir: &SetDir,
+    sets: &[SetRef],
+    database: &str,
+    now: jiff::Timestamp,
+    emitter: &Emitter,
+) {
+    let ids: std::collections::HashSet<&str> = sets.iter().map(|s| s.id.as_str()).collect();
     let Ok(rd) = std::fs::read_dir(&dir.path) else {
         return;
     };
@@ -90,7 +93,10 @@ pub fn report_non_sets(dir: &SetDir, database: &str, now: jiff::Timestamp, emitt
         .collect();
     names.sort();
     for name in names {
-        if sets.contains(&name) || name.starts_with(catalog::DELETING_PREFIX) || name == ".lock" {
+        if ids.contains(name.as_str())
+            || name.starts_with(catalog::DELETING_PREFIX)
+            || name == ".lock"
+        {
             continue;
         }
         let reason = match name

@@ -156,9 +156,9 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     for dir in dirs {
         let database = label(dir);
         execute::resume_deletions(dir, &database, args.dry_run, emitter, &mut tally.deleted);
-        execute::report_non_sets(dir, &database, now, emitter);
         let sets = Catalog::sets_in(&dir.path)
             .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
+        execute::report_non_sets(dir, &sets, &database, now, emitter);
         let infos: Vec<SetInfo> = sets.iter().map(set_info).collect();
         let plan = policy::plan(&infos, &rules, &tz);
         if !infos.is_empty() && infos.iter().all(|s| s.failed) {
@@ -169,11 +169,10 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                        "reason": "no set of this database passed verification: nothing is deleted"}),
             );
         }
+        let by_id: std::collections::HashMap<&str, &SetRef> =
+            sets.iter().map(|s| (s.id.as_str(), s)).collect();
         for d in plan {
-            let set = sets
-                .iter()
-                .find(|s| s.id == d.id)
-                .expect("the plan names listed sets");
+            let set = by_id[d.id.as_str()];
             if d.keep {
                 tally.kept += 1;
                 emitter.emit(
