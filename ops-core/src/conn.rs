@@ -178,6 +178,19 @@ impl ConnSettings {
         Ok(())
     }
 
+    /// Settings for a local socket, e.g. a private cluster's.
+    pub fn local(socket_dir: &Path, port: u16, user: &str, dbname: &str, password: Option<String>) -> ConnSettings {
+        ConnSettings {
+            host: Some(socket_dir.display().to_string()),
+            port: Some(port),
+            user: Some(user.to_string()),
+            dbname: Some(dbname.to_string()),
+            password: password.map(Secret),
+            sslmode: Some("disable".into()),
+            ..ConnSettings::default()
+        }
+    }
+
     /// The settings with another database.
     pub fn for_database(&self, dbname: &str) -> ConnSettings {
         let mut s = self.clone();

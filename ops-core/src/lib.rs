@@ -5,6 +5,7 @@
 //!
 //! - [`event`]: the JSON-lines envelope on stdout, correlation ids, `run.finished`.
 //! - [`exit`] and [`error`]: exit codes and stable error codes with their categories.
+//! - [`cluster`]: a private, throwaway PostgreSQL cluster on a Unix socket.
 //! - [`conn`]: connection settings from flags, the libpq environment and `.pgpass`.
 //! - [`redact`]: scrubbing secrets from anything shown to a user.
 //! - [`atomic`]: durable files and directories (write, fsync, rename, fsync parent).
@@ -18,6 +19,7 @@
 pub mod atomic;
 pub mod catalog;
 pub mod chunks;
+pub mod cluster;
 pub mod conn;
 pub mod duration;
 pub mod error;

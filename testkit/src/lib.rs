@@ -5,12 +5,13 @@
 //! directory, with password authentication and [`SENTINEL_PASSWORD`], so that every test
 //! exercises the secret-handling paths. `initdb` refuses root: as root (CI), the server runs
 //! as the `postgres` user. One [`Cluster::shared`] cluster per test binary, one database per
-//! test; a watchdog stops the server when the test process exits, however it exits.
+//! test; a watchdog stops the server when the test process exits, however it exits. The
+//! cluster itself is `ops_core::cluster::LocalCluster`, which restore-drill also uses.
 
 pub mod schema;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
@@ -49,46 +50,15 @@ pub fn pg_bin_dir() -> PathBuf {
     if let Ok(d) = std::env::var("PGOPS_PG_BIN_DIR") {
         return PathBuf::from(d);
     }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let major: u32 = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").exists().then_some((major, bin))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, p)| p).expect(
+    ops_core::cluster::newest_server_bin().expect(
         "no PostgreSQL server found under /usr/lib/postgresql: run scripts/test, which installs it",
     )
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn postgres_ids() -> (u32, u32) {
-    let name = std::ffi::CString::new("postgres").unwrap();
-    // SAFETY: getpwnam returns null or a pointer to a static record we only read at once.
-    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    assert!(
-        !pw.is_null(),
-        "running as root needs a `postgres` user to run the server"
-    );
-    // SAFETY: checked non-null above.
-    unsafe { ((*pw).pw_uid, (*pw).pw_gid) }
-}
-
-/// A running throwaway PostgreSQL server.
+/// A running throwaway PostgreSQL server with the sentinel password.
 #[derive(Debug)]
 pub struct Cluster {
-    base: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-    as_postgres: bool,
+    inner: ops_core::cluster::LocalCluster,
 }
 
 static SHARED: OnceLock<Cluster> = OnceLock::new();
@@ -102,188 +72,48 @@ impl Cluster {
 
     /// A private cluster (for tests that stop the server or break it).
     pub fn start() -> Cluster {
-        let bin = pg_bin_dir();
-        let as_postgres = is_root();
-        let base = tempfile::Builder::new()
-            .prefix("pgops-testkit-")
-            .tempdir()
-            .expect("temp dir");
-        if as_postgres {
-            let (uid, gid) = postgres_ids();
-            let c = std::ffi::CString::new(base.path().to_str().unwrap()).unwrap();
-            // SAFETY: c is a valid NUL-terminated path.
-            assert_eq!(
-                unsafe { libc::chown(c.as_ptr(), uid, gid) },
-                0,
-                "chown test dir"
-            );
-        }
-        let port = 5432;
-        let cluster = Cluster {
-            base,
-            bin,
-            port,
-            as_postgres,
+        let opts = ops_core::cluster::Options {
+            password: Some(SENTINEL_PASSWORD.into()),
+            settings: vec!["synchronous_commit=off".into(), "max_connections=200".into()],
         };
-        let pwfile = cluster.base.path().join("pwfile");
-        std::fs::write(&pwfile, SENTINEL_PASSWORD).unwrap();
-        if as_postgres {
-            let (uid, gid) = postgres_ids();
-            let c = std::ffi::CString::new(pwfile.to_str().unwrap()).unwrap();
-            // SAFETY: c is a valid NUL-terminated path.
-            unsafe { libc::chown(c.as_ptr(), uid, gid) };
-        }
-        let data = cluster.data_dir();
-        let out = cluster.run_server_cmd(
-            "initdb",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-U",
-                "postgres",
-                "--pwfile",
-                pwfile.to_str().unwrap(),
-                "--auth=scram-sha-256",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::remove_file(&pwfile).ok();
-        cluster.spawn_watchdog();
-        cluster.start_server();
-        cluster
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.base.path().join("data")
+        let inner = ops_core::cluster::LocalCluster::start(&pg_bin_dir(), &opts)
+            .unwrap_or_else(|e| panic!("starting a test cluster: {e}"));
+        Cluster { inner }
     }
 
     /// Where the server listens: a Unix socket directory.
     pub fn socket_dir(&self) -> &Path {
-        self.base.path()
+        self.inner.socket_dir()
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.inner.port()
     }
 
     /// Path of a PostgreSQL binary of the same version as the server.
     pub fn bin(&self, name: &str) -> PathBuf {
-        self.bin.join(name)
+        self.inner.bin_dir().join(name)
     }
 
     pub fn bin_dir(&self) -> &Path {
-        &self.bin
+        self.inner.bin_dir()
     }
 
-    fn server_cmd(&self, program: &str) -> Command {
-        let path = self.bin.join(program);
-        if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(path);
-            c
-        } else {
-            Command::new(path)
-        }
-    }
-
-    fn run_server_cmd(&self, program: &str, args: &[&str]) -> Output {
-        self.server_cmd(program)
-            .args(args)
-            .current_dir(self.base.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("running {program}: {e}"))
-    }
-
-    /// Starts (or restarts) the server and waits until it accepts connections.
+    /// Starts the server again after [`stop_server`](Self::stop_server).
     pub fn start_server(&self) {
-        let opts = format!(
-            "-c listen_addresses='' -c unix_socket_directories='{}' -p {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-            self.socket_dir().display(),
-            self.port
-        );
-        let log = self.base.path().join("server.log");
-        let out = self.run_server_cmd(
-            "pg_ctl",
-            &[
-                "-D",
-                self.data_dir().to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                &opts,
-                "start",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        self.inner.start_server().unwrap_or_else(|e| panic!("{e}"));
     }
 
-    /// Stops the server at once (like a crash or `systemctl stop` with `-m immediate`).
+    /// Stops the server at once (like a crash, `-m immediate`).
     pub fn stop_server(&self) {
-        let _ = self.run_server_cmd(
-            "pg_ctl",
-            &[
-                "-D",
-                self.data_dir().to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
-    }
-
-    /// Stops the server once the test process is gone, even after kill -9 or a panic in a
-    /// static's lifetime, where no destructor runs.
-    // The watchdog outlives this process by design, so it is never waited for.
-    #[allow(clippy::zombie_processes)]
-    fn spawn_watchdog(&self) {
-        let script = format!(
-            "while [ -d /proc/{pid} ]; do sleep 1; done; {pg_ctl} -D '{data}' -m immediate stop >/dev/null 2>&1; rm -rf '{base}'",
-            pid = std::process::id(),
-            pg_ctl = self.bin.join("pg_ctl").display(),
-            data = self.data_dir().display(),
-            base = self.base.path().display(),
-        );
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--", "sh", "-c", &script]);
-            c
-        } else {
-            let mut c = Command::new("sh");
-            c.args(["-c", &script]);
-            c
-        };
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the cluster watchdog");
+        self.inner.stop_server();
     }
 
     /// libpq environment for a tool under test: socket, port, user and the sentinel password.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
             ("PGHOST".into(), self.socket_dir().display().to_string()),
-            ("PGPORT".into(), self.port.to_string()),
+            ("PGPORT".into(), self.port().to_string()),
             ("PGUSER".into(), "postgres".into()),
             ("PGPASSWORD".into(), SENTINEL_PASSWORD.into()),
         ]
@@ -308,7 +138,7 @@ impl Cluster {
     pub fn connect(&self, db: &str) -> postgres::Client {
         postgres::Config::new()
             .host_path(self.socket_dir())
-            .port(self.port)
+            .port(self.port())
             .user("postgres")
             .password(SENTINEL_PASSWORD)
             .dbname(db)
@@ -392,12 +222,6 @@ impl Cluster {
             out.insert((s, n), count as u64);
         }
         out
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.stop_server();
     }
 }
 
