@@ -72,7 +72,10 @@ fn failed(what: &str, out: &Output) -> OpsError {
     OpsError::new(
         "cluster_failed",
         Category::Dependency,
-        format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
     )
 }
 
@@ -83,15 +86,25 @@ impl LocalCluster {
         let as_postgres = is_root();
         let ids = if as_postgres {
             Some(postgres_ids().ok_or_else(|| {
-                OpsError::new("cluster_failed", Category::Dependency, "running as root needs a `postgres` user to run the server")
+                OpsError::new(
+                    "cluster_failed",
+                    Category::Dependency,
+                    "running as root needs a `postgres` user to run the server",
+                )
             })?)
         } else {
             None
         };
         let mut random = [0u8; 6];
-        getrandom::getrandom(&mut random).map_err(|e| OpsError::new("internal", Category::Internal, e.to_string()))?;
-        let dir = std::env::temp_dir().join(format!("pgops-cluster-{}-{}", std::process::id(), hex(&random)));
-        crate::atomic::create_private_dir(&dir).map_err(|e| io("creating the cluster directory", e))?;
+        getrandom::getrandom(&mut random)
+            .map_err(|e| OpsError::new("internal", Category::Internal, e.to_string()))?;
+        let dir = std::env::temp_dir().join(format!(
+            "pgops-cluster-{}-{}",
+            std::process::id(),
+            hex(&random)
+        ));
+        crate::atomic::create_private_dir(&dir)
+            .map_err(|e| io("creating the cluster directory", e))?;
         let cluster = LocalCluster {
             dir,
             bin: bin.to_path_buf(),
@@ -101,7 +114,8 @@ impl LocalCluster {
             settings: opts.settings.clone(),
         };
         if let Some(ids) = ids {
-            chown(&cluster.dir, ids).map_err(|e| io("handing the cluster directory to postgres", e))?;
+            chown(&cluster.dir, ids)
+                .map_err(|e| io("handing the cluster directory to postgres", e))?;
         }
         let data = cluster.data_dir();
         let mut args: Vec<String> = vec![
@@ -117,9 +131,11 @@ impl LocalCluster {
         let pwfile = cluster.dir.join("pwfile");
         match &opts.password {
             Some(pw) => {
-                crate::atomic::write_file(&pwfile, pw.as_bytes()).map_err(|e| io("writing the password file", e))?;
+                crate::atomic::write_file(&pwfile, pw.as_bytes())
+                    .map_err(|e| io("writing the password file", e))?;
                 if let Some(ids) = ids {
-                    chown(&pwfile, ids).map_err(|e| io("handing the password file to postgres", e))?;
+                    chown(&pwfile, ids)
+                        .map_err(|e| io("handing the password file to postgres", e))?;
                 }
                 args.push(format!("--pwfile={}", pwfile.display()));
                 args.push("--auth=scram-sha-256".into());
@@ -155,7 +171,13 @@ impl LocalCluster {
 
     /// Connection settings for the `postgres` role, database `dbname`.
     pub fn settings(&self, dbname: &str) -> ConnSettings {
-        ConnSettings::local(&self.dir, self.port, "postgres", dbname, self.password.clone())
+        ConnSettings::local(
+            &self.dir,
+            self.port,
+            "postgres",
+            dbname,
+            self.password.clone(),
+        )
     }
 
     fn server_cmd(&self, program: &str) -> Command {
@@ -173,7 +195,11 @@ impl LocalCluster {
 
     fn run_server_cmd(&self, program: &str, args: &[String]) -> Result<Output, OpsError> {
         self.server_cmd(program).args(args).output().map_err(|e| {
-            OpsError::new("cluster_failed", Category::Dependency, format!("cannot run {program}: {e}"))
+            OpsError::new(
+                "cluster_failed",
+                Category::Dependency,
+                format!("cannot run {program}: {e}"),
+            )
         })
     }
 
@@ -208,7 +234,11 @@ impl LocalCluster {
             return Err(OpsError::new(
                 "cluster_failed",
                 Category::Dependency,
-                format!("pg_ctl start failed: {} {}", String::from_utf8_lossy(&out.stderr).trim(), tail.trim()),
+                format!(
+                    "pg_ctl start failed: {} {}",
+                    String::from_utf8_lossy(&out.stderr).trim(),
+                    tail.trim()
+                ),
             ));
         }
         Ok(())
@@ -218,7 +248,14 @@ impl LocalCluster {
     pub fn stop_server(&self) {
         let _ = self.run_server_cmd(
             "pg_ctl",
-            &["-D".into(), self.data_dir().display().to_string(), "-m".into(), "immediate".into(), "-w".into(), "stop".into()],
+            &[
+                "-D".into(),
+                self.data_dir().display().to_string(),
+                "-m".into(),
+                "immediate".into(),
+                "-w".into(),
+                "stop".into(),
+            ],
         );
     }
 
@@ -247,7 +284,13 @@ impl LocalCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| OpsError::new("cluster_failed", Category::Dependency, format!("cannot start the cluster watchdog: {e}")))?;
+            .map_err(|e| {
+                OpsError::new(
+                    "cluster_failed",
+                    Category::Dependency,
+                    format!("cannot start the cluster watchdog: {e}"),
+                )
+            })?;
         Ok(())
     }
 }

@@ -179,7 +179,13 @@ impl ConnSettings {
     }
 
     /// Settings for a local socket, e.g. a private cluster's.
-    pub fn local(socket_dir: &Path, port: u16, user: &str, dbname: &str, password: Option<String>) -> ConnSettings {
+    pub fn local(
+        socket_dir: &Path,
+        port: u16,
+        user: &str,
+        dbname: &str,
+        password: Option<String>,
+    ) -> ConnSettings {
         ConnSettings {
             host: Some(socket_dir.display().to_string()),
             port: Some(port),

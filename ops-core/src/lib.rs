@@ -13,11 +13,14 @@
 //! - [`failpoint`]: named crash points for fault tests (`PGOPS_FAILPOINT`).
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`parallel`]: `--jobs N` over a list of independent jobs.
+//! - [`child`]: supervised child processes (process group, kill on stop, stderr tail).
 //! - [`chunks`]: fixed-size reads for the one-pass pipelines.
+//! - [`stop`]: SIGINT/SIGTERM and deadlines, polled by loops and supervised children.
 //! - [`duration`]: parsing `--timeout 90s`-style durations.
 
 pub mod atomic;
 pub mod catalog;
+pub mod child;
 pub mod chunks;
 pub mod cluster;
 pub mod conn;
@@ -29,6 +32,7 @@ pub mod failpoint;
 pub mod lock;
 pub mod parallel;
 pub mod redact;
+pub mod stop;
 pub mod timefmt;
 
 pub use error::{Category, OpsError};

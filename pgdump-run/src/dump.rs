@@ -8,22 +8,18 @@ use ops_core::atomic;
 use ops_core::catalog::{
     self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo,
 };
+use ops_core::child;
 use ops_core::conn::ConnSettings;
 use ops_core::event::{Emitter, Severity};
 use ops_core::redact::Redactor;
+use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, OpsError};
 use serde_json::{json, Value};
-use std::io::{IsTerminal, Read, Write};
-use std::os::unix::process::CommandExt;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-
-/// How much of pg_dump's stderr is kept (the end, where the error is).
-const STDERR_TAIL: usize = 16 * 1024;
 
 /// What a set backs up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,33 +39,6 @@ impl Target {
 
     fn label(&self) -> &str {
         self.database().unwrap_or(catalog::GLOBALS_DIR)
-    }
-}
-
-/// Why the run must stop early: a signal, or the `--timeout` deadline.
-#[derive(Debug, Clone)]
-pub struct StopSignal {
-    pub interrupted: Arc<AtomicBool>,
-    pub deadline: Option<Instant>,
-}
-
-impl StopSignal {
-    pub fn reason(&self) -> Option<OpsError> {
-        if self.interrupted.load(Ordering::SeqCst) {
-            return Some(OpsError::new(
-                "interrupted",
-                Category::Timeout,
-                "stopped by SIGINT or SIGTERM; the partial set was removed",
-            ));
-        }
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Some(OpsError::new(
-                "timeout",
-                Category::Timeout,
-                "--timeout reached; pg_dump was killed and the partial set removed",
-            ));
-        }
-        None
     }
 }
 
@@ -356,15 +325,8 @@ fn take(
     }
 }
 
-fn kill_group(pid: u32) {
-    // SAFETY: killpg only sends a signal; the group was created for this child.
-    unsafe {
-        libc::killpg(pid as libc::pid_t, libc::SIGKILL);
-    }
-}
-
-/// Runs one pg_dump/pg_dumpall child in its own process group and streams its stdout into
-/// the file. The group is killed on stop, on deadline, and on any failure of the stream.
+/// Runs one pg_dump/pg_dumpall child (supervised: its own process group, killed on stop,
+/// on deadline and on any failure of the stream) and streams its stdout into the file.
 fn run_child(
     ctx: &RunContext<'_>,
     mut cmd: Command,
@@ -376,59 +338,17 @@ fn run_child(
     }
     let file = atomic::create_private_file(path)
         .map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // SAFETY: prctl is async-signal-safe; it makes the kernel kill pg_dump if pgdump-run
-    // dies (even by SIGKILL), so no orphan keeps writing or holding locks.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+    let program = cmd_name(&cmd);
+    let stop = ctx.stop.clone();
+    let mut child = child::spawn(cmd, move || stop.reason()).map_err(|e| {
         OpsError::new(
             "pg_dump_missing",
             Category::Dependency,
-            format!("cannot start {}: {e}", ctx.pg_dump.display()),
+            format!("cannot start {program}: {e}"),
         )
     })?;
-    let pid = child.id();
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let stderr_reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-            if all.len() > 2 * STDERR_TAIL {
-                all.drain(..all.len() - STDERR_TAIL);
-            }
-        }
-        all
-    });
-    let finished = Arc::new(AtomicBool::new(false));
-    let stopped: Arc<std::sync::Mutex<Option<OpsError>>> = Arc::default();
-    let watchdog = {
-        let finished = finished.clone();
-        let stopped = stopped.clone();
-        let stop = ctx.stop.clone();
-        std::thread::spawn(move || {
-            while !finished.load(Ordering::SeqCst) {
-                if let Some(reason) = stop.reason() {
-                    *stopped.lock().unwrap() = Some(reason);
-                    kill_group(pid);
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
+    let stdout = child.stdout().expect("stdout is piped");
     let show = std::io::stderr().is_terminal();
     let mut last_shown = Instant::now();
     let mut progress = |raw: u64| {
@@ -446,30 +366,15 @@ fn run_child(
         let _ = writeln!(std::io::stderr());
     }
     if streamed.is_err() {
-        kill_group(pid);
+        child.kill();
     }
-    let status = child.wait();
-    finished.store(true, Ordering::SeqCst);
-    let _ = watchdog.join();
-    let stderr_bytes = stderr_reader.join().unwrap_or_default();
-    let stderr_text = {
-        let text = String::from_utf8_lossy(&stderr_bytes);
-        let tail = if text.len() > STDERR_TAIL {
-            let mut cut = text.len() - STDERR_TAIL;
-            while !text.is_char_boundary(cut) {
-                cut += 1;
-            }
-            &text[cut..]
-        } else {
-            &text[..]
-        };
-        ctx.redactor.redact(tail)
-    };
+    let ended = child.wait();
+    let stderr_text = ctx.redactor.redact(&ended.stderr);
     let with_stderr = |error: OpsError| Failure {
         error,
         stderr: Some(stderr_text.clone()),
     };
-    if let Some(reason) = stopped.lock().unwrap().take() {
+    if let Some(reason) = ended.stopped.clone() {
         return Err(with_stderr(reason));
     }
     if let Err(StreamError::Write(e)) = &streamed {
@@ -478,7 +383,10 @@ fn run_child(
             e,
         )));
     }
-    let status = status.map_err(|e| with_stderr(OpsError::io("waiting for pg_dump", &e)))?;
+    let status = match &ended.status {
+        Ok(s) => *s,
+        Err(e) => return Err(with_stderr(OpsError::io("waiting for pg_dump", e))),
+    };
     if !status.success() {
         let auth = stderr_text.contains("password authentication failed")
             || stderr_text.contains("no password supplied");
@@ -487,17 +395,11 @@ fn run_child(
         } else {
             ("pg_dump_failed", Category::Dependency)
         };
-        let program = cmd_name(&cmd);
         let how = match status.code() {
             Some(c) => format!("exited with status {c}"),
             None => "was killed by a signal".into(),
         };
-        let last_line = stderr_text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim();
+        let last_line = ctx.redactor.redact(ended.last_line());
         return Err(with_stderr(OpsError::new(
             code,
             category,

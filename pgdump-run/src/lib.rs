@@ -17,16 +17,15 @@ pub mod pgbin;
 pub mod selection;
 pub mod server;
 
-use dump::{RunContext, StopSignal, Target};
+use dump::{RunContext, Target};
 use ops_core::catalog::{self, Catalog};
 use ops_core::conn::{ConnFlags, ConnSettings};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::lock::{CatalogLock, LockMode};
 use ops_core::redact::Redactor;
-use ops_core::{Category, ExitCode, OpsError};
+use ops_core::stop::StopSignal;
+use ops_core::{ExitCode, OpsError};
 use serde_json::json;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2 like every other
@@ -169,15 +168,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         .map_err(|e| e.to_ops_error())?;
     remove_stale_partials(&catalog, emitter)?;
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, interrupted.clone())
-            .map_err(|e| OpsError::new("internal", Category::Internal, e.to_string()))?;
-    }
-    let stop = StopSignal {
-        interrupted,
-        deadline: args.timeout.map(|t| Instant::now() + t),
-    };
+    let stop = StopSignal::install(args.timeout.map(|t| Instant::now() + t))?;
     let mut targets: Vec<(Target, Option<u64>)> = Vec::new();
     if !args.no_globals {
         targets.push((Target::Globals, None));

@@ -74,7 +74,10 @@ impl Cluster {
     pub fn start() -> Cluster {
         let opts = ops_core::cluster::Options {
             password: Some(SENTINEL_PASSWORD.into()),
-            settings: vec!["synchronous_commit=off".into(), "max_connections=200".into()],
+            settings: vec![
+                "synchronous_commit=off".into(),
+                "max_connections=200".into(),
+            ],
         };
         let inner = ops_core::cluster::LocalCluster::start(&pg_bin_dir(), &opts)
             .unwrap_or_else(|e| panic!("starting a test cluster: {e}"));
