@@ -10,12 +10,12 @@
 pub mod checks;
 pub mod cli;
 pub mod freshness;
-pub mod input;
 pub mod scan;
 
 use checks::{Entry, Evidence};
 use ops_core::catalog::{self, Catalog, CheckStatus, SetKind, SetRef, Verdict, VerifyRecord};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::input;
 use ops_core::lock::{CatalogLock, LockMode};
 use ops_core::{timefmt, Category, ExitCode, OpsError};
 use serde_json::json;
@@ -83,7 +83,7 @@ struct Outcome {
 pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
     let from_stdin = match args.stdin.as_deref() {
         None => None,
-        Some("-") => Some(input::read_events(stdin)),
+        Some("-") => Some(input::read_events(stdin, &["backup.completed"])),
         Some(other) => {
             let emitter = Emitter::stdout("backup-verify", correlation_id_from_env());
             return fail_run(

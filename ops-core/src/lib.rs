@@ -11,6 +11,7 @@
 //! - [`atomic`]: durable files and directories (write, fsync, rename, fsync parent).
 //! - [`catalog`]: backup sets on disk, their encoded directory names and manifests.
 //! - [`failpoint`]: named crash points for fault tests (`PGOPS_FAILPOINT`).
+//! - [`input`]: events read on stdin by tools that chain (`tool -`).
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`parallel`]: `--jobs N` over a list of independent jobs.
 //! - [`child`]: supervised child processes (process group, kill on stop, stderr tail).
@@ -29,6 +30,7 @@ pub mod error;
 pub mod event;
 pub mod exit;
 pub mod failpoint;
+pub mod input;
 pub mod lock;
 pub mod parallel;
 pub mod redact;

@@ -1,14 +1,17 @@
-//! Events on stdin (`backup-verify -`): the sets that `backup.completed` events name, and
-//! the correlation id of the first event. Other events and lines are ignored.
+//! Events on stdin (`backup-verify -`, `restore-drill -`): the sets that the events a tool
+//! accepts name (`backup.completed`, `verify.passed`), and the correlation id of the first
+//! event. Other events and lines are ignored.
 
-use ops_core::catalog::SetKind;
-use ops_core::event::is_valid_correlation_id;
-use ops_core::timefmt;
+use crate::catalog::{SetKind, GLOBALS_DIR};
+use crate::event::is_valid_correlation_id;
+use crate::timefmt;
 use serde_json::Value;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedSet {
+    /// The event that named it.
+    pub event: String,
     pub kind: SetKind,
     pub database: String,
     pub id: String,
@@ -34,9 +37,10 @@ impl Input {
     }
 }
 
-/// Reads every line until EOF. Sets are named by (kind, database, id), never by a path from
-/// the input, and an id must be a set id, so nothing read here is joined into a path raw.
-pub fn read_events(stdin: &mut dyn std::io::BufRead) -> Input {
+/// Reads every line until EOF, keeping the sets named by events in `accept`. Sets are named
+/// by (kind, database, id), never by a path from the input, and an id must be a set id, so
+/// nothing read here is joined into a path raw.
+pub fn read_events(stdin: &mut dyn std::io::BufRead, accept: &[&str]) -> Input {
     let mut input = Input::default();
     let mut line = String::new();
     while stdin.read_line(&mut line).unwrap_or(0) > 0 {
@@ -47,7 +51,7 @@ pub fn read_events(stdin: &mut dyn std::io::BufRead) -> Input {
                     .filter(|c| is_valid_correlation_id(c))
                     .map(str::to_string);
             }
-            if let Some(set) = named_set(&v) {
+            if let Some(set) = named_set(&v).filter(|s| accept.contains(&s.event.as_str())) {
                 if !input.sets.contains(&set) {
                     input.sets.push(set);
                 }
@@ -59,25 +63,27 @@ pub fn read_events(stdin: &mut dyn std::io::BufRead) -> Input {
 }
 
 fn named_set(v: &Value) -> Option<NamedSet> {
-    if v["event"] != "backup.completed" {
-        return None;
-    }
+    let event = v["event"].as_str()?;
     let id = v["id"]
         .as_str()
         .filter(|id| timefmt::parse_set_id(id).is_some())?;
-    let kind = match v["kind"].as_str()? {
-        "globals" => SetKind::Globals,
-        "database" => SetKind::Database,
+    // backup.completed says its kind; verify.passed names globals sets `_globals`.
+    let kind = match (event, v["kind"].as_str(), v["database"].as_str()) {
+        ("backup.completed", Some("globals"), _) => SetKind::Globals,
+        ("backup.completed", Some("database"), _) => SetKind::Database,
+        ("verify.passed", _, Some(GLOBALS_DIR)) => SetKind::Globals,
+        ("verify.passed", _, Some(_)) => SetKind::Database,
         _ => return None,
     };
     let database = match kind {
-        SetKind::Globals => ops_core::catalog::GLOBALS_DIR.to_string(),
+        SetKind::Globals => GLOBALS_DIR.to_string(),
         SetKind::Database => v["database"]
             .as_str()
             .filter(|d| !d.is_empty())?
             .to_string(),
     };
     Some(NamedSet {
+        event: event.to_string(),
         kind,
         database,
         id: id.to_string(),
@@ -97,11 +103,17 @@ not json
 {"event":"backup.completed","kind":"database","database":"x","id":"../../etc"}
 {"event":"backup.completed","kind":"globals","database":null,"id":"20261124T030002Z","path":"/c/_globals/20261124T030002Z"}
 "#;
-        let input = read_events(&mut text.as_bytes());
+        let input = read_events(&mut text.as_bytes(), &["backup.completed"]);
         assert_eq!(input.correlation_id.as_deref(), Some("abc"));
         assert_eq!(input.sets.len(), 2, "the hostile id is ignored");
         assert_eq!(input.sets[0].database, "a/b");
         assert_eq!(input.sets[1].kind, SetKind::Globals);
         assert_eq!(input.catalog_root(), Some(PathBuf::from("/c")));
+        let passed = r#"{"event":"verify.passed","database":"_globals","id":"20261124T030002Z"}"#;
+        assert!(read_events(&mut passed.as_bytes(), &["backup.completed"])
+            .sets
+            .is_empty());
+        let input = read_events(&mut passed.as_bytes(), &["verify.passed"]);
+        assert_eq!(input.sets[0].kind, SetKind::Globals);
     }
 }
