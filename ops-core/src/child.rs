@@ -35,14 +35,20 @@ pub struct Ended {
 }
 
 impl Ended {
-    /// The last non-empty line of stderr, trimmed.
+    /// The line of stderr that says what went wrong: the last one naming an error (psql
+    /// follows its error with the statement and a caret), else the last non-empty one.
     pub fn last_line(&self) -> &str {
-        self.stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
+        let lines = || {
+            self.stderr
+                .lines()
+                .rev()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+        };
+        lines()
+            .find(|l| l.contains("ERROR:") || l.contains("FATAL:") || l.contains("error:"))
+            .or_else(|| lines().next())
             .unwrap_or("")
-            .trim()
     }
 }
 
@@ -159,11 +165,14 @@ mod tests {
     #[test]
     fn captures_stderr_and_status() {
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "echo oops >&2; exit 3"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
+        cmd.args([
+            "-c",
+            "echo oops >&2; echo 'ERROR:  the cause' >&2; echo '  ^' >&2; exit 3",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
         let ended = spawn(cmd, || None).unwrap().wait();
-        assert_eq!(ended.last_line(), "oops");
+        assert_eq!(ended.last_line(), "ERROR:  the cause");
         assert_eq!(ended.status.unwrap().code(), Some(3));
         assert!(ended.stopped.is_none());
     }

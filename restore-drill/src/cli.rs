@@ -1,0 +1,109 @@
+//! Command-line flags.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn duration(s: &str) -> Result<Duration, String> {
+    ops_core::duration::parse(s)
+}
+
+/// Restore a backup set into an empty scratch database, prove it, measure RTO and data loss.
+///
+/// The set: the newest of -d DB that did not fail verification, --backup-id, or (with -) the
+/// set named by a backup.completed or verify.passed event on stdin. Its checksum is checked
+/// first. The target: a new database pgops_drill_<db>_<time> on the server the connection
+/// flags and libpq environment name, or with --ephemeral a private temporary cluster. It is
+/// dropped (or the cluster deleted) whatever happens, unless --keep. JSON lines on stdout:
+/// drill.completed or drill.failed, run.finished; the report is appended to the history.
+/// Exit 0 proven, 1 the drill failed, 2 invalid invocation, 3 could not run.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "restore-drill",
+    version,
+    disable_help_flag = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Args {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub drill: DrillArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// One line per month: drills, successes, median and worst RTO, worst RPO, trend.
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// Only drills younger than this (e.g. 365d).
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub since: Option<Duration>,
+    /// The history file (default: <backup-dir>/_drills.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// The catalog directory (PGOPS_BACKUP_DIR).
+    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrillArgs {
+    /// Target server host or socket directory (PGHOST); also where --compare-live counts.
+    #[arg(short = 'h', long)]
+    pub host: Option<String>,
+    /// Target server port (PGPORT).
+    #[arg(short = 'p', long)]
+    pub port: Option<String>,
+    /// Connect as this user (PGUSER).
+    #[arg(short = 'U', long)]
+    pub username: Option<String>,
+    /// The database whose backup to drill.
+    #[arg(short = 'd', long = "dbname", value_name = "DB")]
+    pub dbname: Option<String>,
+    /// The catalog directory (PGOPS_BACKUP_DIR).
+    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Drill this set instead of the newest.
+    #[arg(long, value_name = "ID")]
+    pub backup_id: Option<String>,
+    /// Restore into a private temporary cluster, not the target server.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Parallel restore (custom format: the archive is decompressed to a temporary file).
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Keep the scratch database (or ephemeral cluster) afterwards.
+    #[arg(long)]
+    pub keep: bool,
+    /// Count the live source tables too and report rows this backup would lose today.
+    #[arg(long)]
+    pub compare_live: bool,
+    /// A file of SQL statements, one per line, each returning true.
+    #[arg(long, value_name = "FILE")]
+    pub check_sql: Option<PathBuf>,
+    /// A drill slower than this fails.
+    #[arg(long, value_parser = duration, default_value = "60m", value_name = "DURATION")]
+    pub rto_target: Duration,
+    /// Where the report is appended (default: <backup-dir>/_drills.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Restore owners and privileges, with the roles of the newest globals set first.
+    #[arg(long)]
+    pub with_owners: bool,
+    /// Directory holding pg_restore, psql and (for --ephemeral) initdb and pg_ctl.
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+    /// How long to wait for a rotation holding the catalog lock.
+    #[arg(long, value_parser = duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+    /// `-`: drill the set named by a backup.completed or verify.passed event on stdin.
+    #[arg(value_name = "-")]
+    pub stdin: Option<String>,
+}

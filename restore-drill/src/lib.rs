@@ -1,0 +1,560 @@
+//! `restore-drill`: a backup is only proven when it has been restored.
+//!
+//! A drill picks a set ([`choose_set`]), checks its checksum, creates an empty scratch
+//! database ([`target`]) on the target server or in a private cluster, streams the archive
+//! into pg_restore or psql ([`restore`]), proves the result table by table ([`proof`]),
+//! measures RTO (with phases) and RPO, reports, appends the report to the history
+//! ([`history`]) and drops the scratch database whatever happens.
+
+pub mod cli;
+pub mod history;
+pub mod proof;
+pub mod restore;
+pub mod target;
+
+use ops_core::catalog::{Catalog, CheckResult, CheckStatus, Manifest, SetKind, SetRef, Verdict};
+use ops_core::conn::{ConnFlags, ConnSettings};
+use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::input;
+use ops_core::lock::{CatalogLock, LockMode};
+use ops_core::redact::Redactor;
+use ops_core::stop::StopSignal;
+use ops_core::{timefmt, Category, ExitCode, OpsError};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Parses the command line and runs. Invalid flags get an event and exit 2.
+pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    use clap::Parser;
+    match cli::Args::try_parse_from(argv) {
+        Ok(args) => match args.command {
+            Some(cli::Command::History(h)) => run_history(&h),
+            None => run_drill(&args.drill, &mut std::io::stdin().lock()),
+        },
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            ExitCode::Ok
+        }
+        Err(e) => {
+            let _ = e.print();
+            let emitter = Emitter::stdout("restore-drill", correlation_id_from_env());
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            fail_run(
+                &emitter,
+                "drill",
+                OpsError::validation("invalid_argument", first.to_string()),
+            )
+        }
+    }
+}
+
+fn fail_run(emitter: &Emitter, action: &str, error: OpsError) -> ExitCode {
+    let exit = error.category.run_exit_code();
+    emitter.emit_error(
+        "drill.failed",
+        Severity::Error,
+        &error,
+        json!({"scope": "run"}),
+    );
+    emitter.finish(action, exit, json!({}))
+}
+
+/// Runs a drill; `stdin` is read only with `-`.
+pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> ExitCode {
+    let events = match args.stdin.as_deref() {
+        None => None,
+        Some("-") => Some(input::read_events(
+            stdin,
+            &["backup.completed", "verify.passed"],
+        )),
+        Some(other) => {
+            let emitter = Emitter::stdout("restore-drill", correlation_id_from_env());
+            return fail_run(
+                &emitter,
+                "drill",
+                OpsError::validation(
+                    "invalid_argument",
+                    format!("unexpected argument {other:?}; use - to read events"),
+                ),
+            );
+        }
+    };
+    let correlation_id = events
+        .as_ref()
+        .and_then(|i| i.correlation_id.clone())
+        .unwrap_or_else(correlation_id_from_env);
+    let emitter = Emitter::stdout("restore-drill", correlation_id);
+    match drill(args, events.as_ref(), &emitter) {
+        Ok(report) => {
+            let failed = report["result"] == "failed";
+            let (event, severity) = if failed {
+                ("drill.failed", Severity::Error)
+            } else {
+                ("drill.completed", Severity::Info)
+            };
+            emitter.emit(event, severity, report);
+            emitter.finish(
+                "drill",
+                if failed {
+                    ExitCode::Problem
+                } else {
+                    ExitCode::Ok
+                },
+                json!({}),
+            )
+        }
+        Err(error) => fail_run(&emitter, "drill", error),
+    }
+}
+
+/// The set to drill: named on stdin, by `--backup-id`, or the newest that did not fail
+/// verification.
+pub fn choose_set(
+    catalog: &Catalog,
+    db: &str,
+    backup_id: Option<&str>,
+    events: Option<&input::Input>,
+) -> Result<SetRef, OpsError> {
+    let dir = catalog.db_dir(db);
+    let by_id = |id: &str| -> Result<SetRef, OpsError> {
+        if timefmt::parse_set_id(id).is_none() {
+            return Err(OpsError::validation(
+                "invalid_set_id",
+                format!("{id:?} is not a set id"),
+            ));
+        }
+        let set = SetRef {
+            id: id.to_string(),
+            path: dir.join(id),
+        };
+        if !set.manifest_path().is_file() {
+            return Err(OpsError::validation(
+                "set_not_found",
+                format!("database {db:?} has no complete set {id}"),
+            ));
+        }
+        Ok(set)
+    };
+    if let Some(input) = events {
+        let named = input
+            .sets
+            .iter()
+            .find(|s| s.kind == SetKind::Database && s.database == db)
+            .ok_or_else(|| {
+                OpsError::new(
+                    "no_set",
+                    Category::Integrity,
+                    format!(
+                        "no backup.completed or verify.passed event on stdin names database {db:?}"
+                    ),
+                )
+            })?;
+        return by_id(&named.id);
+    }
+    if let Some(id) = backup_id {
+        return by_id(id);
+    }
+    let sets = Catalog::sets_in(&dir)
+        .map_err(|e| OpsError::io(format!("listing {}", dir.display()), &e))?;
+    sets.into_iter()
+        .rev()
+        .find(|s| !s.read_verify().is_some_and(|r| r.verdict == Verdict::Fail))
+        .ok_or_else(|| {
+            OpsError::new(
+                "no_set",
+                Category::Integrity,
+                format!("database {db:?} has no set that did not fail verification"),
+            )
+        })
+}
+
+fn ms(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
+
+fn check(name: &str, ok: bool, reason: impl Into<String>) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        status: if ok {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        },
+        reason: reason.into(),
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hash = Sha256::new();
+    let mut n = 0u64;
+    let mut buf = vec![0u8; ops_core::chunks::CHUNK];
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        hash.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(hash.finalize())))
+}
+
+fn drill(
+    args: &cli::DrillArgs,
+    events: Option<&input::Input>,
+    emitter: &Emitter,
+) -> Result<Value, OpsError> {
+    let started = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc();
+    let root: PathBuf = match (&args.backup_dir, events.and_then(|e| e.catalog_root())) {
+        (Some(d), _) => d.clone(),
+        (None, Some(r)) => r,
+        (None, None) => {
+            return Err(OpsError::validation(
+                "backup_dir_missing",
+                "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR",
+            ))
+        }
+    };
+    let db = match (&args.dbname, events) {
+        (Some(d), _) => d.clone(),
+        (None, Some(i)) => i
+            .sets
+            .iter()
+            .find(|s| s.kind == SetKind::Database)
+            .map(|s| s.database.clone())
+            .ok_or_else(|| {
+                OpsError::new(
+                    "no_set",
+                    Category::Integrity,
+                    "no database set named on stdin",
+                )
+            })?,
+        (None, None) => {
+            return Err(OpsError::validation(
+                "no_database",
+                "which database? pass -d DB",
+            ))
+        }
+    };
+    let settings = ConnSettings::resolve(&ConnFlags {
+        host: args.host.clone(),
+        port: args.port.clone(),
+        username: args.username.clone(),
+        dbname: None,
+    })?;
+    let redactor = Redactor::new(settings.secrets());
+    let programs = restore::Programs::locate(args.pg_bin_dir.as_deref())?;
+    let check_sql = match &args.check_sql {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+            OpsError::validation("invalid_check_sql", format!("{}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    if !root.is_dir() {
+        return Err(OpsError::new(
+            "catalog_missing",
+            Category::Io,
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    let stop = StopSignal::install(None)?;
+    let catalog = Catalog::new(&root);
+    // Shared: rotation cannot delete the set while it is being restored.
+    let _lock = CatalogLock::acquire(&root, LockMode::Shared, args.lock_timeout)
+        .map_err(|e| e.to_ops_error())?;
+    let set = choose_set(&catalog, &db, args.backup_id.as_deref(), events)?;
+    let manifest: Manifest = set.read_manifest()?;
+    let file = manifest.files.first().ok_or_else(|| {
+        OpsError::new(
+            "manifest_invalid",
+            Category::Integrity,
+            "the manifest lists no file",
+        )
+    })?;
+    let archive = set.path.join(&file.name);
+    let rpo_s = (started_at - set.started()).whole_seconds();
+
+    let mut checks: Vec<CheckResult> = Vec::new();
+    let mut phases = serde_json::Map::new();
+    let mut mismatches = Vec::new();
+    let mut live: Option<Vec<proof::LiveDiff>> = None;
+    let mut scratch_name = Value::Null;
+
+    // Phase 1: the checksum, before anything is restored.
+    let t = Instant::now();
+    let sum = sha256_file(&archive);
+    phases.insert("checksum_ms".into(), ms(t).into());
+    let sum_ok = matches!(&sum, Ok((n, sha)) if *n == file.bytes && *sha == file.sha256);
+    checks.push(check(
+        "checksum",
+        sum_ok,
+        match &sum {
+            Ok((n, sha)) if sum_ok => format!("{n} bytes, SHA-256 {sha}"),
+            Ok((n, sha)) => format!(
+                "{n} bytes with SHA-256 {sha}; the manifest says {} bytes, {}",
+                file.bytes, file.sha256
+            ),
+            Err(e) => format!("cannot read {}: {e}", archive.display()),
+        },
+    ));
+
+    if sum_ok {
+        let place = if args.ephemeral {
+            let bin = args
+                .pg_bin_dir
+                .clone()
+                .filter(|d| d.join("initdb").exists())
+                .or_else(ops_core::cluster::newest_server_bin)
+                .ok_or_else(|| {
+                    OpsError::new(
+                        "server_missing",
+                        Category::Dependency,
+                        "--ephemeral needs the PostgreSQL server binaries (initdb, pg_ctl)",
+                    )
+                })?;
+            target::Place::Ephemeral(ops_core::cluster::LocalCluster::start(
+                &bin,
+                &ops_core::cluster::Options::default(),
+            )?)
+        } else {
+            target::Place::Server(settings.for_database("postgres"))
+        };
+        let mut scratch =
+            target::Scratch::create(place, target::scratch_name(&db, started_at), &db, args.keep)?;
+        scratch_name = scratch.name.clone().into();
+        let kept = scratch.kept();
+        let restore = restore::Restore {
+            programs: &programs,
+            target: scratch.settings(),
+            jobs: args.jobs,
+            with_owners: args.with_owners,
+            stop: &stop,
+            redactor: &redactor,
+        };
+
+        // Phase 2: the restore.
+        let t = Instant::now();
+        let mut restored = Ok(());
+        if args.with_owners {
+            if let Some(g) = newest_globals(&catalog) {
+                let gm = g.read_manifest()?;
+                if let Some(gf) = gm.files.first() {
+                    restored =
+                        restore.globals(&g.path.join(&gf.name), &gm, &scratch.admin_settings());
+                }
+            }
+        }
+        if restored.is_ok() {
+            restored = restore.run(&archive, &manifest);
+        }
+        phases.insert("restore_ms".into(), ms(t).into());
+        match restored {
+            Err(e) if e.category == Category::Timeout => return Err(e), // interrupted: scratch drops on the way out
+            Err(e) => checks.push(check("restore", false, e.message)),
+            Ok(()) => {
+                checks.push(check(
+                    "restore",
+                    true,
+                    format!("{} restored into {}", file.name, scratch.name),
+                ));
+                // Phase 3: the proof.
+                let t = Instant::now();
+                let mut client = scratch
+                    .settings()
+                    .pg_config()?
+                    .connect(postgres::NoTls)
+                    .map_err(|e| {
+                        OpsError::new(
+                            "connect_failed",
+                            Category::Dependency,
+                            redactor.redact(&e.to_string()),
+                        )
+                    })?;
+                let counts = proof::count_tables(&mut client, &manifest);
+                mismatches = counts
+                    .iter()
+                    .filter(|c| !c.matches())
+                    .cloned()
+                    .collect::<Vec<_>>();
+                checks.push(check(
+                    "tables",
+                    mismatches.is_empty(),
+                    if mismatches.is_empty() {
+                        format!(
+                            "{} tables, {} rows, every count(*) equals the manifest",
+                            counts.len(),
+                            manifest.total_rows()
+                        )
+                    } else {
+                        mismatches
+                            .iter()
+                            .map(|m| match m.actual {
+                                Some(a) => format!(
+                                    "{}.{}: {a} rows, manifest says {}",
+                                    m.schema, m.name, m.expected
+                                ),
+                                None => format!("{}.{}: missing", m.schema, m.name),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    },
+                ));
+                let los = proof::large_objects(&mut client)?;
+                checks.push(check(
+                    "large_objects",
+                    los == manifest.large_objects,
+                    format!(
+                        "{los} large objects, manifest says {}",
+                        manifest.large_objects
+                    ),
+                ));
+                if let Some(text) = &check_sql {
+                    checks.extend(proof::check_sql(&mut client, text));
+                }
+                drop(client);
+                if args.compare_live {
+                    let mut source = settings
+                        .for_database(&db)
+                        .pg_config()?
+                        .connect(postgres::NoTls)
+                        .map_err(|e| {
+                            OpsError::new(
+                                "connect_failed",
+                                Category::Dependency,
+                                redactor.redact(&format!("source {db}: {e}")),
+                            )
+                        })?;
+                    live = Some(proof::compare_live(&mut source, &manifest));
+                }
+                phases.insert("checks_ms".into(), ms(t).into());
+            }
+        }
+        if let Err(e) = scratch.drop_now() {
+            checks.push(check("cleanup", false, e.message));
+        }
+        let ephemeral = scratch.is_ephemeral();
+        drop(scratch);
+        scratch_name = json!({"kind": if ephemeral { "ephemeral" } else { "server" }, "database": scratch_name, "kept": kept});
+    }
+
+    let rto_ms = ms(started);
+    let rto_target_ms = args.rto_target.as_millis() as u64;
+    checks.push(check(
+        "rto",
+        rto_ms <= rto_target_ms,
+        format!("{rto_ms} ms against a target of {rto_target_ms} ms"),
+    ));
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .map(|c| c.name.as_str())
+        .collect();
+    let result = if failed.is_empty() {
+        "completed"
+    } else {
+        "failed"
+    };
+    let live_json = live.map(|diffs| {
+        let missing: u64 = diffs.iter().map(|d| d.missing_rows).sum();
+        json!({"missing_rows": missing, "tables": diffs.into_iter().filter(|d| d.missing_rows > 0).collect::<Vec<_>>()})
+    });
+    let report = json!({
+        "started_at": timefmt::rfc3339(started_at),
+        "finished_at": timefmt::now_rfc3339(),
+        "database": db,
+        "id": set.id,
+        "path": set.path.display().to_string(),
+        "result": result,
+        "failed": failed,
+        "target": scratch_name,
+        "rto_ms": rto_ms,
+        "rto_target_ms": rto_target_ms,
+        "rpo_s": rpo_s,
+        "phases": phases,
+        "checks": checks,
+        "mismatches": mismatches,
+        "tables": manifest.tables.len(),
+        "rows": manifest.total_rows(),
+        "compare_live": live_json,
+    });
+    let history = args
+        .history
+        .clone()
+        .unwrap_or_else(|| root.join("_drills.jsonl"));
+    let mut line = report.clone();
+    line["v"] = 1.into();
+    line["correlation_id"] = emitter.correlation_id().into();
+    if let Err(e) = history::append(&history, &line) {
+        eprintln!(
+            "restore-drill: could not append to {}: {e}",
+            history.display()
+        );
+    }
+    Ok(report)
+}
+
+fn run_history(args: &cli::HistoryArgs) -> ExitCode {
+    let emitter = Emitter::stdout("restore-drill", correlation_id_from_env());
+    let path = match (&args.history, &args.backup_dir) {
+        (Some(h), _) => h.clone(),
+        (None, Some(d)) => d.join("_drills.jsonl"),
+        (None, None) => {
+            return fail_run(
+                &emitter,
+                "history",
+                OpsError::validation("backup_dir_missing", "pass --history FILE or --backup-dir"),
+            );
+        }
+    };
+    let (mut entries, unreadable) = match history::read(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            return fail_run(
+                &emitter,
+                "history",
+                OpsError::io(format!("reading {}", path.display()), &e),
+            )
+        }
+    };
+    if let Some(since) = args.since {
+        let cutoff = time::OffsetDateTime::now_utc() - since;
+        entries.retain(|e| {
+            time::OffsetDateTime::parse(
+                &e.started_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .is_ok_and(|t| t >= cutoff)
+        });
+    }
+    let months = history::monthly(&entries);
+    for m in &months {
+        emitter.emit(
+            "drill.month",
+            Severity::Info,
+            serde_json::to_value(m).expect("months serialize"),
+        );
+    }
+    emitter.finish(
+        "history",
+        ExitCode::Ok,
+        json!({"drills": entries.len(), "months": months.len(), "unreadable_lines": unreadable}),
+    )
+}
+
+/// The globals set a drill replays with `--with-owners`: the newest.
+pub fn newest_globals(catalog: &Catalog) -> Option<SetRef> {
+    Catalog::sets_in(&catalog.globals_dir())
+        .ok()?
+        .into_iter()
+        .last()
+}

@@ -1,0 +1,255 @@
+//! Restoring an archive: decompress and stream into pg_restore (custom) or psql (plain),
+//! stopping on the first error; with `--jobs N > 1` a custom archive is decompressed to a
+//! private temporary file first, so pg_restore can restore in parallel.
+
+use ops_core::catalog::{Algorithm, DumpFormat, Manifest};
+use ops_core::child;
+use ops_core::conn::ConnSettings;
+use ops_core::redact::Redactor;
+use ops_core::stop::StopSignal;
+use ops_core::{Category, OpsError};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The client programs a drill runs.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    pub pg_restore: PathBuf,
+    pub psql: PathBuf,
+}
+
+impl Programs {
+    pub fn locate(bin_dir: Option<&Path>) -> Result<Programs, OpsError> {
+        let find = |name: &str| -> Result<PathBuf, OpsError> {
+            let found = match bin_dir {
+                Some(d) => Some(d.join(name)).filter(|p| p.is_file()),
+                None => std::env::var_os("PATH").and_then(|path| {
+                    std::env::split_paths(&path)
+                        .map(|d| d.join(name))
+                        .find(|p| p.is_file())
+                }),
+            };
+            found.ok_or_else(|| {
+                OpsError::new(
+                    "client_missing",
+                    Category::Dependency,
+                    format!("{name} not found; install the PostgreSQL client or pass --pg-bin-dir"),
+                )
+            })
+        };
+        Ok(Programs {
+            pg_restore: find("pg_restore")?,
+            psql: find("psql")?,
+        })
+    }
+}
+
+/// What a restore needs besides the archive.
+#[derive(Debug)]
+pub struct Restore<'a> {
+    pub programs: &'a Programs,
+    pub target: ConnSettings,
+    pub jobs: u16,
+    pub with_owners: bool,
+    pub stop: &'a StopSignal,
+    pub redactor: &'a Redactor,
+}
+
+/// The archive's bytes, decompressed.
+pub fn open_decoded(path: &Path, algorithm: Algorithm) -> io::Result<Box<dyn Read + Send>> {
+    let file = io::BufReader::with_capacity(ops_core::chunks::CHUNK, File::open(path)?);
+    Ok(match algorithm {
+        Algorithm::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
+        Algorithm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Algorithm::None => Box::new(file),
+    })
+}
+
+fn restore_failed(message: String) -> OpsError {
+    OpsError::new("restore_failed", Category::Integrity, message)
+}
+
+impl Restore<'_> {
+    /// Restores `archive` (described by `m`) into the target database.
+    pub fn run(&self, archive: &Path, m: &Manifest) -> Result<(), OpsError> {
+        match m.format {
+            DumpFormat::Custom if self.jobs > 1 => {
+                let tmp = TempFile::new()?;
+                self.decompress_to(archive, m.compression.algorithm, tmp.path())?;
+                let mut cmd = self.pg_restore_cmd();
+                cmd.arg(format!("--jobs={}", self.jobs))
+                    .arg(tmp.path())
+                    .stdin(Stdio::null());
+                self.supervise(cmd, None)
+            }
+            DumpFormat::Custom => {
+                let mut cmd = self.pg_restore_cmd();
+                cmd.stdin(Stdio::piped());
+                self.supervise(
+                    cmd,
+                    Some(
+                        open_decoded(archive, m.compression.algorithm)
+                            .map_err(|e| OpsError::io("opening the archive", &e))?,
+                    ),
+                )
+            }
+            DumpFormat::Plain => {
+                let mut cmd = self.psql_cmd(&self.target);
+                cmd.args(["-v", "ON_ERROR_STOP=1"]).stdin(Stdio::piped());
+                self.supervise(
+                    cmd,
+                    Some(
+                        open_decoded(archive, m.compression.algorithm)
+                            .map_err(|e| OpsError::io("opening the archive", &e))?,
+                    ),
+                )
+            }
+        }
+    }
+
+    /// Replays a globals set (roles, tablespaces) into the target server; roles that exist
+    /// already are expected errors, so this one does not stop on error.
+    pub fn globals(
+        &self,
+        archive: &Path,
+        m: &Manifest,
+        admin: &ConnSettings,
+    ) -> Result<(), OpsError> {
+        let mut cmd = self.psql_cmd(admin);
+        cmd.stdin(Stdio::piped());
+        self.supervise(
+            cmd,
+            Some(
+                open_decoded(archive, m.compression.algorithm)
+                    .map_err(|e| OpsError::io("opening the globals", &e))?,
+            ),
+        )
+    }
+
+    fn pg_restore_cmd(&self) -> Command {
+        let mut cmd = Command::new(&self.programs.pg_restore);
+        cmd.args(["--exit-on-error", "--no-password"]);
+        if !self.with_owners {
+            cmd.args(["--no-owner", "--no-privileges"]);
+        }
+        let db = self.target.dbname.clone().unwrap_or_default();
+        self.target.apply_to_command(&mut cmd);
+        // The scratch name is [a-z0-9_]: safe as an argument, never a conninfo.
+        cmd.arg(format!("--dbname={db}")).stdout(Stdio::null());
+        cmd
+    }
+
+    fn psql_cmd(&self, settings: &ConnSettings) -> Command {
+        let mut cmd = Command::new(&self.programs.psql);
+        cmd.args(["-X", "-q", "--no-password"]);
+        settings.apply_to_command(&mut cmd);
+        cmd.stdout(Stdio::null());
+        cmd
+    }
+
+    fn decompress_to(
+        &self,
+        archive: &Path,
+        algorithm: Algorithm,
+        to: &Path,
+    ) -> Result<(), OpsError> {
+        let mut src = open_decoded(archive, algorithm)
+            .map_err(|e| OpsError::io("opening the archive", &e))?;
+        let mut out = io::BufWriter::with_capacity(
+            ops_core::chunks::CHUNK,
+            ops_core::atomic::create_private_file(to)
+                .map_err(|e| OpsError::io("creating the temporary archive", &e))?,
+        );
+        let mut buf = vec![0u8; ops_core::chunks::CHUNK];
+        loop {
+            if let Some(reason) = self.stop.reason() {
+                return Err(reason);
+            }
+            let n = src
+                .read(&mut buf)
+                .map_err(|e| restore_failed(format!("decompressing the archive: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])
+                .map_err(|e| OpsError::io("writing the temporary archive", &e))?;
+        }
+        out.flush()
+            .map_err(|e| OpsError::io("writing the temporary archive", &e))
+    }
+
+    /// Runs a restore child, feeding it `input`; fails on its first error.
+    fn supervise(&self, cmd: Command, input: Option<Box<dyn Read + Send>>) -> Result<(), OpsError> {
+        let program = Path::new(cmd.get_program())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stop = self.stop.clone();
+        let mut child = child::spawn(cmd, move || stop.reason()).map_err(|e| {
+            OpsError::new(
+                "client_missing",
+                Category::Dependency,
+                format!("cannot start {program}: {e}"),
+            )
+        })?;
+        let mut fed: Result<(), String> = Ok(());
+        if let (Some(mut src), Some(mut stdin)) = (input, child.stdin()) {
+            let mut buf = vec![0u8; ops_core::chunks::CHUNK];
+            fed = loop {
+                let n = match src.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => break Err(format!("decompressing the archive: {e}")),
+                };
+                // A write error means the child stopped reading: its status says why.
+                if stdin.write_all(&buf[..n]).is_err() {
+                    break Ok(());
+                }
+            };
+            if fed.is_err() {
+                child.kill();
+            }
+        }
+        let ended = child.wait();
+        if let Some(reason) = ended.stopped.clone() {
+            return Err(reason);
+        }
+        let status = ended
+            .status
+            .as_ref()
+            .map_err(|e| OpsError::io(format!("waiting for {program}"), e))?;
+        if !status.success() {
+            let last = self.redactor.redact(ended.last_line());
+            return Err(restore_failed(format!("{program} failed: {last}")));
+        }
+        fed.map_err(restore_failed)
+    }
+}
+
+/// A private temporary file, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new() -> Result<TempFile, OpsError> {
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!(
+            "pgops-drill-{}-{}.dump",
+            std::process::id(),
+            ops_core::event::new_correlation_id()
+        ));
+        Ok(TempFile(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

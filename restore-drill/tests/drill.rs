@@ -1,0 +1,461 @@
+//! restore-drill against a real server: proven drills, each kind of failure, signals,
+//! --compare-live, --ephemeral, RTO targets, stdin chaining and the history.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use testkit::{Cluster, ToolRun};
+
+fn with_pg_path(c: &Cluster, cmd: &mut Command) {
+    c.configure(cmd);
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("{}:{path}", c.bin_dir().display()))
+        .env_remove("PGOPS_BACKUP_DIR")
+        .env_remove("PGOPS_CORRELATION_ID");
+}
+
+/// Takes a set of `db` into `root`; returns its backup.completed event.
+fn backup(c: &Cluster, db: &str, root: &Path, extra: &[&str]) -> Value {
+    let mut cmd = Command::new(testkit::tool_bin("pgdump-run"));
+    with_pg_path(c, &mut cmd);
+    let r = ToolRun::check(
+        cmd.args([
+            "-d",
+            db,
+            "--no-globals",
+            "--backup-dir",
+            root.to_str().unwrap(),
+        ])
+        .args(extra)
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.named("backup.completed")[0].clone()
+}
+
+fn drill_cmd(c: &Cluster, root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_restore-drill"));
+    with_pg_path(c, &mut cmd);
+    cmd.arg("--backup-dir")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn drill(c: &Cluster, root: &Path, args: &[&str]) -> ToolRun {
+    ToolRun::check(drill_cmd(c, root, args).output().unwrap())
+}
+
+fn scratch_dbs(c: &Cluster) -> Vec<String> {
+    c.connect("postgres")
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'pgops_drill_%'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn report<'a>(r: &'a ToolRun) -> &'a Value {
+    r.events
+        .iter()
+        .find(|e| e["event"] == "drill.completed" || e["event"] == "drill.failed")
+        .expect("a drill report")
+}
+
+fn failed_checks(r: &ToolRun) -> Vec<String> {
+    report(r)["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Rewrites a set's archive through `edit` (on the raw bytes) and fixes the manifest's
+/// hashes, so that the checksum passes and only the content is wrong.
+fn rewrite_archive(set: &Path, edit: impl FnOnce(Vec<u8>) -> Vec<u8>) {
+    let mpath = set.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    let name = m["files"][0]["name"].as_str().unwrap().to_string();
+    let archive = set.join(&name);
+    let raw = zstd::decode_all(std::fs::File::open(&archive).unwrap()).unwrap();
+    let raw = edit(raw);
+    let stored = zstd::encode_all(&raw[..], 1).unwrap();
+    std::fs::write(&archive, &stored).unwrap();
+    use sha2::Digest;
+    m["files"][0]["bytes"] = stored.len().into();
+    m["files"][0]["sha256"] = hex::encode(sha2::Sha256::digest(&stored)).into();
+    m["files"][0]["raw_bytes"] = raw.len().into();
+    m["files"][0]["raw_sha256"] = hex::encode(sha2::Sha256::digest(&raw)).into();
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn drills_of_real_databases_are_proven_and_leave_nothing_behind() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_ok");
+    c.load_tricky(&db);
+    c.load_mixed(&db, "0.005");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (extra, jobs) in [
+        (vec![], "1"),
+        (vec!["--format", "plain"], "1"),
+        (vec!["--compress", "gzip"], "2"),
+    ] {
+        backup(c, &db, root, &extra);
+        let r = drill(c, root, &["-d", &db, "--jobs", jobs]);
+        assert_eq!(r.code, 0, "{extra:?}: {:#?}", r.events);
+        let rep = report(&r);
+        assert_eq!(rep["event"], "drill.completed");
+        assert_eq!(rep["mismatches"], serde_json::json!([]));
+        assert!(rep["rows"].as_u64().unwrap() > 10_000);
+        assert!(rep["rto_ms"].as_u64().unwrap() >= rep["phases"]["restore_ms"].as_u64().unwrap());
+        assert!(rep["rpo_s"].as_i64().unwrap() >= 0);
+        assert_eq!(rep["target"]["kind"], "server");
+        assert!(
+            scratch_dbs(c).is_empty(),
+            "the scratch database was dropped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let history = std::fs::read_to_string(root.join("_drills.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 3);
+}
+
+#[test]
+fn wrong_manifest_counts_and_missing_table_data_fail_naming_the_table() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_rows");
+    c.load_tricky(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let done = backup(c, &db, dir.path(), &[]);
+    let set = PathBuf::from(done["path"].as_str().unwrap());
+    let mpath = set.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    let t = m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|t| t["name"] == "docs")
+        .unwrap();
+    m["tables"][t]["rows"] = 21.into();
+    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    let r = drill(c, dir.path(), &["-d", &db]);
+    assert_eq!(r.code, 1);
+    assert_eq!(failed_checks(&r), ["tables"]);
+    let mm = &report(&r)["mismatches"];
+    assert_eq!(mm.as_array().unwrap().len(), 1);
+    assert_eq!(mm[0]["name"], "docs");
+    assert_eq!(
+        (mm[0]["expected"].as_u64(), mm[0]["actual"].as_u64()),
+        (Some(21), Some(20))
+    );
+
+    // An archive without the data of one table: the set of an emptied copy, swapped in with
+    // consistent hashes, under the original manifest's row counts.
+    let dir = tempfile::tempdir().unwrap();
+    let done = backup(c, &db, dir.path(), &[]);
+    let set = PathBuf::from(done["path"].as_str().unwrap());
+    let empty_db = c.unique_db("drill_rows_empty");
+    c.load_tricky(&empty_db);
+    c.connect(&empty_db)
+        .batch_execute("TRUNCATE public.\"dotted.name\"")
+        .unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let done2 = backup(c, &empty_db, other.path(), &[]);
+    let other_archive =
+        PathBuf::from(done2["path"].as_str().unwrap()).join(done2["file"].as_str().unwrap());
+    let raw_other = zstd::decode_all(std::fs::File::open(other_archive).unwrap()).unwrap();
+    rewrite_archive(&set, |_| raw_other);
+    let r = drill(c, dir.path(), &["-d", &db]);
+    assert_eq!(r.code, 1);
+    assert_eq!(failed_checks(&r), ["tables"]);
+    let mm = &report(&r)["mismatches"];
+    assert_eq!(mm[0]["name"], "dotted.name");
+    assert_eq!(mm[0]["actual"], 0);
+    assert!(scratch_dbs(c).is_empty());
+}
+
+#[test]
+fn a_restore_that_fails_is_reported_redacted_and_cleaned_up() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_fail");
+    c.load_tricky(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let done = backup(c, &db, dir.path(), &["--format", "plain"]);
+    let set = PathBuf::from(done["path"].as_str().unwrap());
+    // A statement that fails on restore and quotes the sentinel password: psql echoes it.
+    let bad = format!(
+        "SELECT 'x' FROM pgops_no_such_table WHERE 'pw' = '{}';\n",
+        testkit::SENTINEL_PASSWORD
+    );
+    rewrite_archive(&set, |raw| [bad.into_bytes(), raw].concat());
+    let r = drill(c, dir.path(), &["-d", &db]);
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    assert_eq!(failed_checks(&r), ["restore"]);
+    let reason = report(&r)["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "restore")
+        .unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("pgops_no_such_table"), "{reason}");
+    assert!(scratch_dbs(c).is_empty());
+    testkit::assert_no_secret_in_tree(dir.path());
+}
+
+#[test]
+fn a_corrupt_archive_fails_the_checksum_before_anything_is_restored() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_sum");
+    let dir = tempfile::tempdir().unwrap();
+    let done = backup(c, &db, dir.path(), &[]);
+    let archive =
+        PathBuf::from(done["path"].as_str().unwrap()).join(done["file"].as_str().unwrap());
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&archive, bytes).unwrap();
+    let r = drill(c, dir.path(), &["-d", &db]);
+    assert_eq!(r.code, 1);
+    assert_eq!(failed_checks(&r), ["checksum"]);
+    assert!(
+        report(&r)["target"].is_null(),
+        "no scratch database was created"
+    );
+}
+
+#[test]
+fn sigint_mid_restore_drops_the_scratch_and_exits_3() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_int");
+    c.load_mixed(&db, "0.05");
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path(), &[]);
+    let child = drill_cmd(c, dir.path(), &["-d", &db])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = false;
+    for _ in 0..400 {
+        if scratch_dbs(c).iter().any(|n| n.contains("drill_int")) {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(seen, "the scratch database appeared");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill only sends a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let r = ToolRun::check(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(r.error_code("drill.failed"), "interrupted");
+    assert!(
+        scratch_dbs(c).iter().all(|n| !n.contains("drill_int")),
+        "scratch dropped"
+    );
+}
+
+#[test]
+fn compare_live_reports_exactly_the_rows_written_since_the_backup() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_live");
+    c.load_tricky(&db);
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path(), &[]);
+    c.connect(&db)
+        .batch_execute(
+            "INSERT INTO public.\"ÜnïcødeTäble\" SELECT 'new ' || g FROM generate_series(1, 7) g",
+        )
+        .unwrap();
+    let r = drill(c, dir.path(), &["-d", &db, "--compare-live"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let live = &report(&r)["compare_live"];
+    assert_eq!(live["missing_rows"], 7);
+    assert_eq!(live["tables"].as_array().unwrap().len(), 1);
+    assert_eq!(live["tables"][0]["name"], "ÜnïcødeTäble");
+    assert_eq!(live["tables"][0]["live_rows"], 12);
+}
+
+#[test]
+fn ephemeral_drills_never_touch_the_production_server() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_eph");
+    c.load_tricky(&db);
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path(), &[]);
+    let before: Vec<String> = c
+        .connect("postgres")
+        .query("SELECT datname FROM pg_database", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut cmd = drill_cmd(c, dir.path(), &["-d", &db, "--ephemeral"]);
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let r = ToolRun::check(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(report(&r)["target"]["kind"], "ephemeral");
+    let after: Vec<String> = c
+        .connect("postgres")
+        .query("SELECT datname FROM pg_database", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(before, after, "the production server sees no new database");
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("pgops-cluster-{pid}-"))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "the ephemeral cluster was deleted");
+}
+
+#[test]
+fn an_rto_target_of_1ms_fails_on_rto_alone() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_rto");
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path(), &[]);
+    let r = drill(c, dir.path(), &["-d", &db, "--rto-target", "1ms"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(failed_checks(&r), ["rto"]);
+}
+
+#[test]
+fn check_sql_statements_must_each_return_true() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_sql");
+    c.load_tricky(&db);
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path(), &[]);
+    let sql = dir.path().join("checks.sql");
+    std::fs::write(&sql, "-- invariants\nSELECT count(*) = 300 FROM public.measurements\n\nSELECT min(id) = 2 FROM public.docs\n").unwrap();
+    let r = drill(
+        c,
+        dir.path(),
+        &["-d", &db, "--check-sql", sql.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(failed_checks(&r), ["check_sql"]);
+    let checks: Vec<&Value> = report(&r)["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "check_sql")
+        .collect();
+    assert_eq!(checks.len(), 2);
+    assert_eq!(checks[0]["status"], "pass");
+    assert_eq!(checks[1]["status"], "fail");
+}
+
+#[test]
+fn stdin_mode_drills_the_set_pgdump_run_just_made() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_pipe");
+    c.load_tricky(&db);
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path(), &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut dump = Command::new(testkit::tool_bin("pgdump-run"));
+    with_pg_path(c, &mut dump);
+    let mut dump = dump
+        .args(["-d", &db, "--backup-dir", dir.path().to_str().unwrap()])
+        .env("PGOPS_CORRELATION_ID", "nightly-7")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_restore-drill"));
+    with_pg_path(c, &mut cmd);
+    let out = cmd
+        .arg("-")
+        .stdin(dump.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(dump.wait().unwrap().success());
+    let r = ToolRun::check(out);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert!(r.events.iter().all(|e| e["correlation_id"] == "nightly-7"));
+    let sets: Vec<String> =
+        std::fs::read_dir(dir.path().join(ops_core::catalog::encode_db_dir(&db)))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+    let newest = sets.iter().max().unwrap();
+    assert_eq!(
+        report(&r)["id"],
+        newest.as_str(),
+        "the set named on stdin, the newest"
+    );
+}
+
+#[test]
+fn history_summarises_drills_by_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("h.jsonl");
+    let line = |at: &str, result: &str, rto: u64, rpo: i64| {
+        serde_json::json!({"v": 1, "started_at": at, "database": "app", "id": "20261001T030000Z", "result": result, "rto_ms": rto, "rpo_s": rpo}).to_string()
+    };
+    let text = [
+        line("2026-09-03T04:00:00.000Z", "completed", 4000, 3600),
+        line("2026-10-01T04:00:00.000Z", "completed", 1000, 3600),
+        line("2026-10-15T04:00:00.000Z", "failed", 3000, 90000),
+        "not json".to_string(),
+        line("2026-11-01T04:00:00.000Z", "completed", 2000, 600),
+    ]
+    .join("\n");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_restore-drill"))
+        .args(["history", "--history", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let r = ToolRun::check(out);
+    assert_eq!(r.code, 0);
+    let months = r.named("drill.month");
+    let got: Vec<(String, u64, u64, u64, u64, i64)> = months
+        .iter()
+        .map(|m| {
+            (
+                m["month"].as_str().unwrap().to_string(),
+                m["drills"].as_u64().unwrap(),
+                m["successes"].as_u64().unwrap(),
+                m["median_rto_ms"].as_u64().unwrap(),
+                m["worst_rto_ms"].as_u64().unwrap(),
+                m["worst_rpo_s"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2026-09".into(), 1, 1, 4000, 4000, 3600),
+            ("2026-10".into(), 2, 1, 2000, 3000, 90000),
+            ("2026-11".into(), 1, 1, 2000, 2000, 600),
+        ]
+    );
+    assert_eq!(months[1]["rto_trend_pct"], -50.0);
+    assert_eq!(months[2]["rto_trend_pct"], 0.0);
+    assert_eq!(r.finished()["unreadable_lines"], 1);
+}
