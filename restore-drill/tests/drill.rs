@@ -60,7 +60,7 @@ fn scratch_dbs(c: &Cluster) -> Vec<String> {
         .collect()
 }
 
-fn report<'a>(r: &'a ToolRun) -> &'a Value {
+fn report(r: &ToolRun) -> &Value {
     r.events
         .iter()
         .find(|e| e["event"] == "drill.completed" || e["event"] == "drill.failed")
