@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced by scripts/*: installs what pgops needs when it is missing (Debian packages).
-#   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux
+#   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux,
+#                            iproute2, iptables, nftables, nmap
 
 pgops_missing() {
   local missing=()
@@ -13,6 +14,11 @@ pgops_missing() {
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v sha256sum >/dev/null || missing+=(coreutils)
   command -v bc >/dev/null || missing+=(bc)
+  # port-audit's evidence and its tests' peers
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v iptables-save >/dev/null || missing+=(iptables)
+  command -v nft >/dev/null || missing+=(nftables)
+  command -v nmap >/dev/null || missing+=(nmap)
   printf '%s\n' "${missing[@]}"
 }
 

@@ -1,0 +1,280 @@
+//! `port-audit`: prove that only the allowed ports are public and PostgreSQL never is.
+//!
+//! Evidence comes from three independent modules — [`sockets`] (what listens), [`netfilter`]
+//! (what NAT rules forward, which no socket table shows), [`probe`] (what answers from
+//! outside) — and every item is classified by [`scope`] and judged by [`policy`] (pure).
+
+pub mod cli;
+pub mod netfilter;
+pub mod policy;
+pub mod probe;
+pub mod scope;
+pub mod sockets;
+
+use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::{ExitCode, OpsError};
+use policy::{Policy, PortSpec, Proto, Verdict};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Parses the command line and runs. Invalid flags get an event and exit 2.
+pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    use clap::Parser;
+    let emitter = Emitter::stdout("port-audit", correlation_id_from_env());
+    match cli::Args::try_parse_from(argv) {
+        Ok(args) => match run(&args, &emitter) {
+            Ok(exit) => exit,
+            Err(error) => {
+                emitter.emit_error(
+                    "audit.failed",
+                    Severity::Error,
+                    &error,
+                    json!({"scope": "run"}),
+                );
+                emitter.finish("audit", error.category.run_exit_code(), json!({}))
+            }
+        },
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            ExitCode::Ok
+        }
+        Err(e) => {
+            let _ = e.print();
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            let error = OpsError::validation("invalid_argument", first.to_string());
+            emitter.emit_error(
+                "audit.failed",
+                Severity::Error,
+                &error,
+                json!({"scope": "run"}),
+            );
+            emitter.finish("audit", ExitCode::Usage, json!({}))
+        }
+    }
+}
+
+fn which(name: &str) -> Option<String> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .map(|p| p.display().to_string())
+}
+
+fn load_policy(args: &cli::Args) -> Result<Policy, OpsError> {
+    let bad = |e: String| OpsError::validation("invalid_policy", e);
+    let (allow, never): (Vec<String>, Vec<String>) = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+            let f: policy::PolicyFile =
+                serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+            (f.allow, f.never_public)
+        }
+        None => (vec![args.allow.clone()], vec![args.never_public.clone()]),
+    };
+    let parse = |v: Vec<String>| -> Result<Vec<PortSpec>, OpsError> {
+        let mut out = Vec::new();
+        for s in v {
+            out.extend(policy::parse_list(&s).map_err(bad)?);
+        }
+        Ok(out)
+    };
+    Ok(Policy {
+        allow: parse(allow)?,
+        never_public: parse(never)?,
+    })
+}
+
+fn severity(v: Verdict) -> Severity {
+    match v {
+        Verdict::Ok => Severity::Info,
+        Verdict::Warning | Verdict::Inconclusive => Severity::Warning,
+        Verdict::Violation => Severity::Error,
+    }
+}
+
+/// Runs the audit; returns the exit code after `run.finished`.
+pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
+    let policy = load_policy(args)?;
+    let probe_ports =
+        policy::parse_list(&args.ports).map_err(|e| OpsError::validation("invalid_ports", e))?;
+    let private_addrs = probe::interface_addresses(&args.private_interfaces);
+    let mut verdicts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut incomplete: Vec<String> = Vec::new();
+    let mut sources: Vec<String> = Vec::new();
+    let mut finding = |payload: Value, verdict: Verdict| {
+        *verdicts
+            .entry(match verdict {
+                Verdict::Ok => "ok",
+                Verdict::Violation => "violation",
+                Verdict::Warning => "warning",
+                Verdict::Inconclusive => "inconclusive",
+            })
+            .or_default() += 1;
+        emitter.emit("audit.finding", severity(verdict), payload);
+    };
+
+    if !args.no_sockets {
+        sources.push("sockets".into());
+        let socks = sockets::read_sockets()
+            .map_err(|e| OpsError::new("proc_unreadable", ops_core::Category::Io, e))?;
+        let (owners, unreadable) = sockets::owners();
+        if !unreadable.is_empty() {
+            incomplete.push(format!(
+                "/proc/<pid>/fd of {} process(es) could not be read (run as root)",
+                unreadable.len()
+            ));
+        }
+        for s in socks {
+            let scope = scope::classify(s.address, &private_addrs);
+            let j = policy.judge(s.proto, s.port, scope);
+            let process = owners.get(&s.inode);
+            finding(
+                json!({
+                    "evidence": "socket", "proto": s.proto, "family": s.family, "address": s.address.to_string(),
+                    "port": s.port, "scope": scope, "state": if s.proto == Proto::Tcp { "listen" } else { "bound" },
+                    "verdict": j.verdict, "rule": j.rule, "reason": j.reason,
+                    "process": process.map(|p| json!({"pid": p.pid, "command": p.command, "uid": s.uid})),
+                }),
+                j.verdict,
+            );
+        }
+    }
+    if !args.no_rules {
+        let ipt = args
+            .iptables_save
+            .clone()
+            .or_else(|| which("iptables-save"));
+        let ip6t = args
+            .ip6tables_save
+            .clone()
+            .or_else(|| which("ip6tables-save"));
+        let nft = args.nft.clone().or_else(|| which("nft"));
+        let rules = netfilter::read_rules(ipt.as_deref(), ip6t.as_deref(), nft.as_deref());
+        incomplete.extend(rules.incomplete);
+        sources.extend(rules.sources);
+        for e in rules.exposures {
+            let scope = match (&e.interface, e.address) {
+                (Some(i), _) if i == "lo" => scope::Scope::Loopback,
+                (Some(i), _)
+                    if args
+                        .private_interfaces
+                        .iter()
+                        .any(|p| scope::interface_matches(p, i)) =>
+                {
+                    scope::Scope::Wireguard
+                }
+                (_, Some(a)) => scope::classify(a, &private_addrs),
+                _ => scope::Scope::Wildcard,
+            };
+            let j = policy.judge(e.proto, e.port, scope);
+            finding(
+                json!({
+                    "evidence": "rule", "proto": e.proto, "family": match e.address { Some(std::net::IpAddr::V6(_)) => "ipv6", Some(_) => "ipv4", None => if e.source == "ip6tables" { "ipv6" } else { "any" } },
+                    "address": e.address.map(|a| a.to_string()), "port": e.port, "scope": scope, "state": "forwarded",
+                    "verdict": j.verdict, "rule": j.rule, "reason": format!("{} (a NAT rule forwards it; no socket shows it)", j.reason),
+                    "nat_rule": e.rule, "source": e.source, "interface": e.interface,
+                }),
+                j.verdict,
+            );
+        }
+    }
+    let mut open_ports: Vec<Value> = Vec::new();
+    for host in &args.probe {
+        sources.push(format!("probe {host}"));
+        let scope = scope::classify(*host, &private_addrs);
+        let tcp: Vec<u16> = probe_ports
+            .iter()
+            .filter(|s| s.proto == Proto::Tcp)
+            .flat_map(|s| s.from..=s.to)
+            .collect();
+        let results = probe::tcp_scan(
+            *host,
+            &tcp,
+            args.probe_concurrency as usize,
+            args.probe_timeout,
+        )
+        .map_err(|e| OpsError::io(format!("probing {host}"), &e))?;
+        let udp: Vec<u16> = probe_ports
+            .iter()
+            .filter(|s| s.proto == Proto::Udp)
+            .flat_map(|s| s.from..=s.to)
+            .collect();
+        let mut all: Vec<probe::Probed> = results
+            .into_iter()
+            .filter(|p| p.state == probe::State::Open)
+            .collect();
+        for port in udp {
+            all.push(
+                probe::udp_probe(*host, port, args.probe_timeout)
+                    .map_err(|e| OpsError::io(format!("probing {host} udp/{port}"), &e))?,
+            );
+        }
+        for p in all {
+            let family = if host.is_ipv4() { "ipv4" } else { "ipv6" };
+            let (verdict, rule, reason) = match p.state {
+                probe::State::Open => {
+                    let j = policy.judge(p.proto, p.port, scope);
+                    (j.verdict, j.rule, j.reason)
+                }
+                probe::State::Closed => (Verdict::Ok, "closed".to_string(), "closed".to_string()),
+                _ => {
+                    let j = policy.judge(p.proto, p.port, scope);
+                    match j.verdict {
+                        Verdict::Ok => (
+                            Verdict::Ok,
+                            j.rule,
+                            "no answer, as expected (e.g. WireGuard stays silent)".to_string(),
+                        ),
+                        _ => (
+                            Verdict::Inconclusive,
+                            j.rule,
+                            "no answer: open or filtered".to_string(),
+                        ),
+                    }
+                }
+            };
+            if p.state == probe::State::Open {
+                open_ports.push(json!(format!("{}/{}", p.proto, p.port)));
+            }
+            finding(
+                json!({
+                    "evidence": "probe", "proto": p.proto, "family": family, "address": host.to_string(), "port": p.port,
+                    "scope": scope, "state": p.state, "verdict": verdict, "rule": rule, "reason": reason,
+                }),
+                verdict,
+            );
+        }
+    }
+    let violations = verdicts.get("violation").copied().unwrap_or(0);
+    let complete = incomplete.is_empty();
+    let exit = if violations > 0 {
+        ExitCode::Problem
+    } else if !complete {
+        ExitCode::Unavailable
+    } else {
+        ExitCode::Ok
+    };
+    emitter.emit(
+        "audit.summary",
+        if violations > 0 { Severity::Error } else if complete { Severity::Info } else { Severity::Warning },
+        json!({
+            "verdicts": verdicts, "violations": violations, "complete": complete, "incomplete": incomplete,
+            "sources": sources, "open_ports": open_ports,
+            "policy": {"allow": policy.allow.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                       "never_public": policy.never_public.iter().map(|s| s.to_string()).collect::<Vec<_>>()},
+        }),
+    );
+    Ok(emitter.finish(
+        "audit",
+        exit,
+        json!({"violations": violations, "complete": complete}),
+    ))
+}

@@ -1,0 +1,224 @@
+//! The exposure policy and the verdict of each finding (pure).
+//!
+//! Default: publicly reachable only tcp/22, tcp/80, tcp/443 and udp/51820; PostgreSQL,
+//! the Kubernetes API, the kubelet, etcd and flannel never public.
+
+use crate::scope::Scope;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl std::fmt::Display for Proto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        })
+    }
+}
+
+/// `tcp/22`, `tcp/2379-2380`, `udp/8472`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSpec {
+    pub proto: Proto,
+    pub from: u16,
+    pub to: u16,
+}
+
+impl PortSpec {
+    pub fn contains(&self, proto: Proto, port: u16) -> bool {
+        self.proto == proto && (self.from..=self.to).contains(&port)
+    }
+}
+
+impl std::fmt::Display for PortSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}/{}", self.proto, self.from)
+        } else {
+            write!(f, "{}/{}-{}", self.proto, self.from, self.to)
+        }
+    }
+}
+
+impl std::str::FromStr for PortSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (proto, ports) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected tcp/PORT or udp/PORT[-PORT]"))?;
+        let proto = match proto {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            _ => return Err(format!("{s:?}: protocol must be tcp or udp")),
+        };
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{s:?}: invalid port {p:?}"))
+        };
+        let (from, to) = match ports.split_once('-') {
+            Some((a, b)) => (port(a)?, port(b)?),
+            None => (port(ports)?, port(ports)?),
+        };
+        if from > to {
+            return Err(format!("{s:?}: empty range"));
+        }
+        Ok(PortSpec { proto, from, to })
+    }
+}
+
+/// Parses a comma-separated list of port specs.
+pub fn parse_list(s: &str) -> Result<Vec<PortSpec>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub allow: Vec<PortSpec>,
+    pub never_public: Vec<PortSpec>,
+}
+
+pub const DEFAULT_ALLOW: &str = "tcp/22,tcp/80,tcp/443,udp/51820";
+pub const DEFAULT_NEVER_PUBLIC: &str = "tcp/5432,tcp/6443,tcp/10250,tcp/2379-2380,udp/8472";
+
+/// The policy file: `{"allow": ["tcp/22", …], "never_public": ["tcp/5432", …]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub allow: Vec<String>,
+    pub never_public: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            allow: parse_list(DEFAULT_ALLOW).expect("default policy parses"),
+            never_public: parse_list(DEFAULT_NEVER_PUBLIC).expect("default policy parses"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ok,
+    Violation,
+    Warning,
+    Inconclusive,
+}
+
+/// A judgement: the verdict, the rule that decided it, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub rule: String,
+    pub reason: String,
+}
+
+impl Policy {
+    /// Judges one port reachable at `scope`.
+    pub fn judge(&self, proto: Proto, port: u16, scope: Scope) -> Judgement {
+        let never = self.never_public.iter().find(|s| s.contains(proto, port));
+        let allowed = self.allow.iter().find(|s| s.contains(proto, port));
+        let j = |verdict, rule: String, reason: &str| Judgement {
+            verdict,
+            rule,
+            reason: reason.to_string(),
+        };
+        match scope {
+            Scope::Loopback => j(
+                Verdict::Ok,
+                "loopback".into(),
+                "reachable only from this host",
+            ),
+            Scope::Wireguard => j(
+                Verdict::Ok,
+                "private-interface".into(),
+                "reachable only over the private interface",
+            ),
+            Scope::Public | Scope::Wildcard => match (never, allowed) {
+                (Some(n), _) => j(
+                    Verdict::Violation,
+                    format!("never-public {n}"),
+                    "must never be public",
+                ),
+                (None, Some(a)) => j(Verdict::Ok, format!("allow {a}"), "allowed to be public"),
+                (None, None) => j(
+                    Verdict::Violation,
+                    "allow-list".into(),
+                    "public, but not in the allowed list",
+                ),
+            },
+            Scope::Private | Scope::LinkLocal => match (never, allowed) {
+                (Some(n), _) => j(
+                    Verdict::Warning,
+                    format!("never-public {n}"),
+                    "reachable from a local network, not the private interface",
+                ),
+                (None, Some(a)) => j(Verdict::Ok, format!("allow {a}"), "allowed"),
+                (None, None) => j(
+                    Verdict::Warning,
+                    "allow-list".into(),
+                    "reachable from a local network",
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy() {
+        let p = Policy::default();
+        assert_eq!(
+            p.judge(Proto::Tcp, 5432, Scope::Wildcard).verdict,
+            Verdict::Violation
+        );
+        assert_eq!(
+            p.judge(Proto::Tcp, 5432, Scope::Wildcard).rule,
+            "never-public tcp/5432"
+        );
+        assert_eq!(
+            p.judge(Proto::Tcp, 5432, Scope::Loopback).verdict,
+            Verdict::Ok
+        );
+        assert_eq!(
+            p.judge(Proto::Tcp, 5432, Scope::Wireguard).verdict,
+            Verdict::Ok
+        );
+        assert_eq!(p.judge(Proto::Tcp, 22, Scope::Public).verdict, Verdict::Ok);
+        assert_eq!(
+            p.judge(Proto::Udp, 51820, Scope::Wildcard).verdict,
+            Verdict::Ok
+        );
+        assert_eq!(
+            p.judge(Proto::Tcp, 8080, Scope::Wildcard).verdict,
+            Verdict::Violation
+        );
+        assert_eq!(
+            p.judge(Proto::Tcp, 2380, Scope::Public).rule,
+            "never-public tcp/2379-2380"
+        );
+        assert_eq!(
+            p.judge(Proto::Udp, 8472, Scope::Private).verdict,
+            Verdict::Warning
+        );
+        assert!("tcp/0".parse::<PortSpec>().is_err());
+        assert!("sctp/1".parse::<PortSpec>().is_err());
+        assert!("tcp/10-5".parse::<PortSpec>().is_err());
+    }
+}

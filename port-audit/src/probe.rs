@@ -1,0 +1,313 @@
+//! Evidence 3: probing an address from wherever port-audit runs (`--probe HOST`): a TCP
+//! connect scan with a bounded window of non-blocking connects, and UDP probes.
+//!
+//! Scan only your own hosts.
+
+use crate::policy::Proto;
+use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum State {
+    #[serde(rename = "open")]
+    Open,
+    #[serde(rename = "closed")]
+    Closed,
+    /// No answer: a firewall dropped it, or (UDP) a service that stays silent.
+    #[serde(rename = "open|filtered")]
+    OpenFiltered,
+    /// TCP: no answer before the timeout.
+    #[serde(rename = "filtered")]
+    Filtered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Probed {
+    pub proto: Proto,
+    pub port: u16,
+    pub state: State,
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; zeroed is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_in fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+/// Starts a non-blocking connect; `Ok(None)` when it was refused at once.
+fn start_connect(addr: SocketAddr) -> std::io::Result<Option<OwnedFd>> {
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2) call; the result is checked.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new descriptor we own.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (ss, len) = sockaddr(addr);
+    // SAFETY: ss holds a valid address of length len.
+    let rc = unsafe { libc::connect(fd, &ss as *const _ as *const libc::sockaddr, len) };
+    if rc == 0 {
+        return Ok(Some(owned));
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EINPROGRESS) => Ok(Some(owned)),
+        Some(libc::ECONNREFUSED) => Ok(None),
+        _ => Err(err),
+    }
+}
+
+/// TCP connect scan of `ports` on `ip`: at most `window` connects in flight, each given
+/// `timeout`. Returns every port with its state.
+pub fn tcp_scan(
+    ip: IpAddr,
+    ports: &[u16],
+    window: usize,
+    timeout: Duration,
+) -> std::io::Result<Vec<Probed>> {
+    let mut out = Vec::with_capacity(ports.len());
+    let mut pending = ports.iter().copied();
+    let mut inflight: Vec<(u16, OwnedFd, Instant)> = Vec::with_capacity(window);
+    loop {
+        while inflight.len() < window {
+            let Some(port) = pending.next() else { break };
+            match start_connect(SocketAddr::new(ip, port))? {
+                Some(fd) => inflight.push((port, fd, Instant::now() + timeout)),
+                None => out.push(Probed {
+                    proto: Proto::Tcp,
+                    port,
+                    state: State::Closed,
+                }),
+            }
+        }
+        if inflight.is_empty() {
+            break;
+        }
+        let now = Instant::now();
+        let wait = inflight
+            .iter()
+            .map(|(_, _, d)| d.saturating_duration_since(now))
+            .min()
+            .unwrap_or_default();
+        let mut fds: Vec<libc::pollfd> = inflight
+            .iter()
+            .map(|(_, fd, _)| libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: fds is a valid array of pollfd of the given length.
+        let rc = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                wait.as_millis().min(i32::MAX as u128) as i32,
+            )
+        };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let now = Instant::now();
+        let mut keep = Vec::with_capacity(inflight.len());
+        for ((port, fd, deadline), p) in inflight.into_iter().zip(fds) {
+            if p.revents != 0 {
+                let mut err: libc::c_int = 0;
+                let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                // SAFETY: err/len are valid for getsockopt(SO_ERROR).
+                unsafe {
+                    libc::getsockopt(
+                        fd.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        libc::SO_ERROR,
+                        &mut err as *mut _ as *mut libc::c_void,
+                        &mut len,
+                    )
+                };
+                let state = if err == 0 {
+                    State::Open
+                } else if err == libc::ECONNREFUSED {
+                    State::Closed
+                } else {
+                    State::Filtered
+                };
+                out.push(Probed {
+                    proto: Proto::Tcp,
+                    port,
+                    state,
+                });
+            } else if now >= deadline {
+                out.push(Probed {
+                    proto: Proto::Tcp,
+                    port,
+                    state: State::Filtered,
+                });
+            } else {
+                keep.push((port, fd, deadline));
+            }
+        }
+        inflight = keep;
+    }
+    out.sort_by_key(|p| p.port);
+    Ok(out)
+}
+
+/// UDP probe of one port: an empty datagram; an ICMP port-unreachable means closed, a reply
+/// open, silence open|filtered (WireGuard never answers).
+pub fn udp_probe(ip: IpAddr, port: u16, timeout: Duration) -> std::io::Result<Probed> {
+    let bind: SocketAddr = if ip.is_ipv4() {
+        "0.0.0.0:0".parse().unwrap()
+    } else {
+        "[::]:0".parse().unwrap()
+    };
+    let sock = std::net::UdpSocket::bind(bind)?;
+    sock.connect(SocketAddr::new(ip, port))?;
+    sock.set_read_timeout(Some(timeout))?;
+    let mut state = State::OpenFiltered;
+    for _ in 0..2 {
+        let _ = sock.send(&[]);
+        let mut buf = [0u8; 512];
+        match sock.recv(&mut buf) {
+            Ok(_) => {
+                state = State::Open;
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                state = State::Closed;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(Probed {
+        proto: Proto::Udp,
+        port,
+        state,
+    })
+}
+
+/// The addresses of the interfaces whose names match `patterns` (e.g. `wg*`).
+pub fn interface_addresses(patterns: &[String]) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return out;
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: cur is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        // SAFETY: ifa_name is a NUL-terminated string.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        if !ifa.ifa_addr.is_null()
+            && patterns
+                .iter()
+                .any(|p| crate::scope::interface_matches(p, &name))
+        {
+            // SAFETY: ifa_addr points at a sockaddr whose family says its real type.
+            let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
+            if family == libc::AF_INET {
+                // SAFETY: family is AF_INET.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                out.push(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: family is AF_INET6.
+                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                out.push(IpAddr::from(sin6.sin6_addr.s6_addr));
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: head came from getifaddrs.
+    unsafe { libc::freeifaddrs(head) };
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_loopback() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = l.local_addr().unwrap().port();
+        let closed = {
+            let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            t.local_addr().unwrap().port()
+        };
+        let r = tcp_scan(
+            "127.0.0.1".parse().unwrap(),
+            &[open, closed],
+            16,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let state = |p| r.iter().find(|x| x.port == p).unwrap().state;
+        assert_eq!(state(open), State::Open);
+        assert_eq!(state(closed), State::Closed);
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let silent = udp_probe(
+            "127.0.0.1".parse().unwrap(),
+            u.local_addr().unwrap().port(),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        assert_eq!(silent.state, State::OpenFiltered);
+        drop(u);
+        let gone = udp_probe(
+            "127.0.0.1".parse().unwrap(),
+            closed,
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        assert_eq!(gone.state, State::Closed);
+    }
+}
