@@ -100,63 +100,127 @@ fn start_connect(addr: SocketAddr) -> std::io::Result<Option<OwnedFd>> {
 }
 
 /// TCP connect scan of `ports` on `ip`: at most `window` connects in flight, each given
-/// `timeout`. Returns every port with its state.
+/// `timeout`, spread over one thread per core. Returns every port with its state.
 pub fn tcp_scan(
     ip: IpAddr,
     ports: &[u16],
     window: usize,
     timeout: Duration,
 ) -> std::io::Result<Vec<Probed>> {
+    let threads = (2 * std::thread::available_parallelism().map_or(1, |n| n.get())).clamp(1, 16);
+    let per = ports.len().div_ceil(threads).max(1);
+    let window = (window / threads).max(1);
+    let parts: Vec<std::io::Result<Vec<Probed>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ports
+            .chunks(per)
+            .map(|chunk| s.spawn(move || scan_part(ip, chunk, window, timeout)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("probe thread panicked")))
+            })
+            .collect()
+    });
     let mut out = Vec::with_capacity(ports.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    out.sort_by_key(|p| p.port);
+    Ok(out)
+}
+
+/// One thread's share of a scan: non-blocking connects watched with epoll, so each wakeup
+/// costs only the sockets that are ready.
+fn scan_part(
+    ip: IpAddr,
+    ports: &[u16],
+    window: usize,
+    timeout: Duration,
+) -> std::io::Result<Vec<Probed>> {
+    // SAFETY: plain epoll_create1; the result is checked and owned below.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: ep is a new descriptor we own.
+    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+    let mut out = Vec::with_capacity(ports.len());
+    let mut slots: Vec<Option<(u16, OwnedFd)>> = Vec::with_capacity(window);
+    let mut free: Vec<usize> = Vec::new();
+    // Every connect gets the same timeout, so starting order is deadline order.
+    let mut started: std::collections::VecDeque<(usize, u16, Instant)> = Default::default();
+    let mut inflight = 0usize;
     let mut pending = ports.iter().copied();
-    let mut inflight: Vec<(u16, OwnedFd, Instant)> = Vec::with_capacity(window);
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; window.max(1)];
     loop {
-        while inflight.len() < window {
+        while inflight < window {
             let Some(port) = pending.next() else { break };
             match start_connect(SocketAddr::new(ip, port))? {
-                Some(fd) => inflight.push((port, fd, Instant::now() + timeout)),
                 None => out.push(Probed {
                     proto: Proto::Tcp,
                     port,
                     state: State::Closed,
                 }),
+                Some(fd) => {
+                    let slot = free.pop().unwrap_or_else(|| {
+                        slots.push(None);
+                        slots.len() - 1
+                    });
+                    let mut ev = libc::epoll_event {
+                        events: (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32,
+                        u64: slot as u64,
+                    };
+                    // SAFETY: both descriptors are valid; ev is a valid event.
+                    if unsafe {
+                        libc::epoll_ctl(
+                            ep.as_raw_fd(),
+                            libc::EPOLL_CTL_ADD,
+                            fd.as_raw_fd(),
+                            &mut ev,
+                        )
+                    } < 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    slots[slot] = Some((port, fd));
+                    started.push_back((slot, port, Instant::now() + timeout));
+                    inflight += 1;
+                }
             }
         }
-        if inflight.is_empty() {
+        if inflight == 0 {
             break;
         }
-        let now = Instant::now();
-        let wait = inflight
-            .iter()
-            .map(|(_, _, d)| d.saturating_duration_since(now))
-            .min()
+        let wait = started
+            .front()
+            .map(|(_, _, d)| d.saturating_duration_since(Instant::now()))
             .unwrap_or_default();
-        let mut fds: Vec<libc::pollfd> = inflight
-            .iter()
-            .map(|(_, fd, _)| libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLOUT,
-                revents: 0,
-            })
-            .collect();
-        // SAFETY: fds is a valid array of pollfd of the given length.
-        let rc = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
+        // SAFETY: events has room for events.len() entries.
+        let n = unsafe {
+            libc::epoll_wait(
+                ep.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as i32,
                 wait.as_millis().min(i32::MAX as u128) as i32,
             )
         };
-        if rc < 0 {
+        if n < 0 {
             let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e);
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
             }
+            return Err(e);
         }
-        let now = Instant::now();
-        let mut keep = Vec::with_capacity(inflight.len());
-        for ((port, fd, deadline), p) in inflight.into_iter().zip(fds) {
-            if p.revents != 0 {
+        for ev in &events[..n as usize] {
+            let slot = ev.u64 as usize;
+            let Some((port, fd)) = slots[slot].take() else {
+                continue;
+            };
+            let state = if ev.events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 == 0 {
+                State::Open
+            } else {
                 let mut err: libc::c_int = 0;
                 let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
                 // SAFETY: err/len are valid for getsockopt(SO_ERROR).
@@ -169,31 +233,43 @@ pub fn tcp_scan(
                         &mut len,
                     )
                 };
-                let state = if err == 0 {
-                    State::Open
-                } else if err == libc::ECONNREFUSED {
+                if err == 0 || err == libc::ECONNREFUSED {
                     State::Closed
                 } else {
                     State::Filtered
-                };
-                out.push(Probed {
-                    proto: Proto::Tcp,
-                    port,
-                    state,
-                });
-            } else if now >= deadline {
-                out.push(Probed {
-                    proto: Proto::Tcp,
-                    port,
-                    state: State::Filtered,
-                });
-            } else {
-                keep.push((port, fd, deadline));
+                }
+            };
+            out.push(Probed {
+                proto: Proto::Tcp,
+                port,
+                state,
+            });
+            drop(fd); // closing also removes it from the epoll set
+            free.push(slot);
+            inflight -= 1;
+        }
+        // Expire what timed out; entries whose slot already completed are skipped.
+        let now = Instant::now();
+        while let Some(&(slot, port, deadline)) = started.front() {
+            match &slots[slot] {
+                Some((p, _)) if *p == port && deadline <= now => {
+                    slots[slot] = None;
+                    out.push(Probed {
+                        proto: Proto::Tcp,
+                        port,
+                        state: State::Filtered,
+                    });
+                    free.push(slot);
+                    inflight -= 1;
+                    started.pop_front();
+                }
+                Some((p, _)) if *p == port => break,
+                _ => {
+                    started.pop_front();
+                }
             }
         }
-        inflight = keep;
     }
-    out.sort_by_key(|p| p.port);
     Ok(out)
 }
 
