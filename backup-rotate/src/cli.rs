@@ -8,10 +8,6 @@ fn duration(s: &str) -> Result<(Duration, String), String> {
     ops_core::duration::parse(s).map(|d| (d, s.to_string()))
 }
 
-fn plain_duration(s: &str) -> Result<Duration, String> {
-    ops_core::duration::parse(s)
-}
-
 /// Apply retention to pgops backup sets, restic-style, without ever losing the last good one.
 ///
 /// Rules are ORed (restic's `forget` semantics). Sets whose verify.json says they failed
@@ -53,7 +49,7 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// How long to wait for readers or a backup holding the catalog lock.
-    #[arg(long, value_parser = plain_duration, default_value = "0s", value_name = "DURATION")]
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: Duration,
     /// Pin a set (write a KEEP file): it is never deleted. Repeatable.
     #[arg(long, value_name = "ID")]

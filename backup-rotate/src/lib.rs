@@ -10,35 +10,19 @@ pub mod policy;
 
 use ops_core::catalog::{self, Catalog, SetDir, SetRef, Verdict};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
-use ops_core::lock::{CatalogLock, LockMode};
-use ops_core::{Category, ExitCode, OpsError};
+use ops_core::lock::LockMode;
+use ops_core::{ExitCode, OpsError};
 use policy::{Rules, SetInfo};
 use serde_json::json;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    use clap::Parser;
-    let emitter = Emitter::stdout("backup-rotate", correlation_id_from_env());
-    match cli::Args::try_parse_from(argv) {
-        Ok(args) => run(&args, &emitter),
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            ExitCode::Ok
-        }
-        Err(e) => {
-            let _ = e.print();
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            fail_run(
-                &emitter,
-                OpsError::validation("invalid_argument", first.to_string()),
-                false,
-            )
-        }
+    match ops_core::cli::parse::<cli::Args>(argv, "backup-rotate", "rotate.failed", "rotate") {
+        Ok(args) => run(
+            &args,
+            &Emitter::stdout("backup-rotate", correlation_id_from_env()),
+        ),
+        Err(exit) => exit,
     }
 }
 
@@ -119,20 +103,9 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     }
     let tz = policy::parse_timezone(&args.timezone)
         .map_err(|e| OpsError::validation("invalid_timezone", e))?;
-    if !root.is_dir() {
-        return Err(OpsError::new(
-            "catalog_missing",
-            Category::Io,
-            format!("{} is not a directory", root.display()),
-        ));
-    }
-    let catalog = Catalog::new(&root);
     // Exclusive: no reader (verify, drill) is inside a set while it is deleted.
-    let _lock = CatalogLock::acquire(&root, LockMode::Exclusive, args.lock_timeout)
-        .map_err(|e| e.to_ops_error())?;
-    let listing = catalog
-        .list()
-        .map_err(|e| OpsError::io(format!("listing {}", root.display()), &e))?;
+    let (catalog, _lock) = Catalog::open(&root, LockMode::Exclusive, args.lock_timeout)?;
+    let listing = catalog.listing()?;
     let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
     let dirs: Vec<&SetDir> = listing
         .set_dirs

@@ -4,10 +4,6 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn duration(s: &str) -> Result<Duration, String> {
-    ops_core::duration::parse(s)
-}
-
 /// Prove pgops backup sets intact, complete and fresh.
 ///
 /// Each set gets six named checks (manifest, files, checksum, decode, structure, rows), each
@@ -34,7 +30,7 @@ pub struct Args {
     #[arg(long)]
     pub all_sets: bool,
     /// A database whose newest passing set is older than this is stale.
-    #[arg(long, value_parser = duration, default_value = "26h", value_name = "DURATION")]
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "26h", value_name = "DURATION")]
     pub max_age: Duration,
     /// A database that must have a fresh passing set (repeatable).
     #[arg(long = "expect-database", value_name = "DB")]
@@ -46,7 +42,7 @@ pub struct Args {
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
     /// How long to wait for a backup or rotation holding the catalog lock.
-    #[arg(long, value_parser = duration, default_value = "0s", value_name = "DURATION")]
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: Duration,
     /// `-`: verify the sets named by backup.completed events on stdin.
     #[arg(value_name = "-")]

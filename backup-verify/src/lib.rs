@@ -16,7 +16,7 @@ use checks::{Entry, Evidence};
 use ops_core::catalog::{self, Catalog, CheckStatus, SetKind, SetRef, Verdict, VerifyRecord};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::input;
-use ops_core::lock::{CatalogLock, LockMode};
+use ops_core::lock::LockMode;
 use ops_core::{timefmt, Category, ExitCode, OpsError};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -24,43 +24,14 @@ use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    use clap::Parser;
-    match cli::Args::try_parse_from(argv) {
+    match ops_core::cli::parse::<cli::Args>(argv, "backup-verify", "verify.failed", "verify") {
         Ok(args) => run(args, &mut std::io::stdin().lock()),
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            ExitCode::Ok
-        }
-        Err(e) => {
-            let _ = e.print();
-            let emitter = Emitter::stdout("backup-verify", correlation_id_from_env());
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            fail_run(
-                &emitter,
-                OpsError::validation("invalid_argument", first.to_string()),
-            )
-        }
+        Err(exit) => exit,
     }
 }
 
 fn fail_run(emitter: &Emitter, error: OpsError) -> ExitCode {
-    let exit = error.category.run_exit_code();
-    emitter.emit_error(
-        "verify.failed",
-        Severity::Error,
-        &error,
-        json!({"scope": "run"}),
-    );
-    emitter.finish(
-        "verify",
-        exit,
-        json!({"sets_checked": 0, "sets_passed": 0, "databases_stale": 0}),
-    )
+    ops_core::cli::fail_run(emitter, "verify.failed", "verify", error)
 }
 
 /// One set to verify.
@@ -136,19 +107,8 @@ fn execute(
             ))
         }
     };
-    if !root.is_dir() {
-        return Err(OpsError::new(
-            "catalog_missing",
-            Category::Io,
-            format!("{} is not a directory", root.display()),
-        ));
-    }
-    let catalog = Catalog::new(&root);
-    let _lock = CatalogLock::acquire(&root, LockMode::Shared, args.lock_timeout)
-        .map_err(|e| e.to_ops_error())?;
-    let listing = catalog
-        .list()
-        .map_err(|e| OpsError::io(format!("listing {}", root.display()), &e))?;
+    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.lock_timeout)?;
+    let listing = catalog.listing()?;
     let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
 
     // Which sets, and which databases are in scope for freshness.

@@ -7,11 +7,7 @@ use std::process::{Command, Stdio};
 use testkit::{Cluster, ToolRun};
 
 fn pgdump_run_cmd(c: &Cluster) -> Command {
-    let mut cmd = Command::new(testkit::tool_bin("pgdump-run"));
-    c.configure(&mut cmd);
-    let path = std::env::var("PATH").unwrap_or_default();
-    cmd.env("PATH", format!("{}:{path}", c.bin_dir().display()));
-    cmd
+    c.tool("pgdump-run")
 }
 
 fn backup(c: &Cluster, db: &str, root: &Path) {

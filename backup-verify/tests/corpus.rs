@@ -15,11 +15,13 @@ struct Pristine {
 }
 
 fn pgdump_run(c: &Cluster, args: &[&str]) -> ToolRun {
-    let mut cmd = Command::new(testkit::tool_bin("pgdump-run"));
-    c.configure(&mut cmd);
-    let path = std::env::var("PATH").unwrap_or_default();
-    cmd.env("PATH", format!("{}:{path}", c.bin_dir().display()));
-    let r = ToolRun::check(cmd.args(args).stdin(Stdio::null()).output().unwrap());
+    let r = ToolRun::check(
+        c.tool("pgdump-run")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     r
 }

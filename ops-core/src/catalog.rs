@@ -381,6 +381,30 @@ impl Catalog {
         &self.root
     }
 
+    /// Opens an existing catalog and takes its lock (`catalog_missing` if there is none).
+    pub fn open(
+        root: &Path,
+        mode: crate::lock::LockMode,
+        lock_timeout: std::time::Duration,
+    ) -> Result<(Catalog, crate::lock::CatalogLock), OpsError> {
+        if !root.is_dir() {
+            return Err(OpsError::new(
+                "catalog_missing",
+                Category::Io,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        let lock = crate::lock::CatalogLock::acquire(root, mode, lock_timeout)
+            .map_err(|e| e.to_ops_error())?;
+        Ok((Catalog::new(root), lock))
+    }
+
+    /// [`list`](Self::list), with the error a tool reports.
+    pub fn listing(&self) -> Result<Listing, OpsError> {
+        self.list()
+            .map_err(|e| OpsError::io(format!("listing {}", self.root.display()), &e))
+    }
+
     /// Creates the root if missing, private.
     pub fn ensure_root(&self) -> std::io::Result<()> {
         fs::DirBuilder::new().recursive(true).create(&self.root)?;

@@ -328,6 +328,35 @@ impl ConnSettings {
         Ok(c)
     }
 
+    /// Connects the in-process client. Bad credentials are `auth_failed` (authz), anything
+    /// else `connect_failed` (dependency); the message is redacted.
+    pub fn connect(&self) -> Result<postgres::Client, OpsError> {
+        self.pg_config()?
+            .connect(postgres::NoTls)
+            .map_err(|e| self.connect_error(&e))
+    }
+
+    fn connect_error(&self, err: &postgres::Error) -> OpsError {
+        let target = format!(
+            "{}:{} as {}",
+            self.effective_host(),
+            self.effective_port(),
+            self.effective_user()
+        );
+        let detail = error_chain(err);
+        let auth = err.code().is_some_and(|c| {
+            *c == postgres::error::SqlState::INVALID_PASSWORD
+                || *c == postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        }) || detail.contains("password missing");
+        let redactor = crate::redact::Redactor::new(self.secrets());
+        let message = redactor.redact(&format!("cannot connect to {target}: {detail}"));
+        if auth {
+            OpsError::new("auth_failed", Category::Authz, message)
+        } else {
+            OpsError::new("connect_failed", Category::Dependency, message)
+        }
+    }
+
     /// Points a child libpq program at the same server: clears inherited libpq variables and
     /// sets the resolved ones. The database is passed as `PGDATABASE`, never as an argument,
     /// so a database named like a conninfo (`a=b`) is never parsed as one.
@@ -381,6 +410,22 @@ pub fn pgpass_host(host: Option<&str>) -> String {
         Some(h) if DEFAULT_SOCKET_DIRS.contains(&h.trim_end_matches('/')) => "localhost".into(),
         Some(h) => h.to_string(),
     }
+}
+
+/// `invalid configuration: password missing`: an error and its causes, which the
+/// `postgres` crate keeps out of its top-level message.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// libpq's `.pgpass` lookup: `hostname:port:database:username:password`, `*` wildcards,

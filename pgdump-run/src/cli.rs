@@ -20,10 +20,6 @@ impl From<FormatArg> for DumpFormat {
     }
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
-    ops_core::duration::parse(s)
-}
-
 /// Take PostgreSQL logical backups into a catalog of provably complete backup sets.
 ///
 /// Writes JSON lines on stdout (backup.started, backup.completed, backup.failed,
@@ -70,10 +66,10 @@ pub struct Args {
     #[arg(long)]
     pub no_globals: bool,
     /// Limit for the whole run (e.g. 2h); running dumps are killed and removed.
-    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    #[arg(long, value_parser = ops_core::duration::parse, value_name = "DURATION")]
     pub timeout: Option<Duration>,
     /// How long to wait for another run holding the catalog lock.
-    #[arg(long, value_parser = duration, default_value = "0s", value_name = "DURATION")]
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: Duration,
     /// Directory holding pg_dump and pg_dumpall (default: PATH).
     #[arg(long, value_name = "DIR")]

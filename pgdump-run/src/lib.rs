@@ -28,38 +28,11 @@ use ops_core::{ExitCode, OpsError};
 use serde_json::json;
 use std::time::Instant;
 
-/// Parses the command line and runs. Invalid flags get an event and exit 2 like every other
-/// invalid invocation; `--help` and `--version` print as usual.
+/// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    use clap::Parser;
-    match cli::Args::try_parse_from(argv) {
+    match ops_core::cli::parse::<cli::Args>(argv, "pgdump-run", "backup.failed", "backup") {
         Ok(args) => run(args),
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            ExitCode::Ok
-        }
-        Err(e) => {
-            let _ = e.print();
-            let emitter = Emitter::stdout("pgdump-run", correlation_id_from_env());
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            let error = OpsError::validation("invalid_argument", first.to_string());
-            emitter.emit_error(
-                "backup.failed",
-                Severity::Error,
-                &error,
-                json!({"scope": "run", "database": null}),
-            );
-            emitter.finish(
-                "backup",
-                ExitCode::Usage,
-                json!({"sets_completed": 0, "sets_failed": 0}),
-            )
-        }
+        Err(exit) => exit,
     }
 }
 

@@ -6,15 +6,7 @@ use std::process::Command;
 
 /// Finds `name` in `bin_dir`, or on `PATH`.
 pub fn locate(name: &str, bin_dir: Option<&Path>) -> Result<PathBuf, OpsError> {
-    let found = match bin_dir {
-        Some(dir) => Some(dir.join(name)).filter(|p| p.is_file()),
-        None => std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        }),
-    };
-    found.ok_or_else(|| {
+    ops_core::programs::locate(name, bin_dir).ok_or_else(|| {
         let place = bin_dir.map_or("PATH".to_string(), |d| d.display().to_string());
         OpsError::new(
             "pg_dump_missing",

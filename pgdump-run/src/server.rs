@@ -11,49 +11,8 @@ pub struct ServerInfo {
     pub major: u32,
 }
 
-/// Classifies a connection error: bad credentials are `authz`, anything else `dependency`.
-pub fn connect_error(settings: &ConnSettings, err: &postgres::Error) -> OpsError {
-    let target = format!(
-        "{}:{} as {}",
-        settings.effective_host(),
-        settings.effective_port(),
-        settings.effective_user()
-    );
-    let detail = error_chain(err);
-    let auth = err.code().is_some_and(|c| {
-        *c == postgres::error::SqlState::INVALID_PASSWORD
-            || *c == postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-    }) || detail.contains("password missing");
-    let redactor = ops_core::redact::Redactor::new(settings.secrets());
-    let message = redactor.redact(&format!("cannot connect to {target}: {detail}"));
-    if auth {
-        OpsError::new("auth_failed", Category::Authz, message)
-    } else {
-        OpsError::new("connect_failed", Category::Dependency, message)
-    }
-}
-
-/// `invalid configuration: password missing`: the error and its causes, which the
-/// `postgres` crate keeps out of its top-level message.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
 pub fn connect(settings: &ConnSettings) -> Result<postgres::Client, OpsError> {
-    settings
-        .pg_config()?
-        .connect(postgres::NoTls)
-        .map_err(|e| connect_error(settings, &e))
+    settings.connect()
 }
 
 fn query_error(err: postgres::Error) -> OpsError {

@@ -4,10 +4,6 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn duration(s: &str) -> Result<Duration, String> {
-    ops_core::duration::parse(s)
-}
-
 /// Prove that only the allowed ports are public and PostgreSQL never is.
 ///
 /// Three sources of evidence: the host's listening sockets (/proc/net), the NAT rules that
@@ -53,7 +49,7 @@ pub struct Args {
     )]
     pub private_interfaces: Vec<String>,
     /// How long a probe waits for an answer.
-    #[arg(long, value_parser = duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "1s", value_name = "DURATION")]
     pub probe_timeout: Duration,
     /// TCP connects in flight at once.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..=4096))]

@@ -19,52 +19,20 @@ use std::collections::BTreeMap;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    use clap::Parser;
+    let args = match ops_core::cli::parse::<cli::Args>(argv, "port-audit", "audit.failed", "audit")
+    {
+        Ok(args) => args,
+        Err(exit) => return exit,
+    };
     let emitter = Emitter::stdout("port-audit", correlation_id_from_env());
-    match cli::Args::try_parse_from(argv) {
-        Ok(args) => match run(&args, &emitter) {
-            Ok(exit) => exit,
-            Err(error) => {
-                emitter.emit_error(
-                    "audit.failed",
-                    Severity::Error,
-                    &error,
-                    json!({"scope": "run"}),
-                );
-                emitter.finish("audit", error.category.run_exit_code(), json!({}))
-            }
-        },
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            ExitCode::Ok
-        }
-        Err(e) => {
-            let _ = e.print();
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            let error = OpsError::validation("invalid_argument", first.to_string());
-            emitter.emit_error(
-                "audit.failed",
-                Severity::Error,
-                &error,
-                json!({"scope": "run"}),
-            );
-            emitter.finish("audit", ExitCode::Usage, json!({}))
-        }
+    match run(&args, &emitter) {
+        Ok(exit) => exit,
+        Err(error) => ops_core::cli::fail_run(&emitter, "audit.failed", "audit", error),
     }
 }
 
 fn which(name: &str) -> Option<String> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .map(|p| p.display().to_string())
+    ops_core::programs::locate(name, None).map(|p| p.display().to_string())
 }
 
 fn load_policy(args: &cli::Args) -> Result<Policy, OpsError> {

@@ -4,10 +4,6 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn duration(s: &str) -> Result<Duration, String> {
-    ops_core::duration::parse(s)
-}
-
 /// Restore a backup set into an empty scratch database, prove it, measure RTO and data loss.
 ///
 /// The set: the newest of -d DB that did not fail verification, --backup-id, or (with -) the
@@ -43,7 +39,7 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistoryArgs {
     /// Only drills younger than this (e.g. 365d).
-    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    #[arg(long, value_parser = ops_core::duration::parse, value_name = "DURATION")]
     pub since: Option<Duration>,
     /// The history file (default: <backup-dir>/_drills.jsonl).
     #[arg(long, value_name = "FILE")]
@@ -89,7 +85,7 @@ pub struct DrillArgs {
     #[arg(long, value_name = "FILE")]
     pub check_sql: Option<PathBuf>,
     /// A drill slower than this fails.
-    #[arg(long, value_parser = duration, default_value = "60m", value_name = "DURATION")]
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "60m", value_name = "DURATION")]
     pub rto_target: Duration,
     /// Where the report is appended (default: <backup-dir>/_drills.jsonl).
     #[arg(long, value_name = "FILE")]
@@ -101,7 +97,7 @@ pub struct DrillArgs {
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
     /// How long to wait for a rotation holding the catalog lock.
-    #[arg(long, value_parser = duration, default_value = "0s", value_name = "DURATION")]
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: Duration,
     /// `-`: drill the set named by a backup.completed or verify.passed event on stdin.
     #[arg(value_name = "-")]

@@ -16,7 +16,7 @@ use ops_core::catalog::{Catalog, CheckResult, CheckStatus, Manifest, SetKind, Se
 use ops_core::conn::{ConnFlags, ConnSettings};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::input;
-use ops_core::lock::{CatalogLock, LockMode};
+use ops_core::lock::LockMode;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, ExitCode, OpsError};
@@ -28,43 +28,17 @@ use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    use clap::Parser;
-    match cli::Args::try_parse_from(argv) {
+    match ops_core::cli::parse::<cli::Args>(argv, "restore-drill", "drill.failed", "drill") {
         Ok(args) => match args.command {
             Some(cli::Command::History(h)) => run_history(&h),
             None => run_drill(&args.drill, &mut std::io::stdin().lock()),
         },
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            ExitCode::Ok
-        }
-        Err(e) => {
-            let _ = e.print();
-            let emitter = Emitter::stdout("restore-drill", correlation_id_from_env());
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            fail_run(
-                &emitter,
-                "drill",
-                OpsError::validation("invalid_argument", first.to_string()),
-            )
-        }
+        Err(exit) => exit,
     }
 }
 
 fn fail_run(emitter: &Emitter, action: &str, error: OpsError) -> ExitCode {
-    let exit = error.category.run_exit_code();
-    emitter.emit_error(
-        "drill.failed",
-        Severity::Error,
-        &error,
-        json!({"scope": "run"}),
-    );
-    emitter.finish(action, exit, json!({}))
+    ops_core::cli::fail_run(emitter, "drill.failed", action, error)
 }
 
 /// Runs a drill; `stdin` is read only with `-`.
@@ -260,18 +234,9 @@ fn drill(
         })?),
         None => None,
     };
-    if !root.is_dir() {
-        return Err(OpsError::new(
-            "catalog_missing",
-            Category::Io,
-            format!("{} is not a directory", root.display()),
-        ));
-    }
     let stop = StopSignal::install(None)?;
-    let catalog = Catalog::new(&root);
     // Shared: rotation cannot delete the set while it is being restored.
-    let _lock = CatalogLock::acquire(&root, LockMode::Shared, args.lock_timeout)
-        .map_err(|e| e.to_ops_error())?;
+    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.lock_timeout)?;
     let set = choose_set(&catalog, &db, args.backup_id.as_deref(), events)?;
     let manifest: Manifest = set.read_manifest()?;
     let file = manifest.files.first().ok_or_else(|| {
@@ -369,17 +334,7 @@ fn drill(
                 ));
                 // Phase 3: the proof.
                 let t = Instant::now();
-                let mut client = scratch
-                    .settings()
-                    .pg_config()?
-                    .connect(postgres::NoTls)
-                    .map_err(|e| {
-                        OpsError::new(
-                            "connect_failed",
-                            Category::Dependency,
-                            redactor.redact(&e.to_string()),
-                        )
-                    })?;
+                let mut client = scratch.settings().connect()?;
                 let counts = proof::count_tables(&mut client, &manifest);
                 mismatches = counts
                     .iter()
@@ -423,17 +378,7 @@ fn drill(
                 }
                 drop(client);
                 if args.compare_live {
-                    let mut source = settings
-                        .for_database(&db)
-                        .pg_config()?
-                        .connect(postgres::NoTls)
-                        .map_err(|e| {
-                            OpsError::new(
-                                "connect_failed",
-                                Category::Dependency,
-                                redactor.redact(&format!("source {db}: {e}")),
-                            )
-                        })?;
+                    let mut source = settings.for_database(&db).connect()?;
                     live = Some(proof::compare_live(&mut source, &manifest));
                 }
                 phases.insert("checks_ms".into(), ms(t).into());

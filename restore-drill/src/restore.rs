@@ -23,15 +23,7 @@ pub struct Programs {
 impl Programs {
     pub fn locate(bin_dir: Option<&Path>) -> Result<Programs, OpsError> {
         let find = |name: &str| -> Result<PathBuf, OpsError> {
-            let found = match bin_dir {
-                Some(d) => Some(d.join(name)).filter(|p| p.is_file()),
-                None => std::env::var_os("PATH").and_then(|path| {
-                    std::env::split_paths(&path)
-                        .map(|d| d.join(name))
-                        .find(|p| p.is_file())
-                }),
-            };
-            found.ok_or_else(|| {
+            ops_core::programs::locate(name, bin_dir).ok_or_else(|| {
                 OpsError::new(
                     "client_missing",
                     Category::Dependency,

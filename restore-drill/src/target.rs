@@ -74,13 +74,7 @@ impl Scratch {
             Place::Server(s) => s.clone(),
             Place::Ephemeral(c) => c.settings("postgres"),
         };
-        let mut client = admin.pg_config()?.connect(postgres::NoTls).map_err(|e| {
-            OpsError::new(
-                "connect_failed",
-                Category::Dependency,
-                format!("target server: {e}"),
-            )
-        })?;
+        let mut client = admin.connect()?;
         client
             .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
             .map_err(|e| sql_error("creating the scratch database", e))?;
@@ -119,13 +113,7 @@ impl Scratch {
         }
         self.dropped = true;
         if let Place::Server(admin) = &self.place {
-            let mut client = admin.pg_config()?.connect(postgres::NoTls).map_err(|e| {
-                OpsError::new(
-                    "connect_failed",
-                    Category::Dependency,
-                    format!("target server: {e}"),
-                )
-            })?;
+            let mut client = admin.connect()?;
             client
                 .batch_execute(&format!(
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",

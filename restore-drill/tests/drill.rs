@@ -7,17 +7,12 @@ use std::process::{Command, Stdio};
 use testkit::{Cluster, ToolRun};
 
 fn with_pg_path(c: &Cluster, cmd: &mut Command) {
-    c.configure(cmd);
-    let path = std::env::var("PATH").unwrap_or_default();
-    cmd.env("PATH", format!("{}:{path}", c.bin_dir().display()))
-        .env_remove("PGOPS_BACKUP_DIR")
-        .env_remove("PGOPS_CORRELATION_ID");
+    c.configure_tool(cmd);
 }
 
 /// Takes a set of `db` into `root`; returns its backup.completed event.
 fn backup(c: &Cluster, db: &str, root: &Path, extra: &[&str]) -> Value {
-    let mut cmd = Command::new(testkit::tool_bin("pgdump-run"));
-    with_pg_path(c, &mut cmd);
+    let mut cmd = c.tool("pgdump-run");
     let r = ToolRun::check(
         cmd.args([
             "-d",

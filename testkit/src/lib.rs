@@ -138,6 +138,24 @@ impl Cluster {
         cmd.envs(self.env());
     }
 
+    /// Points a command running a pgops tool at this cluster: the libpq environment, the
+    /// cluster's client binaries first on PATH, and no PGOPS_* setting leaking in.
+    pub fn configure_tool(&self, cmd: &mut Command) {
+        self.configure(cmd);
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env("PATH", format!("{}:{path}", self.bin_dir().display()))
+            .env_remove("PGOPS_BACKUP_DIR")
+            .env_remove("PGOPS_CORRELATION_ID")
+            .env_remove("PGOPS_FAILPOINT");
+    }
+
+    /// Another workspace tool (built on demand), configured with [`configure_tool`](Self::configure_tool).
+    pub fn tool(&self, name: &str) -> Command {
+        let mut cmd = Command::new(tool_bin(name));
+        self.configure_tool(&mut cmd);
+        cmd
+    }
+
     pub fn connect(&self, db: &str) -> postgres::Client {
         postgres::Config::new()
             .host_path(self.socket_dir())

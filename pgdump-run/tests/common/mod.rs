@@ -36,12 +36,7 @@ impl BackupRun for Run {
 /// The pgdump-run binary, pointed at `cluster`.
 pub fn command(cluster: &Cluster) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgdump-run"));
-    cluster.configure(&mut cmd);
-    cmd.env_remove("PGOPS_BACKUP_DIR")
-        .env_remove("PGOPS_CORRELATION_ID");
-    // The cluster's own client binaries come first, as --pg-bin-dir would pick them.
-    let path = std::env::var("PATH").unwrap_or_default();
-    cmd.env("PATH", format!("{}:{path}", cluster.bin_dir().display()));
+    cluster.configure_tool(&mut cmd);
     cmd
 }
 

@@ -1,0 +1,48 @@
+//! What every tool does with its command line: parse it, and turn a bad one into an event
+//! and exit 2 like any other invalid invocation (`--help` and `--version` print as usual).
+
+use crate::event::{correlation_id_from_env, Emitter, Severity};
+use crate::{ExitCode, OpsError};
+
+/// Parses `argv` as `A`. On `--help`/`--version`, prints and returns `Err(ExitCode::Ok)`;
+/// on an invalid command line, prints clap's message on stderr, writes `failed_event`
+/// (`invalid_argument`) and `run.finished`, and returns `Err(ExitCode::Usage)`.
+pub fn parse<A: clap::Parser>(
+    argv: impl IntoIterator<Item = std::ffi::OsString>,
+    source: &'static str,
+    failed_event: &str,
+    action: &str,
+) -> Result<A, ExitCode> {
+    match A::try_parse_from(argv) {
+        Ok(args) => Ok(args),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Err(ExitCode::Ok)
+        }
+        Err(e) => {
+            let _ = e.print();
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            let emitter = Emitter::stdout(source, correlation_id_from_env());
+            let error = OpsError::validation("invalid_argument", first.to_string());
+            Err(fail_run(&emitter, failed_event, action, error))
+        }
+    }
+}
+
+/// Reports an error that stopped a whole run (`<failed_event>` with `"scope": "run"`, then
+/// `run.finished`) and returns its exit code.
+pub fn fail_run(emitter: &Emitter, failed_event: &str, action: &str, error: OpsError) -> ExitCode {
+    let exit = error.category.run_exit_code();
+    emitter.emit_error(
+        failed_event,
+        Severity::Error,
+        &error,
+        serde_json::json!({"scope": "run"}),
+    );
+    emitter.finish(action, exit, serde_json::json!({}))
+}
