@@ -452,49 +452,20 @@ impl Catalog {
     /// Complete sets in `dir`, oldest first. A complete set is a directory named by a set id
     /// that holds a manifest.
     pub fn sets_in(dir: &Path) -> std::io::Result<Vec<SetRef>> {
-        let mut out = Vec::new();
-        let rd = match fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e),
-        };
-        for e in rd {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if timefmt::parse_set_id(&name).is_some()
-                && e.file_type()?.is_dir()
-                && e.path().join(MANIFEST_FILE).is_file()
-            {
-                out.push(SetRef {
-                    id: name,
-                    path: e.path(),
-                });
-            }
-        }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+        Ok(dirs_named(dir, "")?
+            .into_iter()
+            .filter(|(_, path)| path.join(MANIFEST_FILE).is_file())
+            .map(|(id, path)| SetRef { id, path })
+            .collect())
     }
 
     /// Partial sets left in `dir` (`.partial-<id>`), which only a crash leaves behind once
     /// no writer holds the catalog lock.
     pub fn partials_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-        let mut out = Vec::new();
-        let rd = match fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e),
-        };
-        for e in rd {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(id) = name.strip_prefix(PARTIAL_PREFIX) {
-                if timefmt::parse_set_id(id).is_some() && e.file_type()?.is_dir() {
-                    out.push(e.path());
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+        Ok(dirs_named(dir, PARTIAL_PREFIX)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect())
     }
 
     /// Stale partials anywhere in the catalog.
@@ -539,6 +510,15 @@ pub fn remove_partial(path: &Path) -> std::io::Result<()> {
 
 /// `.deleting-<id>` directories in `dir`: deletions a crash interrupted.
 pub fn deleting_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    Ok(dirs_named(dir, DELETING_PREFIX)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect())
+}
+
+/// Directories in `dir` named `<prefix><set id>`, sorted by id: `(id, path)`. A missing
+/// `dir` has none.
+fn dirs_named(dir: &Path, prefix: &str) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -548,11 +528,10 @@ pub fn deleting_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     for e in rd {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let ours = name
-            .strip_prefix(DELETING_PREFIX)
-            .is_some_and(|id| timefmt::parse_set_id(id).is_some());
-        if ours && e.file_type()?.is_dir() {
-            out.push(e.path());
+        if let Some(id) = name.strip_prefix(prefix) {
+            if timefmt::parse_set_id(id).is_some() && e.file_type()?.is_dir() {
+                out.push((id.to_string(), e.path()));
+            }
         }
     }
     out.sort();

@@ -31,15 +31,8 @@ pub struct Args {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-    /// Database server host or socket directory (PGHOST).
-    #[arg(short = 'h', long)]
-    pub host: Option<String>,
-    /// Database server port (PGPORT).
-    #[arg(short = 'p', long)]
-    pub port: Option<String>,
-    /// Connect as this user (PGUSER).
-    #[arg(short = 'U', long)]
-    pub username: Option<String>,
+    #[command(flatten)]
+    pub conn: ops_core::cli::ConnArgs,
     /// Database to back up (repeatable). The first may be a conninfo string or a
     /// postgresql:// URI, which then also sets the connection.
     #[arg(short = 'd', long = "dbname", value_name = "DB")]

@@ -19,7 +19,7 @@ pub mod server;
 
 use dump::{RunContext, Target};
 use ops_core::catalog::{self, Catalog};
-use ops_core::conn::{ConnFlags, ConnSettings};
+use ops_core::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::lock::{CatalogLock, LockMode};
 use ops_core::redact::Redactor;
@@ -78,12 +78,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
             "nothing to back up: pass --all or -d DB",
         ));
     }
-    let flags = ConnFlags {
-        host: args.host.clone(),
-        port: args.port.clone(),
-        username: args.username.clone(),
-        dbname: args.dbnames.first().cloned(),
-    };
+    let flags = args.conn.flags(args.dbnames.first().cloned());
     let settings = ConnSettings::resolve(&flags)?;
     let redactor = Redactor::new(settings.secrets());
     let exclude = selection::Patterns::new(&args.exclude)?;

@@ -51,15 +51,8 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrillArgs {
-    /// Target server host or socket directory (PGHOST); also where --compare-live counts.
-    #[arg(short = 'h', long)]
-    pub host: Option<String>,
-    /// Target server port (PGPORT).
-    #[arg(short = 'p', long)]
-    pub port: Option<String>,
-    /// Connect as this user (PGUSER).
-    #[arg(short = 'U', long)]
-    pub username: Option<String>,
+    #[command(flatten)]
+    pub conn: ops_core::cli::ConnArgs,
     /// The database whose backup to drill.
     #[arg(short = 'd', long = "dbname", value_name = "DB")]
     pub dbname: Option<String>,

@@ -13,7 +13,7 @@ pub mod restore;
 pub mod target;
 
 use ops_core::catalog::{Catalog, CheckResult, CheckStatus, Manifest, SetKind, SetRef, Verdict};
-use ops_core::conn::{ConnFlags, ConnSettings};
+use ops_core::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::input;
 use ops_core::lock::LockMode;
@@ -220,12 +220,7 @@ fn drill(
             ))
         }
     };
-    let settings = ConnSettings::resolve(&ConnFlags {
-        host: args.host.clone(),
-        port: args.port.clone(),
-        username: args.username.clone(),
-        dbname: None,
-    })?;
+    let settings = ConnSettings::resolve(&args.conn.flags(None))?;
     let redactor = Redactor::new(settings.secrets());
     let programs = restore::Programs::locate(args.pg_bin_dir.as_deref())?;
     let check_sql = match &args.check_sql {
