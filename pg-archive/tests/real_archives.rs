@@ -155,3 +155,109 @@ proptest! {
         let _ = read_all(&data);
     }
 }
+
+/// Rewrites a real 1.14 archive (pg_dump 12–15, the one installed here) into the layout of
+/// 1.15 (pg_dump 16: the header's compression level becomes an algorithm byte) or 1.16
+/// (pg_dump 17: every TOC entry also carries its relkind). Data blocks are alike in all.
+fn relayout(src: &[u8], minor: u8) -> Vec<u8> {
+    assert_eq!(&src[..5], b"PGDMP");
+    assert_eq!(src[6], 14, "the source is a 1.14 archive");
+    let isz = src[8] as usize;
+    let osz = src[9] as usize;
+    let mut out = src[..11].to_vec();
+    out[6] = minor;
+    let mut pos = 11;
+    let int = |pos: &mut usize| -> i64 {
+        let sign = src[*pos];
+        let mut v: i64 = 0;
+        for i in 0..isz {
+            v |= (src[*pos + 1 + i] as i64) << (8 * i);
+        }
+        *pos += 1 + isz;
+        if sign == 1 {
+            -v
+        } else {
+            v
+        }
+    };
+    let string = |pos: &mut usize| -> Option<Vec<u8>> {
+        let len = int(pos);
+        if len < 0 {
+            return None;
+        }
+        let s = src[*pos..*pos + len as usize].to_vec();
+        *pos += len as usize;
+        Some(s)
+    };
+    let level = int(&mut pos);
+    out.push(if level == 0 { 0 } else { 1 }); // none or gzip
+    let start = pos;
+    for _ in 0..7 {
+        int(&mut pos);
+    }
+    for _ in 0..3 {
+        string(&mut pos);
+    }
+    let count = int(&mut pos);
+    out.extend_from_slice(&src[start..pos]);
+    for _ in 0..count {
+        let entry = pos;
+        int(&mut pos); // dumpId
+        int(&mut pos); // hadDumper
+        string(&mut pos); // tableoid
+        string(&mut pos); // oid
+        string(&mut pos); // tag
+        let desc = string(&mut pos).unwrap_or_default();
+        int(&mut pos); // section
+        for _ in 0..6 {
+            string(&mut pos); // defn, dropStmt, copyStmt, namespace, tablespace, tableam
+        }
+        out.extend_from_slice(&src[entry..pos]);
+        if minor >= 16 {
+            let relkind: u8 = if desc == b"TABLE" { b'r' } else { 0 };
+            out.push(0);
+            out.push(relkind);
+            out.extend(std::iter::repeat_n(0, isz - 1));
+        }
+        let rest = pos;
+        string(&mut pos); // owner
+        string(&mut pos); // withOids
+        while string(&mut pos).is_some() {} // dependencies
+        pos += 1 + osz; // data offset
+        out.extend_from_slice(&src[rest..pos]);
+    }
+    out.extend_from_slice(&src[pos..]);
+    out
+}
+
+#[test]
+fn archive_versions_of_pg_dump_16_and_17_read_alike() {
+    let f = fixture();
+    for (bytes, compression) in [
+        (&f.custom_z0, pg_archive::BlockCompression::None),
+        (&f.custom_zlib, pg_archive::BlockCompression::Zlib),
+    ] {
+        let base = read_all(bytes).unwrap();
+        for minor in [15u8, 16] {
+            let other = relayout(bytes, minor);
+            let s = read_all(&other).unwrap_or_else(|e| panic!("1.{minor}: {e}"));
+            assert_eq!(s.archive_version, Some((1, minor, 0)));
+            assert_eq!(s.compression, Some(compression));
+            assert_eq!(s.tables, base.tables, "1.{minor}: same rows");
+            assert_eq!(s.large_objects, base.large_objects);
+            assert_eq!(s.entries.len(), base.entries.len());
+            for cut in (0..other.len()).step_by(97) {
+                assert!(
+                    read_all(&other[..cut]).is_err(),
+                    "1.{minor} prefix {cut} accepted"
+                );
+            }
+        }
+    }
+    let mut future = f.custom_z0.clone();
+    future[6] = 17;
+    assert!(matches!(
+        read_all(&future),
+        Err(ArchiveError::UnsupportedVersion(1, 17, _))
+    ));
+}
