@@ -203,6 +203,7 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
                 return c.bad("dependency list does not end");
             }
         }
+        let offset_field = c.pos as u64;
         let flag = c.byte()?;
         if !(1..=3).contains(&flag) {
             return c.bad(format!("invalid data offset flag {flag}"));
@@ -219,6 +220,8 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
             namespace,
             owner,
             has_data,
+            offset_field: Some(offset_field),
+            data_at: None,
         });
     }
     Ok(entries)
@@ -354,6 +357,8 @@ pub(crate) struct CustomReader {
     pending: HashMap<i64, usize>,
     rows: HashMap<i64, u64>,
     block: Option<Block>,
+    /// Where the block header being read began.
+    block_start: u64,
     large_objects: u64,
 }
 
@@ -369,6 +374,7 @@ impl CustomReader {
             pending: HashMap::new(),
             rows: HashMap::new(),
             block: None,
+            block_start: 0,
             large_objects: 0,
         }
     }
@@ -461,6 +467,9 @@ impl CustomReader {
             match self.phase {
                 Phase::Toc => unreachable!("feed_data runs after the TOC"),
                 Phase::BlockHeader => {
+                    if self.buf.is_empty() {
+                        self.block_start = self.offset;
+                    }
                     if !self.fill(&mut data, 2 + isz) {
                         return Ok(());
                     }
@@ -537,6 +546,7 @@ impl CustomReader {
             _ => return Err(self.corrupt(format!("block type {kind} does not match dump id {id}"))),
         }
         self.pending.remove(&id);
+        self.entries[idx].data_at = Some(self.block_start);
         let compression = self.head.as_ref().expect("header parsed").compression;
         self.block = Some(Block {
             id,
@@ -629,6 +639,7 @@ impl CustomReader {
             tables,
             large_objects: self.large_objects,
             bytes: 0,
+            offset_size: Some(head.off_size as u8),
         })
     }
 }

@@ -42,6 +42,12 @@ pub struct TocEntry {
     pub owner: String,
     /// The archive promises a data block for this entry.
     pub has_data: bool,
+    /// Custom format: where this entry's data-offset field (flag byte, then the offset)
+    /// sits in the stream, and where its data block starts. pg_dump cannot fill the offsets
+    /// when it writes to a pipe; a reader that stores the archive in a file can, so that
+    /// `pg_restore -j` seeks instead of scanning.
+    pub offset_field: Option<u64>,
+    pub data_at: Option<u64>,
 }
 
 /// Rows of one `TABLE DATA` entry, counted in its COPY data.
@@ -68,7 +74,12 @@ pub struct Summary {
     pub large_objects: u64,
     /// Bytes fed.
     pub bytes: u64,
+    /// Custom format: the size of a data offset in bytes.
+    pub offset_size: Option<u8>,
 }
+
+/// `K_OFFSET_POS_SET`: the flag of a data offset that points at its block.
+pub const OFFSET_POS_SET: u8 = 2;
 
 impl Summary {
     pub fn total_rows(&self) -> u64 {

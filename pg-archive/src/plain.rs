@@ -134,6 +134,7 @@ impl PlainReader {
             tables: self.tables,
             large_objects: self.large_objects,
             bytes: 0,
+            offset_size: None,
         })
     }
 }
@@ -162,6 +163,8 @@ fn toc_comment(line: &[u8]) -> Option<TocEntry> {
     Some(TocEntry {
         dump_id: 0,
         has_data: desc == "TABLE DATA",
+        offset_field: None,
+        data_at: None,
         desc,
         tag,
         namespace,

@@ -141,6 +141,9 @@ impl Restore<'_> {
         cmd
     }
 
+    /// Decompresses the archive into `to` and, in the same pass, reads its structure, then
+    /// fills in the data offsets that pg_dump could not write into a pipe, as pg_dump does
+    /// for a file: `pg_restore -j` then seeks to each table instead of scanning for it.
     fn decompress_to(
         &self,
         archive: &Path,
@@ -149,11 +152,11 @@ impl Restore<'_> {
     ) -> Result<(), OpsError> {
         let mut src = open_decoded(archive, algorithm)
             .map_err(|e| OpsError::io("opening the archive", &e))?;
-        let mut out = io::BufWriter::with_capacity(
-            ops_core::chunks::CHUNK,
-            ops_core::atomic::create_private_file(to)
-                .map_err(|e| OpsError::io("creating the temporary archive", &e))?,
-        );
+        let file = ops_core::atomic::create_private_file(to)
+            .map_err(|e| OpsError::io("creating the temporary archive", &e))?;
+        let mut out = io::BufWriter::with_capacity(ops_core::chunks::CHUNK, file);
+        let mut reader = pg_archive::Reader::new();
+        let mut parsed = Ok(());
         let mut buf = vec![0u8; ops_core::chunks::CHUNK];
         loop {
             if let Some(reason) = self.stop.reason() {
@@ -165,11 +168,21 @@ impl Restore<'_> {
             if n == 0 {
                 break;
             }
+            if parsed.is_ok() {
+                parsed = reader.feed(&buf[..n]);
+            }
             out.write_all(&buf[..n])
                 .map_err(|e| OpsError::io("writing the temporary archive", &e))?;
         }
-        out.flush()
-            .map_err(|e| OpsError::io("writing the temporary archive", &e))
+        let file = out
+            .into_inner()
+            .map_err(|e| OpsError::io("writing the temporary archive", e.error()))?;
+        // An archive that does not read to its end is left as it is: pg_restore will say why.
+        if let Ok(summary) = parsed.and_then(|()| reader.finish()) {
+            patch_offsets(&file, &summary)
+                .map_err(|e| OpsError::io("writing the data offsets", &e))?;
+        }
+        Ok(())
     }
 
     /// Runs a restore child, feeding it `input`; fails on its first error.
@@ -219,6 +232,22 @@ impl Restore<'_> {
         }
         fed.map_err(restore_failed)
     }
+}
+
+/// Writes each entry's data offset (flag `OFFSET_POS_SET`, then the block's position).
+fn patch_offsets(file: &File, summary: &pg_archive::Summary) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let Some(size) = summary.offset_size else {
+        return Ok(());
+    };
+    for e in &summary.entries {
+        if let (Some(field), Some(at)) = (e.offset_field, e.data_at) {
+            let mut bytes = vec![pg_archive::OFFSET_POS_SET];
+            bytes.extend_from_slice(&at.to_le_bytes()[..size as usize]);
+            file.write_all_at(&bytes, field)?;
+        }
+    }
+    Ok(())
 }
 
 /// A private temporary file, removed on drop.
