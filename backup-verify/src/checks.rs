@@ -399,6 +399,7 @@ mod tests {
                 .collect(),
             large_objects: 0,
             bytes: 1000,
+            offset_size: None,
         }
     }
 
