@@ -1,6 +1,10 @@
 //! backup-verify on whole catalogs: freshness, expected databases, findings, stdin mode,
 //! locking, and the run that checked nothing.
 
+mod common;
+
+use common::verify;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,18 +26,6 @@ fn backup(c: &Cluster, db: &str, root: &Path) {
         .output()
         .unwrap();
     assert_eq!(ToolRun::check(out).code, 0);
-}
-
-fn verify(root: &Path, extra: &[&str]) -> ToolRun {
-    let out = Command::new(env!("CARGO_BIN_EXE_backup-verify"))
-        .env_remove("PGOPS_BACKUP_DIR")
-        .arg("--backup-dir")
-        .arg(root)
-        .args(extra)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    ToolRun::check(out)
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! backup-verify against a corruption corpus built from real sets of both formats and both
 //! compressions: every fault is caught by the right check, and good sets never fail.
 
+mod common;
+
+use common::verify;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -105,18 +109,6 @@ fn copy_of(label: &str) -> Copy {
         set,
         archive,
     }
-}
-
-fn verify(root: &Path, extra: &[&str]) -> ToolRun {
-    let out = Command::new(env!("CARGO_BIN_EXE_backup-verify"))
-        .env_remove("PGOPS_BACKUP_DIR")
-        .arg("--backup-dir")
-        .arg(root)
-        .args(extra)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    ToolRun::check(out)
 }
 
 /// Runs verify on a damaged copy and returns the failed check names.
