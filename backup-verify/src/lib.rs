@@ -111,32 +111,26 @@ fn execute(
     let listing = catalog.listing()?;
     let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
 
-    // Which sets, and which databases are in scope for freshness.
+    // Which sets, and which databases are in scope for freshness (with their sets, when
+    // they were listed already).
     let mut targets: Vec<Target> = Vec::new();
-    let mut scope: Vec<(String, PathBuf)> = Vec::new();
+    let mut scope: Vec<(String, PathBuf, Option<Vec<SetRef>>)> = Vec::new();
     match &from_stdin {
         Some(input) => {
-            for named in &input.sets {
+            for named in input.sets.iter().filter(|n| wanted(&n.database)) {
                 let dir = match named.kind {
                     SetKind::Globals => catalog.globals_dir(),
                     SetKind::Database => catalog.db_dir(&named.database),
                 };
-                let label = match named.kind {
-                    SetKind::Globals => catalog::GLOBALS_DIR.to_string(),
-                    SetKind::Database => named.database.clone(),
-                };
-                if !wanted(&label) {
-                    continue;
-                }
                 targets.push(Target {
-                    database: label.clone(),
+                    database: named.database.clone(),
                     set: SetRef {
                         id: named.id.clone(),
                         path: dir.join(&named.id),
                     },
                 });
-                if !scope.iter().any(|(d, _)| *d == label) {
-                    scope.push((label, dir));
+                if !scope.iter().any(|(d, _, _)| *d == named.database) {
+                    scope.push((named.database.clone(), dir, None));
                 }
             }
         }
@@ -159,20 +153,20 @@ fn execute(
                 }
                 let sets = Catalog::sets_in(&dir.path)
                     .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
-                let chosen: Vec<SetRef> = if args.all_sets {
-                    sets
+                let chosen = if args.all_sets {
+                    &sets[..]
                 } else {
-                    sets.into_iter().last().into_iter().collect()
+                    &sets[sets.len().saturating_sub(1)..]
                 };
-                targets.extend(chosen.into_iter().map(|set| Target {
+                targets.extend(chosen.iter().map(|set| Target {
                     database: label.clone(),
-                    set,
+                    set: set.clone(),
                 }));
-                scope.push((label, dir.path.clone()));
+                scope.push((label, dir.path.clone(), Some(sets)));
             }
         }
     }
-    for (_, dir) in &scope {
+    for (_, dir, _) in &scope {
         for p in Catalog::partials_in(dir).unwrap_or_default() {
             emitter.emit(
                 "verify.finding",
@@ -187,29 +181,26 @@ fn execute(
         verify_set(t, args, emitter)
     });
 
-    // Freshness: the newest passing set per database, from this run or from verify.json.
+    // Freshness: the newest passing set per database, from this run or from verify.json,
+    // looked for newest first.
     let now = time::OffsetDateTime::now_utc();
+    let verdicts: std::collections::HashMap<(&str, &str), Verdict> = outcomes
+        .iter()
+        .map(|o| ((o.database.as_str(), o.id.as_str()), o.verdict))
+        .collect();
     let mut newest = Vec::new();
-    for (database, dir) in &scope {
-        let mut passing: Option<(String, time::OffsetDateTime)> = None;
-        for set in Catalog::sets_in(dir).unwrap_or_default() {
-            let this_run = outcomes
-                .iter()
-                .find(|o| &o.database == database && o.id == set.id);
-            let passed = match this_run {
-                Some(o) => o.verdict == Verdict::Pass,
+    for (database, dir, sets) in scope {
+        let sets = sets.unwrap_or_else(|| Catalog::sets_in(&dir).unwrap_or_default());
+        let passing = sets.iter().rev().find_map(|set| {
+            let passed = match verdicts.get(&(database.as_str(), set.id.as_str())) {
+                Some(v) => *v == Verdict::Pass,
                 None => set
                     .read_verify()
                     .is_some_and(|r| r.verdict == Verdict::Pass),
             };
-            if passed {
-                passing = Some((set.id.clone(), set.started()));
-            }
-        }
-        newest.push(freshness::Newest {
-            database: database.clone(),
-            passing,
+            passed.then(|| (set.id.clone(), set.started()))
         });
+        newest.push(freshness::Newest { database, passing });
     }
     let expected: Vec<String> = args.expect.clone();
     let stale = freshness::stale(&newest, &expected, now, args.max_age);
