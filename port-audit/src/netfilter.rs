@@ -23,6 +23,37 @@ pub struct Exposure {
     pub rule: String,
 }
 
+/// What one rule matches, in either syntax.
+#[derive(Debug, Default)]
+struct RuleMatch {
+    proto: Option<Proto>,
+    dports: Vec<u16>,
+    address: Option<IpAddr>,
+    interface: Option<String>,
+    /// The rule forwards (DNAT, REDIRECT, or a NodePort chain).
+    forwards: bool,
+}
+
+impl RuleMatch {
+    /// One exposure per destination port of a forwarding rule with a known protocol.
+    fn exposures(self, source: &'static str, rule: String) -> Vec<Exposure> {
+        let Some(proto) = self.proto.filter(|_| self.forwards) else {
+            return Vec::new();
+        };
+        self.dports
+            .iter()
+            .map(|&port| Exposure {
+                proto,
+                port,
+                address: self.address,
+                interface: self.interface.clone(),
+                source,
+                rule: rule.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Chains whose rules see only locally generated or outgoing traffic.
 fn local_only(chain: &str) -> bool {
     matches!(
@@ -87,51 +118,30 @@ pub fn parse_iptables(text: &str, source: &'static str) -> Vec<Exposure> {
         if local_only(&chain) {
             continue;
         }
-        let mut proto = None;
-        let mut dports = Vec::new();
-        let mut address = None;
-        let mut interface = None;
+        let mut m = RuleMatch::default();
         let mut target = String::new();
         let mut i = 2;
         while i < t.len() {
             let negated = i > 0 && t[i - 1] == "!";
             let next = t.get(i + 1).map(String::as_str).unwrap_or("");
             match t[i].as_str() {
-                "-p" | "--protocol" => {
-                    proto = match next {
-                        "tcp" => Some(Proto::Tcp),
-                        "udp" => Some(Proto::Udp),
-                        _ => None,
-                    }
-                }
+                "-p" | "--protocol" => m.proto = Proto::from_name(next),
                 "--dport" | "--dports" | "--destination-port" | "--destination-ports"
                     if !negated =>
                 {
-                    dports = ports(next)
+                    m.dports = ports(next)
                 }
                 "-d" | "--destination" if !negated => {
-                    address = next.split('/').next().and_then(|a| a.parse().ok())
+                    m.address = next.split('/').next().and_then(|a| a.parse().ok())
                 }
-                "-i" | "--in-interface" if !negated => interface = Some(next.to_string()),
+                "-i" | "--in-interface" if !negated => m.interface = Some(next.to_string()),
                 "-j" | "--jump" => target = next.to_string(),
                 _ => {}
             }
             i += 1;
         }
-        let forwards = target == "DNAT" || target == "REDIRECT" || chain == "KUBE-NODEPORTS";
-        let Some(proto) = proto.filter(|_| forwards) else {
-            continue;
-        };
-        for port in dports {
-            out.push(Exposure {
-                proto,
-                port,
-                address,
-                interface: interface.clone(),
-                source,
-                rule: line.to_string(),
-            });
-        }
+        m.forwards = target == "DNAT" || target == "REDIRECT" || chain == "KUBE-NODEPORTS";
+        out.extend(m.exposures(source, line.to_string()));
     }
     out
 }
@@ -185,60 +195,39 @@ pub fn parse_nft(json: &Value) -> Vec<Exposure> {
             continue;
         }
         let exprs = r["expr"].as_array().cloned().unwrap_or_default();
-        let mut proto = None;
-        let mut dports = Vec::new();
-        let mut address = None;
-        let mut interface = None;
-        let mut forwards = chain == "KUBE-NODEPORTS";
+        let mut m = RuleMatch {
+            forwards: chain == "KUBE-NODEPORTS",
+            ..RuleMatch::default()
+        };
         for e in &exprs {
             if e.get("dnat").is_some() || e.get("redirect").is_some() {
-                forwards = true;
+                m.forwards = true;
             }
-            let m = &e["match"];
-            if m.is_null() || !(m["op"] == "==" || m["op"] == "in") {
+            let matched = &e["match"];
+            if matched.is_null() || !(matched["op"] == "==" || matched["op"] == "in") {
                 continue;
             }
-            let (left, right) = (&m["left"], &m["right"]);
+            let (left, right) = (&matched["left"], &matched["right"]);
             let payload = &left["payload"];
             match (payload["protocol"].as_str(), payload["field"].as_str()) {
+                // `th dport` leaves the protocol to an l4proto match.
                 (Some(p @ ("tcp" | "udp" | "th")), Some("dport")) => {
-                    if p == "tcp" {
-                        proto = Some(Proto::Tcp);
-                    } else if p == "udp" {
-                        proto = Some(Proto::Udp);
-                    }
-                    dports = nft_ports(right);
+                    m.proto = Proto::from_name(p).or(m.proto);
+                    m.dports = nft_ports(right);
                 }
                 (Some("ip" | "ip6"), Some("daddr")) => {
-                    address = right.as_str().and_then(|a| a.parse().ok())
+                    m.address = right.as_str().and_then(|a| a.parse().ok())
                 }
                 _ => {}
             }
             match left["meta"]["key"].as_str() {
-                Some("l4proto") => {
-                    proto = match right.as_str() {
-                        Some("tcp") => Some(Proto::Tcp),
-                        Some("udp") => Some(Proto::Udp),
-                        _ => proto,
-                    }
-                }
-                Some("iifname" | "iif") => interface = right.as_str().map(str::to_string),
+                Some("l4proto") => m.proto = right.as_str().and_then(Proto::from_name).or(m.proto),
+                Some("iifname" | "iif") => m.interface = right.as_str().map(str::to_string),
                 _ => {}
             }
         }
-        let Some(proto) = proto.filter(|_| forwards) else {
-            continue;
-        };
-        for port in dports {
-            out.push(Exposure {
-                proto,
-                port,
-                address,
-                interface: interface.clone(),
-                source: "nft",
-                rule: format!("{family} {table} {chain} (handle {})", r["handle"]),
-            });
-        }
+        let rule = format!("{family} {table} {chain} (handle {})", r["handle"]);
+        out.extend(m.exposures("nft", rule));
     }
     out
 }

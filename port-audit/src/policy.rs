@@ -13,6 +13,17 @@ pub enum Proto {
     Udp,
 }
 
+impl Proto {
+    /// `tcp` or `udp`, as iptables, nft and the policy write them.
+    pub fn from_name(name: &str) -> Option<Proto> {
+        match name {
+            "tcp" => Some(Proto::Tcp),
+            "udp" => Some(Proto::Udp),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Proto {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -52,11 +63,8 @@ impl std::str::FromStr for PortSpec {
         let (proto, ports) = s
             .split_once('/')
             .ok_or_else(|| format!("{s:?}: expected tcp/PORT or udp/PORT[-PORT]"))?;
-        let proto = match proto {
-            "tcp" => Proto::Tcp,
-            "udp" => Proto::Udp,
-            _ => return Err(format!("{s:?}: protocol must be tcp or udp")),
-        };
+        let proto =
+            Proto::from_name(proto).ok_or_else(|| format!("{s:?}: protocol must be tcp or udp"))?;
         let port = |p: &str| {
             p.parse::<u16>()
                 .ok()
