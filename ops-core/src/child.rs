@@ -52,6 +52,14 @@ impl Ended {
     }
 }
 
+/// The file name of the program `cmd` runs (`pg_restore`), for messages.
+pub fn program_name(cmd: &Command) -> String {
+    std::path::Path::new(cmd.get_program())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Spawns `cmd` (stderr is captured; stdin/stdout as the caller set them). `stop` is polled
 /// every 50 ms; when it returns an error the whole process group is killed.
 pub fn spawn(

@@ -27,6 +27,11 @@ impl StopSignal {
         })
     }
 
+    /// True for the errors [`reason`](Self::reason) returns.
+    pub fn caused(error: &OpsError) -> bool {
+        matches!(error.code, "interrupted" | "timeout")
+    }
+
     /// `Some` once the run must stop: `interrupted` or `timeout`.
     pub fn reason(&self) -> Option<OpsError> {
         if self.interrupted.load(Ordering::SeqCst) {

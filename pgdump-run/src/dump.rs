@@ -339,7 +339,7 @@ fn run_child(
     let file = atomic::create_private_file(path)
         .map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
     cmd.stdin(Stdio::null()).stdout(Stdio::piped());
-    let program = cmd_name(&cmd);
+    let program = child::program_name(&cmd);
     let stop = ctx.stop.clone();
     let mut child = child::spawn(cmd, move || stop.reason()).map_err(|e| {
         OpsError::new(
@@ -416,11 +416,4 @@ fn run_child(
         ))),
         Err(StreamError::Write(_)) => unreachable!("handled above"),
     }
-}
-
-fn cmd_name(cmd: &Command) -> String {
-    Path::new(cmd.get_program())
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }

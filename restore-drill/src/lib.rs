@@ -319,7 +319,7 @@ fn drill(
         }
         phases.insert("restore_ms".into(), ms(t).into());
         match restored {
-            Err(e) if e.category == Category::Timeout => return Err(e), // interrupted: scratch drops on the way out
+            Err(e) if StopSignal::caused(&e) => return Err(e), // the scratch drops on the way out
             Err(e) => checks.push(check("restore", false, e.message)),
             Ok(()) => {
                 checks.push(check(

@@ -187,10 +187,7 @@ impl Restore<'_> {
 
     /// Runs a restore child, feeding it `input`; fails on its first error.
     fn supervise(&self, cmd: Command, input: Option<Box<dyn Read + Send>>) -> Result<(), OpsError> {
-        let program = Path::new(cmd.get_program())
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let program = child::program_name(&cmd);
         let stop = self.stop.clone();
         let mut child = child::spawn(cmd, move || stop.reason()).map_err(|e| {
             OpsError::new(
