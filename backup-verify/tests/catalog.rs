@@ -140,25 +140,18 @@ fn stdin_mode_verifies_exactly_the_sets_pgdump_run_made() {
     // An older set of a that the pipeline must not verify.
     backup(c, &a, dir.path());
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let mut dump = pgdump_run_cmd(c)
-        .args([
-            "-d",
-            &a,
-            "-d",
-            &b,
-            "--backup-dir",
-            dir.path().to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_backup-verify"))
-        .env_remove("PGOPS_BACKUP_DIR")
-        .arg("-")
-        .stdin(dump.stdout.take().unwrap())
-        .output()
-        .unwrap();
-    assert!(dump.wait().unwrap().success());
+    let mut dump = pgdump_run_cmd(c);
+    dump.args([
+        "-d",
+        &a,
+        "-d",
+        &b,
+        "--backup-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let mut verify = Command::new(env!("CARGO_BIN_EXE_backup-verify"));
+    verify.env_remove("PGOPS_BACKUP_DIR").arg("-");
+    let out = testkit::pipe(dump, verify);
     let r = ToolRun::check(out);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let passed = r.named("verify.passed");

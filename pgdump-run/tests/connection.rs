@@ -26,13 +26,16 @@ fn pgpass_alone_authenticates_both_the_catalog_queries_and_pg_dump() {
     .unwrap();
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out = command(c)
-        .env_remove("PGPASSWORD")
-        .env("PGPASSFILE", &pgpass)
-        .args(["-d", &db, "--backup-dir", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    let r = check(out);
+    let with_pgpass_only = || {
+        let out = command(c)
+            .env_remove("PGPASSWORD")
+            .env("PGPASSFILE", &pgpass)
+            .args(["-d", &db, "--backup-dir", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        check(out)
+    };
+    let r = with_pgpass_only();
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert_eq!(r.completed_for(&db)["rows"], 5);
     assert!(r
@@ -43,13 +46,7 @@ fn pgpass_alone_authenticates_both_the_catalog_queries_and_pg_dump() {
 
     // A pgpass readable by others is ignored, as libpq does: no password, auth fails.
     std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = command(c)
-        .env_remove("PGPASSWORD")
-        .env("PGPASSFILE", &pgpass)
-        .args(["-d", &db, "--backup-dir", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    let r = check(out);
+    let r = with_pgpass_only();
     assert_eq!(r.code, 3);
     assert_eq!(r.failure_code(), "auth_failed", "{:#?}", r.events);
 }

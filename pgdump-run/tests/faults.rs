@@ -199,15 +199,34 @@ fn server_stopped_mid_dump_is_a_pg_dump_failure() {
     );
 }
 
-#[test]
-fn timeout_kills_pg_dump_and_removes_the_partial() {
-    let c = Cluster::shared();
-    let db = c.unique_db("timeout");
+/// A database whose table `t` is locked, so that pg_dump blocks mid-dump until the returned
+/// client goes away: `(database, catalog, lock holder)`.
+fn db_whose_dump_blocks(
+    c: &Cluster,
+    prefix: &str,
+) -> (String, tempfile::TempDir, postgres::Client) {
+    let db = c.unique_db(prefix);
     c.connect(&db)
         .batch_execute("CREATE TABLE t (i int)")
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lock = block_dumps_of(c, &db, "t");
+    (db, dir, lock)
+}
+
+/// A run stopped by `code`: exit 3, no set, no partial, no pg_dump left.
+fn assert_stopped_cleanly(r: &Run, code: &str, root: &Path, db: &str) {
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.failure_code(), code);
+    let (sets, partials) = entries(&db_dir(root, db));
+    assert!(sets.is_empty() && partials.is_empty());
+    wait_no_pg_dump(db);
+}
+
+#[test]
+fn timeout_kills_pg_dump_and_removes_the_partial() {
+    let c = Cluster::shared();
+    let (db, dir, lock) = db_whose_dump_blocks(c, "timeout");
     let started = Instant::now();
     let r = run(
         c,
@@ -222,23 +241,14 @@ fn timeout_kills_pg_dump_and_removes_the_partial() {
         ],
     );
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(r.code, 3, "{}", r.stderr);
-    assert_eq!(r.failure_code(), "timeout");
-    let (sets, partials) = entries(&db_dir(dir.path(), &db));
-    assert!(sets.is_empty() && partials.is_empty());
-    wait_no_pg_dump(&db);
+    assert_stopped_cleanly(&r, "timeout", dir.path(), &db);
     drop(lock);
 }
 
 #[test]
 fn sigterm_kills_pg_dump_and_removes_the_partial() {
     let c = Cluster::shared();
-    let db = c.unique_db("sigterm");
-    c.connect(&db)
-        .batch_execute("CREATE TABLE t (i int)")
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let lock = block_dumps_of(c, &db, "t");
+    let (db, dir, lock) = db_whose_dump_blocks(c, "sigterm");
     let child = spawn(
         c,
         &[
@@ -253,11 +263,7 @@ fn sigterm_kills_pg_dump_and_removes_the_partial() {
     // SAFETY: kill only sends a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let r = check(child.wait_with_output().unwrap());
-    assert_eq!(r.code, 3, "{}", r.stderr);
-    assert_eq!(r.failure_code(), "interrupted");
-    let (sets, partials) = entries(&db_dir(dir.path(), &db));
-    assert!(sets.is_empty() && partials.is_empty());
-    wait_no_pg_dump(&db);
+    assert_stopped_cleanly(&r, "interrupted", dir.path(), &db);
     drop(lock);
 }
 

@@ -29,6 +29,16 @@ fn backup(c: &Cluster, db: &str, root: &Path, extra: &[&str]) -> Value {
     r.named("backup.completed")[0].clone()
 }
 
+/// A new database with the tricky schema and one backup of it in a new catalog:
+/// `(database, catalog, backup.completed)`.
+fn tricky_backup(c: &Cluster, prefix: &str) -> (String, tempfile::TempDir, Value) {
+    let db = c.unique_db(prefix);
+    c.load_tricky(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let done = backup(c, &db, dir.path(), &[]);
+    (db, dir, done)
+}
+
 fn drill_cmd(c: &Cluster, root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_restore-drill"));
     with_pg_path(c, &mut cmd);
@@ -127,10 +137,7 @@ fn drills_of_real_databases_are_proven_and_leave_nothing_behind() {
 #[test]
 fn wrong_manifest_counts_and_missing_table_data_fail_naming_the_table() {
     let c = Cluster::shared();
-    let db = c.unique_db("drill_rows");
-    c.load_tricky(&db);
-    let dir = tempfile::tempdir().unwrap();
-    let done = backup(c, &db, dir.path(), &[]);
+    let (db, dir, done) = tricky_backup(c, "drill_rows");
     let set = PathBuf::from(done["path"].as_str().unwrap());
     let mpath = set.join("manifest.json");
     let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
@@ -263,10 +270,7 @@ fn sigint_mid_restore_drops_the_scratch_and_exits_3() {
 #[test]
 fn compare_live_reports_exactly_the_rows_written_since_the_backup() {
     let c = Cluster::shared();
-    let db = c.unique_db("drill_live");
-    c.load_tricky(&db);
-    let dir = tempfile::tempdir().unwrap();
-    backup(c, &db, dir.path(), &[]);
+    let (db, dir, _) = tricky_backup(c, "drill_live");
     c.connect(&db)
         .batch_execute(
             "INSERT INTO public.\"ÜnïcødeTäble\" SELECT 'new ' || g FROM generate_series(1, 7) g",
@@ -284,10 +288,7 @@ fn compare_live_reports_exactly_the_rows_written_since_the_backup() {
 #[test]
 fn ephemeral_drills_never_touch_the_production_server() {
     let c = Cluster::shared();
-    let db = c.unique_db("drill_eph");
-    c.load_tricky(&db);
-    let dir = tempfile::tempdir().unwrap();
-    backup(c, &db, dir.path(), &[]);
+    let (db, dir, _) = tricky_backup(c, "drill_eph");
     let before: Vec<String> = c
         .connect("postgres")
         .query("SELECT datname FROM pg_database", &[])
@@ -348,10 +349,7 @@ fn an_rto_target_of_1ms_fails_on_rto_alone() {
 #[test]
 fn check_sql_statements_must_each_return_true() {
     let c = Cluster::shared();
-    let db = c.unique_db("drill_sql");
-    c.load_tricky(&db);
-    let dir = tempfile::tempdir().unwrap();
-    backup(c, &db, dir.path(), &[]);
+    let (db, dir, _) = tricky_backup(c, "drill_sql");
     let sql = dir.path().join("checks.sql");
     std::fs::write(&sql, "-- invariants\nSELECT count(*) = 300 FROM public.measurements\n\nSELECT min(id) = 2 FROM public.docs\n").unwrap();
     let r = drill(
@@ -375,27 +373,15 @@ fn check_sql_statements_must_each_return_true() {
 #[test]
 fn stdin_mode_drills_the_set_pgdump_run_just_made() {
     let c = Cluster::shared();
-    let db = c.unique_db("drill_pipe");
-    c.load_tricky(&db);
-    let dir = tempfile::tempdir().unwrap();
-    backup(c, &db, dir.path(), &[]);
+    let (db, dir, _) = tricky_backup(c, "drill_pipe");
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let mut dump = Command::new(testkit::tool_bin("pgdump-run"));
-    with_pg_path(c, &mut dump);
-    let mut dump = dump
-        .args(["-d", &db, "--backup-dir", dir.path().to_str().unwrap()])
-        .env("PGOPS_CORRELATION_ID", "nightly-7")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_restore-drill"));
-    with_pg_path(c, &mut cmd);
-    let out = cmd
-        .arg("-")
-        .stdin(dump.stdout.take().unwrap())
-        .output()
-        .unwrap();
-    assert!(dump.wait().unwrap().success());
+    let mut dump = c.tool("pgdump-run");
+    dump.args(["-d", &db, "--backup-dir", dir.path().to_str().unwrap()])
+        .env("PGOPS_CORRELATION_ID", "nightly-7");
+    let mut drill = Command::new(env!("CARGO_BIN_EXE_restore-drill"));
+    with_pg_path(c, &mut drill);
+    drill.arg("-");
+    let out = testkit::pipe(dump, drill);
     let r = ToolRun::check(out);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert!(r.events.iter().all(|e| e["correlation_id"] == "nightly-7"));

@@ -357,6 +357,24 @@ pub fn tool_bin(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `producer | consumer` and returns the consumer's output, once the producer has
+/// succeeded (the way a pipeline of pgops tools runs under a timer).
+pub fn pipe(mut producer: Command, mut consumer: Command) -> Output {
+    let mut first = producer
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the producer starts");
+    let out = consumer
+        .stdin(first.stdout.take().expect("stdout is piped"))
+        .output()
+        .expect("the consumer runs");
+    assert!(
+        first.wait().expect("the producer ends").success(),
+        "the producer failed"
+    );
+    out
+}
+
 /// The output of one run of a pgops tool, checked: every stdout line matches its schema,
 /// `run.finished` is last and carries the exit code, one correlation id, no secret.
 #[derive(Debug)]
