@@ -481,22 +481,27 @@ impl Catalog {
     }
 }
 
+/// The guard of every removal: `path` must be named `<prefix><set id>`.
+fn refuse_unless_named(path: &Path, prefix: &str, what: &str) -> std::io::Result<()> {
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(prefix))
+        .is_some_and(|id| timefmt::parse_set_id(id).is_some());
+    if named {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("refusing to remove {}: not {what}", path.display()),
+        ))
+    }
+}
+
 /// Removes a partial set. Refuses any path that is not a `.partial-<id>` directory, so a
 /// bug elsewhere can never turn this into deletion of something pgops did not create.
 pub fn remove_partial(path: &Path) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ok = name
-        .strip_prefix(PARTIAL_PREFIX)
-        .is_some_and(|id| timefmt::parse_set_id(id).is_some());
-    if !ok {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("refusing to remove {}: not a partial set", path.display()),
-        ));
-    }
+    refuse_unless_named(path, PARTIAL_PREFIX, "a partial set")?;
     match fs::remove_dir_all(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -565,22 +570,7 @@ pub fn delete_set(set: &SetRef) -> std::io::Result<()> {
 
 /// Removes a `.deleting-<id>` directory (and nothing else).
 pub fn finish_deletion(doomed: &Path) -> std::io::Result<()> {
-    let name = doomed
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ok = name
-        .strip_prefix(DELETING_PREFIX)
-        .is_some_and(|id| timefmt::parse_set_id(id).is_some());
-    if !ok {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "refusing to remove {}: not a set being deleted",
-                doomed.display()
-            ),
-        ));
-    }
+    refuse_unless_named(doomed, DELETING_PREFIX, "a set being deleted")?;
     fs::remove_dir_all(doomed)?;
     if let Some(parent) = doomed.parent() {
         atomic::fsync_dir(parent)?;

@@ -82,23 +82,7 @@ fn tricky_schema_in_every_format_and_compression() {
         ("plain", "zstd", ".sql.zst"),
         ("plain", "gzip:1", ".sql.gz"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let r = run(
-            c,
-            &[
-                "-d",
-                &db,
-                "--backup-dir",
-                dir.path().to_str().unwrap(),
-                "--no-globals",
-                "--format",
-                format,
-                "--compress",
-                compress,
-            ],
-        );
-        assert_eq!(r.code, 0, "{format}/{compress}: {}", r.stderr);
-        let done = r.completed_for(&db);
+        let (_dir, done) = backup_as(c, &db, format, compress);
         assert!(done["file"].as_str().unwrap().ends_with(suffix), "{done}");
         let m = manifest(done["path"].as_str().unwrap());
         assert_eq!(manifest_rows(&m), expected, "{format}/{compress}");

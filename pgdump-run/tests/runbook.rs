@@ -51,23 +51,7 @@ fn every_runbook_restore_command_restores_every_row() {
     );
     for (name, body) in &blocks {
         let (format, compress) = name.split_once('-').unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let r = run(
-            c,
-            &[
-                "-d",
-                &src,
-                "--backup-dir",
-                dir.path().to_str().unwrap(),
-                "--no-globals",
-                "--format",
-                format,
-                "--compress",
-                compress,
-            ],
-        );
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        let done = r.completed_for(&src);
+        let (_dir, done) = backup_as(c, &src, format, compress);
         let archive =
             Path::new(done["path"].as_str().unwrap()).join(done["file"].as_str().unwrap());
         let target = c.unique_db("runbook_dst");

@@ -53,6 +53,16 @@ fn drill(c: &Cluster, root: &Path, args: &[&str]) -> ToolRun {
     ToolRun::check(drill_cmd(c, root, args).output().unwrap())
 }
 
+/// Every database of the server.
+fn databases(c: &Cluster) -> Vec<String> {
+    c.connect("postgres")
+        .query("SELECT datname FROM pg_database", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// The scratch databases of drills of `db` (other tests drill in parallel).
 fn scratch_dbs(c: &Cluster, db: &str) -> Vec<String> {
     c.connect("postgres")
@@ -289,13 +299,7 @@ fn compare_live_reports_exactly_the_rows_written_since_the_backup() {
 fn ephemeral_drills_never_touch_the_production_server() {
     let c = Cluster::shared();
     let (db, dir, _) = tricky_backup(c, "drill_eph");
-    let before: Vec<String> = c
-        .connect("postgres")
-        .query("SELECT datname FROM pg_database", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let before = databases(c);
     let mut cmd = drill_cmd(c, dir.path(), &["-d", &db, "--ephemeral"]);
     let child = cmd
         .stdout(Stdio::piped())
@@ -306,13 +310,7 @@ fn ephemeral_drills_never_touch_the_production_server() {
     let r = ToolRun::check(child.wait_with_output().unwrap());
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert_eq!(report(&r)["target"]["kind"], "ephemeral");
-    let after: Vec<String> = c
-        .connect("postgres")
-        .query("SELECT datname FROM pg_database", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let after = databases(c);
     // Other tests create databases in parallel: only a drill of this database matters.
     let mine = |v: &Vec<String>| -> Vec<String> {
         v.iter().filter(|n| n.contains(&db)).cloned().collect()

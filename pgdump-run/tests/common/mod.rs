@@ -53,6 +53,34 @@ pub fn run(cluster: &Cluster, args: &[&str]) -> Run {
     check(out)
 }
 
+/// Backs up `db` alone in `format` with `compress` into a new catalog; the run must succeed.
+/// Returns the catalog and the set's `backup.completed`.
+pub fn backup_as(
+    cluster: &Cluster,
+    db: &str,
+    format: &str,
+    compress: &str,
+) -> (tempfile::TempDir, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        cluster,
+        &[
+            "-d",
+            db,
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+            "--no-globals",
+            "--format",
+            format,
+            "--compress",
+            compress,
+        ],
+    );
+    assert_eq!(r.code, 0, "{format}/{compress}: {}", r.stderr);
+    let done = r.completed_for(db).clone();
+    (dir, done)
+}
+
 pub fn spawn(cluster: &Cluster, args: &[&str]) -> Child {
     command(cluster)
         .args(args)
