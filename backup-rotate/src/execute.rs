@@ -1,7 +1,7 @@
 //! Applying a plan: the only code of backup-rotate that changes the disk.
 
 use ops_core::atomic;
-use ops_core::catalog::{self, Catalog, SetDir, SetRef};
+use ops_core::catalog::{self, Catalog, DirSets, SetDir, SetRef};
 use ops_core::event::{actor, Emitter, Severity};
 use ops_core::{timefmt, OpsError};
 use serde_json::json;
@@ -74,16 +74,31 @@ pub fn resume_deletions(
     }
 }
 
-/// Reports what in a database directory is not one of its complete `sets`; touches none
-/// of it.
+/// Reports what in a database directory is not one of its usable sets; touches none of it.
+/// Rejected sets (see [`catalog::Rejection`]) are warnings: a misplaced, unreadable or
+/// future set is kept, fills no period and anchors no rule, and the operator must look.
 pub fn report_non_sets(
     dir: &SetDir,
-    sets: &[SetRef],
+    scan: &DirSets,
     database: &str,
-    now: jiff::Timestamp,
+    now: time::OffsetDateTime,
     emitter: &Emitter,
 ) {
-    let ids: std::collections::HashSet<&str> = sets.iter().map(|s| s.id.as_str()).collect();
+    for r in &scan.rejected {
+        emitter.emit(
+            "rotate.skipped",
+            Severity::Warning,
+            json!({"database": database, "id": r.set.id, "path": r.set.path.display().to_string(),
+                   "code": r.why.code(),
+                   "reason": format!("not taken for a set ({}): {}; kept, never counted", r.why.code(), r.reason)}),
+        );
+    }
+    let ids: std::collections::HashSet<&str> = scan
+        .sets
+        .iter()
+        .map(|s| s.set.id.as_str())
+        .chain(scan.rejected.iter().map(|r| r.set.id.as_str()))
+        .collect();
     let Ok(rd) = std::fs::read_dir(&dir.path) else {
         return;
     };
@@ -104,8 +119,7 @@ pub fn report_non_sets(
             .and_then(timefmt::parse_set_id)
         {
             Some(started) => {
-                let age = now.as_second() - started.unix_timestamp();
-                if age < 86_400 {
+                if (now - started).whole_seconds() < 86_400 {
                     "a backup being written (or died less than a day ago): left to its writer"
                         .to_string()
                 } else {

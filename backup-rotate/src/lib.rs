@@ -8,7 +8,7 @@ pub mod cli;
 pub mod execute;
 pub mod policy;
 
-use ops_core::catalog::{self, Catalog, SetDir, SetRef, Verdict};
+use ops_core::catalog::{Catalog, SetDir, SetRef, Verdict};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::lock::LockMode;
 use ops_core::{ExitCode, OpsError};
@@ -81,9 +81,7 @@ fn rules_of(args: &cli::Args) -> Rules {
 }
 
 fn label(dir: &SetDir) -> String {
-    dir.database
-        .clone()
-        .unwrap_or_else(|| catalog::GLOBALS_DIR.to_string())
+    dir.label().to_string()
 }
 
 fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
@@ -99,6 +97,12 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
         return Err(OpsError::validation(
             "no_keep_rule",
             "no keep rule given (--keep-last/-hourly/-daily/-weekly/-monthly/-yearly/-within): refusing to treat that as \"delete everything\"",
+        ));
+    }
+    if rules.within.as_ref().is_some_and(|(d, _)| d.is_zero()) {
+        return Err(OpsError::validation(
+            "invalid_keep_rule",
+            "--keep-within 0s keeps nothing, not even the newest set: give a positive duration",
         ));
     }
     let tz = policy::parse_timezone(&args.timezone)
@@ -125,14 +129,16 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                    "reason": "not a pgops entry: never touched"}),
         );
     }
-    let now = jiff::Timestamp::now();
+    let now = time::OffsetDateTime::now_utc();
     for dir in dirs {
         let database = label(dir);
         execute::resume_deletions(dir, &database, args.dry_run, emitter, &mut tally.deleted);
-        let sets = Catalog::sets_in(&dir.path)
+        let scan = dir
+            .scan(now)
             .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
-        execute::report_non_sets(dir, &sets, &database, now, emitter);
-        let infos: Vec<SetInfo> = sets.iter().map(set_info).collect();
+        execute::report_non_sets(dir, &scan, &database, now, emitter);
+        let sets: Vec<&SetRef> = scan.sets.iter().map(|s| &s.set).collect();
+        let infos: Vec<SetInfo> = sets.iter().map(|s| set_info(s)).collect();
         let plan = policy::plan(&infos, &rules, &tz);
         if !infos.is_empty() && infos.iter().all(|s| s.failed) {
             emitter.emit(
@@ -143,7 +149,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             );
         }
         let by_id: std::collections::HashMap<&str, &SetRef> =
-            sets.iter().map(|s| (s.id.as_str(), s)).collect();
+            sets.iter().map(|s| (s.id.as_str(), *s)).collect();
         for d in plan {
             let set = by_id[d.id.as_str()];
             if d.keep {

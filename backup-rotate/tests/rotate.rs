@@ -5,17 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use testkit::ToolRun;
 
-/// A set directory as pgdump-run leaves it: manifest and archive.
+/// A set directory as pgdump-run leaves it: a valid manifest and the archive it lists.
 fn make_set(root: &Path, db_dir: &str, id: &str) -> PathBuf {
-    let set = root.join(db_dir).join(id);
-    std::fs::create_dir_all(&set).unwrap();
-    std::fs::write(
-        set.join("manifest.json"),
-        format!("{{\"v\":1,\"id\":\"{id}\"}}"),
-    )
-    .unwrap();
-    std::fs::write(set.join(format!("{db_dir}.dump.zst")), b"archive bytes").unwrap();
-    set
+    let database = (db_dir != "_globals").then_some(db_dir);
+    testkit::fake::write_set(root, database, id)
 }
 
 fn mark_failed(set: &Path) {
@@ -312,4 +305,113 @@ fn invalid_timezones_and_flags_exit_2() {
     let r = rotate(dir.path(), &["--keep-last", "many"]);
     assert_eq!(r.code, 2);
     assert_eq!(r.error_code("rotate.failed"), "invalid_argument");
+}
+
+/// A set of `small` copied by hand into `big/` under a newer id, its manifest id patched to
+/// match: it must not count as a set of `big`, and the real `big` set must survive.
+#[test]
+fn a_set_copied_into_another_database_is_not_its_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = make_set(dir.path(), "big", DAYS[0]);
+    let small = make_set(dir.path(), "small", DAYS[1]);
+    let forged = dir.path().join("big").join(DAYS[4]);
+    std::fs::create_dir_all(&forged).unwrap();
+    for e in std::fs::read_dir(&small).unwrap().flatten() {
+        std::fs::copy(e.path(), forged.join(e.file_name())).unwrap();
+    }
+    let mpath = forged.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["id"] = DAYS[4].into();
+    std::fs::write(&mpath, m.to_string()).unwrap();
+
+    let r = rotate(dir.path(), &["-d", "big", "--keep-last", "1"]);
+    assert_eq!(r.code, 0);
+    assert!(real.exists(), "the only real set of big was deleted");
+    assert!(
+        forged.exists(),
+        "a set rotation did not make is never deleted"
+    );
+    let skipped = r.named("rotate.skipped");
+    assert!(
+        skipped
+            .iter()
+            .any(|e| e["code"] == "set_misplaced" && e["id"] == DAYS[4]),
+        "{skipped:?}"
+    );
+    assert!(r.named("rotate.kept").iter().any(|e| e["id"] == DAYS[0]));
+}
+
+/// A newer set directory whose manifest is garbage fills no period: `--keep-last 1` keeps
+/// the newest good set and deletes only older good ones.
+#[test]
+fn a_garbage_manifest_anchors_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in &DAYS[..4] {
+        make_set(dir.path(), "app", d);
+    }
+    let garbage = make_set(dir.path(), "app", DAYS[4]);
+    std::fs::write(garbage.join("manifest.json"), b"{ not json").unwrap();
+    let r = rotate(dir.path(), &["--keep-last", "1", "--dry-run"]);
+    assert_eq!(r.code, 0);
+    let kept: Vec<&Value> = r.named("rotate.kept").into_iter().collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["id"], DAYS[3], "the newest good set is kept");
+    assert_eq!(r.named("rotate.deleted").len(), 3);
+    assert!(r
+        .named("rotate.skipped")
+        .iter()
+        .any(|e| e["code"] == "manifest_invalid" && e["id"] == DAYS[4]));
+}
+
+/// A set dated 2099 (a clock that once jumped forward) must not anchor --keep-within: the
+/// current sets stay.
+#[test]
+fn a_set_from_the_future_anchors_no_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let recent: Vec<String> = (1..=3)
+        .map(|h| ops_core::timefmt::set_id(now - time::Duration::hours(h)))
+        .collect();
+    for id in &recent {
+        make_set(dir.path(), "app", id);
+    }
+    let future = make_set(dir.path(), "app", "20990101T000000Z");
+    let r = rotate(dir.path(), &["--keep-within", "1d"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.named("rotate.deleted").len(), 0, "{:?}", r.events);
+    for id in &recent {
+        assert!(dir.path().join("app").join(id).exists());
+    }
+    assert!(future.exists(), "a future set is reported, never deleted");
+    assert!(r
+        .named("rotate.skipped")
+        .iter()
+        .any(|e| e["code"] == "clock_skew"));
+}
+
+/// `--keep-within 0s` with `--min-keep 0` would keep nothing at all: refused.
+#[test]
+fn keep_within_zero_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in DAYS {
+        make_set(dir.path(), "app", d);
+    }
+    let r = rotate(dir.path(), &["--keep-within", "0s", "--min-keep", "0"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.error_code("rotate.failed"), "invalid_keep_rule");
+    assert_eq!(ids(dir.path(), "app").len(), 5);
+}
+
+/// A database really named `_globals` and the globals sets are two things.
+#[test]
+fn a_database_named_globals_is_not_the_globals() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in DAYS {
+        testkit::fake::write_set(dir.path(), Some("_globals"), d);
+        testkit::fake::write_set(dir.path(), None, d);
+    }
+    let r = rotate(dir.path(), &["--keep-last", "2"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(ids(dir.path(), "%5Fglobals").len(), 2);
+    assert_eq!(ids(dir.path(), "_globals").len(), 2);
 }

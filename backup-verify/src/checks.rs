@@ -10,7 +10,7 @@
 //! | `rows` | rows counted now equal the manifest's, table by table; large objects too |
 
 use crate::scan::Scan;
-use ops_core::catalog::{self, CheckResult, CheckStatus, DumpFormat, Manifest, SetKind, Verdict};
+use ops_core::catalog::{self, CheckResult, CheckStatus, DumpFormat, Manifest, Verdict};
 use ops_core::OpsError;
 use std::collections::BTreeMap;
 
@@ -40,7 +40,32 @@ pub struct Evidence {
     pub manifest: Result<Manifest, OpsError>,
     pub entries: Vec<Entry>,
     /// One scan per manifest file, in manifest order; `Err` if it could not be read.
-    pub scans: Vec<Result<Scan, String>>,
+    pub scans: Vec<Result<Scan, ReadError>>,
+}
+
+/// Why a file of a set could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    /// This process may not read it (permissions): nothing is known about the bytes, so the
+    /// set is `unverifiable`, not `fail`. Any other error (missing, I/O error) fails it.
+    pub denied: bool,
+    pub message: String,
+}
+
+impl ReadError {
+    pub fn from_io(e: &std::io::Error) -> ReadError {
+        ReadError {
+            denied: e.kind() == std::io::ErrorKind::PermissionDenied,
+            message: e.to_string(),
+        }
+    }
+
+    pub fn missing() -> ReadError {
+        ReadError {
+            denied: false,
+            message: "missing".into(),
+        }
+    }
 }
 
 fn result(name: &str, status: CheckStatus, reason: impl Into<String>) -> CheckResult {
@@ -85,8 +110,9 @@ pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
     let mut decodes = Vec::new();
     for (f, scan) in m.files.iter().zip(&e.scans) {
         match scan {
+            Err(why) if why.denied => {}
             Err(why) => {
-                sums.push(Err(format!("{}: not readable: {why}", f.name)));
+                sums.push(Err(format!("{}: not readable: {}", f.name, why.message)));
                 decodes.push(Err(format!("{}: not readable", f.name)));
             }
             Ok(s) => {
@@ -113,12 +139,34 @@ pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
             }
         }
     }
-    checks.push(fold("checksum", sums, "every file matches its SHA-256"));
-    checks.push(fold(
-        "decode",
-        decodes,
-        "decompresses completely; raw size and SHA-256 match",
-    ));
+    let denied: Vec<String> = m
+        .files
+        .iter()
+        .zip(&e.scans)
+        .filter_map(|(f, s)| match s {
+            Err(why) if why.denied => Some(format!("{}: {}", f.name, why.message)),
+            _ => None,
+        })
+        .collect();
+    if denied.is_empty() {
+        checks.push(fold("checksum", sums, "every file matches its SHA-256"));
+        checks.push(fold(
+            "decode",
+            decodes,
+            "decompresses completely; raw size and SHA-256 match",
+        ));
+    } else {
+        // Nothing is known about bytes this process may not read: the checks that need
+        // them are skipped and the set is unverifiable (run as the catalog's owner).
+        let why = format!("not readable by this user: {}", denied.join("; "));
+        checks.extend(CHECKS[2..].iter().map(|c| skip(c, why.clone())));
+        let verdict = if checks.iter().any(|c| c.status == CheckStatus::Fail) {
+            Verdict::Fail
+        } else {
+            Verdict::Unverifiable
+        };
+        return (verdict, checks);
+    }
 
     // The archive is the first file; its structure and rows are what the set proves.
     match e.scans.first() {
@@ -177,23 +225,16 @@ fn fold(name: &str, parts: Vec<Result<(), String>>, ok: &str) -> CheckResult {
 }
 
 fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
-    let mut problems = Vec::new();
-    if m.id != e.set_dir {
-        problems.push(format!(
-            "id {} differs from the directory {}",
-            m.id, e.set_dir
-        ));
-    }
-    let expected_dir = match m.kind {
-        SetKind::Globals => catalog::GLOBALS_DIR.to_string(),
-        SetKind::Database => catalog::encode_db_dir(&m.database),
+    // Where the set lies, as the catalog sees it: the same rule every tool applies.
+    let dir = catalog::SetDir {
+        database: if e.db_dir == catalog::GLOBALS_DIR {
+            None
+        } else {
+            Some(catalog::decode_db_dir(&e.db_dir).unwrap_or_default())
+        },
+        path: Default::default(),
     };
-    if expected_dir != e.db_dir {
-        problems.push(format!(
-            "database {:?} does not belong in {}",
-            m.database, e.db_dir
-        ));
-    }
+    let mut problems = m.placement_problems(&dir, &e.set_dir);
     if m.status != "complete" {
         problems.push(format!("status is {:?}", m.status));
     }
@@ -331,6 +372,7 @@ fn rows_check(m: &Manifest, s: &pg_archive::Summary) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ops_core::catalog::SetKind;
     use ops_core::catalog::{Compression, FileEntry, TableRows, ToolInfo};
     use proptest::prelude::*;
 

@@ -45,8 +45,7 @@ struct Target {
 /// What verifying one set concluded.
 #[derive(Debug)]
 struct Outcome {
-    database: String,
-    id: String,
+    path: PathBuf,
     verdict: Verdict,
 }
 
@@ -112,68 +111,110 @@ fn execute(
     let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
 
     // Which sets, and which databases are in scope for freshness (with their sets, when
-    // they were listed already).
+    // they were listed already). Databases are keyed by their directory, so a database
+    // named `_globals` is never confused with the globals sets.
+    let now = time::OffsetDateTime::now_utc();
     let mut targets: Vec<Target> = Vec::new();
-    let mut scope: Vec<(String, PathBuf, Option<Vec<SetRef>>)> = Vec::new();
+    let mut scope: Vec<(catalog::SetDir, Option<catalog::DirSets>)> = Vec::new();
+    let mut problems = 0usize;
     match &from_stdin {
         Some(input) => {
             for named in input.sets.iter().filter(|n| wanted(&n.database)) {
-                let dir = match named.kind {
-                    SetKind::Globals => catalog.globals_dir(),
-                    SetKind::Database => catalog.db_dir(&named.database),
+                let dir = catalog::SetDir {
+                    database: (named.kind == SetKind::Database).then(|| named.database.clone()),
+                    path: match named.kind {
+                        SetKind::Globals => catalog.globals_dir(),
+                        SetKind::Database => catalog.db_dir(&named.database),
+                    },
                 };
                 targets.push(Target {
                     database: named.database.clone(),
                     set: SetRef {
                         id: named.id.clone(),
-                        path: dir.join(&named.id),
+                        path: dir.path.join(&named.id),
                     },
                 });
-                if !scope.iter().any(|(d, _, _)| *d == named.database) {
-                    scope.push((named.database.clone(), dir, None));
+                if !scope.iter().any(|(d, _)| *d == dir) {
+                    scope.push((dir, None));
                 }
             }
         }
         None => {
             for unknown in &listing.unknown {
-                emitter.emit(
-                    "verify.finding",
+                finding(
+                    emitter,
                     Severity::Warning,
                     json!({"kind": "unknown_entry", "path": unknown.path.display().to_string(),
                            "message": "not a pgops entry: reported, never touched"}),
                 );
             }
             for dir in &listing.set_dirs {
-                let label = dir
-                    .database
-                    .clone()
-                    .unwrap_or_else(|| catalog::GLOBALS_DIR.to_string());
+                let label = dir.label().to_string();
                 if !wanted(&label) {
                     continue;
                 }
-                let sets = Catalog::sets_in(&dir.path)
-                    .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
-                let chosen = if args.all_sets {
-                    &sets[..]
-                } else {
-                    &sets[sets.len().saturating_sub(1)..]
+                let sets = match dir.scan(now) {
+                    Ok(sets) => sets,
+                    Err(e) => {
+                        // One unreadable directory must not hide the others' verdicts.
+                        problems += 1;
+                        finding(
+                            emitter,
+                            Severity::Error,
+                            json!({"kind": "unreadable", "database": label,
+                                   "path": dir.path.display().to_string(),
+                                   "message": format!("cannot list the sets of {label:?}: {e}; its backups are unverifiable")}),
+                        );
+                        continue;
+                    }
                 };
-                targets.extend(chosen.iter().map(|set| Target {
+                // The newest set (or all), and every directory named like a set that is
+                // not a usable one: verified so that the check it fails is named (a set
+                // from the future only with --all-sets: its bytes may well be fine).
+                let mut chosen: Vec<&SetRef> = if args.all_sets {
+                    sets.sets.iter().map(|s| &s.set).collect()
+                } else {
+                    sets.sets.last().map(|s| &s.set).into_iter().collect()
+                };
+                chosen.extend(
+                    sets.rejected
+                        .iter()
+                        .filter(|r| args.all_sets || r.why != catalog::Rejection::ClockSkew)
+                        .map(|r| &r.set),
+                );
+                chosen.sort_by(|a, b| a.id.cmp(&b.id));
+                targets.extend(chosen.into_iter().map(|set| Target {
                     database: label.clone(),
                     set: set.clone(),
                 }));
-                scope.push((label, dir.path.clone(), Some(sets)));
+                scope.push((dir.clone(), Some(sets)));
             }
         }
     }
-    for (_, dir, _) in &scope {
-        for p in Catalog::partials_in(dir).unwrap_or_default() {
-            emitter.emit(
-                "verify.finding",
+    for (dir, sets) in &mut scope {
+        for p in Catalog::partials_in(&dir.path).unwrap_or_default() {
+            finding(
+                emitter,
                 Severity::Warning,
                 json!({"kind": "stale_partial", "path": p.display().to_string(),
                        "message": "a backup that never finished; the next pgdump-run removes it"}),
             );
+        }
+        if sets.is_none() {
+            *sets = dir.scan(now).ok();
+        }
+        // A future set is a clock fault, not corruption: a warning, and freshness ignores
+        // it. The other rejected sets are verified and fail their own checks.
+        for r in sets.iter().flat_map(|s| &s.rejected) {
+            if r.why == catalog::Rejection::ClockSkew {
+                finding(
+                    emitter,
+                    Severity::Warning,
+                    json!({"kind": "clock_skew", "code": r.why.code(), "database": dir.label(),
+                           "id": r.set.id, "path": r.set.path.display().to_string(),
+                           "message": r.reason}),
+                );
+            }
         }
     }
 
@@ -182,25 +223,28 @@ fn execute(
     });
 
     // Freshness: the newest passing set per database, from this run or from verify.json,
-    // looked for newest first.
-    let now = time::OffsetDateTime::now_utc();
-    let verdicts: std::collections::HashMap<(&str, &str), Verdict> = outcomes
+    // looked for newest first among the sets that are sets (not rejected, not from the
+    // future).
+    let verdicts: std::collections::HashMap<&std::path::Path, Verdict> = outcomes
         .iter()
-        .map(|o| ((o.database.as_str(), o.id.as_str()), o.verdict))
+        .map(|o| (o.path.as_path(), o.verdict))
         .collect();
     let mut newest = Vec::new();
-    for (database, dir, sets) in scope {
-        let sets = sets.unwrap_or_else(|| Catalog::sets_in(&dir).unwrap_or_default());
-        let passing = sets.iter().rev().find_map(|set| {
-            let passed = match verdicts.get(&(database.as_str(), set.id.as_str())) {
+    for (dir, sets) in &scope {
+        let passing = sets.as_ref().and_then(|sets| {
+            sets.newest_where(|s| match verdicts.get(s.set.path.as_path()) {
                 Some(v) => *v == Verdict::Pass,
-                None => set
+                None => s
+                    .set
                     .read_verify()
                     .is_some_and(|r| r.verdict == Verdict::Pass),
-            };
-            passed.then(|| (set.id.clone(), set.started()))
+            })
+            .map(|s| (s.set.id.clone(), s.set.started()))
         });
-        newest.push(freshness::Newest { database, passing });
+        newest.push(freshness::Newest {
+            database: dir.label().to_string(),
+            passing,
+        });
     }
     let expected: Vec<String> = args.expect.clone();
     let stale = freshness::stale(&newest, &expected, now, args.max_age);
@@ -237,12 +281,17 @@ fn execute(
         );
         return Ok((ExitCode::Problem, tally));
     }
-    let exit = if passed == outcomes.len() && stale.is_empty() {
+    let exit = if passed == outcomes.len() && stale.is_empty() && problems == 0 {
         ExitCode::Ok
     } else {
         ExitCode::Problem
     };
     Ok((exit, tally))
+}
+
+/// `verify.finding`: something worth knowing that is not a set's verdict.
+fn finding(emitter: &Emitter, severity: Severity, payload: serde_json::Value) {
+    emitter.emit("verify.finding", severity, payload);
 }
 
 fn list_entries(dir: &Path) -> Vec<Entry> {
@@ -264,8 +313,22 @@ fn list_entries(dir: &Path) -> Vec<Entry> {
 
 fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
     let started = Instant::now();
-    let manifest = t.set.read_manifest();
-    let entries = list_entries(&t.set.path);
+    // A link is never followed into a set (the catalog's one rule): it has no manifest.
+    let real_dir = std::fs::symlink_metadata(&t.set.path).is_ok_and(|m| m.is_dir());
+    let manifest = if real_dir {
+        t.set.read_manifest()
+    } else {
+        Err(OpsError::new(
+            catalog::Rejection::NotADirectory.code(),
+            Category::Integrity,
+            format!("{} is a link or not a directory", t.set.path.display()),
+        ))
+    };
+    let entries = if real_dir {
+        list_entries(&t.set.path)
+    } else {
+        Vec::new()
+    };
     let scans = match &manifest {
         Ok(m) => m
             .files
@@ -277,8 +340,8 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
                     .find(|e| e.name == f.name && e.size.is_some())
                 {
                     Some(e) => scan::scan_file(&t.set.path.join(&e.name), m.compression.algorithm)
-                        .map_err(|e| e.to_string()),
-                    None => Err("missing".to_string()),
+                        .map_err(|e| checks::ReadError::from_io(&e)),
+                    None => Err(checks::ReadError::missing()),
                 }
             })
             .collect(),
@@ -299,7 +362,7 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
     };
     let (verdict, checks) = checks::evaluate(&evidence);
     let mut recorded = false;
-    if !args.no_record && t.set.path.is_dir() {
+    if !args.no_record && real_dir {
         let record = VerifyRecord {
             v: 1,
             id: t.set.id.clone(),
@@ -356,8 +419,7 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
         emitter.emit("verify.failed", Severity::Error, payload);
     }
     Outcome {
-        database: t.database.clone(),
-        id: t.set.id.clone(),
+        path: t.set.path.clone(),
         verdict,
     }
 }

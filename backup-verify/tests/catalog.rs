@@ -218,3 +218,143 @@ fn a_writer_holding_the_lock_makes_verify_wait_then_exit_3() {
     assert_eq!(r.code, 3);
     assert_eq!(r.error_code("verify.failed"), "lock_busy");
 }
+
+/// Moves the only set of `db` to `new_id` (directory and manifest id): returns its path.
+fn rename_only_set(root: &Path, db: &str, new_id: &str) -> std::path::PathBuf {
+    let db_dir = root.join(ops_core::catalog::encode_db_dir(db));
+    let set = std::fs::read_dir(&db_dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mpath = set.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["id"] = new_id.into();
+    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    let to = db_dir.join(new_id);
+    std::fs::rename(&set, &to).unwrap();
+    to
+}
+
+/// A set dated 2099 (a host clock that once jumped forward) must not keep a database fresh
+/// for ever: it is reported as clock_skew and the database is stale.
+#[test]
+fn a_set_from_the_future_is_never_fresh() {
+    let c = Cluster::shared();
+    let db = c.unique_db("future");
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path());
+    rename_only_set(dir.path(), &db, "20990101T000000Z");
+    let r = verify(dir.path(), &["--max-age", "1h", "--all-sets"]);
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    assert_eq!(r.named("verify.passed").len(), 1, "its bytes are fine");
+    let skew: Vec<_> = r
+        .named("verify.finding")
+        .into_iter()
+        .filter(|e| e["kind"] == "clock_skew")
+        .collect();
+    assert_eq!(skew.len(), 1, "{:#?}", r.events);
+    let stale = r.named("verify.stale");
+    assert_eq!(stale.len(), 1);
+    assert!(stale[0]["newest_passing"].is_null());
+}
+
+/// A set of another database copied in under a newer id is not this database's newest
+/// set: --latest verifies the real one, and the impostor fails its manifest check.
+#[test]
+fn a_set_copied_from_another_database_is_reported_not_taken() {
+    let c = Cluster::shared();
+    let (small, big) = (c.unique_db("small"), c.unique_db("big"));
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &small, dir.path());
+    backup(c, &big, dir.path());
+    let small_set = std::fs::read_dir(dir.path().join(&small))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let newer =
+        ops_core::timefmt::set_id(time::OffsetDateTime::now_utc() + time::Duration::seconds(60));
+    let forged = dir.path().join(&big).join(&newer);
+    std::fs::create_dir(&forged).unwrap();
+    for e in std::fs::read_dir(&small_set).unwrap().flatten() {
+        std::fs::copy(e.path(), forged.join(e.file_name())).unwrap();
+    }
+    let mpath = forged.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["id"] = newer.clone().into();
+    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+
+    let r = verify(dir.path(), &["-d", &big]);
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    let passed = r.named("verify.passed");
+    assert_eq!(passed.len(), 1);
+    assert_ne!(
+        passed[0]["id"],
+        newer.as_str(),
+        "the impostor is not verified as big's"
+    );
+    let failed = r.named("verify.failed");
+    assert_eq!(failed.len(), 1, "{:#?}", r.events);
+    assert_eq!(failed[0]["id"], newer.as_str());
+    assert_eq!(failed[0]["failed"], serde_json::json!(["manifest"]));
+}
+
+/// One unreadable database directory does not hide the others; a dump this user may not
+/// read is unverifiable, not failed. Permissions bind only a user other than root.
+#[test]
+fn unreadable_directories_and_dumps_are_reported_and_the_rest_verified() {
+    let c = Cluster::shared();
+    let (a, b) = (c.unique_db("readable"), c.unique_db("hidden"));
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &a, dir.path());
+    backup(c, &b, dir.path());
+    testkit::chown_tree_to_nobody(dir.path());
+    use std::os::unix::fs::PermissionsExt;
+    let hidden = dir.path().join(&b);
+    std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let r = ToolRun::check(testkit::as_nobody(
+        Command::new(env!("CARGO_BIN_EXE_backup-verify"))
+            .env_remove("PGOPS_BACKUP_DIR")
+            .arg("--backup-dir")
+            .arg(dir.path())
+            .stdin(Stdio::null()),
+    ));
+    std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    assert_eq!(r.named("verify.passed").len(), 1, "{:#?}", r.events);
+    assert!(r
+        .named("verify.finding")
+        .iter()
+        .any(|e| e["kind"] == "unreadable" && e["database"] == b.as_str()));
+
+    // Now the directory is readable but the dump is not.
+    let set = std::fs::read_dir(&hidden)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let dump = std::fs::read_dir(&set)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains(".dump"))
+        .unwrap();
+    std::fs::set_permissions(&dump, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let r = ToolRun::check(testkit::as_nobody(
+        Command::new(env!("CARGO_BIN_EXE_backup-verify"))
+            .env_remove("PGOPS_BACKUP_DIR")
+            .arg("--backup-dir")
+            .arg(dir.path())
+            .args(["-d", &b, "--no-record"])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(r.code, 1);
+    let failed = r.named("verify.failed");
+    assert_eq!(failed.len(), 1, "{:#?}", r.events);
+    assert_eq!(failed[0]["verdict"], "unverifiable");
+    assert_eq!(failed[0]["failed"], serde_json::json!([]));
+}

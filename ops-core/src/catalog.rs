@@ -405,10 +405,17 @@ impl Catalog {
             .map_err(|e| OpsError::io(format!("listing {}", self.root.display()), &e))
     }
 
-    /// Creates the root if missing, private.
+    /// Creates the root if missing, private (0700, like every directory pgops makes: the
+    /// dumps hold the whole database). An existing root keeps the mode its owner gave it.
     pub fn ensure_root(&self) -> std::io::Result<()> {
-        fs::DirBuilder::new().recursive(true).create(&self.root)?;
-        Ok(())
+        use std::os::unix::fs::DirBuilderExt;
+        if self.root.is_dir() {
+            return Ok(());
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
     }
 
     /// The directory of a database's sets (the name is encoded, never joined raw).
@@ -478,6 +485,259 @@ impl Catalog {
             out.extend(Self::partials_in(&dir.path)?);
         }
         Ok(out)
+    }
+}
+
+/// How far past now a set may start before its id is taken for a clock error, not a time:
+/// hosts with NTP drift by seconds; a set hours or years ahead came from a clock that jumped.
+pub const CLOCK_SKEW_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Why a directory named like a set is not taken for one. The same rule for every tool:
+/// such a directory fills no retention period, is never restored, is never the newest set,
+/// and is reported, never deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejection {
+    /// A symbolic link or anything but a real directory: pgops never follows links in a
+    /// catalog, so what a set holds is always what lies in it.
+    NotADirectory,
+    /// No `manifest.json` as a regular file, or one that does not parse or has an unknown
+    /// version.
+    ManifestInvalid,
+    /// The manifest names another id, kind or database than where the set lies (a set
+    /// copied or moved by hand).
+    Misplaced,
+    /// A file the manifest lists is a link or not a regular file (a missing one leaves a
+    /// set that fails verification).
+    FileNotPlain,
+    /// The set starts later than now plus [`CLOCK_SKEW_TOLERANCE`].
+    ClockSkew,
+}
+
+impl Rejection {
+    /// The stable code events carry.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rejection::NotADirectory => "set_not_a_directory",
+            Rejection::ManifestInvalid => "manifest_invalid",
+            Rejection::Misplaced => "set_misplaced",
+            Rejection::FileNotPlain => "set_file_not_plain",
+            Rejection::ClockSkew => "clock_skew",
+        }
+    }
+}
+
+/// A directory named like a set that is not one, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub set: SetRef,
+    pub why: Rejection,
+    pub reason: String,
+    /// The manifest, when it was read (a misplaced or future set has one).
+    pub manifest: Option<Box<Manifest>>,
+}
+
+/// A set whose manifest was read and matches where it lies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedSet {
+    pub set: SetRef,
+    pub manifest: Manifest,
+}
+
+/// The sets of one directory, oldest first, sorted into usable and rejected.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DirSets {
+    pub sets: Vec<CheckedSet>,
+    pub rejected: Vec<Rejected>,
+}
+
+impl DirSets {
+    /// The newest usable set that `keep` accepts.
+    pub fn newest_where(&self, keep: impl Fn(&CheckedSet) -> bool) -> Option<&CheckedSet> {
+        self.sets.iter().rev().find(|s| keep(s))
+    }
+}
+
+impl SetDir {
+    /// The kind of set this directory holds.
+    pub fn kind(&self) -> SetKind {
+        if self.database.is_some() {
+            SetKind::Database
+        } else {
+            SetKind::Globals
+        }
+    }
+
+    /// How a person names it: the database, or `_globals`.
+    pub fn label(&self) -> &str {
+        self.database.as_deref().unwrap_or(GLOBALS_DIR)
+    }
+
+    /// The one rule every tool applies before it takes `set` (which lies in this directory)
+    /// for a set: see [`Rejection`].
+    pub fn check(&self, set: SetRef, now: time::OffsetDateTime) -> Result<CheckedSet, Rejected> {
+        let reject = |set: SetRef, why, reason: String, manifest| {
+            Err(Rejected {
+                set,
+                why,
+                reason,
+                manifest,
+            })
+        };
+        match fs::symlink_metadata(&set.path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return reject(
+                    set,
+                    Rejection::NotADirectory,
+                    "a link or a file named like a set: pgops never follows links in a catalog"
+                        .into(),
+                    None,
+                )
+            }
+            Err(e) => {
+                let reason = format!("cannot read it: {e}");
+                return reject(set, Rejection::NotADirectory, reason, None);
+            }
+        }
+        let mpath = set.manifest_path();
+        if !fs::symlink_metadata(&mpath).is_ok_and(|m| m.is_file()) {
+            return reject(
+                set,
+                Rejection::ManifestInvalid,
+                "no manifest.json as a regular file".into(),
+                None,
+            );
+        }
+        let manifest = match read_manifest(&mpath) {
+            Ok(m) => m,
+            Err(e) => return reject(set, Rejection::ManifestInvalid, e.message, None),
+        };
+        let problems = manifest.placement_problems(self, &set.id);
+        if !problems.is_empty() {
+            return reject(
+                set,
+                Rejection::Misplaced,
+                problems.join("; "),
+                Some(Box::new(manifest)),
+            );
+        }
+        // A missing file leaves a set that fails verification; a link is never a set's file.
+        if let Some(bad) = manifest.files.iter().find(|f| {
+            !is_plain_name(&f.name)
+                || fs::symlink_metadata(set.path.join(&f.name)).is_ok_and(|m| !m.is_file())
+        }) {
+            let reason = format!("{:?} is a link or not a regular file", bad.name);
+            return reject(
+                set,
+                Rejection::FileNotPlain,
+                reason,
+                Some(Box::new(manifest)),
+            );
+        }
+        if manifest.files.is_empty() {
+            let reason = "the manifest lists no file".to_string();
+            return reject(
+                set,
+                Rejection::ManifestInvalid,
+                reason,
+                Some(Box::new(manifest)),
+            );
+        }
+        let ahead = set.started() - now;
+        if ahead > CLOCK_SKEW_TOLERANCE {
+            let reason = format!(
+                "starts {} s after now: a clock was wrong when it was taken, or is now",
+                ahead.whole_seconds()
+            );
+            return reject(set, Rejection::ClockSkew, reason, Some(Box::new(manifest)));
+        }
+        Ok(CheckedSet { set, manifest })
+    }
+
+    /// Every entry of this directory named like a set (`<set id>`), checked by
+    /// [`check`](Self::check): usable sets and rejected ones, oldest first. A missing
+    /// directory has none.
+    pub fn scan(&self, now: time::OffsetDateTime) -> std::io::Result<DirSets> {
+        let mut out = DirSets::default();
+        let rd = match fs::read_dir(&self.path) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        let mut ids = Vec::new();
+        for e in rd {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            if timefmt::parse_set_id(&name).is_some() {
+                ids.push(name);
+            }
+        }
+        ids.sort();
+        for id in ids {
+            let set = SetRef {
+                path: self.path.join(&id),
+                id,
+            };
+            match self.check(set, now) {
+                Ok(s) => out.sets.push(s),
+                Err(r) => out.rejected.push(r),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The set named `id` in this directory, checked; `Ok(None)` when there is no entry of
+    /// that name.
+    pub fn set_named(
+        &self,
+        id: &str,
+        now: time::OffsetDateTime,
+    ) -> Option<Result<CheckedSet, Rejected>> {
+        timefmt::parse_set_id(id)?;
+        let path = self.path.join(id);
+        fs::symlink_metadata(&path).ok()?;
+        Some(self.check(
+            SetRef {
+                id: id.to_string(),
+                path,
+            },
+            now,
+        ))
+    }
+}
+
+/// A file name a manifest may list: one path component, no dot files.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains('/') && !name.contains('\0')
+}
+
+impl Manifest {
+    /// What disagrees between this manifest and where it lies (`dir`, set directory
+    /// `set_dir`): its id, its kind, its database.
+    pub fn placement_problems(&self, dir: &SetDir, set_dir: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.id != set_dir {
+            problems.push(format!(
+                "id {} differs from the directory {set_dir}",
+                self.id
+            ));
+        }
+        if self.kind != dir.kind() {
+            problems.push(format!(
+                "a {:?} set in the directory of {:?}",
+                self.kind,
+                dir.label()
+            ));
+        } else if self.kind == SetKind::Database
+            && dir.database.as_deref() != Some(self.database.as_str())
+        {
+            problems.push(format!(
+                "database {:?} does not belong in the directory of {:?}",
+                self.database,
+                dir.label()
+            ));
+        }
+        problems
     }
 }
 

@@ -73,6 +73,35 @@ const LIBPQ_ENV: [&str; 14] = [
     "PGREQUIRESSL",
 ];
 
+/// libpq's connection keywords that pgops does not take (named in errors; anything else
+/// is not echoed).
+const LIBPQ_KEYWORDS: [&str; 24] = [
+    "service",
+    "options",
+    "client_encoding",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "gsslib",
+    "gssdelegation",
+    "krbsrvname",
+    "requiressl",
+    "sslcompression",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "sslpassword",
+    "sslnegotiation",
+    "require_auth",
+    "channel_binding",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
 const DEFAULT_SOCKET_DIRS: [&str; 2] = ["/var/run/postgresql", "/tmp"];
 
 fn bad(msg: impl Into<String>) -> OpsError {
@@ -142,7 +171,7 @@ impl ConnSettings {
                 self.host = Some(v)
             }
             "hostaddr" => self.hostaddr = Some(v),
-            "port" => self.port = Some(v.parse().map_err(|_| bad(format!("invalid port {v:?}")))?),
+            "port" => self.port = Some(v.parse().map_err(|_| bad("invalid port: not a number from 1 to 65535 (a password holding / ? @ or : must be percent-encoded in a URI)"))?),
             "user" => self.user = Some(v),
             "dbname" => self.dbname = Some(v),
             "password" => self.password = Some(Secret(v)),
@@ -157,7 +186,9 @@ impl ConnSettings {
                     "verify-full",
                 ];
                 if !MODES.contains(&v.as_str()) {
-                    return Err(bad(format!("invalid sslmode {v:?}")));
+                    return Err(bad(
+                        "invalid sslmode: expected disable, allow, prefer, require, verify-ca or verify-full",
+                    ));
                 }
                 self.sslmode = Some(v)
             }
@@ -165,14 +196,19 @@ impl ConnSettings {
                 self.connect_timeout = Some(
                     v.trim()
                         .parse()
-                        .map_err(|_| bad(format!("invalid connect_timeout {v:?}")))?,
+                        .map_err(|_| bad("invalid connect_timeout: not a number of seconds"))?,
                 )
             }
             "application_name" | "fallback_application_name" => self.application_name = Some(v),
             other => {
-                return Err(bad(format!(
-                    "connection parameter {other:?} is not supported by pgops"
-                )))
+                // Named only when it is one of libpq's own keywords: anything else may be
+                // a fragment of a badly quoted password.
+                let what = if LIBPQ_KEYWORDS.contains(&other) {
+                    format!("connection parameter {other:?}")
+                } else {
+                    "an unknown connection parameter".to_string()
+                };
+                return Err(bad(format!("{what} is not supported by pgops")));
             }
         }
         Ok(())
@@ -491,7 +527,8 @@ pub fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>, OpsError> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(bad(format!("conninfo: missing \"=\" after {key:?}")));
+            // The key is not echoed: in `password=two words` it is half the password.
+            return Err(bad("conninfo: a word is not followed by \"=\" (quote values that hold spaces: key='a b')"));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -612,7 +649,7 @@ pub fn parse_uri(uri: &str) -> Result<Vec<(String, String)>, OpsError> {
     for kv in query.unwrap_or("").split('&').filter(|s| !s.is_empty()) {
         let (k, v) = kv
             .split_once('=')
-            .ok_or_else(|| bad(format!("URI: parameter {kv:?} has no value")))?;
+            .ok_or_else(|| bad("URI: a query parameter has no value"))?;
         out.push((percent_decode(k)?, percent_decode(v)?));
     }
     Ok(out)

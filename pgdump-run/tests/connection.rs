@@ -122,3 +122,29 @@ fn tls_modes_the_catalog_client_cannot_honour_are_refused() {
     assert_eq!(r.code, 2);
     assert_eq!(r.failure_code(), "tls_unsupported");
 }
+
+/// Malformed URIs and conninfo strings whose password holds `/`, `?` or spaces: the error
+/// names what is wrong, never a piece of the password.
+#[test]
+fn a_malformed_connection_string_never_echoes_the_password() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = SENTINEL_PASSWORD;
+    for d in [
+        format!("postgresql://postgres:{pw}/x?y@localhost:{}/db", c.port()),
+        format!("postgresql://postgres:x/{pw}@localhost/db"),
+        format!("postgresql://postgres:{pw}@localhost/db?sslmode"),
+        format!("postgresql://postgres:{pw}@localhost:{pw}/db"),
+        format!("host=localhost password=x {pw} port=1"),
+        format!("host=localhost password=x {pw}=1"),
+    ] {
+        let out = command(c)
+            .args(["-d", &d, "--backup-dir", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        testkit::assert_no_secret("stdout", &out.stdout);
+        testkit::assert_no_secret("stderr", &out.stderr);
+        let r = check(out);
+        assert_eq!(r.code, 2, "{d}: {:#?}", r.events);
+    }
+}

@@ -82,13 +82,79 @@ impl std::str::FromStr for PortSpec {
     }
 }
 
-/// Parses a comma-separated list of port specs.
+/// Parses a comma-separated list of port specs: pgops' own `tcp/22,udp/51820-51821`, or
+/// nmap's `-p` syntax so an operator's habits work: bare ports and ranges are TCP
+/// (`22,80,443`, `1-1024`, `-` for 1-65535, `-1024`, `60000-`), and a `T:` or `U:` prefix
+/// sets the protocol for it and the items after it (`U:51820,8472,T:22`), as nmap does.
 pub fn parse_list(s: &str) -> Result<Vec<PortSpec>, String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(str::parse)
-        .collect()
+    let mut proto = Proto::Tcp;
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        if item.contains('/') {
+            out.push(item.parse()?);
+            continue;
+        }
+        let ports = match item.split_once(':') {
+            Some((q, rest)) => {
+                proto = match q {
+                    "T" | "t" => Proto::Tcp,
+                    "U" | "u" => Proto::Udp,
+                    _ => return Err(format!("{item:?}: expected T: or U: before the ports")),
+                };
+                rest
+            }
+            None => item,
+        };
+        let port = |p: &str, default: u16| -> Result<u16, String> {
+            if p.is_empty() {
+                return Ok(default);
+            }
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{item:?}: invalid port {p:?}"))
+        };
+        let (from, to) = match ports.split_once('-') {
+            Some((a, b)) => (port(a, 1)?, port(b, u16::MAX)?),
+            None if ports.is_empty() => return Err(format!("{item:?}: no port")),
+            None => (port(ports, 0)?, port(ports, 0)?),
+        };
+        if from > to {
+            return Err(format!("{item:?}: empty range"));
+        }
+        out.push(PortSpec { proto, from, to });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    fn list(s: &str) -> Vec<String> {
+        parse_list(s)
+            .unwrap()
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn nmap_syntax_is_accepted() {
+        assert_eq!(list("1-65535"), ["tcp/1-65535"]);
+        assert_eq!(list("-"), ["tcp/1-65535"]);
+        assert_eq!(list("-1024,60000-"), ["tcp/1-1024", "tcp/60000-65535"]);
+        assert_eq!(list("22,80,443"), ["tcp/22", "tcp/80", "tcp/443"]);
+        assert_eq!(list("U:51820"), ["udp/51820"]);
+        assert_eq!(
+            list("T:1-1024,U:51820,8472,T:22"),
+            ["tcp/1-1024", "udp/51820", "udp/8472", "tcp/22"]
+        );
+        assert_eq!(list("tcp/22,U:53"), ["tcp/22", "udp/53"]);
+        for bad in ["X:22", "0", "80-22", "U:", "tcp/x", "70000"] {
+            assert!(parse_list(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

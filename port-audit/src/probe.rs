@@ -65,6 +65,32 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
+/// The local and the peer address of a connected socket, compared: equal only when the
+/// socket connected to itself.
+fn is_self_connect(fd: &OwnedFd) -> bool {
+    let name = |peer: bool| {
+        // SAFETY: sockaddr_storage is plain data; zeroed is a valid value.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let p = &mut ss as *mut _ as *mut libc::sockaddr;
+        // SAFETY: ss/len describe a buffer large enough for any address.
+        let rc = unsafe {
+            if peer {
+                libc::getpeername(fd.as_raw_fd(), p, &mut len)
+            } else {
+                libc::getsockname(fd.as_raw_fd(), p, &mut len)
+            }
+        };
+        (rc == 0).then(|| {
+            // SAFETY: the kernel wrote len bytes of ss.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(&ss as *const _ as *const u8, len as usize) };
+            bytes.to_vec()
+        })
+    };
+    matches!((name(false), name(true)), (Some(a), Some(b)) if a == b)
+}
+
 /// Starts a non-blocking connect; `Ok(None)` when it was refused at once.
 fn start_connect(addr: SocketAddr) -> std::io::Result<Option<OwnedFd>> {
     let family = if addr.is_ipv4() {
@@ -219,7 +245,15 @@ fn scan_part(
                 continue;
             };
             let state = if ev.events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 == 0 {
-                State::Open
+                if is_self_connect(&fd) {
+                    // TCP simultaneous open: probing a port of this host that the kernel
+                    // also picked as this socket's ephemeral source port connects the
+                    // socket to itself. Nothing listens there (a listening port is never
+                    // handed out as an ephemeral one), so the port is closed.
+                    State::Closed
+                } else {
+                    State::Open
+                }
             } else {
                 let mut err: libc::c_int = 0;
                 let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

@@ -241,6 +241,71 @@ fn host_audit_sees_sockets_and_nat_rules_and_agrees_with_ss() {
     assert_eq!(summary["complete"], true);
 }
 
+/// The open TCP ports `nmap -sT -p-` finds on `addr`, run in namespace `ns`.
+fn nmap_open(lab: &Lab, ns: &str, addr: &str) -> BTreeSet<u64> {
+    let mut args = vec!["-sT", "-p-", "-n", "-Pn", "--open", "-oG", "-"];
+    if addr.contains(':') {
+        args.push("-6");
+    }
+    args.push(addr);
+    let out = String::from_utf8(lab.run_in(ns, "nmap", &args).stdout).unwrap();
+    out.lines()
+        .filter_map(|l| l.split_once("Ports: "))
+        .flat_map(|(_, ports)| {
+            ports
+                .split(", ")
+                .filter_map(|p| p.split('/').next()?.trim().parse().ok())
+                .collect::<Vec<u64>>()
+        })
+        .collect()
+}
+
+/// A full probe of an address of the very host that probes it: a connect to a port of the
+/// local ephemeral range can meet itself (TCP simultaneous open) and look open. Twenty
+/// consecutive full probes, over a namespace address, 127.0.0.1 and ::1, must each give
+/// exactly the open set nmap gives: no phantom port, ever.
+#[test]
+fn twenty_full_probes_of_the_own_host_have_no_phantom_ports() {
+    let Some(mut lab) = Lab::new() else { return };
+    if Command::new("nmap").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: nmap is not installed (scripts/test installs it)");
+        return;
+    }
+    lab.listen(&SOCKETS);
+    let h = lab.host.clone();
+    let addrs = ["198.51.100.1", "127.0.0.1", "::1"];
+    let expected: Vec<BTreeSet<u64>> = addrs.iter().map(|a| nmap_open(&lab, &h, a)).collect();
+    assert_eq!(expected[0], BTreeSet::from([22, 5432, 8080]));
+    assert_eq!(expected[1], BTreeSet::from([5432, 6443, 8080]));
+    assert_eq!(expected[2], BTreeSet::from([8080]));
+    for run in 0..20 {
+        let i = run % addrs.len();
+        let r = lab.audit(
+            &h,
+            &[
+                "--no-sockets",
+                "--no-rules",
+                "--probe",
+                addrs[i],
+                "--ports",
+                "1-65535",
+                "--probe-timeout",
+                "500ms",
+            ],
+        );
+        let open: BTreeSet<u64> = findings(&r, "probe")
+            .iter()
+            .filter(|f| f["proto"] == "tcp" && f["state"] == "open")
+            .map(|f| f["port"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            open, expected[i],
+            "run {run} on {}: phantom or missing ports",
+            addrs[i]
+        );
+    }
+}
+
 #[test]
 fn a_probe_from_outside_agrees_with_nmap_and_finds_postgres() {
     let Some(mut lab) = Lab::new() else { return };

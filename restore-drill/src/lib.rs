@@ -12,7 +12,9 @@ pub mod proof;
 pub mod restore;
 pub mod target;
 
-use ops_core::catalog::{Catalog, CheckResult, CheckStatus, Manifest, SetKind, SetRef, Verdict};
+use ops_core::catalog::{
+    Catalog, CheckResult, CheckStatus, CheckedSet, Rejection, SetDir, SetKind, Verdict,
+};
 use ops_core::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::input;
@@ -89,33 +91,48 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
     }
 }
 
-/// The set to drill: named on stdin, by `--backup-id`, or the newest that did not fail
-/// verification.
+/// The set to drill: named on stdin, by `--backup-id`, or the newest usable set (see
+/// [`catalog::Rejection`]) that did not fail verification. A named set must pass the same
+/// rule: a set copied into another database's directory is never restored as that database.
 pub fn choose_set(
     catalog: &Catalog,
     db: &str,
     backup_id: Option<&str>,
     events: Option<&input::Input>,
-) -> Result<SetRef, OpsError> {
-    let dir = catalog.db_dir(db);
-    let by_id = |id: &str| -> Result<SetRef, OpsError> {
+) -> Result<CheckedSet, OpsError> {
+    let dir = SetDir {
+        database: Some(db.to_string()),
+        path: catalog.db_dir(db),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let by_id = |id: &str| -> Result<CheckedSet, OpsError> {
         if timefmt::parse_set_id(id).is_none() {
             return Err(OpsError::validation(
                 "invalid_set_id",
                 format!("{id:?} is not a set id"),
             ));
         }
-        let set = SetRef {
-            id: id.to_string(),
-            path: dir.join(id),
-        };
-        if !set.manifest_path().is_file() {
-            return Err(OpsError::validation(
+        match dir.set_named(id, now) {
+            None => Err(OpsError::validation(
                 "set_not_found",
                 format!("database {db:?} has no complete set {id}"),
-            ));
+            )),
+            // Asked for by name, a set from the future may be drilled: its bytes are what
+            // they are; only its place and manifest must be right.
+            Some(Err(r)) if r.why == Rejection::ClockSkew => Ok(CheckedSet {
+                manifest: *r.manifest.expect("a future set has a manifest"),
+                set: r.set,
+            }),
+            Some(Err(r)) => Err(OpsError::new(
+                r.why.code(),
+                Category::Integrity,
+                format!(
+                    "set {id} of database {db:?} is not a usable set: {}",
+                    r.reason
+                ),
+            )),
+            Some(Ok(s)) => Ok(s),
         }
-        Ok(set)
     };
     if let Some(input) = events {
         let named = input
@@ -136,16 +153,24 @@ pub fn choose_set(
     if let Some(id) = backup_id {
         return by_id(id);
     }
-    let sets = Catalog::sets_in(&dir)
-        .map_err(|e| OpsError::io(format!("listing {}", dir.display()), &e))?;
-    sets.into_iter()
+    let sets = dir
+        .scan(now)
+        .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
+    let rejected = sets.rejected.len();
+    sets.sets
+        .into_iter()
         .rev()
-        .find(|s| !s.read_verify().is_some_and(|r| r.verdict == Verdict::Fail))
+        .find(|s| !s.set.read_verify().is_some_and(|r| r.verdict == Verdict::Fail))
         .ok_or_else(|| {
+            let also = if rejected > 0 {
+                format!(" ({rejected} director(ies) named like sets are not usable sets: see backup-verify)")
+            } else {
+                String::new()
+            };
             OpsError::new(
                 "no_set",
                 Category::Integrity,
-                format!("database {db:?} has no set that did not fail verification"),
+                format!("database {db:?} has no usable set that did not fail verification{also}"),
             )
         })
 }
@@ -199,8 +224,11 @@ fn drill(
             ))
         }
     };
+    // `-d` is a name, a conninfo or a URI, as for pg_dump: the database is what it names,
+    // never the string itself (which may hold a password).
+    let settings = ConnSettings::resolve(&args.conn.flags(args.dbname.clone()))?;
     let db = match (&args.dbname, events) {
-        (Some(d), _) => d.clone(),
+        (Some(_), _) => settings.effective_dbname(),
         (None, Some(i)) => i
             .sets
             .iter()
@@ -220,7 +248,6 @@ fn drill(
             ))
         }
     };
-    let settings = ConnSettings::resolve(&args.conn.flags(None))?;
     let redactor = Redactor::new(settings.secrets());
     let programs = restore::Programs::locate(args.pg_bin_dir.as_deref())?;
     let check_sql = match &args.check_sql {
@@ -232,8 +259,8 @@ fn drill(
     let stop = StopSignal::install(None)?;
     // Shared: rotation cannot delete the set while it is being restored.
     let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.lock_timeout)?;
-    let set = choose_set(&catalog, &db, args.backup_id.as_deref(), events)?;
-    let manifest: Manifest = set.read_manifest()?;
+    let CheckedSet { set, manifest } =
+        choose_set(&catalog, &db, args.backup_id.as_deref(), events)?;
     let file = manifest.files.first().ok_or_else(|| {
         OpsError::new(
             "manifest_invalid",
@@ -287,7 +314,20 @@ fn drill(
                 &ops_core::cluster::Options::default(),
             )?)
         } else {
-            target::Place::Server(settings.for_database("postgres"))
+            let admin = settings.for_database("postgres");
+            for left in target::sweep_leftovers(&admin)? {
+                let severity = if left.action == "dropped" || left.action == "in_use" {
+                    Severity::Info
+                } else {
+                    Severity::Warning
+                };
+                emitter.emit(
+                    "drill.leftover",
+                    severity,
+                    serde_json::to_value(&left).expect("leftovers serialize"),
+                );
+            }
+            target::Place::Server(admin)
         };
         let mut scratch =
             target::Scratch::create(place, target::scratch_name(&db, started_at), &db, args.keep)?;
@@ -307,10 +347,12 @@ fn drill(
         let mut restored = Ok(());
         if args.with_owners {
             if let Some(g) = newest_globals(&catalog) {
-                let gm = g.read_manifest()?;
-                if let Some(gf) = gm.files.first() {
-                    restored =
-                        restore.globals(&g.path.join(&gf.name), &gm, &scratch.admin_settings());
+                if let Some(gf) = g.manifest.files.first() {
+                    restored = restore.globals(
+                        &g.set.path.join(&gf.name),
+                        &g.manifest,
+                        &scratch.admin_settings(),
+                    );
                 }
             }
         }
@@ -491,10 +533,11 @@ fn run_history(args: &cli::HistoryArgs) -> ExitCode {
     )
 }
 
-/// The globals set a drill replays with `--with-owners`: the newest.
-pub fn newest_globals(catalog: &Catalog) -> Option<SetRef> {
-    Catalog::sets_in(&catalog.globals_dir())
-        .ok()?
-        .into_iter()
-        .last()
+/// The globals set a drill replays with `--with-owners`: the newest usable one.
+pub fn newest_globals(catalog: &Catalog) -> Option<CheckedSet> {
+    let dir = SetDir {
+        database: None,
+        path: catalog.globals_dir(),
+    };
+    dir.scan(time::OffsetDateTime::now_utc()).ok()?.sets.pop()
 }

@@ -35,12 +35,113 @@ pub enum Place {
 }
 
 /// A scratch database this drill created.
-#[derive(Debug)]
 pub struct Scratch {
     pub name: String,
     place: Place,
     keep: bool,
     dropped: bool,
+    /// On the server: the connection holding this drill's advisory lock on the scratch
+    /// name for as long as the drill lives. A drill killed by SIGKILL loses it, which is how
+    /// a later drill proves a leftover scratch database has no owner any more.
+    _owner: Option<postgres::Client>,
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scratch")
+            .field("name", &self.name)
+            .field("place", &self.place)
+            .field("keep", &self.keep)
+            .finish()
+    }
+}
+
+/// The mark a drill writes on each scratch database it creates (its comment). Only marked
+/// databases are ever dropped by a later drill.
+pub const SCRATCH_MARK: &str = "pgops restore-drill scratch";
+const KEPT_MARK: &str = "pgops restore-drill scratch (--keep)";
+/// The first key of every pgops advisory lock (`pgop`).
+const LOCK_CLASS: i32 = 0x7067_6f70;
+
+/// The second key of a scratch database's advisory lock.
+fn lock_key(name: &str) -> i32 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(name.as_bytes());
+    i32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+/// A `pgops_drill_*` database found on the server before a drill.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Leftover {
+    pub name: String,
+    /// `dropped`: marked by a drill that is gone; `kept`: marked `--keep`; `in_use`: its
+    /// drill still runs; `unmarked`: not provably ours, never touched.
+    pub action: &'static str,
+    pub reason: String,
+}
+
+/// Finds scratch databases that earlier drills left on the server (killed before they
+/// could drop them) and drops those that a drill provably created (its mark) and whose
+/// drill is provably gone (its advisory lock is free). Everything else is reported only.
+pub fn sweep_leftovers(admin: &ConnSettings) -> Result<Vec<Leftover>, OpsError> {
+    let mut client = admin.connect()?;
+    let rows = client
+        .query(
+            "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') \
+             FROM pg_database WHERE datname LIKE 'pgops\\_drill\\_%' ORDER BY datname",
+            &[],
+        )
+        .map_err(|e| sql_error("listing leftover scratch databases", e))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let name: String = row.get(0);
+        let comment: String = row.get(1);
+        let valid_name = name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if comment == KEPT_MARK {
+            out.push(Leftover {
+                name,
+                action: "kept",
+                reason: "kept by restore-drill --keep: drop it by hand when done".into(),
+            });
+            continue;
+        }
+        if comment != SCRATCH_MARK || !valid_name {
+            out.push(Leftover {
+                name,
+                action: "unmarked",
+                reason:
+                    "named like a scratch database but not marked by restore-drill: never touched"
+                        .into(),
+            });
+            continue;
+        }
+        let key = lock_key(&name);
+        let free: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &key])
+            .map_err(|e| sql_error("checking a leftover scratch database", e))?
+            .get(0);
+        if !free {
+            out.push(Leftover {
+                name,
+                action: "in_use",
+                reason: "its drill is still running".into(),
+            });
+            continue;
+        }
+        let dropped = client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .map_err(|e| sql_error("dropping a leftover scratch database", e));
+        let _ = client.execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &key]);
+        dropped?;
+        out.push(Leftover {
+            name,
+            action: "dropped",
+            reason: "left by a drill that died before it could drop it".into(),
+        });
+    }
+    Ok(out)
 }
 
 fn sql_error(what: &str, e: postgres::Error) -> OpsError {
@@ -75,14 +176,32 @@ impl Scratch {
             Place::Ephemeral(c) => c.settings("postgres"),
         };
         let mut client = admin.connect()?;
+        let owner = match &place {
+            Place::Server(_) => {
+                // Owned before it exists: a sweeping drill sees the lock taken.
+                client
+                    .execute(
+                        "SELECT pg_advisory_lock($1, $2)",
+                        &[&LOCK_CLASS, &lock_key(&name)],
+                    )
+                    .map_err(|e| sql_error("locking the scratch name", e))?;
+                true
+            }
+            Place::Ephemeral(_) => false,
+        };
         client
             .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
             .map_err(|e| sql_error("creating the scratch database", e))?;
+        let mark = if keep { KEPT_MARK } else { SCRATCH_MARK };
+        client
+            .batch_execute(&format!("COMMENT ON DATABASE {name} IS '{mark}'"))
+            .map_err(|e| sql_error("marking the scratch database", e))?;
         Ok(Scratch {
             name,
             place,
             keep,
             dropped: false,
+            _owner: owner.then_some(client),
         })
     }
 

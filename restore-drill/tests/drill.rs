@@ -445,3 +445,147 @@ fn history_summarises_drills_by_month() {
     assert_eq!(months[2]["rto_trend_pct"], 0.0);
     assert_eq!(r.finished()["unreadable_lines"], 1);
 }
+
+/// The only set of `db` in `root`.
+fn only_set(root: &Path, db: &str) -> PathBuf {
+    std::fs::read_dir(root.join(ops_core::catalog::encode_db_dir(db)))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path()
+}
+
+/// A set of `small` copied into `big/` under a newer id (manifest id patched) is not a set
+/// of `big`: the drill restores big's own set, never small's.
+#[test]
+fn a_set_copied_from_another_database_is_never_drilled_as_it() {
+    let c = Cluster::shared();
+    let (small, dir, _) = tricky_backup(c, "drill_small");
+    let big = c.unique_db("drill_big");
+    c.load_mixed(&big, "0.01");
+    let real = backup(c, &big, dir.path(), &[]);
+    let newer =
+        ops_core::timefmt::set_id(time::OffsetDateTime::now_utc() + time::Duration::seconds(120));
+    let forged = dir.path().join(&big).join(&newer);
+    std::fs::create_dir(&forged).unwrap();
+    for e in std::fs::read_dir(only_set(dir.path(), &small))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(e.path(), forged.join(e.file_name())).unwrap();
+    }
+    let mpath = forged.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["id"] = newer.clone().into();
+    std::fs::write(&mpath, m.to_string()).unwrap();
+
+    let r = drill(c, dir.path(), &["-d", &big]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(report(&r)["id"], real["id"], "big's own set was drilled");
+
+    let r = drill(c, dir.path(), &["-d", &big, "--backup-id", &newer]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.error_code("drill.failed"), "set_misplaced");
+}
+
+/// A dump that is a symbolic link is refused, as backup-verify refuses it: one rule.
+#[test]
+fn a_symlinked_dump_is_not_a_set() {
+    let c = Cluster::shared();
+    let (db, dir, _) = tricky_backup(c, "drill_link");
+    let set = only_set(dir.path(), &db);
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
+    let name = m["files"][0]["name"].as_str().unwrap();
+    let elsewhere = dir.path().join("elsewhere.dump");
+    std::fs::rename(set.join(name), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, set.join(name)).unwrap();
+    let r = drill(c, dir.path(), &["-d", &db]);
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    assert_eq!(r.error_code("drill.failed"), "no_set");
+    assert!(scratch_dbs(c, &db).is_empty());
+}
+
+/// A drill killed by SIGKILL cannot drop its scratch database; the next drill proves the
+/// leftover is its kind's (the mark) and ownerless (the advisory lock), and drops it.
+#[test]
+fn a_kill_9_drill_leaves_a_scratch_that_the_next_drill_drops() {
+    let c = Cluster::shared();
+    let (db, dir, _) = tricky_backup(c, "drill_k9");
+    let sql = dir.path().join("slow.sql");
+    std::fs::write(&sql, "SELECT pg_sleep(60) IS NOT NULL\n").unwrap();
+    let mut child = drill_cmd(
+        c,
+        dir.path(),
+        &["-d", &db, "--check-sql", sql.to_str().unwrap()],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut scratch = Vec::new();
+    for _ in 0..1000 {
+        scratch = scratch_dbs(c, &db);
+        if !scratch.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(scratch.len(), 1, "the scratch database appeared");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        scratch_dbs(c, &db),
+        scratch,
+        "SIGKILL leaves the scratch behind"
+    );
+
+    // An unmarked database named like a scratch database is never touched.
+    let foreign = format!("pgops_drill_{}_foreign", db.to_lowercase());
+    c.create_db(&foreign);
+
+    let r = drill(c, dir.path(), &["-d", &db]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let left = r.named("drill.leftover");
+    assert!(
+        left.iter()
+            .any(|e| e["name"] == scratch[0].as_str() && e["action"] == "dropped"),
+        "{left:#?}"
+    );
+    assert!(left
+        .iter()
+        .any(|e| e["name"] == foreign.as_str() && e["action"] == "unmarked"));
+    assert_eq!(scratch_dbs(c, &db), vec![foreign.clone()]);
+    c.drop_db(&foreign);
+}
+
+/// `-d` may be a URI holding the password: it is never echoed, even when the drill finds
+/// no set or the URI is malformed (an unencoded `/` in the password).
+#[test]
+fn a_uri_with_a_password_is_never_echoed() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("x")).unwrap();
+    let pw = testkit::SENTINEL_PASSWORD;
+    let host = c.socket_dir().display().to_string();
+    for uri in [
+        format!(
+            "postgresql://postgres:{pw}@/nosuchdb?host={host}&port={}",
+            c.port()
+        ),
+        format!("postgresql://postgres:{pw}/x?y@localhost:{}/db", c.port()),
+        format!(
+            "postgresql://postgres:{pw}@localhost:{}/db?sslmode",
+            c.port()
+        ),
+        format!("host=localhost password={pw} x port={}", c.port()),
+    ] {
+        let out = drill_cmd(c, dir.path(), &["-d", &uri]).output().unwrap();
+        testkit::assert_no_secret("stdout", &out.stdout);
+        testkit::assert_no_secret("stderr", &out.stderr);
+        let r = ToolRun::check(out);
+        assert_ne!(r.code, 0);
+    }
+}

@@ -8,6 +8,7 @@
 //! test; a watchdog stops the server when the test process exits, however it exits. The
 //! cluster itself is `ops_core::cluster::LocalCluster`, which restore-drill also uses.
 
+pub mod fake;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -268,6 +269,36 @@ pub fn assert_no_secret_in_tree(dir: &Path) {
             assert_no_secret(&entry.display().to_string(), &bytes);
         }
     }
+}
+
+/// The unprivileged user tests run tools as, when they need permissions to bind (root
+/// reads everything): `nobody`/`nogroup`.
+pub const NOBODY: u32 = 65534;
+
+/// True when this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Gives `dir` and everything under it to [`NOBODY`] (as root; otherwise the tree is the
+/// test's own already).
+pub fn chown_tree_to_nobody(dir: &Path) {
+    if !is_root() {
+        return;
+    }
+    for p in std::iter::once(dir.to_path_buf()).chain(walk(dir)) {
+        std::os::unix::fs::lchown(&p, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+}
+
+/// Runs `cmd` as [`NOBODY`] when root, as is otherwise.
+pub fn as_nobody(cmd: &mut Command) -> Output {
+    use std::os::unix::process::CommandExt;
+    if is_root() {
+        cmd.uid(NOBODY).gid(NOBODY);
+    }
+    cmd.output().unwrap()
 }
 
 /// Every path under `dir`, depth first.

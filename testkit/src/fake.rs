@@ -1,0 +1,82 @@
+//! Sets written without a server, for tests of what tools do with a catalog's shape
+//! (retention, the rejection rules): a manifest valid in every field and an archive whose
+//! sizes and hashes match it, but whose bytes are not a real dump. Tests that need a
+//! restorable set take a real backup instead.
+
+use ops_core::catalog::{
+    self, Algorithm, Compression, DumpFormat, FileEntry, Manifest, SetKind, ToolInfo,
+};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The manifest [`write_set`] writes for `database` (`None`: globals) and `id`.
+pub fn manifest(database: Option<&str>, id: &str, archive: &[u8]) -> Manifest {
+    let dir = match database {
+        Some(db) => catalog::encode_db_dir(db),
+        None => catalog::GLOBALS_DIR.to_string(),
+    };
+    let (format, name) = match database {
+        Some(_) => (DumpFormat::Custom, format!("{dir}.dump")),
+        None => (DumpFormat::Plain, "globals.sql".to_string()),
+    };
+    let sha = hex(&Sha256::digest(archive));
+    let started = ops_core::timefmt::parse_set_id(id).expect("a set id");
+    Manifest {
+        v: catalog::MANIFEST_VERSION,
+        id: id.to_string(),
+        kind: if database.is_some() {
+            SetKind::Database
+        } else {
+            SetKind::Globals
+        },
+        database: database.unwrap_or("").to_string(),
+        status: "complete".into(),
+        started_at: ops_core::timefmt::rfc3339(started),
+        finished_at: ops_core::timefmt::rfc3339(started),
+        duration_ms: 0,
+        server_version: "15.0".into(),
+        pg_dump_version: "15.0".into(),
+        format,
+        compression: Compression {
+            algorithm: Algorithm::None,
+            level: None,
+        },
+        files: vec![FileEntry {
+            name,
+            bytes: archive.len() as u64,
+            sha256: sha.clone(),
+            raw_bytes: archive.len() as u64,
+            raw_sha256: sha,
+        }],
+        tables: Vec::new(),
+        large_objects: 0,
+        database_size: None,
+        connection: serde_json::json!({}),
+        tool: ToolInfo {
+            name: "testkit".into(),
+            version: "0".into(),
+        },
+        correlation_id: "testkit".into(),
+        notes: Vec::new(),
+    }
+}
+
+/// Writes a complete set of `database` (`None`: globals) named `id` under `root`, in the
+/// directory the catalog gives it. Returns the set's path.
+pub fn write_set(root: &Path, database: Option<&str>, id: &str) -> PathBuf {
+    let dir = match database {
+        Some(db) => root.join(catalog::encode_db_dir(db)),
+        None => root.join(catalog::GLOBALS_DIR),
+    };
+    let set = dir.join(id);
+    std::fs::create_dir_all(&set).unwrap();
+    let archive = format!("not a real archive of {database:?} {id}\n").into_bytes();
+    let m = manifest(database, id, &archive);
+    std::fs::write(set.join(&m.files[0].name), &archive).unwrap();
+    catalog::write_manifest(&set, &m).unwrap();
+    set
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
