@@ -83,13 +83,11 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
     let redactor = Redactor::new(settings.secrets());
     let exclude = selection::Patterns::new(&args.exclude)?;
 
-    let pg_dump = pgbin::locate("pg_dump", args.pg_bin_dir.as_deref())?;
-    let (pg_dump_version, pg_dump_major) = pgbin::version(&pg_dump)?;
-    let pg_dumpall = if args.no_globals {
-        None
-    } else {
-        Some(pgbin::locate("pg_dumpall", args.pg_bin_dir.as_deref())?)
-    };
+    // Before any connection: is there a pg_dump at all?
+    let installs = ops_core::programs::installations(args.pg_bin_dir.as_deref());
+    if !installs.iter().any(|i| i.has("pg_dump")) {
+        pgbin::locate("pg_dump", args.pg_bin_dir.as_deref())?;
+    }
 
     // The first -d may be a conninfo/URI; what it names is the first database.
     let mut named: Vec<String> = args.dbnames.clone();
@@ -106,15 +104,29 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         ..e
     })?;
     let server = server::server_info(&mut client)?;
-    if pg_dump_major < server.major {
+    // The client for this server's major (ops_core::programs: its own, else the newest).
+    let Some(tools) = ops_core::programs::pick_dump(&installs, server.major) else {
+        let newest = installs
+            .iter()
+            .filter(|i| i.has("pg_dump"))
+            .map(|i| i.version.as_str())
+            .next()
+            .unwrap_or("?");
         return Err(OpsError::validation(
             "version_mismatch",
             format!(
-                "pg_dump {pg_dump_version} is older than the server ({}): it cannot dump it; install postgresql-client-{} or pass --pg-bin-dir",
+                "pg_dump {newest} is older than the server ({}): it cannot dump it; install postgresql-client-{} or pass --pg-bin-dir",
                 server.version, server.major
             ),
         ));
-    }
+    };
+    let pg_dump = tools.program("pg_dump");
+    let (pg_dump_version, _) = pgbin::version(&pg_dump)?;
+    let pg_dumpall = if args.no_globals {
+        None
+    } else {
+        Some(pgbin::locate("pg_dumpall", Some(&tools.dir))?)
+    };
     let databases = if args.all {
         server::list_databases(&mut client)?
     } else {

@@ -44,17 +44,7 @@ pub fn version(program: &Path) -> Result<(String, u32), OpsError> {
     })
 }
 
-/// Parses `pg_dump (PostgreSQL) 15.18 (Debian …)` or `… 17devel`.
-pub fn parse_version(text: &str) -> Option<(String, u32)> {
-    let after = text.split(')').nth(1)?.trim();
-    let version = after.split_whitespace().next()?;
-    let major: u32 = version
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()?;
-    Some((version.to_string(), major))
-}
+pub use ops_core::programs::parse_version;
 
 #[cfg(test)]
 mod tests {

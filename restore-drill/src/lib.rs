@@ -175,6 +175,31 @@ pub fn choose_set(
         })
 }
 
+/// `no_client_pair`: no installed pg_restore can put this archive into the target.
+fn no_pair(
+    installs: &[ops_core::programs::Install],
+    archive_major: u32,
+    target_major: Option<u32>,
+    source_major: u32,
+) -> OpsError {
+    let have: Vec<String> = installs
+        .iter()
+        .map(|i| format!("{} ({})", i.major, i.dir.display()))
+        .collect();
+    let target = match target_major {
+        Some(t) => format!("a PostgreSQL {t} server"),
+        None => format!("a private cluster of PostgreSQL {source_major} or newer"),
+    };
+    OpsError::new(
+        "no_client_pair",
+        Category::Dependency,
+        format!(
+            "no installed PostgreSQL can restore this archive (written by pg_dump {archive_major}) into {target}: a pg_restore of at least {archive_major} that the server accepts is needed (installed: {}); see ADR 0006",
+            if have.is_empty() { "none".to_string() } else { have.join(", ") }
+        ),
+    )
+}
+
 fn ms(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
 }
@@ -249,7 +274,6 @@ fn drill(
         }
     };
     let redactor = Redactor::new(settings.secrets());
-    let programs = restore::Programs::locate(args.pg_bin_dir.as_deref())?;
     let check_sql = match &args.check_sql {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
             OpsError::validation("invalid_check_sql", format!("{}: {e}", p.display()))
@@ -296,25 +320,33 @@ fn drill(
     ));
 
     if sum_ok {
-        let place = if args.ephemeral {
-            let bin = args
-                .pg_bin_dir
-                .clone()
-                .filter(|d| d.join("initdb").exists())
-                .or_else(ops_core::cluster::newest_server_bin)
-                .ok_or_else(|| {
-                    OpsError::new(
-                        "server_missing",
-                        Category::Dependency,
-                        "--ephemeral needs the PostgreSQL server binaries (initdb, pg_ctl)",
-                    )
-                })?;
-            target::Place::Ephemeral(ops_core::cluster::LocalCluster::start(
-                &bin,
+        // Client tools per server major (ops_core::programs), chosen before anything is
+        // created: when no pair can restore this archive there, the drill says so.
+        let archive_major = ops_core::programs::major_of(&manifest.pg_dump_version);
+        let source_major = ops_core::programs::major_of(&manifest.server_version);
+        let (place, programs) = if args.ephemeral {
+            let mut installs = ops_core::programs::installations(args.pg_bin_dir.as_deref());
+            for i in ops_core::programs::installations(None) {
+                if !installs.iter().any(|x| x.dir == i.dir) {
+                    installs.push(i);
+                }
+            }
+            let (server, client) =
+                ops_core::programs::pick_ephemeral(&installs, source_major, archive_major)
+                    .ok_or_else(|| no_pair(&installs, archive_major, None, source_major))?;
+            let place = target::Place::Ephemeral(ops_core::cluster::LocalCluster::start(
+                &server.dir,
                 &ops_core::cluster::Options::default(),
-            )?)
+            )?);
+            (place, restore::Programs::of(client))
         } else {
             let admin = settings.for_database("postgres");
+            let target_major = target::server_major(&admin)?;
+            let installs = ops_core::programs::installations(args.pg_bin_dir.as_deref());
+            let client = ops_core::programs::pick_restore(&installs, archive_major, target_major)
+                .ok_or_else(|| {
+                no_pair(&installs, archive_major, Some(target_major), source_major)
+            })?;
             for left in target::sweep_leftovers(&admin)? {
                 let severity = if left.action == "dropped" || left.action == "in_use" {
                     Severity::Info
@@ -327,7 +359,7 @@ fn drill(
                     serde_json::to_value(&left).expect("leftovers serialize"),
                 );
             }
-            target::Place::Server(admin)
+            (target::Place::Server(admin), restore::Programs::of(client))
         };
         let mut scratch =
             target::Scratch::create(place, target::scratch_name(&db, started_at), &db, args.keep)?;

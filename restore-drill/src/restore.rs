@@ -21,20 +21,12 @@ pub struct Programs {
 }
 
 impl Programs {
-    pub fn locate(bin_dir: Option<&Path>) -> Result<Programs, OpsError> {
-        let find = |name: &str| -> Result<PathBuf, OpsError> {
-            ops_core::programs::locate(name, bin_dir).ok_or_else(|| {
-                OpsError::new(
-                    "client_missing",
-                    Category::Dependency,
-                    format!("{name} not found; install the PostgreSQL client or pass --pg-bin-dir"),
-                )
-            })
-        };
-        Ok(Programs {
-            pg_restore: find("pg_restore")?,
-            psql: find("psql")?,
-        })
+    /// The client programs of one installation.
+    pub fn of(install: &ops_core::programs::Install) -> Programs {
+        Programs {
+            pg_restore: install.program("pg_restore"),
+            psql: install.program("psql"),
+        }
     }
 }
 

@@ -70,6 +70,16 @@ fn lock_key(name: &str) -> i32 {
     i32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
+/// The major version of the server `admin` reaches.
+pub fn server_major(admin: &ConnSettings) -> Result<u32, OpsError> {
+    let num: i32 = admin
+        .connect()?
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .map_err(|e| sql_error("asking the server's version", e))?
+        .get(0);
+    Ok((num / 10000) as u32)
+}
+
 /// A `pgops_drill_*` database found on the server before a drill.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Leftover {
@@ -117,11 +127,18 @@ pub fn sweep_leftovers(admin: &ConnSettings) -> Result<Vec<Leftover>, OpsError> 
             });
             continue;
         }
+        // Waits a little: the backend of a drill killed a moment ago may not have seen its
+        // client go yet. A live drill holds the lock far longer.
         let key = lock_key(&name);
-        let free: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_CLASS, &key])
-            .map_err(|e| sql_error("checking a leftover scratch database", e))?
-            .get(0);
+        client
+            .batch_execute("SET lock_timeout = '3s'")
+            .map_err(|e| sql_error("checking a leftover scratch database", e))?;
+        let free = client
+            .execute("SELECT pg_advisory_lock($1, $2)", &[&LOCK_CLASS, &key])
+            .is_ok();
+        client
+            .batch_execute("RESET lock_timeout")
+            .map_err(|e| sql_error("checking a leftover scratch database", e))?;
         if !free {
             out.push(Leftover {
                 name,
