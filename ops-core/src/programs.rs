@@ -108,8 +108,10 @@ pub fn installations(explicit: Option<&Path>) -> Vec<Install> {
             debian.sort();
             dirs.extend(debian);
         }
+        // Through its links: Debian's /usr/bin/pg_dump is pg_wrapper, not an installation.
         if let Some(p) = locate("pg_dump", None) {
-            dirs.extend(p.parent().map(Path::to_path_buf));
+            let real = std::fs::canonicalize(&p).unwrap_or(p);
+            dirs.extend(real.parent().map(Path::to_path_buf));
         }
     }
     let mut out: Vec<Install> = Vec::new();

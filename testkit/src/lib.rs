@@ -48,7 +48,10 @@ pub fn mixed_db_sql() -> PathBuf {
 
 /// The directory of the newest installed PostgreSQL server binaries.
 pub fn pg_bin_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("PGOPS_PG_BIN_DIR") {
+    if let Some(d) = std::env::var("PGOPS_PG_BIN_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+    {
         return PathBuf::from(d);
     }
     ops_core::cluster::newest_server_bin().expect(
@@ -94,9 +97,23 @@ impl Cluster {
         self.inner.port()
     }
 
-    /// Path of a PostgreSQL binary of the same version as the server.
+    /// Path of a PostgreSQL client program for fixtures: the server's own, else (a server
+    /// shipped without clients, like npm's 17) the one pgops would choose for it.
     pub fn bin(&self, name: &str) -> PathBuf {
-        self.inner.bin_dir().join(name)
+        let own = self.inner.bin_dir().join(name);
+        if own.is_file() {
+            return own;
+        }
+        let installs = ops_core::programs::installations(None);
+        let major = ops_core::programs::install_at(self.inner.bin_dir()).map_or(0, |i| i.major);
+        ops_core::programs::pick_dump(&installs, major)
+            .map(|i| i.program(name))
+            .unwrap_or(own)
+    }
+
+    /// The server's major version.
+    pub fn major(&self) -> u32 {
+        ops_core::programs::install_at(self.inner.bin_dir()).map_or(0, |i| i.major)
     }
 
     pub fn bin_dir(&self) -> &Path {

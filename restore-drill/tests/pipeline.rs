@@ -1,0 +1,153 @@
+//! The whole pipeline on the server of this run's major, with every client pairing the host
+//! offers. `scripts/test` runs this file once per supported major (`PGOPS_PG_BIN_DIR` names
+//! the server, `PGOPS_PG_BIN_DIRS` the other installations); `scripts/pg-matrix N` runs one.
+//!
+//! Backup (tricky schema: quoted, unicode and dotted names, partitions, large objects, empty
+//! tables) → verify → rotate → drill on the server → drill in a private cluster. Then each
+//! installed pg_dump at least the server's major takes a set, which verifies (so pg-archive
+//! reads real archives of versions 1.14, 1.15 and 1.16) and drills wherever a pg_restore
+//! can take it; an older pg_dump is a clear `version_mismatch`.
+
+use serde_json::Value;
+use std::io::Read;
+use std::path::Path;
+use testkit::{Cluster, ToolRun};
+
+fn run(mut cmd: std::process::Command) -> ToolRun {
+    ToolRun::check(cmd.stdin(std::process::Stdio::null()).output().unwrap())
+}
+
+fn tool(c: &Cluster, name: &str, root: &Path, args: &[&str]) -> ToolRun {
+    let mut cmd = c.tool(name);
+    cmd.arg("--backup-dir").arg(root).args(args);
+    run(cmd)
+}
+
+/// The archive format version (`1.14`…) of a stored custom-format set, from its header.
+fn archive_version(set: &Value, root: &Path) -> String {
+    let db = set["database"].as_str().unwrap();
+    let dir = root
+        .join(ops_core::catalog::encode_db_dir(db))
+        .join(set["id"].as_str().unwrap());
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let file = std::fs::File::open(dir.join(m["files"][0]["name"].as_str().unwrap())).unwrap();
+    let mut head = [0u8; 8];
+    zstd::Decoder::new(file)
+        .unwrap()
+        .read_exact(&mut head)
+        .unwrap();
+    assert_eq!(&head[..5], b"PGDMP");
+    format!("{}.{}", head[5], head[6])
+}
+
+#[test]
+fn the_pipeline_and_every_client_pairing_on_this_major() {
+    let c = Cluster::shared();
+    let major = c.major();
+    assert!(major >= 15, "the server's major is known");
+    let installs = ops_core::programs::installations(None);
+    let db = c.unique_db("pipeline");
+    c.load_tricky(&db);
+    eprintln!(
+        "server {major}; installations: {:?}",
+        installs
+            .iter()
+            .map(|i| (i.major, i.dir.display().to_string()))
+            .collect::<Vec<_>>()
+    );
+
+    // The default choice, end to end.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let b = tool(c, "pgdump-run", root, &["-d", &db, "--no-globals"]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let done = b.named("backup.completed")[0].clone();
+    let expected = ops_core::programs::pick_dump(&installs, major).unwrap();
+    let m: Value = serde_json::from_slice(
+        &std::fs::read(Path::new(done["path"].as_str().unwrap()).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        ops_core::programs::major_of(m["pg_dump_version"].as_str().unwrap()),
+        expected.major,
+        "pg_dump of the server's own major when installed, else the newest"
+    );
+    let v = tool(c, "backup-verify", root, &["--all-sets"]);
+    assert_eq!(v.code, 0, "{:#?}", v.events);
+    let r = tool(c, "backup-rotate", root, &["--keep-last", "1"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let d = tool(c, "restore-drill", root, &["-d", &db]);
+    assert_eq!(d.code, 0, "{:#?}", d.events);
+    let e = tool(c, "restore-drill", root, &["-d", &db, "--ephemeral"]);
+    assert_eq!(e.code, 0, "{:#?}", e.events);
+
+    // Every pg_dump on this host.
+    for i in installs.iter().filter(|i| i.has("pg_dump")) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let pg_bin = i.dir.display().to_string();
+        let b = tool(
+            c,
+            "pgdump-run",
+            root,
+            &["-d", &db, "--no-globals", "--pg-bin-dir", &pg_bin],
+        );
+        if i.major < major {
+            assert_eq!(b.code, 2, "pg_dump {} against {major}", i.major);
+            assert_eq!(b.error_code("backup.failed"), "version_mismatch");
+            eprintln!(
+                "pg_dump {} is older than server {major}: version_mismatch",
+                i.major
+            );
+            continue;
+        }
+        assert_eq!(b.code, 0, "pg_dump {}: {}", i.major, b.stderr);
+        let set = b.named("backup.completed")[0].clone();
+        let version = archive_version(&set, root);
+        let want = match i.major {
+            15 => "1.14",
+            16 => "1.15",
+            _ => "1.16",
+        };
+        assert_eq!(version, want, "pg_dump {} writes archive {want}", i.major);
+        let v = tool(c, "backup-verify", root, &[]);
+        assert_eq!(v.code, 0, "archive {version}: {:#?}", v.events);
+        eprintln!("pg_dump {} → archive {version}: verified", i.major);
+
+        let on_server = ops_core::programs::pick_restore(&installs, i.major, major);
+        let d = tool(c, "restore-drill", root, &["-d", &db]);
+        match on_server {
+            Some(client) => {
+                assert_eq!(
+                    d.code, 0,
+                    "pg_dump {} → pg_restore {} → server {major}: {:#?}",
+                    i.major, client.major, d.events
+                );
+                eprintln!(
+                    "  drilled into server {major} with pg_restore {}",
+                    client.major
+                );
+            }
+            None => {
+                assert_eq!(d.code, 3, "{:#?}", d.events);
+                assert_eq!(d.error_code("drill.failed"), "no_client_pair");
+                eprintln!("  no pg_restore takes it into server {major}: said so before starting");
+            }
+        }
+        let e = tool(c, "restore-drill", root, &["-d", &db, "--ephemeral"]);
+        let pair = ops_core::programs::pick_ephemeral(&installs, major, i.major);
+        assert_eq!(
+            e.code,
+            if pair.is_some() { 0 } else { 3 },
+            "{:#?}",
+            e.events
+        );
+        if let Some((s, cl)) = pair {
+            eprintln!(
+                "  drilled into a private {} cluster with pg_restore {}",
+                s.major, cl.major
+            );
+        }
+    }
+}
