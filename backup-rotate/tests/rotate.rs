@@ -315,14 +315,7 @@ fn a_set_copied_into_another_database_is_not_its_set() {
     let real = make_set(dir.path(), "big", DAYS[0]);
     let small = make_set(dir.path(), "small", DAYS[1]);
     let forged = dir.path().join("big").join(DAYS[4]);
-    std::fs::create_dir_all(&forged).unwrap();
-    for e in std::fs::read_dir(&small).unwrap().flatten() {
-        std::fs::copy(e.path(), forged.join(e.file_name())).unwrap();
-    }
-    let mpath = forged.join("manifest.json");
-    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    m["id"] = DAYS[4].into();
-    std::fs::write(&mpath, m.to_string()).unwrap();
+    testkit::fake::copy_set_as(&small, &forged);
 
     let r = rotate(dir.path(), &["-d", "big", "--keep-last", "1"]);
     assert_eq!(r.code, 0);

@@ -269,23 +269,12 @@ fn a_set_copied_from_another_database_is_reported_not_taken() {
     let dir = tempfile::tempdir().unwrap();
     backup(c, &small, dir.path());
     backup(c, &big, dir.path());
-    let small_set = std::fs::read_dir(dir.path().join(&small))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
     let newer =
         ops_core::timefmt::set_id(time::OffsetDateTime::now_utc() + time::Duration::seconds(60));
-    let forged = dir.path().join(&big).join(&newer);
-    std::fs::create_dir(&forged).unwrap();
-    for e in std::fs::read_dir(&small_set).unwrap().flatten() {
-        std::fs::copy(e.path(), forged.join(e.file_name())).unwrap();
-    }
-    let mpath = forged.join("manifest.json");
-    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    m["id"] = newer.clone().into();
-    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    testkit::fake::copy_set_as(
+        &testkit::fake::only_set(dir.path(), &small),
+        &dir.path().join(&big).join(&newer),
+    );
 
     let r = verify(dir.path(), &["-d", &big]);
     assert_eq!(r.code, 1, "{:#?}", r.events);

@@ -355,34 +355,7 @@ fn a_probe_from_outside_agrees_with_nmap_and_finds_postgres() {
         "WireGuard stays silent"
     );
 
-    let nmap = String::from_utf8(
-        lab.run_in(
-            &p,
-            "nmap",
-            &[
-                "-sT",
-                "-p-",
-                "-n",
-                "-Pn",
-                "--open",
-                "-oG",
-                "-",
-                "198.51.100.1",
-            ],
-        )
-        .stdout,
-    )
-    .unwrap();
-    let from_nmap: BTreeSet<u64> = nmap
-        .lines()
-        .filter_map(|l| l.split_once("Ports: "))
-        .flat_map(|(_, ports)| {
-            ports
-                .split(", ")
-                .filter_map(|p| p.split('/').next()?.trim().parse().ok())
-                .collect::<Vec<u64>>()
-        })
-        .collect();
+    let from_nmap = nmap_open(&lab, &p, "198.51.100.1");
     assert_eq!(open, from_nmap, "nmap -sT agrees");
 
     let r6 = lab.audit(

@@ -446,15 +446,7 @@ fn history_summarises_drills_by_month() {
     assert_eq!(r.finished()["unreadable_lines"], 1);
 }
 
-/// The only set of `db` in `root`.
-fn only_set(root: &Path, db: &str) -> PathBuf {
-    std::fs::read_dir(root.join(ops_core::catalog::encode_db_dir(db)))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path()
-}
+use testkit::fake::only_set;
 
 /// A set of `small` copied into `big/` under a newer id (manifest id patched) is not a set
 /// of `big`: the drill restores big's own set, never small's.
@@ -467,18 +459,10 @@ fn a_set_copied_from_another_database_is_never_drilled_as_it() {
     let real = backup(c, &big, dir.path(), &[]);
     let newer =
         ops_core::timefmt::set_id(time::OffsetDateTime::now_utc() + time::Duration::seconds(120));
-    let forged = dir.path().join(&big).join(&newer);
-    std::fs::create_dir(&forged).unwrap();
-    for e in std::fs::read_dir(only_set(dir.path(), &small))
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(e.path(), forged.join(e.file_name())).unwrap();
-    }
-    let mpath = forged.join("manifest.json");
-    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    m["id"] = newer.clone().into();
-    std::fs::write(&mpath, m.to_string()).unwrap();
+    testkit::fake::copy_set_as(
+        &only_set(dir.path(), &small),
+        &dir.path().join(&big).join(&newer),
+    );
 
     let r = drill(c, dir.path(), &["-d", &big]);
     assert_eq!(r.code, 0, "{:#?}", r.events);

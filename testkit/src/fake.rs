@@ -80,3 +80,34 @@ pub fn write_set(root: &Path, database: Option<&str>, id: &str) -> PathBuf {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Copies the set at `from` to `to` (a new directory, named by a set id) and patches the
+/// manifest's `id` to match: a set copied or moved by hand, as an operator might.
+pub fn copy_set_as(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    let id = to.file_name().unwrap().to_str().unwrap();
+    let mpath = to.join(catalog::MANIFEST_FILE);
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    m["id"] = id.into();
+    std::fs::write(&mpath, m.to_string()).unwrap();
+}
+
+/// The only set of `database` in the catalog `root`.
+pub fn only_set(root: &Path, database: &str) -> PathBuf {
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(root.join(catalog::encode_db_dir(database)))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(ops_core::timefmt::parse_set_id)
+                .is_some()
+        })
+        .collect();
+    assert_eq!(sets.len(), 1, "one set of {database}");
+    sets.pop().unwrap()
+}
