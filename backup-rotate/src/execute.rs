@@ -93,25 +93,8 @@ pub fn report_non_sets(
                    "reason": format!("not taken for a set ({}): {}; kept, never counted", r.why.code(), r.reason)}),
         );
     }
-    let ids: std::collections::HashSet<&str> = scan
-        .sets
-        .iter()
-        .map(|s| s.set.id.as_str())
-        .chain(scan.rejected.iter().map(|r| r.set.id.as_str()))
-        .collect();
-    let Ok(rd) = std::fs::read_dir(&dir.path) else {
-        return;
-    };
-    let mut names: Vec<String> = rd
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    for name in names {
-        if ids.contains(name.as_str())
-            || name.starts_with(catalog::DELETING_PREFIX)
-            || name == ".lock"
-        {
+    for name in &scan.others {
+        if name.starts_with(catalog::DELETING_PREFIX) || name == ".lock" {
             continue;
         }
         let reason = match name
@@ -131,7 +114,7 @@ pub fn report_non_sets(
         emitter.emit(
             "rotate.skipped",
             Severity::Info,
-            json!({"database": database, "path": dir.path.join(&name).display().to_string(), "reason": reason}),
+            json!({"database": database, "path": dir.path.join(name).display().to_string(), "reason": reason}),
         );
     }
 }

@@ -36,7 +36,8 @@ pub struct Entry {
 pub struct Evidence {
     /// The set's directory name (its id) and its parent's (the encoded database).
     pub set_dir: String,
-    pub db_dir: String,
+    /// Where the set lies: the database's (or the globals') directory of sets.
+    pub dir: catalog::SetDir,
     pub manifest: Result<Manifest, OpsError>,
     pub entries: Vec<Entry>,
     /// One scan per manifest file, in manifest order; `Err` if it could not be read.
@@ -225,16 +226,8 @@ fn fold(name: &str, parts: Vec<Result<(), String>>, ok: &str) -> CheckResult {
 }
 
 fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
-    // Where the set lies, as the catalog sees it: the same rule every tool applies.
-    let dir = catalog::SetDir {
-        database: if e.db_dir == catalog::GLOBALS_DIR {
-            None
-        } else {
-            Some(catalog::decode_db_dir(&e.db_dir).unwrap_or_default())
-        },
-        path: Default::default(),
-    };
-    let mut problems = m.placement_problems(&dir, &e.set_dir);
+    // Where the set lies, as the catalog's one rule sees it.
+    let mut problems = m.placement_problems(&e.dir, &e.set_dir);
     if m.status != "complete" {
         problems.push(format!("status is {:?}", m.status));
     }
@@ -243,11 +236,7 @@ fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
     }
     let suffix = format!(".{}{}", m.format.extension(), m.compression.extension());
     for f in &m.files {
-        let safe = !f.name.is_empty()
-            && !f.name.starts_with('.')
-            && !f.name.contains('/')
-            && !catalog::SET_OWN_FILES.contains(&f.name.as_str());
-        if !safe {
+        if !catalog::is_plain_name(&f.name) {
             problems.push(format!("file name {:?} is not allowed", f.name));
         } else if !f.name.ends_with(&suffix) {
             problems.push(format!(
@@ -497,7 +486,10 @@ mod tests {
         });
         Evidence {
             set_dir: m.id.clone(),
-            db_dir: "app".into(),
+            dir: catalog::SetDir {
+                database: Some("app".into()),
+                path: "app".into(),
+            },
             manifest: Ok(m),
             entries,
             scans: vec![Ok(Scan {

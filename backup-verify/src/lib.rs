@@ -37,8 +37,8 @@ fn fail_run(emitter: &Emitter, error: OpsError) -> ExitCode {
 /// One set to verify.
 #[derive(Debug, Clone)]
 struct Target {
-    /// The database, or `_globals`.
-    database: String,
+    /// Where it lies: its database's directory, or the globals'.
+    dir: catalog::SetDir,
     set: SetRef,
 }
 
@@ -120,19 +120,14 @@ fn execute(
     match &from_stdin {
         Some(input) => {
             for named in input.sets.iter().filter(|n| wanted(&n.database)) {
-                let dir = catalog::SetDir {
-                    database: (named.kind == SetKind::Database).then(|| named.database.clone()),
-                    path: match named.kind {
-                        SetKind::Globals => catalog.globals_dir(),
-                        SetKind::Database => catalog.db_dir(&named.database),
-                    },
-                };
+                let dir = catalog
+                    .set_dir((named.kind == SetKind::Database).then_some(named.database.as_str()));
                 targets.push(Target {
-                    database: named.database.clone(),
                     set: SetRef {
                         id: named.id.clone(),
                         path: dir.path.join(&named.id),
                     },
+                    dir: dir.clone(),
                 });
                 if !scope.iter().any(|(d, _)| *d == dir) {
                     scope.push((dir, None));
@@ -184,7 +179,7 @@ fn execute(
                 );
                 chosen.sort_by(|a, b| a.id.cmp(&b.id));
                 targets.extend(chosen.into_iter().map(|set| Target {
-                    database: label.clone(),
+                    dir: dir.clone(),
                     set: set.clone(),
                 }));
                 scope.push((dir.clone(), Some(sets)));
@@ -349,13 +344,7 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
     };
     let evidence = Evidence {
         set_dir: t.set.id.clone(),
-        db_dir: t
-            .set
-            .path
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        dir: t.dir.clone(),
         manifest,
         entries,
         scans,
@@ -366,7 +355,7 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
         let record = VerifyRecord {
             v: 1,
             id: t.set.id.clone(),
-            database: t.database.clone(),
+            database: t.dir.label().to_string(),
             verified_at: timefmt::now_rfc3339(),
             verdict,
             checks: checks.clone(),
@@ -393,7 +382,7 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
     let age_s = timefmt::parse_set_id(&t.set.id)
         .map(|s| (time::OffsetDateTime::now_utc() - s).whole_seconds().max(0));
     let mut payload = json!({
-        "database": t.database,
+        "database": t.dir.label(),
         "id": t.set.id,
         "path": t.set.path.display().to_string(),
         "verdict": verdict,

@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::verify;
+use common::{verify, verify_cmd};
 
-use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use testkit::{Cluster, ToolRun};
@@ -39,19 +38,8 @@ fn an_old_newest_set_and_a_missing_database_are_stale() {
     assert!(r.named("verify.stale").is_empty());
 
     // Make the only set three days old: a set directory and manifest id of that time.
-    let db_dir = dir.path().join(ops_core::catalog::encode_db_dir(&db));
-    let set = std::fs::read_dir(&db_dir)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
     let old_id = "20261121T030000Z";
-    let mpath = set.join("manifest.json");
-    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    m["id"] = old_id.into();
-    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
-    std::fs::rename(&set, db_dir.join(old_id)).unwrap();
+    rename_only_set(dir.path(), &db, old_id);
     let r = verify(
         dir.path(),
         &[
@@ -221,19 +209,8 @@ fn a_writer_holding_the_lock_makes_verify_wait_then_exit_3() {
 
 /// Moves the only set of `db` to `new_id` (directory and manifest id): returns its path.
 fn rename_only_set(root: &Path, db: &str, new_id: &str) -> std::path::PathBuf {
-    let db_dir = root.join(ops_core::catalog::encode_db_dir(db));
-    let set = std::fs::read_dir(&db_dir)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    let mpath = set.join("manifest.json");
-    let mut m: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
-    m["id"] = new_id.into();
-    std::fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
-    let to = db_dir.join(new_id);
-    std::fs::rename(&set, &to).unwrap();
+    let to = root.join(ops_core::catalog::encode_db_dir(db)).join(new_id);
+    testkit::fake::move_set_as(&testkit::fake::only_set(root, db), &to);
     to
 }
 
@@ -304,13 +281,7 @@ fn unreadable_directories_and_dumps_are_reported_and_the_rest_verified() {
     use std::os::unix::fs::PermissionsExt;
     let hidden = dir.path().join(&b);
     std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let r = ToolRun::check(testkit::as_nobody(
-        Command::new(env!("CARGO_BIN_EXE_backup-verify"))
-            .env_remove("PGOPS_BACKUP_DIR")
-            .arg("--backup-dir")
-            .arg(dir.path())
-            .stdin(Stdio::null()),
-    ));
+    let r = ToolRun::check(testkit::as_nobody(&mut verify_cmd(dir.path(), &[])));
     std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o700)).unwrap();
     assert_eq!(r.code, 1, "{:#?}", r.events);
     assert_eq!(r.named("verify.passed").len(), 1, "{:#?}", r.events);
@@ -320,12 +291,7 @@ fn unreadable_directories_and_dumps_are_reported_and_the_rest_verified() {
         .any(|e| e["kind"] == "unreadable" && e["database"] == b.as_str()));
 
     // Now the directory is readable but the dump is not.
-    let set = std::fs::read_dir(&hidden)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let set = testkit::fake::only_set(dir.path(), &b);
     let dump = std::fs::read_dir(&set)
         .unwrap()
         .flatten()
@@ -333,14 +299,10 @@ fn unreadable_directories_and_dumps_are_reported_and_the_rest_verified() {
         .find(|p| p.to_string_lossy().contains(".dump"))
         .unwrap();
     std::fs::set_permissions(&dump, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let r = ToolRun::check(testkit::as_nobody(
-        Command::new(env!("CARGO_BIN_EXE_backup-verify"))
-            .env_remove("PGOPS_BACKUP_DIR")
-            .arg("--backup-dir")
-            .arg(dir.path())
-            .args(["-d", &b, "--no-record"])
-            .stdin(Stdio::null()),
-    ));
+    let r = ToolRun::check(testkit::as_nobody(&mut verify_cmd(
+        dir.path(),
+        &["-d", &b, "--no-record"],
+    )));
     assert_eq!(r.code, 1);
     let failed = r.named("verify.failed");
     assert_eq!(failed.len(), 1, "{:#?}", r.events);

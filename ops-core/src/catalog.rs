@@ -409,9 +409,6 @@ impl Catalog {
     /// dumps hold the whole database). An existing root keeps the mode its owner gave it.
     pub fn ensure_root(&self) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
-        if self.root.is_dir() {
-            return Ok(());
-        }
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -425,6 +422,17 @@ impl Catalog {
 
     pub fn globals_dir(&self) -> PathBuf {
         self.root.join(GLOBALS_DIR)
+    }
+
+    /// The directory of a database's sets (`Some(name)`) or of the globals sets (`None`).
+    pub fn set_dir(&self, database: Option<&str>) -> SetDir {
+        SetDir {
+            database: database.map(str::to_string),
+            path: match database {
+                Some(db) => self.db_dir(db),
+                None => self.globals_dir(),
+            },
+        }
     }
 
     /// Every set directory of the catalog, and the entries it does not know.
@@ -533,8 +541,6 @@ pub struct Rejected {
     pub set: SetRef,
     pub why: Rejection,
     pub reason: String,
-    /// The manifest, when it was read (a misplaced or future set has one).
-    pub manifest: Option<Box<Manifest>>,
 }
 
 /// A set whose manifest was read and matches where it lies.
@@ -544,11 +550,14 @@ pub struct CheckedSet {
     pub manifest: Manifest,
 }
 
-/// The sets of one directory, oldest first, sorted into usable and rejected.
+/// What one directory of sets holds, from one listing: usable and rejected sets, oldest
+/// first, and every other entry (partials, deletions, strays) for the tools that report them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirSets {
     pub sets: Vec<CheckedSet>,
     pub rejected: Vec<Rejected>,
+    /// Entry names not named by a set id, sorted.
+    pub others: Vec<String>,
 }
 
 impl DirSets {
@@ -574,53 +583,42 @@ impl SetDir {
     }
 
     /// The one rule every tool applies before it takes `set` (which lies in this directory)
-    /// for a set: see [`Rejection`].
-    pub fn check(&self, set: SetRef, now: time::OffsetDateTime) -> Result<CheckedSet, Rejected> {
-        let reject = |set: SetRef, why, reason: String, manifest| {
-            Err(Rejected {
-                set,
-                why,
-                reason,
-                manifest,
-            })
-        };
+    /// for a set: see [`Rejection`]. `not_after` bounds its start (now plus
+    /// [`CLOCK_SKEW_TOLERANCE`], see [`scan`](Self::scan)); `None` when the set was named
+    /// explicitly, whose bytes are what they are whatever its clock said.
+    pub fn check(
+        &self,
+        set: SetRef,
+        not_after: Option<time::OffsetDateTime>,
+    ) -> Result<CheckedSet, Rejected> {
+        let reject = |set: SetRef, why, reason: String| Err(Rejected { set, why, reason });
         match fs::symlink_metadata(&set.path) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
-                return reject(
-                    set,
-                    Rejection::NotADirectory,
-                    "a link or a file named like a set: pgops never follows links in a catalog"
-                        .into(),
-                    None,
-                )
+                let reason =
+                    "a link or a file named like a set: pgops never follows links in a catalog";
+                return reject(set, Rejection::NotADirectory, reason.into());
             }
             Err(e) => {
                 let reason = format!("cannot read it: {e}");
-                return reject(set, Rejection::NotADirectory, reason, None);
+                return reject(set, Rejection::NotADirectory, reason);
             }
         }
         let mpath = set.manifest_path();
         if !fs::symlink_metadata(&mpath).is_ok_and(|m| m.is_file()) {
-            return reject(
-                set,
-                Rejection::ManifestInvalid,
-                "no manifest.json as a regular file".into(),
-                None,
-            );
+            let reason = "no manifest.json as a regular file".into();
+            return reject(set, Rejection::ManifestInvalid, reason);
         }
         let manifest = match read_manifest(&mpath) {
+            Ok(m) if m.files.is_empty() => {
+                return reject(set, Rejection::ManifestInvalid, "it lists no file".into())
+            }
             Ok(m) => m,
-            Err(e) => return reject(set, Rejection::ManifestInvalid, e.message, None),
+            Err(e) => return reject(set, Rejection::ManifestInvalid, e.message),
         };
         let problems = manifest.placement_problems(self, &set.id);
         if !problems.is_empty() {
-            return reject(
-                set,
-                Rejection::Misplaced,
-                problems.join("; "),
-                Some(Box::new(manifest)),
-            );
+            return reject(set, Rejection::Misplaced, problems.join("; "));
         }
         // A missing file leaves a set that fails verification; a link is never a set's file.
         if let Some(bad) = manifest.files.iter().find(|f| {
@@ -628,36 +626,24 @@ impl SetDir {
                 || fs::symlink_metadata(set.path.join(&f.name)).is_ok_and(|m| !m.is_file())
         }) {
             let reason = format!("{:?} is a link or not a regular file", bad.name);
-            return reject(
-                set,
-                Rejection::FileNotPlain,
-                reason,
-                Some(Box::new(manifest)),
-            );
+            return reject(set, Rejection::FileNotPlain, reason);
         }
-        if manifest.files.is_empty() {
-            let reason = "the manifest lists no file".to_string();
-            return reject(
-                set,
-                Rejection::ManifestInvalid,
-                reason,
-                Some(Box::new(manifest)),
-            );
-        }
-        let ahead = set.started() - now;
-        if ahead > CLOCK_SKEW_TOLERANCE {
-            let reason = format!(
-                "starts {} s after now: a clock was wrong when it was taken, or is now",
-                ahead.whole_seconds()
-            );
-            return reject(set, Rejection::ClockSkew, reason, Some(Box::new(manifest)));
+        if let Some(limit) = not_after {
+            if set.started() > limit {
+                let reason = format!(
+                    "starts {} s after now: a clock was wrong when it was taken, or is now",
+                    (set.started() - limit + CLOCK_SKEW_TOLERANCE).whole_seconds()
+                );
+                return reject(set, Rejection::ClockSkew, reason);
+            }
         }
         Ok(CheckedSet { set, manifest })
     }
 
-    /// Every entry of this directory named like a set (`<set id>`), checked by
-    /// [`check`](Self::check): usable sets and rejected ones, oldest first. A missing
-    /// directory has none.
+    /// Every entry of this directory, from one listing: those named like a set
+    /// (`<set id>`) checked by [`check`](Self::check) against `now` (sets from the future
+    /// are rejected as [`Rejection::ClockSkew`]), the rest in `others`. A missing directory
+    /// has none.
     pub fn scan(&self, now: time::OffsetDateTime) -> std::io::Result<DirSets> {
         let mut out = DirSets::default();
         let rd = match fs::read_dir(&self.path) {
@@ -670,15 +656,19 @@ impl SetDir {
             let name = e?.file_name().to_string_lossy().into_owned();
             if timefmt::parse_set_id(&name).is_some() {
                 ids.push(name);
+            } else {
+                out.others.push(name);
             }
         }
         ids.sort();
+        out.others.sort();
+        let not_after = now + CLOCK_SKEW_TOLERANCE;
         for id in ids {
             let set = SetRef {
                 path: self.path.join(&id),
                 id,
             };
-            match self.check(set, now) {
+            match self.check(set, Some(not_after)) {
                 Ok(s) => out.sets.push(s),
                 Err(r) => out.rejected.push(r),
             }
@@ -686,29 +676,28 @@ impl SetDir {
         Ok(out)
     }
 
-    /// The set named `id` in this directory, checked; `Ok(None)` when there is no entry of
-    /// that name.
-    pub fn set_named(
-        &self,
-        id: &str,
-        now: time::OffsetDateTime,
-    ) -> Option<Result<CheckedSet, Rejected>> {
+    /// The set named `id` in this directory, checked (its start is not bounded: it was
+    /// asked for by name); `None` when no entry has that name.
+    pub fn set_named(&self, id: &str) -> Option<Result<CheckedSet, Rejected>> {
         timefmt::parse_set_id(id)?;
         let path = self.path.join(id);
         fs::symlink_metadata(&path).ok()?;
-        Some(self.check(
-            SetRef {
-                id: id.to_string(),
-                path,
-            },
-            now,
-        ))
+        let set = SetRef {
+            id: id.to_string(),
+            path,
+        };
+        Some(self.check(set, None))
     }
 }
 
-/// A file name a manifest may list: one path component, no dot files.
-fn is_plain_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.contains('/') && !name.contains('\0')
+/// A file name a manifest may list: one path component, no dot file, none of the set's
+/// own files (manifest, verify record, pin).
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains('/')
+        && !name.contains('\0')
+        && !SET_OWN_FILES.contains(&name)
 }
 
 impl Manifest {

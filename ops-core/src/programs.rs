@@ -53,12 +53,8 @@ impl Install {
 pub fn parse_version(text: &str) -> Option<(String, u32)> {
     let after = text.split(')').nth(1)?.trim();
     let version = after.split_whitespace().next()?;
-    let major: u32 = version
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()?;
-    Some((version.to_string(), major))
+    let major = major_of(version);
+    (major > 0).then(|| (version.to_string(), major))
 }
 
 /// The major of a version string as manifests hold it (`15.18`, `16.14 (Debian …)`,
@@ -121,6 +117,19 @@ pub fn installations(explicit: Option<&Path>) -> Vec<Install> {
             continue;
         }
         out.extend(install_at(&canon));
+    }
+    out.sort_by_key(|i| std::cmp::Reverse(i.major));
+    out
+}
+
+/// Every installation, `extra` (`--pg-bin-dir`) among them: for what needs a server that
+/// a client-only directory may not hold (a private cluster).
+pub fn installations_and(extra: Option<&Path>) -> Vec<Install> {
+    let mut out = installations(None);
+    for i in extra.map(|d| installations(Some(d))).unwrap_or_default() {
+        if !out.iter().any(|x| x.dir == i.dir) {
+            out.push(i);
+        }
     }
     out.sort_by_key(|i| std::cmp::Reverse(i.major));
     out

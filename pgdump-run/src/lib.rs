@@ -86,7 +86,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
     // Before any connection: is there a pg_dump at all?
     let installs = ops_core::programs::installations(args.pg_bin_dir.as_deref());
     if !installs.iter().any(|i| i.has("pg_dump")) {
-        pgbin::locate("pg_dump", args.pg_bin_dir.as_deref())?;
+        return Err(pgbin::missing("pg_dump", args.pg_bin_dir.as_deref()));
     }
 
     // The first -d may be a conninfo/URI; what it names is the first database.
@@ -120,12 +120,13 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
             ),
         ));
     };
+    // The installation's version is pg_dump's own (`install_at` asks pg_dump first).
     let pg_dump = tools.program("pg_dump");
-    let (pg_dump_version, _) = pgbin::version(&pg_dump)?;
+    let pg_dump_version = tools.version.clone();
     let pg_dumpall = if args.no_globals {
         None
     } else {
-        Some(pgbin::locate("pg_dumpall", Some(&tools.dir))?)
+        Some(pgbin::locate("pg_dumpall", &tools.dir)?)
     };
     let databases = if args.all {
         server::list_databases(&mut client)?

@@ -100,6 +100,15 @@ impl Lab {
         self.listeners.push(child);
     }
 
+    /// A lab, when nmap is there to compare with too.
+    fn with_nmap() -> Option<Lab> {
+        if Command::new("nmap").arg("--version").output().is_err() {
+            eprintln!("SKIPPED: nmap is not installed (scripts/test installs it)");
+            return None;
+        }
+        Lab::new()
+    }
+
     fn run_in(&self, ns: &str, program: &str, args: &[&str]) -> std::process::Output {
         Command::new("ip")
             .args(["netns", "exec", ns, program])
@@ -241,6 +250,15 @@ fn host_audit_sees_sockets_and_nat_rules_and_agrees_with_ss() {
     assert_eq!(summary["complete"], true);
 }
 
+/// The TCP ports a probe found open.
+fn open_tcp(r: &ToolRun) -> BTreeSet<u64> {
+    findings(r, "probe")
+        .iter()
+        .filter(|f| f["proto"] == "tcp" && f["state"] == "open")
+        .map(|f| f["port"].as_u64().unwrap())
+        .collect()
+}
+
 /// The open TCP ports `nmap -sT -p-` finds on `addr`, run in namespace `ns`.
 fn nmap_open(lab: &Lab, ns: &str, addr: &str) -> BTreeSet<u64> {
     let mut args = vec!["-sT", "-p-", "-n", "-Pn", "--open", "-oG", "-"];
@@ -266,11 +284,9 @@ fn nmap_open(lab: &Lab, ns: &str, addr: &str) -> BTreeSet<u64> {
 /// exactly the open set nmap gives: no phantom port, ever.
 #[test]
 fn twenty_full_probes_of_the_own_host_have_no_phantom_ports() {
-    let Some(mut lab) = Lab::new() else { return };
-    if Command::new("nmap").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: nmap is not installed (scripts/test installs it)");
+    let Some(mut lab) = Lab::with_nmap() else {
         return;
-    }
+    };
     lab.listen(&SOCKETS);
     let h = lab.host.clone();
     let addrs = ["198.51.100.1", "127.0.0.1", "::1"];
@@ -293,13 +309,9 @@ fn twenty_full_probes_of_the_own_host_have_no_phantom_ports() {
                 "500ms",
             ],
         );
-        let open: BTreeSet<u64> = findings(&r, "probe")
-            .iter()
-            .filter(|f| f["proto"] == "tcp" && f["state"] == "open")
-            .map(|f| f["port"].as_u64().unwrap())
-            .collect();
         assert_eq!(
-            open, expected[i],
+            open_tcp(&r),
+            expected[i],
             "run {run} on {}: phantom or missing ports",
             addrs[i]
         );
@@ -308,11 +320,9 @@ fn twenty_full_probes_of_the_own_host_have_no_phantom_ports() {
 
 #[test]
 fn a_probe_from_outside_agrees_with_nmap_and_finds_postgres() {
-    let Some(mut lab) = Lab::new() else { return };
-    if Command::new("nmap").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: nmap is not installed (scripts/test installs it)");
+    let Some(mut lab) = Lab::with_nmap() else {
         return;
-    }
+    };
     lab.listen(&SOCKETS);
     let p = lab.peer.clone();
     let r = lab.audit(
@@ -329,11 +339,7 @@ fn a_probe_from_outside_agrees_with_nmap_and_finds_postgres() {
         ],
     );
     assert_eq!(r.code, 1, "{:#?}", r.events);
-    let open: BTreeSet<u64> = findings(&r, "probe")
-        .iter()
-        .filter(|f| f["proto"] == "tcp" && f["state"] == "open")
-        .map(|f| f["port"].as_u64().unwrap())
-        .collect();
+    let open = open_tcp(&r);
     assert_eq!(
         open,
         BTreeSet::from([22, 5432, 8080]),

@@ -12,9 +12,7 @@ pub mod proof;
 pub mod restore;
 pub mod target;
 
-use ops_core::catalog::{
-    Catalog, CheckResult, CheckStatus, CheckedSet, Rejection, SetDir, SetKind, Verdict,
-};
+use ops_core::catalog::{Catalog, CheckResult, CheckStatus, CheckedSet, SetKind, Verdict};
 use ops_core::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::input;
@@ -100,11 +98,7 @@ pub fn choose_set(
     backup_id: Option<&str>,
     events: Option<&input::Input>,
 ) -> Result<CheckedSet, OpsError> {
-    let dir = SetDir {
-        database: Some(db.to_string()),
-        path: catalog.db_dir(db),
-    };
-    let now = time::OffsetDateTime::now_utc();
+    let dir = catalog.set_dir(Some(db));
     let by_id = |id: &str| -> Result<CheckedSet, OpsError> {
         if timefmt::parse_set_id(id).is_none() {
             return Err(OpsError::validation(
@@ -112,17 +106,13 @@ pub fn choose_set(
                 format!("{id:?} is not a set id"),
             ));
         }
-        match dir.set_named(id, now) {
+        // Asked for by name, a set from the future may be drilled (its bytes are what they
+        // are); its place, manifest and files must pass the one rule all the same.
+        match dir.set_named(id) {
             None => Err(OpsError::validation(
                 "set_not_found",
                 format!("database {db:?} has no complete set {id}"),
             )),
-            // Asked for by name, a set from the future may be drilled: its bytes are what
-            // they are; only its place and manifest must be right.
-            Some(Err(r)) if r.why == Rejection::ClockSkew => Ok(CheckedSet {
-                manifest: *r.manifest.expect("a future set has a manifest"),
-                set: r.set,
-            }),
             Some(Err(r)) => Err(OpsError::new(
                 r.why.code(),
                 Category::Integrity,
@@ -154,7 +144,7 @@ pub fn choose_set(
         return by_id(id);
     }
     let sets = dir
-        .scan(now)
+        .scan(time::OffsetDateTime::now_utc())
         .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
     let rejected = sets.rejected.len();
     sets.sets
@@ -325,12 +315,8 @@ fn drill(
         let archive_major = ops_core::programs::major_of(&manifest.pg_dump_version);
         let source_major = ops_core::programs::major_of(&manifest.server_version);
         let (place, programs) = if args.ephemeral {
-            let mut installs = ops_core::programs::installations(args.pg_bin_dir.as_deref());
-            for i in ops_core::programs::installations(None) {
-                if !installs.iter().any(|x| x.dir == i.dir) {
-                    installs.push(i);
-                }
-            }
+            // A private cluster needs a server: every installation, --pg-bin-dir's too.
+            let installs = ops_core::programs::installations_and(args.pg_bin_dir.as_deref());
             let (server, client) =
                 ops_core::programs::pick_ephemeral(&installs, source_major, archive_major)
                     .ok_or_else(|| no_pair(&installs, archive_major, None, source_major))?;
@@ -348,14 +334,9 @@ fn drill(
                 no_pair(&installs, archive_major, Some(target_major), source_major)
             })?;
             for left in target::sweep_leftovers(&admin)? {
-                let severity = if left.action == "dropped" || left.action == "in_use" {
-                    Severity::Info
-                } else {
-                    Severity::Warning
-                };
                 emitter.emit(
                     "drill.leftover",
-                    severity,
+                    left.action.severity(),
                     serde_json::to_value(&left).expect("leftovers serialize"),
                 );
             }
@@ -567,9 +548,10 @@ fn run_history(args: &cli::HistoryArgs) -> ExitCode {
 
 /// The globals set a drill replays with `--with-owners`: the newest usable one.
 pub fn newest_globals(catalog: &Catalog) -> Option<CheckedSet> {
-    let dir = SetDir {
-        database: None,
-        path: catalog.globals_dir(),
-    };
-    dir.scan(time::OffsetDateTime::now_utc()).ok()?.sets.pop()
+    catalog
+        .set_dir(None)
+        .scan(time::OffsetDateTime::now_utc())
+        .ok()?
+        .sets
+        .pop()
 }

@@ -80,13 +80,35 @@ pub fn server_major(admin: &ConnSettings) -> Result<u32, OpsError> {
     Ok((num / 10000) as u32)
 }
 
+/// What a drill did with a `pgops_drill_*` database it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftoverAction {
+    /// Marked by a drill that is gone: dropped.
+    Dropped,
+    /// Marked `--keep`: the operator drops it.
+    Kept,
+    /// Its drill still runs.
+    InUse,
+    /// Not provably a drill's: never touched.
+    Unmarked,
+}
+
+impl LeftoverAction {
+    /// Dropping our own garbage and seeing a live drill are routine; the rest needs a person.
+    pub fn severity(self) -> ops_core::event::Severity {
+        match self {
+            LeftoverAction::Dropped | LeftoverAction::InUse => ops_core::event::Severity::Info,
+            LeftoverAction::Kept | LeftoverAction::Unmarked => ops_core::event::Severity::Warning,
+        }
+    }
+}
+
 /// A `pgops_drill_*` database found on the server before a drill.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Leftover {
     pub name: String,
-    /// `dropped`: marked by a drill that is gone; `kept`: marked `--keep`; `in_use`: its
-    /// drill still runs; `unmarked`: not provably ours, never touched.
-    pub action: &'static str,
+    pub action: LeftoverAction,
     pub reason: String,
 }
 
@@ -112,7 +134,7 @@ pub fn sweep_leftovers(admin: &ConnSettings) -> Result<Vec<Leftover>, OpsError> 
         if comment == KEPT_MARK {
             out.push(Leftover {
                 name,
-                action: "kept",
+                action: LeftoverAction::Kept,
                 reason: "kept by restore-drill --keep: drop it by hand when done".into(),
             });
             continue;
@@ -120,7 +142,7 @@ pub fn sweep_leftovers(admin: &ConnSettings) -> Result<Vec<Leftover>, OpsError> 
         if comment != SCRATCH_MARK || !valid_name {
             out.push(Leftover {
                 name,
-                action: "unmarked",
+                action: LeftoverAction::Unmarked,
                 reason:
                     "named like a scratch database but not marked by restore-drill: never touched"
                         .into(),
@@ -142,7 +164,7 @@ pub fn sweep_leftovers(admin: &ConnSettings) -> Result<Vec<Leftover>, OpsError> 
         if !free {
             out.push(Leftover {
                 name,
-                action: "in_use",
+                action: LeftoverAction::InUse,
                 reason: "its drill is still running".into(),
             });
             continue;
@@ -154,7 +176,7 @@ pub fn sweep_leftovers(admin: &ConnSettings) -> Result<Vec<Leftover>, OpsError> 
         dropped?;
         out.push(Leftover {
             name,
-            action: "dropped",
+            action: LeftoverAction::Dropped,
             reason: "left by a drill that died before it could drop it".into(),
         });
     }

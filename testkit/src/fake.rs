@@ -19,7 +19,7 @@ pub fn manifest(database: Option<&str>, id: &str, archive: &[u8]) -> Manifest {
         Some(_) => (DumpFormat::Custom, format!("{dir}.dump")),
         None => (DumpFormat::Plain, "globals.sql".to_string()),
     };
-    let sha = hex(&Sha256::digest(archive));
+    let sha = hex::encode(Sha256::digest(archive));
     let started = ops_core::timefmt::parse_set_id(id).expect("a set id");
     Manifest {
         v: catalog::MANIFEST_VERSION,
@@ -77,19 +77,27 @@ pub fn write_set(root: &Path, database: Option<&str>, id: &str) -> PathBuf {
     set
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Copies the set at `from` to `to` (a new directory, named by a set id) and patches the
-/// manifest's `id` to match: a set copied or moved by hand, as an operator might.
+/// manifest's `id` to match: a set copied by hand, as an operator might.
 pub fn copy_set_as(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap().flatten() {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
-    let id = to.file_name().unwrap().to_str().unwrap();
-    let mpath = to.join(catalog::MANIFEST_FILE);
+    match_manifest_id(to);
+}
+
+/// Moves the set at `from` to `to` (named by a set id), the manifest's `id` patched to
+/// match: a set that looks as if it was taken at another time.
+pub fn move_set_as(from: &Path, to: &Path) {
+    std::fs::rename(from, to).unwrap();
+    match_manifest_id(to);
+}
+
+/// Sets the manifest's `id` in `set` to the directory's name.
+fn match_manifest_id(set: &Path) {
+    let id = set.file_name().unwrap().to_str().unwrap();
+    let mpath = set.join(catalog::MANIFEST_FILE);
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
     m["id"] = id.into();
     std::fs::write(&mpath, m.to_string()).unwrap();

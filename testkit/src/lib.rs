@@ -105,8 +105,7 @@ impl Cluster {
             return own;
         }
         let installs = ops_core::programs::installations(None);
-        let major = ops_core::programs::install_at(self.inner.bin_dir()).map_or(0, |i| i.major);
-        ops_core::programs::pick_dump(&installs, major)
+        ops_core::programs::pick_dump(&installs, self.major())
             .map(|i| i.program(name))
             .unwrap_or(own)
     }
