@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by scripts/*: installs what pgops needs when it is missing (Debian packages).
 #   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux,
-#                            iproute2, iptables, nftables, nmap
+#                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap
 
 pgops_missing() {
   local missing=()
@@ -14,6 +14,10 @@ pgops_missing() {
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v sha256sum >/dev/null || missing+=(coreutils)
   command -v bc >/dev/null || missing+=(bc)
+  # TLS to the server (ADR 0007): building links OpenSSL; the tests make a throwaway CA
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+  command -v openssl >/dev/null || missing+=(openssl)
   # port-audit's evidence and its tests' peers
   command -v ip >/dev/null || missing+=(iproute2)
   command -v iptables-save >/dev/null || missing+=(iptables)

@@ -18,8 +18,12 @@ pub struct Options {
     /// The `postgres` role's password (scram-sha-256); `None` means trust, which the private
     /// socket directory (0700) confines to its owner and root.
     pub password: Option<String>,
-    /// Extra server settings, `name=value`.
+    /// Extra server settings, `name=value` (later ones win, so `listen_addresses` may
+    /// open a TCP port next to the socket).
     pub settings: Vec<String>,
+    /// The port (the socket's name, and TCP's when listening there); default 5432, which
+    /// a private socket directory cannot collide on.
+    pub port: Option<u16>,
 }
 
 /// A running private cluster; stopped and deleted on drop.
@@ -108,7 +112,7 @@ impl LocalCluster {
         let cluster = LocalCluster {
             dir,
             bin: bin.to_path_buf(),
-            port: 5432,
+            port: opts.port.unwrap_or(5432),
             as_postgres,
             password: opts.password.clone(),
             settings: opts.settings.clone(),

@@ -7,6 +7,7 @@
 //! always talk to the same server as the same user.
 
 use crate::error::{Category, OpsError};
+use postgres::config::SslMode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,13 +51,16 @@ pub struct ConnSettings {
     password: Option<Secret>,
     pub passfile: Option<PathBuf>,
     pub sslmode: Option<String>,
+    pub sslrootcert: Option<PathBuf>,
+    pub sslcert: Option<PathBuf>,
+    pub sslkey: Option<PathBuf>,
     pub connect_timeout: Option<u64>,
     pub application_name: Option<String>,
 }
 
 /// libpq variables that are cleared from a child's environment before the resolved ones are
 /// set, so that nothing inherited can point the child at another server.
-const LIBPQ_ENV: [&str; 14] = [
+const LIBPQ_ENV: [&str; 17] = [
     "PGHOST",
     "PGHOSTADDR",
     "PGPORT",
@@ -65,6 +69,9 @@ const LIBPQ_ENV: [&str; 14] = [
     "PGPASSWORD",
     "PGPASSFILE",
     "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "PGSSLCERT",
+    "PGSSLKEY",
     "PGCONNECT_TIMEOUT",
     "PGAPPNAME",
     "PGSERVICE",
@@ -131,6 +138,9 @@ impl ConnSettings {
             ("password", "PGPASSWORD"),
             ("passfile", "PGPASSFILE"),
             ("sslmode", "PGSSLMODE"),
+            ("sslrootcert", "PGSSLROOTCERT"),
+            ("sslcert", "PGSSLCERT"),
+            ("sslkey", "PGSSLKEY"),
             ("connect_timeout", "PGCONNECT_TIMEOUT"),
             ("application_name", "PGAPPNAME"),
         ] {
@@ -192,6 +202,9 @@ impl ConnSettings {
                 }
                 self.sslmode = Some(v)
             }
+            "sslrootcert" => self.sslrootcert = Some(PathBuf::from(v)),
+            "sslcert" => self.sslcert = Some(PathBuf::from(v)),
+            "sslkey" => self.sslkey = Some(PathBuf::from(v)),
             "connect_timeout" => {
                 self.connect_timeout = Some(
                     v.trim()
@@ -322,14 +335,19 @@ impl ConnSettings {
     /// A configuration for the in-process `postgres` client.
     pub fn pg_config(&self) -> Result<postgres::Config, OpsError> {
         let mut c = postgres::Config::new();
-        let host = self
-            .hostaddr
-            .clone()
-            .unwrap_or_else(|| self.effective_host());
+        let host = self.effective_host();
         if host.starts_with('/') {
             c.host_path(&host);
         } else {
             c.host(&host);
+        }
+        // With hostaddr, TCP goes to the address while TLS checks the certificate against
+        // the host name, as in libpq.
+        if let Some(addr) = self.hostaddr.as_deref() {
+            let ip = addr
+                .parse()
+                .map_err(|_| bad("invalid hostaddr: not an IP address"))?;
+            c.hostaddr(ip);
         }
         c.port(self.effective_port());
         c.user(&self.effective_user());
@@ -346,30 +364,41 @@ impl ConnSettings {
         c.connect_timeout(Duration::from_secs(
             self.connect_timeout.filter(|t| *t > 0).unwrap_or(30),
         ));
-        match self.sslmode.as_deref() {
-            None | Some("prefer") | Some("allow") => {
-                c.ssl_mode(postgres::config::SslMode::Prefer);
+        // libpq ignores sslmode on a Unix socket (the server offers no TLS there).
+        let mode = if host.starts_with('/') {
+            SslMode::Disable
+        } else {
+            match self.sslmode.as_deref() {
+                Some("disable") => SslMode::Disable,
+                None | Some("allow") | Some("prefer") => SslMode::Prefer,
+                Some(_) => SslMode::Require,
             }
-            Some("disable") => {
-                c.ssl_mode(postgres::config::SslMode::Disable);
-            }
-            Some(mode) => {
-                return Err(OpsError::new(
-                    "tls_unsupported",
-                    Category::Validation,
-                    format!("sslmode={mode} is not supported by pgops' own catalog queries; use a Unix socket, WireGuard, or sslmode=prefer"),
-                ))
-            }
-        }
+        };
+        c.ssl_mode(mode);
         Ok(c)
     }
 
     /// Connects the in-process client. Bad credentials are `auth_failed` (authz), anything
     /// else `connect_failed` (dependency); the message is redacted.
     pub fn connect(&self) -> Result<postgres::Client, OpsError> {
-        self.pg_config()?
-            .connect(postgres::NoTls)
-            .map_err(|e| self.connect_error(&e))
+        let config = self.pg_config()?;
+        let tls = crate::tls::connector(&self.tls_plan()?)?;
+        config.connect(tls).map_err(|e| self.connect_error(&e))
+    }
+
+    /// The TLS this connection uses, by libpq's rules.
+    pub fn tls_plan(&self) -> Result<crate::tls::TlsPlan, OpsError> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        crate::tls::plan(
+            &crate::tls::TlsInputs {
+                sslmode: self.sslmode.as_deref(),
+                sslrootcert: self.sslrootcert.as_deref(),
+                sslcert: self.sslcert.as_deref(),
+                sslkey: self.sslkey.as_deref(),
+                home: home.as_deref(),
+            },
+            Path::exists,
+        )
     }
 
     fn connect_error(&self, err: &postgres::Error) -> OpsError {
@@ -388,6 +417,8 @@ impl ConnSettings {
         let message = redactor.redact(&format!("cannot connect to {target}: {detail}"));
         if auth {
             OpsError::new("auth_failed", Category::Authz, message)
+        } else if detail.contains("TLS") {
+            OpsError::new(crate::tls::TLS_FAILED, Category::Dependency, message)
         } else {
             OpsError::new("connect_failed", Category::Dependency, message)
         }
@@ -424,6 +455,15 @@ impl ConnSettings {
         }
         if let Some(m) = &self.sslmode {
             env.insert("PGSSLMODE", m.clone());
+        }
+        for (var, path) in [
+            ("PGSSLROOTCERT", &self.sslrootcert),
+            ("PGSSLCERT", &self.sslcert),
+            ("PGSSLKEY", &self.sslkey),
+        ] {
+            if let Some(p) = path {
+                env.insert(var, p.to_string_lossy().into_owned());
+            }
         }
         if let Some(t) = self.connect_timeout {
             env.insert("PGCONNECT_TIMEOUT", t.to_string());

@@ -40,6 +40,7 @@ pub mod programs;
 pub mod redact;
 pub mod stop;
 pub mod timefmt;
+pub mod tls;
 
 pub use error::{Category, OpsError};
 pub use exit::ExitCode;

@@ -104,25 +104,6 @@ fn a_conninfo_names_the_database_and_env_names_the_catalog() {
     );
 }
 
-#[test]
-fn tls_modes_the_catalog_client_cannot_honour_are_refused() {
-    let c = Cluster::shared();
-    let dir = tempfile::tempdir().unwrap();
-    let out = command(c)
-        .env("PGSSLMODE", "verify-full")
-        .args([
-            "-d",
-            "postgres",
-            "--backup-dir",
-            dir.path().to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let r = check(out);
-    assert_eq!(r.code, 2);
-    assert_eq!(r.failure_code(), "tls_unsupported");
-}
-
 /// Malformed URIs and conninfo strings whose password holds `/`, `?` or spaces: the error
 /// names what is wrong, never a piece of the password.
 #[test]

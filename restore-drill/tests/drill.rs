@@ -573,3 +573,52 @@ fn a_uri_with_a_password_is_never_echoed() {
         assert_ne!(r.code, 0);
     }
 }
+
+/// The drill over TLS with a client certificate: catalog queries, pg_restore and the
+/// row recount all go over the one verified link.
+#[test]
+fn a_drill_over_tls_with_a_client_certificate() {
+    let lab = testkit::tls::TlsLab::start();
+    let c = &lab.cluster;
+    let db = c.unique_db("tlsdrill");
+    c.load_tricky(&db);
+    let home = tempfile::tempdir().unwrap();
+    let conninfo = lab.conninfo(
+        "localhost",
+        &db,
+        &format!("sslmode=verify-full {}", lab.cert_settings("ca.crt")),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = c.tool("pgdump-run");
+    cmd.env("HOME", home.path()).args([
+        "-d",
+        &conninfo,
+        "--no-globals",
+        "--backup-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let r = ToolRun::check(cmd.output().unwrap());
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let r = ToolRun::check(
+        drill_cmd(c, dir.path(), &["-d", &conninfo])
+            .env("HOME", home.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}\n{}", r.events, r.stderr);
+    assert!(scratch_dbs(c, &db).is_empty());
+    // With the wrong CA the drill stops before creating anything.
+    let wrong = lab.conninfo(
+        "localhost",
+        &db,
+        &format!("sslmode=verify-full {}", lab.cert_settings("wrong-ca.crt")),
+    );
+    let r = ToolRun::check(
+        drill_cmd(c, dir.path(), &["-d", &wrong])
+            .env("HOME", home.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(r.error_code("drill.failed"), "tls_failed");
+}

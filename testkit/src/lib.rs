@@ -10,6 +10,7 @@
 
 pub mod fake;
 pub mod schema;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -76,14 +77,22 @@ impl Cluster {
 
     /// A private cluster (for tests that stop the server or break it).
     pub fn start() -> Cluster {
+        Cluster::start_with(&pg_bin_dir(), &[], None)
+    }
+
+    /// A private cluster of the server in `bin`, with extra settings and a port.
+    pub fn start_with(bin: &Path, settings: &[String], port: Option<u16>) -> Cluster {
+        let mut all = vec![
+            "synchronous_commit=off".into(),
+            "max_connections=200".into(),
+        ];
+        all.extend_from_slice(settings);
         let opts = ops_core::cluster::Options {
             password: Some(SENTINEL_PASSWORD.into()),
-            settings: vec![
-                "synchronous_commit=off".into(),
-                "max_connections=200".into(),
-            ],
+            settings: all,
+            port,
         };
-        let inner = ops_core::cluster::LocalCluster::start(&pg_bin_dir(), &opts)
+        let inner = ops_core::cluster::LocalCluster::start(bin, &opts)
             .unwrap_or_else(|e| panic!("starting a test cluster: {e}"));
         Cluster { inner }
     }
