@@ -18,6 +18,8 @@ pgops_missing() {
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
   command -v openssl >/dev/null || missing+=(openssl)
+  # the Python packages the tests compare against live in a venv (scripts/py-tools.sh)
+  python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
   # port-audit's evidence and its tests' peers
   command -v ip >/dev/null || missing+=(iproute2)
   command -v iptables-save >/dev/null || missing+=(iptables)

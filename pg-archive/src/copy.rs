@@ -2,8 +2,8 @@
 //!
 //! Newlines inside values are escaped (`\n`) in COPY text format, so every raw newline ends
 //! a row. Both readers use this: the plain reader after `COPY … FROM stdin;`, the custom
-//! reader inside `TABLE DATA` blocks (pg_dump up to 17 also writes `\.` and blank lines
-//! there; later versions may not).
+//! reader inside `TABLE DATA` blocks (where pg_dump, 12 to 18, writes `\.` and two blank
+//! lines; the custom reader requires the `\.` of every entry with a COPY statement).
 
 /// Counts the rows of one COPY stream as its bytes arrive.
 #[derive(Debug, Default)]

@@ -185,7 +185,7 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
         }
         c.string()?; // defn
         c.string()?; // dropStmt
-        c.string()?; // copyStmt
+        let copy = c.string()?.is_some_and(|s| !s.is_empty()); // copyStmt
         let namespace = c.string()?.unwrap_or_default();
         c.string()?; // tablespace
         if head.version.1 >= 14 {
@@ -220,6 +220,7 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
             namespace,
             owner,
             has_data,
+            copy,
             offset_field: Some(offset_field),
             data_at: None,
         });
@@ -296,9 +297,11 @@ impl Sink {
         Ok(())
     }
 
-    /// Ends the block; `Err` if its payload was cut short. COPY data must end with a whole
-    /// row; a large object's bytes may end anywhere.
-    fn finish(mut self, copy_data: bool) -> Result<u64, String> {
+    /// Ends the block; `Err` if its payload was cut short. Table data must end with a whole
+    /// row, COPY text with its `\.` line (every pg_dump up to 18 writes it: without it, a
+    /// damaged terminator would let the blank lines after it count as rows); a large
+    /// object's bytes may end anywhere.
+    fn finish(mut self, copy_data: bool, terminated: bool) -> Result<u64, String> {
         if let Some(z) = self.inflate.as_mut() {
             if z.total_in() > 0 && !self.stream_ended {
                 // Drain what zlib still holds before judging.
@@ -324,6 +327,8 @@ impl Sink {
             Err("table data continues after its \\. terminator".into())
         } else if !self.rows.lines.at_row_boundary() {
             Err("table data does not end with a complete row".into())
+        } else if terminated && !self.rows.terminated {
+            Err("COPY data does not end with its \\. line".into())
         } else {
             Ok(self.rows.lines.rows)
         }
@@ -342,6 +347,8 @@ enum Phase {
 struct Block {
     id: i64,
     blobs: bool,
+    /// COPY text: must end with its `\.` line.
+    copy: bool,
     sink: Sink,
 }
 
@@ -548,9 +555,11 @@ impl CustomReader {
         self.pending.remove(&id);
         self.entries[idx].data_at = Some(self.block_start);
         let compression = self.head.as_ref().expect("header parsed").compression;
+        let copy = self.entries[idx].copy;
         self.block = Some(Block {
             id,
             blobs: is_blobs,
+            copy,
             sink: Sink::new(compression),
         });
         self.phase = if is_blobs {
@@ -568,7 +577,9 @@ impl CustomReader {
         let sink = std::mem::replace(&mut block.sink, Sink::new(compression));
         let blobs = block.blobs;
         let id = block.id;
-        let rows = sink.finish(!blobs).map_err(|e| self.corrupt(e))?;
+        let rows = sink
+            .finish(!blobs, block.copy)
+            .map_err(|e| self.corrupt(e))?;
         if blobs {
             self.phase = Phase::BlobOid;
         } else {

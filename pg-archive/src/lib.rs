@@ -42,6 +42,9 @@ pub struct TocEntry {
     pub owner: String,
     /// The archive promises a data block for this entry.
     pub has_data: bool,
+    /// The entry's data is COPY text (its TOC carries a COPY statement), which pg_dump ends
+    /// with a `\.` line: data that lacks it was cut or damaged.
+    pub copy: bool,
     /// Custom format: where this entry's data-offset field (flag byte, then the offset)
     /// sits in the stream, and where its data block starts. pg_dump cannot fill the offsets
     /// when it writes to a pipe; a reader that stores the archive in a file can, so that

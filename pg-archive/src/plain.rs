@@ -163,6 +163,7 @@ fn toc_comment(line: &[u8]) -> Option<TocEntry> {
     Some(TocEntry {
         dump_id: 0,
         has_data: desc == "TABLE DATA",
+        copy: desc == "TABLE DATA",
         offset_field: None,
         data_at: None,
         desc,

@@ -375,20 +375,63 @@ impl Cluster {
 
     /// Runs `pg_dump ARGS` on `db` and returns its stdout.
     pub fn pg_dump(&self, db: &str, args: &[&str]) -> Vec<u8> {
-        let mut cmd = Command::new(self.bin("pg_dump"));
+        self.run_client(&self.bin("pg_dump"), db, args)
+    }
+
+    /// Every installed pg_dump that can dump this server (its major or newer), oldest
+    /// first: one real archive version each.
+    pub fn dump_clients(&self) -> Vec<ops_core::programs::Install> {
+        let mut all: Vec<_> = ops_core::programs::installations(None)
+            .into_iter()
+            .filter(|i| i.has("pg_dump") && i.major >= self.major())
+            .collect();
+        all.sort_by_key(|i| i.major);
+        all.dedup_by_key(|i| i.major);
+        all
+    }
+
+    /// Runs a libpq client `program ARGS` on `db` and returns its stdout; it must succeed.
+    pub fn run_client(&self, program: &Path, db: &str, args: &[&str]) -> Vec<u8> {
+        let mut cmd = Command::new(program);
         self.configure(&mut cmd);
         let out = cmd
             .env("PGDATABASE", db)
             .args(args)
             .output()
-            .expect("pg_dump runs");
+            .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
         assert!(
             out.status.success(),
-            "pg_dump failed: {}",
+            "{} failed: {}",
+            program.display(),
             String::from_utf8_lossy(&out.stderr)
         );
         out.stdout
     }
+}
+
+/// The Python with the PyPI packages tests compare against (`pgdumplib`), which
+/// `scripts/py-tools.sh` installs: `PGOPS_PYTHON`, else its default venv.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("PGOPS_PYTHON").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let cache = if is_root() {
+        PathBuf::from("/var/cache/pgops")
+    } else {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+            })
+            .join("pgops")
+    };
+    let venv = cache.join("venv/bin/python");
+    assert!(
+        venv.is_file(),
+        "no {}: run scripts/test (or `. scripts/py-tools.sh; pgops_python_tools`), which installs pgdumplib from PyPI",
+        venv.display()
+    );
+    venv
 }
 
 /// The path of another workspace binary (e.g. `pgdump-run` from backup-verify's tests),
