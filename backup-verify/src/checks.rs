@@ -5,12 +5,12 @@
 //! | `manifest` | it parses, its version is known, its fields agree with each other and the directory |
 //! | `files` | every listed file is there with its size; nothing else is |
 //! | `checksum` | the stored bytes are the ones written (SHA-256) |
-//! | `decode` | the whole file decompresses; raw size and SHA-256 match |
+//! | `decode` | the whole file decompresses, to the recorded raw size, every content checksum (zstd, gzip) matching; sets that record a raw SHA-256 are checked against it |
 //! | `structure` | pg-archive reads the archive to a complete end |
 //! | `rows` | rows counted now equal the manifest's, table by table; large objects too |
 
-use crate::scan::Scan;
-use ops_core::catalog::{self, CheckResult, CheckStatus, DumpFormat, Manifest, Verdict};
+use crate::scan::{Decoded, Scan};
+use ops_core::catalog::{self, CheckResult, CheckStatus, DumpFormat, FileEntry, Manifest, Verdict};
 use ops_core::OpsError;
 use std::collections::BTreeMap;
 
@@ -125,18 +125,7 @@ pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
                         f.name, s.stored_sha256, f.sha256
                     ))
                 });
-                decodes.push(match &s.decode {
-                    Err(why) => Err(format!("{}: {why}", f.name)),
-                    Ok((n, _)) if *n != f.raw_bytes => Err(format!(
-                        "{}: decompresses to {n} bytes, manifest says {}",
-                        f.name, f.raw_bytes
-                    )),
-                    Ok((_, sha)) if *sha != f.raw_sha256 => Err(format!(
-                        "{}: raw SHA-256 is {sha}, manifest says {}",
-                        f.name, f.raw_sha256
-                    )),
-                    Ok(_) => Ok(()),
-                });
+                decodes.push(decode_result(f, &s.decode));
             }
         }
     }
@@ -154,7 +143,7 @@ pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
         checks.push(fold(
             "decode",
             decodes,
-            "decompresses completely; raw size and SHA-256 match",
+            "decompresses completely to the recorded size; content checksums match",
         ));
     } else {
         // Nothing is known about bytes this process may not read: the checks that need
@@ -216,6 +205,33 @@ pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
     (verdict, checks)
 }
 
+/// The `decode` check of one file: decompressed to its end, to the recorded size, and
+/// proven to be what was compressed: by the recorded raw SHA-256 where the set has one
+/// (sets before ADR 0008), else by the codec's content checksum, which must be present.
+fn decode_result(f: &FileEntry, decode: &Result<Decoded, String>) -> Result<(), String> {
+    let d = decode
+        .as_ref()
+        .map_err(|why| format!("{}: {why}", f.name))?;
+    if d.raw_bytes != f.raw_bytes {
+        return Err(format!(
+            "{}: decompresses to {} bytes, manifest says {}",
+            f.name, d.raw_bytes, f.raw_bytes
+        ));
+    }
+    match (&f.raw_sha256, &d.raw_sha256) {
+        (Some(want), Some(got)) if got != want => Err(format!(
+            "{}: raw SHA-256 is {got}, manifest says {want}",
+            f.name
+        )),
+        (Some(_), _) => Ok(()),
+        (None, _) if !d.content_checked => Err(format!(
+            "{}: a zstd frame carries no content checksum, so nothing proves it decodes to what pg_dump wrote",
+            f.name
+        )),
+        (None, _) => Ok(()),
+    }
+}
+
 fn fold(name: &str, parts: Vec<Result<(), String>>, ok: &str) -> CheckResult {
     let errors: Vec<String> = parts.into_iter().filter_map(Result::err).collect();
     if errors.is_empty() {
@@ -244,7 +260,7 @@ fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
                 f.name
             ));
         }
-        if !is_sha256(&f.sha256) || !is_sha256(&f.raw_sha256) {
+        if !is_sha256(&f.sha256) || f.raw_sha256.as_deref().is_some_and(|s| !is_sha256(s)) {
             problems.push(format!("file {} has a malformed SHA-256", f.name));
         }
     }
@@ -362,7 +378,7 @@ fn rows_check(m: &Manifest, s: &pg_archive::Summary) -> CheckResult {
 mod tests {
     use super::*;
     use ops_core::catalog::SetKind;
-    use ops_core::catalog::{Compression, FileEntry, TableRows, ToolInfo};
+    use ops_core::catalog::{Compression, TableRows, ToolInfo};
     use proptest::prelude::*;
 
     const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -387,7 +403,7 @@ mod tests {
                 bytes: 100,
                 sha256: SHA_A.into(),
                 raw_bytes: 1000,
-                raw_sha256: SHA_B.into(),
+                raw_sha256: None,
             }],
             tables: rows
                 .iter()
@@ -440,6 +456,10 @@ mod tests {
         Size,
         Checksum,
         RawSize,
+        /// An old set's recorded raw SHA-256 differs.
+        RawSha,
+        /// A zstd frame without a content checksum.
+        Unchecked,
         Decode,
         Structure,
         Rows,
@@ -447,10 +467,14 @@ mod tests {
     }
 
     fn evidence(rows: &[u64], faults: &[Fault]) -> Evidence {
-        let m = manifest(rows);
+        let mut m = manifest(rows);
         let mut size = 100;
         let mut stored = SHA_A.to_string();
-        let mut decode = Ok((1000u64, SHA_B.to_string()));
+        let mut decode = Ok(Decoded {
+            raw_bytes: 1000,
+            raw_sha256: None,
+            content_checked: true,
+        });
         let mut structure = Ok(summary(rows));
         let mut entries = vec![Entry {
             name: "manifest.json".into(),
@@ -460,7 +484,22 @@ mod tests {
             match f {
                 Fault::Size => size += 1,
                 Fault::Checksum => stored = SHA_B.into(),
-                Fault::RawSize => decode = Ok((999, SHA_B.into())),
+                Fault::RawSize => {
+                    if let Ok(d) = decode.as_mut() {
+                        d.raw_bytes = 999;
+                    }
+                }
+                Fault::RawSha => {
+                    m.files[0].raw_sha256 = Some(SHA_A.into());
+                    if let Ok(d) = decode.as_mut() {
+                        d.raw_sha256 = Some(SHA_B.into());
+                    }
+                }
+                Fault::Unchecked => {
+                    if let Ok(d) = decode.as_mut() {
+                        d.content_checked = false;
+                    }
+                }
                 Fault::Decode => decode = Err("zstd: broken".into()),
                 Fault::Structure => {
                     structure = Err(pg_archive::ArchiveError::Truncated("x".into()))
@@ -510,11 +549,17 @@ mod tests {
             Just(Fault::Size),
             Just(Fault::Checksum),
             Just(Fault::RawSize),
+            Just(Fault::RawSha),
+            Just(Fault::Unchecked),
             Just(Fault::Decode),
             Just(Fault::Structure),
             Just(Fault::Rows),
             Just(Fault::Extra),
         ]
+    }
+
+    fn m_has_raw_sha(faults: &[Fault]) -> bool {
+        faults.iter().any(|f| matches!(f, Fault::RawSha))
     }
 
     #[test]
@@ -544,7 +589,10 @@ mod tests {
                 let name = match f {
                     Fault::Size | Fault::Extra => "files",
                     Fault::Checksum => "checksum",
-                    Fault::RawSize | Fault::Decode => "decode",
+                    Fault::RawSize | Fault::Decode | Fault::RawSha => "decode",
+                    // An old set's raw SHA-256 is proof enough without the codec's.
+                    Fault::Unchecked if m_has_raw_sha(&faults) => continue,
+                    Fault::Unchecked => "decode",
                     Fault::Structure => "structure",
                     // Rows can only be judged when the structure was read to its end.
                     Fault::Rows if faults.iter().any(|g| matches!(g, Fault::Structure)) => "structure",

@@ -334,8 +334,12 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
                     .iter()
                     .find(|e| e.name == f.name && e.size.is_some())
                 {
-                    Some(e) => scan::scan_file(&t.set.path.join(&e.name), m.compression.algorithm)
-                        .map_err(|e| checks::ReadError::from_io(&e)),
+                    Some(e) => scan::scan_file(
+                        &t.set.path.join(&e.name),
+                        m.compression.algorithm,
+                        f.raw_sha256.is_some(),
+                    )
+                    .map_err(|e| checks::ReadError::from_io(&e)),
                     None => Err(checks::ReadError::missing()),
                 }
             })

@@ -1,12 +1,16 @@
-//! One read of a stored file: hash the stored bytes, decompress, hash the raw bytes and
-//! parse the archive, all in the same pass.
+//! One read of a stored file: hash the stored bytes, decompress and parse the archive, all
+//! in the same pass.
 //!
 //! ```text
-//! file ──read──► [this thread] decompress          (the critical path: zstd decodes at
-//!                      │ stored + raw chunks         about the speed sha256sum hashes)
+//! file ──read──► [this thread] decompress          (the critical path)
+//!                      │ stored + raw chunks
 //!                      ▼ bounded channel
-//!                [hasher thread] sha256(stored) + sha256(raw) + pg-archive
+//!                [hasher thread] sha256(stored) + pg-archive [+ sha256(raw), old sets]
 //! ```
+//! The raw bytes are not hashed again (ADR 0008): the stored SHA-256 proves the file is
+//! what was written, and the codec's own checksum of the content (zstd's per frame, gzip's
+//! CRC-32), checked while decoding, proves it decodes to what the compressor was given.
+//! Sets written before that carry a raw SHA-256, which is still checked for them.
 //! Buffers travel back through a second channel, so the pass allocates a few MiB once.
 //! A decode error does not stop the read: the checksum still covers every byte.
 
@@ -25,9 +29,61 @@ use ops_core::chunks::CHUNK;
 pub struct Scan {
     pub stored_bytes: u64,
     pub stored_sha256: String,
-    /// Raw size and SHA-256, or why the file could not be decompressed to its end.
-    pub decode: Result<(u64, String), String>,
+    /// What decoding found, or why the file could not be decompressed to its end.
+    pub decode: Result<Decoded, String>,
     pub structure: Result<Summary, ArchiveError>,
+}
+
+/// A file decompressed to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub raw_bytes: u64,
+    /// The SHA-256 of the raw bytes, when asked for (sets that record one).
+    pub raw_sha256: Option<String>,
+    /// Every part was covered by a content checksum the decoder verified (zstd frames with
+    /// the checksum flag, gzip members); an uncompressed file needs none.
+    pub content_checked: bool,
+}
+
+/// zstd's frame magic, little-endian.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Reads the first bytes of each zstd frame: whether it carries a content checksum.
+#[derive(Debug, Default)]
+struct FrameHeads {
+    /// The first bytes of the current frame, while fewer than five are known.
+    head: Option<Vec<u8>>,
+    frames: u64,
+    unchecked: u64,
+}
+
+impl FrameHeads {
+    /// A frame starts at `bytes[0]`.
+    fn start(&mut self, bytes: &[u8]) {
+        self.head = Some(Vec::with_capacity(5));
+        self.more(bytes);
+    }
+
+    /// More bytes of the current frame's start, if it is still being read.
+    fn more(&mut self, bytes: &[u8]) {
+        let Some(head) = self.head.as_mut() else {
+            return;
+        };
+        let need = (5 - head.len()).min(bytes.len());
+        head.extend_from_slice(&bytes[..need]);
+        if head.len() == 5 {
+            self.frames += 1;
+            // Frame_Header_Descriptor bit 2: Content_Checksum_flag.
+            if head[..4] != ZSTD_MAGIC || head[4] & 0b100 == 0 {
+                self.unchecked += 1;
+            }
+            self.head = None;
+        }
+    }
+
+    fn all_checked(&self) -> bool {
+        self.frames > 0 && self.unchecked == 0
+    }
 }
 
 /// What travels from the reading thread to the hashing thread.
@@ -61,6 +117,7 @@ enum Decoder {
         /// zstd's hint after the last call: 0 when a frame has just ended.
         hint: usize,
         seen: bool,
+        frames: FrameHeads,
     },
     Gzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
 }
@@ -74,6 +131,10 @@ impl Decoder {
                 filled: 0,
                 hint: 1,
                 seen: false,
+                frames: FrameHeads {
+                    head: Some(Vec::with_capacity(5)),
+                    ..FrameHeads::default()
+                },
             }),
             Algorithm::Gzip => Some(Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(
                 Vec::with_capacity(CHUNK),
@@ -95,9 +156,11 @@ impl Decoder {
                 filled,
                 hint,
                 seen,
+                frames,
             } => {
                 use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
                 *seen |= !chunk.is_empty();
+                frames.more(chunk);
                 let mut input = InBuffer::around(chunk);
                 loop {
                     let mut o = OutBuffer::around_pos(&mut out[..], *filled);
@@ -105,6 +168,10 @@ impl Decoder {
                         .run(&mut input, &mut o)
                         .map_err(|e| format!("zstd: {e}"))?;
                     *filled = o.pos();
+                    if *hint == 0 {
+                        // A frame ended; zstd starts the next one at the next byte.
+                        frames.start(&chunk[input.pos()..]);
+                    }
                     let full = *filled == out.len();
                     if full {
                         emit(std::mem::replace(out, pool.take()));
@@ -125,35 +192,40 @@ impl Decoder {
         }
     }
 
-    fn finish(self, emit: &mut dyn FnMut(Vec<u8>)) -> Result<(), String> {
+    /// Ends the stream. `Ok(true)` when every frame carried a content checksum (which
+    /// the decoder verified).
+    fn finish(self, emit: &mut dyn FnMut(Vec<u8>)) -> Result<bool, String> {
         match self {
             Decoder::Zstd {
                 mut out,
                 filled,
                 hint,
                 seen,
+                frames,
                 ..
             } => {
                 out.truncate(filled);
                 emit(out);
                 match (seen, hint) {
                     (false, _) => Err("zstd: empty file".into()),
-                    (true, 0) => Ok(()),
+                    (true, 0) => Ok(frames.all_checked()),
                     _ => Err("zstd: the last frame is cut short".into()),
                 }
             }
             Decoder::Gzip(mut d) => {
+                // flate2 checks each member's CRC-32 and size.
                 d.try_finish().map_err(|e| format!("gzip: {e}"))?;
                 let raw = d.finish().map_err(|e| format!("gzip: {e}"))?;
                 emit(raw);
-                Ok(())
+                Ok(true)
             }
         }
     }
 }
 
-/// Reads `path` once. `Err` only when the file cannot be opened or read at all.
-pub fn scan_file(path: &Path, algorithm: Algorithm) -> io::Result<Scan> {
+/// Reads `path` once; hashes the raw bytes only when `raw_sha256` asks. `Err` only when
+/// the file cannot be opened or read at all.
+pub fn scan_file(path: &Path, algorithm: Algorithm, raw_sha256: bool) -> io::Result<Scan> {
     let mut file = File::open(path)?;
     let (tx, rx) = mpsc::sync_channel::<Chunk>(8);
     let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();
@@ -163,7 +235,7 @@ pub fn scan_file(path: &Path, algorithm: Algorithm) -> io::Result<Scan> {
         .spawn(move || {
             let mut stored = Sha256::new();
             let mut stored_bytes = 0u64;
-            let mut raw = Sha256::new();
+            let mut raw = raw_sha256.then(Sha256::new);
             let mut raw_bytes = 0u64;
             let mut reader = Reader::new();
             let mut failed: Option<ArchiveError> = None;
@@ -180,7 +252,9 @@ pub fn scan_file(path: &Path, algorithm: Algorithm) -> io::Result<Scan> {
                         b
                     }
                     Chunk::Raw(b) => {
-                        raw.update(&b);
+                        if let Some(h) = raw.as_mut() {
+                            h.update(&b);
+                        }
                         raw_bytes += b.len() as u64;
                         parse(&b, &mut failed);
                         b
@@ -201,9 +275,9 @@ pub fn scan_file(path: &Path, algorithm: Algorithm) -> io::Result<Scan> {
             };
             let stored = hex::encode(stored.finalize());
             let raw = if algorithm == Algorithm::None {
-                stored.clone()
+                raw_sha256.then(|| stored.clone())
             } else {
-                hex::encode(raw.finalize())
+                raw.map(|h| hex::encode(h.finalize()))
             };
             (stored_bytes, stored, raw_bytes, raw, structure)
         })?;
@@ -211,6 +285,7 @@ pub fn scan_file(path: &Path, algorithm: Algorithm) -> io::Result<Scan> {
     let mut decoder = Decoder::new(algorithm, &pool)?;
     let plain = decoder.is_none();
     let mut decode_error: Option<String> = None;
+    let mut content_checked = plain;
     let mut emit = |raw: Vec<u8>| {
         if !raw.is_empty() {
             let _ = tx.send(Chunk::Raw(raw));
@@ -238,8 +313,9 @@ pub fn scan_file(path: &Path, algorithm: Algorithm) -> io::Result<Scan> {
         let _ = tx.send(chunk);
     };
     if let Some(d) = decoder.take() {
-        if let Err(e) = d.finish(&mut emit) {
-            decode_error = Some(e);
+        match d.finish(&mut emit) {
+            Ok(checked) => content_checked = checked,
+            Err(e) => decode_error = Some(e),
         }
     }
     drop(tx);
@@ -252,7 +328,11 @@ pub fn scan_file(path: &Path, algorithm: Algorithm) -> io::Result<Scan> {
         stored_sha256,
         decode: match decode_error {
             Some(e) => Err(e),
-            None => Ok((raw_bytes, raw_sha)),
+            None => Ok(Decoded {
+                raw_bytes,
+                raw_sha256: raw_sha,
+                content_checked,
+            }),
         },
         structure,
     })

@@ -362,3 +362,60 @@ fn a_file_swapped_in_from_another_set_of_the_same_database_is_caught() {
     );
     assert_eq!(r.named("verify.passed").len(), 1);
 }
+
+/// Replaces the archive of `c` with `raw` compressed by `encode`, and records the new
+/// stored size and SHA-256 in the manifest (as a writer would have).
+fn restore_archive_as(c: &Copy, raw: &[u8], checksum: bool) {
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+    enc.include_checksum(checksum).unwrap();
+    std::io::Write::write_all(&mut enc, raw).unwrap();
+    let stored = enc.finish().unwrap();
+    std::fs::write(&c.archive, &stored).unwrap();
+    use sha2::Digest;
+    edit_manifest(c, |m| {
+        m["files"][0]["bytes"] = stored.len().into();
+        m["files"][0]["sha256"] = hex::encode(sha2::Sha256::digest(&stored)).into();
+    });
+}
+
+/// ADR 0008: without a raw SHA-256, the proof that the file decodes to what pg_dump wrote
+/// is zstd's content checksum, so a frame without one fails `decode`; a set that records a
+/// raw SHA-256 (written before) is still held to it.
+#[test]
+fn content_is_proven_by_the_frame_checksum_or_an_old_sets_raw_sha256() {
+    let c = copy_of("custom-zstd");
+    let raw = zstd::decode_all(std::fs::File::open(&c.archive).unwrap()).unwrap();
+    // pgdump-run's own frames carry the checksum, and its manifests no raw SHA-256.
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(c.set.join("manifest.json")).unwrap()).unwrap();
+    assert!(m["files"][0].get("raw_sha256").is_none());
+    let stored = std::fs::read(&c.archive).unwrap();
+    assert_ne!(
+        stored[4] & 0b100,
+        0,
+        "pgdump-run's zstd frame has a content checksum"
+    );
+
+    restore_archive_as(&c, &raw, false);
+    let (failed, ev) = failed_checks(&c);
+    assert_eq!(failed, ["decode"]);
+    assert!(ev.to_string().contains("no content checksum"), "{ev}");
+
+    // The same file in a set written before ADR 0008: its raw SHA-256 proves the content.
+    use sha2::Digest;
+    let good = hex::encode(sha2::Sha256::digest(&raw));
+    edit_manifest(&c, |m| m["files"][0]["raw_sha256"] = good.into());
+    let r = verify(&c.root, &[]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    edit_manifest(&c, |m| m["files"][0]["raw_sha256"] = "0".repeat(64).into());
+    let (failed, ev) = failed_checks(&c);
+    assert_eq!(failed, ["decode"]);
+    assert!(ev.to_string().contains("raw SHA-256"), "{ev}");
+
+    // With the checksum back and no raw SHA-256, the set passes again.
+    edit_manifest(&c, |m| {
+        m["files"][0].as_object_mut().unwrap().remove("raw_sha256");
+    });
+    restore_archive_as(&c, &raw, true);
+    assert_eq!(verify(&c.root, &[]).code, 0);
+}

@@ -178,9 +178,12 @@ pub struct FileEntry {
     /// Size and SHA-256 of the bytes on disk.
     pub bytes: u64,
     pub sha256: String,
-    /// Size and SHA-256 of what pg_dump wrote, before compression.
+    /// Size of what pg_dump wrote, before compression.
     pub raw_bytes: u64,
-    pub raw_sha256: String,
+    /// SHA-256 of what pg_dump wrote: recorded by sets before ADR 0008 (and checked for
+    /// them); newer sets rely on the stored SHA-256 and the codec's content checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_sha256: Option<String>,
 }
 
 /// Rows of one table as counted in the dump stream.

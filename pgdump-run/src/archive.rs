@@ -1,14 +1,16 @@
 //! The archive file: one pass from pg_dump's stdout to the stored file.
 //!
 //! ```text
-//!  pg_dump stdout ──read──► [reader thread] sha256(raw) + pg-archive row count
+//!  pg_dump stdout ──read──► [reader thread] pg-archive row count
 //!                                 │ 1 MiB chunks, bounded channel (memory stays flat)
 //!                                 ▼
 //!                           [writer thread] zstd (multithreaded) | gzip | none
 //!                                 │ sha256(stored) ─► file
 //! ```
-//! Every byte is read once; hashing and parsing run beside compression, and compression
-//! runs beside pg_dump.
+//! Every byte is read once; parsing runs beside compression, and compression runs beside
+//! pg_dump. The raw bytes are not hashed (ADR 0008): zstd's content checksum in every frame
+//! (and gzip's CRC-32) covers what the compressor was given, the stored SHA-256 what it
+//! wrote.
 
 use ops_core::catalog::{Algorithm, Compression};
 use pg_archive::{ArchiveError, Reader as ArchiveReader, Summary};
@@ -26,7 +28,6 @@ pub struct Written {
     pub bytes: u64,
     pub sha256: String,
     pub raw_bytes: u64,
-    pub raw_sha256: String,
     pub summary: Summary,
 }
 
@@ -135,7 +136,6 @@ pub fn write_archive(
         })
         .map_err(StreamError::Write)?;
 
-    let mut raw_hash = Sha256::new();
     let mut raw_bytes = 0u64;
     let mut parser = ArchiveReader::new();
     let read_result: Result<(), StreamError> = loop {
@@ -151,7 +151,6 @@ pub fn write_archive(
             break Ok(());
         }
         buf.truncate(n);
-        raw_hash.update(&buf);
         raw_bytes += n as u64;
         if let Err(e) = parser.feed(&buf) {
             break Err(StreamError::Archive(e));
@@ -172,7 +171,6 @@ pub fn write_archive(
         bytes,
         sha256,
         raw_bytes,
-        raw_sha256: hex::encode(raw_hash.finalize()),
         summary,
     })
 }
@@ -196,7 +194,6 @@ mod tests {
         for c in ["zstd", "gzip", "none"] {
             let (w, stored) = roundtrip(c);
             assert_eq!(w.raw_bytes, SQL.len() as u64);
-            assert_eq!(w.raw_sha256, hex::encode(Sha256::digest(SQL)));
             assert_eq!(w.bytes, stored.len() as u64);
             assert_eq!(w.sha256, hex::encode(Sha256::digest(&stored)));
             assert_eq!(w.summary.total_rows(), 3);

@@ -168,7 +168,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
             bytes: written.bytes,
             sha256: written.sha256.clone(),
             raw_bytes: written.raw_bytes,
-            raw_sha256: written.raw_sha256.clone(),
+            raw_sha256: None,
         }],
         tables: written
             .summary
@@ -210,7 +210,6 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         "bytes": written.bytes,
         "raw_bytes": written.raw_bytes,
         "sha256": written.sha256,
-        "raw_sha256": written.raw_sha256,
         "tables": manifest.tables.len(),
         "rows": manifest.total_rows(),
         "large_objects": manifest.large_objects,

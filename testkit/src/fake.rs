@@ -44,9 +44,9 @@ pub fn manifest(database: Option<&str>, id: &str, archive: &[u8]) -> Manifest {
         files: vec![FileEntry {
             name,
             bytes: archive.len() as u64,
-            sha256: sha.clone(),
+            sha256: sha,
             raw_bytes: archive.len() as u64,
-            raw_sha256: sha,
+            raw_sha256: None,
         }],
         tables: Vec::new(),
         large_objects: 0,
