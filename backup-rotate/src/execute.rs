@@ -81,7 +81,7 @@ pub fn report_non_sets(
     dir: &SetDir,
     scan: &DirSets,
     database: &str,
-    now: time::OffsetDateTime,
+    now: jiff::Timestamp,
     emitter: &Emitter,
 ) {
     for r in &scan.rejected {
@@ -102,7 +102,7 @@ pub fn report_non_sets(
             .and_then(timefmt::parse_set_id)
         {
             Some(started) => {
-                if (now - started).whole_seconds() < 86_400 {
+                if timefmt::seconds_between(started, now) < 86_400 {
                     "a backup being written (or died less than a day ago): left to its writer"
                         .to_string()
                 } else {

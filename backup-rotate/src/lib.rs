@@ -129,7 +129,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                    "reason": "not a pgops entry: never touched"}),
         );
     }
-    let now = time::OffsetDateTime::now_utc();
+    let now = jiff::Timestamp::now();
     for dir in dirs {
         let database = label(dir);
         execute::resume_deletions(dir, &database, args.dry_run, emitter, &mut tally.deleted);
@@ -173,8 +173,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
 fn set_info(s: &SetRef) -> SetInfo {
     SetInfo {
         id: s.id.clone(),
-        time: jiff::Timestamp::from_second(s.started().unix_timestamp())
-            .expect("set ids are valid times"),
+        time: s.started(),
         failed: s.read_verify().is_some_and(|r| r.verdict == Verdict::Fail),
         pinned: s.is_pinned(),
     }

@@ -195,7 +195,7 @@ fn unknown_entries_and_partials_are_reported_and_never_touched() {
     std::fs::create_dir(&no_manifest).unwrap();
     let young = dir.path().join(format!(
         "app/.partial-{}",
-        ops_core::timefmt::set_id(time::OffsetDateTime::now_utc())
+        ops_core::timefmt::set_id(jiff::Timestamp::now())
     ));
     let old = dir.path().join("app/.partial-20261001T000000Z");
     std::fs::create_dir(&young).unwrap();
@@ -361,9 +361,9 @@ fn a_garbage_manifest_anchors_nothing() {
 #[test]
 fn a_set_from_the_future_anchors_no_retention() {
     let dir = tempfile::tempdir().unwrap();
-    let now = time::OffsetDateTime::now_utc();
+    let now = jiff::Timestamp::now();
     let recent: Vec<String> = (1..=3)
-        .map(|h| ops_core::timefmt::set_id(now - time::Duration::hours(h)))
+        .map(|h| ops_core::timefmt::set_id(now - jiff::SignedDuration::from_hours(h)))
         .collect();
     for id in &recent {
         make_set(dir.path(), "app", id);

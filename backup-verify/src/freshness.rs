@@ -1,14 +1,14 @@
 //! Freshness of the catalog: every database needs a passing set younger than `--max-age`.
 
+use jiff::Timestamp;
 use std::time::Duration;
-use time::OffsetDateTime;
 
 /// The newest passing set of one database, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Newest {
     pub database: String,
     /// `(id, start time)` of the newest set that passed.
-    pub passing: Option<(String, OffsetDateTime)>,
+    pub passing: Option<(String, Timestamp)>,
 }
 
 /// A database that is not fresh.
@@ -24,7 +24,7 @@ pub struct Stale {
 pub fn stale(
     newest: &[Newest],
     expected: &[String],
-    now: OffsetDateTime,
+    now: Timestamp,
     max_age: Duration,
 ) -> Vec<Stale> {
     let mut out = Vec::new();
@@ -37,7 +37,8 @@ pub fn stale(
                 reason: "no set of this database passed verification".into(),
             }),
             Some((id, started)) => {
-                let age: Duration = (now - *started).try_into().unwrap_or(Duration::ZERO);
+                let age =
+                    Duration::try_from(now.duration_since(*started)).unwrap_or(Duration::ZERO);
                 if age > max_age {
                     out.push(Stale {
                         database: n.database.clone(),
@@ -69,19 +70,22 @@ pub fn stale(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
+
+    fn datetime(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
 
     #[test]
     fn ages_and_missing_databases() {
-        let now = datetime!(2026-11-24 12:00 UTC);
+        let now = datetime("2026-11-24T12:00:00Z");
         let newest = vec![
             Newest {
                 database: "fresh".into(),
-                passing: Some(("a".into(), datetime!(2026-11-24 03:00 UTC))),
+                passing: Some(("a".into(), datetime("2026-11-24T03:00:00Z"))),
             },
             Newest {
                 database: "old".into(),
-                passing: Some(("b".into(), datetime!(2026-11-22 03:00 UTC))),
+                passing: Some(("b".into(), datetime("2026-11-22T03:00:00Z"))),
             },
             Newest {
                 database: "broken".into(),

@@ -113,7 +113,7 @@ fn execute(
     // Which sets, and which databases are in scope for freshness (with their sets, when
     // they were listed already). Databases are keyed by their directory, so a database
     // named `_globals` is never confused with the globals sets.
-    let now = time::OffsetDateTime::now_utc();
+    let now = jiff::Timestamp::now();
     let mut targets: Vec<Target> = Vec::new();
     let mut scope: Vec<(catalog::SetDir, Option<catalog::DirSets>)> = Vec::new();
     let mut problems = 0usize;
@@ -384,7 +384,7 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
         .and_then(|s| s.as_ref().ok())
         .and_then(|s| s.structure.as_ref().ok());
     let age_s = timefmt::parse_set_id(&t.set.id)
-        .map(|s| (time::OffsetDateTime::now_utc() - s).whole_seconds().max(0));
+        .map(|s| timefmt::seconds_between(s, jiff::Timestamp::now()).max(0));
     let mut payload = json!({
         "database": t.dir.label(),
         "id": t.set.id,

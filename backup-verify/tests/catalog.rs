@@ -247,7 +247,7 @@ fn a_set_copied_from_another_database_is_reported_not_taken() {
     backup(c, &small, dir.path());
     backup(c, &big, dir.path());
     let newer =
-        ops_core::timefmt::set_id(time::OffsetDateTime::now_utc() + time::Duration::seconds(60));
+        ops_core::timefmt::set_id(jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60));
     testkit::fake::copy_set_as(
         &testkit::fake::only_set(dir.path(), &small),
         &dir.path().join(&big).join(&newer),

@@ -311,7 +311,7 @@ impl SetRef {
     }
 
     /// The set's start time, from its id.
-    pub fn started(&self) -> time::OffsetDateTime {
+    pub fn started(&self) -> timefmt::Timestamp {
         timefmt::parse_set_id(&self.id).expect("a SetRef id is a set id")
     }
 }
@@ -592,7 +592,7 @@ impl SetDir {
     pub fn check(
         &self,
         set: SetRef,
-        not_after: Option<time::OffsetDateTime>,
+        not_after: Option<timefmt::Timestamp>,
     ) -> Result<CheckedSet, Rejected> {
         let reject = |set: SetRef, why, reason: String| Err(Rejected { set, why, reason });
         match fs::symlink_metadata(&set.path) {
@@ -635,7 +635,8 @@ impl SetDir {
             if set.started() > limit {
                 let reason = format!(
                     "starts {} s after now: a clock was wrong when it was taken, or is now",
-                    (set.started() - limit + CLOCK_SKEW_TOLERANCE).whole_seconds()
+                    timefmt::seconds_between(limit, set.started())
+                        + CLOCK_SKEW_TOLERANCE.as_secs() as i64
                 );
                 return reject(set, Rejection::ClockSkew, reason);
             }
@@ -647,7 +648,7 @@ impl SetDir {
     /// (`<set id>`) checked by [`check`](Self::check) against `now` (sets from the future
     /// are rejected as [`Rejection::ClockSkew`]), the rest in `others`. A missing directory
     /// has none.
-    pub fn scan(&self, now: time::OffsetDateTime) -> std::io::Result<DirSets> {
+    pub fn scan(&self, now: timefmt::Timestamp) -> std::io::Result<DirSets> {
         let mut out = DirSets::default();
         let rd = match fs::read_dir(&self.path) {
             Ok(rd) => rd,
@@ -665,7 +666,9 @@ impl SetDir {
         }
         ids.sort();
         out.others.sort();
-        let not_after = now + CLOCK_SKEW_TOLERANCE;
+        let not_after = now
+            .checked_add(CLOCK_SKEW_TOLERANCE)
+            .unwrap_or(timefmt::Timestamp::MAX);
         for id in ids {
             let set = SetRef {
                 path: self.path.join(&id),

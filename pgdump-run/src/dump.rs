@@ -19,7 +19,6 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
 
 /// What a set backs up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,9 +257,9 @@ fn report_failure(
 
 /// Picks the set id (start time, to the second) and creates `.partial-<id>`. Waits for the
 /// next second if a set of this database already has this id.
-fn new_partial(dir: &Path) -> Result<(String, OffsetDateTime, PathBuf), OpsError> {
+fn new_partial(dir: &Path) -> Result<(String, jiff::Timestamp, PathBuf), OpsError> {
     loop {
-        let now = OffsetDateTime::now_utc();
+        let now = jiff::Timestamp::now();
         let id = timefmt::set_id(now);
         let partial = dir.join(format!("{}{id}", catalog::PARTIAL_PREFIX));
         if !dir.join(&id).exists() && !partial.exists() {
@@ -270,7 +269,7 @@ fn new_partial(dir: &Path) -> Result<(String, OffsetDateTime, PathBuf), OpsError
             return Ok((id, now, partial));
         }
         std::thread::sleep(Duration::from_millis(
-            1000 - now.millisecond() as u64 % 1000,
+            1000 - now.as_millisecond().rem_euclid(1000) as u64,
         ));
     }
 }

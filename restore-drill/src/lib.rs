@@ -144,7 +144,7 @@ pub fn choose_set(
         return by_id(id);
     }
     let sets = dir
-        .scan(time::OffsetDateTime::now_utc())
+        .scan(jiff::Timestamp::now())
         .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
     let rejected = sets.rejected.len();
     sets.sets
@@ -228,7 +228,7 @@ fn drill(
     emitter: &Emitter,
 ) -> Result<Value, OpsError> {
     let started = Instant::now();
-    let started_at = time::OffsetDateTime::now_utc();
+    let started_at = jiff::Timestamp::now();
     let root: PathBuf = match (&args.backup_dir, events.and_then(|e| e.catalog_root())) {
         (Some(d), _) => d.clone(),
         (None, Some(r)) => r,
@@ -283,7 +283,7 @@ fn drill(
         )
     })?;
     let archive = set.path.join(&file.name);
-    let rpo_s = (started_at - set.started()).whole_seconds();
+    let rpo_s = timefmt::seconds_between(set.started(), started_at);
 
     let mut checks: Vec<CheckResult> = Vec::new();
     let mut phases = serde_json::Map::new();
@@ -522,14 +522,10 @@ fn run_history(args: &cli::HistoryArgs) -> ExitCode {
         }
     };
     if let Some(since) = args.since {
-        let cutoff = time::OffsetDateTime::now_utc() - since;
-        entries.retain(|e| {
-            time::OffsetDateTime::parse(
-                &e.started_at,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .is_ok_and(|t| t >= cutoff)
-        });
+        let cutoff = jiff::Timestamp::now()
+            .checked_sub(since)
+            .unwrap_or(jiff::Timestamp::MIN);
+        entries.retain(|e| timefmt::parse_rfc3339(&e.started_at).is_some_and(|t| t >= cutoff));
     }
     let months = history::monthly(&entries);
     for m in &months {
@@ -550,7 +546,7 @@ fn run_history(args: &cli::HistoryArgs) -> ExitCode {
 pub fn newest_globals(catalog: &Catalog) -> Option<CheckedSet> {
     catalog
         .set_dir(None)
-        .scan(time::OffsetDateTime::now_utc())
+        .scan(jiff::Timestamp::now())
         .ok()?
         .sets
         .pop()

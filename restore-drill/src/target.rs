@@ -7,7 +7,7 @@ use ops_core::{Category, OpsError};
 
 /// `pgops_drill_<db>_<time>`: lowercase, `[a-z0-9_]`, at most 63 bytes, so it needs no
 /// quoting and can never be parsed as a conninfo.
-pub fn scratch_name(source_db: &str, started: time::OffsetDateTime) -> String {
+pub fn scratch_name(source_db: &str, started: jiff::Timestamp) -> String {
     let mut db: String = source_db
         .chars()
         .map(|c| {
@@ -308,7 +308,7 @@ impl Drop for Scratch {
 mod tests {
     #[test]
     fn scratch_names_are_safe_and_short() {
-        let t = time::macros::datetime!(2026-11-24 03:00:01 UTC);
+        let t: jiff::Timestamp = "2026-11-24T03:00:01Z".parse().unwrap();
         assert_eq!(
             super::scratch_name("Shop", t),
             "pgops_drill_shop_20261124t030001z"

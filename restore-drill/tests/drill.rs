@@ -458,7 +458,7 @@ fn a_set_copied_from_another_database_is_never_drilled_as_it() {
     c.load_mixed(&big, "0.01");
     let real = backup(c, &big, dir.path(), &[]);
     let newer =
-        ops_core::timefmt::set_id(time::OffsetDateTime::now_utc() + time::Duration::seconds(120));
+        ops_core::timefmt::set_id(jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120));
     testkit::fake::copy_set_as(
         &only_set(dir.path(), &small),
         &dir.path().join(&big).join(&newer),
@@ -495,7 +495,10 @@ fn a_symlinked_dump_is_not_a_set() {
 /// leftover is its kind's (the mark) and ownerless (the advisory lock), and drops it.
 #[test]
 fn a_kill_9_drill_leaves_a_scratch_that_the_next_drill_drops() {
-    let c = Cluster::shared();
+    // A private server: every drill sweeps leftovers, so a drill of another test running
+    // beside this one on a shared server could drop the leftover first.
+    let private = Cluster::start();
+    let c = &private;
     let (db, dir, _) = tricky_backup(c, "drill_k9");
     let sql = dir.path().join("slow.sql");
     std::fs::write(&sql, "SELECT pg_sleep(60) IS NOT NULL\n").unwrap();

@@ -326,22 +326,14 @@ pub fn as_nobody(cmd: &mut Command) -> Output {
     cmd.output().unwrap()
 }
 
-/// Every path under `dir`, depth first.
+/// Every path under `dir` (not `dir` itself), links not followed.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        if let Ok(rd) = std::fs::read_dir(&d) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    stack.push(p.clone());
-                }
-                out.push(p);
-            }
-        }
-    }
-    out
+    walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .flatten()
+        .map(|e| e.into_path())
+        .collect()
 }
 
 /// A schema that exercises every naming and storage corner pg_dump has: quoted, mixed-case,
