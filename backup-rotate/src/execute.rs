@@ -3,6 +3,7 @@
 use ops_core::atomic;
 use ops_core::catalog::{self, Catalog, DirSets, SetDir, SetRef};
 use ops_core::event::{actor, Emitter, Severity};
+use ops_core::event_names as names;
 use ops_core::{timefmt, OpsError};
 use serde_json::json;
 
@@ -16,13 +17,13 @@ pub fn delete(set: &SetRef, database: &str, dry_run: bool, emitter: &Emitter) ->
     let mut payload = json!({"database": database, "id": set.id, "path": set.path.display().to_string(), "dry_run": dry_run});
     match result {
         Ok(()) => {
-            emitter.emit("rotate.deleted", Severity::Info, payload);
+            emitter.emit(names::ROTATE_DELETED, Severity::Info, payload);
             true
         }
         Err(e) => {
             let error = OpsError::io(format!("deleting {}", set.path.display()), &e);
             payload["reasons"] = json!([]);
-            emitter.emit_error("rotate.failed", Severity::Error, &error, payload);
+            emitter.emit_error(names::ROTATE_FAILED, Severity::Error, &error, payload);
             false
         }
     }
@@ -52,7 +53,7 @@ pub fn resume_deletions(
             Ok(()) => {
                 *deleted += 1;
                 emitter.emit(
-                    "rotate.deleted",
+                    names::ROTATE_DELETED,
                     Severity::Info,
                     json!({"database": database, "id": id, "path": doomed.display().to_string(),
                            "dry_run": dry_run, "resumed": true}),
@@ -64,7 +65,7 @@ pub fn resume_deletions(
                     &e,
                 );
                 emitter.emit_error(
-                    "rotate.failed",
+                    names::ROTATE_FAILED,
                     Severity::Error,
                     &error,
                     json!({"database": database, "id": id}),
@@ -86,7 +87,7 @@ pub fn report_non_sets(
 ) {
     for r in &scan.rejected {
         emitter.emit(
-            "rotate.skipped",
+            names::ROTATE_SKIPPED,
             Severity::Warning,
             json!({"database": database, "id": r.set.id, "path": r.set.path.display().to_string(),
                    "code": r.why.code(),
@@ -112,7 +113,7 @@ pub fn report_non_sets(
             None => "not a complete set: never touched".to_string(),
         };
         emitter.emit(
-            "rotate.skipped",
+            names::ROTATE_SKIPPED,
             Severity::Info,
             json!({"database": database, "path": dir.path.join(name).display().to_string(), "reason": reason}),
         );
@@ -161,7 +162,7 @@ pub fn pins(
                     result.map_err(|e| OpsError::io(format!("updating {}", keep.display()), &e))?;
                 }
                 emitter.emit(
-                    if pinning { "rotate.pinned" } else { "rotate.unpinned" },
+                    if pinning { names::ROTATE_PINNED } else { names::ROTATE_UNPINNED },
                     Severity::Info,
                     json!({"database": label(dir), "id": id, "path": set.path.display().to_string(), "dry_run": dry_run}),
                 );

@@ -10,6 +10,7 @@ pub mod policy;
 
 use ops_core::catalog::{Catalog, SetDir, SetRef, Verdict};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event_names as names;
 use ops_core::lock::LockMode;
 use ops_core::{ExitCode, OpsError};
 use policy::{Rules, SetInfo};
@@ -17,7 +18,7 @@ use serde_json::json;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    match ops_core::cli::parse::<cli::Args>(argv, "backup-rotate", "rotate.failed", "rotate") {
+    match ops_core::cli::parse::<cli::Args>(argv, "backup-rotate", names::ROTATE_FAILED, "rotate") {
         Ok(args) => run(
             &args,
             &Emitter::stdout("backup-rotate", correlation_id_from_env()),
@@ -29,7 +30,7 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 fn fail_run(emitter: &Emitter, error: OpsError, dry_run: bool) -> ExitCode {
     let exit = error.category.run_exit_code();
     emitter.emit_error(
-        "rotate.failed",
+        names::ROTATE_FAILED,
         Severity::Error,
         &error,
         json!({"scope": "run"}),
@@ -123,7 +124,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
 
     for unknown in &listing.unknown {
         emitter.emit(
-            "rotate.skipped",
+            names::ROTATE_SKIPPED,
             Severity::Info,
             json!({"path": unknown.path.display().to_string(), "database": null,
                    "reason": "not a pgops entry: never touched"}),
@@ -142,7 +143,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
         let plan = policy::plan(&infos, &rules, &tz);
         if !infos.is_empty() && infos.iter().all(|s| s.failed) {
             emitter.emit(
-                "rotate.skipped",
+                names::ROTATE_SKIPPED,
                 Severity::Warning,
                 json!({"path": dir.path.display().to_string(), "database": database,
                        "reason": "no set of this database passed verification: nothing is deleted"}),
@@ -155,7 +156,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             if d.keep {
                 tally.kept += 1;
                 emitter.emit(
-                    "rotate.kept",
+                    names::ROTATE_KEPT,
                     Severity::Info,
                     json!({"database": database, "id": d.id, "path": set.path.display().to_string(),
                            "reasons": d.reasons, "dry_run": args.dry_run}),

@@ -15,6 +15,7 @@ pub mod scan;
 use checks::{Entry, Evidence};
 use ops_core::catalog::{self, Catalog, CheckStatus, SetKind, SetRef, Verdict, VerifyRecord};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event_names as names;
 use ops_core::input;
 use ops_core::lock::LockMode;
 use ops_core::{timefmt, Category, ExitCode, OpsError};
@@ -24,14 +25,14 @@ use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    match ops_core::cli::parse::<cli::Args>(argv, "backup-verify", "verify.failed", "verify") {
+    match ops_core::cli::parse::<cli::Args>(argv, "backup-verify", names::VERIFY_FAILED, "verify") {
         Ok(args) => run(args, &mut std::io::stdin().lock()),
         Err(exit) => exit,
     }
 }
 
 fn fail_run(emitter: &Emitter, error: OpsError) -> ExitCode {
-    ops_core::cli::fail_run(emitter, "verify.failed", "verify", error)
+    ops_core::cli::fail_run(emitter, names::VERIFY_FAILED, "verify", error)
 }
 
 /// One set to verify.
@@ -53,7 +54,7 @@ struct Outcome {
 pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
     let from_stdin = match args.stdin.as_deref() {
         None => None,
-        Some("-") => Some(input::read_events(stdin, &["backup.completed"])),
+        Some("-") => Some(input::read_events(stdin, &[names::BACKUP_COMPLETED])),
         Some(other) => {
             let emitter = Emitter::stdout("backup-verify", correlation_id_from_env());
             return fail_run(
@@ -245,7 +246,7 @@ fn execute(
     let stale = freshness::stale(&newest, &expected, now, args.max_age);
     for s in &stale {
         emitter.emit(
-            "verify.stale",
+            names::VERIFY_STALE,
             Severity::Error,
             json!({
                 "database": s.database,
@@ -269,7 +270,7 @@ fn execute(
             "no backup set was found to verify: a run that checked nothing proves nothing",
         );
         emitter.emit_error(
-            "verify.failed",
+            names::VERIFY_FAILED,
             Severity::Error,
             &error,
             json!({"scope": "run"}),
@@ -286,7 +287,7 @@ fn execute(
 
 /// `verify.finding`: something worth knowing that is not a set's verdict.
 fn finding(emitter: &Emitter, severity: Severity, payload: serde_json::Value) {
-    emitter.emit("verify.finding", severity, payload);
+    emitter.emit(names::VERIFY_FINDING, severity, payload);
 }
 
 fn list_entries(dir: &Path) -> Vec<Entry> {
@@ -401,7 +402,7 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
         "duration_ms": started.elapsed().as_millis() as u64,
     });
     if verdict == Verdict::Pass {
-        emitter.emit("verify.passed", Severity::Info, payload);
+        emitter.emit(names::VERIFY_PASSED, Severity::Info, payload);
     } else {
         let failed: Vec<&str> = checks
             .iter()
@@ -409,7 +410,7 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
             .map(|c| c.name.as_str())
             .collect();
         payload["failed"] = json!(failed);
-        emitter.emit("verify.failed", Severity::Error, payload);
+        emitter.emit(names::VERIFY_FAILED, Severity::Error, payload);
     }
     Outcome {
         path: t.set.path.clone(),

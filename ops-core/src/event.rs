@@ -7,6 +7,7 @@
 //! The envelope fields always come first and a payload can never overwrite them.
 
 use crate::error::OpsError;
+use crate::event_names as names;
 use crate::exit::ExitCode;
 use crate::timefmt;
 use serde::Serialize;
@@ -157,7 +158,7 @@ impl Emitter {
         if let Value::Object(fields) = extra {
             payload.extend(fields);
         }
-        self.emit("run.finished", severity, Value::Object(payload));
+        self.emit(names::RUN_FINISHED, severity, Value::Object(payload));
         exit
     }
 }

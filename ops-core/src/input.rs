@@ -4,6 +4,7 @@
 
 use crate::catalog::{SetKind, GLOBALS_DIR};
 use crate::event::is_valid_correlation_id;
+use crate::event_names as names;
 use crate::timefmt;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -69,10 +70,10 @@ fn named_set(v: &Value) -> Option<NamedSet> {
         .filter(|id| timefmt::parse_set_id(id).is_some())?;
     // backup.completed says its kind; verify.passed names globals sets `_globals`.
     let kind = match (event, v["kind"].as_str(), v["database"].as_str()) {
-        ("backup.completed", Some("globals"), _) => SetKind::Globals,
-        ("backup.completed", Some("database"), _) => SetKind::Database,
-        ("verify.passed", _, Some(GLOBALS_DIR)) => SetKind::Globals,
-        ("verify.passed", _, Some(_)) => SetKind::Database,
+        (names::BACKUP_COMPLETED, Some("globals"), _) => SetKind::Globals,
+        (names::BACKUP_COMPLETED, Some("database"), _) => SetKind::Database,
+        (names::VERIFY_PASSED, _, Some(GLOBALS_DIR)) => SetKind::Globals,
+        (names::VERIFY_PASSED, _, Some(_)) => SetKind::Database,
         _ => return None,
     };
     let database = match kind {

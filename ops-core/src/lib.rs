@@ -31,6 +31,7 @@ pub mod conn;
 pub mod duration;
 pub mod error;
 pub mod event;
+pub mod event_names;
 pub mod exit;
 pub mod failpoint;
 pub mod input;

@@ -11,6 +11,7 @@ use ops_core::catalog::{
 use ops_core::child;
 use ops_core::conn::ConnSettings;
 use ops_core::event::{Emitter, Severity};
+use ops_core::event_names as names;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, OpsError};
@@ -126,7 +127,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         ctx.compression.extension()
     );
     ctx.emitter.emit(
-        "backup.started",
+        names::BACKUP_STARTED,
         Severity::Info,
         json!({
             "kind": kind(target),
@@ -224,7 +225,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         }
         Severity::Warning
     };
-    ctx.emitter.emit("backup.completed", severity, payload);
+    ctx.emitter.emit(names::BACKUP_COMPLETED, severity, payload);
     true
 }
 
@@ -251,8 +252,12 @@ fn report_failure(
     if let Some(stderr) = failure.stderr.filter(|s| !s.trim().is_empty()) {
         payload["stderr"] = Value::String(stderr);
     }
-    ctx.emitter
-        .emit_error("backup.failed", Severity::Error, &failure.error, payload);
+    ctx.emitter.emit_error(
+        names::BACKUP_FAILED,
+        Severity::Error,
+        &failure.error,
+        payload,
+    );
 }
 
 /// Picks the set id (start time, to the second) and creates `.partial-<id>`. Waits for the

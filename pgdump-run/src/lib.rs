@@ -21,6 +21,7 @@ use dump::{RunContext, Target};
 use ops_core::catalog::{self, Catalog};
 use ops_core::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event_names as names;
 use ops_core::lock::{CatalogLock, LockMode};
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
@@ -30,7 +31,7 @@ use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    match ops_core::cli::parse::<cli::Args>(argv, "pgdump-run", "backup.failed", "backup") {
+    match ops_core::cli::parse::<cli::Args>(argv, "pgdump-run", names::BACKUP_FAILED, "backup") {
         Ok(args) => run(args),
         Err(exit) => exit,
     }
@@ -44,7 +45,7 @@ pub fn run(args: cli::Args) -> ExitCode {
         Ok(exit) => exit,
         Err(error) => {
             emitter.emit_error(
-                "backup.failed",
+                names::BACKUP_FAILED,
                 Severity::Error,
                 &error,
                 json!({"scope": "run", "database": null}),
@@ -196,7 +197,7 @@ fn remove_stale_partials(catalog: &Catalog, emitter: &Emitter) -> Result<(), Ops
     for p in partials {
         let result = catalog::remove_partial(&p);
         emitter.emit(
-            "backup.partial_removed",
+            names::BACKUP_PARTIAL_REMOVED,
             Severity::Warning,
             json!({
                 "path": p.display().to_string(),

@@ -12,6 +12,7 @@ pub mod scope;
 pub mod sockets;
 
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event_names as names;
 use ops_core::{ExitCode, OpsError};
 use policy::{Policy, PortSpec, Proto, Verdict};
 use serde_json::{json, Value};
@@ -19,15 +20,15 @@ use std::collections::BTreeMap;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let args = match ops_core::cli::parse::<cli::Args>(argv, "port-audit", "audit.failed", "audit")
-    {
-        Ok(args) => args,
-        Err(exit) => return exit,
-    };
+    let args =
+        match ops_core::cli::parse::<cli::Args>(argv, "port-audit", names::AUDIT_FAILED, "audit") {
+            Ok(args) => args,
+            Err(exit) => return exit,
+        };
     let emitter = Emitter::stdout("port-audit", correlation_id_from_env());
     match run(&args, &emitter) {
         Ok(exit) => exit,
-        Err(error) => ops_core::cli::fail_run(&emitter, "audit.failed", "audit", error),
+        Err(error) => ops_core::cli::fail_run(&emitter, names::AUDIT_FAILED, "audit", error),
     }
 }
 
@@ -86,7 +87,7 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
                 Verdict::Inconclusive => "inconclusive",
             })
             .or_default() += 1;
-        emitter.emit("audit.finding", severity(verdict), payload);
+        emitter.emit(names::AUDIT_FINDING, severity(verdict), payload);
     };
 
     if !args.no_sockets {
@@ -231,7 +232,7 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
         ExitCode::Ok
     };
     emitter.emit(
-        "audit.summary",
+        names::AUDIT_SUMMARY,
         if violations > 0 { Severity::Error } else if complete { Severity::Info } else { Severity::Warning },
         json!({
             "verdicts": verdicts, "violations": violations, "complete": complete, "incomplete": incomplete,

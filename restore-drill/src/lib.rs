@@ -15,6 +15,7 @@ pub mod target;
 use ops_core::catalog::{Catalog, CheckResult, CheckStatus, CheckedSet, SetKind, Verdict};
 use ops_core::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event_names as names;
 use ops_core::input;
 use ops_core::lock::LockMode;
 use ops_core::redact::Redactor;
@@ -28,7 +29,7 @@ use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    match ops_core::cli::parse::<cli::Args>(argv, "restore-drill", "drill.failed", "drill") {
+    match ops_core::cli::parse::<cli::Args>(argv, "restore-drill", names::DRILL_FAILED, "drill") {
         Ok(args) => match args.command {
             Some(cli::Command::History(h)) => run_history(&h),
             None => run_drill(&args.drill, &mut std::io::stdin().lock()),
@@ -38,7 +39,7 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 }
 
 fn fail_run(emitter: &Emitter, action: &str, error: OpsError) -> ExitCode {
-    ops_core::cli::fail_run(emitter, "drill.failed", action, error)
+    ops_core::cli::fail_run(emitter, names::DRILL_FAILED, action, error)
 }
 
 /// Runs a drill; `stdin` is read only with `-`.
@@ -47,7 +48,7 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
         None => None,
         Some("-") => Some(input::read_events(
             stdin,
-            &["backup.completed", "verify.passed"],
+            &[names::BACKUP_COMPLETED, names::VERIFY_PASSED],
         )),
         Some(other) => {
             let emitter = Emitter::stdout("restore-drill", correlation_id_from_env());
@@ -70,9 +71,9 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
         Ok(report) => {
             let failed = report["result"] == "failed";
             let (event, severity) = if failed {
-                ("drill.failed", Severity::Error)
+                (names::DRILL_FAILED, Severity::Error)
             } else {
-                ("drill.completed", Severity::Info)
+                (names::DRILL_COMPLETED, Severity::Info)
             };
             emitter.emit(event, severity, report);
             emitter.finish(
@@ -335,7 +336,7 @@ fn drill(
             })?;
             for left in target::sweep_leftovers(&admin)? {
                 emitter.emit(
-                    "drill.leftover",
+                    names::DRILL_LEFTOVER,
                     left.action.severity(),
                     serde_json::to_value(&left).expect("leftovers serialize"),
                 );
@@ -530,7 +531,7 @@ fn run_history(args: &cli::HistoryArgs) -> ExitCode {
     let months = history::monthly(&entries);
     for m in &months {
         emitter.emit(
-            "drill.month",
+            names::DRILL_MONTH,
             Severity::Info,
             serde_json::to_value(m).expect("months serialize"),
         );

@@ -1,0 +1,66 @@
+//! Every event name pgops emits, one constant each: tools name events only through these,
+//! and a test holds this list equal to the schemas in `docs/schemas/events/`.
+
+pub const AUDIT_FAILED: &str = "audit.failed";
+pub const AUDIT_FINDING: &str = "audit.finding";
+pub const AUDIT_SUMMARY: &str = "audit.summary";
+pub const BACKUP_COMPLETED: &str = "backup.completed";
+pub const BACKUP_FAILED: &str = "backup.failed";
+pub const BACKUP_PARTIAL_REMOVED: &str = "backup.partial_removed";
+pub const BACKUP_STARTED: &str = "backup.started";
+pub const DRILL_COMPLETED: &str = "drill.completed";
+pub const DRILL_FAILED: &str = "drill.failed";
+pub const DRILL_LEFTOVER: &str = "drill.leftover";
+pub const DRILL_MONTH: &str = "drill.month";
+pub const ROTATE_DELETED: &str = "rotate.deleted";
+pub const ROTATE_FAILED: &str = "rotate.failed";
+pub const ROTATE_KEPT: &str = "rotate.kept";
+pub const ROTATE_PINNED: &str = "rotate.pinned";
+pub const ROTATE_SKIPPED: &str = "rotate.skipped";
+pub const ROTATE_UNPINNED: &str = "rotate.unpinned";
+pub const RUN_FINISHED: &str = "run.finished";
+pub const VERIFY_FAILED: &str = "verify.failed";
+pub const VERIFY_FINDING: &str = "verify.finding";
+pub const VERIFY_PASSED: &str = "verify.passed";
+pub const VERIFY_STALE: &str = "verify.stale";
+
+/// All of them, sorted.
+pub const ALL: [&str; 22] = [
+    AUDIT_FAILED,
+    AUDIT_FINDING,
+    AUDIT_SUMMARY,
+    BACKUP_COMPLETED,
+    BACKUP_FAILED,
+    BACKUP_PARTIAL_REMOVED,
+    BACKUP_STARTED,
+    DRILL_COMPLETED,
+    DRILL_FAILED,
+    DRILL_LEFTOVER,
+    DRILL_MONTH,
+    ROTATE_DELETED,
+    ROTATE_FAILED,
+    ROTATE_KEPT,
+    ROTATE_PINNED,
+    ROTATE_SKIPPED,
+    ROTATE_UNPINNED,
+    RUN_FINISHED,
+    VERIFY_FAILED,
+    VERIFY_FINDING,
+    VERIFY_PASSED,
+    VERIFY_STALE,
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_name_has_a_schema_and_every_schema_a_name() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schemas/events");
+        let mut schemas: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter_map(|f| f.strip_suffix(".json").map(str::to_string))
+            .collect();
+        schemas.sort();
+        assert_eq!(schemas, super::ALL);
+    }
+}
