@@ -10,7 +10,9 @@
 //! | `rows` | rows counted now equal the manifest's, table by table; large objects too |
 
 use crate::scan::{Decoded, Scan};
-use ops_core::catalog::{self, CheckResult, CheckStatus, DumpFormat, FileEntry, Manifest, Verdict};
+use ops_core::catalog::{
+    self, Algorithm, CheckResult, CheckStatus, DumpFormat, FileEntry, Manifest, Verdict,
+};
 use ops_core::OpsError;
 use std::collections::BTreeMap;
 
@@ -263,6 +265,15 @@ fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
         if !is_sha256(&f.sha256) || f.raw_sha256.as_deref().is_some_and(|s| !is_sha256(s)) {
             problems.push(format!("file {} has a malformed SHA-256", f.name));
         }
+        if let Some(n) = f.frame_raw_bytes {
+            // Bounds what one frame may make verify allocate.
+            if m.compression.algorithm != Algorithm::Zstd || !(1024..=MAX_FRAME_RAW).contains(&n) {
+                problems.push(format!(
+                    "file {} claims zstd frames of {n} bytes (zstd only, 1 KiB to 64 MiB)",
+                    f.name
+                ));
+            }
+        }
     }
     if problems.is_empty() {
         pass(
@@ -278,6 +289,9 @@ fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
         fail("manifest", problems.join("; "))
     }
 }
+
+/// The largest frame a manifest may announce (ADR 0010 writes 4 MiB).
+const MAX_FRAME_RAW: u64 = 64 << 20;
 
 fn is_sha256(s: &str) -> bool {
     s.len() == 64
@@ -404,6 +418,7 @@ mod tests {
                 sha256: SHA_A.into(),
                 raw_bytes: 1000,
                 raw_sha256: None,
+                frame_raw_bytes: None,
             }],
             tables: rows
                 .iter()

@@ -337,8 +337,11 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
                 {
                     Some(e) => scan::scan_file(
                         &t.set.path.join(&e.name),
-                        m.compression.algorithm,
-                        f.raw_sha256.is_some(),
+                        scan::Layout {
+                            algorithm: m.compression.algorithm,
+                            frame_raw: f.frame_raw_bytes.map(|n| n as usize),
+                            raw_sha256: f.raw_sha256.is_some(),
+                        },
                     )
                     .map_err(|e| checks::ReadError::from_io(&e)),
                     None => Err(checks::ReadError::missing()),

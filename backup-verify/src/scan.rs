@@ -1,6 +1,16 @@
 //! One read of a stored file: hash the stored bytes, decompress and parse the archive, all
 //! in the same pass.
 //!
+//! Framed zstd files (ADR 0010, the manifest gives `frame_raw_bytes`):
+//! ```text
+//! file ──read──► [this thread] sha256(stored), cut into frames
+//!                      │
+//!                      ▼ [one worker per core] decode a frame each, checksums checked
+//!                      │ in order, bounded
+//!                      ▼
+//!                [parser thread] pg-archive [+ sha256(raw), old sets]
+//! ```
+//! Other files (gzip, none, zstd written as one stream):
 //! ```text
 //! file ──read──► [this thread] decompress          (the critical path)
 //!                      │ stored + raw chunks
@@ -15,6 +25,8 @@
 //! A decode error does not stop the read: the checksum still covers every byte.
 
 use ops_core::catalog::Algorithm;
+use ops_core::frames;
+use ops_core::parallel::{self, Ordered};
 use pg_archive::{ArchiveError, Reader, Summary};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -223,9 +235,136 @@ impl Decoder {
     }
 }
 
-/// Reads `path` once; hashes the raw bytes only when `raw_sha256` asks. `Err` only when
-/// the file cannot be opened or read at all.
-pub fn scan_file(path: &Path, algorithm: Algorithm, raw_sha256: bool) -> io::Result<Scan> {
+/// How to read one stored file, from its manifest entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub algorithm: Algorithm,
+    /// zstd frames of at most this many raw bytes each, decodable in parallel.
+    pub frame_raw: Option<usize>,
+    /// Hash the raw bytes too (sets that record their SHA-256).
+    pub raw_sha256: bool,
+}
+
+/// Reads `path` once. `Err` only when the file cannot be opened or read at all.
+pub fn scan_file(path: &Path, layout: Layout) -> io::Result<Scan> {
+    match (layout.algorithm, layout.frame_raw) {
+        (Algorithm::Zstd, Some(max_raw)) => scan_framed(path, max_raw, layout.raw_sha256),
+        _ => scan_stream(path, layout.algorithm, layout.raw_sha256),
+    }
+}
+
+/// What the parser thread found in the decoded frames.
+struct Parsed {
+    raw_bytes: u64,
+    raw_sha256: Option<String>,
+    structure: Result<Summary, ArchiveError>,
+    decode_error: Option<String>,
+}
+
+/// A framed zstd file: frames decoded on every core, parsed in order.
+fn scan_framed(path: &Path, max_raw: usize, raw_sha256: bool) -> io::Result<Scan> {
+    type FrameResult = Result<Vec<u8>, String>;
+    let mut file = File::open(path)?;
+    let workers = parallel::cores();
+    let pool: Ordered<Vec<u8>, FrameResult> = Ordered::new(
+        workers,
+        workers,
+        zstd::bulk::Decompressor::new,
+        move |d: &mut io::Result<zstd::bulk::Decompressor<'static>>, frame: Vec<u8>| match d {
+            Ok(d) => frames::decode_frame(d, &frame, max_raw),
+            Err(e) => Err(format!("zstd: {e}")),
+        },
+    );
+    let (tx, rx) = mpsc::sync_channel::<mpsc::Receiver<FrameResult>>(2 * workers + 2);
+    let parser = std::thread::Builder::new()
+        .name("verify-parser".into())
+        .spawn(move || {
+            let mut raw = raw_sha256.then(Sha256::new);
+            let mut raw_bytes = 0u64;
+            let mut reader = Reader::new();
+            let mut failed: Option<ArchiveError> = None;
+            let mut decode_error: Option<String> = None;
+            for result in rx {
+                let frame = result
+                    .recv()
+                    .unwrap_or_else(|_| Err("a decoding worker stopped".into()));
+                // After a frame that does not decode, the rest cannot be parsed in place.
+                match (frame, &decode_error) {
+                    (Ok(bytes), None) => {
+                        if let Some(h) = raw.as_mut() {
+                            h.update(&bytes);
+                        }
+                        raw_bytes += bytes.len() as u64;
+                        if failed.is_none() {
+                            failed = reader.feed(&bytes).err();
+                        }
+                    }
+                    (Err(e), None) => decode_error = Some(e),
+                    _ => {}
+                }
+            }
+            Parsed {
+                raw_bytes,
+                raw_sha256: raw.map(|h| hex::encode(h.finalize())),
+                structure: match failed {
+                    Some(e) => Err(e),
+                    None => reader.finish(),
+                },
+                decode_error,
+            }
+        })?;
+
+    let mut stored = Sha256::new();
+    let mut stored_bytes = 0u64;
+    let mut splitter = Some(frames::Splitter::new(max_raw));
+    let mut split_error: Option<String> = None;
+    let mut buf = vec![0u8; CHUNK];
+    let read_result = loop {
+        let n = match ops_core::chunks::read_full(&mut file, &mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) => break Err(e),
+        };
+        stored.update(&buf[..n]);
+        stored_bytes += n as u64;
+        if let Some(s) = splitter.as_mut() {
+            let pushed = s.push(&buf[..n], &mut |frame| {
+                let _ = tx.send(pool.submit(frame));
+            });
+            if let Err(e) = pushed {
+                split_error = Some(e);
+                splitter = None;
+            }
+        }
+    };
+    if stored_bytes == 0 {
+        split_error = Some("zstd: empty file".into());
+    } else if let Some(Err(e)) = splitter.map(frames::Splitter::finish) {
+        split_error = Some(e);
+    }
+    drop(tx);
+    let parsed = parser
+        .join()
+        .map_err(|_| io::Error::other("parser thread panicked"))?;
+    drop(pool);
+    read_result?;
+    Ok(Scan {
+        stored_bytes,
+        stored_sha256: hex::encode(stored.finalize()),
+        decode: match parsed.decode_error.or(split_error) {
+            Some(e) => Err(e),
+            None => Ok(Decoded {
+                raw_bytes: parsed.raw_bytes,
+                raw_sha256: parsed.raw_sha256,
+                content_checked: true,
+            }),
+        },
+        structure: parsed.structure,
+    })
+}
+
+/// A file decoded as one stream on this thread, hashed and parsed on another.
+fn scan_stream(path: &Path, algorithm: Algorithm, raw_sha256: bool) -> io::Result<Scan> {
     let mut file = File::open(path)?;
     let (tx, rx) = mpsc::sync_channel::<Chunk>(8);
     let (back_tx, back_rx) = mpsc::channel::<Vec<u8>>();

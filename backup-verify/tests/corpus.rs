@@ -396,6 +396,13 @@ fn content_is_proven_by_the_frame_checksum_or_an_old_sets_raw_sha256() {
         "pgdump-run's zstd frame has a content checksum"
     );
 
+    // From here on the file is written as one stream, as sets before ADR 0010 were.
+    edit_manifest(&c, |m| {
+        m["files"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("frame_raw_bytes");
+    });
     restore_archive_as(&c, &raw, false);
     let (failed, ev) = failed_checks(&c);
     assert_eq!(failed, ["decode"]);
@@ -418,4 +425,32 @@ fn content_is_proven_by_the_frame_checksum_or_an_old_sets_raw_sha256() {
     });
     restore_archive_as(&c, &raw, true);
     assert_eq!(verify(&c.root, &[]).code, 0);
+}
+
+/// ADR 0010: a framed file's frames are decoded in parallel, each bounded by the size the
+/// manifest gives; a frame bigger than that, or one without its checksum or size, fails
+/// `decode` before anything is allocated for it.
+#[test]
+fn framed_files_are_held_to_their_frame_size() {
+    let c = copy_of("custom-zstd");
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(c.set.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["files"][0]["frame_raw_bytes"],
+        ops_core::frames::FRAME_RAW as u64
+    );
+    assert_eq!(verify(&c.root, &[]).code, 0);
+    edit_manifest(&c, |m| m["files"][0]["frame_raw_bytes"] = 1024.into());
+    let (failed, ev) = failed_checks(&c);
+    // Nothing decoded, so the structure is unproven too.
+    assert_eq!(failed, ["decode", "structure"]);
+    assert!(
+        ev.to_string().contains("more than the set's frames hold"),
+        "{ev}"
+    );
+    // A frame size no writer uses is a manifest fault (it would bound nothing).
+    edit_manifest(&c, |m| {
+        m["files"][0]["frame_raw_bytes"] = (1u64 << 40).into()
+    });
+    assert_eq!(failed_checks(&c).0, ["manifest"]);
 }

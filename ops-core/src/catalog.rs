@@ -184,6 +184,10 @@ pub struct FileEntry {
     /// them); newer sets rely on the stored SHA-256 and the codec's content checksum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_sha256: Option<String>,
+    /// zstd files written as independent frames (ADR 0010): the raw size of every frame
+    /// but the last. Readers decode such frames in parallel and refuse bigger ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_raw_bytes: Option<u64>,
 }
 
 /// Rows of one table as counted in the dump stream.

@@ -34,6 +34,7 @@ pub mod event;
 pub mod event_names;
 pub mod exit;
 pub mod failpoint;
+pub mod frames;
 pub mod input;
 pub mod lock;
 pub mod parallel;

@@ -1,18 +1,25 @@
 //! The archive file: one pass from pg_dump's stdout to the stored file.
 //!
 //! ```text
-//!  pg_dump stdout ──read──► [reader thread] pg-archive row count
-//!                                 │ 1 MiB chunks, bounded channel (memory stays flat)
+//!  pg_dump stdout ──read──► [this thread] pg-archive row count
+//!                                 │ 4 MiB frames (zstd) or 1 MiB chunks
 //!                                 ▼
-//!                           [writer thread] zstd (multithreaded) | gzip | none
-//!                                 │ sha256(stored) ─► file
+//!                  zstd: [one worker per core] compress a frame each, in parallel
+//!                  gzip, none: passed on as they are
+//!                                 │ in order, bounded (memory stays flat)
+//!                                 ▼
+//!                           [writer thread] (gzip) SHA-256(stored) ─► file
 //! ```
 //! Every byte is read once; parsing runs beside compression, and compression runs beside
-//! pg_dump. The raw bytes are not hashed (ADR 0008): zstd's content checksum in every frame
-//! (and gzip's CRC-32) covers what the compressor was given, the stored SHA-256 what it
-//! wrote.
+//! pg_dump. zstd output is a series of independent frames (ADR 0010), each with its content
+//! size and checksum, so that verify decodes on every core too. The raw bytes are not
+//! hashed (ADR 0008): each buffer moves from pg-archive to the compressor, and zstd's
+//! content checksum (or gzip's CRC-32) covers what the compressor was given, the stored
+//! SHA-256 what it wrote.
 
 use ops_core::catalog::{Algorithm, Compression};
+use ops_core::frames;
+use ops_core::parallel::{self, Ordered};
 use pg_archive::{ArchiveError, Reader as ArchiveReader, Summary};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -20,7 +27,6 @@ use std::io::{self, BufWriter, Read, Write};
 use std::sync::mpsc;
 
 use ops_core::chunks::CHUNK;
-const IN_FLIGHT: usize = 8;
 
 /// What one pass produced.
 #[derive(Debug)]
@@ -28,6 +34,8 @@ pub struct Written {
     pub bytes: u64,
     pub sha256: String,
     pub raw_bytes: u64,
+    /// zstd: the raw size of each frame (the last may be smaller).
+    pub frame_raw_bytes: Option<u64>,
     pub summary: Summary,
 }
 
@@ -60,59 +68,79 @@ impl<W: Write> Write for HashWriter<W> {
     }
 }
 
+/// What the reader hands the writer: bytes to encode there, or a frame being compressed
+/// by a worker (with its raw buffer back, for reuse).
+enum Piece {
+    Raw(Vec<u8>),
+    Frame(mpsc::Receiver<(io::Result<Vec<u8>>, Vec<u8>)>),
+}
+
 enum Encoder<W: Write> {
-    Zstd(zstd::stream::write::Encoder<'static, W>),
     Gzip(flate2::write::GzEncoder<W>),
-    None(W),
+    /// Uncompressed, or zstd frames compressed already.
+    Plain(W),
 }
 
 impl<W: Write> Encoder<W> {
-    fn new(out: W, c: Compression) -> io::Result<Encoder<W>> {
-        Ok(match c.algorithm {
-            Algorithm::Zstd => {
-                let mut e = zstd::stream::write::Encoder::new(
-                    out,
-                    c.level.unwrap_or(Compression::DEFAULT_ZSTD_LEVEL),
-                )?;
-                let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-                e.multithread(workers)?;
-                e.include_checksum(true)?;
-                Encoder::Zstd(e)
-            }
+    fn new(out: W, c: Compression) -> Encoder<W> {
+        match c.algorithm {
             Algorithm::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
                 out,
                 flate2::Compression::new(c.level.unwrap_or(Compression::DEFAULT_GZIP_LEVEL) as u32),
             )),
-            Algorithm::None => Encoder::None(out),
-        })
+            Algorithm::Zstd | Algorithm::None => Encoder::Plain(out),
+        }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
-            Encoder::Zstd(e) => e.write_all(buf),
             Encoder::Gzip(e) => e.write_all(buf),
-            Encoder::None(w) => w.write_all(buf),
+            Encoder::Plain(w) => w.write_all(buf),
         }
     }
 
     fn finish(self) -> io::Result<W> {
         match self {
-            Encoder::Zstd(e) => e.finish(),
             Encoder::Gzip(e) => e.finish(),
-            Encoder::None(w) => Ok(w),
+            Encoder::Plain(w) => Ok(w),
         }
     }
 }
 
-/// Streams `src` into the new file `file`, compressed, counting rows and hashing both sides.
-/// `progress` is called with the raw byte count after each chunk. The file is fsynced.
+/// The frame compressors: one worker per core.
+type Pool = Ordered<Vec<u8>, (io::Result<Vec<u8>>, Vec<u8>)>;
+
+fn frame_pool(level: i32) -> Pool {
+    let workers = parallel::cores();
+    Ordered::new(
+        workers,
+        workers,
+        move || frames::compressor(level),
+        |c: &mut io::Result<zstd::bulk::Compressor<'static>>, raw: Vec<u8>| {
+            let frame = match c {
+                Ok(c) => frames::compress_frame(c, &raw),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            };
+            (frame, raw)
+        },
+    )
+}
+
+/// Streams `src` into the new file `file`, compressed, counting rows and hashing what is
+/// stored. `progress` is called with the raw byte count after each chunk. The file is
+/// fsynced.
 pub fn write_archive(
     mut src: impl Read,
     file: File,
     compression: Compression,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Written, StreamError> {
-    let (to_writer, from_reader) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let zstd = compression.algorithm == Algorithm::Zstd;
+    let pool =
+        zstd.then(|| frame_pool(compression.level.unwrap_or(Compression::DEFAULT_ZSTD_LEVEL)));
+    let read_size = if zstd { frames::FRAME_RAW } else { CHUNK };
+    let in_flight = 2 * parallel::cores() + 2;
+    let (to_writer, from_reader) = mpsc::sync_channel::<Piece>(in_flight);
     let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<u8>>();
 
     let writer = std::thread::Builder::new()
@@ -123,10 +151,22 @@ pub fn write_archive(
                 hash: Sha256::new(),
                 bytes: 0,
             };
-            let mut enc = Encoder::new(out, compression)?;
-            for chunk in from_reader {
-                enc.write_all(&chunk)?;
-                let _ = recycle_tx.send(chunk);
+            let mut enc = Encoder::new(out, compression);
+            for piece in from_reader {
+                let raw = match piece {
+                    Piece::Raw(raw) => {
+                        enc.write_all(&raw)?;
+                        raw
+                    }
+                    Piece::Frame(result) => {
+                        let (frame, raw) = result
+                            .recv()
+                            .map_err(|_| io::Error::other("a compression worker stopped"))?;
+                        enc.write_all(&frame?)?;
+                        raw
+                    }
+                };
+                let _ = recycle_tx.send(raw);
             }
             let mut out = enc.finish()?;
             out.flush()?;
@@ -141,8 +181,8 @@ pub fn write_archive(
     let read_result: Result<(), StreamError> = loop {
         let mut buf = recycle_rx
             .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-        buf.resize(CHUNK, 0);
+            .unwrap_or_else(|_| Vec::with_capacity(read_size));
+        buf.resize(read_size, 0);
         let n = match ops_core::chunks::read_full(&mut src, &mut buf) {
             Ok(n) => n,
             Err(e) => break Err(StreamError::Read(e)),
@@ -155,7 +195,11 @@ pub fn write_archive(
         if let Err(e) = parser.feed(&buf) {
             break Err(StreamError::Archive(e));
         }
-        if to_writer.send(buf).is_err() {
+        let piece = match &pool {
+            Some(pool) => Piece::Frame(pool.submit(buf)),
+            None => Piece::Raw(buf),
+        };
+        if to_writer.send(piece).is_err() {
             break Ok(()); // the writer failed; its error is reported below
         }
         progress(raw_bytes);
@@ -164,6 +208,7 @@ pub fn write_archive(
     let written = writer
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("archive writer panicked")));
+    drop(pool);
     read_result?;
     let (bytes, sha256) = written.map_err(StreamError::Write)?;
     let summary = parser.finish().map_err(StreamError::Archive)?;
@@ -171,6 +216,7 @@ pub fn write_archive(
         bytes,
         sha256,
         raw_bytes,
+        frame_raw_bytes: zstd.then_some(frames::FRAME_RAW as u64),
         summary,
     })
 }

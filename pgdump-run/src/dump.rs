@@ -169,6 +169,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
             sha256: written.sha256.clone(),
             raw_bytes: written.raw_bytes,
             raw_sha256: None,
+            frame_raw_bytes: written.frame_raw_bytes,
         }],
         tables: written
             .summary

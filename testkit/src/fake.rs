@@ -47,6 +47,7 @@ pub fn manifest(database: Option<&str>, id: &str, archive: &[u8]) -> Manifest {
             sha256: sha,
             raw_bytes: archive.len() as u64,
             raw_sha256: None,
+            frame_raw_bytes: None,
         }],
         tables: Vec::new(),
         large_objects: 0,
