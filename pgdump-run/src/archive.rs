@@ -76,7 +76,7 @@ enum Piece {
 }
 
 enum Encoder<W: Write> {
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(Box<flate2::write::GzEncoder<W>>),
     /// Uncompressed, or zstd frames compressed already.
     Plain(W),
 }
@@ -84,10 +84,10 @@ enum Encoder<W: Write> {
 impl<W: Write> Encoder<W> {
     fn new(out: W, c: Compression) -> Encoder<W> {
         match c.algorithm {
-            Algorithm::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+            Algorithm::Gzip => Encoder::Gzip(Box::new(flate2::write::GzEncoder::new(
                 out,
                 flate2::Compression::new(c.level.unwrap_or(Compression::DEFAULT_GZIP_LEVEL) as u32),
-            )),
+            ))),
             Algorithm::Zstd | Algorithm::None => Encoder::Plain(out),
         }
     }
