@@ -51,9 +51,13 @@ pub struct Args {
     /// How long a probe waits for an answer.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "1s", value_name = "DURATION")]
     pub probe_timeout: Duration,
-    /// TCP connects in flight at once.
+    /// TCP probes in flight at once (unanswered SYNs, or connects).
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub probe_concurrency: u16,
+    /// How TCP ports are probed: `syn` (a raw socket, as nmap -sS; needs CAP_NET_RAW),
+    /// `connect` (a full connect per port, as nmap -sT), or `auto` (syn when permitted).
+    #[arg(long, value_enum, default_value = "auto", value_name = "METHOD")]
+    pub probe_method: ProbeMethod,
     /// iptables-save to run (default: from PATH).
     #[arg(long, value_name = "PATH")]
     pub iptables_save: Option<String>,
@@ -63,4 +67,12 @@ pub struct Args {
     /// nft to run (default: from PATH).
     #[arg(long, value_name = "PATH")]
     pub nft: Option<String>,
+}
+
+/// How TCP ports are probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeMethod {
+    Auto,
+    Syn,
+    Connect,
 }

@@ -10,6 +10,7 @@ pub mod policy;
 pub mod probe;
 pub mod scope;
 pub mod sockets;
+pub mod syn;
 
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
@@ -164,13 +165,13 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
             .filter(|s| s.proto == Proto::Tcp)
             .flat_map(|s| s.from..=s.to)
             .collect();
-        let results = probe::tcp_scan(
+        let (method, results) = probe::tcp_probe(
             *host,
             &tcp,
+            args.probe_method,
             args.probe_concurrency as usize,
             args.probe_timeout,
-        )
-        .map_err(|e| OpsError::io(format!("probing {host}"), &e))?;
+        )?;
         let udp: Vec<u16> = probe_ports
             .iter()
             .filter(|s| s.proto == Proto::Udp)
@@ -216,6 +217,7 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
             finding(
                 json!({
                     "evidence": "probe", "proto": p.proto, "family": family, "address": host.to_string(), "port": p.port,
+                    "method": if p.proto == Proto::Tcp { method } else { "udp" },
                     "scope": scope, "state": p.state, "verdict": verdict, "rule": rule, "reason": reason,
                 }),
                 verdict,

@@ -125,6 +125,32 @@ fn start_connect(addr: SocketAddr) -> std::io::Result<Option<OwnedFd>> {
     }
 }
 
+/// Probes TCP `ports` on `ip` by `method`; returns the method used (`syn` or `connect`)
+/// and every port with its state. `syn` without the right to open a raw socket is
+/// `probe_not_permitted` (exit 2); `auto` then falls back to connect.
+pub fn tcp_probe(
+    ip: IpAddr,
+    ports: &[u16],
+    method: crate::cli::ProbeMethod,
+    window: usize,
+    timeout: Duration,
+) -> Result<(&'static str, Vec<Probed>), ops_core::OpsError> {
+    use crate::cli::ProbeMethod;
+    let io = |e: std::io::Error| ops_core::OpsError::io(format!("probing {ip}"), &e);
+    if method != ProbeMethod::Connect {
+        if let Some(found) = crate::syn::syn_scan(ip, ports, window, timeout).map_err(io)? {
+            return Ok(("syn", found));
+        }
+        if method == ProbeMethod::Syn {
+            return Err(ops_core::OpsError::validation(
+                "probe_not_permitted",
+                "--probe-method syn needs CAP_NET_RAW (root): use --probe-method connect",
+            ));
+        }
+    }
+    Ok(("connect", tcp_scan(ip, ports, window, timeout).map_err(io)?))
+}
+
 /// TCP connect scan of `ports` on `ip`: at most `window` connects in flight, each given
 /// `timeout`, spread over one thread per core. Returns every port with its state.
 pub fn tcp_scan(

@@ -280,8 +280,9 @@ fn nmap_open(lab: &Lab, ns: &str, addr: &str) -> BTreeSet<u64> {
 
 /// A full probe of an address of the very host that probes it: a connect to a port of the
 /// local ephemeral range can meet itself (TCP simultaneous open) and look open. Twenty
-/// consecutive full probes, over a namespace address, 127.0.0.1 and ::1, must each give
-/// exactly the open set nmap gives: no phantom port, ever.
+/// consecutive full probes, over a namespace address, 127.0.0.1 and ::1, by both methods
+/// (SYN and connect) in turn, must each give exactly the open set nmap gives: no phantom
+/// port, ever.
 #[test]
 fn twenty_full_probes_of_the_own_host_have_no_phantom_ports() {
     let Some(mut lab) = Lab::with_nmap() else {
@@ -296,6 +297,7 @@ fn twenty_full_probes_of_the_own_host_have_no_phantom_ports() {
     assert_eq!(expected[2], BTreeSet::from([8080]));
     for run in 0..20 {
         let i = run % addrs.len();
+        let method = ["syn", "connect"][run % 2];
         let r = lab.audit(
             &h,
             &[
@@ -307,14 +309,17 @@ fn twenty_full_probes_of_the_own_host_have_no_phantom_ports() {
                 "1-65535",
                 "--probe-timeout",
                 "500ms",
+                "--probe-method",
+                method,
             ],
         );
         assert_eq!(
             open_tcp(&r),
             expected[i],
-            "run {run} on {}: phantom or missing ports",
+            "run {run} ({method}) on {}: phantom or missing ports",
             addrs[i]
         );
+        assert!(findings(&r, "probe").iter().all(|f| f["method"] == method));
     }
 }
 
@@ -363,6 +368,24 @@ fn a_probe_from_outside_agrees_with_nmap_and_finds_postgres() {
 
     let from_nmap = nmap_open(&lab, &p, "198.51.100.1");
     assert_eq!(open, from_nmap, "nmap -sT agrees");
+    // The default (auto) as root is the SYN probe; the connect probe finds the same.
+    assert!(findings(&r, "probe").iter().any(|f| f["method"] == "syn"));
+    let connect = lab.audit(
+        &p,
+        &[
+            "--no-sockets",
+            "--no-rules",
+            "--probe",
+            "198.51.100.1",
+            "--ports",
+            "tcp/1-65535",
+            "--probe-timeout",
+            "500ms",
+            "--probe-method",
+            "connect",
+        ],
+    );
+    assert_eq!(open_tcp(&connect), from_nmap, "the connect probe agrees");
 
     let r6 = lab.audit(
         &p,
