@@ -27,8 +27,11 @@ pgops_cluster_start() {
     rm -f "$pwfile"
     ( umask 077; printf '*:*:*:postgres:%s\n' "$password" >"$dir/pgpass" )
   fi
-  pgops_as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p 5432" start >/dev/null
+  # A server left running (a run that was killed) is reused, not started twice.
+  if ! pgops_as_server "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    pgops_as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p 5432" start >/dev/null
+  fi
   export PGHOST="$dir" PGPORT=5432 PGUSER=postgres PGPASSFILE="$dir/pgpass"
 }
 
