@@ -22,37 +22,29 @@ fn rows_of(s: &Summary) -> Rows {
         .collect()
 }
 
+/// The stdout of a command that must succeed.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// What pgdumplib reads from `path` (scripts/pgdumplib-summary.py).
 fn pgdumplib(path: &Path) -> Value {
     let script = testkit::workspace_root().join("scripts/pgdumplib-summary.py");
-    let out = Command::new(testkit::python())
-        .arg(script)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pgdumplib on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&stdout_of(
+        Command::new(testkit::python()).arg(script).arg(path),
+    ))
+    .unwrap()
 }
 
 /// `pg_restore --list`: dump id → the line after its two OIDs (`DESC namespace tag owner`).
 fn pg_restore_list(pg_restore: &Path, path: &Path) -> BTreeMap<i64, String> {
-    let out = Command::new(pg_restore)
-        .arg("--list")
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+    stdout_of(Command::new(pg_restore).arg("--list").arg(path))
         .lines()
         .filter(|l| !l.starts_with(';') && !l.is_empty())
         .map(|l| {
@@ -66,17 +58,7 @@ fn pg_restore_list(pg_restore: &Path, path: &Path) -> BTreeMap<i64, String> {
 /// Rows of each table in the SQL `pg_restore -a` writes: the lines between each
 /// `COPY … FROM stdin;` and its `\.`, named by the `-- Data for Name:` comment before it.
 fn pg_restore_rows(pg_restore: &Path, path: &Path) -> Rows {
-    let out = Command::new(pg_restore)
-        .args(["-a", "-f", "-"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout_of(Command::new(pg_restore).args(["-a", "-f", "-"]).arg(path));
     let mut rows = Rows::new();
     let mut current: Option<(String, String)> = None;
     let mut in_copy = false;

@@ -137,6 +137,22 @@ impl Drop for Lab {
     }
 }
 
+/// The arguments of a probe-only audit of `addr` (no sockets, no rules) by `method`.
+fn probe_args<'a>(addr: &'a str, ports: &'a str, method: &'a str) -> Vec<&'a str> {
+    vec![
+        "--no-sockets",
+        "--no-rules",
+        "--probe",
+        addr,
+        "--ports",
+        ports,
+        "--probe-timeout",
+        "500ms",
+        "--probe-method",
+        method,
+    ]
+}
+
 fn findings<'a>(r: &'a ToolRun, evidence: &str) -> Vec<&'a Value> {
     r.named("audit.finding")
         .into_iter()
@@ -298,21 +314,7 @@ fn twenty_full_probes_of_the_own_host_have_no_phantom_ports() {
     for run in 0..20 {
         let i = run % addrs.len();
         let method = ["syn", "connect"][run % 2];
-        let r = lab.audit(
-            &h,
-            &[
-                "--no-sockets",
-                "--no-rules",
-                "--probe",
-                addrs[i],
-                "--ports",
-                "1-65535",
-                "--probe-timeout",
-                "500ms",
-                "--probe-method",
-                method,
-            ],
-        );
+        let r = lab.audit(&h, &probe_args(addrs[i], "1-65535", method));
         assert_eq!(
             open_tcp(&r),
             expected[i],
@@ -332,16 +334,7 @@ fn a_probe_from_outside_agrees_with_nmap_and_finds_postgres() {
     let p = lab.peer.clone();
     let r = lab.audit(
         &p,
-        &[
-            "--no-sockets",
-            "--no-rules",
-            "--probe",
-            "198.51.100.1",
-            "--ports",
-            "tcp/1-65535,udp/51820",
-            "--probe-timeout",
-            "500ms",
-        ],
+        &probe_args("198.51.100.1", "tcp/1-65535,udp/51820", "auto"),
     );
     assert_eq!(r.code, 1, "{:#?}", r.events);
     let open = open_tcp(&r);
@@ -370,35 +363,12 @@ fn a_probe_from_outside_agrees_with_nmap_and_finds_postgres() {
     assert_eq!(open, from_nmap, "nmap -sT agrees");
     // The default (auto) as root is the SYN probe; the connect probe finds the same.
     assert!(findings(&r, "probe").iter().any(|f| f["method"] == "syn"));
-    let connect = lab.audit(
-        &p,
-        &[
-            "--no-sockets",
-            "--no-rules",
-            "--probe",
-            "198.51.100.1",
-            "--ports",
-            "tcp/1-65535",
-            "--probe-timeout",
-            "500ms",
-            "--probe-method",
-            "connect",
-        ],
-    );
+    let connect = lab.audit(&p, &probe_args("198.51.100.1", "tcp/1-65535", "connect"));
     assert_eq!(open_tcp(&connect), from_nmap, "the connect probe agrees");
 
     let r6 = lab.audit(
         &p,
-        &[
-            "--no-sockets",
-            "--no-rules",
-            "--probe",
-            "2001:db8::1",
-            "--ports",
-            "tcp/22,tcp/443,tcp/8080",
-            "--probe-timeout",
-            "500ms",
-        ],
+        &probe_args("2001:db8::1", "tcp/22,tcp/443,tcp/8080", "auto"),
     );
     let open6: BTreeSet<u64> = findings(&r6, "probe")
         .iter()
