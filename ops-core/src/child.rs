@@ -4,6 +4,7 @@
 
 use crate::OpsError;
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,6 +164,20 @@ impl Supervised {
             stopped,
             stderr: tail,
         }
+    }
+}
+
+/// `name` in `bin_dir`, or the first on PATH (then in /usr/sbin and /sbin, where Debian
+/// puts iptables-save and nft).
+pub fn locate(name: &str, bin_dir: Option<&Path>) -> Option<PathBuf> {
+    match bin_dir {
+        Some(dir) => Some(dir.join(name)).filter(|p| p.is_file()),
+        None => std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        }),
     }
 }
 

@@ -6,9 +6,6 @@
 //! - [`event`]: the JSON-lines envelope on stdout, correlation ids, `run.finished`.
 //! - [`exit`] and [`error`]: exit codes and stable error codes with their categories.
 //! - [`cli`]: parsing a command line; an invalid one is an event and exit 2.
-//! - [`cluster`]: a private, throwaway PostgreSQL cluster on a Unix socket.
-//! - [`conn`]: connection settings from flags, the libpq environment and `.pgpass`.
-//! - [`programs`]: finding the PostgreSQL client programs (`--pg-bin-dir` or PATH).
 //! - [`redact`]: scrubbing secrets from anything shown to a user.
 //! - [`atomic`]: durable files and directories (write, fsync, rename, fsync parent).
 //! - [`catalog`]: backup sets on disk, their encoded directory names and manifests.
@@ -26,8 +23,6 @@ pub mod catalog;
 pub mod child;
 pub mod chunks;
 pub mod cli;
-pub mod cluster;
-pub mod conn;
 pub mod duration;
 pub mod error;
 pub mod event;
@@ -38,11 +33,9 @@ pub mod frames;
 pub mod input;
 pub mod lock;
 pub mod parallel;
-pub mod programs;
 pub mod redact;
 pub mod stop;
 pub mod timefmt;
-pub mod tls;
 
 pub use error::{Category, OpsError};
 pub use exit::ExitCode;

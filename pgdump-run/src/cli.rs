@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
     #[command(flatten)]
-    pub conn: ops_core::cli::ConnArgs,
+    pub conn: ops_pg::cli::ConnArgs,
     /// Database to back up (repeatable). The first may be a conninfo string or a
     /// postgresql:// URI, which then also sets the connection.
     #[arg(short = 'd', long = "dbname", value_name = "DB")]

@@ -9,7 +9,7 @@ use ops_core::catalog::{
     self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo,
 };
 use ops_core::child;
-use ops_core::conn::ConnSettings;
+use ops_pg::conn::ConnSettings;
 use ops_core::event::{Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::redact::Redactor;

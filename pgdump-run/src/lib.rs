@@ -19,7 +19,7 @@ pub mod server;
 
 use dump::{RunContext, Target};
 use ops_core::catalog::{self, Catalog};
-use ops_core::conn::ConnSettings;
+use ops_pg::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::lock::{CatalogLock, LockMode};
@@ -85,7 +85,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
     let exclude = selection::Patterns::new(&args.exclude)?;
 
     // Before any connection: is there a pg_dump at all?
-    let installs = ops_core::programs::installations(args.pg_bin_dir.as_deref());
+    let installs = ops_pg::programs::installations(args.pg_bin_dir.as_deref());
     if !installs.iter().any(|i| i.has("pg_dump")) {
         return Err(pgbin::missing("pg_dump", args.pg_bin_dir.as_deref()));
     }
@@ -105,8 +105,8 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         ..e
     })?;
     let server = server::server_info(&mut client)?;
-    // The client for this server's major (ops_core::programs: its own, else the newest).
-    let Some(tools) = ops_core::programs::pick_dump(&installs, server.major) else {
+    // The client for this server's major (ops_pg::programs: its own, else the newest).
+    let Some(tools) = ops_pg::programs::pick_dump(&installs, server.major) else {
         let newest = installs
             .iter()
             .filter(|i| i.has("pg_dump"))

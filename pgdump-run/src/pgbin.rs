@@ -1,5 +1,5 @@
 //! The PostgreSQL client programs pgdump-run runs. Which installation is chosen per server
-//! major is `ops_core::programs`' job; this module only names what is missing.
+//! major is `ops_pg::programs`' job; this module only names what is missing.
 
 use ops_core::{Category, OpsError};
 use std::path::{Path, PathBuf};
@@ -18,5 +18,5 @@ pub fn missing(name: &str, bin_dir: Option<&Path>) -> OpsError {
 
 /// Finds `name` in `bin_dir`.
 pub fn locate(name: &str, bin_dir: &Path) -> Result<PathBuf, OpsError> {
-    ops_core::programs::locate(name, Some(bin_dir)).ok_or_else(|| missing(name, Some(bin_dir)))
+    ops_pg::programs::locate(name, Some(bin_dir)).ok_or_else(|| missing(name, Some(bin_dir)))
 }

@@ -1,6 +1,6 @@
 //! What pgdump-run asks the server before dumping: its version, the databases, their sizes.
 
-use ops_core::conn::ConnSettings;
+use ops_pg::conn::ConnSettings;
 use ops_core::{Category, OpsError};
 
 /// Facts about the server, read once per run.

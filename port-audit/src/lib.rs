@@ -34,7 +34,7 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 }
 
 fn which(name: &str) -> Option<String> {
-    ops_core::programs::locate(name, None).map(|p| p.display().to_string())
+    ops_core::child::locate(name, None).map(|p| p.display().to_string())
 }
 
 fn load_policy(args: &cli::Args) -> Result<Policy, OpsError> {

@@ -52,7 +52,7 @@ pub struct HistoryArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrillArgs {
     #[command(flatten)]
-    pub conn: ops_core::cli::ConnArgs,
+    pub conn: ops_pg::cli::ConnArgs,
     /// The database whose backup to drill.
     #[arg(short = 'd', long = "dbname", value_name = "DB")]
     pub dbname: Option<String>,

@@ -13,7 +13,7 @@ pub mod restore;
 pub mod target;
 
 use ops_core::catalog::{Catalog, CheckResult, CheckStatus, CheckedSet, SetKind, Verdict};
-use ops_core::conn::ConnSettings;
+use ops_pg::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::input;
@@ -168,7 +168,7 @@ pub fn choose_set(
 
 /// `no_client_pair`: no installed pg_restore can put this archive into the target.
 fn no_pair(
-    installs: &[ops_core::programs::Install],
+    installs: &[ops_pg::programs::Install],
     archive_major: u32,
     target_major: Option<u32>,
     source_major: u32,
@@ -311,26 +311,26 @@ fn drill(
     ));
 
     if sum_ok {
-        // Client tools per server major (ops_core::programs), chosen before anything is
+        // Client tools per server major (ops_pg::programs), chosen before anything is
         // created: when no pair can restore this archive there, the drill says so.
-        let archive_major = ops_core::programs::major_of(&manifest.pg_dump_version);
-        let source_major = ops_core::programs::major_of(&manifest.server_version);
+        let archive_major = ops_pg::programs::major_of(&manifest.pg_dump_version);
+        let source_major = ops_pg::programs::major_of(&manifest.server_version);
         let (place, programs) = if args.ephemeral {
             // A private cluster needs a server: every installation, --pg-bin-dir's too.
-            let installs = ops_core::programs::installations_and(args.pg_bin_dir.as_deref());
+            let installs = ops_pg::programs::installations_and(args.pg_bin_dir.as_deref());
             let (server, client) =
-                ops_core::programs::pick_ephemeral(&installs, source_major, archive_major)
+                ops_pg::programs::pick_ephemeral(&installs, source_major, archive_major)
                     .ok_or_else(|| no_pair(&installs, archive_major, None, source_major))?;
-            let place = target::Place::Ephemeral(ops_core::cluster::LocalCluster::start(
+            let place = target::Place::Ephemeral(ops_pg::cluster::LocalCluster::start(
                 &server.dir,
-                &ops_core::cluster::Options::default(),
+                &ops_pg::cluster::Options::default(),
             )?);
             (place, restore::Programs::of(client))
         } else {
             let admin = settings.for_database("postgres");
             let target_major = target::server_major(&admin)?;
-            let installs = ops_core::programs::installations(args.pg_bin_dir.as_deref());
-            let client = ops_core::programs::pick_restore(&installs, archive_major, target_major)
+            let installs = ops_pg::programs::installations(args.pg_bin_dir.as_deref());
+            let client = ops_pg::programs::pick_restore(&installs, archive_major, target_major)
                 .ok_or_else(|| {
                 no_pair(&installs, archive_major, Some(target_major), source_major)
             })?;

@@ -4,7 +4,7 @@
 
 use ops_core::catalog::{Algorithm, DumpFormat, Manifest};
 use ops_core::child;
-use ops_core::conn::ConnSettings;
+use ops_pg::conn::ConnSettings;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{Category, OpsError};
@@ -22,7 +22,7 @@ pub struct Programs {
 
 impl Programs {
     /// The client programs of one installation.
-    pub fn of(install: &ops_core::programs::Install) -> Programs {
+    pub fn of(install: &ops_pg::programs::Install) -> Programs {
         Programs {
             pg_restore: install.program("pg_restore"),
             psql: install.program("psql"),

@@ -46,7 +46,7 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
     let c = Cluster::shared();
     let major = c.major();
     assert!(major >= 15, "the server's major is known");
-    let installs = ops_core::programs::installations(None);
+    let installs = ops_pg::programs::installations(None);
     let db = c.unique_db("pipeline");
     c.load_tricky(&db);
     eprintln!(
@@ -63,13 +63,13 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
     let b = tool(c, "pgdump-run", root, &["-d", &db, "--no-globals"]);
     assert_eq!(b.code, 0, "{}", b.stderr);
     let done = b.named("backup.completed")[0].clone();
-    let expected = ops_core::programs::pick_dump(&installs, major).unwrap();
+    let expected = ops_pg::programs::pick_dump(&installs, major).unwrap();
     let m: Value = serde_json::from_slice(
         &std::fs::read(Path::new(done["path"].as_str().unwrap()).join("manifest.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(
-        ops_core::programs::major_of(m["pg_dump_version"].as_str().unwrap()),
+        ops_pg::programs::major_of(m["pg_dump_version"].as_str().unwrap()),
         expected.major,
         "pg_dump of the server's own major when installed, else the newest"
     );
@@ -115,7 +115,7 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
         assert_eq!(v.code, 0, "archive {version}: {:#?}", v.events);
         eprintln!("pg_dump {} → archive {version}: verified", i.major);
 
-        let on_server = ops_core::programs::pick_restore(&installs, i.major, major);
+        let on_server = ops_pg::programs::pick_restore(&installs, i.major, major);
         let d = tool(c, "restore-drill", root, &["-d", &db]);
         match on_server {
             Some(client) => {
@@ -136,7 +136,7 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
             }
         }
         let e = tool(c, "restore-drill", root, &["-d", &db, "--ephemeral"]);
-        let pair = ops_core::programs::pick_ephemeral(&installs, major, i.major);
+        let pair = ops_pg::programs::pick_ephemeral(&installs, major, i.major);
         assert_eq!(
             e.code,
             if pair.is_some() { 0 } else { 3 },

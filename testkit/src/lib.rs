@@ -6,7 +6,7 @@
 //! exercises the secret-handling paths. `initdb` refuses root: as root (CI), the server runs
 //! as the `postgres` user. One [`Cluster::shared`] cluster per test binary, one database per
 //! test; a watchdog stops the server when the test process exits, however it exits. The
-//! cluster itself is `ops_core::cluster::LocalCluster`, which restore-drill also uses.
+//! cluster itself is `ops_pg::cluster::LocalCluster`, which restore-drill also uses.
 
 pub mod fake;
 pub mod schema;
@@ -55,7 +55,7 @@ pub fn pg_bin_dir() -> PathBuf {
     {
         return PathBuf::from(d);
     }
-    ops_core::cluster::newest_server_bin().expect(
+    ops_pg::cluster::newest_server_bin().expect(
         "no PostgreSQL server found under /usr/lib/postgresql: run scripts/test, which installs it",
     )
 }
@@ -63,7 +63,7 @@ pub fn pg_bin_dir() -> PathBuf {
 /// A running throwaway PostgreSQL server with the sentinel password.
 #[derive(Debug)]
 pub struct Cluster {
-    inner: ops_core::cluster::LocalCluster,
+    inner: ops_pg::cluster::LocalCluster,
 }
 
 static SHARED: OnceLock<Cluster> = OnceLock::new();
@@ -87,12 +87,12 @@ impl Cluster {
             "max_connections=200".into(),
         ];
         all.extend_from_slice(settings);
-        let opts = ops_core::cluster::Options {
+        let opts = ops_pg::cluster::Options {
             password: Some(SENTINEL_PASSWORD.into()),
             settings: all,
             port,
         };
-        let inner = ops_core::cluster::LocalCluster::start(bin, &opts)
+        let inner = ops_pg::cluster::LocalCluster::start(bin, &opts)
             .unwrap_or_else(|e| panic!("starting a test cluster: {e}"));
         Cluster { inner }
     }
@@ -113,15 +113,15 @@ impl Cluster {
         if own.is_file() {
             return own;
         }
-        let installs = ops_core::programs::installations(None);
-        ops_core::programs::pick_dump(&installs, self.major())
+        let installs = ops_pg::programs::installations(None);
+        ops_pg::programs::pick_dump(&installs, self.major())
             .map(|i| i.program(name))
             .unwrap_or(own)
     }
 
     /// The server's major version.
     pub fn major(&self) -> u32 {
-        ops_core::programs::install_at(self.inner.bin_dir()).map_or(0, |i| i.major)
+        ops_pg::programs::install_at(self.inner.bin_dir()).map_or(0, |i| i.major)
     }
 
     pub fn bin_dir(&self) -> &Path {
@@ -372,8 +372,8 @@ impl Cluster {
 
     /// Every installed pg_dump that can dump this server (its major or newer), oldest
     /// first: one real archive version each.
-    pub fn dump_clients(&self) -> Vec<ops_core::programs::Install> {
-        let mut all: Vec<_> = ops_core::programs::installations(None)
+    pub fn dump_clients(&self) -> Vec<ops_pg::programs::Install> {
+        let mut all: Vec<_> = ops_pg::programs::installations(None)
             .into_iter()
             .filter(|i| i.has("pg_dump") && i.major >= self.major())
             .collect();

@@ -162,7 +162,7 @@ impl TlsLab {
             format!("ssl_ca_file={}", at("ca.crt")),
             format!("hba_file={}", at("pg_hba.conf")),
         ];
-        let bin = ops_core::cluster::newest_server_bin()
+        let bin = ops_pg::cluster::newest_server_bin()
             .expect("Debian's PostgreSQL server (scripts/test installs it)");
         let port = free_port();
         let cluster = Cluster::start_with(&bin, &settings, Some(port));

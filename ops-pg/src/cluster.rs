@@ -7,7 +7,7 @@
 //! once the owning process is gone, however it ended (even SIGKILL).
 
 use crate::conn::ConnSettings;
-use crate::{Category, OpsError};
+use ops_core::{Category, OpsError};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -107,7 +107,7 @@ impl LocalCluster {
             std::process::id(),
             hex(&random)
         ));
-        crate::atomic::create_private_dir(&dir)
+        ops_core::atomic::create_private_dir(&dir)
             .map_err(|e| io("creating the cluster directory", e))?;
         let cluster = LocalCluster {
             dir,
@@ -135,7 +135,7 @@ impl LocalCluster {
         let pwfile = cluster.dir.join("pwfile");
         match &opts.password {
             Some(pw) => {
-                crate::atomic::write_file(&pwfile, pw.as_bytes())
+                ops_core::atomic::write_file(&pwfile, pw.as_bytes())
                     .map_err(|e| io("writing the password file", e))?;
                 if let Some(ids) = ids {
                     chown(&pwfile, ids)

@@ -6,7 +6,7 @@
 //! and every child `pg_dump`/`pg_restore` ([`ConnSettings::apply_to_command`]), so both
 //! always talk to the same server as the same user.
 
-use crate::error::{Category, OpsError};
+use ops_core::error::{Category, OpsError};
 use postgres::config::SslMode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -275,7 +275,7 @@ impl ConnSettings {
 
     pub fn effective_user(&self) -> String {
         self.user.clone().unwrap_or_else(|| {
-            crate::event::actor()["user"]
+            ops_core::event::actor()["user"]
                 .as_str()
                 .unwrap_or("postgres")
                 .into()
@@ -413,7 +413,7 @@ impl ConnSettings {
             *c == postgres::error::SqlState::INVALID_PASSWORD
                 || *c == postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION
         }) || detail.contains("password missing");
-        let redactor = crate::redact::Redactor::new(self.secrets());
+        let redactor = ops_core::redact::Redactor::new(self.secrets());
         let message = redactor.redact(&format!("cannot connect to {target}: {detail}"));
         if auth {
             OpsError::new("auth_failed", Category::Authz, message)

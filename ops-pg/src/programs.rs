@@ -14,19 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `name` in `bin_dir`, or the first on PATH (then in /usr/sbin and /sbin, where Debian
-/// puts iptables-save and nft).
-pub fn locate(name: &str, bin_dir: Option<&Path>) -> Option<PathBuf> {
-    match bin_dir {
-        Some(dir) => Some(dir.join(name)).filter(|p| p.is_file()),
-        None => std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        }),
-    }
-}
+pub use ops_core::child::locate;
 
 /// The environment variable naming more installations: bin directories, `:`-separated.
 pub const BIN_DIRS_ENV: &str = "PGOPS_PG_BIN_DIRS";
