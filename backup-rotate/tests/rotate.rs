@@ -256,7 +256,7 @@ fn kill_9_between_rename_and_removal_is_finished_by_the_next_run() {
         ]
     );
     // No tool sees the half-deleted set as a set.
-    let sets = ops_core::catalog::Catalog::sets_in(&dir.path().join("app")).unwrap();
+    let sets = ops_catalog::catalog::Catalog::sets_in(&dir.path().join("app")).unwrap();
     assert_eq!(sets.len(), 4);
 
     let r = rotate(dir.path(), &["--keep-last", "1"]);
@@ -276,9 +276,9 @@ fn a_reader_holding_the_lock_makes_rotation_wait_then_exit_3() {
     for d in DAYS {
         make_set(dir.path(), "app", d);
     }
-    let _reader = ops_core::lock::CatalogLock::acquire(
+    let _reader = ops_catalog::lock::CatalogLock::acquire(
         dir.path(),
-        ops_core::lock::LockMode::Shared,
+        ops_catalog::lock::LockMode::Shared,
         std::time::Duration::ZERO,
     )
     .unwrap();

@@ -10,7 +10,7 @@
 //! | `rows` | rows counted now equal the manifest's, table by table; large objects too |
 
 use crate::scan::{Decoded, Scan};
-use ops_core::catalog::{
+use ops_catalog::catalog::{
     self, Algorithm, CheckResult, CheckStatus, DumpFormat, FileEntry, Manifest, Verdict,
 };
 use ops_core::OpsError;
@@ -391,8 +391,8 @@ fn rows_check(m: &Manifest, s: &pg_archive::Summary) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ops_core::catalog::SetKind;
-    use ops_core::catalog::{Compression, TableRows, ToolInfo};
+    use ops_catalog::catalog::SetKind;
+    use ops_catalog::catalog::{Compression, TableRows, ToolInfo};
     use proptest::prelude::*;
 
     const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

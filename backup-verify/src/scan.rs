@@ -24,8 +24,8 @@
 //! Buffers travel back through a second channel, so the pass allocates a few MiB once.
 //! A decode error does not stop the read: the checksum still covers every byte.
 
-use ops_core::catalog::Algorithm;
-use ops_core::frames;
+use ops_catalog::catalog::Algorithm;
+use ops_catalog::frames;
 use ops_core::parallel::{self, Ordered};
 use pg_archive::{ArchiveError, Reader, Summary};
 use sha2::{Digest, Sha256};

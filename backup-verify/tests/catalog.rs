@@ -71,7 +71,7 @@ fn a_database_whose_newest_set_failed_falls_back_to_its_last_good_set() {
     assert_eq!(verify(dir.path(), &[]).code, 0);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     backup(c, &db, dir.path());
-    let db_dir = dir.path().join(ops_core::catalog::encode_db_dir(&db));
+    let db_dir = dir.path().join(ops_catalog::catalog::encode_db_dir(&db));
     let mut sets: Vec<_> = std::fs::read_dir(&db_dir)
         .unwrap()
         .flatten()
@@ -105,7 +105,7 @@ fn findings_are_reported_and_left_untouched() {
     std::fs::write(&stray, b"x").unwrap();
     let partial = dir
         .path()
-        .join(ops_core::catalog::encode_db_dir(&db))
+        .join(ops_catalog::catalog::encode_db_dir(&db))
         .join(".partial-20261124T000000Z");
     std::fs::create_dir(&partial).unwrap();
     let r = verify(dir.path(), &[]);
@@ -194,9 +194,9 @@ fn an_empty_catalog_checked_nothing_and_fails() {
 #[test]
 fn a_writer_holding_the_lock_makes_verify_wait_then_exit_3() {
     let dir = tempfile::tempdir().unwrap();
-    let _writer = ops_core::lock::CatalogLock::acquire(
+    let _writer = ops_catalog::lock::CatalogLock::acquire(
         dir.path(),
-        ops_core::lock::LockMode::Exclusive,
+        ops_catalog::lock::LockMode::Exclusive,
         std::time::Duration::ZERO,
     )
     .unwrap();
@@ -209,7 +209,7 @@ fn a_writer_holding_the_lock_makes_verify_wait_then_exit_3() {
 
 /// Moves the only set of `db` to `new_id` (directory and manifest id): returns its path.
 fn rename_only_set(root: &Path, db: &str, new_id: &str) -> std::path::PathBuf {
-    let to = root.join(ops_core::catalog::encode_db_dir(db)).join(new_id);
+    let to = root.join(ops_catalog::catalog::encode_db_dir(db)).join(new_id);
     testkit::fake::move_set_as(&testkit::fake::only_set(root, db), &to);
     to
 }

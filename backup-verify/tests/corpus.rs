@@ -93,7 +93,7 @@ fn copy_of(label: &str) -> Copy {
         .status()
         .unwrap()
         .success());
-    let db_dir = root.join(ops_core::catalog::encode_db_dir(&p.db));
+    let db_dir = root.join(ops_catalog::catalog::encode_db_dir(&p.db));
     let set = std::fs::read_dir(&db_dir)
         .unwrap()
         .flatten()
@@ -437,7 +437,7 @@ fn framed_files_are_held_to_their_frame_size() {
         serde_json::from_slice(&std::fs::read(c.set.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(
         m["files"][0]["frame_raw_bytes"],
-        ops_core::frames::FRAME_RAW as u64
+        ops_catalog::frames::FRAME_RAW as u64
     );
     assert_eq!(verify(&c.root, &[]).code, 0);
     edit_manifest(&c, |m| m["files"][0]["frame_raw_bytes"] = 1024.into());

@@ -8,10 +8,7 @@
 //! - [`cli`]: parsing a command line; an invalid one is an event and exit 2.
 //! - [`redact`]: scrubbing secrets from anything shown to a user.
 //! - [`atomic`]: durable files and directories (write, fsync, rename, fsync parent).
-//! - [`catalog`]: backup sets on disk, their encoded directory names and manifests.
 //! - [`failpoint`]: named crash points for fault tests (`PGOPS_FAILPOINT`).
-//! - [`input`]: events read on stdin by tools that chain (`tool -`).
-//! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`parallel`]: `--jobs N` over a list of independent jobs.
 //! - [`child`]: supervised child processes (process group, kill on stop, stderr tail).
 //! - [`chunks`]: fixed-size reads for the one-pass pipelines.
@@ -19,7 +16,6 @@
 //! - [`duration`]: parsing `--timeout 90s`-style durations.
 
 pub mod atomic;
-pub mod catalog;
 pub mod child;
 pub mod chunks;
 pub mod cli;
@@ -29,9 +25,6 @@ pub mod event;
 pub mod event_names;
 pub mod exit;
 pub mod failpoint;
-pub mod frames;
-pub mod input;
-pub mod lock;
 pub mod parallel;
 pub mod redact;
 pub mod stop;

@@ -17,8 +17,8 @@
 //! content checksum (or gzip's CRC-32) covers what the compressor was given, the stored
 //! SHA-256 what it wrote.
 
-use ops_core::catalog::{Algorithm, Compression};
-use ops_core::frames;
+use ops_catalog::catalog::{Algorithm, Compression};
+use ops_catalog::frames;
 use ops_core::parallel::{self, Ordered};
 use pg_archive::{ArchiveError, Reader as ArchiveReader, Summary};
 use sha2::{Digest, Sha256};

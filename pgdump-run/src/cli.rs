@@ -1,7 +1,7 @@
 //! Command-line flags. Connection flags mirror pg_dump's; passwords never come from a flag.
 
 use clap::Parser;
-use ops_core::catalog::{Compression, DumpFormat};
+use ops_catalog::catalog::{Compression, DumpFormat};
 use std::path::PathBuf;
 use std::time::Duration;
 

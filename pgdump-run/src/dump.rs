@@ -5,7 +5,7 @@
 use crate::archive::{self, StreamError, Written};
 use crate::server::ServerInfo;
 use ops_core::atomic;
-use ops_core::catalog::{
+use ops_catalog::catalog::{
     self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo,
 };
 use ops_core::child;

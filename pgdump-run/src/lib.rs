@@ -18,11 +18,11 @@ pub mod selection;
 pub mod server;
 
 use dump::{RunContext, Target};
-use ops_core::catalog::{self, Catalog};
+use ops_catalog::catalog::{self, Catalog};
 use ops_pg::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
-use ops_core::lock::{CatalogLock, LockMode};
+use ops_catalog::lock::{CatalogLock, LockMode};
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{ExitCode, OpsError};

@@ -12,12 +12,12 @@ pub mod proof;
 pub mod restore;
 pub mod target;
 
-use ops_core::catalog::{Catalog, CheckResult, CheckStatus, CheckedSet, SetKind, Verdict};
+use ops_catalog::catalog::{Catalog, CheckResult, CheckStatus, CheckedSet, SetKind, Verdict};
 use ops_pg::conn::ConnSettings;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
-use ops_core::input;
-use ops_core::lock::LockMode;
+use ops_catalog::input;
+use ops_catalog::lock::LockMode;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, ExitCode, OpsError};

@@ -2,7 +2,7 @@
 //! its rows, the large objects are all there, the operator's checks hold; and, optionally,
 //! how many rows the live source has that this backup lacks.
 
-use ops_core::catalog::{CheckResult, CheckStatus, Manifest};
+use ops_catalog::catalog::{CheckResult, CheckStatus, Manifest};
 use ops_core::{Category, OpsError};
 use serde::Serialize;
 

@@ -2,7 +2,7 @@
 //! stopping on the first error; with `--jobs N > 1` a custom archive is decompressed to a
 //! private temporary file first, so pg_restore can restore in parallel.
 
-use ops_core::catalog::{Algorithm, DumpFormat, Manifest};
+use ops_catalog::catalog::{Algorithm, DumpFormat, Manifest};
 use ops_core::child;
 use ops_pg::conn::ConnSettings;
 use ops_core::redact::Redactor;

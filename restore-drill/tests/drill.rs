@@ -384,7 +384,7 @@ fn stdin_mode_drills_the_set_pgdump_run_just_made() {
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert!(r.events.iter().all(|e| e["correlation_id"] == "nightly-7"));
     let sets: Vec<String> =
-        std::fs::read_dir(dir.path().join(ops_core::catalog::encode_db_dir(&db)))
+        std::fs::read_dir(dir.path().join(ops_catalog::catalog::encode_db_dir(&db)))
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())

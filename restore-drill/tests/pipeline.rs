@@ -27,7 +27,7 @@ fn tool(c: &Cluster, name: &str, root: &Path, args: &[&str]) -> ToolRun {
 fn archive_version(set: &Value, root: &Path) -> String {
     let db = set["database"].as_str().unwrap();
     let dir = root
-        .join(ops_core::catalog::encode_db_dir(db))
+        .join(ops_catalog::catalog::encode_db_dir(db))
         .join(set["id"].as_str().unwrap());
     let m: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();

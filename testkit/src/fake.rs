@@ -3,7 +3,7 @@
 //! sizes and hashes match it, but whose bytes are not a real dump. Tests that need a
 //! restorable set take a real backup instead.
 
-use ops_core::catalog::{
+use ops_catalog::catalog::{
     self, Algorithm, Compression, DumpFormat, FileEntry, Manifest, SetKind, ToolInfo,
 };
 use sha2::{Digest, Sha256};

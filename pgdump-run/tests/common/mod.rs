@@ -144,7 +144,7 @@ pub fn entries(dir: &Path) -> (Vec<String>, Vec<String>) {
 }
 
 pub fn db_dir(root: &Path, db: &str) -> PathBuf {
-    root.join(ops_core::catalog::encode_db_dir(db))
+    root.join(ops_catalog::catalog::encode_db_dir(db))
 }
 
 /// Holds an ACCESS EXCLUSIVE lock on `table` so that pg_dump blocks on it, mid-dump.

@@ -3,9 +3,9 @@
 //! event. Other events and lines are ignored.
 
 use crate::catalog::{SetKind, GLOBALS_DIR};
-use crate::event::is_valid_correlation_id;
-use crate::event_names as names;
-use crate::timefmt;
+use ops_core::event::is_valid_correlation_id;
+use ops_core::event_names as names;
+use ops_core::timefmt;
 use serde_json::Value;
 use std::path::PathBuf;
 

@@ -10,11 +10,11 @@
 //!     .partial-20261124T040001Z/   a set being written: no tool looks inside
 //!   _globals/…                     pg_dumpall --globals-only, same layout
 //! ```
-//! A set appears under its final name only once complete (see [`crate::atomic`]).
+//! A set appears under its final name only once complete (see [`ops_core::atomic`]).
 
-use crate::atomic;
-use crate::error::{Category, OpsError};
-use crate::timefmt;
+use ops_core::atomic;
+use ops_core::error::{Category, OpsError};
+use ops_core::timefmt;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -823,7 +823,7 @@ pub fn delete_set(set: &SetRef) -> std::io::Result<()> {
     let doomed = parent.join(format!("{DELETING_PREFIX}{name}"));
     fs::rename(&set.path, &doomed)?;
     atomic::fsync_dir(parent)?;
-    crate::failpoint::hit("delete_set.after_rename");
+    ops_core::failpoint::hit("delete_set.after_rename");
     finish_deletion(&doomed)
 }
 

@@ -30,14 +30,14 @@ pub enum LockError {
 }
 
 impl LockError {
-    pub fn to_ops_error(&self) -> crate::OpsError {
+    pub fn to_ops_error(&self) -> ops_core::OpsError {
         match self {
-            LockError::Busy(_) => crate::OpsError::new(
+            LockError::Busy(_) => ops_core::OpsError::new(
                 "lock_busy",
-                crate::Category::Timeout,
+                ops_core::Category::Timeout,
                 format!("{self}; waited for --lock-timeout"),
             ),
-            LockError::Io(_, e) => crate::OpsError::io("catalog lock", e),
+            LockError::Io(_, e) => ops_core::OpsError::io("catalog lock", e),
         }
     }
 }
@@ -56,7 +56,7 @@ impl CatalogLock {
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(crate::atomic::FILE_MODE)
+            .mode(ops_core::atomic::FILE_MODE)
             .open(&path)
             .map_err(|e| LockError::Io(shown.clone(), e))?;
         let op = match mode {

@@ -1,0 +1,12 @@
+//! The pgops catalog: backup sets, the one reader and writer of what a catalog stores.
+//!
+//! - [`catalog`]: the layout (`<db>/<set id>/`), manifests, which directories are sets,
+//!   `verify.json` records and pins, opening a catalog under its lock.
+//! - [`lock`]: the catalog's reader/writer lock with a timeout.
+//! - [`input`]: the sets a previous tool named on stdin (`tool -`).
+//! - [`frames`]: zstd in independent frames, compressed and decoded on every core.
+
+pub mod catalog;
+pub mod frames;
+pub mod input;
+pub mod lock;
