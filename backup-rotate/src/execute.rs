@@ -1,7 +1,7 @@
 //! Applying a plan: the only code of backup-rotate that changes the disk.
 
-use ops_core::atomic;
 use ops_catalog::catalog::{self, Catalog, DirSets, SetDir, SetRef};
+use ops_core::atomic;
 use ops_core::event::{actor, Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::{timefmt, OpsError};

@@ -9,9 +9,9 @@ pub mod execute;
 pub mod policy;
 
 use ops_catalog::catalog::{Catalog, SetDir, SetRef, Verdict};
+use ops_catalog::lock::LockMode;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
-use ops_catalog::lock::LockMode;
 use ops_core::{ExitCode, OpsError};
 use policy::{Rules, SetInfo};
 use serde_json::json;

@@ -14,10 +14,10 @@ pub mod scan;
 
 use checks::{Entry, Evidence};
 use ops_catalog::catalog::{self, Catalog, CheckStatus, SetKind, SetRef, Verdict, VerifyRecord};
-use ops_core::event::{correlation_id_from_env, Emitter, Severity};
-use ops_core::event_names as names;
 use ops_catalog::input;
 use ops_catalog::lock::LockMode;
+use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event_names as names;
 use ops_core::{timefmt, Category, ExitCode, OpsError};
 use serde_json::json;
 use std::path::{Path, PathBuf};

@@ -209,7 +209,9 @@ fn a_writer_holding_the_lock_makes_verify_wait_then_exit_3() {
 
 /// Moves the only set of `db` to `new_id` (directory and manifest id): returns its path.
 fn rename_only_set(root: &Path, db: &str, new_id: &str) -> std::path::PathBuf {
-    let to = root.join(ops_catalog::catalog::encode_db_dir(db)).join(new_id);
+    let to = root
+        .join(ops_catalog::catalog::encode_db_dir(db))
+        .join(new_id);
     testkit::fake::move_set_as(&testkit::fake::only_set(root, db), &to);
     to
 }

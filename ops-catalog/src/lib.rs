@@ -5,8 +5,10 @@
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`input`]: the sets a previous tool named on stdin (`tool -`).
 //! - [`frames`]: zstd in independent frames, compressed and decoded on every core.
+//! - [`stored`]: the one reader and writer of stored files (hashing, compression).
 
 pub mod catalog;
 pub mod frames;
 pub mod input;
 pub mod lock;
+pub mod stored;

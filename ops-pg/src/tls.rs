@@ -18,8 +18,8 @@
 //! `sslcert` (default `~/.postgresql/postgresql.crt`, used when it exists) with `sslkey`
 //! (default `~/.postgresql/postgresql.key`), whose file must not be readable by others.
 
-use ops_core::error::{Category, OpsError};
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
+use ops_core::error::{Category, OpsError};
 use postgres_openssl::MakeTlsConnector;
 use std::path::{Path, PathBuf};
 

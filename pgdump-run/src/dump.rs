@@ -4,17 +4,17 @@
 
 use crate::archive::{self, StreamError, Written};
 use crate::server::ServerInfo;
-use ops_core::atomic;
 use ops_catalog::catalog::{
     self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo,
 };
+use ops_core::atomic;
 use ops_core::child;
-use ops_pg::conn::ConnSettings;
 use ops_core::event::{Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, OpsError};
+use ops_pg::conn::ConnSettings;
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -413,7 +413,7 @@ fn run_child(
     match streamed {
         Ok(w) => Ok(w),
         Err(StreamError::Read(e)) => Err(with_stderr(OpsError::io("reading pg_dump's output", &e))),
-        Err(StreamError::Archive(e)) => Err(with_stderr(OpsError::new(
+        Err(StreamError::Observed(e)) => Err(with_stderr(OpsError::new(
             "archive_incomplete",
             Category::Integrity,
             format!("pg_dump succeeded but its output is not a complete archive: {e}"),

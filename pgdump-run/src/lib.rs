@@ -1,9 +1,9 @@
 //! `pgdump-run`: take PostgreSQL logical backups that are provably complete.
 //!
 //! For each database (and the cluster's globals) it runs `pg_dump` uncompressed and passes
-//! its output once through [`archive::write_archive`], which counts every table's rows
-//! with `pg-archive`, hashes the raw stream and the stored file, and compresses (zstd by
-//! default) beside pg_dump. The set is written in `.partial-<id>` and renamed into the
+//! its output once through [`archive::write_archive`]: the catalog's writer compresses it
+//! (zstd frames on every core by default) and hashes what it stores, while `pg-archive`
+//! counts every table's rows, beside pg_dump. The set is written in `.partial-<id>` and renamed into the
 //! catalog only when pg_dump succeeded *and* the stream is a complete archive.
 //!
 //! Modules: [`cli`] (flags), [`selection`] (which databases), [`server`] (questions to the
@@ -19,13 +19,13 @@ pub mod server;
 
 use dump::{RunContext, Target};
 use ops_catalog::catalog::{self, Catalog};
-use ops_pg::conn::ConnSettings;
+use ops_catalog::lock::{CatalogLock, LockMode};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
-use ops_catalog::lock::{CatalogLock, LockMode};
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{ExitCode, OpsError};
+use ops_pg::conn::ConnSettings;
 use serde_json::json;
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! What pgdump-run asks the server before dumping: its version, the databases, their sizes.
 
-use ops_pg::conn::ConnSettings;
 use ops_core::{Category, OpsError};
+use ops_pg::conn::ConnSettings;
 
 /// Facts about the server, read once per run.
 #[derive(Debug, Clone)]

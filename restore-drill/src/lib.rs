@@ -13,18 +13,16 @@ pub mod restore;
 pub mod target;
 
 use ops_catalog::catalog::{Catalog, CheckResult, CheckStatus, CheckedSet, SetKind, Verdict};
-use ops_pg::conn::ConnSettings;
-use ops_core::event::{correlation_id_from_env, Emitter, Severity};
-use ops_core::event_names as names;
 use ops_catalog::input;
 use ops_catalog::lock::LockMode;
+use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event_names as names;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, ExitCode, OpsError};
+use ops_pg::conn::ConnSettings;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
@@ -207,22 +205,6 @@ fn check(name: &str, ok: bool, reason: impl Into<String>) -> CheckResult {
     }
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut hash = Sha256::new();
-    let mut n = 0u64;
-    let mut buf = vec![0u8; ops_core::chunks::CHUNK];
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        hash.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((n, hex::encode(hash.finalize())))
-}
-
 fn drill(
     args: &cli::DrillArgs,
     events: Option<&input::Input>,
@@ -294,7 +276,7 @@ fn drill(
 
     // Phase 1: the checksum, before anything is restored.
     let t = Instant::now();
-    let sum = sha256_file(&archive);
+    let sum = ops_catalog::stored::sha256_file(&archive);
     phases.insert("checksum_ms".into(), ms(t).into());
     let sum_ok = matches!(&sum, Ok((n, sha)) if *n == file.bytes && *sha == file.sha256);
     checks.push(check(
@@ -332,8 +314,8 @@ fn drill(
             let installs = ops_pg::programs::installations(args.pg_bin_dir.as_deref());
             let client = ops_pg::programs::pick_restore(&installs, archive_major, target_major)
                 .ok_or_else(|| {
-                no_pair(&installs, archive_major, Some(target_major), source_major)
-            })?;
+                    no_pair(&installs, archive_major, Some(target_major), source_major)
+                })?;
             for left in target::sweep_leftovers(&admin)? {
                 emitter.emit(
                     names::DRILL_LEFTOVER,

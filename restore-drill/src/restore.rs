@@ -4,10 +4,10 @@
 
 use ops_catalog::catalog::{Algorithm, DumpFormat, Manifest};
 use ops_core::child;
-use ops_pg::conn::ConnSettings;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{Category, OpsError};
+use ops_pg::conn::ConnSettings;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -41,16 +41,6 @@ pub struct Restore<'a> {
     pub redactor: &'a Redactor,
 }
 
-/// The archive's bytes, decompressed.
-pub fn open_decoded(path: &Path, algorithm: Algorithm) -> io::Result<Box<dyn Read + Send>> {
-    let file = io::BufReader::with_capacity(ops_core::chunks::CHUNK, File::open(path)?);
-    Ok(match algorithm {
-        Algorithm::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
-        Algorithm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Algorithm::None => Box::new(file),
-    })
-}
-
 fn restore_failed(message: String) -> OpsError {
     OpsError::new("restore_failed", Category::Integrity, message)
 }
@@ -74,7 +64,7 @@ impl Restore<'_> {
                 self.supervise(
                     cmd,
                     Some(
-                        open_decoded(archive, m.compression.algorithm)
+                        ops_catalog::stored::open_decoded(archive, m.compression.algorithm)
                             .map_err(|e| OpsError::io("opening the archive", &e))?,
                     ),
                 )
@@ -85,7 +75,7 @@ impl Restore<'_> {
                 self.supervise(
                     cmd,
                     Some(
-                        open_decoded(archive, m.compression.algorithm)
+                        ops_catalog::stored::open_decoded(archive, m.compression.algorithm)
                             .map_err(|e| OpsError::io("opening the archive", &e))?,
                     ),
                 )
@@ -106,7 +96,7 @@ impl Restore<'_> {
         self.supervise(
             cmd,
             Some(
-                open_decoded(archive, m.compression.algorithm)
+                ops_catalog::stored::open_decoded(archive, m.compression.algorithm)
                     .map_err(|e| OpsError::io("opening the globals", &e))?,
             ),
         )
@@ -142,7 +132,7 @@ impl Restore<'_> {
         algorithm: Algorithm,
         to: &Path,
     ) -> Result<(), OpsError> {
-        let mut src = open_decoded(archive, algorithm)
+        let mut src = ops_catalog::stored::open_decoded(archive, algorithm)
             .map_err(|e| OpsError::io("opening the archive", &e))?;
         let file = ops_core::atomic::create_private_file(to)
             .map_err(|e| OpsError::io("creating the temporary archive", &e))?;

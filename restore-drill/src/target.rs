@@ -1,9 +1,9 @@
 //! The scratch database a drill restores into, and its lifecycle: created empty, dropped
 //! (or its ephemeral cluster deleted) whatever happens, unless `--keep`.
 
+use ops_core::{Category, OpsError};
 use ops_pg::cluster::LocalCluster;
 use ops_pg::conn::ConnSettings;
-use ops_core::{Category, OpsError};
 
 /// `pgops_drill_<db>_<time>`: lowercase, `[a-z0-9_]`, at most 63 bytes, so it needs no
 /// quoting and can never be parsed as a conninfo.

@@ -1,0 +1,44 @@
+//! The one reader and writer of stored files: hashing, compression (zstd frames, gzip,
+//! none) and decompression, in one pass each way. Tools hand in what they do with the raw
+//! bytes (pgdump-run and backup-verify parse them as an archive; restore-drill feeds
+//! pg_restore).
+
+mod read;
+mod write;
+
+pub use read::{scan_file, Decoded, Layout, Observer, Scan};
+pub use write::{write_stored, StreamError, Written};
+
+use crate::catalog::Algorithm;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+/// A stored file's bytes, decompressed, as one stream (restore-drill feeds pg_restore from
+/// it): any zstd file (one frame or many), gzip members, or the bytes as they are.
+pub fn open_decoded(path: &Path, algorithm: Algorithm) -> io::Result<Box<dyn Read + Send>> {
+    let file = io::BufReader::with_capacity(ops_core::chunks::CHUNK, File::open(path)?);
+    Ok(match algorithm {
+        Algorithm::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file)?),
+        Algorithm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Algorithm::None => Box::new(file),
+    })
+}
+
+/// The size and SHA-256 of a stored file, as its manifest records them.
+pub fn sha256_file(path: &Path) -> io::Result<(u64, String)> {
+    let mut f = File::open(path)?;
+    let mut hash = Sha256::new();
+    let mut n = 0u64;
+    let mut buf = vec![0u8; ops_core::chunks::CHUNK];
+    loop {
+        let k = ops_core::chunks::read_full(&mut f, &mut buf)?;
+        if k == 0 {
+            break;
+        }
+        hash.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, hex::encode(hash.finalize())))
+}
