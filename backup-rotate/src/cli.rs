@@ -1,7 +1,6 @@
 //! Command-line flags.
 
 use clap::Parser;
-use std::path::PathBuf;
 use std::time::Duration;
 
 fn duration(s: &str) -> Result<(Duration, String), String> {
@@ -18,9 +17,8 @@ fn duration(s: &str) -> Result<(Duration, String), String> {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "backup-rotate", version)]
 pub struct Args {
-    /// The catalog directory (PGOPS_BACKUP_DIR).
-    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub catalog: ops_catalog::cli::CatalogArgs,
     /// Only these databases (repeatable; `_globals` names the globals sets).
     #[arg(short = 'd', long = "dbname", value_name = "DB")]
     pub dbnames: Vec<String>,
@@ -48,9 +46,6 @@ pub struct Args {
     /// Print the plan; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// How long to wait for readers or a backup holding the catalog lock.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: Duration,
     /// Pin a set (write a KEEP file): it is never deleted. Repeatable.
     #[arg(long, value_name = "ID")]
     pub pin: Vec<String>,

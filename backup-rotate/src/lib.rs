@@ -86,12 +86,7 @@ fn label(dir: &SetDir) -> String {
 }
 
 fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
-    let root = args.backup_dir.clone().ok_or_else(|| {
-        OpsError::validation(
-            "backup_dir_missing",
-            "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR",
-        )
-    })?;
+    let root = args.catalog.dir()?.to_path_buf();
     let pinning = !args.pin.is_empty() || !args.unpin.is_empty();
     let rules = rules_of(args);
     if !pinning && !rules.has_keep_rule() {
@@ -109,7 +104,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     let tz = policy::parse_timezone(&args.timezone)
         .map_err(|e| OpsError::validation("invalid_timezone", e))?;
     // Exclusive: no reader (verify, drill) is inside a set while it is deleted.
-    let (catalog, _lock) = Catalog::open(&root, LockMode::Exclusive, args.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(&root, LockMode::Exclusive, args.catalog.lock_timeout)?;
     let listing = catalog.listing()?;
     let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
     let dirs: Vec<&SetDir> = listing

@@ -1,7 +1,6 @@
 //! Command-line flags.
 
 use clap::Parser;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Prove pgops backup sets intact, complete and fresh.
@@ -17,9 +16,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "backup-verify", version)]
 pub struct Args {
-    /// The catalog directory (PGOPS_BACKUP_DIR).
-    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub catalog: ops_catalog::cli::CatalogArgs,
     /// Only these databases (repeatable; `_globals` names the globals sets).
     #[arg(short = 'd', long = "dbname", value_name = "DB")]
     pub dbnames: Vec<String>,
@@ -41,9 +39,6 @@ pub struct Args {
     /// How many sets to verify at once.
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
-    /// How long to wait for a backup or rotation holding the catalog lock.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: Duration,
     /// `-`: verify the sets named by backup.completed events on stdin.
     #[arg(value_name = "-")]
     pub stdin: Option<String>,

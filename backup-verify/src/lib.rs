@@ -82,7 +82,7 @@ fn execute(
     from_stdin: Option<input::Input>,
     emitter: &Emitter,
 ) -> Result<(ExitCode, serde_json::Value), OpsError> {
-    let root = match (&args.backup_dir, &from_stdin) {
+    let root = match (&args.catalog.backup_dir, &from_stdin) {
         (Some(d), _) => d.clone(),
         (None, Some(i)) => match i.catalog_root() {
             Some(root) => root,
@@ -100,14 +100,9 @@ fn execute(
                 ))
             }
         },
-        (None, None) => {
-            return Err(OpsError::validation(
-                "backup_dir_missing",
-                "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR",
-            ))
-        }
+        (None, None) => return Err(ops_catalog::cli::backup_dir_missing()),
     };
-    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock_timeout)?;
     let listing = catalog.listing()?;
     let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
 

@@ -406,6 +406,22 @@ impl Catalog {
         Ok((Catalog::new(root), lock))
     }
 
+    /// Opens the catalog a writer (pgdump-run) fills, creating it if missing, and takes its
+    /// lock exclusively.
+    pub fn create(
+        root: &Path,
+        lock_timeout: std::time::Duration,
+    ) -> Result<(Catalog, crate::lock::CatalogLock), OpsError> {
+        let catalog = Catalog::new(root);
+        catalog
+            .ensure_root()
+            .map_err(|e| OpsError::io(format!("creating {}", root.display()), &e))?;
+        let lock =
+            crate::lock::CatalogLock::acquire(root, crate::lock::LockMode::Exclusive, lock_timeout)
+                .map_err(|e| e.to_ops_error())?;
+        Ok((catalog, lock))
+    }
+
     /// [`list`](Self::list), with the error a tool reports.
     pub fn listing(&self) -> Result<Listing, OpsError> {
         self.list()

@@ -2,12 +2,14 @@
 //!
 //! - [`catalog`]: the layout (`<db>/<set id>/`), manifests, which directories are sets,
 //!   `verify.json` records and pins, opening a catalog under its lock.
+//! - [`cli`]: the shared catalog flags (`--backup-dir`, `--lock-timeout`).
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`input`]: the sets a previous tool named on stdin (`tool -`).
 //! - [`frames`]: zstd in independent frames, compressed and decoded on every core.
 //! - [`stored`]: the one reader and writer of stored files (hashing, compression).
 
 pub mod catalog;
+pub mod cli;
 pub mod frames;
 pub mod input;
 pub mod lock;

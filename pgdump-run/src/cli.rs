@@ -43,9 +43,8 @@ pub struct Args {
     /// Skip databases matching this pattern (`*` and `?` wildcards; repeatable).
     #[arg(long = "exclude-database", value_name = "PATTERN")]
     pub exclude: Vec<String>,
-    /// The catalog directory (PGOPS_BACKUP_DIR).
-    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub catalog: ops_catalog::cli::CatalogArgs,
     /// Archive format written by pg_dump.
     #[arg(long, value_enum, default_value = "custom")]
     pub format: FormatArg,
@@ -61,9 +60,6 @@ pub struct Args {
     /// Limit for the whole run (e.g. 2h); running dumps are killed and removed.
     #[arg(long, value_parser = ops_core::duration::parse, value_name = "DURATION")]
     pub timeout: Option<Duration>,
-    /// How long to wait for another run holding the catalog lock.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: Duration,
     /// Directory holding pg_dump and pg_dumpall (default: PATH).
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,

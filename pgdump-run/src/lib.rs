@@ -19,7 +19,6 @@ pub mod server;
 
 use dump::{RunContext, Target};
 use ops_catalog::catalog::{self, Catalog};
-use ops_catalog::lock::{CatalogLock, LockMode};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::redact::Redactor;
@@ -67,12 +66,7 @@ struct Tally {
 }
 
 fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<ExitCode, OpsError> {
-    let backup_dir = args.backup_dir.clone().ok_or_else(|| {
-        OpsError::validation(
-            "backup_dir_missing",
-            "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR",
-        )
-    })?;
+    let backup_dir = args.catalog.dir()?.to_path_buf();
     if !args.all && args.dbnames.is_empty() {
         return Err(OpsError::validation(
             "no_database",
@@ -142,12 +136,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         ));
     }
 
-    let catalog = Catalog::new(&backup_dir);
-    catalog
-        .ensure_root()
-        .map_err(|e| OpsError::io(format!("creating {}", backup_dir.display()), &e))?;
-    let _lock = CatalogLock::acquire(catalog.root(), LockMode::Exclusive, args.lock_timeout)
-        .map_err(|e| e.to_ops_error())?;
+    let (catalog, _lock) = Catalog::create(&backup_dir, args.catalog.lock_timeout)?;
     remove_stale_partials(&catalog, emitter)?;
 
     let stop = StopSignal::install(args.timeout.map(|t| Instant::now() + t))?;

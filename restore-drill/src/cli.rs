@@ -56,9 +56,8 @@ pub struct DrillArgs {
     /// The database whose backup to drill.
     #[arg(short = 'd', long = "dbname", value_name = "DB")]
     pub dbname: Option<String>,
-    /// The catalog directory (PGOPS_BACKUP_DIR).
-    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub catalog: ops_catalog::cli::CatalogArgs,
     /// Drill this set instead of the newest.
     #[arg(long, value_name = "ID")]
     pub backup_id: Option<String>,
@@ -89,9 +88,6 @@ pub struct DrillArgs {
     /// Directory holding pg_restore, psql and (for --ephemeral) initdb and pg_ctl.
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
-    /// How long to wait for a rotation holding the catalog lock.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: Duration,
     /// `-`: drill the set named by a backup.completed or verify.passed event on stdin.
     #[arg(value_name = "-")]
     pub stdin: Option<String>,

@@ -212,15 +212,13 @@ fn drill(
 ) -> Result<Value, OpsError> {
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
-    let root: PathBuf = match (&args.backup_dir, events.and_then(|e| e.catalog_root())) {
+    let root: PathBuf = match (
+        &args.catalog.backup_dir,
+        events.and_then(|e| e.catalog_root()),
+    ) {
         (Some(d), _) => d.clone(),
         (None, Some(r)) => r,
-        (None, None) => {
-            return Err(OpsError::validation(
-                "backup_dir_missing",
-                "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR",
-            ))
-        }
+        (None, None) => return Err(ops_catalog::cli::backup_dir_missing()),
     };
     // `-d` is a name, a conninfo or a URI, as for pg_dump: the database is what it names,
     // never the string itself (which may hold a password).
@@ -255,7 +253,7 @@ fn drill(
     };
     let stop = StopSignal::install(None)?;
     // Shared: rotation cannot delete the set while it is being restored.
-    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock_timeout)?;
     let CheckedSet { set, manifest } =
         choose_set(&catalog, &db, args.backup_id.as_deref(), events)?;
     let file = manifest.files.first().ok_or_else(|| {

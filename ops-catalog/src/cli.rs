@@ -1,0 +1,38 @@
+//! The catalog flags every tool that reads or writes a catalog shares.
+
+use crate::catalog::Catalog;
+use crate::lock::{CatalogLock, LockMode};
+use ops_core::OpsError;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `--backup-dir` and `--lock-timeout`, one definition for every tool.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CatalogArgs {
+    /// The catalog directory (PGOPS_BACKUP_DIR).
+    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// How long to wait for another run holding the catalog lock (0s: fail at once).
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+}
+
+/// The error of a tool given no catalog.
+pub fn backup_dir_missing() -> OpsError {
+    OpsError::validation(
+        "backup_dir_missing",
+        "no backup directory: pass --backup-dir or set PGOPS_BACKUP_DIR",
+    )
+}
+
+impl CatalogArgs {
+    /// The catalog named, or `backup_dir_missing`.
+    pub fn dir(&self) -> Result<&Path, OpsError> {
+        self.backup_dir.as_deref().ok_or_else(backup_dir_missing)
+    }
+
+    /// Opens the existing catalog named under its lock.
+    pub fn open(&self, mode: LockMode) -> Result<(Catalog, CatalogLock), OpsError> {
+        Catalog::open(self.dir()?, mode, self.lock_timeout)
+    }
+}
