@@ -9,13 +9,10 @@ use pg_archive::{ArchiveError, Reader, Summary};
 use std::fs::File;
 use std::io::Read;
 
-/// What one pass produced.
+/// What one pass produced: the stored file, and the archive as pg-archive read it.
 #[derive(Debug)]
 pub struct Written {
-    pub bytes: u64,
-    pub sha256: String,
-    pub raw_bytes: u64,
-    pub frame_raw_bytes: Option<u64>,
+    pub stored: stored::Written,
     pub summary: Summary,
 }
 
@@ -30,13 +27,7 @@ pub fn write_archive(
     let mut parser = Reader::new();
     let w = stored::write_stored(src, file, compression, &mut |b| parser.feed(b), progress)?;
     let summary = parser.finish().map_err(StreamError::Observed)?;
-    Ok(Written {
-        bytes: w.bytes,
-        sha256: w.sha256,
-        raw_bytes: w.raw_bytes,
-        frame_raw_bytes: w.frame_raw_bytes,
-        summary,
-    })
+    Ok(Written { stored: w, summary })
 }
 
 #[cfg(test)]
@@ -51,7 +42,7 @@ mod tests {
         let file = File::create(dir.path().join("f")).unwrap();
         let w = write_archive(SQL, file, "zstd".parse().unwrap(), &mut |_| {}).unwrap();
         assert_eq!(w.summary.total_rows(), 3);
-        assert_eq!(w.raw_bytes, SQL.len() as u64);
+        assert_eq!(w.stored.raw_bytes, SQL.len() as u64);
     }
 
     #[test]

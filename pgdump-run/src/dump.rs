@@ -165,11 +165,11 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         compression: ctx.compression,
         files: vec![FileEntry {
             name: file_name.clone(),
-            bytes: written.bytes,
-            sha256: written.sha256.clone(),
-            raw_bytes: written.raw_bytes,
+            bytes: written.stored.bytes,
+            sha256: written.stored.sha256.clone(),
+            raw_bytes: written.stored.raw_bytes,
             raw_sha256: None,
-            frame_raw_bytes: written.frame_raw_bytes,
+            frame_raw_bytes: written.stored.frame_raw_bytes,
         }],
         tables: written
             .summary
@@ -208,9 +208,9 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         "file": file_name,
         "format": format,
         "compression": compression_label(&ctx.compression),
-        "bytes": written.bytes,
-        "raw_bytes": written.raw_bytes,
-        "sha256": written.sha256,
+        "bytes": written.stored.bytes,
+        "raw_bytes": written.stored.raw_bytes,
+        "sha256": written.stored.sha256,
         "tables": manifest.tables.len(),
         "rows": manifest.total_rows(),
         "large_objects": manifest.large_objects,
