@@ -6,6 +6,7 @@
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`input`]: the sets a previous tool named on stdin (`tool -`).
 //! - [`frames`]: zstd in independent frames, compressed and decoded on every core.
+//! - [`store`]: where a catalog lives: a local directory or an S3 bucket, one trait.
 //! - [`stored`]: the one reader and writer of stored files (hashing, compression).
 
 pub mod catalog;
@@ -13,4 +14,5 @@ pub mod cli;
 pub mod frames;
 pub mod input;
 pub mod lock;
+pub mod store;
 pub mod stored;

@@ -40,6 +40,14 @@ pub fn ensure_private_dir(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Creates a private directory and its missing parents (each 0700).
+pub fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
+
 /// Makes a directory's entries (creations, renames, deletions) durable.
 pub fn fsync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()

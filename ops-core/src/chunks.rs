@@ -7,7 +7,7 @@ use std::io::{self, Read};
 pub const CHUNK: usize = 1 << 20;
 
 /// Fills `buf` as far as the source allows (pipes and files return short reads); 0 at EOF.
-pub fn read_full(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read_full(src: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match src.read(&mut buf[filled..]) {

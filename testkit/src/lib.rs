@@ -9,6 +9,7 @@
 //! cluster itself is `ops_pg::cluster::LocalCluster`, which restore-drill also uses.
 
 pub mod fake;
+pub mod s3;
 pub mod schema;
 pub mod tls;
 
@@ -20,6 +21,9 @@ use std::sync::OnceLock;
 /// The password of the `postgres` role in every test cluster. Tests assert that it never
 /// appears in any output or file.
 pub const SENTINEL_PASSWORD: &str = "Sentinel-pw-9f2c7e41";
+
+/// The S3 secret key of the test S3 server: it must never appear in any output either.
+pub const SENTINEL_S3_SECRET: &str = "Sentinel-s3-secret-5d8a1b";
 
 /// The workspace root (the directory holding the top `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -279,11 +283,16 @@ pub fn quote_ident(s: &str) -> String {
 
 /// Panics if the sentinel password appears in `text` (label says where it was found).
 pub fn assert_no_secret(label: &str, text: &[u8]) {
-    let needle = SENTINEL_PASSWORD.as_bytes();
-    assert!(
-        !text.windows(needle.len()).any(|w| w == needle),
-        "the sentinel password leaked into {label}"
-    );
+    for (what, needle) in [
+        ("password", SENTINEL_PASSWORD),
+        ("S3 secret key", SENTINEL_S3_SECRET),
+    ] {
+        let needle = needle.as_bytes();
+        assert!(
+            !text.windows(needle.len()).any(|w| w == needle),
+            "the sentinel {what} leaked into {label}"
+        );
+    }
 }
 
 /// Checks every file under `dir` for the sentinel password.

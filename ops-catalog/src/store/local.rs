@@ -1,0 +1,180 @@
+//! A catalog in a local directory (a disk, a second disk, an NFS mount).
+
+use super::{check_key, pump, DirListing, ObjectInfo, PutMode, Store, StoreError, Stored};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(root: impl Into<PathBuf>) -> LocalStore {
+        LocalStore { root: root.into() }
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn io_error(what: &Path, e: std::io::Error) -> StoreError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => StoreError::NotFound(what.display().to_string()),
+        std::io::ErrorKind::PermissionDenied => StoreError::Denied(what.display().to_string()),
+        std::io::ErrorKind::AlreadyExists => StoreError::Exists(what.display().to_string()),
+        _ => StoreError::Other(format!("{}: {e}", what.display())),
+    }
+}
+
+impl Store for LocalStore {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    /// Real directories and regular files only: a link is neither (the catalog's rule).
+    fn list_dir(&self, dir: &str) -> Result<DirListing, StoreError> {
+        let path = if dir.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(dir)?
+        };
+        let mut out = DirListing::default();
+        let rd = match fs::read_dir(&path) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_error(&path, e)),
+        };
+        for e in rd {
+            let e = e.map_err(|e| io_error(&path, e))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ft = e.file_type().map_err(|err| io_error(&e.path(), err))?;
+            if ft.is_dir() {
+                out.dirs.push(name);
+            } else if ft.is_file() {
+                let size = e.metadata().map_err(|err| io_error(&e.path(), err))?.len();
+                out.objects.push(ObjectInfo { name, size });
+            }
+        }
+        out.dirs.sort();
+        out.objects.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let path = self.path(key)?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error(&path, e)),
+        }
+    }
+
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send>, StoreError> {
+        let path = self.path(key)?;
+        let f = fs::File::open(&path).map_err(|e| io_error(&path, e))?;
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            ops_core::chunks::CHUNK,
+            f,
+        )))
+    }
+
+    /// Into a private temporary file beside the target, fsynced, then renamed (Overwrite)
+    /// or hard-linked (Create: fails if the name exists) into place.
+    fn put(
+        &self,
+        key: &str,
+        src: &mut dyn Read,
+        _size_hint: Option<u64>,
+        mode: PutMode,
+    ) -> Result<Stored, StoreError> {
+        let path = self.path(key)?;
+        let dir = path.parent().expect("a key has a parent");
+        ops_core::atomic::create_private_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let name = path
+            .file_name()
+            .expect("a key names a file")
+            .to_string_lossy();
+        let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+        let mut f = ops_core::atomic::create_private_file(&tmp).map_err(|e| io_error(&tmp, e))?;
+        let written = pump(
+            src,
+            |b| f.write_all(b).map_err(|e| io_error(&tmp, e)),
+            ops_core::chunks::CHUNK,
+        )
+        .and_then(|s| f.sync_all().map(|()| s).map_err(|e| io_error(&tmp, e)));
+        let placed = written.and_then(|s| {
+            match mode {
+                PutMode::Overwrite => fs::rename(&tmp, &path),
+                PutMode::Create => fs::hard_link(&tmp, &path).and_then(|()| fs::remove_file(&tmp)),
+            }
+            .map_err(|e| io_error(&path, e))?;
+            ops_core::atomic::fsync_dir(dir).map_err(|e| io_error(dir, e))?;
+            Ok(s)
+        });
+        if placed.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        placed
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(&path, e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_list_read_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(dir.path());
+        let w = s
+            .put("db/1/a.dump", &mut &b"hello"[..], None, PutMode::Overwrite)
+            .unwrap();
+        assert_eq!(w.size, 5);
+        assert_eq!(
+            w.sha256,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(s.list_dir("").unwrap().dirs, ["db"]);
+        assert_eq!(
+            s.list_dir("db/1").unwrap().objects,
+            [ObjectInfo {
+                name: "a.dump".into(),
+                size: 5
+            }]
+        );
+        let mut back = String::new();
+        s.open("db/1/a.dump")
+            .unwrap()
+            .read_to_string(&mut back)
+            .unwrap();
+        assert_eq!(back, "hello");
+        // Create never replaces.
+        s.put("db/1/m.json", &mut &b"1"[..], None, PutMode::Create)
+            .unwrap();
+        let again = s.put("db/1/m.json", &mut &b"2"[..], None, PutMode::Create);
+        assert_eq!(again.unwrap_err().code(), "store_exists");
+        assert_eq!(s.size("db/1/m.json").unwrap(), Some(1));
+        assert_eq!(
+            s.list_dir("db/1").unwrap().objects.len(),
+            2,
+            "no temporary left"
+        );
+        s.delete("db/1/a.dump").unwrap();
+        s.delete("db/1/a.dump").unwrap();
+        assert_eq!(s.size("db/1/a.dump").unwrap(), None);
+        assert_eq!(s.open("nope").err().unwrap().code(), "store_not_found");
+    }
+}

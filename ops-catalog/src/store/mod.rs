@@ -1,0 +1,215 @@
+//! Where a catalog lives: a local directory or an S3-compatible object store, behind one
+//! small synchronous trait, so that no tool needs to know which it has.
+//!
+//! Keys are `/`-separated paths relative to the catalog's root (`<db>/<set id>/<file>`).
+//! Writes stream (memory stays flat whatever the object size) and report the SHA-256 of
+//! what was written, computed on the way: a store's own ETag is not a content hash.
+
+pub mod local;
+mod profile;
+pub mod s3;
+
+use ops_core::{Category, OpsError};
+use std::io::Read;
+use std::time::Duration;
+
+/// One object right under a listed directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub name: String,
+    pub size: u64,
+}
+
+/// What is right under a directory: sub-directories (prefixes) and objects.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DirListing {
+    pub dirs: Vec<String>,
+    pub objects: Vec<ObjectInfo>,
+}
+
+/// What a write stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Whether a write may replace an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    Overwrite,
+    /// Only if nothing is there (a conditional write on object stores): how manifests are
+    /// published, so two writers never replace each other's.
+    Create,
+}
+
+/// Why a store operation failed, with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}: not found")]
+    NotFound(String),
+    #[error("{0}: exists already")]
+    Exists(String),
+    #[error("access denied: {0}")]
+    Denied(String),
+    #[error("the bucket does not exist: {0}")]
+    NoBucket(String),
+    #[error("cannot reach the store: {0}")]
+    Unreachable(String),
+    #[error("no progress for {0:?}: the transfer stalled")]
+    Stalled(Duration),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::NotFound(_) => "store_not_found",
+            StoreError::Exists(_) => "store_exists",
+            StoreError::Denied(_) => "store_denied",
+            StoreError::NoBucket(_) => "store_bucket_missing",
+            StoreError::Unreachable(_) => "store_unreachable",
+            StoreError::Stalled(_) => "stalled",
+            StoreError::Invalid(_) => "invalid_location",
+            StoreError::Other(_) => "store_failed",
+        }
+    }
+
+    /// The error a tool reports, with what it was doing.
+    pub fn to_ops_error(&self, context: &str) -> OpsError {
+        let category = match self {
+            StoreError::Invalid(_) => Category::Validation,
+            StoreError::Denied(_) => Category::Authz,
+            StoreError::Stalled(_) => Category::Timeout,
+            StoreError::NotFound(_) | StoreError::Exists(_) => Category::Integrity,
+            _ => Category::Dependency,
+        };
+        OpsError::new(self.code(), category, format!("{context}: {self}"))
+    }
+}
+
+/// A place that holds a catalog.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Where it is, for people: a directory or `s3://bucket/prefix` (never a secret).
+    fn location(&self) -> String;
+    /// What is right under `dir` (`""` for the root).
+    fn list_dir(&self, dir: &str) -> Result<DirListing, StoreError>;
+    /// The size of `key`, `None` if there is no such object.
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
+    /// Reads `key` as a stream.
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send>, StoreError>;
+    /// Writes `key` from `src`, streaming. `size_hint` (when known) chooses the part size of
+    /// a multipart upload. Nothing is visible under `key` unless the whole write succeeded.
+    fn put(
+        &self,
+        key: &str,
+        src: &mut dyn Read,
+        size_hint: Option<u64>,
+        mode: PutMode,
+    ) -> Result<Stored, StoreError>;
+    /// Removes `key` (no error if it is gone already).
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Settings of a store that are not in its location.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// A transfer that moves no bytes for this long fails as `stalled`.
+    pub stall_timeout: Duration,
+    /// How long one request is retried (5xx, throttling, broken connections) before the
+    /// error is reported.
+    pub retry_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            stall_timeout: Duration::from_secs(120),
+            retry_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Opens the store a catalog location names: `s3://bucket[/prefix]`, or a local directory.
+pub fn open_location(location: &str, options: &StoreOptions) -> Result<Box<dyn Store>, StoreError> {
+    match location.strip_prefix("s3://") {
+        Some(rest) => Ok(Box::new(s3::S3Store::open(rest, options)?)),
+        None if location.contains("://") => Err(StoreError::Invalid(format!(
+            "{location:?}: only local directories and s3:// locations are supported"
+        ))),
+        None => Ok(Box::new(local::LocalStore::new(location))),
+    }
+}
+
+/// Splits a key into directory and name; rejects keys that could leave the root.
+pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+    let bad = key.is_empty()
+        || key.starts_with('/')
+        || key
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..");
+    if bad {
+        Err(StoreError::Invalid(format!("{key:?} is not a catalog key")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads `src` to its end through `sink`, in chunks, hashing: the shared loop of the
+/// stores' writers.
+pub(crate) fn pump(
+    src: &mut dyn Read,
+    mut sink: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    chunk: usize,
+) -> Result<Stored, StoreError> {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; chunk];
+    loop {
+        let n = ops_core::chunks::read_full(src, &mut buf)
+            .map_err(|e| StoreError::Other(format!("reading the source: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        size += n as u64;
+        sink(&buf[..n])?;
+        if n < chunk {
+            break;
+        }
+    }
+    Ok(Stored {
+        size,
+        sha256: hex::encode(hash.finalize()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_stay_inside_the_catalog() {
+        for bad in ["", "/etc/passwd", "a/../b", "a//b", "./a", "a/"] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_key("db/20261125T000000Z/manifest.json").is_ok());
+    }
+
+    #[test]
+    fn locations() {
+        let o = StoreOptions::default();
+        assert_eq!(
+            open_location("ftp://x", &o).unwrap_err().code(),
+            "invalid_location"
+        );
+        assert!(open_location("/tmp/x", &o)
+            .unwrap()
+            .location()
+            .ends_with("/tmp/x"));
+    }
+}

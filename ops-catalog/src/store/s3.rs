@@ -1,0 +1,388 @@
+//! A catalog in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO, Backblaze B2), through
+//! `object_store` (ADR 0012). The tools are synchronous; each store owns a small tokio
+//! runtime and waits on it, every wait bounded by the stall timeout.
+//!
+//! Settings follow the AWS conventions: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL` from the environment, else the
+//! `AWS_PROFILE` profile of `~/.aws/credentials` and `~/.aws/config`. Requests are
+//! path-style (`AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true` for virtual-hosted), carry no CRC
+//! checksum and no storage class (R2 rejects both), and are retried with backoff on 5xx,
+//! throttling and broken connections.
+
+use super::{check_key, DirListing, ObjectInfo, PutMode, Store, StoreError, StoreOptions, Stored};
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutOptions, PutPayload, WriteMultipart};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// S3 allows at most 10,000 parts; sizes are chosen to stay well under (ADR 0012).
+const MAX_PARTS: u64 = 9_000;
+/// The smallest part S3 accepts (but the last), and pgops' default for unknown sizes.
+const MIN_PART: usize = 8 << 20;
+const DEFAULT_PART: usize = 16 << 20;
+/// Parts in flight at once: memory stays at about this many parts.
+const PARTS_IN_FLIGHT: usize = 2;
+
+#[derive(Debug)]
+pub struct S3Store {
+    store: Arc<AmazonS3>,
+    bucket: String,
+    prefix: String,
+    rt: Arc<tokio::runtime::Runtime>,
+    stall: Duration,
+}
+
+/// The part size for an object of `size` bytes: big enough to stay under the part limit.
+pub fn part_size(size: Option<u64>) -> usize {
+    match size {
+        None => DEFAULT_PART,
+        Some(n) => {
+            let need = n.div_ceil(MAX_PARTS) as usize;
+            need.next_multiple_of(1 << 20).max(MIN_PART)
+        }
+    }
+}
+
+/// A store error from object_store's, classified by what an operator must do about it.
+fn classify(e: object_store::Error, what: &str) -> StoreError {
+    let text = e.to_string();
+    match e {
+        object_store::Error::NotFound { .. } if text.contains("NoSuchBucket") => {
+            StoreError::NoBucket(what.to_string())
+        }
+        object_store::Error::NotFound { .. } => StoreError::NotFound(what.to_string()),
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+            StoreError::Exists(what.to_string())
+        }
+        _ if text.contains("NoSuchBucket") => StoreError::NoBucket(what.to_string()),
+        // No keys anywhere: object_store fell back to the EC2 metadata service.
+        _ if text.contains("169.254.169.254") => StoreError::Denied(format!(
+            "{what}: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+        )),
+        _ if ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403 Forbidden"]
+            .iter()
+            .any(|m| text.contains(m)) =>
+        {
+            StoreError::Denied(format!("{what}: check the credentials and the bucket policy"))
+        }
+        _ if ["error sending request", "Connection refused", "connection", "dns error"]
+            .iter()
+            .any(|m| text.contains(m)) =>
+        {
+            StoreError::Unreachable(format!("{what}: {}", first_line(&text)))
+        }
+        _ => StoreError::Other(format!("{what}: {}", first_line(&text))),
+    }
+}
+
+/// Error texts can carry a whole XML body: the first line says enough.
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+impl S3Store {
+    /// Opens `bucket[/prefix]` (the part of the location after `s3://`).
+    pub fn open(rest: &str, options: &StoreOptions) -> Result<S3Store, StoreError> {
+        Self::open_with(rest, options, &|k| {
+            std::env::var(k).ok().filter(|v| !v.is_empty())
+        })
+    }
+
+    pub fn open_with(
+        rest: &str,
+        options: &StoreOptions,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<S3Store, StoreError> {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/').to_string();
+        if bucket.is_empty() || !prefix.is_empty() && check_key(&prefix).is_err() {
+            return Err(StoreError::Invalid(format!(
+                "s3://{rest}: expected s3://BUCKET or s3://BUCKET/PREFIX"
+            )));
+        }
+        let profile = super::profile::load(env);
+        // The environment's keys, else the profile's (as the AWS CLI); with neither,
+        // object_store asks the instance metadata service (an EC2 role).
+        let (id, secret, token) = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => (Some(id), Some(secret), env("AWS_SESSION_TOKEN")),
+            _ => (
+                profile.access_key_id,
+                profile.secret_access_key,
+                profile.session_token,
+            ),
+        };
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let (Some(id), Some(secret)) = (id, secret) {
+            b = b.with_access_key_id(id).with_secret_access_key(secret);
+            if let Some(t) = token {
+                b = b.with_token(t);
+            }
+        }
+        let region = env("AWS_REGION")
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .or(profile.region)
+            .unwrap_or_else(|| "us-east-1".into());
+        b = b.with_region(region);
+        let endpoint = env("AWS_ENDPOINT_URL").or(profile.endpoint_url);
+        if let Some(url) = &endpoint {
+            b = b
+                .with_endpoint(url)
+                .with_allow_http(url.starts_with("http://"));
+        }
+        let retry = object_store::RetryConfig {
+            max_retries: 10,
+            retry_timeout: options.retry_timeout,
+            ..Default::default()
+        };
+        let store = b.with_retry(retry).build().map_err(|e| {
+            StoreError::Invalid(format!("s3://{rest}: {}", first_line(&e.to_string())))
+        })?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("pgops-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Other(format!("starting the S3 client: {e}")))?;
+        Ok(S3Store {
+            store: Arc::new(store),
+            bucket: bucket.to_string(),
+            prefix,
+            rt: Arc::new(rt),
+            stall: options.stall_timeout,
+        })
+    }
+
+    fn path(&self, key: &str) -> Result<ObjPath, StoreError> {
+        check_key(key)?;
+        let full = if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.prefix)
+        };
+        // Keys are used as they are (the catalog's names are already safe): no re-encoding.
+        ObjPath::parse(&full).map_err(|e| StoreError::Invalid(format!("{key:?}: {e}")))
+    }
+
+    /// Runs `fut` on the store's runtime; no progress for the stall timeout is `Stalled`.
+    fn wait<T>(&self, fut: impl std::future::Future<Output = T>) -> Result<T, StoreError> {
+        let stall = self.stall;
+        self.rt
+            .block_on(async move { tokio::time::timeout(stall, fut).await })
+            .map_err(|_| StoreError::Stalled(stall))
+    }
+}
+
+/// A streaming read of one object.
+struct S3Reader {
+    rt: Arc<tokio::runtime::Runtime>,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    buf: Bytes,
+    stall: Duration,
+    what: String,
+}
+
+impl Read for S3Reader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            let stall = self.stall;
+            let next = self
+                .rt
+                .block_on(async { tokio::time::timeout(stall, self.stream.next()).await });
+            match next {
+                Err(_) => return Err(std::io::Error::other(StoreError::Stalled(stall))),
+                Ok(None) => return Ok(0),
+                Ok(Some(Ok(b))) => self.buf = b,
+                Ok(Some(Err(e))) => return Err(std::io::Error::other(classify(e, &self.what))),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf.split_to(n));
+        Ok(n)
+    }
+}
+
+impl Store for S3Store {
+    fn location(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    fn list_dir(&self, dir: &str) -> Result<DirListing, StoreError> {
+        let base = match (self.prefix.is_empty(), dir.is_empty()) {
+            (true, true) => None,
+            (false, true) => {
+                Some(ObjPath::parse(&self.prefix).map_err(|e| StoreError::Invalid(e.to_string()))?)
+            }
+            _ => Some(self.path(dir)?),
+        };
+        let what = format!("listing {}/{dir}", self.location());
+        let found = self
+            .wait(self.store.list_with_delimiter(base.as_ref()))?
+            .map_err(|e| classify(e, &what))?;
+        let strip = |p: &ObjPath| {
+            let raw = p.as_ref();
+            let skip = base.as_ref().map_or(0, |b| b.as_ref().len() + 1);
+            raw.get(skip..).unwrap_or("").to_string()
+        };
+        let mut out = DirListing {
+            dirs: found.common_prefixes.iter().map(strip).collect(),
+            objects: found
+                .objects
+                .iter()
+                .map(|o| ObjectInfo {
+                    name: strip(&o.location),
+                    size: o.size,
+                })
+                .collect(),
+        };
+        out.dirs.sort();
+        out.objects.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let path = self.path(key)?;
+        match self.wait(self.store.head(&path))? {
+            Ok(m) => Ok(Some(m.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(classify(e, key)),
+        }
+    }
+
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send>, StoreError> {
+        let path = self.path(key)?;
+        let got = self
+            .wait(self.store.get(&path))?
+            .map_err(|e| classify(e, key))?;
+        Ok(Box::new(S3Reader {
+            rt: self.rt.clone(),
+            stream: got.into_stream(),
+            buf: Bytes::new(),
+            stall: self.stall,
+            what: key.to_string(),
+        }))
+    }
+
+    /// One PUT for what fits a part (conditional when `Create`), else a multipart upload
+    /// with at most two parts in flight, aborted on any failure so that no part lingers.
+    fn put(
+        &self,
+        key: &str,
+        src: &mut dyn Read,
+        size_hint: Option<u64>,
+        mode: PutMode,
+    ) -> Result<Stored, StoreError> {
+        let path = self.path(key)?;
+        let part = part_size(size_hint);
+        let mut hash = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; part];
+        let read = |buf: &mut [u8]| {
+            ops_core::chunks::read_full(src, buf)
+                .map_err(|e| StoreError::Other(format!("reading the source of {key}: {e}")))
+        };
+        let mut read = read;
+        let n = read(&mut buf)?;
+        hash.update(&buf[..n]);
+        size += n as u64;
+        if n < part {
+            buf.truncate(n);
+            let opts = PutOptions {
+                mode: match mode {
+                    PutMode::Overwrite => object_store::PutMode::Overwrite,
+                    PutMode::Create => object_store::PutMode::Create,
+                },
+                ..Default::default()
+            };
+            self.wait(self.store.put_opts(&path, PutPayload::from(buf), opts))?
+                .map_err(|e| classify(e, key))?;
+            return Ok(Stored {
+                size,
+                sha256: hex::encode(hash.finalize()),
+            });
+        }
+        if mode == PutMode::Create {
+            return Err(StoreError::Invalid(format!(
+                "{key}: a create-only write must fit one part"
+            )));
+        }
+        let upload = self
+            .wait(self.store.put_multipart(&path))?
+            .map_err(|e| classify(e, key))?;
+        // WriteMultipart spawns each part's upload on the runtime it is used in.
+        let _in_runtime = self.rt.enter();
+        let mut w = WriteMultipart::new_with_chunk_size(upload, part);
+        let sent: Result<(), StoreError> = (|| {
+            w.write(&buf[..n]);
+            loop {
+                self.wait(w.wait_for_capacity(PARTS_IN_FLIGHT))?
+                    .map_err(|e| classify(e, key))?;
+                let n = read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                hash.update(&buf[..n]);
+                size += n as u64;
+                w.write(&buf[..n]);
+            }
+        })();
+        match sent {
+            Ok(()) => {
+                self.wait(w.finish())?.map_err(|e| classify(e, key))?;
+                Ok(Stored {
+                    size,
+                    sha256: hex::encode(hash.finalize()),
+                })
+            }
+            Err(e) => {
+                // Abort, so that the store keeps no orphan parts (bounded: the abort is
+                // itself a request, and the lifecycle rule in docs/storage.md cleans up
+                // what an abort could not).
+                let _ = self.wait(w.abort());
+                Err(e)
+            }
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        match self.wait(self.store.delete(&path))? {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(classify(e, key)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes_stay_under_the_part_limit() {
+        assert_eq!(part_size(None), DEFAULT_PART);
+        assert_eq!(part_size(Some(1)), MIN_PART);
+        let tb = 5u64 << 40;
+        let p = part_size(Some(tb)) as u64;
+        assert!(tb.div_ceil(p) <= 10_000, "5 TiB in at most 10,000 parts");
+        assert_eq!(p % (1 << 20), 0);
+    }
+
+    #[test]
+    fn locations_are_checked() {
+        let env = |_: &str| None;
+        let o = StoreOptions::default();
+        assert!(S3Store::open_with("", &o, &env).is_err());
+        assert!(S3Store::open_with("b/../x", &o, &env).is_err());
+        let s = S3Store::open_with("bucket/some/prefix/", &o, &env).unwrap();
+        assert_eq!(s.location(), "s3://bucket/some/prefix");
+    }
+}
