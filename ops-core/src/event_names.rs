@@ -8,6 +8,10 @@ pub const BACKUP_COMPLETED: &str = "backup.completed";
 pub const BACKUP_FAILED: &str = "backup.failed";
 pub const BACKUP_PARTIAL_REMOVED: &str = "backup.partial_removed";
 pub const BACKUP_STARTED: &str = "backup.started";
+pub const COPY_COMPLETED: &str = "copy.completed";
+pub const COPY_FAILED: &str = "copy.failed";
+pub const COPY_PLANNED: &str = "copy.planned";
+pub const COPY_SKIPPED: &str = "copy.skipped";
 pub const DRILL_COMPLETED: &str = "drill.completed";
 pub const DRILL_FAILED: &str = "drill.failed";
 pub const DRILL_LEFTOVER: &str = "drill.leftover";
@@ -25,7 +29,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 22] = [
+pub const ALL: [&str; 26] = [
     AUDIT_FAILED,
     AUDIT_FINDING,
     AUDIT_SUMMARY,
@@ -33,6 +37,10 @@ pub const ALL: [&str; 22] = [
     BACKUP_FAILED,
     BACKUP_PARTIAL_REMOVED,
     BACKUP_STARTED,
+    COPY_COMPLETED,
+    COPY_FAILED,
+    COPY_PLANNED,
+    COPY_SKIPPED,
     DRILL_COMPLETED,
     DRILL_FAILED,
     DRILL_LEFTOVER,

@@ -1,0 +1,143 @@
+//! Copies one planned set: data first, then the manifest, so that a set is visible at the
+//! destination only once all of it is there and checked.
+
+use crate::plan::SourceSet;
+use ops_catalog::catalog::MANIFEST_FILE;
+use ops_catalog::store::{PutMode, Store, StoreError};
+use ops_core::{Category, OpsError};
+use std::io::Read;
+
+/// What copying one set did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Copied {
+    /// Bytes sent now.
+    pub sent: u64,
+    /// Bytes already at the destination from an interrupted copy, checked and kept.
+    pub resumed: u64,
+    pub files: usize,
+}
+
+/// A store failure that stops the whole run (the destination, not this set, is the
+/// problem); other failures fail only the set.
+pub fn is_run_level(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Denied(_)
+            | StoreError::NoBucket(_)
+            | StoreError::Unreachable(_)
+            | StoreError::Stalled(_)
+            | StoreError::Invalid(_)
+    )
+}
+
+/// The error of one set or of the run.
+#[derive(Debug)]
+pub enum CopyError {
+    Store(StoreError, String),
+    Set(OpsError),
+}
+
+impl CopyError {
+    pub fn to_ops_error(&self) -> OpsError {
+        match self {
+            CopyError::Store(e, what) => e.to_ops_error(what),
+            CopyError::Set(e) => e.clone(),
+        }
+    }
+
+    pub fn is_run_level(&self) -> bool {
+        matches!(self, CopyError::Store(e, _) if is_run_level(e))
+    }
+}
+
+fn store(what: impl Into<String>) -> impl FnOnce(StoreError) -> CopyError {
+    let what = what.into();
+    move |e| CopyError::Store(e, what)
+}
+
+/// Copies `s` to `dst`. A file already there with its recorded size is kept (an
+/// interrupted copy resumes; an object store never shows a half-written object); every file
+/// sent is checked against the manifest's size and SHA-256 as it is read, and against the
+/// size the store reports once written. The manifest goes last, create-only.
+pub fn copy_set(dst: &dyn Store, s: &SourceSet) -> Result<Copied, CopyError> {
+    let mut done = Copied::default();
+    for f in &s.manifest.files {
+        let key = s.key(&f.name);
+        if dst.size(&key).map_err(store(format!("checking {key}")))? == Some(f.bytes) {
+            done.resumed += f.bytes;
+            done.files += 1;
+            continue;
+        }
+        let path = s.path.join(&f.name);
+        let mut src = std::fs::File::open(&path)
+            .map(|f| std::io::BufReader::with_capacity(ops_core::chunks::CHUNK, f))
+            .map_err(|e| CopyError::Set(OpsError::io(format!("reading {}", path.display()), &e)))?;
+        let stored = dst
+            .put(&key, &mut src, Some(f.bytes), PutMode::Overwrite)
+            .map_err(store(format!("writing {key}")))?;
+        if stored.size != f.bytes || stored.sha256 != f.sha256 {
+            // What was read is not what the manifest records: never leave it there.
+            let _ = dst.delete(&key);
+            return Err(CopyError::Set(OpsError::new(
+                "source_mismatch",
+                Category::Integrity,
+                format!(
+                    "{}: read {} bytes with SHA-256 {}, the manifest says {} bytes, {}: run backup-verify on the source",
+                    path.display(),
+                    stored.size,
+                    stored.sha256,
+                    f.bytes,
+                    f.sha256
+                ),
+            )));
+        }
+        let reported = dst.size(&key).map_err(store(format!("checking {key}")))?;
+        if reported != Some(f.bytes) {
+            return Err(CopyError::Set(OpsError::new(
+                "store_size_mismatch",
+                Category::Integrity,
+                format!(
+                    "{key}: the store reports {reported:?} bytes after writing {}",
+                    f.bytes
+                ),
+            )));
+        }
+        done.sent += f.bytes;
+        done.files += 1;
+    }
+    ops_core::failpoint::hit("copy.before_manifest");
+    let manifest_path = s.path.join(MANIFEST_FILE);
+    let manifest = std::fs::read(&manifest_path).map_err(|e| {
+        CopyError::Set(OpsError::io(
+            format!("reading {}", manifest_path.display()),
+            &e,
+        ))
+    })?;
+    let key = s.key(MANIFEST_FILE);
+    match dst.put(
+        &key,
+        &mut &manifest[..],
+        Some(manifest.len() as u64),
+        PutMode::Create,
+    ) {
+        Ok(_) => Ok(done),
+        // Another copy finished the same set first: fine if it is the same manifest.
+        Err(StoreError::Exists(_)) => {
+            let mut theirs = Vec::new();
+            dst.open(&key)
+                .map_err(store(format!("reading {key}")))?
+                .read_to_end(&mut theirs)
+                .map_err(|e| CopyError::Set(OpsError::io(format!("reading {key}"), &e)))?;
+            if theirs == manifest {
+                Ok(done)
+            } else {
+                Err(CopyError::Set(OpsError::new(
+                    "manifest_conflict",
+                    Category::Integrity,
+                    format!("{key} exists at the destination with other content: left as it is"),
+                )))
+            }
+        }
+        Err(e) => Err(store(format!("writing {key}"))(e)),
+    }
+}

@@ -1,0 +1,217 @@
+//! backup-copy against a real PostgreSQL and a real S3-compatible server process (moto) on
+//! loopback: what is copied, what is skipped and why, resumption after a kill, and the
+//! errors of a destination that is missing or unreachable.
+
+use ops_catalog::store::{s3::S3Store, Store, StoreOptions};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use testkit::s3::S3Server;
+use testkit::{Cluster, ToolRun};
+
+fn copy_cmd(s3: Option<&S3Server>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-copy"));
+    for v in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "PGOPS_FAILPOINT",
+    ] {
+        cmd.env_remove(v);
+    }
+    if let Some(s) = s3 {
+        cmd.envs(s.env());
+    }
+    cmd.args(["--retry-timeout", "2s"]).args(args);
+    cmd
+}
+
+fn copy(s3: Option<&S3Server>, args: &[&str]) -> ToolRun {
+    ToolRun::check(copy_cmd(s3, args).output().unwrap())
+}
+
+/// A catalog with one verified set of a new database; returns (database, catalog).
+fn verified_catalog(c: &Cluster, prefix: &str) -> (String, tempfile::TempDir) {
+    let db = c.unique_db(prefix);
+    c.load_mixed(&db, "0.002");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let r = ToolRun::check(
+        c.tool("pgdump-run")
+            .args(["-d", &db, "--no-globals", "--backup-dir", root])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = ToolRun::check(
+        c.tool("backup-verify")
+            .args(["--backup-dir", root])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    (db, dir)
+}
+
+fn store(s3: &S3Server, prefix: &str) -> S3Store {
+    let env = s3.env();
+    S3Store::open_with(
+        &format!("pgops/{prefix}"),
+        &StoreOptions::default(),
+        &move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+    )
+    .unwrap()
+}
+
+fn ids(r: &ToolRun, event: &str) -> Vec<String> {
+    r.named(event)
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (db, dir) = verified_catalog(c, "copy_s3");
+    let src = dir.path().to_str().unwrap();
+    let dst = s3.location("ship");
+
+    let r = copy(Some(&s3), &["--dry-run", src, &dst]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(r.named("copy.planned").len(), 1);
+    assert!(
+        store(&s3, "ship").list_dir("").unwrap().dirs.is_empty(),
+        "a dry run copies nothing"
+    );
+
+    let r = copy(Some(&s3), &[src, &dst]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let done = r.named("copy.completed");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["database"], db.as_str());
+    assert_eq!(done[0]["bytes_sent"], done[0]["bytes"]);
+    // The destination holds the set as the source does, and describes itself.
+    let st = store(&s3, "ship");
+    assert!(st.size(ops_copy_descriptor()).unwrap().is_some());
+    let set = format!("{db}/{}", done[0]["id"].as_str().unwrap());
+    let objects = st.list_dir(&set).unwrap().objects;
+    let names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, [format!("{db}.dump.zst").as_str(), "manifest.json"]);
+
+    // Again: nothing to send.
+    let r = copy(Some(&s3), &[src, &dst]);
+    assert_eq!(r.named("copy.skipped")[0]["code"], "at_destination");
+    assert_eq!(r.finished()["bytes_sent"], 0);
+
+    // A set no verify has passed waits, unless --unverified.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = ToolRun::check(
+        c.tool("pgdump-run")
+            .args(["-d", &db, "--no-globals", "--backup-dir", src])
+            .output()
+            .unwrap(),
+    );
+    let newer = r.named("backup.completed")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = copy(Some(&s3), &[src, &dst]);
+    let waiting: Vec<&Value> = r
+        .named("copy.skipped")
+        .into_iter()
+        .filter(|e| e["code"] == "not_verified")
+        .collect();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0]["id"], newer.as_str());
+    let r = copy(Some(&s3), &["--unverified", src, &dst]);
+    assert_eq!(ids(&r, "copy.completed"), [newer]);
+}
+
+fn ops_copy_descriptor() -> &'static str {
+    backup_copy::DESCRIPTOR
+}
+
+#[test]
+fn a_copy_killed_before_its_manifest_leaves_no_set_and_the_next_resumes() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (db, dir) = verified_catalog(c, "copy_kill");
+    let src = dir.path().to_str().unwrap();
+    let dst = s3.location("killed");
+    let out = copy_cmd(Some(&s3), &[src, &dst])
+        .env("PGOPS_FAILPOINT", "copy.before_manifest")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "killed by SIGKILL");
+    let st = store(&s3, "killed");
+    let sets = st.list_dir(&db).unwrap().dirs;
+    assert_eq!(sets.len(), 1, "the data is there");
+    let set = format!("{db}/{}", sets[0]);
+    assert!(
+        st.size(&format!("{set}/manifest.json")).unwrap().is_none(),
+        "but no manifest: not a set"
+    );
+    let r = copy(Some(&s3), &[src, &dst]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let done = r.named("copy.completed");
+    assert_eq!(
+        done[0]["bytes_sent"], 0,
+        "the data was kept, not sent again"
+    );
+    assert_eq!(done[0]["bytes_resumed"], done[0]["bytes"]);
+    assert!(st.size(&format!("{set}/manifest.json")).unwrap().is_some());
+}
+
+#[test]
+fn a_second_disk_gets_the_same_files() {
+    let c = Cluster::shared();
+    let (db, dir) = verified_catalog(c, "copy_local");
+    let second = tempfile::tempdir().unwrap();
+    let dst = second.path().join("catalog");
+    let r = copy(None, &[dir.path().to_str().unwrap(), dst.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let id = r.named("copy.completed")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for f in [format!("{db}.dump.zst"), "manifest.json".into()] {
+        let a = std::fs::read(dir.path().join(&db).join(&id).join(&f)).unwrap();
+        let b = std::fs::read(dst.join(&db).join(&id).join(&f)).unwrap();
+        assert!(a == b, "{f} is identical");
+    }
+    // The copy is a catalog the other tools read: verify passes it.
+    let r = ToolRun::check(
+        c.tool("backup-verify")
+            .args(["--backup-dir", dst.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert!(Path::new(&dst.join(backup_copy::DESCRIPTOR)).is_file());
+}
+
+#[test]
+fn a_missing_bucket_and_an_unreachable_endpoint_stop_the_run_with_a_clear_code() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (_db, dir) = verified_catalog(c, "copy_err");
+    let src = dir.path().to_str().unwrap();
+    let r = copy(Some(&s3), &[src, "s3://no-such-bucket/x"]);
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(r.error_code("copy.failed"), "store_bucket_missing");
+    let port = testkit::tls::free_port().to_string();
+    let r = ToolRun::check(
+        copy_cmd(Some(&s3), &[src, &s3.location("x")])
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(r.error_code("copy.failed"), "store_unreachable");
+    let r = copy(Some(&s3), &[src, "ftp://x/y"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.error_code("copy.failed"), "invalid_location");
+}
