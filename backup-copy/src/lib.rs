@@ -152,6 +152,12 @@ fn ensure_descriptor(dst: &dyn Store, dry_run: bool) -> Result<(), OpsError> {
 }
 
 fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
+    if args.destination.starts_with("s3://") && !args.no_encrypt {
+        return Err(OpsError::validation(
+            "encryption_required",
+            "an s3:// destination takes the database's content off this host: encryption is not in this build yet, so pass --no-encrypt to send it in clear (knowingly), or copy to a directory",
+        ));
+    }
     let options = StoreOptions {
         stall_timeout: args.stall_timeout,
         retry_timeout: args.retry_timeout,

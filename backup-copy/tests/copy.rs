@@ -79,7 +79,7 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
     let src = dir.path().to_str().unwrap();
     let dst = s3.location("ship");
 
-    let r = copy(Some(&s3), &["--dry-run", src, &dst]);
+    let r = copy(Some(&s3), &["--dry-run", "--no-encrypt", src, &dst]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert_eq!(r.named("copy.planned").len(), 1);
     assert!(
@@ -87,7 +87,7 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
         "a dry run copies nothing"
     );
 
-    let r = copy(Some(&s3), &[src, &dst]);
+    let r = copy(Some(&s3), &["--no-encrypt", src, &dst]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let done = r.named("copy.completed");
     assert_eq!(done.len(), 1);
@@ -102,7 +102,7 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
     assert_eq!(names, [format!("{db}.dump.zst").as_str(), "manifest.json"]);
 
     // Again: nothing to send.
-    let r = copy(Some(&s3), &[src, &dst]);
+    let r = copy(Some(&s3), &["--no-encrypt", src, &dst]);
     assert_eq!(r.named("copy.skipped")[0]["code"], "at_destination");
     assert_eq!(r.finished()["bytes_sent"], 0);
 
@@ -118,7 +118,7 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
         .as_str()
         .unwrap()
         .to_string();
-    let r = copy(Some(&s3), &[src, &dst]);
+    let r = copy(Some(&s3), &["--no-encrypt", src, &dst]);
     let waiting: Vec<&Value> = r
         .named("copy.skipped")
         .into_iter()
@@ -126,7 +126,7 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
         .collect();
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0]["id"], newer.as_str());
-    let r = copy(Some(&s3), &["--unverified", src, &dst]);
+    let r = copy(Some(&s3), &["--unverified", "--no-encrypt", src, &dst]);
     assert_eq!(ids(&r, "copy.completed"), [newer]);
 }
 
@@ -141,7 +141,7 @@ fn a_copy_killed_before_its_manifest_leaves_no_set_and_the_next_resumes() {
     let (db, dir) = verified_catalog(c, "copy_kill");
     let src = dir.path().to_str().unwrap();
     let dst = s3.location("killed");
-    let out = copy_cmd(Some(&s3), &[src, &dst])
+    let out = copy_cmd(Some(&s3), &["--no-encrypt", src, &dst])
         .env("PGOPS_FAILPOINT", "copy.before_manifest")
         .output()
         .unwrap();
@@ -154,7 +154,7 @@ fn a_copy_killed_before_its_manifest_leaves_no_set_and_the_next_resumes() {
         st.size(&format!("{set}/manifest.json")).unwrap().is_none(),
         "but no manifest: not a set"
     );
-    let r = copy(Some(&s3), &[src, &dst]);
+    let r = copy(Some(&s3), &["--no-encrypt", src, &dst]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let done = r.named("copy.completed");
     assert_eq!(
@@ -199,18 +199,22 @@ fn a_missing_bucket_and_an_unreachable_endpoint_stop_the_run_with_a_clear_code()
     let s3 = S3Server::start();
     let (_db, dir) = verified_catalog(c, "copy_err");
     let src = dir.path().to_str().unwrap();
-    let r = copy(Some(&s3), &[src, "s3://no-such-bucket/x"]);
+    let r = copy(Some(&s3), &["--no-encrypt", src, "s3://no-such-bucket/x"]);
     assert_eq!(r.code, 3, "{:#?}", r.events);
     assert_eq!(r.error_code("copy.failed"), "store_bucket_missing");
     let port = testkit::tls::free_port().to_string();
     let r = ToolRun::check(
-        copy_cmd(Some(&s3), &[src, &s3.location("x")])
+        copy_cmd(Some(&s3), &["--no-encrypt", src, &s3.location("x")])
             .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
             .output()
             .unwrap(),
     );
     assert_eq!(r.code, 3, "{:#?}", r.events);
     assert_eq!(r.error_code("copy.failed"), "store_unreachable");
+    // Plaintext off the host only when asked.
+    let r = copy(Some(&s3), &[src, &s3.location("x")]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.error_code("copy.failed"), "encryption_required");
     let r = copy(Some(&s3), &[src, "ftp://x/y"]);
     assert_eq!(r.code, 2);
     assert_eq!(r.error_code("copy.failed"), "invalid_location");
