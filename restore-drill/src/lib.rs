@@ -291,6 +291,7 @@ fn drill(
     ));
 
     if sum_ok {
+        let t = Instant::now();
         // Client tools per server major (ops_pg::programs), chosen before anything is
         // created: when no pair can restore this archive there, the drill says so.
         let archive_major = ops_pg::programs::major_of(&manifest.pg_dump_version);
@@ -325,6 +326,7 @@ fn drill(
         };
         let mut scratch =
             target::Scratch::create(place, target::scratch_name(&db, started_at), &db, args.keep)?;
+        phases.insert("prepare_ms".into(), ms(t).into());
         scratch_name = scratch.name.clone().into();
         let kept = scratch.kept();
         let restore = restore::Restore {
@@ -415,7 +417,10 @@ fn drill(
                 phases.insert("checks_ms".into(), ms(t).into());
             }
         }
-        if let Err(e) = scratch.drop_now() {
+        let t = Instant::now();
+        let dropped = scratch.drop_now();
+        phases.insert("cleanup_ms".into(), ms(t).into());
+        if let Err(e) = dropped {
             checks.push(check("cleanup", false, e.message));
         }
         let ephemeral = scratch.is_ephemeral();
