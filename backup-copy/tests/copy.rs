@@ -4,6 +4,7 @@
 
 use ops_catalog::store::{s3::S3Store, Store, StoreOptions};
 use serde_json::Value;
+use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use testkit::s3::S3Server;
@@ -23,7 +24,11 @@ fn copy_cmd(s3: Option<&S3Server>, args: &[&str]) -> Command {
     if let Some(s) = s3 {
         cmd.envs(s.env());
     }
-    cmd.args(["--retry-timeout", "2s"]).args(args);
+    // Errors come quickly, unless a test gives its own retry budget.
+    if !args.contains(&"--retry-timeout") {
+        cmd.args(["--retry-timeout", "2s"]);
+    }
+    cmd.args(args);
     cmd
 }
 
@@ -218,4 +223,84 @@ fn a_missing_bucket_and_an_unreachable_endpoint_stop_the_run_with_a_clear_code()
     let r = copy(Some(&s3), &[src, "ftp://x/y"]);
     assert_eq!(r.code, 2);
     assert_eq!(r.error_code("copy.failed"), "invalid_location");
+}
+
+/// A store that throttles (503 SlowDown) and drops connections mid-part: the copy retries
+/// and the set arrives whole (its SHA-256 as read back from the store equals the
+/// manifest's).
+#[test]
+fn throttling_and_connections_reset_mid_part_are_survived_by_retry() {
+    use testkit::faulty::{FaultProxy, Faults};
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    // An uncompressed set, so that its dump needs a multipart upload (parts of 8 MiB).
+    let db = c.unique_db("copy_faults");
+    c.load_mixed(&db, "0.03");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let r = ToolRun::check(
+        c.tool("pgdump-run")
+            .args([
+                "-d",
+                &db,
+                "--no-globals",
+                "--compress",
+                "none",
+                "--backup-dir",
+                root,
+            ])
+            .output()
+            .unwrap(),
+    );
+    let done = &r.named("backup.completed")[0];
+    assert!(
+        done["bytes"].as_u64().unwrap() > 9 << 20,
+        "more than one part: {done}"
+    );
+    let proxy = FaultProxy::start(
+        s3.port,
+        Faults {
+            slowdown_first: 3,
+            reset_parts: 1,
+        },
+    );
+    let r = ToolRun::check(
+        copy_cmd(
+            Some(&s3),
+            &[
+                "--no-encrypt",
+                "--unverified",
+                "--retry-timeout",
+                "60s",
+                root,
+                &s3.location("faults"),
+            ],
+        )
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", proxy.port),
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}\n{}", r.events, r.stderr);
+    assert!(proxy.slowed.load(std::sync::atomic::Ordering::SeqCst) > 3);
+    assert!(
+        proxy.reset.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "a part was cut"
+    );
+    // What the store holds is what the manifest says, read back through the store.
+    let st = store(&s3, "faults");
+    let id = done["id"].as_str().unwrap();
+    let file = done["file"].as_str().unwrap();
+    let mut back = Vec::new();
+    st.open(&format!("{db}/{id}/{file}"))
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&back)),
+        done["sha256"].as_str().unwrap()
+    );
 }

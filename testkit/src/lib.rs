@@ -9,6 +9,7 @@
 //! cluster itself is `ops_pg::cluster::LocalCluster`, which restore-drill also uses.
 
 pub mod fake;
+pub mod faulty;
 pub mod s3;
 pub mod schema;
 pub mod tls;
