@@ -119,3 +119,47 @@ fn a_missing_bucket_and_an_unreachable_endpoint_are_clear_errors() {
     assert_eq!(e.code(), "store_unreachable", "{e}");
     assert!(!e.to_string().contains(testkit::SENTINEL_S3_SECRET));
 }
+
+/// A profile from `~/.aws` (keys in `credentials`, region and `endpoint_url` in `config`)
+/// is used when the environment has no keys: the store reaches the server through it.
+#[test]
+fn a_profile_alone_reaches_the_store() {
+    let server = S3Server::start();
+    let env = env_of(&server);
+    let seeded = S3Store::open_with("pgops/profile", &quick(), &env).unwrap();
+    seeded
+        .put(
+            "a/b",
+            &mut &b"x"[..],
+            None,
+            ops_catalog::store::PutMode::Overwrite,
+        )
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[backups]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            env("AWS_ACCESS_KEY_ID").unwrap(),
+            env("AWS_SECRET_ACCESS_KEY").unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        format!(
+            "[profile backups]\nregion = us-east-1\nendpoint_url = {}\n",
+            server.endpoint()
+        ),
+    )
+    .unwrap();
+    let h = home.path().display().to_string();
+    let profile_only = move |k: &str| match k {
+        "HOME" => Some(h.clone()),
+        "AWS_PROFILE" => Some("backups".into()),
+        _ => None,
+    };
+    let p = S3Store::open_with("pgops/profile", &quick(), &profile_only).unwrap();
+    assert_eq!(p.list_dir("a").unwrap().objects.len(), 1);
+}

@@ -32,18 +32,26 @@ impl S3Server {
             port: crate::tls::free_port(),
         };
         s.resume();
+        s.aws(&["s3", "mb", &format!("s3://{BUCKET}")]);
+        s
+    }
+
+    /// Runs the aws command against this server with its keys; it must succeed.
+    fn aws(&self, args: &[&str]) -> Vec<u8> {
         let out = Command::new(venv_bin("aws"))
-            .args(["--endpoint-url", &s.endpoint(), "s3", "mb"])
-            .arg(format!("s3://{BUCKET}"))
-            .envs(s.env())
+            .args(["--endpoint-url", &self.endpoint()])
+            .args(args)
+            .envs(self.env())
+            // awscli 1 reads only the older name.
+            .env("AWS_DEFAULT_REGION", "us-east-1")
             .output()
             .expect("the aws command (scripts/py-tools.sh installs it)");
         assert!(
             out.status.success(),
-            "creating the test bucket: {}",
+            "aws {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        s
+        out.stdout
     }
 
     /// (Re)starts the server process on the same port (after [`stop`](Self::stop): its
