@@ -205,13 +205,19 @@ fn check(name: &str, ok: bool, reason: impl Into<String>) -> CheckResult {
     }
 }
 
-fn drill(
+/// What a drill works from, resolved from the flags and the events on stdin.
+struct Inputs {
+    root: PathBuf,
+    settings: ConnSettings,
+    db: String,
+    redactor: Redactor,
+    check_sql: Option<String>,
+}
+
+fn resolve_inputs(
     args: &cli::DrillArgs,
     events: Option<&input::Input>,
-    emitter: &Emitter,
-) -> Result<Value, OpsError> {
-    let started = Instant::now();
-    let started_at = jiff::Timestamp::now();
+) -> Result<Inputs, OpsError> {
     let root: PathBuf = match (
         &args.catalog.backup_dir,
         events.and_then(|e| e.catalog_root()),
@@ -244,18 +250,168 @@ fn drill(
             ))
         }
     };
-    let redactor = Redactor::new(settings.secrets());
     let check_sql = match &args.check_sql {
         Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
             OpsError::validation("invalid_check_sql", format!("{}: {e}", p.display()))
         })?),
         None => None,
     };
+    Ok(Inputs {
+        root,
+        redactor: Redactor::new(settings.secrets()),
+        settings,
+        db,
+        check_sql,
+    })
+}
+
+/// Phase 1: the archive's size and SHA-256 against the manifest, before anything is
+/// created or restored.
+fn checksum(archive: &std::path::Path, file: &ops_catalog::catalog::FileEntry) -> CheckResult {
+    let sum = ops_catalog::stored::sha256_file(archive);
+    let ok = matches!(&sum, Ok((n, sha)) if *n == file.bytes && *sha == file.sha256);
+    check(
+        "checksum",
+        ok,
+        match &sum {
+            Ok((n, sha)) if ok => format!("{n} bytes, SHA-256 {sha}"),
+            Ok((n, sha)) => format!(
+                "{n} bytes with SHA-256 {sha}; the manifest says {} bytes, {}",
+                file.bytes, file.sha256
+            ),
+            Err(e) => format!("cannot read {}: {e}", archive.display()),
+        },
+    )
+}
+
+/// The target: client tools per server major (ops_pg::programs), chosen before anything is
+/// created (when no pair can restore this archive there, the drill says so), then the
+/// scratch database, on the server (after sweeping what killed drills left) or in a
+/// private cluster.
+fn prepare(
+    args: &cli::DrillArgs,
+    inputs: &Inputs,
+    manifest: &ops_catalog::catalog::Manifest,
+    started_at: jiff::Timestamp,
+    emitter: &Emitter,
+) -> Result<(target::Scratch, restore::Programs), OpsError> {
+    let archive_major = ops_pg::programs::major_of(&manifest.pg_dump_version);
+    let source_major = ops_pg::programs::major_of(&manifest.server_version);
+    let (place, programs) = if args.ephemeral {
+        // A private cluster needs a server: every installation, --pg-bin-dir's too.
+        let installs = ops_pg::programs::installations_and(args.pg_bin_dir.as_deref());
+        let (server, client) =
+            ops_pg::programs::pick_ephemeral(&installs, source_major, archive_major)
+                .ok_or_else(|| no_pair(&installs, archive_major, None, source_major))?;
+        let place = target::Place::Ephemeral(ops_pg::cluster::LocalCluster::start(
+            &server.dir,
+            &ops_pg::cluster::Options::default(),
+        )?);
+        (place, restore::Programs::of(client))
+    } else {
+        let admin = inputs.settings.for_database("postgres");
+        let target_major = target::server_major(&admin)?;
+        let installs = ops_pg::programs::installations(args.pg_bin_dir.as_deref());
+        let client = ops_pg::programs::pick_restore(&installs, archive_major, target_major)
+            .ok_or_else(|| no_pair(&installs, archive_major, Some(target_major), source_major))?;
+        for left in target::sweep_leftovers(&admin)? {
+            emitter.emit(
+                names::DRILL_LEFTOVER,
+                left.action.severity(),
+                serde_json::to_value(&left).expect("leftovers serialize"),
+            );
+        }
+        (target::Place::Server(admin), restore::Programs::of(client))
+    };
+    let scratch = target::Scratch::create(
+        place,
+        target::scratch_name(&inputs.db, started_at),
+        &inputs.db,
+        args.keep,
+    )?;
+    Ok((scratch, programs))
+}
+
+/// The `tables` check from the counts: pure.
+fn tables_check(
+    counts: &[proof::TableCount],
+    total_rows: u64,
+) -> (CheckResult, Vec<proof::TableCount>) {
+    let mismatches: Vec<proof::TableCount> =
+        counts.iter().filter(|c| !c.matches()).cloned().collect();
+    let reason = if mismatches.is_empty() {
+        format!(
+            "{} tables, {total_rows} rows, every count(*) equals the manifest",
+            counts.len()
+        )
+    } else {
+        mismatches
+            .iter()
+            .map(|m| match m.actual {
+                Some(a) => format!(
+                    "{}.{}: {a} rows, manifest says {}",
+                    m.schema, m.name, m.expected
+                ),
+                None => format!("{}.{}: missing", m.schema, m.name),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    (check("tables", mismatches.is_empty(), reason), mismatches)
+}
+
+/// Phase 3: the proof in the restored database: every table's rows, the large objects,
+/// the operator's `--check-sql`.
+fn prove(
+    scratch: &target::Scratch,
+    manifest: &ops_catalog::catalog::Manifest,
+    check_sql: Option<&str>,
+) -> Result<(Vec<CheckResult>, Vec<proof::TableCount>), OpsError> {
+    let mut client = scratch.settings().connect()?;
+    let counts = proof::count_tables(&mut client, manifest);
+    let (tables, mismatches) = tables_check(&counts, manifest.total_rows());
+    let los = proof::large_objects(&mut client)?;
+    let mut checks = vec![
+        tables,
+        check(
+            "large_objects",
+            los == manifest.large_objects,
+            format!(
+                "{los} large objects, manifest says {}",
+                manifest.large_objects
+            ),
+        ),
+    ];
+    if let Some(text) = check_sql {
+        checks.extend(proof::check_sql(&mut client, text));
+    }
+    Ok((checks, mismatches))
+}
+
+/// What a drill found, for its report.
+#[derive(Default)]
+struct Findings {
+    checks: Vec<CheckResult>,
+    phases: serde_json::Map<String, Value>,
+    mismatches: Vec<proof::TableCount>,
+    live: Option<Vec<proof::LiveDiff>>,
+    target: Value,
+}
+
+fn drill(
+    args: &cli::DrillArgs,
+    events: Option<&input::Input>,
+    emitter: &Emitter,
+) -> Result<Value, OpsError> {
+    let started = Instant::now();
+    let started_at = jiff::Timestamp::now();
+    let inputs = resolve_inputs(args, events)?;
     let stop = StopSignal::install(None)?;
     // Shared: rotation cannot delete the set while it is being restored.
-    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock_timeout)?;
+    let (catalog, _lock) =
+        Catalog::open(&inputs.root, LockMode::Shared, args.catalog.lock_timeout)?;
     let CheckedSet { set, manifest } =
-        choose_set(&catalog, &db, args.backup_id.as_deref(), events)?;
+        choose_set(&catalog, &inputs.db, args.backup_id.as_deref(), events)?;
     let file = manifest.files.first().ok_or_else(|| {
         OpsError::new(
             "manifest_invalid",
@@ -264,70 +420,20 @@ fn drill(
         )
     })?;
     let archive = set.path.join(&file.name);
-    let rpo_s = timefmt::seconds_between(set.started(), started_at);
+    let mut f = Findings::default();
+    let phase = |f: &mut Findings, name: &str, t: Instant| {
+        f.phases.insert(format!("{name}_ms"), ms(t).into());
+    };
 
-    let mut checks: Vec<CheckResult> = Vec::new();
-    let mut phases = serde_json::Map::new();
-    let mut mismatches = Vec::new();
-    let mut live: Option<Vec<proof::LiveDiff>> = None;
-    let mut scratch_name = Value::Null;
-
-    // Phase 1: the checksum, before anything is restored.
     let t = Instant::now();
-    let sum = ops_catalog::stored::sha256_file(&archive);
-    phases.insert("checksum_ms".into(), ms(t).into());
-    let sum_ok = matches!(&sum, Ok((n, sha)) if *n == file.bytes && *sha == file.sha256);
-    checks.push(check(
-        "checksum",
-        sum_ok,
-        match &sum {
-            Ok((n, sha)) if sum_ok => format!("{n} bytes, SHA-256 {sha}"),
-            Ok((n, sha)) => format!(
-                "{n} bytes with SHA-256 {sha}; the manifest says {} bytes, {}",
-                file.bytes, file.sha256
-            ),
-            Err(e) => format!("cannot read {}: {e}", archive.display()),
-        },
-    ));
-
+    let sum = checksum(&archive, file);
+    phase(&mut f, "checksum", t);
+    let sum_ok = sum.status == CheckStatus::Pass;
+    f.checks.push(sum);
     if sum_ok {
         let t = Instant::now();
-        // Client tools per server major (ops_pg::programs), chosen before anything is
-        // created: when no pair can restore this archive there, the drill says so.
-        let archive_major = ops_pg::programs::major_of(&manifest.pg_dump_version);
-        let source_major = ops_pg::programs::major_of(&manifest.server_version);
-        let (place, programs) = if args.ephemeral {
-            // A private cluster needs a server: every installation, --pg-bin-dir's too.
-            let installs = ops_pg::programs::installations_and(args.pg_bin_dir.as_deref());
-            let (server, client) =
-                ops_pg::programs::pick_ephemeral(&installs, source_major, archive_major)
-                    .ok_or_else(|| no_pair(&installs, archive_major, None, source_major))?;
-            let place = target::Place::Ephemeral(ops_pg::cluster::LocalCluster::start(
-                &server.dir,
-                &ops_pg::cluster::Options::default(),
-            )?);
-            (place, restore::Programs::of(client))
-        } else {
-            let admin = settings.for_database("postgres");
-            let target_major = target::server_major(&admin)?;
-            let installs = ops_pg::programs::installations(args.pg_bin_dir.as_deref());
-            let client = ops_pg::programs::pick_restore(&installs, archive_major, target_major)
-                .ok_or_else(|| {
-                    no_pair(&installs, archive_major, Some(target_major), source_major)
-                })?;
-            for left in target::sweep_leftovers(&admin)? {
-                emitter.emit(
-                    names::DRILL_LEFTOVER,
-                    left.action.severity(),
-                    serde_json::to_value(&left).expect("leftovers serialize"),
-                );
-            }
-            (target::Place::Server(admin), restore::Programs::of(client))
-        };
-        let mut scratch =
-            target::Scratch::create(place, target::scratch_name(&db, started_at), &db, args.keep)?;
-        phases.insert("prepare_ms".into(), ms(t).into());
-        scratch_name = scratch.name.clone().into();
+        let (mut scratch, programs) = prepare(args, &inputs, &manifest, started_at, emitter)?;
+        phase(&mut f, "prepare", t);
         let kept = scratch.kept();
         let restore = restore::Restore {
             programs: &programs,
@@ -335,143 +441,74 @@ fn drill(
             jobs: args.jobs,
             with_owners: args.with_owners,
             stop: &stop,
-            redactor: &redactor,
+            redactor: &inputs.redactor,
         };
 
-        // Phase 2: the restore.
+        // Phase 2: the restore (the globals first, with --with-owners).
         let t = Instant::now();
+        let globals = args.with_owners.then(|| newest_globals(&catalog)).flatten();
         let mut restored = Ok(());
-        if args.with_owners {
-            if let Some(g) = newest_globals(&catalog) {
-                if let Some(gf) = g.manifest.files.first() {
-                    restored = restore.globals(
-                        &g.set.path.join(&gf.name),
-                        &g.manifest,
-                        &scratch.admin_settings(),
-                    );
-                }
-            }
+        if let Some((g, gf)) = globals
+            .as_ref()
+            .and_then(|g| g.manifest.files.first().map(|gf| (g, gf)))
+        {
+            restored = restore.globals(
+                &g.set.path.join(&gf.name),
+                &g.manifest,
+                &scratch.admin_settings(),
+            );
         }
         if restored.is_ok() {
             restored = restore.run(&archive, &manifest);
         }
-        phases.insert("restore_ms".into(), ms(t).into());
+        phase(&mut f, "restore", t);
         match restored {
             Err(e) if StopSignal::caused(&e) => return Err(e), // the scratch drops on the way out
-            Err(e) => checks.push(check("restore", false, e.message)),
+            Err(e) => f.checks.push(check("restore", false, e.message)),
             Ok(()) => {
-                checks.push(check(
+                f.checks.push(check(
                     "restore",
                     true,
                     format!("{} restored into {}", file.name, scratch.name),
                 ));
-                // Phase 3: the proof.
                 let t = Instant::now();
-                let mut client = scratch.settings().connect()?;
-                let counts = proof::count_tables(&mut client, &manifest);
-                mismatches = counts
-                    .iter()
-                    .filter(|c| !c.matches())
-                    .cloned()
-                    .collect::<Vec<_>>();
-                checks.push(check(
-                    "tables",
-                    mismatches.is_empty(),
-                    if mismatches.is_empty() {
-                        format!(
-                            "{} tables, {} rows, every count(*) equals the manifest",
-                            counts.len(),
-                            manifest.total_rows()
-                        )
-                    } else {
-                        mismatches
-                            .iter()
-                            .map(|m| match m.actual {
-                                Some(a) => format!(
-                                    "{}.{}: {a} rows, manifest says {}",
-                                    m.schema, m.name, m.expected
-                                ),
-                                None => format!("{}.{}: missing", m.schema, m.name),
-                            })
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    },
-                ));
-                let los = proof::large_objects(&mut client)?;
-                checks.push(check(
-                    "large_objects",
-                    los == manifest.large_objects,
-                    format!(
-                        "{los} large objects, manifest says {}",
-                        manifest.large_objects
-                    ),
-                ));
-                if let Some(text) = &check_sql {
-                    checks.extend(proof::check_sql(&mut client, text));
-                }
-                drop(client);
+                let (checks, mismatches) = prove(&scratch, &manifest, inputs.check_sql.as_deref())?;
+                f.checks.extend(checks);
+                f.mismatches = mismatches;
                 if args.compare_live {
-                    let mut source = settings.for_database(&db).connect()?;
-                    live = Some(proof::compare_live(&mut source, &manifest));
+                    let mut source = inputs.settings.for_database(&inputs.db).connect()?;
+                    f.live = Some(proof::compare_live(&mut source, &manifest));
                 }
-                phases.insert("checks_ms".into(), ms(t).into());
+                phase(&mut f, "checks", t);
             }
         }
         let t = Instant::now();
         let dropped = scratch.drop_now();
-        phases.insert("cleanup_ms".into(), ms(t).into());
+        phase(&mut f, "cleanup", t);
         if let Err(e) = dropped {
-            checks.push(check("cleanup", false, e.message));
+            f.checks.push(check("cleanup", false, e.message));
         }
-        let ephemeral = scratch.is_ephemeral();
-        drop(scratch);
-        scratch_name = json!({"kind": if ephemeral { "ephemeral" } else { "server" }, "database": scratch_name, "kept": kept});
+        let kind = if scratch.is_ephemeral() {
+            "ephemeral"
+        } else {
+            "server"
+        };
+        f.target = json!({"kind": kind, "database": scratch.name.clone(), "kept": kept});
     }
 
-    let rto_ms = ms(started);
-    let rto_target_ms = args.rto_target.as_millis() as u64;
-    checks.push(check(
-        "rto",
-        rto_ms <= rto_target_ms,
-        format!("{rto_ms} ms against a target of {rto_target_ms} ms"),
-    ));
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Fail)
-        .map(|c| c.name.as_str())
-        .collect();
-    let result = if failed.is_empty() {
-        "completed"
-    } else {
-        "failed"
-    };
-    let live_json = live.map(|diffs| {
-        let missing: u64 = diffs.iter().map(|d| d.missing_rows).sum();
-        json!({"missing_rows": missing, "tables": diffs.into_iter().filter(|d| d.missing_rows > 0).collect::<Vec<_>>()})
-    });
-    let report = json!({
-        "started_at": timefmt::rfc3339(started_at),
-        "finished_at": timefmt::now_rfc3339(),
-        "database": db,
-        "id": set.id,
-        "path": set.path.display().to_string(),
-        "result": result,
-        "failed": failed,
-        "target": scratch_name,
-        "rto_ms": rto_ms,
-        "rto_target_ms": rto_target_ms,
-        "rpo_s": rpo_s,
-        "phases": phases,
-        "checks": checks,
-        "mismatches": mismatches,
-        "tables": manifest.tables.len(),
-        "rows": manifest.total_rows(),
-        "compare_live": live_json,
-    });
+    let report = report(
+        args,
+        &inputs.db,
+        &set,
+        &manifest,
+        started_at,
+        ms(started),
+        f,
+    );
     let history = args
         .history
         .clone()
-        .unwrap_or_else(|| root.join("_drills.jsonl"));
+        .unwrap_or_else(|| inputs.root.join("_drills.jsonl"));
     let mut line = report.clone();
     line["v"] = 1.into();
     line["correlation_id"] = emitter.correlation_id().into();
@@ -482,6 +519,58 @@ fn drill(
         );
     }
     Ok(report)
+}
+
+/// The drill's report: the RTO check last, the verdict from every check. Pure.
+fn report(
+    args: &cli::DrillArgs,
+    db: &str,
+    set: &ops_catalog::catalog::SetRef,
+    manifest: &ops_catalog::catalog::Manifest,
+    started_at: jiff::Timestamp,
+    rto_ms: u64,
+    mut f: Findings,
+) -> Value {
+    let rto_target_ms = args.rto_target.as_millis() as u64;
+    f.checks.push(check(
+        "rto",
+        rto_ms <= rto_target_ms,
+        format!("{rto_ms} ms against a target of {rto_target_ms} ms"),
+    ));
+    let failed: Vec<&str> = f
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .map(|c| c.name.as_str())
+        .collect();
+    let result = if failed.is_empty() {
+        "completed"
+    } else {
+        "failed"
+    };
+    let live_json = f.live.map(|diffs| {
+        let missing: u64 = diffs.iter().map(|d| d.missing_rows).sum();
+        json!({"missing_rows": missing, "tables": diffs.into_iter().filter(|d| d.missing_rows > 0).collect::<Vec<_>>()})
+    });
+    json!({
+        "started_at": timefmt::rfc3339(started_at),
+        "finished_at": timefmt::now_rfc3339(),
+        "database": db,
+        "id": set.id,
+        "path": set.path.display().to_string(),
+        "result": result,
+        "failed": failed,
+        "target": f.target,
+        "rto_ms": rto_ms,
+        "rto_target_ms": rto_target_ms,
+        "rpo_s": timefmt::seconds_between(set.started(), started_at),
+        "phases": f.phases,
+        "checks": f.checks,
+        "mismatches": f.mismatches,
+        "tables": manifest.tables.len(),
+        "rows": manifest.total_rows(),
+        "compare_live": live_json,
+    })
 }
 
 fn run_history(args: &cli::HistoryArgs) -> ExitCode {
