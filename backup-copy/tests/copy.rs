@@ -304,3 +304,23 @@ fn throttling_and_connections_reset_mid_part_are_survived_by_retry() {
         done["sha256"].as_str().unwrap()
     );
 }
+
+/// Wrong credentials on a server that checks signatures stop the run as `store_denied`
+/// (exit 3), and the secret appears nowhere.
+#[test]
+fn wrong_credentials_stop_the_run_as_denied() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start_with_auth();
+    let (_db, dir) = verified_catalog(c, "copy_auth");
+    let src = dir.path().to_str().unwrap();
+    let r = ToolRun::check(
+        copy_cmd(Some(&s3), &["--no-encrypt", src, &s3.location("auth")])
+            .env("AWS_SECRET_ACCESS_KEY", testkit::SENTINEL_S3_SECRET)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(r.error_code("copy.failed"), "store_denied");
+    let r = copy(Some(&s3), &["--no-encrypt", src, &s3.location("auth")]);
+    assert_eq!(r.code, 0, "the right keys copy: {:#?}", r.events);
+}

@@ -163,3 +163,37 @@ fn a_profile_alone_reaches_the_store() {
     let p = S3Store::open_with("pgops/profile", &quick(), &profile_only).unwrap();
     assert_eq!(p.list_dir("a").unwrap().objects.len(), 1);
 }
+
+/// On a server that checks signatures: the right keys work; a wrong secret is
+/// `store_denied`, and the error never shows the secret.
+#[test]
+fn wrong_credentials_are_denied() {
+    let server = S3Server::start_with_auth();
+    let good = S3Store::open_with("pgops/auth", &quick(), &env_of(&server)).unwrap();
+    good.put(
+        "a/b",
+        &mut &b"x"[..],
+        None,
+        ops_catalog::store::PutMode::Overwrite,
+    )
+    .unwrap();
+    let env = env_of(&server);
+    let wrong = move |k: &str| match k {
+        "AWS_SECRET_ACCESS_KEY" => Some(testkit::SENTINEL_S3_SECRET.to_string()),
+        other => env(other),
+    };
+    let s = S3Store::open_with("pgops/auth", &quick(), &wrong).unwrap();
+    for e in [
+        s.list_dir("").unwrap_err(),
+        s.put(
+            "a/c",
+            &mut &b"x"[..],
+            None,
+            ops_catalog::store::PutMode::Overwrite,
+        )
+        .unwrap_err(),
+    ] {
+        assert_eq!(e.code(), "store_denied", "{e}");
+        assert!(!e.to_string().contains(testkit::SENTINEL_S3_SECRET));
+    }
+}

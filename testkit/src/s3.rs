@@ -15,6 +15,11 @@ pub const ACCESS_KEY: &str = "pgops-test-key";
 pub struct S3Server {
     child: Option<Child>,
     pub port: u16,
+    /// The keys tools are given: any (moto accepts any; the secret is the sentinel), or
+    /// the generated keys of an IAM user on a server that checks signatures.
+    keys: (String, String),
+    /// moto checks signatures after this many requests (`None`: never).
+    auth_after: Option<usize>,
 }
 
 fn venv_bin(name: &str) -> PathBuf {
@@ -30,9 +35,44 @@ impl S3Server {
         let mut s = S3Server {
             child: None,
             port: crate::tls::free_port(),
+            keys: (ACCESS_KEY.into(), crate::SENTINEL_S3_SECRET.into()),
+            auth_after: None,
         };
         s.resume();
         s.aws(&["s3", "mb", &format!("s3://{BUCKET}")]);
+        s
+    }
+
+    /// A server that checks signatures. The bucket and an IAM user allowed everything are
+    /// made while moto still accepts anyone (four requests); the user's generated keys are
+    /// then the ones [`env`](Self::env) gives.
+    pub fn start_with_auth() -> S3Server {
+        let mut s = S3Server {
+            child: None,
+            port: crate::tls::free_port(),
+            keys: ("bootstrap".into(), "bootstrap".into()),
+            auth_after: Some(4),
+        };
+        s.resume();
+        s.aws(&["s3", "mb", &format!("s3://{BUCKET}")]);
+        s.aws(&["iam", "create-user", "--user-name", "pgops"]);
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        s.aws(&[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "pgops",
+            "--policy-name",
+            "all",
+            "--policy-document",
+            policy,
+        ]);
+        let out = s.aws(&["iam", "create-access-key", "--user-name", "pgops"]);
+        let key: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        s.keys = (
+            key["AccessKey"]["AccessKeyId"].as_str().unwrap().into(),
+            key["AccessKey"]["SecretAccessKey"].as_str().unwrap().into(),
+        );
         s
     }
 
@@ -57,7 +97,11 @@ impl S3Server {
     /// (Re)starts the server process on the same port (after [`stop`](Self::stop): its
     /// contents are gone, as after a crash of an in-memory store).
     pub fn resume(&mut self) {
-        let child = Command::new(venv_bin("moto_server"))
+        let mut cmd = Command::new(venv_bin("moto_server"));
+        if let Some(n) = self.auth_after {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        let child = cmd
             .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -91,11 +135,8 @@ impl S3Server {
     /// The AWS environment that points a tool at this server, with the sentinel secret.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
-            ("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into()),
-            (
-                "AWS_SECRET_ACCESS_KEY".into(),
-                crate::SENTINEL_S3_SECRET.into(),
-            ),
+            ("AWS_ACCESS_KEY_ID".into(), self.keys.0.clone()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.keys.1.clone()),
             ("AWS_REGION".into(), "us-east-1".into()),
             ("AWS_ENDPOINT_URL".into(), self.endpoint()),
         ]
