@@ -1,6 +1,6 @@
 //! A catalog in a local directory (a disk, a second disk, an NFS mount).
 
-use super::{check_key, pump, DirListing, ObjectInfo, PutMode, Store, StoreError, Stored};
+use super::{check_key, DirListing, Hashing, ObjectInfo, PutMode, Store, StoreError, Stored};
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -101,12 +101,20 @@ impl Store for LocalStore {
             .to_string_lossy();
         let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
         let mut f = ops_core::atomic::create_private_file(&tmp).map_err(|e| io_error(&tmp, e))?;
-        let written = pump(
-            src,
-            |b| f.write_all(b).map_err(|e| io_error(&tmp, e)),
-            ops_core::chunks::CHUNK,
-        )
-        .and_then(|s| f.sync_all().map(|()| s).map_err(|e| io_error(&tmp, e)));
+        let mut src = Hashing::new(src);
+        let mut buf = vec![0u8; ops_core::chunks::CHUNK];
+        let written = loop {
+            match src.fill(&mut buf, key) {
+                Ok(0) => break f.sync_all().map_err(|e| io_error(&tmp, e)),
+                Ok(n) => {
+                    if let Err(e) = f.write_all(&buf[..n]) {
+                        break Err(io_error(&tmp, e));
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        }
+        .map(|()| src.stored());
         let placed = written.and_then(|s| {
             match mode {
                 PutMode::Overwrite => fs::rename(&tmp, &path),

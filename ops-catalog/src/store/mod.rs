@@ -158,34 +158,47 @@ pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Reads `src` to its end through `sink`, in chunks, hashing: the shared loop of the
-/// stores' writers.
-pub(crate) fn pump(
-    src: &mut dyn Read,
-    mut sink: impl FnMut(&[u8]) -> Result<(), StoreError>,
-    chunk: usize,
-) -> Result<Stored, StoreError> {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; chunk];
-    loop {
-        let n = ops_core::chunks::read_full(src, &mut buf)
-            .map_err(|e| StoreError::Other(format!("reading the source: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-        size += n as u64;
-        sink(&buf[..n])?;
-        if n < chunk {
-            break;
+/// Counts and hashes what is read through it: how every store's writer knows what it
+/// stored, whatever it does with the bytes.
+pub(crate) struct Hashing<'a> {
+    src: &'a mut dyn Read,
+    hash: sha2::Sha256,
+    size: u64,
+}
+
+impl<'a> Hashing<'a> {
+    pub(crate) fn new(src: &'a mut dyn Read) -> Hashing<'a> {
+        use sha2::Digest;
+        Hashing {
+            src,
+            hash: sha2::Sha256::new(),
+            size: 0,
         }
     }
-    Ok(Stored {
-        size,
-        sha256: hex::encode(hash.finalize()),
-    })
+
+    /// Fills `buf` as far as the source allows (0 at its end), as a store error.
+    pub(crate) fn fill(&mut self, buf: &mut [u8], key: &str) -> Result<usize, StoreError> {
+        ops_core::chunks::read_full(self, buf)
+            .map_err(|e| StoreError::Other(format!("reading the source of {key}: {e}")))
+    }
+
+    pub(crate) fn stored(self) -> Stored {
+        use sha2::Digest;
+        Stored {
+            size: self.size,
+            sha256: hex::encode(self.hash.finalize()),
+        }
+    }
+}
+
+impl Read for Hashing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.src.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

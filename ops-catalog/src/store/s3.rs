@@ -9,14 +9,15 @@
 //! checksum and no storage class (R2 rejects both), and are retried with backoff on 5xx,
 //! throttling and broken connections.
 
-use super::{check_key, DirListing, ObjectInfo, PutMode, Store, StoreError, StoreOptions, Stored};
+use super::{
+    check_key, DirListing, Hashing, ObjectInfo, PutMode, Store, StoreError, StoreOptions, Stored,
+};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutOptions, PutPayload, WriteMultipart};
-use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
@@ -283,17 +284,9 @@ impl Store for S3Store {
     ) -> Result<Stored, StoreError> {
         let path = self.path(key)?;
         let part = part_size(size_hint);
-        let mut hash = Sha256::new();
-        let mut size = 0u64;
+        let mut src = Hashing::new(src);
         let mut buf = vec![0u8; part];
-        let read = |buf: &mut [u8]| {
-            ops_core::chunks::read_full(src, buf)
-                .map_err(|e| StoreError::Other(format!("reading the source of {key}: {e}")))
-        };
-        let mut read = read;
-        let n = read(&mut buf)?;
-        hash.update(&buf[..n]);
-        size += n as u64;
+        let n = src.fill(&mut buf, key)?;
         if n < part {
             buf.truncate(n);
             let opts = PutOptions {
@@ -305,10 +298,7 @@ impl Store for S3Store {
             };
             self.wait(self.store.put_opts(&path, PutPayload::from(buf), opts))?
                 .map_err(|e| classify(e, key))?;
-            return Ok(Stored {
-                size,
-                sha256: hex::encode(hash.finalize()),
-            });
+            return Ok(src.stored());
         }
         if mode == PutMode::Create {
             return Err(StoreError::Invalid(format!(
@@ -326,22 +316,17 @@ impl Store for S3Store {
             loop {
                 self.wait(w.wait_for_capacity(PARTS_IN_FLIGHT))?
                     .map_err(|e| classify(e, key))?;
-                let n = read(&mut buf)?;
+                let n = src.fill(&mut buf, key)?;
                 if n == 0 {
                     return Ok(());
                 }
-                hash.update(&buf[..n]);
-                size += n as u64;
                 w.write(&buf[..n]);
             }
         })();
         match sent {
             Ok(()) => {
                 self.wait(w.finish())?.map_err(|e| classify(e, key))?;
-                Ok(Stored {
-                    size,
-                    sha256: hex::encode(hash.finalize()),
-                })
+                Ok(src.stored())
             }
             Err(e) => {
                 // Abort, so that the store keeps no orphan parts (bounded: the abort is
