@@ -14,7 +14,6 @@ pub struct Copied {
     pub sent: u64,
     /// Bytes already at the destination from an interrupted copy, checked and kept.
     pub resumed: u64,
-    pub files: usize,
 }
 
 /// A store failure that stops the whole run (the destination, not this set, is the
@@ -65,7 +64,6 @@ pub fn copy_set(dst: &dyn Store, s: &SourceSet) -> Result<Copied, CopyError> {
         let key = s.key(&f.name);
         if dst.size(&key).map_err(store(format!("checking {key}")))? == Some(f.bytes) {
             done.resumed += f.bytes;
-            done.files += 1;
             continue;
         }
         let path = s.path.join(&f.name);
@@ -103,7 +101,6 @@ pub fn copy_set(dst: &dyn Store, s: &SourceSet) -> Result<Copied, CopyError> {
             )));
         }
         done.sent += f.bytes;
-        done.files += 1;
     }
     ops_core::failpoint::hit("copy.before_manifest");
     let manifest_path = s.path.join(MANIFEST_FILE);

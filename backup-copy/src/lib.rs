@@ -65,16 +65,13 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
             };
             emitter.finish("copy", exit, tally.json(args.dry_run))
         }
-        Err(error) => {
-            let exit = error.category.run_exit_code();
-            emitter.emit_error(
-                names::COPY_FAILED,
-                Severity::Error,
-                &error,
-                json!({"scope": "run"}),
-            );
-            emitter.finish("copy", exit, tally.json(args.dry_run))
-        }
+        Err(error) => ops_core::cli::fail_run_with(
+            emitter,
+            names::COPY_FAILED,
+            "copy",
+            error,
+            tally.json(args.dry_run),
+        ),
     }
 }
 

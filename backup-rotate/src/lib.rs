@@ -28,16 +28,11 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 }
 
 fn fail_run(emitter: &Emitter, error: OpsError, dry_run: bool) -> ExitCode {
-    let exit = error.category.run_exit_code();
-    emitter.emit_error(
+    ops_core::cli::fail_run_with(
+        emitter,
         names::ROTATE_FAILED,
-        Severity::Error,
-        &error,
-        json!({"scope": "run"}),
-    );
-    emitter.finish(
         "rotate",
-        exit,
+        error,
         json!({"sets_kept": 0, "sets_deleted": 0, "dry_run": dry_run}),
     )
 }

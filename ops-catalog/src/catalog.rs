@@ -279,11 +279,16 @@ pub struct VerifyRecord {
     pub correlation_id: String,
 }
 
+/// Writes `value` as pretty JSON, atomically: the one way a set's records are written.
+fn write_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec_pretty(value).expect("catalog records serialize");
+    text.push(b'\n');
+    atomic::write_file(path, &text)
+}
+
 /// Writes `verify.json` atomically into a set.
 pub fn write_verify(set_dir: &Path, record: &VerifyRecord) -> std::io::Result<()> {
-    let mut text = serde_json::to_vec_pretty(record).expect("records serialize");
-    text.push(b'\n');
-    atomic::write_file(&set_dir.join(VERIFY_FILE), &text)
+    write_json(&set_dir.join(VERIFY_FILE), record)
 }
 
 /// A reference to a complete set on disk.
@@ -346,9 +351,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, OpsError> {
 
 /// Writes a manifest atomically into `dir`.
 pub fn write_manifest(dir: &Path, m: &Manifest) -> std::io::Result<()> {
-    let mut text = serde_json::to_vec_pretty(m).expect("manifests serialize");
-    text.push(b'\n');
-    atomic::write_file(&dir.join(MANIFEST_FILE), &text)
+    write_json(&dir.join(MANIFEST_FILE), m)
 }
 
 /// A directory under the catalog root that pgops did not make or does not know.
@@ -431,11 +434,7 @@ impl Catalog {
     /// Creates the root if missing, private (0700, like every directory pgops makes: the
     /// dumps hold the whole database). An existing root keeps the mode its owner gave it.
     pub fn ensure_root(&self) -> std::io::Result<()> {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)
+        atomic::create_private_dir_all(&self.root)
     }
 
     /// The directory of a database's sets (the name is encoded, never joined raw).

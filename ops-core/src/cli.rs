@@ -37,6 +37,17 @@ pub fn parse<A: clap::Parser>(
 /// Reports an error that stopped a whole run (`<failed_event>` with `"scope": "run"`, then
 /// `run.finished`) and returns its exit code.
 pub fn fail_run(emitter: &Emitter, failed_event: &str, action: &str, error: OpsError) -> ExitCode {
+    fail_run_with(emitter, failed_event, action, error, serde_json::json!({}))
+}
+
+/// [`fail_run`], with what the run had done so far in `run.finished` (its tally).
+pub fn fail_run_with(
+    emitter: &Emitter,
+    failed_event: &str,
+    action: &str,
+    error: OpsError,
+    tally: serde_json::Value,
+) -> ExitCode {
     let exit = error.category.run_exit_code();
     emitter.emit_error(
         failed_event,
@@ -44,5 +55,5 @@ pub fn fail_run(emitter: &Emitter, failed_event: &str, action: &str, error: OpsE
         &error,
         serde_json::json!({"scope": "run"}),
     );
-    emitter.finish(action, exit, serde_json::json!({}))
+    emitter.finish(action, exit, tally)
 }

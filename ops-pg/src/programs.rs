@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use ops_core::child::locate;
+use ops_core::child::locate;
 
 /// The environment variable naming more installations: bin directories, `:`-separated.
 pub const BIN_DIRS_ENV: &str = "PGOPS_PG_BIN_DIRS";

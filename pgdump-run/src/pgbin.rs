@@ -18,5 +18,5 @@ pub fn missing(name: &str, bin_dir: Option<&Path>) -> OpsError {
 
 /// Finds `name` in `bin_dir`.
 pub fn locate(name: &str, bin_dir: &Path) -> Result<PathBuf, OpsError> {
-    ops_pg::programs::locate(name, Some(bin_dir)).ok_or_else(|| missing(name, Some(bin_dir)))
+    ops_core::child::locate(name, Some(bin_dir)).ok_or_else(|| missing(name, Some(bin_dir)))
 }
