@@ -38,7 +38,6 @@ pub struct Args {
     /// How long one request to the destination is retried (5xx, throttling, resets).
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "1m", value_name = "DURATION")]
     pub retry_timeout: Duration,
-    /// How long to wait for a rotation holding the source catalog's lock.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: Duration,
+    #[command(flatten)]
+    pub lock: ops_catalog::cli::LockArgs,
 }

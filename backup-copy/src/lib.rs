@@ -162,7 +162,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     let dst = store::open_location(&args.destination, &options)
         .map_err(|e| e.to_ops_error("opening the destination"))?;
     // Shared: rotation cannot delete a set while it is being copied.
-    let (catalog, _lock) = Catalog::open(&args.source, LockMode::Shared, args.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(&args.source, LockMode::Shared, args.lock.lock_timeout)?;
     let sets = source_sets(&catalog, args)?;
     ensure_descriptor(dst.as_ref(), args.dry_run)?;
     let mut present = BTreeSet::new();

@@ -99,7 +99,8 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     let tz = policy::parse_timezone(&args.timezone)
         .map_err(|e| OpsError::validation("invalid_timezone", e))?;
     // Exclusive: no reader (verify, drill) is inside a set while it is deleted.
-    let (catalog, _lock) = Catalog::open(&root, LockMode::Exclusive, args.catalog.lock_timeout)?;
+    let (catalog, _lock) =
+        Catalog::open(&root, LockMode::Exclusive, args.catalog.lock.lock_timeout)?;
     let listing = catalog.listing()?;
     let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
     let dirs: Vec<&SetDir> = listing

@@ -102,7 +102,7 @@ fn execute(
         },
         (None, None) => return Err(ops_catalog::cli::backup_dir_missing()),
     };
-    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
     let listing = catalog.listing()?;
     let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
 

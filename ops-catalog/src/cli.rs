@@ -6,15 +6,22 @@ use ops_core::OpsError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// `--lock-timeout`, for every tool that takes a catalog's lock.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LockArgs {
+    /// How long to wait for another run holding the catalog lock (0s: fail at once).
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+}
+
 /// `--backup-dir` and `--lock-timeout`, one definition for every tool.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CatalogArgs {
     /// The catalog directory (PGOPS_BACKUP_DIR).
     #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
-    /// How long to wait for another run holding the catalog lock (0s: fail at once).
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: Duration,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// The error of a tool given no catalog.
@@ -33,6 +40,6 @@ impl CatalogArgs {
 
     /// Opens the existing catalog named under its lock.
     pub fn open(&self, mode: LockMode) -> Result<(Catalog, CatalogLock), OpsError> {
-        Catalog::open(self.dir()?, mode, self.lock_timeout)
+        Catalog::open(self.dir()?, mode, self.lock.lock_timeout)
     }
 }

@@ -136,7 +136,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         ));
     }
 
-    let (catalog, _lock) = Catalog::create(&backup_dir, args.catalog.lock_timeout)?;
+    let (catalog, _lock) = Catalog::create(&backup_dir, args.catalog.lock.lock_timeout)?;
     remove_stale_partials(&catalog, emitter)?;
 
     let stop = StopSignal::install(args.timeout.map(|t| Instant::now() + t))?;

@@ -408,8 +408,11 @@ fn drill(
     let inputs = resolve_inputs(args, events)?;
     let stop = StopSignal::install(None)?;
     // Shared: rotation cannot delete the set while it is being restored.
-    let (catalog, _lock) =
-        Catalog::open(&inputs.root, LockMode::Shared, args.catalog.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(
+        &inputs.root,
+        LockMode::Shared,
+        args.catalog.lock.lock_timeout,
+    )?;
     let CheckedSet { set, manifest } =
         choose_set(&catalog, &inputs.db, args.backup_id.as_deref(), events)?;
     let file = manifest.files.first().ok_or_else(|| {
