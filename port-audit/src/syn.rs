@@ -109,6 +109,24 @@ const BATCH: usize = 64;
 /// Bytes kept of each received packet: IPv4 and TCP headers with options fit.
 const SNAP: usize = 256;
 
+/// The header of one packet of a batch: its address and its one buffer.
+fn one_packet(
+    name: *mut libc::c_void,
+    namelen: libc::socklen_t,
+    iov: *mut libc::iovec,
+) -> libc::mmsghdr {
+    // SAFETY: msghdr is a plain C struct; all-zero is valid.
+    let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+    h.msg_name = name;
+    h.msg_namelen = namelen;
+    h.msg_iov = iov;
+    h.msg_iovlen = 1;
+    libc::mmsghdr {
+        msg_hdr: h,
+        msg_len: 0,
+    }
+}
+
 /// Received packets, `BATCH` at a time.
 struct Inbox {
     bufs: Vec<[u8; SNAP]>,
@@ -142,16 +160,11 @@ impl Inbox {
                 iov_base: self.bufs[i].as_mut_ptr() as *mut libc::c_void,
                 iov_len: SNAP,
             };
-            // SAFETY: msghdr is a plain C struct; all-zero is valid.
-            let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-            h.msg_name = &mut self.names[i] as *mut _ as *mut libc::c_void;
-            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            self.hdrs[i] = libc::mmsghdr {
-                msg_hdr: h,
-                msg_len: 0,
-            };
+            self.hdrs[i] = one_packet(
+                &mut self.names[i] as *mut _ as *mut libc::c_void,
+                std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+                &mut self.iovs[i],
+            );
         }
         // SAFETY: every header points at live buffers of the sizes it states.
         let n = unsafe {
@@ -199,18 +212,7 @@ fn send_batch(fd: std::os::fd::RawFd, to: &SockAddr, packets: &[Vec<u8>]) -> io:
         .collect();
     let mut hdrs: Vec<libc::mmsghdr> = iovs
         .iter_mut()
-        .map(|iov| {
-            // SAFETY: msghdr is a plain C struct; all-zero is valid.
-            let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
-            h.msg_name = to.as_ptr() as *mut libc::c_void;
-            h.msg_namelen = to.len();
-            h.msg_iov = iov;
-            h.msg_iovlen = 1;
-            libc::mmsghdr {
-                msg_hdr: h,
-                msg_len: 0,
-            }
-        })
+        .map(|iov| one_packet(to.as_ptr() as *mut libc::c_void, to.len(), iov))
         .collect();
     // SAFETY: every header points at a live packet and at the destination address.
     let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as libc::c_uint, 0) };
