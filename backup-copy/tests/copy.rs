@@ -36,19 +36,27 @@ fn copy(s3: Option<&S3Server>, args: &[&str]) -> ToolRun {
     ToolRun::check(copy_cmd(s3, args).output().unwrap())
 }
 
+/// One set of `db` into the catalog `root`, with `extra` flags; returns its
+/// `backup.completed`.
+fn backup(c: &Cluster, db: &str, root: &str, extra: &[&str]) -> Value {
+    let r = ToolRun::check(
+        c.tool("pgdump-run")
+            .args(["-d", db, "--no-globals", "--backup-dir", root])
+            .args(extra)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.named("backup.completed")[0].clone()
+}
+
 /// A catalog with one verified set of a new database; returns (database, catalog).
 fn verified_catalog(c: &Cluster, prefix: &str) -> (String, tempfile::TempDir) {
     let db = c.unique_db(prefix);
     c.load_mixed(&db, "0.002");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
-    let r = ToolRun::check(
-        c.tool("pgdump-run")
-            .args(["-d", &db, "--no-globals", "--backup-dir", root])
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    backup(c, &db, root, &[]);
     let r = ToolRun::check(
         c.tool("backup-verify")
             .args(["--backup-dir", root])
@@ -100,7 +108,7 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
     assert_eq!(done[0]["bytes_sent"], done[0]["bytes"]);
     // The destination holds the set as the source does, and describes itself.
     let st = store(&s3, "ship");
-    assert!(st.size(ops_copy_descriptor()).unwrap().is_some());
+    assert!(st.size(backup_copy::DESCRIPTOR).unwrap().is_some());
     let set = format!("{db}/{}", done[0]["id"].as_str().unwrap());
     let objects = st.list_dir(&set).unwrap().objects;
     let names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
@@ -113,16 +121,7 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
 
     // A set no verify has passed waits, unless --unverified.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let r = ToolRun::check(
-        c.tool("pgdump-run")
-            .args(["-d", &db, "--no-globals", "--backup-dir", src])
-            .output()
-            .unwrap(),
-    );
-    let newer = r.named("backup.completed")[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let newer = backup(c, &db, src, &[])["id"].as_str().unwrap().to_string();
     let r = copy(Some(&s3), &["--no-encrypt", src, &dst]);
     let waiting: Vec<&Value> = r
         .named("copy.skipped")
@@ -133,10 +132,6 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
     assert_eq!(waiting[0]["id"], newer.as_str());
     let r = copy(Some(&s3), &["--unverified", "--no-encrypt", src, &dst]);
     assert_eq!(ids(&r, "copy.completed"), [newer]);
-}
-
-fn ops_copy_descriptor() -> &'static str {
-    backup_copy::DESCRIPTOR
 }
 
 #[test]
@@ -238,21 +233,7 @@ fn throttling_and_connections_reset_mid_part_are_survived_by_retry() {
     c.load_mixed(&db, "0.03");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
-    let r = ToolRun::check(
-        c.tool("pgdump-run")
-            .args([
-                "-d",
-                &db,
-                "--no-globals",
-                "--compress",
-                "none",
-                "--backup-dir",
-                root,
-            ])
-            .output()
-            .unwrap(),
-    );
-    let done = &r.named("backup.completed")[0];
+    let done = &backup(c, &db, root, &["--compress", "none"]);
     assert!(
         done["bytes"].as_u64().unwrap() > 9 << 20,
         "more than one part: {done}"
