@@ -202,7 +202,7 @@ fn a_missing_bucket_and_an_unreachable_endpoint_stop_the_run_with_a_clear_code()
     let r = copy(Some(&s3), &["--no-encrypt", src, "s3://no-such-bucket/x"]);
     assert_eq!(r.code, 3, "{:#?}", r.events);
     assert_eq!(r.error_code("copy.failed"), "store_bucket_missing");
-    let port = testkit::tls::free_port().to_string();
+    let port = testkit::free_port().to_string();
     let r = ToolRun::check(
         copy_cmd(Some(&s3), &["--no-encrypt", src, &s3.location("x")])
             .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))

@@ -109,7 +109,7 @@ fn a_missing_bucket_and_an_unreachable_endpoint_are_clear_errors() {
         .unwrap_err();
     assert_eq!(e.code(), "store_bucket_missing", "{e}");
 
-    let port = testkit::tls::free_port();
+    let port = testkit::free_port();
     let gone = move |k: &str| match k {
         "AWS_ENDPOINT_URL" => Some(format!("http://127.0.0.1:{port}")),
         other => env_of(&server)(other),

@@ -150,7 +150,7 @@ fn every_sslmode_against_a_tls_server_with_a_throwaway_ca() {
 /// sslmode=require to a server without TLS: refused, not silently downgraded.
 #[test]
 fn require_against_a_server_without_tls_is_refused() {
-    let port = testkit::tls::free_port();
+    let port = testkit::free_port();
     let bin = ops_pg::cluster::newest_server_bin().unwrap();
     let c = testkit::Cluster::start_with(&bin, &["listen_addresses=127.0.0.1".into()], Some(port));
     let dir = tempfile::tempdir().unwrap();

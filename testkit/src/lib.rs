@@ -26,6 +26,15 @@ pub const SENTINEL_PASSWORD: &str = "Sentinel-pw-9f2c7e41";
 /// The S3 secret key of the test S3 server: it must never appear in any output either.
 pub const SENTINEL_S3_SECRET: &str = "Sentinel-s3-secret-5d8a1b";
 
+/// A free TCP port on loopback (free when asked; the server binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The workspace root (the directory holding the top `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

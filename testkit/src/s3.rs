@@ -34,7 +34,7 @@ impl S3Server {
     pub fn start() -> S3Server {
         let mut s = S3Server {
             child: None,
-            port: crate::tls::free_port(),
+            port: crate::free_port(),
             keys: (ACCESS_KEY.into(), crate::SENTINEL_S3_SECRET.into()),
             auth_after: None,
         };
@@ -49,7 +49,7 @@ impl S3Server {
     pub fn start_with_auth() -> S3Server {
         let mut s = S3Server {
             child: None,
-            port: crate::tls::free_port(),
+            port: crate::free_port(),
             keys: ("bootstrap".into(), "bootstrap".into()),
             auth_after: Some(4),
         };

@@ -97,15 +97,6 @@ fn make_cert(dir: &Path, ca: &str, name: &str, cn: &str, ext: &str) {
     );
 }
 
-/// A free TCP port on loopback (free when asked; the server binds it right after).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl TlsLab {
     /// Makes the CAs and certificates and starts the Debian server (the wheel servers are
     /// built without SSL) with TLS on a free loopback port.
@@ -164,7 +155,7 @@ impl TlsLab {
         ];
         let bin = ops_pg::cluster::newest_server_bin()
             .expect("Debian's PostgreSQL server (scripts/test installs it)");
-        let port = free_port();
+        let port = crate::free_port();
         let cluster = Cluster::start_with(&bin, &settings, Some(port));
         TlsLab { dir, cluster, port }
     }

@@ -10,7 +10,6 @@ pub use read::{scan_file, Decoded, Layout, Observer, Scan};
 pub use write::{write_stored, StreamError, Written};
 
 use crate::catalog::Algorithm;
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -29,16 +28,9 @@ pub fn open_decoded(path: &Path, algorithm: Algorithm) -> io::Result<Box<dyn Rea
 /// The size and SHA-256 of a stored file, as its manifest records them.
 pub fn sha256_file(path: &Path) -> io::Result<(u64, String)> {
     let mut f = File::open(path)?;
-    let mut hash = Sha256::new();
-    let mut n = 0u64;
+    let mut hashing = crate::store::Hashing::new(&mut f);
     let mut buf = vec![0u8; ops_core::chunks::CHUNK];
-    loop {
-        let k = ops_core::chunks::read_full(&mut f, &mut buf)?;
-        if k == 0 {
-            break;
-        }
-        hash.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((n, hex::encode(hash.finalize())))
+    while ops_core::chunks::read_full(&mut hashing, &mut buf)? > 0 {}
+    let s = hashing.stored();
+    Ok((s.size, s.sha256))
 }
