@@ -54,15 +54,20 @@ fn store(what: impl Into<String>) -> impl FnOnce(StoreError) -> CopyError {
     move |e| CopyError::Store(e, what)
 }
 
-/// Copies `s` to `dst`. A file already there with its recorded size is kept (an
-/// interrupted copy resumes; an object store never shows a half-written object); every file
+/// Copies `s` to `dst`. A file already there (`there`: key → size, as listed) with its
+/// recorded size is kept (an interrupted copy resumes; an object store never shows a
+/// half-written object); every file
 /// sent is checked against the manifest's size and SHA-256 as it is read, and against the
 /// size the store reports once written. The manifest goes last, create-only.
-pub fn copy_set(dst: &dyn Store, s: &SourceSet) -> Result<Copied, CopyError> {
+pub fn copy_set(
+    dst: &dyn Store,
+    s: &SourceSet,
+    there: &std::collections::BTreeMap<String, u64>,
+) -> Result<Copied, CopyError> {
     let mut done = Copied::default();
     for f in &s.manifest.files {
         let key = s.key(&f.name);
-        if dst.size(&key).map_err(store(format!("checking {key}")))? == Some(f.bytes) {
+        if there.get(&key) == Some(&f.bytes) {
             done.resumed += f.bytes;
             continue;
         }

@@ -18,7 +18,7 @@ use ops_core::event_names as names;
 use ops_core::{Category, ExitCode, OpsError};
 use plan::SourceSet;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::time::Instant;
 
@@ -148,6 +148,27 @@ fn ensure_descriptor(dst: &dyn Store, dry_run: bool) -> Result<(), OpsError> {
     Ok(())
 }
 
+/// What the destination holds under each database directory of `sets`, key → size: one
+/// listing per database (not one request per set and file).
+fn destination_objects(
+    dst: &dyn Store,
+    sets: &[SourceSet],
+) -> Result<BTreeMap<String, u64>, OpsError> {
+    let dirs: BTreeSet<&str> = sets.iter().map(|s| s.dir_name.as_str()).collect();
+    let mut out = BTreeMap::new();
+    for dir in dirs {
+        let listed = dst
+            .list_tree(dir)
+            .map_err(|e| e.to_ops_error(&format!("listing {}/{dir}", dst.location())))?;
+        out.extend(
+            listed
+                .into_iter()
+                .map(|o| (format!("{dir}/{}", o.name), o.size)),
+        );
+    }
+    Ok(out)
+}
+
 fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
     if args.destination.starts_with("s3://") && !args.no_encrypt {
         return Err(OpsError::validation(
@@ -165,16 +186,12 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     let (catalog, _lock) = Catalog::open(&args.source, LockMode::Shared, args.lock.lock_timeout)?;
     let sets = source_sets(&catalog, args)?;
     ensure_descriptor(dst.as_ref(), args.dry_run)?;
-    let mut present = BTreeSet::new();
-    for s in &sets {
-        let key = s.key(MANIFEST_FILE);
-        let there = dst
-            .size(&key)
-            .map_err(|e| e.to_ops_error(&format!("checking {key}")))?;
-        if there.is_some() {
-            present.insert((s.dir_name.clone(), s.id.clone()));
-        }
-    }
+    let there = destination_objects(dst.as_ref(), &sets)?;
+    let present: BTreeSet<(String, String)> = sets
+        .iter()
+        .filter(|s| there.contains_key(&s.key(MANIFEST_FILE)))
+        .map(|s| (s.dir_name.clone(), s.id.clone()))
+        .collect();
     let plan = plan::plan(&sets, &present, args.unverified);
     for (i, why) in &plan.skip {
         let s = &sets[*i];
@@ -198,7 +215,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             continue;
         }
         let started = Instant::now();
-        match execute::copy_set(dst.as_ref(), s) {
+        match execute::copy_set(dst.as_ref(), s, &there) {
             Ok(c) => {
                 tally.copied += 1;
                 tally.sent += c.sent;

@@ -78,6 +78,19 @@ fn exercise(s: &dyn Store) {
         .read_to_end(&mut back)
         .unwrap();
     assert!(back == data, "the content round-trips");
+    let tree: Vec<String> = s
+        .list_tree("db%2Fx")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(
+        tree,
+        [
+            "20261125T000000Z/db.dump.zst",
+            "20261125T000000Z/manifest.json"
+        ]
+    );
     assert_eq!(s.size("db%2Fx/nope").unwrap(), None);
     assert_eq!(
         s.open("db%2Fx/nope").err().unwrap().code(),

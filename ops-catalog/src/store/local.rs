@@ -64,6 +64,41 @@ impl Store for LocalStore {
         Ok(out)
     }
 
+    /// Regular files only, links not followed (the catalog's rule).
+    fn list_tree(&self, dir: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let base = self.path(dir)?;
+        let mut out = Vec::new();
+        for e in walkdir::WalkDir::new(&base)
+            .min_depth(1)
+            .sort_by_file_name()
+        {
+            let e = match e {
+                Ok(e) => e,
+                Err(e)
+                    if e.io_error()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+                {
+                    return Ok(out)
+                }
+                Err(e) => return Err(StoreError::Other(format!("{}: {e}", base.display()))),
+            };
+            if e.file_type().is_file() {
+                let size = e
+                    .metadata()
+                    .map_err(|err| StoreError::Other(err.to_string()))?
+                    .len();
+                let rel = e.path().strip_prefix(&base).expect("under the base");
+                let name = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push(ObjectInfo { name, size });
+            }
+        }
+        Ok(out)
+    }
+
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let path = self.path(key)?;
         match fs::symlink_metadata(&path) {
@@ -180,6 +215,14 @@ mod tests {
             2,
             "no temporary left"
         );
+        let tree: Vec<String> = s
+            .list_tree("db")
+            .unwrap()
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        assert_eq!(tree, ["1/a.dump", "1/m.json"]);
+        assert!(s.list_tree("nothing").unwrap().is_empty());
         s.delete("db/1/a.dump").unwrap();
         s.delete("db/1/a.dump").unwrap();
         assert_eq!(s.size("db/1/a.dump").unwrap(), None);

@@ -97,6 +97,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn location(&self) -> String;
     /// What is right under `dir` (`""` for the root).
     fn list_dir(&self, dir: &str) -> Result<DirListing, StoreError>;
+    /// Every object anywhere under `dir`, with its path relative to `dir`
+    /// (`<set id>/<file>`): one listing where a directory at a time would take one request
+    /// per set.
+    fn list_tree(&self, dir: &str) -> Result<Vec<ObjectInfo>, StoreError>;
     /// The size of `key`, `None` if there is no such object.
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError>;
     /// Reads `key` as a stream.

@@ -250,6 +250,25 @@ impl Store for S3Store {
         Ok(out)
     }
 
+    fn list_tree(&self, dir: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let base = self.path(dir)?;
+        let what = format!("listing {}/{dir}", self.location());
+        let skip = base.as_ref().len() + 1;
+        let listed: Vec<object_store::Result<object_store::ObjectMeta>> =
+            self.wait(self.store.list(Some(&base)).collect::<Vec<_>>())?;
+        let mut out = Vec::with_capacity(listed.len());
+        for o in listed {
+            let o = o.map_err(|e| classify(e, &what))?;
+            let raw = o.location.as_ref();
+            out.push(ObjectInfo {
+                name: raw.get(skip..).unwrap_or("").to_string(),
+                size: o.size,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let path = self.path(key)?;
         match self.wait(self.store.head(&path))? {
