@@ -18,9 +18,8 @@ pub struct Args {
     /// The catalog to copy to: a directory, or s3://BUCKET[/PREFIX] (AWS_* settings).
     #[arg(value_name = "DST")]
     pub destination: String,
-    /// Only these databases (repeatable; `_globals` names the globals sets).
-    #[arg(short = 'd', long = "dbname", value_name = "DB")]
-    pub dbnames: Vec<String>,
+    #[command(flatten)]
+    pub select: ops_catalog::cli::SelectArgs,
     /// Copy sets that no backup-verify run has passed yet (by default only passed sets go).
     #[arg(long)]
     pub unverified: bool,

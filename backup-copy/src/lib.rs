@@ -78,10 +78,9 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
 /// The sets of the source that `-d` selects, oldest first per directory.
 fn source_sets(catalog: &Catalog, args: &cli::Args) -> Result<Vec<SourceSet>, OpsError> {
     let now = jiff::Timestamp::now();
-    let wanted = |label: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == label);
     let mut out = Vec::new();
     for dir in catalog.listing()?.set_dirs {
-        if !wanted(dir.label()) {
+        if !args.select.wants(dir.label()) {
             continue;
         }
         let sets = dir

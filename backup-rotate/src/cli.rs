@@ -19,9 +19,8 @@ fn duration(s: &str) -> Result<(Duration, String), String> {
 pub struct Args {
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,
-    /// Only these databases (repeatable; `_globals` names the globals sets).
-    #[arg(short = 'd', long = "dbname", value_name = "DB")]
-    pub dbnames: Vec<String>,
+    #[command(flatten)]
+    pub select: ops_catalog::cli::SelectArgs,
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_last: u32,
     #[arg(long, default_value_t = 0, value_name = "N")]

@@ -102,11 +102,10 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     let (catalog, _lock) =
         Catalog::open(&root, LockMode::Exclusive, args.catalog.lock.lock_timeout)?;
     let listing = catalog.listing()?;
-    let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
     let dirs: Vec<&SetDir> = listing
         .set_dirs
         .iter()
-        .filter(|d| wanted(&label(d)))
+        .filter(|d| args.select.wants(&label(d)))
         .collect();
 
     if pinning {

@@ -18,9 +18,8 @@ use std::time::Duration;
 pub struct Args {
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,
-    /// Only these databases (repeatable; `_globals` names the globals sets).
-    #[arg(short = 'd', long = "dbname", value_name = "DB")]
-    pub dbnames: Vec<String>,
+    #[command(flatten)]
+    pub select: ops_catalog::cli::SelectArgs,
     /// Verify the newest set of each database (the default).
     #[arg(long, conflicts_with = "all_sets")]
     pub latest: bool,

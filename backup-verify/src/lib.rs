@@ -104,7 +104,6 @@ fn execute(
     };
     let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
     let listing = catalog.listing()?;
-    let wanted = |db: &str| args.dbnames.is_empty() || args.dbnames.iter().any(|d| d == db);
 
     // Which sets, and which databases are in scope for freshness (with their sets, when
     // they were listed already). Databases are keyed by their directory, so a database
@@ -115,7 +114,7 @@ fn execute(
     let mut problems = 0usize;
     match &from_stdin {
         Some(input) => {
-            for named in input.sets.iter().filter(|n| wanted(&n.database)) {
+            for named in input.sets.iter().filter(|n| args.select.wants(&n.database)) {
                 let dir = catalog
                     .set_dir((named.kind == SetKind::Database).then_some(named.database.as_str()));
                 targets.push(Target {
@@ -141,7 +140,7 @@ fn execute(
             }
             for dir in &listing.set_dirs {
                 let label = dir.label().to_string();
-                if !wanted(&label) {
+                if !args.select.wants(&label) {
                     continue;
                 }
                 let sets = match dir.scan(now) {

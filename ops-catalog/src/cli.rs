@@ -43,3 +43,20 @@ impl CatalogArgs {
         Catalog::open(self.dir()?, mode, self.lock.lock_timeout)
     }
 }
+
+/// `-d DB` (repeatable) of the tools that work on a catalog's sets: which directories of
+/// sets to take, by database name, `_globals` naming the globals sets.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SelectArgs {
+    /// Only these databases (repeatable; `_globals` names the globals sets).
+    #[arg(short = 'd', long = "dbname", value_name = "DB")]
+    pub dbnames: Vec<String>,
+}
+
+impl SelectArgs {
+    /// Whether the sets labelled `label` (a database, or `_globals`) are selected: all when
+    /// no `-d` was given.
+    pub fn wants(&self, label: &str) -> bool {
+        self.dbnames.is_empty() || self.dbnames.iter().any(|d| d == label)
+    }
+}
