@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by scripts/*: installs what pgops needs when it is missing (Debian packages).
 #   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux,
-#                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap
+#                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap,
+#                            age and minisign
 
 pgops_missing() {
   local missing=()
@@ -25,6 +26,9 @@ pgops_missing() {
   command -v iptables-save >/dev/null || missing+=(iptables)
   command -v nft >/dev/null || missing+=(nftables)
   command -v nmap >/dev/null || missing+=(nmap)
+  # backup-copy's interoperability tests: the standard tools decrypt and check what it wrote
+  command -v age >/dev/null || missing+=(age)
+  command -v minisign >/dev/null || missing+=(minisign)
   printf '%s\n' "${missing[@]}"
 }
 

@@ -20,6 +20,8 @@ pub struct Args {
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,
     #[command(flatten)]
+    pub trust: ops_catalog::cli::TrustArgs,
+    #[command(flatten)]
     pub select: ops_catalog::cli::SelectArgs,
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_last: u32,

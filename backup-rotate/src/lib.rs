@@ -101,6 +101,9 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     // Exclusive: no reader (verify, drill) is inside a set while it is deleted.
     let (catalog, _lock) =
         Catalog::open(&root, LockMode::Exclusive, args.catalog.lock.lock_timeout)?;
+    // With a trusted key, only signed sets count: a forged newer set never pushes a real
+    // one out (ADR 0014).
+    let catalog = catalog.with_trust(args.trust.load()?);
     let listing = catalog.listing()?;
     let dirs: Vec<&SetDir> = listing
         .set_dirs

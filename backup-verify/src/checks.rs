@@ -1,8 +1,9 @@
-//! The six checks of a set, as a pure function of the evidence gathered about it.
+//! The seven checks of a set, as a pure function of the evidence gathered about it.
 //!
 //! | check | proves |
 //! |---|---|
 //! | `manifest` | it parses, its version is known, its fields agree with each other and the directory |
+//! | `signature` | with `--public-key`: `manifest.json.minisig` checks against it (the set is the backup host's, not a forger's); skipped without a key |
 //! | `files` | every listed file is there with its size; nothing else is |
 //! | `checksum` | the stored bytes are the ones written (SHA-256) |
 //! | `decode` | the whole file decompresses, to the recorded raw size, every content checksum (zstd, gzip) matching; sets that record a raw SHA-256 are checked against it |
@@ -16,8 +17,9 @@ use ops_catalog::catalog::{
 use ops_core::OpsError;
 use std::collections::BTreeMap;
 
-pub const CHECKS: [&str; 6] = [
+pub const CHECKS: [&str; 7] = [
     "manifest",
+    "signature",
     "files",
     "checksum",
     "decode",
@@ -44,6 +46,9 @@ pub struct Evidence {
     pub entries: Vec<Entry>,
     /// One scan per manifest file, in manifest order; `Err` if it could not be read.
     pub scans: Vec<Result<Scan, ReadError>>,
+    /// The manifest's signature against the trusted key: `None` without a key, else the
+    /// key id it checks against or why it does not.
+    pub signature: Option<Result<String, String>>,
 }
 
 /// Why a file of a set could not be read.
@@ -106,7 +111,7 @@ pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
             return (verdict, checks);
         }
     };
-    let mut checks = vec![manifest_check(e, m)];
+    let mut checks = vec![manifest_check(e, m), signature_check(e)];
     checks.push(files_check(e, m));
 
     let mut sums = Vec::new();
@@ -151,7 +156,7 @@ pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
         // Nothing is known about bytes this process may not read: the checks that need
         // them are skipped and the set is unverifiable (run as the catalog's owner).
         let why = format!("not readable by this user: {}", denied.join("; "));
-        checks.extend(CHECKS[2..].iter().map(|c| skip(c, why.clone())));
+        checks.extend(CHECKS[3..].iter().map(|c| skip(c, why.clone())));
         let verdict = if checks.iter().any(|c| c.status == CheckStatus::Fail) {
             Verdict::Fail
         } else {
@@ -297,6 +302,17 @@ fn is_sha256(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+fn signature_check(e: &Evidence) -> CheckResult {
+    match &e.signature {
+        None => skip(
+            "signature",
+            "no --public-key (PGOPS_PUBLIC_KEY): who wrote the set is not checked",
+        ),
+        Some(Ok(key)) => pass("signature", format!("signed with the trusted key {key}")),
+        Some(Err(why)) => fail("signature", why.clone()),
+    }
 }
 
 fn files_check(e: &Evidence, m: &Manifest) -> CheckResult {
@@ -479,10 +495,13 @@ mod tests {
         Structure,
         Rows,
         Extra,
+        /// The manifest's signature does not check against the trusted key.
+        Signature,
     }
 
     fn evidence(rows: &[u64], faults: &[Fault]) -> Evidence {
         let mut m = manifest(rows);
+        let mut signature = Ok("KEY".to_string());
         let mut size = 100;
         let mut stored = SHA_A.to_string();
         let mut decode = Ok(Decoded {
@@ -532,6 +551,7 @@ mod tests {
                     name: "stray".into(),
                     size: Some(1),
                 }),
+                Fault::Signature => signature = Err("forged".to_string()),
             }
         }
         entries.push(Entry {
@@ -543,6 +563,7 @@ mod tests {
             dir: catalog::SetDir {
                 database: Some("app".into()),
                 path: "app".into(),
+                trust: None,
             },
             manifest: Ok(m),
             entries,
@@ -552,6 +573,7 @@ mod tests {
                 decode,
                 structure,
             })],
+            signature: Some(signature),
         }
     }
 
@@ -570,6 +592,7 @@ mod tests {
             Just(Fault::Structure),
             Just(Fault::Rows),
             Just(Fault::Extra),
+            Just(Fault::Signature),
         ]
     }
 
@@ -594,7 +617,7 @@ mod tests {
         fn every_fault_fails_its_own_check(rows in proptest::collection::vec(0u64..1_000_000, 0..8),
                                            faults in proptest::collection::vec(fault(), 0..4)) {
             let (verdict, checks) = evaluate(&evidence(&rows, &faults));
-            prop_assert_eq!(checks.len(), 6);
+            prop_assert_eq!(checks.len(), 7);
             prop_assert_eq!(verdict == Verdict::Pass, faults.is_empty());
             prop_assert_eq!(
                 verdict == Verdict::Pass,
@@ -603,6 +626,7 @@ mod tests {
             for f in &faults {
                 let name = match f {
                     Fault::Size | Fault::Extra => "files",
+                    Fault::Signature => "signature",
                     Fault::Checksum => "checksum",
                     Fault::RawSize | Fault::Decode | Fault::RawSha => "decode",
                     // An old set's raw SHA-256 is proof enough without the codec's.

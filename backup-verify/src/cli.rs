@@ -19,6 +19,8 @@ pub struct Args {
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,
     #[command(flatten)]
+    pub trust: ops_catalog::cli::TrustArgs,
+    #[command(flatten)]
     pub select: ops_catalog::cli::SelectArgs,
     /// Verify the newest set of each database (the default).
     #[arg(long, conflicts_with = "all_sets")]

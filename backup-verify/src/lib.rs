@@ -103,6 +103,7 @@ fn execute(
         (None, None) => return Err(ops_catalog::cli::backup_dir_missing()),
     };
     let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
+    let catalog = catalog.with_trust(args.trust.load()?);
     let listing = catalog.listing()?;
 
     // Which sets, and which databases are in scope for freshness (with their sets, when
@@ -344,12 +345,18 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
             .collect(),
         Err(_) => Vec::new(),
     };
+    let signature = t
+        .dir
+        .trust
+        .as_ref()
+        .map(|key| catalog::check_signature(key, &t.set.path).map(|()| key.key_id()));
     let evidence = Evidence {
         set_dir: t.set.id.clone(),
         dir: t.dir.clone(),
         manifest,
         entries,
         scans,
+        signature,
     };
     let (verdict, checks) = checks::evaluate(&evidence);
     let mut recorded = false;

@@ -12,6 +12,7 @@
 //! ```
 //! A set appears under its final name only once complete (see [`ops_core::atomic`]).
 
+use crate::keys::TrustedKey;
 use ops_core::atomic;
 use ops_core::error::{Category, OpsError};
 use ops_core::timefmt;
@@ -31,8 +32,10 @@ pub const GLOBALS_DIR: &str = "_globals";
 pub const VERIFY_FILE: &str = "verify.json";
 /// A pin: a set holding this file is never deleted by retention.
 pub const KEEP_FILE: &str = "KEEP";
+/// The manifest's detached minisign signature (ADR 0014), written just before it.
+pub const SIGNATURE_FILE: &str = "manifest.json.minisig";
 /// Files a complete set may hold besides those its manifest lists.
-pub const SET_OWN_FILES: [&str; 3] = [MANIFEST_FILE, VERIFY_FILE, KEEP_FILE];
+pub const SET_OWN_FILES: [&str; 4] = [MANIFEST_FILE, SIGNATURE_FILE, VERIFY_FILE, KEEP_FILE];
 
 /// Encodes a database name as a directory name: every byte outside `[A-Za-z0-9_-]`, and a
 /// leading `_`, becomes `%XX`. Entries starting with `.` or `_` are thus pgops' own.
@@ -351,7 +354,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, OpsError> {
 
 /// Writes a manifest atomically into `dir`.
 pub fn write_manifest(dir: &Path, m: &Manifest) -> std::io::Result<()> {
-    write_json(&dir.join(MANIFEST_FILE), m)
+    write_signed_manifest(dir, m, None)
 }
 
 /// A directory under the catalog root that pgops did not make or does not know.
@@ -366,6 +369,9 @@ pub struct SetDir {
     /// The database name; `None` for `_globals`.
     pub database: Option<String>,
     pub path: PathBuf,
+    /// The key every set's manifest must be signed with (ADR 0014); `None`: signatures
+    /// are not checked.
+    pub trust: Option<TrustedKey>,
 }
 
 /// What the catalog root holds.
@@ -380,11 +386,22 @@ pub struct Listing {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     root: PathBuf,
+    trust: Option<TrustedKey>,
 }
 
 impl Catalog {
     pub fn new(root: impl Into<PathBuf>) -> Catalog {
-        Catalog { root: root.into() }
+        Catalog {
+            root: root.into(),
+            trust: None,
+        }
+    }
+
+    /// The catalog whose sets count only when their manifest's signature checks against
+    /// `trust` (every set directory it lists applies the rule).
+    pub fn with_trust(mut self, trust: Option<TrustedKey>) -> Catalog {
+        self.trust = trust;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -454,6 +471,7 @@ impl Catalog {
                 Some(db) => self.db_dir(db),
                 None => self.globals_dir(),
             },
+            trust: self.trust.clone(),
         }
     }
 
@@ -479,6 +497,7 @@ impl Catalog {
                 Some(database) => listing.set_dirs.push(SetDir {
                     database,
                     path: e.path(),
+                    trust: self.trust.clone(),
                 }),
                 None => listing.unknown.push(Unknown { path: e.path() }),
             }
@@ -542,6 +561,9 @@ pub enum Rejection {
     FileNotPlain,
     /// The set starts later than now plus [`CLOCK_SKEW_TOLERANCE`].
     ClockSkew,
+    /// The catalog trusts a signing key and the manifest's signature is missing or does
+    /// not check against it: a forged or altered set, never restored nor counted.
+    SignatureInvalid,
 }
 
 impl Rejection {
@@ -553,6 +575,7 @@ impl Rejection {
             Rejection::Misplaced => "set_misplaced",
             Rejection::FileNotPlain => "set_file_not_plain",
             Rejection::ClockSkew => "clock_skew",
+            Rejection::SignatureInvalid => crate::keys::SIGNATURE_INVALID,
         }
     }
 }
@@ -638,6 +661,11 @@ impl SetDir {
             Ok(m) => m,
             Err(e) => return reject(set, Rejection::ManifestInvalid, e.message),
         };
+        if let Some(trust) = &self.trust {
+            if let Err(reason) = check_signature(trust, &set.path) {
+                return reject(set, Rejection::SignatureInvalid, reason);
+            }
+        }
         let problems = manifest.placement_problems(self, &set.id);
         if !problems.is_empty() {
             return reject(set, Rejection::Misplaced, problems.join("; "));
@@ -713,6 +741,51 @@ impl SetDir {
         };
         Some(self.check(set, None))
     }
+}
+
+/// Checks `manifest.json.minisig` against the manifest's bytes: what the manifest says
+/// (file hashes, row counts) is then what the backup host wrote.
+pub fn check_signature(trust: &TrustedKey, set: &Path) -> Result<(), String> {
+    let manifest =
+        fs::read(set.join(MANIFEST_FILE)).map_err(|e| format!("{MANIFEST_FILE}: {e}"))?;
+    let signature = match fs::read_to_string(set.join(SIGNATURE_FILE)) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "the set is not signed (no {SIGNATURE_FILE}) and the catalog trusts key {}",
+                trust.key_id()
+            ))
+        }
+        Err(e) => return Err(format!("{SIGNATURE_FILE}: {e}")),
+    };
+    trust.verify(&manifest, &signature)
+}
+
+/// Publishes a manifest with its signature: the signature first, then the manifest, so a
+/// signed set is never visible unsigned.
+pub fn write_signed_manifest(
+    dir: &Path,
+    m: &Manifest,
+    key: Option<&crate::keys::SigningKey>,
+) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec_pretty(m).expect("catalog records serialize");
+    text.push(b'\n');
+    if let Some(key) = key {
+        let comment = format!(
+            "pgops {} set {} of {}",
+            match m.kind {
+                SetKind::Database => "database",
+                SetKind::Globals => "globals",
+            },
+            m.id,
+            m.database
+        );
+        atomic::write_file(
+            &dir.join(SIGNATURE_FILE),
+            key.sign(&text, &comment).as_bytes(),
+        )?;
+    }
+    atomic::write_file(&dir.join(MANIFEST_FILE), &text)
 }
 
 /// A file name a manifest may list: one path component, no dot file, none of the set's

@@ -1,6 +1,7 @@
 //! The catalog flags every tool that reads or writes a catalog shares.
 
 use crate::catalog::Catalog;
+use crate::keys::{SigningKey, TrustedKey};
 use crate::lock::{CatalogLock, LockMode};
 use ops_core::OpsError;
 use std::path::{Path, PathBuf};
@@ -58,5 +59,44 @@ impl SelectArgs {
     /// no `-d` was given.
     pub fn wants(&self, label: &str) -> bool {
         self.dbnames.is_empty() || self.dbnames.iter().any(|d| d == label)
+    }
+}
+
+/// `--public-key`, for every tool that reads sets: the key their manifests must be signed
+/// with (ADR 0014).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TrustArgs {
+    /// The minisign public key the sets must be signed with (PGOPS_PUBLIC_KEY): a set whose
+    /// signature is missing or does not check is refused as signature_invalid.
+    #[arg(long, env = "PGOPS_PUBLIC_KEY", value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+}
+
+impl TrustArgs {
+    /// The trusted key, read (`None` when no key is configured).
+    pub fn load(&self) -> Result<Option<TrustedKey>, OpsError> {
+        self.public_key
+            .as_deref()
+            .map(TrustedKey::from_file)
+            .transpose()
+    }
+}
+
+/// `--signing-key`, for every tool that writes sets.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SigningArgs {
+    /// The minisign secret key that signs each set (PGOPS_SIGNING_KEY): unencrypted
+    /// (`minisign -G -W`), readable by the backup user only.
+    #[arg(long, env = "PGOPS_SIGNING_KEY", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+}
+
+impl SigningArgs {
+    /// The signing key, read (`None` when no key is configured).
+    pub fn load(&self) -> Result<Option<SigningKey>, OpsError> {
+        self.signing_key
+            .as_deref()
+            .map(SigningKey::from_file)
+            .transpose()
     }
 }

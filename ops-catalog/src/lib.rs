@@ -5,6 +5,7 @@
 //! - [`cli`]: the shared catalog flags (`--backup-dir`, `--lock-timeout`).
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`input`]: the sets a previous tool named on stdin (`tool -`).
+//! - [`keys`]: signing (minisign) and encryption (age) keys of signed and encrypted sets.
 //! - [`frames`]: zstd in independent frames, compressed and decoded on every core.
 //! - [`store`]: where a catalog lives: a local directory or an S3 bucket, one trait.
 //! - [`stored`]: the one reader and writer of stored files (hashing, compression).
@@ -13,6 +14,7 @@ pub mod catalog;
 pub mod cli;
 pub mod frames;
 pub mod input;
+pub mod keys;
 pub mod lock;
 pub mod store;
 pub mod stored;

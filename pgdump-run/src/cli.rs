@@ -45,6 +45,8 @@ pub struct Args {
     pub exclude: Vec<String>,
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,
+    #[command(flatten)]
+    pub signing: ops_catalog::cli::SigningArgs,
     /// Archive format written by pg_dump.
     #[arg(long, value_enum, default_value = "custom")]
     pub format: FormatArg,

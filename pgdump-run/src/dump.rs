@@ -7,6 +7,7 @@ use crate::server::ServerInfo;
 use ops_catalog::catalog::{
     self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo,
 };
+use ops_catalog::keys::SigningKey;
 use ops_core::atomic;
 use ops_core::child;
 use ops_core::event::{Emitter, Severity};
@@ -56,6 +57,8 @@ pub struct RunContext<'a> {
     pub format: DumpFormat,
     pub compression: Compression,
     pub stop: &'a StopSignal,
+    /// Signs each manifest as it is published (ADR 0014).
+    pub signing: Option<&'a SigningKey>,
 }
 
 /// A failed attempt: the error and pg_dump's redacted stderr, if it said anything.
@@ -192,7 +195,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         notes: notes.clone(),
     };
     let final_dir = dir.join(&id);
-    let published = catalog::write_manifest(&partial, &manifest)
+    let published = catalog::write_signed_manifest(&partial, &manifest, ctx.signing)
         .and_then(|()| atomic::publish_dir(&partial, &final_dir))
         .map_err(|e| OpsError::io(format!("publishing {}", final_dir.display()), &e));
     if let Err(error) = published {

@@ -67,6 +67,8 @@ struct Tally {
 
 fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<ExitCode, OpsError> {
     let backup_dir = args.catalog.dir()?.to_path_buf();
+    // Read before anything runs: a bad key fails the run at once, not after the dumps.
+    let signing = args.signing.load()?;
     if !args.all && args.dbnames.is_empty() {
         return Err(OpsError::validation(
             "no_database",
@@ -162,6 +164,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         format: args.format.into(),
         compression: args.compress,
         stop: &stop,
+        signing: signing.as_ref(),
     };
     let published = ops_core::parallel::map(&targets, args.jobs as usize, |(target, size)| {
         dump::backup(&ctx, target, *size)

@@ -58,6 +58,8 @@ pub struct DrillArgs {
     pub dbname: Option<String>,
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,
+    #[command(flatten)]
+    pub trust: ops_catalog::cli::TrustArgs,
     /// Drill this set instead of the newest.
     #[arg(long, value_name = "ID")]
     pub backup_id: Option<String>,

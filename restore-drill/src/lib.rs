@@ -413,6 +413,7 @@ fn drill(
         LockMode::Shared,
         args.catalog.lock.lock_timeout,
     )?;
+    let catalog = catalog.with_trust(args.trust.load()?);
     let CheckedSet { set, manifest } =
         choose_set(&catalog, &inputs.db, args.backup_id.as_deref(), events)?;
     let file = manifest.files.first().ok_or_else(|| {

@@ -10,6 +10,7 @@
 
 pub mod fake;
 pub mod faulty;
+pub mod keys;
 pub mod s3;
 pub mod schema;
 pub mod tls;
@@ -186,7 +187,9 @@ impl Cluster {
         cmd.env("PATH", format!("{}:{path}", self.bin_dir().display()))
             .env_remove("PGOPS_BACKUP_DIR")
             .env_remove("PGOPS_CORRELATION_ID")
-            .env_remove("PGOPS_FAILPOINT");
+            .env_remove("PGOPS_FAILPOINT")
+            .env_remove("PGOPS_SIGNING_KEY")
+            .env_remove("PGOPS_PUBLIC_KEY");
     }
 
     /// Another workspace tool (built on demand), configured with [`configure_tool`](Self::configure_tool).
