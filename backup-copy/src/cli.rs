@@ -5,16 +5,22 @@ use std::time::Duration;
 
 /// Copy complete, verified backup sets that the destination lacks.
 ///
+/// What goes to an object store is sealed: every file encrypted with age to the
+/// recipients, and a signed envelope. What comes back is checked and decrypted.
+///
 /// Examples:
-///   backup-copy --no-encrypt /var/backups/pgops s3://backups/pgops   (off-site)
-///   backup-copy /var/backups/pgops /mnt/second-disk/pgops    (a second disk)
-///   backup-copy --dry-run --no-encrypt /var/backups/pgops s3://backups/pgops
+///   backup-copy -R /etc/pgops/recipients --signing-key /etc/pgops/minisign.key \
+///       /var/backups/pgops s3://backups/pgops                      (off-site)
+///   backup-copy --identity ~/pgops.age --public-key minisign.pub \
+///       s3://backups/pgops /var/backups/pgops                      (recovery)
+///   backup-copy /var/backups/pgops /mnt/second-disk/pgops          (a second disk)
+///   backup-copy --dry-run -R recipients --signing-key k /var/backups/pgops s3://b/p
 #[derive(Debug, clap::Parser)]
 #[command(name = "backup-copy", version, verbatim_doc_comment)]
 pub struct Args {
-    /// The catalog to copy from (a directory).
+    /// The catalog to copy from: a directory, or s3://BUCKET[/PREFIX] (recovery).
     #[arg(value_name = "SRC")]
-    pub source: PathBuf,
+    pub source: String,
     /// The catalog to copy to: a directory, or s3://BUCKET[/PREFIX] (AWS_* settings).
     #[arg(value_name = "DST")]
     pub destination: String,
@@ -23,11 +29,24 @@ pub struct Args {
     /// Copy sets that no backup-verify run has passed yet (by default only passed sets go).
     #[arg(long)]
     pub unverified: bool,
-    /// Send database content to an object store unencrypted. Off-site copies are meant to
-    /// be encrypted with age (issue #11, not in this build yet): until then an s3://
-    /// destination needs this flag, so that no one ships plaintext dumps by accident.
-    #[arg(long)]
-    pub no_encrypt: bool,
+    /// Encrypt to this age public key (age1…) or SSH public key (repeatable).
+    #[arg(short = 'r', long = "recipient", value_name = "KEY")]
+    pub recipients: Vec<String>,
+    /// Encrypt to every key in this file, one a line (PGOPS_RECIPIENTS_FILE; repeatable).
+    #[arg(
+        short = 'R',
+        long = "recipients-file",
+        env = "PGOPS_RECIPIENTS_FILE",
+        value_name = "FILE"
+    )]
+    pub recipients_files: Vec<PathBuf>,
+    /// The age identity that opens a sealed source (PGOPS_IDENTITY_FILE): recovery only.
+    #[arg(long, env = "PGOPS_IDENTITY_FILE", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    #[command(flatten)]
+    pub signing: ops_catalog::cli::SigningArgs,
+    #[command(flatten)]
+    pub trust: ops_catalog::cli::TrustArgs,
     /// Say what would be copied; copy nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -2,7 +2,7 @@
 //! destination only once all of it is there and checked.
 
 use crate::plan::SourceSet;
-use ops_catalog::catalog::MANIFEST_FILE;
+use ops_catalog::catalog::{Manifest, MANIFEST_FILE, SIGNATURE_FILE};
 use ops_catalog::store::{PutMode, Store, StoreError};
 use ops_core::{Category, OpsError};
 use std::io::Read;
@@ -44,8 +44,12 @@ impl CopyError {
         }
     }
 
+    /// A wrong identity fails every set alike: the run stops at the first.
     pub fn is_run_level(&self) -> bool {
-        matches!(self, CopyError::Store(e, _) if is_run_level(e))
+        match self {
+            CopyError::Store(e, _) => is_run_level(e),
+            CopyError::Set(e) => e.code == "wrong_identity",
+        }
     }
 }
 
@@ -62,19 +66,21 @@ fn store(what: impl Into<String>) -> impl FnOnce(StoreError) -> CopyError {
 pub fn copy_set(
     dst: &dyn Store,
     s: &SourceSet,
+    path: &std::path::Path,
+    manifest: &Manifest,
     there: &std::collections::BTreeMap<String, u64>,
 ) -> Result<Copied, CopyError> {
     let mut done = Copied::default();
-    for f in &s.manifest.files {
+    for f in &manifest.files {
         let key = s.key(&f.name);
         if there.get(&key) == Some(&f.bytes) {
             done.resumed += f.bytes;
             continue;
         }
-        let path = s.path.join(&f.name);
-        let mut src = std::fs::File::open(&path)
+        let file = path.join(&f.name);
+        let mut src = std::fs::File::open(&file)
             .map(|f| std::io::BufReader::with_capacity(ops_core::chunks::CHUNK, f))
-            .map_err(|e| CopyError::Set(OpsError::io(format!("reading {}", path.display()), &e)))?;
+            .map_err(|e| CopyError::Set(OpsError::io(format!("reading {}", file.display()), &e)))?;
         let stored = dst
             .put(&key, &mut src, Some(f.bytes), PutMode::Overwrite)
             .map_err(store(format!("writing {key}")))?;
@@ -86,7 +92,7 @@ pub fn copy_set(
                 Category::Integrity,
                 format!(
                     "{}: read {} bytes with SHA-256 {}, the manifest says {} bytes, {}: run backup-verify on the source",
-                    path.display(),
+                    file.display(),
                     stored.size,
                     stored.sha256,
                     f.bytes,
@@ -107,8 +113,24 @@ pub fn copy_set(
         }
         done.sent += f.bytes;
     }
+    // The manifest's signature goes before the manifest: a signed set is never visible
+    // unsigned.
+    let signature = path.join(SIGNATURE_FILE);
+    if signature.is_file() {
+        let text = std::fs::read(&signature).map_err(|e| {
+            CopyError::Set(OpsError::io(format!("reading {}", signature.display()), &e))
+        })?;
+        let key = s.key(SIGNATURE_FILE);
+        dst.put(
+            &key,
+            &mut &text[..],
+            Some(text.len() as u64),
+            PutMode::Overwrite,
+        )
+        .map_err(store(format!("writing {key}")))?;
+    }
     ops_core::failpoint::hit("copy.before_manifest");
-    let manifest_path = s.path.join(MANIFEST_FILE);
+    let manifest_path = path.join(MANIFEST_FILE);
     let manifest = std::fs::read(&manifest_path).map_err(|e| {
         CopyError::Set(OpsError::io(
             format!("reading {}", manifest_path.display()),

@@ -1,32 +1,39 @@
 //! `backup-copy SRC DST`: copies complete, verified sets that DST lacks, from a local
 //! catalog to another catalog: off-site to an S3-compatible bucket, or a second disk.
 //!
-//! [`plan`] decides (pure: the source's sets, what the destination has, the flags → sets to
-//! copy and sets skipped with a reason); [`execute`] copies one set (data first, checked
-//! against the manifest as it is read and against the size the store reports, manifest last
-//! and create-only). Everything is reported as events; `--dry-run` reports the plan.
+//! Three ways (ADR 0014): a directory to a directory, files as they are; to an object store
+//! (or with `--recipient`), sealed: encrypted with age and vouched for by a signed
+//! envelope; from a sealed catalog back to a directory, every object checked against the
+//! envelope and every file against its manifest as it is decrypted.
+//!
+//! [`plan`] decides (pure: the mode, the source's sets, what the destination has, the
+//! flags → sets to copy and sets skipped with a reason); [`execute`] and
+//! `ops_catalog::sealed` copy one set (data first, the manifest or envelope last and
+//! create-only). Everything is reported as events; `--dry-run` reports the plan.
 
 pub mod cli;
 pub mod execute;
 pub mod plan;
 
-use ops_catalog::catalog::{encode_db_dir, Catalog, GLOBALS_DIR, MANIFEST_FILE};
+use execute::{Copied, CopyError};
+use ops_catalog::catalog::{decode_db_dir, encode_db_dir, Catalog, GLOBALS_DIR, MANIFEST_FILE};
+use ops_catalog::keys::{Identities, Recipients, SigningKey, TrustedKey};
 use ops_catalog::lock::LockMode;
+use ops_catalog::sealed::open::{scan_dir, unseal_into};
+use ops_catalog::sealed::write::{journal_path, seal_set, SealError, SetToSeal};
+use ops_catalog::sealed::ENVELOPE_FILE;
 use ops_catalog::store::{self, PutMode, Store, StoreError, StoreOptions};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::{Category, ExitCode, OpsError};
-use plan::SourceSet;
+use plan::{Mode, Origin, SourceSet};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
+use std::path::Path;
 use std::time::Instant;
 
-/// The file that makes a catalog self-describing: a new machine reads it with no local
-/// state.
-pub const DESCRIPTOR: &str = "pgops-catalog.json";
-/// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u64 = 1;
+pub use ops_catalog::sealed::{DESCRIPTOR, FORMAT_VERSION};
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
@@ -75,8 +82,14 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
     }
 }
 
-/// The sets of the source that `-d` selects, oldest first per directory.
-fn source_sets(catalog: &Catalog, args: &cli::Args) -> Result<Vec<SourceSet>, OpsError> {
+/// The sets of the local source that `-d` selects, oldest first per directory; directories
+/// named like sets that are not (unsigned under `--public-key`, misplaced…) are reported,
+/// never copied.
+fn local_sets(
+    catalog: &Catalog,
+    args: &cli::Args,
+    emitter: &Emitter,
+) -> Result<Vec<SourceSet>, OpsError> {
     let now = jiff::Timestamp::now();
     let mut out = Vec::new();
     for dir in catalog.listing()?.set_dirs {
@@ -90,21 +103,101 @@ fn source_sets(catalog: &Catalog, args: &cli::Args) -> Result<Vec<SourceSet>, Op
             Some(db) => encode_db_dir(db),
             None => GLOBALS_DIR.to_string(),
         };
+        for r in &sets.rejected {
+            emitter.emit(
+                names::COPY_SKIPPED,
+                Severity::Error,
+                json!({"database": dir.label(), "id": r.set.id, "code": r.why.code(),
+                       "reason": r.reason}),
+            );
+        }
         out.extend(sets.sets.into_iter().map(|c| SourceSet {
             label: dir.label().to_string(),
             dir_name: dir_name.clone(),
             id: c.set.id.clone(),
-            path: c.set.path.clone(),
             verdict: c.set.read_verify().map(|r| r.verdict),
-            manifest: c.manifest,
+            origin: Origin::Local {
+                path: c.set.path.clone(),
+                manifest: Box::new(c.manifest),
+            },
         }));
     }
     Ok(out)
 }
 
-/// Makes sure the destination is a pgops catalog of a format this build writes: reads its
-/// descriptor, or creates it (create-only: two first copies agree on one).
-fn ensure_descriptor(dst: &dyn Store, dry_run: bool) -> Result<(), OpsError> {
+/// The sealed sets of an off-site source that `-d` selects, oldest first per directory;
+/// directories of sets that are not usable are reported.
+fn sealed_sets(
+    src: &dyn Store,
+    trust: &TrustedKey,
+    args: &cli::Args,
+    emitter: &Emitter,
+) -> Result<Vec<SourceSet>, OpsError> {
+    let at = |e: StoreError| e.to_ops_error(&format!("listing {}", src.location()));
+    let mut out = Vec::new();
+    for dir in src.list_dir("").map_err(at)?.dirs {
+        let label = if dir == GLOBALS_DIR {
+            GLOBALS_DIR.to_string()
+        } else {
+            match decode_db_dir(&dir) {
+                Some(db) => db,
+                None => continue,
+            }
+        };
+        if !args.select.wants(&label) {
+            continue;
+        }
+        let scanned = scan_dir(src, &dir, trust).map_err(at)?;
+        for r in &scanned.rejected {
+            emitter.emit(
+                names::COPY_SKIPPED,
+                Severity::Error,
+                json!({"database": label, "id": r.id, "code": r.code, "reason": r.reason}),
+            );
+        }
+        for id in &scanned.incomplete {
+            emitter.emit(
+                names::COPY_SKIPPED,
+                Severity::Warning,
+                json!({"database": label, "id": id, "code": "set_incomplete",
+                       "reason": "objects without an envelope: a copy in progress or interrupted, not a set"}),
+            );
+        }
+        out.extend(scanned.sets.into_iter().map(|s| SourceSet {
+            label: label.clone(),
+            dir_name: dir.clone(),
+            id: s.id.clone(),
+            verdict: Some(ops_catalog::catalog::Verdict::Pass),
+            origin: Origin::Sealed(s),
+        }));
+    }
+    Ok(out)
+}
+
+/// The descriptor a run writes into a new destination: its layout and, when sealed, the
+/// keys a new machine needs to know (public keys only).
+fn descriptor(mode: Mode, keys: &Keys) -> Value {
+    let mut d = json!({
+        "format": "pgops-catalog",
+        "version": FORMAT_VERSION,
+        "layout": if mode == Mode::Seal { "sealed" } else { "plain" },
+        "created_by": {"name": "backup-copy", "version": env!("CARGO_PKG_VERSION")},
+    });
+    if mode == Mode::Seal {
+        d["encryption"] = "age".into();
+        d["recipients"] = json!(keys.recipients.as_ref().map(|r| r.listed.clone()));
+        if let Some(k) = &keys.signing {
+            d["public_key"] = k.trusted().to_base64().into();
+            d["key_id"] = k.key_id().into();
+        }
+    }
+    d
+}
+
+/// Makes sure `dst` is a pgops catalog this run may write: reads its descriptor, or creates
+/// it (create-only: two first copies agree on one). A sealed catalog signed by another key
+/// is refused: its readers would reject every set this run writes.
+fn ensure_descriptor(dst: &dyn Store, dry_run: bool, wanted: &Value) -> Result<(), OpsError> {
     let at = |e: StoreError| e.to_ops_error(&format!("reading {}/{DESCRIPTOR}", dst.location()));
     let text = match dst.open(DESCRIPTOR) {
         Ok(mut r) => {
@@ -115,12 +208,7 @@ fn ensure_descriptor(dst: &dyn Store, dry_run: bool) -> Result<(), OpsError> {
         }
         Err(StoreError::NotFound(_)) if dry_run => return Ok(()),
         Err(StoreError::NotFound(_)) => {
-            let d = serde_json::to_vec_pretty(&json!({
-                "format": "pgops-catalog",
-                "version": FORMAT_VERSION,
-                "created_by": {"name": "backup-copy", "version": env!("CARGO_PKG_VERSION")},
-            }))
-            .expect("a descriptor serializes");
+            let d = serde_json::to_vec_pretty(wanted).expect("a descriptor serializes");
             return match dst.put(
                 DESCRIPTOR,
                 &mut &d[..],
@@ -141,6 +229,29 @@ fn ensure_descriptor(dst: &dyn Store, dry_run: bool) -> Result<(), OpsError> {
             format!(
                 "{}/{DESCRIPTOR} is not a pgops catalog of format {FORMAT_VERSION}",
                 dst.location()
+            ),
+        ));
+    }
+    let layout = |v: &Value| v["layout"].as_str().unwrap_or("plain").to_string();
+    if layout(&v) != layout(wanted) {
+        return Err(OpsError::validation(
+            "catalog_format",
+            format!(
+                "{} holds {} sets, this run writes {} ones",
+                dst.location(),
+                layout(&v),
+                layout(wanted)
+            ),
+        ));
+    }
+    if wanted["public_key"].is_string() && v["public_key"] != wanted["public_key"] {
+        return Err(OpsError::validation(
+            "catalog_key_mismatch",
+            format!(
+                "{} expects sets signed by key {}, the signing key is {}: use another prefix, or rotate the key (docs/storage.md)",
+                dst.location(),
+                v["key_id"].as_str().unwrap_or("?"),
+                wanted["key_id"].as_str().unwrap_or("?")
             ),
         ));
     }
@@ -168,29 +279,126 @@ fn destination_objects(
     Ok(out)
 }
 
-fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
-    if args.destination.starts_with("s3://") && !args.no_encrypt {
-        return Err(OpsError::validation(
-            "encryption_required",
-            "an s3:// destination takes the database's content off this host: encryption is not in this build yet, so pass --no-encrypt to send it in clear (knowingly), or copy to a directory",
-        ));
+/// The keys a run was given, read once, up front (a bad key fails before anything moves).
+#[derive(Debug, Default)]
+struct Keys {
+    recipients: Option<Recipients>,
+    signing: Option<SigningKey>,
+    trust: Option<TrustedKey>,
+    identities: Option<Identities>,
+}
+
+impl Keys {
+    fn load(args: &cli::Args) -> Result<Keys, OpsError> {
+        let recipients = Recipients::parse(&args.recipients, &args.recipients_files)?;
+        Ok(Keys {
+            recipients: (!recipients.is_empty()).then_some(recipients),
+            signing: args.signing.load()?,
+            trust: args.trust.load()?,
+            identities: args
+                .identity
+                .as_deref()
+                .map(Identities::from_file)
+                .transpose()?,
+        })
     }
+}
+
+fn required<'a, T>(
+    key: &'a Option<T>,
+    code: &'static str,
+    message: &str,
+) -> Result<&'a T, OpsError> {
+    key.as_ref()
+        .ok_or_else(|| OpsError::validation(code, message.to_string()))
+}
+
+fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
+    let keys = Keys::load(args)?;
+    let mode = plan::mode(
+        ops_catalog::sealed::is_sealed_location(&args.source),
+        args.destination.starts_with("s3://"),
+        keys.recipients.is_some(),
+    )
+    .map_err(|m| OpsError::validation("invalid_location", m))?;
     let options = StoreOptions {
         stall_timeout: args.stall_timeout,
         retry_timeout: args.retry_timeout,
     };
-    let dst = store::open_location(&args.destination, &options)
-        .map_err(|e| e.to_ops_error("opening the destination"))?;
-    // Shared: rotation cannot delete a set while it is being copied.
-    let (catalog, _lock) = Catalog::open(&args.source, LockMode::Shared, args.lock.lock_timeout)?;
-    let sets = source_sets(&catalog, args)?;
-    ensure_descriptor(dst.as_ref(), args.dry_run)?;
-    let there = destination_objects(dst.as_ref(), &sets)?;
-    let present: BTreeSet<(String, String)> = sets
-        .iter()
-        .filter(|s| there.contains_key(&s.key(MANIFEST_FILE)))
-        .map(|s| (s.dir_name.clone(), s.id.clone()))
-        .collect();
+    let (sets, dst, present) = match mode {
+        Mode::Plain | Mode::Seal => {
+            if mode == Mode::Seal {
+                required(&keys.recipients, "encryption_required",
+                    "what leaves this host is encrypted: pass --recipient or --recipients-file (age or SSH public keys)")?;
+                required(
+                    &keys.signing,
+                    "signing_key_required",
+                    "sealed sets are signed: pass --signing-key (a minisign key, `minisign -G -W`)",
+                )?;
+            }
+            let dst = store::open_location(&args.destination, &options)
+                .map_err(|e| e.to_ops_error("opening the destination"))?;
+            // Shared: rotation cannot delete a set while it is being copied.
+            let (catalog, lock) = Catalog::open(
+                Path::new(&args.source),
+                LockMode::Shared,
+                args.lock.lock_timeout,
+            )?;
+            let catalog = catalog.with_trust(keys.trust.clone());
+            let sets = local_sets(&catalog, args, emitter)?;
+            ensure_descriptor(dst.as_ref(), args.dry_run, &descriptor(mode, &keys))?;
+            let there = destination_objects(dst.as_ref(), &sets)?;
+            let last = if mode == Mode::Seal {
+                ENVELOPE_FILE
+            } else {
+                MANIFEST_FILE
+            };
+            let present: BTreeSet<(String, String)> = sets
+                .iter()
+                .filter(|s| there.contains_key(&s.key(last)))
+                .map(|s| (s.dir_name.clone(), s.id.clone()))
+                .collect();
+            let target = Target::Store {
+                dst,
+                there,
+                _lock: lock,
+            };
+            (sets, target, present)
+        }
+        Mode::Unseal => {
+            let trust = required(&keys.trust, "public_key_required",
+                "a sealed catalog is trusted only through its signatures: pass --public-key (PGOPS_PUBLIC_KEY)")?;
+            required(
+                &keys.identities,
+                "identity_required",
+                "a sealed catalog is encrypted: pass --identity (PGOPS_IDENTITY_FILE)",
+            )?;
+            let src = store::open_location(&args.source, &options)
+                .map_err(|e| e.to_ops_error("opening the source"))?;
+            let sets = sealed_sets(src.as_ref(), trust, args, emitter)?;
+            let root = Path::new(&args.destination).to_path_buf();
+            let (catalog, lock) = if args.dry_run {
+                (Catalog::new(&root), None)
+            } else {
+                let (c, l) = Catalog::create(&root, args.lock.lock_timeout)?;
+                (c, Some(l))
+            };
+            let present = sets
+                .iter()
+                .filter(|s| catalog.root().join(&s.dir_name).join(&s.id).is_dir())
+                .map(|s| (s.dir_name.clone(), s.id.clone()))
+                .collect();
+            (
+                sets,
+                Target::Local {
+                    src,
+                    root,
+                    _lock: lock,
+                },
+                present,
+            )
+        }
+    };
     let plan = plan::plan(&sets, &present, args.unverified);
     for (i, why) in &plan.skip {
         let s = &sets[*i];
@@ -207,14 +415,14 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     }
     for i in &plan.copy {
         let s = &sets[*i];
-        let what = json!({"database": s.label, "id": s.id, "destination": dst.location(),
-                          "files": s.manifest.files.len(), "bytes": s.bytes()});
+        let what = json!({"database": s.label, "id": s.id, "destination": dst.location(&args.destination),
+                          "files": s.files(), "bytes": s.bytes(), "mode": mode.name()});
         if args.dry_run {
             emitter.emit(names::COPY_PLANNED, Severity::Info, what);
             continue;
         }
         let started = Instant::now();
-        match execute::copy_set(dst.as_ref(), s, &there) {
+        match copy_one(&dst, s, &keys, &args.source) {
             Ok(c) => {
                 tally.copied += 1;
                 tally.sent += c.sent;
@@ -237,4 +445,87 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
         }
     }
     Ok(())
+}
+
+/// Where a run writes: a store (shipping, a second disk), or a local catalog (recovery).
+enum Target {
+    Store {
+        dst: Box<dyn Store>,
+        there: BTreeMap<String, u64>,
+        _lock: ops_catalog::lock::CatalogLock,
+    },
+    Local {
+        src: Box<dyn Store>,
+        root: std::path::PathBuf,
+        _lock: Option<ops_catalog::lock::CatalogLock>,
+    },
+}
+
+impl Target {
+    fn location(&self, given: &str) -> String {
+        match self {
+            Target::Store { dst, .. } => dst.location(),
+            Target::Local { .. } => given.to_string(),
+        }
+    }
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain",
+            Mode::Seal => "seal",
+            Mode::Unseal => "unseal",
+        }
+    }
+}
+
+impl From<SealError> for CopyError {
+    fn from(e: SealError) -> CopyError {
+        match e {
+            SealError::Store(e, what) => CopyError::Store(e, what),
+            SealError::Set(e) => CopyError::Set(e),
+        }
+    }
+}
+
+/// Copies one planned set the way its origin and the target say.
+fn copy_one(
+    target: &Target,
+    s: &SourceSet,
+    keys: &Keys,
+    source: &str,
+) -> Result<Copied, CopyError> {
+    match (target, &s.origin) {
+        (Target::Store { dst, there, .. }, Origin::Local { path, manifest }) => {
+            match (&keys.recipients, &keys.signing) {
+                (Some(recipients), Some(signing)) => {
+                    let set = SetToSeal {
+                        dir: &s.dir_name,
+                        id: &s.id,
+                        path,
+                        manifest,
+                    };
+                    let journal =
+                        journal_path(Path::new(source), &dst.location(), &s.dir_name, &s.id);
+                    let done = seal_set(dst.as_ref(), &set, there, recipients, signing, &journal)?;
+                    Ok(Copied {
+                        sent: done.sent,
+                        resumed: done.resumed,
+                    })
+                }
+                _ => execute::copy_set(dst.as_ref(), s, path, manifest, there),
+            }
+        }
+        (Target::Local { src, root, .. }, Origin::Sealed(set)) => {
+            let identities = keys.identities.as_ref().expect("checked for unsealing");
+            let trust = keys.trust.as_ref().expect("checked for unsealing");
+            unseal_into(src.as_ref(), set, identities, trust, root).map_err(CopyError::Set)?;
+            Ok(Copied {
+                sent: set.envelope.bytes(),
+                resumed: 0,
+            })
+        }
+        _ => unreachable!("the mode pairs origins and targets"),
+    }
 }

@@ -2,8 +2,47 @@
 //! Pure: the executor asks the stores, this module only decides.
 
 use ops_catalog::catalog::{Manifest, Verdict};
+use ops_catalog::sealed::open::SealedSet;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+
+/// Which way a run copies, from the two locations and the flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A directory to a directory, files as they are (a second disk).
+    Plain,
+    /// A directory to an off-site catalog: encrypted, signed (shipping).
+    Seal,
+    /// An off-site catalog back to a directory: checked, decrypted (recovery).
+    Unseal,
+}
+
+/// Decides the mode: what leaves for an object store is always sealed; a sealed source is
+/// always unsealed; `--recipient` seals to a directory too (an NFS mount off-site).
+pub fn mode(
+    source_sealed: bool,
+    destination_s3: bool,
+    recipients: bool,
+) -> Result<Mode, &'static str> {
+    match (source_sealed, destination_s3 || recipients) {
+        (false, false) => Ok(Mode::Plain),
+        (false, true) => Ok(Mode::Seal),
+        (true, false) => Ok(Mode::Unseal),
+        (true, true) => Err("the source is a sealed catalog: copy it back to a directory (recovery), then from there"),
+    }
+}
+
+/// Where a source set's bytes are.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// A set of a local catalog.
+    Local {
+        path: PathBuf,
+        manifest: Box<Manifest>,
+    },
+    /// A sealed set of an off-site catalog, its envelope's signature checked.
+    Sealed(SealedSet),
+}
 
 /// A set of the source catalog that could be copied.
 #[derive(Debug, Clone)]
@@ -13,9 +52,9 @@ pub struct SourceSet {
     /// Its directory name in every catalog (the encoded database name, or `_globals`).
     pub dir_name: String,
     pub id: String,
-    pub path: PathBuf,
-    pub manifest: Manifest,
-    /// What the last backup-verify of it said, if it ran.
+    pub origin: Origin,
+    /// What the last backup-verify of it said, if it ran. A sealed set counts as passed:
+    /// only passed sets are sealed, and unsealing checks every file against its manifest.
     pub verdict: Option<Verdict>,
 }
 
@@ -25,8 +64,19 @@ impl SourceSet {
         format!("{}/{}/{file}", self.dir_name, self.id)
     }
 
+    /// Bytes to move: the stored files (local), or the ciphertext (sealed).
     pub fn bytes(&self) -> u64 {
-        self.manifest.files.iter().map(|f| f.bytes).sum()
+        match &self.origin {
+            Origin::Local { manifest, .. } => manifest.files.iter().map(|f| f.bytes).sum(),
+            Origin::Sealed(s) => s.envelope.bytes(),
+        }
+    }
+
+    pub fn files(&self) -> usize {
+        match &self.origin {
+            Origin::Local { manifest, .. } => manifest.files.len(),
+            Origin::Sealed(s) => s.envelope.objects.len(),
+        }
     }
 }
 
@@ -109,8 +159,10 @@ mod tests {
             label: "app".into(),
             dir_name: "app".into(),
             id: id.into(),
-            path: PathBuf::new(),
-            manifest: m,
+            origin: Origin::Local {
+                path: PathBuf::new(),
+                manifest: Box::new(m),
+            },
             verdict,
         }
     }
@@ -141,5 +193,14 @@ mod tests {
             "app/20261121T000000Z/manifest.json"
         );
         assert_eq!(sets[1].bytes(), 10);
+    }
+
+    #[test]
+    fn what_leaves_for_a_bucket_is_sealed_and_what_comes_back_unsealed() {
+        assert_eq!(mode(false, false, false), Ok(Mode::Plain));
+        assert_eq!(mode(false, true, false), Ok(Mode::Seal));
+        assert_eq!(mode(false, false, true), Ok(Mode::Seal));
+        assert_eq!(mode(true, false, false), Ok(Mode::Unseal));
+        assert!(mode(true, true, false).is_err());
     }
 }

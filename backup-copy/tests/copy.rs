@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
+use testkit::keys::Keys;
 use testkit::s3::S3Server;
 use testkit::{Cluster, ToolRun};
 
@@ -24,6 +25,9 @@ fn copy_cmd(s3: Option<&S3Server>, args: &[&str]) -> Command {
     if let Some(s) = s3 {
         cmd.envs(s.env());
     }
+    // Every key, as an operator's environment file gives them (made by minisign and
+    // age-keygen).
+    cmd.envs(Keys::shared().env());
     // Errors come quickly, unless a test gives its own retry budget.
     if !args.contains(&"--retry-timeout") {
         cmd.args(["--retry-timeout", "2s"]);
@@ -43,6 +47,7 @@ fn backup(c: &Cluster, db: &str, root: &str, extra: &[&str]) -> Value {
         c.tool("pgdump-run")
             .args(["-d", db, "--no-globals", "--backup-dir", root])
             .args(extra)
+            .envs(Keys::shared().env())
             .output()
             .unwrap(),
     );
@@ -92,7 +97,7 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
     let src = dir.path().to_str().unwrap();
     let dst = s3.location("ship");
 
-    let r = copy(Some(&s3), &["--dry-run", "--no-encrypt", src, &dst]);
+    let r = copy(Some(&s3), &["--dry-run", src, &dst]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert_eq!(r.named("copy.planned").len(), 1);
     assert!(
@@ -100,29 +105,46 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
         "a dry run copies nothing"
     );
 
-    let r = copy(Some(&s3), &["--no-encrypt", src, &dst]);
+    let r = copy(Some(&s3), &[src, &dst]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let done = r.named("copy.completed");
     assert_eq!(done.len(), 1);
     assert_eq!(done[0]["database"], db.as_str());
-    assert_eq!(done[0]["bytes_sent"], done[0]["bytes"]);
+    // Ciphertext: the files, the manifest and age's 16 bytes a 64 KiB chunk.
+    assert!(done[0]["bytes_sent"].as_u64() > done[0]["bytes"].as_u64());
     // The destination holds the set as the source does, and describes itself.
     let st = store(&s3, "ship");
     assert!(st.size(backup_copy::DESCRIPTOR).unwrap().is_some());
     let set = format!("{db}/{}", done[0]["id"].as_str().unwrap());
     let objects = st.list_dir(&set).unwrap().objects;
-    let names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
-    assert_eq!(names, [format!("{db}.dump.zst").as_str(), "manifest.json"]);
+    let mut names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
+    // Sealed: every file encrypted under a per-writer nonce, the envelope and its
+    // signature in clear; nothing else.
+    let nonce = names
+        .iter()
+        .find_map(|n| n.strip_prefix("envelope.")?.strip_suffix(".minisig"))
+        .unwrap()
+        .to_string();
+    names.sort();
+    let mut want = vec![
+        format!("{db}.dump.zst.{nonce}.age"),
+        format!("envelope.{nonce}.minisig"),
+        "envelope.json".to_string(),
+        format!("manifest.json.{nonce}.age"),
+        format!("manifest.json.minisig.{nonce}.age"),
+    ];
+    want.sort();
+    assert_eq!(names, want);
 
     // Again: nothing to send.
-    let r = copy(Some(&s3), &["--no-encrypt", src, &dst]);
+    let r = copy(Some(&s3), &[src, &dst]);
     assert_eq!(r.named("copy.skipped")[0]["code"], "at_destination");
     assert_eq!(r.finished()["bytes_sent"], 0);
 
     // A set no verify has passed waits, unless --unverified.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let newer = backup(c, &db, src, &[])["id"].as_str().unwrap().to_string();
-    let r = copy(Some(&s3), &["--no-encrypt", src, &dst]);
+    let r = copy(Some(&s3), &[src, &dst]);
     let waiting: Vec<&Value> = r
         .named("copy.skipped")
         .into_iter()
@@ -130,7 +152,7 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
         .collect();
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0]["id"], newer.as_str());
-    let r = copy(Some(&s3), &["--unverified", "--no-encrypt", src, &dst]);
+    let r = copy(Some(&s3), &["--unverified", src, &dst]);
     assert_eq!(ids(&r, "copy.completed"), [newer]);
 }
 
@@ -141,7 +163,7 @@ fn a_copy_killed_before_its_manifest_leaves_no_set_and_the_next_resumes() {
     let (db, dir) = verified_catalog(c, "copy_kill");
     let src = dir.path().to_str().unwrap();
     let dst = s3.location("killed");
-    let out = copy_cmd(Some(&s3), &["--no-encrypt", src, &dst])
+    let out = copy_cmd(Some(&s3), &[src, &dst])
         .env("PGOPS_FAILPOINT", "copy.before_manifest")
         .output()
         .unwrap();
@@ -151,10 +173,10 @@ fn a_copy_killed_before_its_manifest_leaves_no_set_and_the_next_resumes() {
     assert_eq!(sets.len(), 1, "the data is there");
     let set = format!("{db}/{}", sets[0]);
     assert!(
-        st.size(&format!("{set}/manifest.json")).unwrap().is_none(),
-        "but no manifest: not a set"
+        st.size(&format!("{set}/envelope.json")).unwrap().is_none(),
+        "but no envelope: not a set"
     );
-    let r = copy(Some(&s3), &["--no-encrypt", src, &dst]);
+    let r = copy(Some(&s3), &[src, &dst]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let done = r.named("copy.completed");
     assert_eq!(
@@ -162,7 +184,7 @@ fn a_copy_killed_before_its_manifest_leaves_no_set_and_the_next_resumes() {
         "the data was kept, not sent again"
     );
     assert_eq!(done[0]["bytes_resumed"], done[0]["bytes"]);
-    assert!(st.size(&format!("{set}/manifest.json")).unwrap().is_some());
+    assert!(st.size(&format!("{set}/envelope.json")).unwrap().is_some());
 }
 
 #[test]
@@ -171,7 +193,13 @@ fn a_second_disk_gets_the_same_files() {
     let (db, dir) = verified_catalog(c, "copy_local");
     let second = tempfile::tempdir().unwrap();
     let dst = second.path().join("catalog");
-    let r = copy(None, &[dir.path().to_str().unwrap(), dst.to_str().unwrap()]);
+    // No recipients: files as they are (with them, a directory gets sealed sets too).
+    let r = ToolRun::check(
+        copy_cmd(None, &[dir.path().to_str().unwrap(), dst.to_str().unwrap()])
+            .env_remove("PGOPS_RECIPIENTS_FILE")
+            .output()
+            .unwrap(),
+    );
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let id = r.named("copy.completed")[0]["id"]
         .as_str()
@@ -199,22 +227,35 @@ fn a_missing_bucket_and_an_unreachable_endpoint_stop_the_run_with_a_clear_code()
     let s3 = S3Server::start();
     let (_db, dir) = verified_catalog(c, "copy_err");
     let src = dir.path().to_str().unwrap();
-    let r = copy(Some(&s3), &["--no-encrypt", src, "s3://no-such-bucket/x"]);
+    let r = copy(Some(&s3), &[src, "s3://no-such-bucket/x"]);
     assert_eq!(r.code, 3, "{:#?}", r.events);
     assert_eq!(r.error_code("copy.failed"), "store_bucket_missing");
     let port = testkit::free_port().to_string();
     let r = ToolRun::check(
-        copy_cmd(Some(&s3), &["--no-encrypt", src, &s3.location("x")])
+        copy_cmd(Some(&s3), &[src, &s3.location("x")])
             .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
             .output()
             .unwrap(),
     );
     assert_eq!(r.code, 3, "{:#?}", r.events);
     assert_eq!(r.error_code("copy.failed"), "store_unreachable");
-    // Plaintext off the host only when asked.
-    let r = copy(Some(&s3), &[src, &s3.location("x")]);
+    // Never plaintext off the host, never an unsigned set.
+    let r = ToolRun::check(
+        copy_cmd(Some(&s3), &[src, &s3.location("x")])
+            .env_remove("PGOPS_RECIPIENTS_FILE")
+            .output()
+            .unwrap(),
+    );
     assert_eq!(r.code, 2);
     assert_eq!(r.error_code("copy.failed"), "encryption_required");
+    let r = ToolRun::check(
+        copy_cmd(Some(&s3), &[src, &s3.location("x")])
+            .env_remove("PGOPS_SIGNING_KEY")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(r.error_code("copy.failed"), "signing_key_required");
     let r = copy(Some(&s3), &[src, "ftp://x/y"]);
     assert_eq!(r.code, 2);
     assert_eq!(r.error_code("copy.failed"), "invalid_location");
@@ -249,7 +290,6 @@ fn throttling_and_connections_reset_mid_part_are_survived_by_retry() {
         copy_cmd(
             Some(&s3),
             &[
-                "--no-encrypt",
                 "--unverified",
                 "--retry-timeout",
                 "60s",
@@ -270,19 +310,31 @@ fn throttling_and_connections_reset_mid_part_are_survived_by_retry() {
         proxy.reset.load(std::sync::atomic::Ordering::SeqCst) >= 1,
         "a part was cut"
     );
-    // What the store holds is what the manifest says, read back through the store.
+    // What the store holds is what the envelope says, read back through the store.
     let st = store(&s3, "faults");
     let id = done["id"].as_str().unwrap();
+    let mut text = Vec::new();
+    st.open(&format!("{db}/{id}/envelope.json"))
+        .unwrap()
+        .read_to_end(&mut text)
+        .unwrap();
+    let envelope: Value = serde_json::from_slice(&text).unwrap();
     let file = done["file"].as_str().unwrap();
+    let object = envelope["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["file"] == file)
+        .unwrap();
     let mut back = Vec::new();
-    st.open(&format!("{db}/{id}/{file}"))
+    st.open(&format!("{db}/{id}/{}", object["name"].as_str().unwrap()))
         .unwrap()
         .read_to_end(&mut back)
         .unwrap();
     use sha2::Digest;
     assert_eq!(
         hex::encode(sha2::Sha256::digest(&back)),
-        done["sha256"].as_str().unwrap()
+        object["sha256"].as_str().unwrap()
     );
 }
 
@@ -295,13 +347,13 @@ fn wrong_credentials_stop_the_run_as_denied() {
     let (_db, dir) = verified_catalog(c, "copy_auth");
     let src = dir.path().to_str().unwrap();
     let r = ToolRun::check(
-        copy_cmd(Some(&s3), &["--no-encrypt", src, &s3.location("auth")])
+        copy_cmd(Some(&s3), &[src, &s3.location("auth")])
             .env("AWS_SECRET_ACCESS_KEY", testkit::SENTINEL_S3_SECRET)
             .output()
             .unwrap(),
     );
     assert_eq!(r.code, 3, "{:#?}", r.events);
     assert_eq!(r.error_code("copy.failed"), "store_denied");
-    let r = copy(Some(&s3), &["--no-encrypt", src, &s3.location("auth")]);
+    let r = copy(Some(&s3), &[src, &s3.location("auth")]);
     assert_eq!(r.code, 0, "the right keys copy: {:#?}", r.events);
 }

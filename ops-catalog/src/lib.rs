@@ -8,6 +8,7 @@
 //! - [`keys`]: signing (minisign) and encryption (age) keys of signed and encrypted sets.
 //! - [`frames`]: zstd in independent frames, compressed and decoded on every core.
 //! - [`store`]: where a catalog lives: a local directory or an S3 bucket, one trait.
+//! - [`sealed`]: sets as they lie off-site: age-encrypted objects and a signed envelope.
 //! - [`stored`]: the one reader and writer of stored files (hashing, compression).
 
 pub mod catalog;
@@ -16,5 +17,6 @@ pub mod frames;
 pub mod input;
 pub mod keys;
 pub mod lock;
+pub mod sealed;
 pub mod store;
 pub mod stored;

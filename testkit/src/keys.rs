@@ -56,6 +56,32 @@ impl Keys {
         }
     }
 
+    /// The environment that hands every key to the tools (PGOPS_SIGNING_KEY,
+    /// PGOPS_PUBLIC_KEY, PGOPS_IDENTITY_FILE, PGOPS_RECIPIENTS_FILE).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let recipients = self.identity.with_extension("recipients");
+        std::fs::write(&recipients, format!("# age-keygen -y\n{}\n", self.recipient)).unwrap();
+        let p = |p: &Path| p.to_str().unwrap().to_string();
+        vec![
+            ("PGOPS_SIGNING_KEY".into(), p(&self.signing_key)),
+            ("PGOPS_PUBLIC_KEY".into(), p(&self.public_key)),
+            ("PGOPS_IDENTITY_FILE".into(), p(&self.identity)),
+            ("PGOPS_RECIPIENTS_FILE".into(), p(&recipients)),
+        ]
+    }
+
+    /// One set of keys for a whole test binary, in a directory that lives as long.
+    pub fn shared() -> &'static Keys {
+        static KEYS: std::sync::OnceLock<(tempfile::TempDir, Keys)> = std::sync::OnceLock::new();
+        &KEYS
+            .get_or_init(|| {
+                let dir = tempfile::tempdir().unwrap();
+                let keys = Keys::make(dir.path(), "pgops");
+                (dir, keys)
+            })
+            .1
+    }
+
     /// `minisign -V` of `file` against its `.minisig` and this public key.
     pub fn minisign_verifies(&self, file: &Path) -> bool {
         Command::new("minisign")

@@ -189,7 +189,9 @@ impl Cluster {
             .env_remove("PGOPS_CORRELATION_ID")
             .env_remove("PGOPS_FAILPOINT")
             .env_remove("PGOPS_SIGNING_KEY")
-            .env_remove("PGOPS_PUBLIC_KEY");
+            .env_remove("PGOPS_PUBLIC_KEY")
+            .env_remove("PGOPS_IDENTITY_FILE")
+            .env_remove("PGOPS_RECIPIENTS_FILE");
     }
 
     /// Another workspace tool (built on demand), configured with [`configure_tool`](Self::configure_tool).

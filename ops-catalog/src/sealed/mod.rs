@@ -1,0 +1,103 @@
+//! Sealed sets: a set as it lies in an off-site catalog (ADR 0014), encrypted with age and
+//! vouched for by a signed envelope.
+//!
+//! ```text
+//! <db-dir>/<set id>/
+//!   <file>.<nonce>.age          every file of the local set (dump, manifest.json, its
+//!                               signature), age-encrypted, streamed
+//!   envelope.<nonce>.minisig    minisign signature of the envelope, written just before it
+//!   envelope.json               in clear: format, kind, id, and every object's name, size
+//!                               and SHA-256 of its ciphertext; written last, create-only
+//! ```
+//! A sealed set exists iff its `envelope.json` exists (ADR 0013). The `nonce` is one per
+//! writer: two copies of one set never write the same object, so the loser of a race for
+//! the envelope leaves the winner's objects and signature intact and removes its own.
+//! `minisign -V -m envelope.json -x envelope.<nonce>.minisig -p KEY` checks a set by hand.
+//!
+//! - [`write`]: sealing a local set into a store, resumable.
+//! - [`open`]: reading sealed sets back: envelopes, their signatures, the objects'
+//!   presence and hashes, and unsealing a set into a local catalog.
+//!
+//! What stays in clear: object names (the encoded database name, the set id, file names),
+//! sizes, timestamps, ciphertext hashes and the public keys. Table names, roles, settings,
+//! row counts and data are only inside `.age` objects.
+
+pub mod open;
+pub mod write;
+
+use crate::catalog::SetKind;
+use serde::{Deserialize, Serialize};
+
+pub const ENVELOPE_FILE: &str = "envelope.json";
+/// The envelope's signature written by the writer with `nonce`.
+pub fn envelope_signature_name(nonce: &str) -> String {
+    format!("envelope.{nonce}.minisig")
+}
+
+/// Whether `name` is an envelope signature.
+pub fn is_envelope_signature(name: &str) -> bool {
+    name.starts_with("envelope.") && name.ends_with(".minisig") && name != ENVELOPE_FILE
+}
+pub const ENVELOPE_FORMAT: &str = "pgops-envelope";
+pub const ENVELOPE_VERSION: u32 = 1;
+/// The suffix of every encrypted object: `age -d` opens it.
+pub const AGE_SUFFIX: &str = ".age";
+
+/// One object of a sealed set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedObject {
+    /// The object's name in the set (`app.dump.zst.1f2e3d4c.age`).
+    pub name: String,
+    /// The file it holds once decrypted (`app.dump.zst`).
+    pub file: String,
+    /// Size and SHA-256 of the ciphertext, as stored.
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// `envelope.json`: the clear, signed description of a sealed set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub format: String,
+    pub v: u32,
+    pub kind: SetKind,
+    /// The directory of sets it lies in (encoded database name, or `_globals`).
+    pub dir: String,
+    pub id: String,
+    pub sealed_at: String,
+    pub encryption: String,
+    pub objects: Vec<SealedObject>,
+}
+
+impl Envelope {
+    /// Bytes of ciphertext in the set.
+    pub fn bytes(&self) -> u64 {
+        self.objects.iter().map(|o| o.bytes).sum()
+    }
+
+    /// The object holding `file`.
+    pub fn object_for(&self, file: &str) -> Option<&SealedObject> {
+        self.objects.iter().find(|o| o.file == file)
+    }
+}
+
+/// The key of `name` in the set `dir/id`.
+pub fn key(dir: &str, id: &str, name: &str) -> String {
+    format!("{dir}/{id}/{name}")
+}
+
+/// Whether a catalog location holds sealed sets: every object-store location does (what
+/// leaves the host is always encrypted); a directory does when its descriptor says so.
+pub fn is_sealed_location(location: &str) -> bool {
+    location.starts_with("s3://")
+        || std::fs::read(std::path::Path::new(location).join(DESCRIPTOR))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["layout"] == "sealed")
+}
+
+/// The file that makes a catalog self-describing: a new machine reads it with no local
+/// state.
+pub const DESCRIPTOR: &str = "pgops-catalog.json";
+/// The layout version this build writes and reads.
+pub const FORMAT_VERSION: u64 = 1;

@@ -1,0 +1,386 @@
+//! Reading sealed sets: which sets a store holds (by their signed envelopes), whether their
+//! objects are there with the recorded sizes and ciphertext hashes, and unsealing a set
+//! into a local catalog, where every local tool takes it as it takes its own.
+
+use super::ENVELOPE_VERSION;
+use super::{is_envelope_signature, key, Envelope, ENVELOPE_FILE, ENVELOPE_FORMAT};
+use crate::catalog::{self, Manifest, MANIFEST_FILE, PARTIAL_PREFIX, SIGNATURE_FILE};
+use crate::keys::{Identities, TrustedKey, SIGNATURE_INVALID};
+use crate::store::{Store, StoreError};
+use ops_core::{atomic, timefmt, Category, OpsError};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The largest envelope or signature read: a hostile store cannot make a reader allocate
+/// more.
+const SMALL_OBJECT_LIMIT: u64 = 16 << 20;
+
+/// A sealed set whose envelope was read, lies where it says, and whose signature checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSet {
+    pub dir: String,
+    pub id: String,
+    pub envelope: Envelope,
+}
+
+impl SealedSet {
+    pub fn started(&self) -> timefmt::Timestamp {
+        timefmt::parse_set_id(&self.id).expect("a sealed set's id is a set id")
+    }
+}
+
+/// A set directory in the store that is not a usable sealed set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRejected {
+    pub dir: String,
+    pub id: String,
+    /// `signature_invalid`, `envelope_invalid` or `set_misplaced`.
+    pub code: &'static str,
+    pub reason: String,
+}
+
+/// What one directory of sets (a database's, or `_globals`) holds in a store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealedDir {
+    /// Usable sets, oldest first.
+    pub sets: Vec<SealedSet>,
+    pub rejected: Vec<SealedRejected>,
+    /// Set ids with objects but no envelope: copies in progress, or interrupted.
+    pub incomplete: Vec<String>,
+    /// Every object under the directory: `<id>/<name>` → size.
+    pub objects: BTreeMap<String, u64>,
+}
+
+/// Reads a small object whole (an envelope, a signature).
+pub fn read_small(store: &dyn Store, k: &str) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::new();
+    store
+        .open(k)?
+        .take(SMALL_OBJECT_LIMIT)
+        .read_to_end(&mut out)
+        .map_err(|e| StoreError::Other(format!("reading {k}: {e}")))?;
+    Ok(out)
+}
+
+/// Lists `dir` in `store` (one listing) and reads every envelope, checking its signature
+/// against `trust` and that it lies where it says.
+pub fn scan_dir(store: &dyn Store, dir: &str, trust: &TrustedKey) -> Result<SealedDir, StoreError> {
+    let mut out = SealedDir::default();
+    let mut by_set: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for o in store.list_tree(dir)? {
+        if let Some((id, name)) = o.name.split_once('/') {
+            if timefmt::parse_set_id(id).is_some() && !name.contains('/') {
+                by_set
+                    .entry(id.to_string())
+                    .or_default()
+                    .push(name.to_string());
+            }
+        }
+        out.objects.insert(o.name, o.size);
+    }
+    for (id, names) in by_set {
+        if !names.iter().any(|n| n == ENVELOPE_FILE) {
+            out.incomplete.push(id);
+            continue;
+        }
+        match read_set(store, dir, &id, &names, trust)? {
+            Ok(envelope) => out.sets.push(SealedSet {
+                dir: dir.to_string(),
+                id,
+                envelope,
+            }),
+            Err((code, reason)) => out.rejected.push(SealedRejected {
+                dir: dir.to_string(),
+                id,
+                code,
+                reason,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+type Rejection = (&'static str, String);
+
+/// Reads one set's envelope: the signature first (nothing unsigned is parsed further).
+fn read_set(
+    store: &dyn Store,
+    dir: &str,
+    id: &str,
+    names: &[String],
+    trust: &TrustedKey,
+) -> Result<Result<Envelope, Rejection>, StoreError> {
+    let text = read_small(store, &key(dir, id, ENVELOPE_FILE))?;
+    let mut why = format!(
+        "no envelope signature checks against the trusted key {}",
+        trust.key_id()
+    );
+    let mut signed = false;
+    for sig in names.iter().filter(|n| is_envelope_signature(n)) {
+        let sig_text = read_small(store, &key(dir, id, sig))?;
+        match trust.verify(&text, &String::from_utf8_lossy(&sig_text)) {
+            Ok(()) => {
+                signed = true;
+                break;
+            }
+            Err(e) => why = format!("{sig}: {e}"),
+        }
+    }
+    if !signed {
+        return Ok(Err((SIGNATURE_INVALID, why)));
+    }
+    let envelope: Envelope = match serde_json::from_slice(&text) {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(("envelope_invalid", format!("{ENVELOPE_FILE}: {e}")))),
+    };
+    if envelope.format != ENVELOPE_FORMAT || envelope.v != ENVELOPE_VERSION {
+        return Ok(Err((
+            "envelope_invalid",
+            format!(
+                "{ENVELOPE_FILE}: format {:?} version {} is not known to this build",
+                envelope.format, envelope.v
+            ),
+        )));
+    }
+    // A signed envelope moved elsewhere (an old set replayed under a newer id) is not
+    // the set it claims to be.
+    if envelope.dir != dir || envelope.id != id {
+        return Ok(Err((
+            "set_misplaced",
+            format!(
+                "its envelope is of {}/{}, it lies in {dir}/{id}",
+                envelope.dir, envelope.id
+            ),
+        )));
+    }
+    Ok(Ok(envelope))
+}
+
+/// Objects of `set` missing from the listing or of another size than its envelope says.
+pub fn object_problems(set: &SealedSet, objects: &BTreeMap<String, u64>) -> Vec<String> {
+    set.envelope
+        .objects
+        .iter()
+        .filter_map(|o| match objects.get(&format!("{}/{}", set.id, o.name)) {
+            None => Some(format!("{} is missing", o.name)),
+            Some(&n) if n != o.bytes => Some(format!(
+                "{} has {n} bytes, its envelope says {}",
+                o.name, o.bytes
+            )),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+/// Counts and hashes what is read through it.
+struct Hashed<R> {
+    src: R,
+    hash: sha2::Sha256,
+    size: u64,
+}
+
+impl<R: Read> Hashed<R> {
+    fn new(src: R) -> Hashed<R> {
+        Hashed {
+            src,
+            hash: <sha2::Sha256 as sha2::Digest>::new(),
+            size: 0,
+        }
+    }
+
+    fn finish(self) -> (u64, String) {
+        (self.size, hex::encode(sha2::Digest::finalize(self.hash)))
+    }
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.src.read(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+/// Downloads every object of `set` and checks its ciphertext's size and SHA-256 against
+/// the envelope: proof that the bucket holds what was written, without the identity.
+/// Returns the problems found (empty: intact) and the bytes read.
+pub fn hash_objects(store: &dyn Store, set: &SealedSet) -> Result<(Vec<String>, u64), StoreError> {
+    let mut problems = Vec::new();
+    let mut read = 0;
+    for o in &set.envelope.objects {
+        let k = key(&set.dir, &set.id, &o.name);
+        let mut h = Hashed::new(store.open(&k)?);
+        io::copy(&mut h, &mut io::sink())
+            .map_err(|e| StoreError::Other(format!("reading {k}: {e}")))?;
+        let (size, sha) = h.finish();
+        read += size;
+        if size != o.bytes || sha != o.sha256 {
+            problems.push(format!(
+                "{}: {size} bytes with SHA-256 {sha}, its envelope says {} bytes, {}",
+                o.name, o.bytes, o.sha256
+            ));
+        }
+    }
+    Ok((problems, read))
+}
+
+fn integrity(code: &'static str, message: String) -> OpsError {
+    OpsError::new(code, Category::Integrity, message)
+}
+
+/// Decrypts one object into `path`, checking the ciphertext against the envelope and
+/// returning the plaintext's size and SHA-256.
+fn unseal_object(
+    store: &dyn Store,
+    set: &SealedSet,
+    o: &super::SealedObject,
+    identities: &Identities,
+    path: &Path,
+) -> Result<(u64, String), OpsError> {
+    let k = key(&set.dir, &set.id, &o.name);
+    let src = store
+        .open(&k)
+        .map_err(|e| e.to_ops_error(&format!("reading {k}")))?;
+    let mut cipher = Hashed::new(io::BufReader::with_capacity(ops_core::chunks::CHUNK, src));
+    let plain_size;
+    let plain_sha;
+    {
+        let reader = identities.decrypt(&mut cipher, &k)?;
+        let mut plain = Hashed::new(reader);
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode_private()
+            .open(path)
+            .map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
+        io::copy(&mut plain, &mut out).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => integrity(
+                "decrypt_failed",
+                format!("{k}: not a complete, authentic age file: {e}"),
+            ),
+            _ => OpsError::io(format!("unsealing {k} into {}", path.display()), &e),
+        })?;
+        out.flush()
+            .and_then(|()| out.sync_all())
+            .map_err(|e| OpsError::io(format!("writing {}", path.display()), &e))?;
+        (plain_size, plain_sha) = plain.finish();
+    }
+    // Whatever follows the age stream counts too.
+    io::copy(&mut cipher, &mut io::sink()).map_err(|e| OpsError::io(format!("reading {k}"), &e))?;
+    let (size, sha) = cipher.finish();
+    if size != o.bytes || sha != o.sha256 {
+        return Err(integrity(
+            "object_altered",
+            format!(
+                "{k}: {size} bytes with SHA-256 {sha}, its signed envelope says {} bytes, {}",
+                o.bytes, o.sha256
+            ),
+        ));
+    }
+    Ok((plain_size, plain_sha))
+}
+
+trait PrivateMode {
+    fn mode_private(&mut self) -> &mut Self;
+}
+
+impl PrivateMode for std::fs::OpenOptions {
+    fn mode_private(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
+    }
+}
+
+/// Unseals `set` into the local catalog at `root` (`<root>/<dir>/<id>/`, published by one
+/// rename once every file decrypted and checked): the set is then an ordinary local set,
+/// its manifest and signature as the backup host wrote them. Returns its path and
+/// manifest.
+pub fn unseal_into(
+    store: &dyn Store,
+    set: &SealedSet,
+    identities: &Identities,
+    trust: &TrustedKey,
+    root: &Path,
+) -> Result<(PathBuf, Manifest), OpsError> {
+    let dir = root.join(&set.dir);
+    atomic::create_private_dir_all(&dir)
+        .map_err(|e| OpsError::io(format!("creating {}", dir.display()), &e))?;
+    let partial = dir.join(format!("{PARTIAL_PREFIX}{}", set.id));
+    if partial.exists() {
+        // Left by an interrupted recovery: this run is the only writer (catalog lock).
+        catalog::remove_partial(&partial)
+            .map_err(|e| OpsError::io(format!("removing {}", partial.display()), &e))?;
+    }
+    atomic::create_private_dir_all(&partial)
+        .map_err(|e| OpsError::io(format!("creating {}", partial.display()), &e))?;
+    let result = unseal_files(store, set, identities, trust, &partial).and_then(|m| {
+        let final_dir = dir.join(&set.id);
+        atomic::publish_dir(&partial, &final_dir)
+            .map_err(|e| OpsError::io(format!("publishing {}", final_dir.display()), &e))?;
+        Ok((final_dir, m))
+    });
+    if result.is_err() {
+        let _ = catalog::remove_partial(&partial);
+    }
+    result
+}
+
+fn unseal_files(
+    store: &dyn Store,
+    set: &SealedSet,
+    identities: &Identities,
+    trust: &TrustedKey,
+    into: &Path,
+) -> Result<Manifest, OpsError> {
+    let mut plain = BTreeMap::new();
+    for o in &set.envelope.objects {
+        if !catalog::is_plain_name(&o.file) && o.file != MANIFEST_FILE && o.file != SIGNATURE_FILE {
+            return Err(integrity(
+                "envelope_invalid",
+                format!(
+                    "{}/{}: the envelope names the file {:?}",
+                    set.dir, set.id, o.file
+                ),
+            ));
+        }
+        let got = unseal_object(store, set, o, identities, &into.join(&o.file))?;
+        plain.insert(o.file.clone(), got);
+    }
+    let what = format!("{}/{}", set.dir, set.id);
+    let manifest = catalog::read_manifest(&into.join(MANIFEST_FILE))
+        .map_err(|e| integrity("envelope_invalid", format!("{what}: {}", e.message)))?;
+    // The manifest's own signature, when the backup host signed it: the set is then
+    // exactly what pgdump-run published, not only what backup-copy sealed.
+    if into.join(SIGNATURE_FILE).is_file() {
+        catalog::check_signature(trust, into)
+            .map_err(|why| integrity(SIGNATURE_INVALID, format!("{what}: {why}")))?;
+    }
+    if manifest.id != set.id {
+        return Err(integrity(
+            "set_misplaced",
+            format!("{what}: its manifest is of set {}", manifest.id),
+        ));
+    }
+    for f in &manifest.files {
+        match plain.get(&f.name) {
+            Some((n, sha)) if *n == f.bytes && *sha == f.sha256 => {}
+            Some((n, sha)) => {
+                return Err(integrity(
+                    "checksum_mismatch",
+                    format!(
+                        "{what}: {} decrypts to {n} bytes with SHA-256 {sha}, its manifest says {} bytes, {}",
+                        f.name, f.bytes, f.sha256
+                    ),
+                ))
+            }
+            None => {
+                return Err(integrity(
+                    "object_missing",
+                    format!("{what}: the envelope holds no object for {}", f.name),
+                ))
+            }
+        }
+    }
+    Ok(manifest)
+}

@@ -1,0 +1,353 @@
+//! Sealing a local set into a store: every file encrypted to the recipients as it streams,
+//! checked against the manifest on the way, then the signed envelope, create-only.
+//!
+//! Resuming: what each object became (its name, ciphertext size and SHA-256) is recorded
+//! in a journal on the *source* host as soon as the store has it, so an interrupted copy
+//! re-sends only what is missing, and never vouches in an envelope for an object it did
+//! not write itself (an object found in the bucket proves nothing: anyone with write access
+//! could have put it there).
+
+use super::{envelope_signature_name, key, Envelope, SealedObject, AGE_SUFFIX};
+use super::{ENVELOPE_FILE, ENVELOPE_FORMAT, ENVELOPE_VERSION};
+use crate::catalog::{Manifest, SetKind, GLOBALS_DIR, MANIFEST_FILE, SIGNATURE_FILE};
+use crate::keys::{Recipients, SigningKey};
+use crate::store::{PutMode, Store, StoreError};
+use ops_core::{atomic, Category, OpsError};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Encrypts what it reads: plaintext in from `src`, age ciphertext out, a chunk at a time
+/// (memory stays at one age chunk plus one read buffer whatever the size).
+pub struct Encrypting<R> {
+    src: R,
+    sink: Rc<RefCell<Vec<u8>>>,
+    writer: Option<age::stream::StreamWriter<Sink>>,
+    pos: usize,
+    chunk: Vec<u8>,
+}
+
+impl<R> std::fmt::Debug for Encrypting<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Encrypting({} bytes buffered)",
+            self.sink.borrow().len() - self.pos
+        )
+    }
+}
+
+/// Where the age writer puts ciphertext for [`Encrypting`] to hand out.
+#[derive(Debug)]
+pub struct Sink(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<R: Read> Encrypting<R> {
+    pub fn new(src: R, recipients: &Recipients) -> io::Result<Encrypting<R>> {
+        let sink = Rc::new(RefCell::new(Vec::new()));
+        let writer = recipients.encryptor().wrap_output(Sink(sink.clone()))?;
+        Ok(Encrypting {
+            src,
+            sink,
+            writer: Some(writer),
+            pos: 0,
+            chunk: vec![0; 256 * 1024],
+        })
+    }
+}
+
+impl<R: Read> Read for Encrypting<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            {
+                let mut sink = self.sink.borrow_mut();
+                if self.pos < sink.len() {
+                    let n = out.len().min(sink.len() - self.pos);
+                    out[..n].copy_from_slice(&sink[self.pos..self.pos + n]);
+                    self.pos += n;
+                    return Ok(n);
+                }
+                sink.clear();
+                self.pos = 0;
+            }
+            let Some(writer) = self.writer.as_mut() else {
+                return Ok(0);
+            };
+            let n = self.src.read(&mut self.chunk)?;
+            if n == 0 {
+                self.writer.take().expect("checked above").finish()?;
+            } else {
+                writer.write_all(&self.chunk[..n])?;
+            }
+        }
+    }
+}
+
+/// Counts and hashes the plaintext on its way into the encryptor.
+struct Plain<R> {
+    src: R,
+    hash: sha2::Sha256,
+    size: u64,
+}
+
+impl<R: Read> Read for Plain<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        let n = self.src.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+/// An upper bound of the ciphertext size of `plain` bytes (age: a header, 16 bytes a
+/// 64 KiB chunk): what chooses the multipart part size.
+pub fn sealed_size_hint(plain: u64) -> u64 {
+    plain + plain.div_ceil(64 * 1024) * 16 + 16 + 16 * 1024
+}
+
+/// The journal of one set's copy to one store, on the source host.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub nonce: String,
+    /// File name → the object it became.
+    pub objects: BTreeMap<String, SealedObject>,
+}
+
+/// Where journals live: `<source catalog>/.copy-state/<store id>/<dir>/<id>.json`.
+pub const COPY_STATE_DIR: &str = ".copy-state";
+
+/// The journal file of the set `dir/id` copied to `location`.
+pub fn journal_path(source_root: &Path, location: &str, dir: &str, id: &str) -> PathBuf {
+    use sha2::Digest;
+    let store_id = hex::encode(&sha2::Sha256::digest(location.as_bytes())[..8]);
+    source_root
+        .join(COPY_STATE_DIR)
+        .join(store_id)
+        .join(dir)
+        .join(format!("{id}.json"))
+}
+
+fn read_journal(path: &Path) -> Journal {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| Journal {
+            nonce: new_nonce(),
+            objects: BTreeMap::new(),
+        })
+}
+
+fn new_nonce() -> String {
+    let mut b = [0u8; 4];
+    getrandom::getrandom(&mut b).expect("the system has randomness");
+    hex::encode(b)
+}
+
+fn save_journal(path: &Path, j: &Journal) -> io::Result<()> {
+    atomic::create_private_dir_all(path.parent().expect("a journal has a parent"))?;
+    atomic::write_file(path, &serde_json::to_vec(j).expect("a journal serializes"))
+}
+
+/// One local set to seal.
+#[derive(Debug, Clone)]
+pub struct SetToSeal<'a> {
+    /// Its directory name in every catalog (encoded database, or `_globals`).
+    pub dir: &'a str,
+    pub id: &'a str,
+    pub path: &'a Path,
+    pub manifest: &'a Manifest,
+}
+
+/// What sealing one set did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Ciphertext bytes sent now.
+    pub sent: u64,
+    /// Plaintext bytes already there from an interrupted copy, kept.
+    pub resumed: u64,
+    /// Another writer sealed the same set first: its envelope stands, ours was dropped.
+    pub lost_race: bool,
+}
+
+/// Why sealing failed: the store (which may fail the whole run) or this set.
+#[derive(Debug)]
+pub enum SealError {
+    Store(StoreError, String),
+    Set(OpsError),
+}
+
+impl SealError {
+    pub fn to_ops_error(&self) -> OpsError {
+        match self {
+            SealError::Store(e, what) => e.to_ops_error(what),
+            SealError::Set(e) => e.clone(),
+        }
+    }
+}
+
+fn store_err(what: impl Into<String>) -> impl FnOnce(StoreError) -> SealError {
+    let what = what.into();
+    move |e| SealError::Store(e, what)
+}
+
+/// The files of a local set that travel: the data files with their recorded size and
+/// SHA-256, then the manifest and its signature (checked by the envelope's signature).
+fn travelling(s: &SetToSeal<'_>) -> Vec<(String, Option<(u64, String)>)> {
+    let mut out: Vec<_> = s
+        .manifest
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), Some((f.bytes, f.sha256.clone()))))
+        .collect();
+    out.push((MANIFEST_FILE.to_string(), None));
+    if s.path.join(SIGNATURE_FILE).is_file() {
+        out.push((SIGNATURE_FILE.to_string(), None));
+    }
+    out
+}
+
+/// Seals `s` into `dst`: data first, envelope signature, envelope last (create-only).
+/// `there` is what the destination lists (key → size); `journal` is where
+/// this copy's progress is kept.
+pub fn seal_set(
+    dst: &dyn Store,
+    s: &SetToSeal<'_>,
+    there: &BTreeMap<String, u64>,
+    recipients: &Recipients,
+    signing: &SigningKey,
+    journal: &Path,
+) -> Result<Sealed, SealError> {
+    let mut j = read_journal(journal);
+    let mut done = Sealed::default();
+    let mut objects = Vec::new();
+    for (file, expected) in travelling(s) {
+        if let Some(o) = j.objects.get(&file) {
+            if there.get(&key(s.dir, s.id, &o.name)) == Some(&o.bytes) {
+                done.resumed += expected.as_ref().map_or(0, |e| e.0);
+                objects.push(o.clone());
+                continue;
+            }
+        }
+        let name = format!("{file}.{}{AGE_SUFFIX}", j.nonce);
+        let k = key(s.dir, s.id, &name);
+        let path = s.path.join(&file);
+        let src = std::fs::File::open(&path)
+            .map(|f| io::BufReader::with_capacity(ops_core::chunks::CHUNK, f))
+            .map_err(|e| SealError::Set(OpsError::io(format!("reading {}", path.display()), &e)))?;
+        let mut plain = Plain {
+            src,
+            hash: <sha2::Sha256 as sha2::Digest>::new(),
+            size: 0,
+        };
+        let hint = sealed_size_hint(expected.as_ref().map_or(64 * 1024, |e| e.0));
+        let stored = {
+            let mut enc = Encrypting::new(&mut plain, recipients)
+                .map_err(|e| SealError::Set(OpsError::io("starting age encryption", &e)))?;
+            dst.put(&k, &mut enc, Some(hint), PutMode::Overwrite)
+                .map_err(store_err(format!("writing {k}")))?
+        };
+        let plain_sha = hex::encode(sha2::Digest::finalize(plain.hash));
+        if let Some((bytes, sha)) = &expected {
+            if plain.size != *bytes || &plain_sha != sha {
+                // What was read is not what the manifest records: never leave it there.
+                let _ = dst.delete(&k);
+                return Err(SealError::Set(OpsError::new(
+                    "source_mismatch",
+                    Category::Integrity,
+                    format!(
+                        "{}: read {} bytes with SHA-256 {plain_sha}, the manifest says {bytes} bytes, {sha}: run backup-verify on the source",
+                        path.display(),
+                        plain.size
+                    ),
+                )));
+            }
+        }
+        let reported = dst.size(&k).map_err(store_err(format!("checking {k}")))?;
+        if reported != Some(stored.size) {
+            return Err(SealError::Set(OpsError::new(
+                "store_size_mismatch",
+                Category::Integrity,
+                format!(
+                    "{k}: the store reports {reported:?} bytes after writing {}",
+                    stored.size
+                ),
+            )));
+        }
+        let o = SealedObject {
+            name,
+            file: file.clone(),
+            bytes: stored.size,
+            sha256: stored.sha256,
+        };
+        j.objects.insert(file, o.clone());
+        save_journal(journal, &j).map_err(|e| {
+            SealError::Set(OpsError::io(format!("recording {}", journal.display()), &e))
+        })?;
+        done.sent += o.bytes;
+        objects.push(o);
+    }
+    ops_core::failpoint::hit("copy.before_manifest");
+    let envelope = Envelope {
+        format: ENVELOPE_FORMAT.into(),
+        v: ENVELOPE_VERSION,
+        kind: s.manifest.kind,
+        dir: s.dir.to_string(),
+        id: s.id.to_string(),
+        sealed_at: ops_core::timefmt::now_rfc3339(),
+        encryption: "age".into(),
+        objects,
+    };
+    let mut text = serde_json::to_vec_pretty(&envelope).expect("an envelope serializes");
+    text.push(b'\n');
+    let kind = match s.manifest.kind {
+        SetKind::Database => "database",
+        SetKind::Globals => GLOBALS_DIR,
+    };
+    let signature = signing.sign(
+        &text,
+        &format!("pgops sealed {kind} set {}/{}", s.dir, s.id),
+    );
+    let sig_key = key(s.dir, s.id, &envelope_signature_name(&j.nonce));
+    dst.put(
+        &sig_key,
+        &mut signature.as_bytes(),
+        Some(signature.len() as u64),
+        PutMode::Overwrite,
+    )
+    .map_err(store_err(format!("writing {sig_key}")))?;
+    let env_key = key(s.dir, s.id, ENVELOPE_FILE);
+    match dst.put(
+        &env_key,
+        &mut &text[..],
+        Some(text.len() as u64),
+        PutMode::Create,
+    ) {
+        Ok(_) => {}
+        Err(StoreError::Exists(_)) => {
+            // Another copy sealed this set first. Its objects and signature carry its own
+            // nonce, so ours are strays, whatever the timing: removed.
+            for o in j.objects.values() {
+                let _ = dst.delete(&key(s.dir, s.id, &o.name));
+            }
+            let _ = dst.delete(&sig_key);
+            done.lost_race = true;
+        }
+        Err(e) => return Err(store_err(format!("writing {env_key}"))(e)),
+    }
+    let _ = std::fs::remove_file(journal);
+    Ok(done)
+}
