@@ -17,18 +17,21 @@ pub enum Mode {
     Unseal,
 }
 
-/// Decides the mode: what leaves for an object store is always sealed; a sealed source is
-/// always unsealed; `--recipient` seals to a directory too (an NFS mount off-site).
+/// Decides the mode: what leaves for an object store is always sealed; `--recipient`
+/// seals to a directory too (an NFS mount off-site); a sealed source is always unsealed
+/// into a directory (recipients configured for shipping do not matter then).
 pub fn mode(
     source_sealed: bool,
     destination_s3: bool,
     recipients: bool,
 ) -> Result<Mode, &'static str> {
-    match (source_sealed, destination_s3 || recipients) {
-        (false, false) => Ok(Mode::Plain),
-        (false, true) => Ok(Mode::Seal),
-        (true, false) => Ok(Mode::Unseal),
-        (true, true) => Err("the source is a sealed catalog: copy it back to a directory (recovery), then from there"),
+    match (source_sealed, destination_s3, recipients) {
+        (false, false, false) => Ok(Mode::Plain),
+        (false, _, _) => Ok(Mode::Seal),
+        (true, false, _) => Ok(Mode::Unseal),
+        (true, true, _) => Err(
+            "the source is a sealed catalog: copy it back to a directory (recovery), then from there",
+        ),
     }
 }
 
@@ -201,6 +204,7 @@ mod tests {
         assert_eq!(mode(false, true, false), Ok(Mode::Seal));
         assert_eq!(mode(false, false, true), Ok(Mode::Seal));
         assert_eq!(mode(true, false, false), Ok(Mode::Unseal));
+        assert_eq!(mode(true, false, true), Ok(Mode::Unseal));
         assert!(mode(true, true, false).is_err());
     }
 }

@@ -60,7 +60,11 @@ impl Keys {
     /// PGOPS_PUBLIC_KEY, PGOPS_IDENTITY_FILE, PGOPS_RECIPIENTS_FILE).
     pub fn env(&self) -> Vec<(String, String)> {
         let recipients = self.identity.with_extension("recipients");
-        std::fs::write(&recipients, format!("# age-keygen -y\n{}\n", self.recipient)).unwrap();
+        std::fs::write(
+            &recipients,
+            format!("# age-keygen -y\n{}\n", self.recipient),
+        )
+        .unwrap();
         let p = |p: &Path| p.to_str().unwrap().to_string();
         vec![
             ("PGOPS_SIGNING_KEY".into(), p(&self.signing_key)),

@@ -1,0 +1,303 @@
+//! Sealed catalogs (ADR 0014) against a real S3-compatible server (moto) and the standard
+//! tools: a round trip to the bucket and back with every row, `age` and `minisign` opening
+//! what pgops wrote, a wrong identity, forged and replayed sets.
+
+mod common;
+
+use common::{copy, copy_cmd, store, verified_catalog};
+use ops_catalog::store::{PutMode, Store};
+use serde_json::Value;
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use testkit::keys::Keys;
+use testkit::s3::S3Server;
+use testkit::{Cluster, ToolRun};
+
+fn read(st: &dyn Store, key: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    st.open(key).unwrap().read_to_end(&mut out).unwrap();
+    out
+}
+
+fn put(st: &dyn Store, key: &str, bytes: &[u8]) {
+    st.put(key, &mut &bytes[..], None, PutMode::Overwrite)
+        .unwrap();
+}
+
+/// The objects of the only sealed set of `db` in `st`: (set key prefix, envelope).
+fn sealed_set(st: &dyn Store, db: &str) -> (String, Value) {
+    let sets = st.list_dir(db).unwrap().dirs;
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    let set = format!("{db}/{}", sets[0]);
+    let envelope = serde_json::from_slice(&read(st, &format!("{set}/envelope.json"))).unwrap();
+    (set, envelope)
+}
+
+fn object<'a>(envelope: &'a Value, file_suffix: &str) -> &'a str {
+    envelope["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["file"].as_str().unwrap().ends_with(file_suffix))
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn a_catalog_comes_back_from_the_bucket_with_every_row() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (db, dir) = verified_catalog(c, "sealed_rt");
+    let src = dir.path().to_str().unwrap();
+    let dst = s3.location("rt");
+    let r = copy(Some(&s3), &[src, &dst]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+
+    // What is in clear in the bucket: no table name, no row of data.
+    let st = store(&s3, "rt");
+    let (set, envelope) = sealed_set(&st, &db);
+    for o in envelope["objects"].as_array().unwrap() {
+        let bytes = read(&st, &format!("{set}/{}", o["name"].as_str().unwrap()));
+        assert!(bytes.starts_with(b"age-encryption.org/v1\n"), "{o}");
+    }
+    let clear = String::from_utf8(read(&st, &format!("{set}/envelope.json"))).unwrap();
+    assert!(
+        !clear.contains("accounts") && !clear.contains("\"tables\""),
+        "{clear}"
+    );
+    let descriptor: Value = serde_json::from_slice(&read(&st, backup_copy::DESCRIPTOR)).unwrap();
+    assert_eq!(descriptor["layout"], "sealed");
+    assert_eq!(
+        descriptor["recipients"][0],
+        Keys::shared().recipient.as_str()
+    );
+
+    // A new machine: nothing but the bucket, the identity and the public key.
+    let new = tempfile::tempdir().unwrap();
+    let back = new.path().join("catalog");
+    let r = copy(Some(&s3), &[&dst, back.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let done = r.named("copy.completed");
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["mode"], "unseal");
+    let id = done[0]["id"].as_str().unwrap();
+    // The set is the one the backup host wrote, byte for byte, signature included.
+    for f in [
+        format!("{db}.dump.zst"),
+        "manifest.json".into(),
+        "manifest.json.minisig".into(),
+    ] {
+        let a = std::fs::read(dir.path().join(&db).join(id).join(&f)).unwrap();
+        let b = std::fs::read(back.join(&db).join(id).join(&f)).unwrap();
+        assert!(a == b, "{f} is identical");
+    }
+    // Again: nothing to bring back.
+    let r = copy(Some(&s3), &[&dst, back.to_str().unwrap()]);
+    assert_eq!(r.named("copy.skipped")[0]["code"], "at_destination");
+
+    // Every row: the drill restores it and recounts every table against the manifest,
+    // whose counts are the source's.
+    let r = ToolRun::check(
+        c.tool("restore-drill")
+            .arg("--backup-dir")
+            .arg(&back)
+            .args(["-d", &db])
+            .envs(Keys::shared().env())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let rows: u64 = c.row_counts(&db).values().sum();
+    assert_eq!(r.named("drill.completed")[0]["rows"], rows);
+}
+
+#[test]
+fn the_standard_tools_check_and_open_what_pgops_sealed() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (db, dir) = verified_catalog(c, "sealed_interop");
+    let r = copy(
+        Some(&s3),
+        &[dir.path().to_str().unwrap(), &s3.location("io")],
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let st = store(&s3, "io");
+    let (set, envelope) = sealed_set(&st, &db);
+    let work = tempfile::tempdir().unwrap();
+    let w = |name: &str| work.path().join(name);
+    let keys = Keys::shared();
+
+    // minisign checks the envelope's signature with the public key alone.
+    std::fs::write(
+        w("envelope.json"),
+        read(&st, &format!("{set}/envelope.json")),
+    )
+    .unwrap();
+    let sig = st
+        .list_dir(&set)
+        .unwrap()
+        .objects
+        .into_iter()
+        .find(|o| o.name.ends_with(".minisig"))
+        .unwrap()
+        .name;
+    std::fs::write(
+        w("envelope.json.minisig"),
+        read(&st, &format!("{set}/{sig}")),
+    )
+    .unwrap();
+    assert!(keys.minisign_verifies(&w("envelope.json")));
+
+    // age decrypts the dump; zstd and pg_restore take it from there, without pgops.
+    let dump = object(&envelope, ".dump.zst");
+    std::fs::write(w("dump.age"), read(&st, &format!("{set}/{dump}"))).unwrap();
+    let status = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(&keys.identity)
+        .arg("-o")
+        .arg(w("dump.zst"))
+        .arg(w("dump.age"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new("zstd")
+        .args(["-q", "-d"])
+        .arg(w("dump.zst"))
+        .arg("-o")
+        .arg(w("dump"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let target = c.unique_db("sealed_interop_restored");
+    c.create_db(&target);
+    let mut restore = Command::new(c.bin("pg_restore"));
+    c.configure(&mut restore);
+    let out = restore
+        .args(["--no-owner", "-d", &target])
+        .arg(w("dump"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(c.row_counts(&target), c.row_counts(&db));
+    // And the manifest, decrypted, is the backup host's, signed by it.
+    let manifest = object(&envelope, "manifest.json");
+    std::fs::write(w("manifest.age"), read(&st, &format!("{set}/{manifest}"))).unwrap();
+    let out = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(&keys.identity)
+        .arg(w("manifest.age"))
+        .output()
+        .unwrap();
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["database"], db.as_str());
+}
+
+#[test]
+fn a_wrong_identity_a_forged_set_and_a_replayed_one_are_refused() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (db, dir) = verified_catalog(c, "sealed_forged");
+    let dst = s3.location("forged");
+    let r = copy(Some(&s3), &[dir.path().to_str().unwrap(), &dst]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let st = store(&s3, "forged");
+    let (set, envelope) = sealed_set(&st, &db);
+    let real_id = set.rsplit('/').next().unwrap().to_string();
+
+    // A wrong identity stops the run at once, and nothing lands.
+    let other = tempfile::tempdir().unwrap();
+    let stranger = Keys::make(other.path(), "stranger");
+    let back = tempfile::tempdir().unwrap();
+    let r = ToolRun::check(
+        copy_cmd(Some(&s3), &[&dst, back.path().to_str().unwrap()])
+            .env("PGOPS_IDENTITY_FILE", &stranger.identity)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(r.error_code("copy.failed"), "wrong_identity");
+    assert!(!back.path().join(&db).join(&real_id).exists());
+
+    // A forger with write access to the bucket and the public recipient: a newer set of
+    // their own, encrypted to the right recipient, every hash right, signed with their
+    // own key (or carrying the real signature of another envelope).
+    let forged_id = "29991231T000000Z";
+    let forged = format!("{db}/{forged_id}");
+    let work = tempfile::tempdir().unwrap();
+    let evil = work.path().join("evil.sql");
+    std::fs::write(&evil, b"DROP TABLE accounts;").unwrap();
+    let out = Command::new("age")
+        .args(["-r", &Keys::shared().recipient])
+        .arg(&evil)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let name = object(&envelope, ".dump.zst");
+    put(&st, &format!("{forged}/{name}"), &out.stdout);
+    let mut fake = envelope.clone();
+    fake["id"] = forged_id.into();
+    use sha2::Digest;
+    for o in fake["objects"].as_array_mut().unwrap() {
+        if o["name"] == name {
+            o["bytes"] = out.stdout.len().into();
+            o["sha256"] = hex::encode(sha2::Sha256::digest(&out.stdout)).into();
+        }
+    }
+    let fake_text = serde_json::to_vec_pretty(&fake).unwrap();
+    std::fs::write(work.path().join("envelope.json"), &fake_text).unwrap();
+    let status = Command::new("minisign")
+        .args(["-S", "-W", "-s"])
+        .arg(&stranger.signing_key)
+        .arg("-m")
+        .arg(work.path().join("envelope.json"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    put(
+        &st,
+        &format!("{forged}/envelope.ffffffff.minisig"),
+        &std::fs::read(work.path().join("envelope.json.minisig")).unwrap(),
+    );
+    put(&st, &format!("{forged}/envelope.json"), &fake_text);
+    // A replay: the real, signed envelope under a newer id.
+    let replayed = format!("{db}/29991230T000000Z");
+    for o in st.list_dir(&set).unwrap().objects {
+        put(
+            &st,
+            &format!("{replayed}/{}", o.name),
+            &read(&st, &format!("{set}/{}", o.name)),
+        );
+    }
+
+    let r = copy(Some(&s3), &[&dst, back.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let codes: Vec<(&str, &str)> = r
+        .named("copy.skipped")
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert!(
+        codes.contains(&(forged_id, "signature_invalid")),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&("29991230T000000Z", "set_misplaced")),
+        "{codes:?}"
+    );
+    assert_eq!(
+        r.named("copy.completed")
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [real_id.as_str()],
+        "only the real set comes back"
+    );
+    assert!(!back.path().join(&db).join(forged_id).exists());
+    let _ = Path::new("");
+}
