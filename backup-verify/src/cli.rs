@@ -5,7 +5,8 @@ use std::time::Duration;
 
 /// Prove pgops backup sets intact, complete and fresh.
 ///
-/// Each set gets six named checks (manifest, files, checksum, decode, structure, rows), each
+/// Each set gets seven named checks (manifest, signature, files, checksum, decode,
+/// structure, rows), each
 /// pass/fail/skip with a reason, and a verdict: pass, fail or unverifiable. The catalog gets
 /// freshness per database. JSON lines on stdout: verify.passed, verify.failed, verify.stale,
 /// verify.finding, run.finished. Exit 0 only when every set passed and every database is
@@ -28,6 +29,14 @@ pub struct Args {
     /// Verify every set.
     #[arg(long)]
     pub all_sets: bool,
+    /// Sealed catalogs (s3://): download every object and check its SHA-256 against the
+    /// signed envelope (without it: presence and sizes only).
+    #[arg(long)]
+    pub read_data: bool,
+    /// Sealed catalogs: the age identity that decrypts the sets for the full proof
+    /// (decode, structure, rows) (PGOPS_IDENTITY_FILE).
+    #[arg(long, env = "PGOPS_IDENTITY_FILE", value_name = "FILE")]
+    pub identity: Option<std::path::PathBuf>,
     /// A database whose newest passing set is older than this is stale.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "26h", value_name = "DURATION")]
     pub max_age: Duration,

@@ -10,10 +10,11 @@
 pub mod checks;
 pub mod cli;
 pub mod freshness;
+pub mod remote;
 pub mod scan;
 
 use checks::{Entry, Evidence};
-use ops_catalog::catalog::{self, Catalog, CheckStatus, SetKind, SetRef, Verdict, VerifyRecord};
+use ops_catalog::catalog::{self, Catalog, SetKind, SetRef, Verdict, VerifyRecord};
 use ops_catalog::input;
 use ops_catalog::lock::LockMode;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
@@ -82,6 +83,11 @@ fn execute(
     from_stdin: Option<input::Input>,
     emitter: &Emitter,
 ) -> Result<(ExitCode, serde_json::Value), OpsError> {
+    if let Some(location) = args.catalog.backup_dir.as_deref().and_then(|d| d.to_str()) {
+        if ops_catalog::sealed::is_sealed_location(location) {
+            return remote::execute(args, location, emitter);
+        }
+    }
     let root = match (&args.catalog.backup_dir, &from_stdin) {
         (Some(d), _) => d.clone(),
         (None, Some(i)) => match i.catalog_root() {
@@ -239,19 +245,7 @@ fn execute(
     }
     let expected: Vec<String> = args.expect.clone();
     let stale = freshness::stale(&newest, &expected, now, args.max_age);
-    for s in &stale {
-        emitter.emit(
-            names::VERIFY_STALE,
-            Severity::Error,
-            json!({
-                "database": s.database,
-                "newest_passing": s.newest_passing,
-                "age_s": s.age.map(|a| a.as_secs()),
-                "max_age_s": args.max_age.as_secs(),
-                "reason": s.reason,
-            }),
-        );
-    }
+    report_stale(emitter, &stale, args.max_age);
 
     let passed = outcomes
         .iter()
@@ -280,6 +274,69 @@ fn execute(
     Ok((exit, tally))
 }
 
+/// The payload of a set's `verify.passed` or `verify.failed`, from its evidence (the
+/// caller adds where the set is and how the run went).
+fn set_payload(
+    evidence: &Evidence,
+    verdict: Verdict,
+    checks: &[catalog::CheckResult],
+) -> serde_json::Value {
+    let m = evidence.manifest.as_ref().ok();
+    let summary = evidence
+        .scans
+        .first()
+        .and_then(|s| s.as_ref().ok())
+        .and_then(|s| s.structure.as_ref().ok());
+    let age_s = timefmt::parse_set_id(&evidence.set_dir)
+        .map(|s| timefmt::seconds_between(s, jiff::Timestamp::now()).max(0));
+    json!({
+        "database": evidence.dir.label(),
+        "id": evidence.set_dir,
+        "verdict": verdict,
+        "checks": checks,
+        "bytes": m.map(|m| m.files.iter().map(|f| f.bytes).sum::<u64>()),
+        "raw_bytes": m.map(|m| m.files.iter().map(|f| f.raw_bytes).sum::<u64>()),
+        "tables": summary.map(|s| s.tables.len()),
+        "rows": summary.map(|s| s.total_rows()),
+        "large_objects": summary.map(|s| s.large_objects),
+        "age_s": age_s,
+    })
+}
+
+/// Emits a set's verdict: `verify.passed`, or `verify.failed` naming its failed checks.
+fn report_set(emitter: &Emitter, verdict: Verdict, mut payload: serde_json::Value) {
+    if verdict == Verdict::Pass {
+        emitter.emit(names::VERIFY_PASSED, Severity::Info, payload);
+    } else {
+        let failed: Vec<&str> = payload["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["status"] == "fail")
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        payload["failed"] = json!(failed);
+        emitter.emit(names::VERIFY_FAILED, Severity::Error, payload);
+    }
+}
+
+/// `verify.stale`, one per database that is not fresh.
+fn report_stale(emitter: &Emitter, stale: &[freshness::Stale], max_age: std::time::Duration) {
+    for s in stale {
+        emitter.emit(
+            names::VERIFY_STALE,
+            Severity::Error,
+            json!({
+                "database": s.database,
+                "newest_passing": s.newest_passing,
+                "age_s": s.age.map(|a| a.as_secs()),
+                "max_age_s": max_age.as_secs(),
+                "reason": s.reason,
+            }),
+        );
+    }
+}
+
 /// `verify.finding`: something worth knowing that is not a set's verdict.
 fn finding(emitter: &Emitter, severity: Severity, payload: serde_json::Value) {
     emitter.emit(names::VERIFY_FINDING, severity, payload);
@@ -302,8 +359,8 @@ fn list_entries(dir: &Path) -> Vec<Entry> {
     out
 }
 
-fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
-    let started = Instant::now();
+/// Everything known about the set of `t`, read from its directory (one pass per file).
+fn gather(t: &Target) -> Evidence {
     // A link is never followed into a set (the catalog's one rule): it has no manifest.
     let real_dir = std::fs::symlink_metadata(&t.set.path).is_ok_and(|m| m.is_dir());
     let manifest = if real_dir {
@@ -350,14 +407,20 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
         .trust
         .as_ref()
         .map(|key| catalog::check_signature(key, &t.set.path).map(|()| key.key_id()));
-    let evidence = Evidence {
+    Evidence {
         set_dir: t.set.id.clone(),
         dir: t.dir.clone(),
         manifest,
         entries,
         scans,
         signature,
-    };
+    }
+}
+
+fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
+    let started = Instant::now();
+    let real_dir = std::fs::symlink_metadata(&t.set.path).is_ok_and(|m| m.is_dir());
+    let evidence = gather(t);
     let (verdict, checks) = checks::evaluate(&evidence);
     let mut recorded = false;
     if !args.no_record && real_dir {
@@ -382,40 +445,12 @@ fn verify_set(t: &Target, args: &cli::Args, emitter: &Emitter) -> Outcome {
             ),
         }
     }
-    let m = evidence.manifest.as_ref().ok();
-    let summary = evidence
-        .scans
-        .first()
-        .and_then(|s| s.as_ref().ok())
-        .and_then(|s| s.structure.as_ref().ok());
-    let age_s = timefmt::parse_set_id(&t.set.id)
-        .map(|s| timefmt::seconds_between(s, jiff::Timestamp::now()).max(0));
-    let mut payload = json!({
-        "database": t.dir.label(),
-        "id": t.set.id,
-        "path": t.set.path.display().to_string(),
-        "verdict": verdict,
-        "checks": checks,
-        "bytes": m.map(|m| m.files.iter().map(|f| f.bytes).sum::<u64>()),
-        "raw_bytes": m.map(|m| m.files.iter().map(|f| f.raw_bytes).sum::<u64>()),
-        "tables": summary.map(|s| s.tables.len()),
-        "rows": summary.map(|s| s.total_rows()),
-        "large_objects": summary.map(|s| s.large_objects),
-        "age_s": age_s,
-        "recorded": recorded,
-        "duration_ms": started.elapsed().as_millis() as u64,
-    });
-    if verdict == Verdict::Pass {
-        emitter.emit(names::VERIFY_PASSED, Severity::Info, payload);
-    } else {
-        let failed: Vec<&str> = checks
-            .iter()
-            .filter(|c| c.status == CheckStatus::Fail)
-            .map(|c| c.name.as_str())
-            .collect();
-        payload["failed"] = json!(failed);
-        emitter.emit(names::VERIFY_FAILED, Severity::Error, payload);
-    }
+    let mut payload = set_payload(&evidence, verdict, &checks);
+    payload["database"] = t.dir.label().into();
+    payload["path"] = t.set.path.display().to_string().into();
+    payload["recorded"] = recorded.into();
+    payload["duration_ms"] = (started.elapsed().as_millis() as u64).into();
+    report_set(emitter, verdict, payload);
     Outcome {
         path: t.set.path.clone(),
         verdict,

@@ -1,0 +1,344 @@
+//! backup-verify on a sealed catalog (an `s3://` location, ADR 0014), at three depths:
+//!
+//! | depth | needs | proves |
+//! |---|---|---|
+//! | `presence` | the public key | every envelope is signed by the trusted key and lies where it says; every object it names is there with its size |
+//! | `ciphertext` | `--read-data` | and every object's bytes hash to the envelope's SHA-256 (the whole set is downloaded) |
+//! | `full` | `--identity` | and the set, decrypted, passes every local check: decode, structure, rows |
+//!
+//! The same seven checks as locally, each saying what it did not do and why. Nothing is
+//! written to the bucket: a remote verification is reported, not recorded.
+
+use crate::checks::{self, Evidence};
+use crate::{cli, freshness, gather, report_set, set_payload, Target};
+use ops_catalog::catalog::{self, CheckResult, CheckStatus, SetRef, Verdict, GLOBALS_DIR};
+use ops_catalog::keys::{Identities, TrustedKey};
+use ops_catalog::sealed::open::{hash_objects, object_problems, scan_dir, unseal_into, SealedSet};
+use ops_catalog::sealed::DESCRIPTOR;
+use ops_catalog::store::{self, Store, StoreError, StoreOptions};
+use ops_core::event::{Emitter, Severity};
+use ops_core::event_names as names;
+use ops_core::{Category, ExitCode, OpsError};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+fn check(name: &str, status: CheckStatus, reason: impl Into<String>) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        status,
+        reason: reason.into(),
+    }
+}
+
+/// How deep this run looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    Presence,
+    Ciphertext,
+    Full,
+}
+
+impl Depth {
+    fn name(self) -> &'static str {
+        match self {
+            Depth::Presence => "presence",
+            Depth::Ciphertext => "ciphertext",
+            Depth::Full => "full",
+        }
+    }
+}
+
+/// The checks of a sealed set without its plaintext: what the envelope and the listing
+/// (and with `--read-data` the ciphertext) prove. Pure but for the download.
+fn light_checks(
+    store: &dyn Store,
+    set: &SealedSet,
+    objects: &BTreeMap<String, u64>,
+    read_data: bool,
+    trust: &TrustedKey,
+) -> Result<Vec<CheckResult>, StoreError> {
+    use CheckStatus::*;
+    let mut out = vec![
+        check(
+            "manifest",
+            Pass,
+            format!(
+                "envelope v{}: {} objects, lies where it says (the manifest itself is encrypted: --identity reads it)",
+                set.envelope.v,
+                set.envelope.objects.len()
+            ),
+        ),
+        check(
+            "signature",
+            Pass,
+            format!("the envelope is signed with the trusted key {}", trust.key_id()),
+        ),
+    ];
+    let missing = object_problems(set, objects);
+    let present = missing.is_empty();
+    out.push(if present {
+        check(
+            "files",
+            Pass,
+            "every object of the envelope is there with its size",
+        )
+    } else {
+        check("files", Fail, missing.join("; "))
+    });
+    out.push(if !read_data {
+        check(
+            "checksum",
+            Skip,
+            "the ciphertext was not read: --read-data downloads and hashes it",
+        )
+    } else if !present {
+        check("checksum", Skip, "objects are missing")
+    } else {
+        let (problems, _) = hash_objects(store, set)?;
+        if problems.is_empty() {
+            check(
+                "checksum",
+                Pass,
+                "every object's SHA-256 is the envelope's (ciphertext)",
+            )
+        } else {
+            check("checksum", Fail, problems.join("; "))
+        }
+    });
+    for c in ["decode", "structure", "rows"] {
+        out.push(check(
+            c,
+            Skip,
+            "the content is encrypted: --identity decrypts and checks it",
+        ));
+    }
+    Ok(out)
+}
+
+/// The full proof: the set unsealed into a scratch catalog (every object checked against
+/// the envelope, every file against its manifest), then judged as a local set.
+fn full_checks(
+    store: &dyn Store,
+    set: &SealedSet,
+    identities: &Identities,
+    trust: &TrustedKey,
+) -> Result<(Option<Evidence>, Vec<CheckResult>), OpsError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("pgops-verify-")
+        .tempdir()
+        .map_err(|e| OpsError::io("creating a scratch directory", &e))?;
+    match unseal_into(store, set, identities, trust, scratch.path()) {
+        Ok((path, _)) => {
+            let label = catalog::decode_db_dir(&set.dir);
+            let dir = catalog::SetDir {
+                database: label,
+                path: scratch.path().join(&set.dir),
+                trust: Some(trust.clone()),
+            };
+            let t = Target {
+                dir,
+                set: SetRef {
+                    id: set.id.clone(),
+                    path,
+                },
+            };
+            let evidence = gather(&t);
+            let (_, checks) = checks::evaluate(&evidence);
+            Ok((Some(evidence), checks))
+        }
+        // The store itself failing stops the run; anything about this set fails it.
+        Err(e) if e.category == Category::Dependency || e.code == "wrong_identity" => Err(e),
+        Err(e) => {
+            use CheckStatus::*;
+            let failing = match e.code {
+                "signature_invalid" => "signature",
+                "store_not_found" | "object_missing" => "files",
+                "object_altered" | "decrypt_failed" | "checksum_mismatch" => "checksum",
+                _ => "manifest",
+            };
+            let checks = checks::CHECKS
+                .iter()
+                .map(|&c| {
+                    if c == failing {
+                        check(c, Fail, format!("{}: {}", e.code, e.message))
+                    } else {
+                        check(
+                            c,
+                            Skip,
+                            format!("the set could not be unsealed ({})", e.code),
+                        )
+                    }
+                })
+                .collect();
+            Ok((None, checks))
+        }
+    }
+}
+
+fn verdict_of(checks: &[CheckResult]) -> Verdict {
+    if checks.iter().any(|c| c.status == CheckStatus::Fail) {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    }
+}
+
+/// Reads the catalog's descriptor: a sealed catalog of a known format, or an error.
+fn check_descriptor(store: &dyn Store) -> Result<(), OpsError> {
+    let text = match ops_catalog::sealed::open::read_small(store, DESCRIPTOR) {
+        Ok(t) => t,
+        Err(StoreError::NotFound(_)) => {
+            return Err(OpsError::new(
+                "catalog_missing",
+                Category::Io,
+                format!("{}: no {DESCRIPTOR}: not a pgops catalog", store.location()),
+            ))
+        }
+        Err(e) => return Err(e.to_ops_error(&format!("reading {DESCRIPTOR}"))),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+    if v["format"] != "pgops-catalog" || v["layout"] != "sealed" {
+        return Err(OpsError::validation(
+            "catalog_format",
+            format!("{}: not a sealed pgops catalog", store.location()),
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies the sealed catalog at `location`.
+pub fn execute(
+    args: &cli::Args,
+    location: &str,
+    emitter: &Emitter,
+) -> Result<(ExitCode, serde_json::Value), OpsError> {
+    let trust = args.trust.load()?.ok_or_else(|| {
+        OpsError::validation(
+            "public_key_required",
+            "a sealed catalog is trusted only through its signatures: pass --public-key (PGOPS_PUBLIC_KEY)",
+        )
+    })?;
+    let identities = args
+        .identity
+        .as_deref()
+        .map(Identities::from_file)
+        .transpose()?;
+    let depth = match (&identities, args.read_data) {
+        (Some(_), _) => Depth::Full,
+        (None, true) => Depth::Ciphertext,
+        (None, false) => Depth::Presence,
+    };
+    let store = store::open_location(location, &StoreOptions::default())
+        .map_err(|e| e.to_ops_error("opening the catalog"))?;
+    let store = store.as_ref();
+    check_descriptor(store)?;
+    let at = |e: StoreError| e.to_ops_error(&format!("reading {location}"));
+    let now = jiff::Timestamp::now();
+    let (mut checked, mut passed, mut problems) = (0usize, 0usize, 0usize);
+    let mut newest = Vec::new();
+    for dir in store.list_dir("").map_err(at)?.dirs {
+        let label = match catalog::decode_db_dir(&dir) {
+            Some(db) => db,
+            None if dir == GLOBALS_DIR => GLOBALS_DIR.to_string(),
+            None => continue,
+        };
+        if !args.select.wants(&label) {
+            continue;
+        }
+        let scanned = scan_dir(store, &dir, &trust).map_err(at)?;
+        for r in &scanned.rejected {
+            problems += 1;
+            let failing = if r.code == "signature_invalid" {
+                "signature"
+            } else {
+                "manifest"
+            };
+            let checks: Vec<CheckResult> = checks::CHECKS
+                .iter()
+                .map(|&c| {
+                    if c == failing {
+                        check(c, CheckStatus::Fail, format!("{}: {}", r.code, r.reason))
+                    } else {
+                        check(c, CheckStatus::Skip, "not a usable set")
+                    }
+                })
+                .collect();
+            report_set(
+                emitter,
+                Verdict::Fail,
+                json!({"database": label, "id": r.id, "path": format!("{location}/{dir}/{}", r.id),
+                       "verdict": Verdict::Fail, "checks": checks, "bytes": null, "raw_bytes": null,
+                       "tables": null, "rows": null, "large_objects": null, "recorded": false,
+                       "duration_ms": 0, "depth": depth.name()}),
+            );
+        }
+        for id in &scanned.incomplete {
+            emitter.emit(
+                names::VERIFY_FINDING,
+                Severity::Warning,
+                json!({"kind": "set_incomplete", "database": label, "id": id,
+                       "path": format!("{location}/{dir}/{id}"),
+                       "message": "objects without an envelope: a copy in progress or interrupted; backup-rotate removes them after a day"}),
+            );
+        }
+        let chosen: Vec<&SealedSet> = if args.all_sets {
+            scanned.sets.iter().collect()
+        } else {
+            scanned.sets.last().into_iter().collect()
+        };
+        let mut newest_pass = None;
+        for set in chosen {
+            let started = Instant::now();
+            let (evidence, checks) = match (&identities, depth) {
+                (Some(ids), _) => full_checks(store, set, ids, &trust)?,
+                (None, _) => (
+                    None,
+                    light_checks(store, set, &scanned.objects, args.read_data, &trust)
+                        .map_err(at)?,
+                ),
+            };
+            let verdict = verdict_of(&checks);
+            let mut payload = match &evidence {
+                Some(e) => set_payload(e, verdict, &checks),
+                None => json!({"database": label, "id": set.id, "verdict": verdict,
+                               "checks": checks, "bytes": null, "raw_bytes": null, "tables": null,
+                               "rows": null, "large_objects": null}),
+            };
+            payload["database"] = label.clone().into();
+            payload["path"] = format!("{location}/{dir}/{}", set.id).into();
+            payload["recorded"] = false.into();
+            payload["depth"] = depth.name().into();
+            payload["stored_bytes"] = set.envelope.bytes().into();
+            payload["duration_ms"] = (started.elapsed().as_millis() as u64).into();
+            report_set(emitter, verdict, payload);
+            checked += 1;
+            if verdict == Verdict::Pass {
+                passed += 1;
+                newest_pass = Some((set.id.clone(), set.started()));
+            }
+        }
+        // Freshness counts the newest set that passed this run's depth.
+        newest.push(freshness::Newest {
+            database: label,
+            passing: newest_pass,
+        });
+    }
+    let stale = freshness::stale(&newest, &args.expect, now, args.max_age);
+    crate::report_stale(emitter, &stale, args.max_age);
+    let tally = json!({"sets_checked": checked, "sets_passed": passed,
+                       "databases_stale": stale.len(), "depth": depth.name()});
+    if checked == 0 && problems == 0 {
+        return Err(OpsError::new(
+            "nothing_checked",
+            Category::Integrity,
+            format!("{location}: no sealed set was found to verify: a run that checked nothing proves nothing"),
+        ));
+    }
+    let exit = if passed == checked && problems == 0 && stale.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Problem
+    };
+    Ok((exit, tally))
+}
