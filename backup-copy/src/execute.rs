@@ -34,6 +34,8 @@ pub fn is_run_level(e: &StoreError) -> bool {
 pub enum CopyError {
     Store(StoreError, String),
     Set(OpsError),
+    /// Another copy on this host holds the set: skipped, not failed.
+    Busy,
 }
 
 impl CopyError {
@@ -41,6 +43,11 @@ impl CopyError {
         match self {
             CopyError::Store(e, what) => e.to_ops_error(what),
             CopyError::Set(e) => e.clone(),
+            CopyError::Busy => OpsError::new(
+                "copy_in_progress",
+                ops_core::Category::Io,
+                "another copy on this host is sealing this set",
+            ),
         }
     }
 
@@ -49,6 +56,7 @@ impl CopyError {
         match self {
             CopyError::Store(e, _) => is_run_level(e),
             CopyError::Set(e) => e.code == "wrong_identity",
+            CopyError::Busy => false,
         }
     }
 }

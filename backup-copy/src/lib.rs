@@ -375,6 +375,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             )?;
             let src = store::open_location(&args.source, &options)
                 .map_err(|e| e.to_ops_error("opening the source"))?;
+            ops_catalog::sealed::open::check_descriptor(src.as_ref())?;
             let sets = sealed_sets(src.as_ref(), trust, args, emitter)?;
             let root = Path::new(&args.destination).to_path_buf();
             let (catalog, lock) = if args.dry_run {
@@ -432,6 +433,15 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                 payload["duration_ms"] = (started.elapsed().as_millis() as u64).into();
                 emitter.emit(names::COPY_COMPLETED, Severity::Info, payload);
             }
+            Err(CopyError::Busy) => {
+                tally.skipped += 1;
+                emitter.emit(
+                    names::COPY_SKIPPED,
+                    Severity::Info,
+                    json!({"database": s.label, "id": s.id, "code": "copy_in_progress",
+                           "reason": "another copy on this host is sealing this set to this destination"}),
+                );
+            }
             Err(e) if e.is_run_level() => return Err(e.to_ops_error()),
             Err(e) => {
                 tally.failed += 1;
@@ -485,6 +495,7 @@ impl From<SealError> for CopyError {
         match e {
             SealError::Store(e, what) => CopyError::Store(e, what),
             SealError::Set(e) => CopyError::Set(e),
+            SealError::Busy => CopyError::Busy,
         }
     }
 }

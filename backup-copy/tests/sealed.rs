@@ -421,3 +421,122 @@ fn remote_verify_catches_altered_truncated_and_deleted_objects() {
     assert_eq!(r.code, 2);
     assert_eq!(r.error_code("verify.failed"), "public_key_required");
 }
+
+fn rotate_remote(s3: &S3Server, location: &str, extra: &[&str]) -> ToolRun {
+    ToolRun::check(rotate_remote_cmd(s3, location, extra).output().unwrap())
+}
+
+fn rotate_remote_cmd(s3: &S3Server, location: &str, extra: &[&str]) -> Command {
+    let mut cmd = Cluster::shared().tool("backup-rotate");
+    cmd.envs(s3.env())
+        .envs(Keys::shared().env())
+        .env_remove("PGOPS_IDENTITY_FILE")
+        .args(["--backup-dir", location])
+        .args(extra);
+    cmd
+}
+
+/// A catalog of `n` verified sets of one database, sealed into the bucket under `prefix`.
+fn sealed_catalog(s3: &S3Server, prefix: &str, n: usize) -> (String, tempfile::TempDir, String) {
+    let c = Cluster::shared();
+    let (db, dir) = verified_catalog(c, prefix);
+    let src = dir.path().to_str().unwrap().to_string();
+    for _ in 1..n {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        common::backup(c, &db, &src, &[]);
+    }
+    let dst = s3.location(prefix);
+    let r = copy(Some(s3), &["--unverified", &src, &dst]);
+    assert_eq!(r.named("copy.completed").len(), n, "{:#?}", r.events);
+    (db, dir, dst)
+}
+
+/// Remote retention applies its own rules with the public key alone, deletes a set whole
+/// (nothing of it left in the bucket), and never counts a set it cannot trust.
+#[test]
+fn remote_rotation_deletes_whole_sets_and_never_counts_a_forgery() {
+    let s3 = S3Server::start();
+    let (db, _dir, dst) = sealed_catalog(&s3, "rotate_remote", 3);
+    let st = store(&s3, "rotate_remote");
+    let ids = st.list_dir(&db).unwrap().dirs;
+    // A forged newest set: a real envelope and objects replayed under a newer id.
+    let forged = "29991231T000000Z";
+    for o in st.list_dir(&format!("{db}/{}", ids[2])).unwrap().objects {
+        put(
+            &st,
+            &format!("{db}/{forged}/{}", o.name),
+            &read(&st, &format!("{db}/{}/{}", ids[2], o.name)),
+        );
+    }
+
+    let r = rotate_remote(&s3, &dst, &["--keep-last", "1", "--dry-run"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(r.named("rotate.deleted").len(), 2);
+    assert_eq!(
+        st.list_dir(&db).unwrap().dirs.len(),
+        4,
+        "a dry run deletes nothing"
+    );
+
+    let r = rotate_remote(&s3, &dst, &["--keep-last", "1"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let kept: Vec<&str> = r
+        .named("rotate.kept")
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kept,
+        [ids[2].as_str()],
+        "the newest real set, not the forgery"
+    );
+    let skipped = r.named("rotate.skipped");
+    assert!(
+        skipped
+            .iter()
+            .any(|e| e["id"] == forged && e["code"] == "set_misplaced"),
+        "{skipped:#?}"
+    );
+    let left = st.list_dir(&db).unwrap().dirs;
+    assert_eq!(
+        left,
+        [ids[2].clone(), forged.to_string()],
+        "nothing of a deleted set is left"
+    );
+    // The remote copy of what is left is intact.
+    let r = verify_remote(&s3, &dst, &["--read-data"]);
+    assert_eq!(r.named("verify.passed").len(), 1, "{:#?}", r.events);
+}
+
+/// Two hosts' jobs on one bucket at once: copies re-shipping what a tighter remote policy
+/// deletes, and rotations deleting it, in a race, round after round. Whatever the
+/// interleaving, every set with an envelope is whole (its objects hash to it).
+#[test]
+fn concurrent_copy_and_rotation_never_leave_a_broken_set() {
+    let s3 = S3Server::start();
+    let (db, dir, dst) = sealed_catalog(&s3, "race", 3);
+    let src = dir.path().to_str().unwrap();
+    for round in 0..4 {
+        let mut copies: Vec<_> = (0..2)
+            .map(|_| {
+                copy_cmd(Some(&s3), &["--unverified", src, &dst])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let rotation = rotate_remote_cmd(&s3, &dst, &["--keep-last", "1"])
+            .spawn()
+            .unwrap();
+        for c in copies.iter_mut() {
+            let status = c.wait().unwrap();
+            assert!(status.code().is_some(), "round {round}: a copy crashed");
+        }
+        let out = rotation.wait_with_output().unwrap();
+        assert!(out.status.code().is_some(), "round {round}");
+        let r = verify_remote(&s3, &dst, &["--read-data"]);
+        let failed = r.named("verify.failed");
+        assert!(failed.is_empty(), "round {round}: {failed:#?}");
+        assert!(!r.named("verify.passed").is_empty(), "round {round}");
+    }
+    let _ = db;
+}

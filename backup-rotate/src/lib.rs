@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod execute;
 pub mod policy;
+pub mod remote;
 
 use ops_catalog::catalog::{Catalog, SetDir, SetRef, Verdict};
 use ops_catalog::lock::LockMode;
@@ -98,6 +99,11 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     }
     let tz = policy::parse_timezone(&args.timezone)
         .map_err(|e| OpsError::validation("invalid_timezone", e))?;
+    if let Some(location) = root.to_str() {
+        if ops_catalog::sealed::is_sealed_location(location) {
+            return remote::execute(args, location, &rules, &tz, emitter, tally);
+        }
+    }
     // Exclusive: no reader (verify, drill) is inside a set while it is deleted.
     let (catalog, _lock) =
         Catalog::open(&root, LockMode::Exclusive, args.catalog.lock.lock_timeout)?;

@@ -13,8 +13,8 @@ use crate::checks::{self, Evidence};
 use crate::{cli, freshness, gather, report_set, set_payload, Target};
 use ops_catalog::catalog::{self, CheckResult, CheckStatus, SetRef, Verdict, GLOBALS_DIR};
 use ops_catalog::keys::{Identities, TrustedKey};
-use ops_catalog::sealed::open::{hash_objects, object_problems, scan_dir, unseal_into, SealedSet};
-use ops_catalog::sealed::DESCRIPTOR;
+use ops_catalog::sealed::open::{check_descriptor, hash_objects, object_problems, scan_dir};
+use ops_catalog::sealed::open::{unseal_into, SealedSet};
 use ops_catalog::store::{self, Store, StoreError, StoreOptions};
 use ops_core::event::{Emitter, Severity};
 use ops_core::event_names as names;
@@ -182,29 +182,6 @@ fn verdict_of(checks: &[CheckResult]) -> Verdict {
     } else {
         Verdict::Pass
     }
-}
-
-/// Reads the catalog's descriptor: a sealed catalog of a known format, or an error.
-fn check_descriptor(store: &dyn Store) -> Result<(), OpsError> {
-    let text = match ops_catalog::sealed::open::read_small(store, DESCRIPTOR) {
-        Ok(t) => t,
-        Err(StoreError::NotFound(_)) => {
-            return Err(OpsError::new(
-                "catalog_missing",
-                Category::Io,
-                format!("{}: no {DESCRIPTOR}: not a pgops catalog", store.location()),
-            ))
-        }
-        Err(e) => return Err(e.to_ops_error(&format!("reading {DESCRIPTOR}"))),
-    };
-    let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-    if v["format"] != "pgops-catalog" || v["layout"] != "sealed" {
-        return Err(OpsError::validation(
-            "catalog_format",
-            format!("{}: not a sealed pgops catalog", store.location()),
-        ));
-    }
-    Ok(())
 }
 
 /// Verifies the sealed catalog at `location`.

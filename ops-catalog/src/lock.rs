@@ -49,7 +49,15 @@ impl CatalogLock {
         mode: LockMode,
         timeout: Duration,
     ) -> Result<CatalogLock, LockError> {
-        let path = dir.join(".lock");
+        Self::acquire_file(&dir.join(".lock"), mode, timeout)
+    }
+
+    /// Takes the lock on the file `path` (created if missing), polling until `timeout`.
+    pub fn acquire_file(
+        path: &Path,
+        mode: LockMode,
+        timeout: Duration,
+    ) -> Result<CatalogLock, LockError> {
         let shown = path.display().to_string();
         let file = OpenOptions::new()
             .read(true)
@@ -57,7 +65,7 @@ impl CatalogLock {
             .create(true)
             .truncate(false)
             .mode(ops_core::atomic::FILE_MODE)
-            .open(&path)
+            .open(path)
             .map_err(|e| LockError::Io(shown.clone(), e))?;
         let op = match mode {
             LockMode::Shared => libc::LOCK_SH,

@@ -2,8 +2,8 @@
 //! objects are there with the recorded sizes and ciphertext hashes, and unsealing a set
 //! into a local catalog, where every local tool takes it as it takes its own.
 
-use super::ENVELOPE_VERSION;
 use super::{is_envelope_signature, key, Envelope, ENVELOPE_FILE, ENVELOPE_FORMAT};
+use super::{DESCRIPTOR, ENVELOPE_VERSION, FORMAT_VERSION};
 use crate::catalog::{self, Manifest, MANIFEST_FILE, PARTIAL_PREFIX, SIGNATURE_FILE};
 use crate::keys::{Identities, TrustedKey, SIGNATURE_INVALID};
 use crate::store::{Store, StoreError};
@@ -155,6 +155,36 @@ fn read_set(
         )));
     }
     Ok(Ok(envelope))
+}
+
+/// Reads a catalog's descriptor: a sealed pgops catalog of a format this build reads, or
+/// `catalog_missing` / `catalog_format`.
+pub fn check_descriptor(store: &dyn Store) -> Result<(), OpsError> {
+    let text = match read_small(store, DESCRIPTOR) {
+        Ok(t) => t,
+        Err(StoreError::NotFound(_)) => {
+            return Err(OpsError::new(
+                "catalog_missing",
+                Category::Io,
+                format!("{}: no {DESCRIPTOR}: not a pgops catalog", store.location()),
+            ))
+        }
+        Err(e) => return Err(e.to_ops_error(&format!("reading {DESCRIPTOR}"))),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+    if v["format"] != "pgops-catalog"
+        || v["version"].as_u64() != Some(FORMAT_VERSION)
+        || v["layout"] != "sealed"
+    {
+        return Err(OpsError::validation(
+            "catalog_format",
+            format!(
+                "{}: not a sealed pgops catalog of format {FORMAT_VERSION}",
+                store.location()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Objects of `set` missing from the listing or of another size than its envelope says.

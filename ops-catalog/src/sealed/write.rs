@@ -188,6 +188,8 @@ pub struct Sealed {
 pub enum SealError {
     Store(StoreError, String),
     Set(OpsError),
+    /// Another copy on this host is sealing this set to this store right now.
+    Busy,
 }
 
 impl SealError {
@@ -195,6 +197,11 @@ impl SealError {
         match self {
             SealError::Store(e, what) => e.to_ops_error(what),
             SealError::Set(e) => e.clone(),
+            SealError::Busy => OpsError::new(
+                "copy_in_progress",
+                Category::Io,
+                "another copy on this host is sealing this set",
+            ),
         }
     }
 }
@@ -231,6 +238,20 @@ pub fn seal_set(
     signing: &SigningKey,
     journal: &Path,
 ) -> Result<Sealed, SealError> {
+    // One writer per set and store on this host: two copies sharing a journal would share
+    // its nonce and overwrite each other's objects.
+    let parent = journal.parent().expect("a journal has a parent");
+    atomic::create_private_dir_all(parent)
+        .map_err(|e| SealError::Set(OpsError::io(format!("creating {}", parent.display()), &e)))?;
+    let _owner = crate::lock::CatalogLock::acquire_file(
+        &journal.with_extension("lock"),
+        crate::lock::LockMode::Exclusive,
+        std::time::Duration::ZERO,
+    )
+    .map_err(|e| match e {
+        crate::lock::LockError::Busy(_) => SealError::Busy,
+        e => SealError::Set(e.to_ops_error()),
+    })?;
     let mut j = read_journal(journal);
     let mut done = Sealed::default();
     let mut objects = Vec::new();
@@ -350,4 +371,43 @@ pub fn seal_set(
     }
     let _ = std::fs::remove_file(journal);
     Ok(done)
+}
+
+/// Deletes the sealed set `dir/id` (ADR 0013): its envelope first, so the set stops
+/// existing before any of its data goes, then every object `listed` under it (names as
+/// listed before the deletion: an object a concurrent copy writes afterwards is not
+/// touched), then checks that no envelope reappeared. `concurrent_writer` if one did:
+/// another host re-created the set meanwhile, and it is left to that host.
+pub fn delete_sealed(
+    store: &dyn Store,
+    dir: &str,
+    id: &str,
+    listed: &[String],
+) -> Result<(), OpsError> {
+    let at = |what: &str| {
+        let what = what.to_string();
+        move |e: StoreError| e.to_ops_error(&what)
+    };
+    let envelope = key(dir, id, ENVELOPE_FILE);
+    store
+        .delete(&envelope)
+        .map_err(at(&format!("deleting {envelope}")))?;
+    for name in listed.iter().filter(|n| *n != ENVELOPE_FILE) {
+        let k = key(dir, id, name);
+        store.delete(&k).map_err(at(&format!("deleting {k}")))?;
+    }
+    if store
+        .size(&envelope)
+        .map_err(at(&format!("checking {envelope}")))?
+        .is_some()
+    {
+        return Err(OpsError::new(
+            "concurrent_writer",
+            Category::Integrity,
+            format!(
+                "{dir}/{id} was sealed again by another writer while it was deleted: left to it"
+            ),
+        ));
+    }
+    Ok(())
 }

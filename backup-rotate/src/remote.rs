@@ -1,0 +1,132 @@
+//! Retention on a sealed catalog (an `s3://` location, ADR 0013 and 0014): the same policy
+//! and the same safety rules as locally, applied to the sets whose envelope is signed by
+//! the trusted key. It never needs the identity: only envelopes are read.
+//!
+//! What counts: usable sealed sets only. A set whose signature does not check, that lies
+//! elsewhere than its envelope says, or that has objects but no envelope (a copy in
+//! progress) is reported and never deleted, and never fills a retention slot: a forged
+//! newer set cannot push a real one out.
+
+use crate::policy::{self, Rules, SetInfo};
+use crate::{cli, Tally};
+use ops_catalog::catalog::{self, GLOBALS_DIR, KEEP_FILE};
+use ops_catalog::sealed::open::{check_descriptor, scan_dir, SealedDir};
+use ops_catalog::sealed::write::delete_sealed;
+use ops_catalog::store::{self, Store, StoreError, StoreOptions};
+use ops_core::event::{Emitter, Severity};
+use ops_core::event_names as names;
+use ops_core::OpsError;
+use serde_json::json;
+
+/// What a sealed directory's sets are to the policy: no verify record lives in a bucket
+/// (unsealing checks every file), a `KEEP` object pins.
+fn infos(scanned: &SealedDir) -> Vec<SetInfo> {
+    scanned
+        .sets
+        .iter()
+        .map(|s| SetInfo {
+            id: s.id.clone(),
+            time: s.started(),
+            failed: false,
+            pinned: scanned
+                .objects
+                .contains_key(&format!("{}/{KEEP_FILE}", s.id)),
+        })
+        .collect()
+}
+
+/// Applies `rules` to the sealed catalog at `location`.
+pub(crate) fn execute(
+    args: &cli::Args,
+    location: &str,
+    rules: &Rules,
+    tz: &jiff::tz::TimeZone,
+    emitter: &Emitter,
+    tally: &mut Tally,
+) -> Result<(), OpsError> {
+    if !args.pin.is_empty() || !args.unpin.is_empty() {
+        return Err(OpsError::validation(
+            "invalid_argument",
+            "--pin and --unpin work on local catalogs: pin the set there before it is copied",
+        ));
+    }
+    let trust = args.trust.load()?.ok_or_else(|| {
+        OpsError::validation(
+            "public_key_required",
+            "a sealed catalog is trusted only through its signatures: pass --public-key (PGOPS_PUBLIC_KEY)",
+        )
+    })?;
+    let store = store::open_location(location, &StoreOptions::default())
+        .map_err(|e| e.to_ops_error("opening the catalog"))?;
+    let store: &dyn Store = store.as_ref();
+    check_descriptor(store)?;
+    let at = |e: StoreError| e.to_ops_error(&format!("reading {location}"));
+    for dir in store.list_dir("").map_err(at)?.dirs {
+        let database = match catalog::decode_db_dir(&dir) {
+            Some(db) => db,
+            None if dir == GLOBALS_DIR => GLOBALS_DIR.to_string(),
+            None => continue,
+        };
+        if !args.select.wants(&database) {
+            continue;
+        }
+        let scanned = scan_dir(store, &dir, &trust).map_err(at)?;
+        let path = |id: &str| format!("{location}/{dir}/{id}");
+        for r in &scanned.rejected {
+            emitter.emit(
+                names::ROTATE_SKIPPED,
+                Severity::Warning,
+                json!({"database": database, "id": r.id, "path": path(&r.id), "code": r.code,
+                       "reason": format!("not taken for a set ({}): {}; kept, never counted", r.code, r.reason)}),
+            );
+        }
+        for id in &scanned.incomplete {
+            emitter.emit(
+                names::ROTATE_SKIPPED,
+                Severity::Info,
+                json!({"database": database, "id": id, "path": path(id), "code": "set_incomplete",
+                       "reason": "objects without an envelope: a copy in progress or interrupted; kept"}),
+            );
+        }
+        let plan = policy::plan(&infos(&scanned), rules, tz);
+        for d in plan {
+            if d.keep {
+                tally.kept += 1;
+                emitter.emit(
+                    names::ROTATE_KEPT,
+                    Severity::Info,
+                    json!({"database": database, "id": d.id, "path": path(&d.id),
+                           "reasons": d.reasons, "dry_run": args.dry_run}),
+                );
+                continue;
+            }
+            let prefix = format!("{}/", d.id);
+            let listed: Vec<String> = scanned
+                .objects
+                .keys()
+                .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+                .collect();
+            let done = if args.dry_run {
+                Ok(())
+            } else {
+                delete_sealed(store, &dir, &d.id, &listed)
+            };
+            let payload = json!({"database": database, "id": d.id, "path": path(&d.id),
+                                 "dry_run": args.dry_run});
+            match done {
+                Ok(()) => {
+                    tally.deleted += 1;
+                    emitter.emit(names::ROTATE_DELETED, Severity::Info, payload);
+                }
+                Err(e) if e.category == ops_core::Category::Dependency => return Err(e),
+                Err(e) => {
+                    tally.failed_deletions += 1;
+                    let mut payload = payload;
+                    payload["reasons"] = json!([]);
+                    emitter.emit_error(names::ROTATE_FAILED, Severity::Error, &e, payload);
+                }
+            }
+        }
+    }
+    Ok(())
+}
