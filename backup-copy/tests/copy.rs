@@ -97,7 +97,12 @@ fn a_copy_killed_before_its_manifest_leaves_no_set_and_the_next_resumes() {
         .env("PGOPS_FAILPOINT", "copy.before_manifest")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), None, "killed by SIGKILL");
+    assert_eq!(
+        out.status.code(),
+        None,
+        "killed by SIGKILL: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let st = store(&s3, "killed");
     let sets = st.list_dir(&db).unwrap().dirs;
     assert_eq!(sets.len(), 1, "the data is there");

@@ -540,3 +540,49 @@ fn concurrent_copy_and_rotation_never_leave_a_broken_set() {
     }
     let _ = db;
 }
+
+/// The monthly drill, straight from the bucket: the set comes down, decrypted and checked,
+/// is restored and recounted; the download counts in the RTO.
+#[test]
+fn a_drill_straight_from_the_bucket_counts_the_download_in_its_rto() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (db, _dir, dst) = sealed_catalog(&s3, "drill_remote", 1);
+    let drill = |extra: &[&str]| {
+        ToolRun::check(
+            c.tool("restore-drill")
+                .envs(s3.env())
+                .envs(Keys::shared().env())
+                .args(["--backup-dir", &dst, "-d", &db])
+                .args(extra)
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = drill(&[]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let done = r.named("drill.completed")[0];
+    assert!(
+        done["path"].as_str().unwrap().starts_with("s3://"),
+        "{done}"
+    );
+    let download = done["phases"]["download_ms"].as_u64().unwrap();
+    assert!(done["rto_ms"].as_u64().unwrap() >= download);
+    assert!(done["downloaded_bytes"].as_u64().unwrap() > 0);
+    let rows: u64 = c.row_counts(&db).values().sum();
+    assert_eq!(done["rows"], rows);
+    // A set named that the bucket does not hold, and no identity: clear refusals.
+    let r = drill(&["--backup-id", "20200101T000000Z"]);
+    assert_eq!(r.error_code("drill.failed"), "set_not_found");
+    let r = ToolRun::check(
+        c.tool("restore-drill")
+            .envs(s3.env())
+            .envs(Keys::shared().env())
+            .env_remove("PGOPS_IDENTITY_FILE")
+            .args(["--backup-dir", &dst, "-d", &db])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(r.error_code("drill.failed"), "identity_required");
+}

@@ -63,6 +63,9 @@ pub struct DrillArgs {
     /// Drill this set instead of the newest.
     #[arg(long, value_name = "ID")]
     pub backup_id: Option<String>,
+    /// Sealed catalogs (s3://): the age identity that decrypts the set (PGOPS_IDENTITY_FILE).
+    #[arg(long, env = "PGOPS_IDENTITY_FILE", value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     /// Restore into a private temporary cluster, not the target server.
     #[arg(long)]
     pub ephemeral: bool,
@@ -81,7 +84,8 @@ pub struct DrillArgs {
     /// A drill slower than this fails.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "60m", value_name = "DURATION")]
     pub rto_target: Duration,
-    /// Where the report is appended (default: <backup-dir>/_drills.jsonl).
+    /// Where the report is appended (default: <backup-dir>/_drills.jsonl; none for a
+    /// sealed catalog unless given).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
     /// Restore owners and privileges, with the roles of the newest globals set first.

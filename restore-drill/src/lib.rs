@@ -7,6 +7,7 @@
 //! ([`history`]) and drops the scratch database whatever happens.
 
 pub mod cli;
+pub mod fetch;
 pub mod history;
 pub mod proof;
 pub mod restore;
@@ -407,12 +408,17 @@ fn drill(
     let started_at = jiff::Timestamp::now();
     let inputs = resolve_inputs(args, events)?;
     let stop = StopSignal::install(None)?;
+    let remote = match inputs.root.to_str() {
+        Some(l) if ops_catalog::sealed::is_sealed_location(l) => {
+            Some(fetch::fetch(args, l, &inputs.db)?)
+        }
+        _ => None,
+    };
+    let root = remote
+        .as_ref()
+        .map_or(inputs.root.clone(), |r| r.scratch.path().to_path_buf());
     // Shared: rotation cannot delete the set while it is being restored.
-    let (catalog, _lock) = Catalog::open(
-        &inputs.root,
-        LockMode::Shared,
-        args.catalog.lock.lock_timeout,
-    )?;
+    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
     let catalog = catalog.with_trust(args.trust.load()?);
     let CheckedSet { set, manifest } =
         choose_set(&catalog, &inputs.db, args.backup_id.as_deref(), events)?;
@@ -428,6 +434,9 @@ fn drill(
     let phase = |f: &mut Findings, name: &str, t: Instant| {
         f.phases.insert(format!("{name}_ms"), ms(t).into());
     };
+    if let Some(r) = &remote {
+        f.phases.insert("download_ms".into(), r.download_ms.into());
+    }
 
     let t = Instant::now();
     let sum = checksum(&archive, file);
@@ -500,7 +509,7 @@ fn drill(
         f.target = json!({"kind": kind, "database": scratch.name.clone(), "kept": kept});
     }
 
-    let report = report(
+    let mut report = report(
         args,
         &inputs.db,
         &set,
@@ -509,18 +518,26 @@ fn drill(
         ms(started),
         f,
     );
-    let history = args
-        .history
-        .clone()
-        .unwrap_or_else(|| inputs.root.join("_drills.jsonl"));
+    if let Some(r) = &remote {
+        report["path"] = r.path.clone().into();
+        report["downloaded_bytes"] = r.bytes.into();
+    }
+    // A sealed catalog takes no history file: a drill records where it is told to.
+    let history = match (&args.history, &remote) {
+        (Some(h), _) => Some(h.clone()),
+        (None, None) => Some(inputs.root.join("_drills.jsonl")),
+        (None, Some(_)) => None,
+    };
     let mut line = report.clone();
     line["v"] = 1.into();
     line["correlation_id"] = emitter.correlation_id().into();
-    if let Err(e) = history::append(&history, &line) {
-        eprintln!(
-            "restore-drill: could not append to {}: {e}",
-            history.display()
-        );
+    if let Some(history) = history {
+        if let Err(e) = history::append(&history, &line) {
+            eprintln!(
+                "restore-drill: could not append to {}: {e}",
+                history.display()
+            );
+        }
     }
     Ok(report)
 }
