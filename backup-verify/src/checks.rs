@@ -257,11 +257,18 @@ fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
     if m.files.is_empty() {
         problems.push("lists no file".into());
     }
-    let suffix = format!(".{}{}", m.format.extension(), m.compression.extension());
-    for f in &m.files {
+    // The archive (the first file) is named by its format and compression; the files kept
+    // beside it (a globals set's server settings, pg_hba.conf) by their compression.
+    let archive_suffix = format!(".{}{}", m.format.extension(), m.compression.extension());
+    for (i, f) in m.files.iter().enumerate() {
+        let suffix = if i == 0 {
+            archive_suffix.as_str()
+        } else {
+            m.compression.extension()
+        };
         if !catalog::is_plain_name(&f.name) {
             problems.push(format!("file name {:?} is not allowed", f.name));
-        } else if !f.name.ends_with(&suffix) {
+        } else if !f.name.ends_with(suffix) {
             problems.push(format!(
                 "file {} does not end in {suffix} as its format and compression say",
                 f.name

@@ -4,6 +4,7 @@
 
 use crate::archive::{self, StreamError, Written};
 use crate::server::ServerInfo;
+use crate::server_files;
 use ops_catalog::catalog::{
     self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo,
 };
@@ -143,7 +144,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         }),
     );
     let result = take(ctx, target, &partial, &file_name, format);
-    let (written, notes) = match result {
+    let (written, mut notes) = match result {
         Ok(w) => w,
         Err(failure) => {
             if let Err(e) = catalog::remove_partial(&partial) {
@@ -153,6 +154,18 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
             return false;
         }
     };
+    // Next to the roles, what a rebuilt server needs: its settings, pg_hba.conf and
+    // pg_ident.conf. A server that will not say is a note, never a failed globals set.
+    let mut extra_files = Vec::new();
+    if matches!(target, Target::Globals) {
+        match keep_server_files(ctx, &partial) {
+            Ok((files, more)) => {
+                extra_files = files;
+                notes.extend(more);
+            }
+            Err(e) => notes.push(format!("server settings not kept: {}", e.message)),
+        }
+    }
     let manifest = Manifest {
         v: catalog::MANIFEST_VERSION,
         id: id.clone(),
@@ -173,7 +186,10 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
             raw_bytes: written.stored.raw_bytes,
             raw_sha256: None,
             frame_raw_bytes: written.stored.frame_raw_bytes,
-        }],
+        }]
+        .into_iter()
+        .chain(extra_files)
+        .collect(),
         tables: written
             .summary
             .tables
@@ -231,6 +247,46 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
     };
     ctx.emitter.emit(names::BACKUP_COMPLETED, severity, payload);
     true
+}
+
+/// Writes the server's settings and configuration files into the globals set being
+/// taken, compressed as the set is; returns their entries and what could not be read.
+fn keep_server_files(
+    ctx: &RunContext<'_>,
+    partial: &Path,
+) -> Result<(Vec<FileEntry>, Vec<String>), OpsError> {
+    let mut client = ctx.settings.connect()?;
+    let found = server_files::collect(&mut client, &ctx.server.version)?;
+    let mut entries = Vec::new();
+    for (name, text) in &found.files {
+        let file_name = format!("{name}{}", ctx.compression.extension());
+        let path = partial.join(&file_name);
+        let file = atomic::create_private_file(&path)
+            .map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
+        let w = ops_catalog::stored::write_stored(
+            text.as_bytes(),
+            file,
+            ctx.compression,
+            &mut |_| Ok::<(), std::convert::Infallible>(()),
+            &mut |_| {},
+        )
+        .map_err(|e| match e {
+            ops_catalog::stored::StreamError::Read(e)
+            | ops_catalog::stored::StreamError::Write(e) => {
+                OpsError::io(format!("writing {}", path.display()), &e)
+            }
+            ops_catalog::stored::StreamError::Observed(never) => match never {},
+        })?;
+        entries.push(FileEntry {
+            name: file_name,
+            bytes: w.bytes,
+            sha256: w.sha256,
+            raw_bytes: w.raw_bytes,
+            raw_sha256: None,
+            frame_raw_bytes: w.frame_raw_bytes,
+        });
+    }
+    Ok((entries, found.notes))
 }
 
 fn kind(target: &Target) -> SetKind {

@@ -16,6 +16,7 @@ pub mod dump;
 pub mod pgbin;
 pub mod selection;
 pub mod server;
+pub mod server_files;
 
 use dump::{RunContext, Target};
 use ops_catalog::catalog::{self, Catalog};

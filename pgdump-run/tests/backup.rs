@@ -219,6 +219,43 @@ fn all_databases_with_globals_and_exclusions() {
         .stdout;
     let sql = String::from_utf8_lossy(&sql);
     assert!(sql.contains("CREATE ROLE reader") && sql.contains("CREATE ROLE app_owner"));
+    // Next to the roles, what a rebuilt server needs: its settings and its pg_hba.conf
+    // and pg_ident.conf, each recorded in the manifest.
+    let unzstd = |name: &str| {
+        let out = std::process::Command::new("zstd")
+            .arg("-dc")
+            .arg(Path::new(g["path"].as_str().unwrap()).join(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let names: Vec<&str> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names[1..],
+        [
+            "server-settings.sql.zst",
+            "pg_hba.conf.zst",
+            "pg_ident.conf.zst"
+        ]
+    );
+    let settings = unzstd("server-settings.sql.zst");
+    // The test cluster is started with settings on its command line (the socket dir).
+    assert!(
+        settings.contains("ALTER SYSTEM SET unix_socket_directories = "),
+        "{settings}"
+    );
+    let hba = unzstd("pg_hba.conf.zst");
+    assert!(
+        hba.lines()
+            .any(|l| l.starts_with("local") || l.starts_with("host")),
+        "{hba}"
+    );
     assert!(!root.join("template0").exists() && !root.join("scratch_1").exists());
     assert_eq!(r.finished()["sets_completed"], 4);
 }
