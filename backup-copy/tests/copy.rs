@@ -219,6 +219,7 @@ fn throttling_and_connections_reset_mid_part_are_survived_by_retry() {
         Faults {
             slowdown_first: 3,
             reset_parts: 1,
+            ..Faults::default()
         },
     );
     let r = ToolRun::check(
@@ -291,4 +292,72 @@ fn wrong_credentials_stop_the_run_as_denied() {
     assert_eq!(r.error_code("copy.failed"), "store_denied");
     let r = copy(Some(&s3), &[src, &s3.location("auth")]);
     assert_eq!(r.code, 0, "the right keys copy: {:#?}", r.events);
+}
+
+/// The S3 endpoint stops mid-copy: the run fails with a clear code and leaves no set
+/// visible; once the endpoint is back, the next run resumes without sending again what
+/// arrived, and every set is whole.
+#[test]
+fn the_endpoint_stopped_mid_copy_leaves_no_set_and_the_next_run_resumes() {
+    use testkit::faulty::{FaultProxy, Faults};
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (db, dir) = verified_catalog(c, "copy_down");
+    let root = dir.path().to_str().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    backup(c, &db, root, &[]);
+    // The descriptor, then the first set's dump and manifest; then the endpoint is gone.
+    let proxy = FaultProxy::start(
+        s3.port,
+        Faults {
+            down_after_puts: Some(3),
+            ..Faults::default()
+        },
+    );
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    let dst = s3.location("down");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--unverified"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[root, &dst]);
+        ToolRun::check(
+            copy_cmd(Some(&s3), &args)
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = run(&[]);
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    let code = r.error_code("copy.failed").to_string();
+    assert!(
+        ["store_unreachable", "store_failed"].contains(&code.as_str()),
+        "{code}"
+    );
+    assert!(r.named("copy.completed").is_empty());
+    let st = store(&s3, "down");
+    for set in st.list_dir(&db).unwrap().dirs {
+        assert!(
+            st.size(&format!("{db}/{set}/envelope.json"))
+                .unwrap()
+                .is_none(),
+            "no set is visible before it is complete"
+        );
+    }
+    proxy.set_down(false);
+    let r = run(&["--retry-timeout", "10s"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let done = r.named("copy.completed");
+    assert_eq!(done.len(), 2);
+    assert!(done[0]["bytes_resumed"].as_u64() > Some(0), "{done:#?}");
+    let r = ToolRun::check(
+        c.tool("backup-verify")
+            .envs(s3.env())
+            .envs(testkit::keys::Keys::shared().env())
+            .args(["--backup-dir", &dst, "--all-sets", "--read-data"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(r.named("verify.passed").len(), 2);
 }

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// What to break.
@@ -15,6 +15,10 @@ pub struct Faults {
     pub slowdown_first: usize,
     /// The first this many part uploads (`PUT …partNumber=…`) are reset after 64 KiB.
     pub reset_parts: usize,
+    /// After this many PUT requests the endpoint goes down (every connection is dropped at
+    /// once) until [`FaultProxy::set_down`] brings it back (once: the server stopped
+    /// mid-transfer, then restarted).
+    pub down_after_puts: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -22,6 +26,8 @@ pub struct FaultProxy {
     pub port: u16,
     pub slowed: Arc<AtomicUsize>,
     pub reset: Arc<AtomicUsize>,
+    pub puts: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
 }
 
 const SLOWDOWN: &[u8] = b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: 107\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>";
@@ -70,15 +76,32 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let slowed = Arc::new(AtomicUsize::new(0));
         let reset = Arc::new(AtomicUsize::new(0));
-        let (s2, r2) = (slowed.clone(), reset.clone());
+        let puts = Arc::new(AtomicUsize::new(0));
+        let down = Arc::new(AtomicBool::new(false));
+        let (s2, r2, p2, d2) = (slowed.clone(), reset.clone(), puts.clone(), down.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (slowed, reset, faults) = (s2.clone(), r2.clone(), faults.clone());
+                let (puts, down) = (p2.clone(), d2.clone());
                 std::thread::spawn(move || {
                     let mut client = client;
+                    if down.load(Ordering::SeqCst) {
+                        let _ = client.shutdown(Shutdown::Both);
+                        return;
+                    }
                     let Ok(line) = first_line(&mut client) else {
                         return;
                     };
+                    if line.starts_with(b"PUT ") {
+                        let n = puts.fetch_add(1, Ordering::SeqCst) + 1;
+                        if faults.down_after_puts.is_some_and(|limit| n == limit + 1) {
+                            down.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    if down.load(Ordering::SeqCst) {
+                        let _ = client.shutdown(Shutdown::Both);
+                        return;
+                    }
                     if slowed.fetch_add(1, Ordering::SeqCst) < faults.slowdown_first {
                         let _ = client.write_all(SLOWDOWN);
                         let _ = client.shutdown(Shutdown::Both);
@@ -106,6 +129,13 @@ impl FaultProxy {
             port,
             slowed,
             reset,
+            puts,
+            down,
         }
+    }
+
+    /// Takes the endpoint down (every new connection dropped) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 }
