@@ -399,6 +399,16 @@ fn remote_verify_catches_altered_truncated_and_deleted_objects() {
     );
     let r = verify_remote(&s3, &dst, &["--read-data"]);
     assert_eq!(verdicts(&r)[0], (ids[0].clone(), "checksum".to_string()));
+    // Two halves read in turn (a weekly 1/2, 2/2): the altered object is read, and caught,
+    // by exactly one of them; the other half gets the presence check.
+    let caught = ["1/2", "2/2"]
+        .iter()
+        .filter(|part| {
+            let r = verify_remote(&s3, &dst, &["--read-data-subset", part]);
+            verdicts(&r)[0] == (ids[0].clone(), "checksum".to_string())
+        })
+        .count();
+    assert_eq!(caught, 1);
     let r = verify_remote(&s3, &dst, &["--identity", &ident]);
     assert_eq!(
         verdicts(&r),

@@ -33,6 +33,11 @@ pub struct Args {
     /// signed envelope (without it: presence and sizes only).
     #[arg(long)]
     pub read_data: bool,
+    /// Sealed catalogs: read (or with --identity, fully prove) only the N-th of M parts of
+    /// the sets, the others get the presence check (e.g. a weekly 1/4..4/4 reads each set
+    /// monthly). Implies --read-data.
+    #[arg(long, value_name = "N/M", value_parser = crate::remote::Subset::parse)]
+    pub read_data_subset: Option<crate::remote::Subset>,
     /// Sealed catalogs: the age identity that decrypts the sets for the full proof
     /// (decode, structure, rows) (PGOPS_IDENTITY_FILE).
     #[arg(long, env = "PGOPS_IDENTITY_FILE", value_name = "FILE")]

@@ -31,6 +31,42 @@ fn check(name: &str, status: CheckStatus, reason: impl Into<String>) -> CheckRes
     }
 }
 
+/// `--read-data-subset N/M`: the sets whose id falls in the N-th of M parts (by a hash
+/// of the id, so a set stays in its part run after run); a weekly job taking the week
+/// number modulo M reads every set once every M weeks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subset {
+    pub n: u32,
+    pub of: u32,
+}
+
+impl Subset {
+    pub fn parse(text: &str) -> Result<Subset, String> {
+        let (n, of) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?}: expected N/M, e.g. 1/4"))?;
+        let (n, of): (u32, u32) = (
+            n.trim()
+                .parse()
+                .map_err(|_| format!("{text:?}: N is not a number"))?,
+            of.trim()
+                .parse()
+                .map_err(|_| format!("{text:?}: M is not a number"))?,
+        );
+        if of == 0 || n == 0 || n > of {
+            return Err(format!("{text:?}: N must be between 1 and M"));
+        }
+        Ok(Subset { n, of })
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(id.as_bytes());
+        let v = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        v % self.of == self.n - 1
+    }
+}
+
 /// How deep this run looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Depth {
@@ -201,7 +237,10 @@ pub fn execute(
         .as_deref()
         .map(Identities::from_file)
         .transpose()?;
-    let depth = match (&identities, args.read_data) {
+    let depth = match (
+        &identities,
+        args.read_data || args.read_data_subset.is_some(),
+    ) {
         (Some(_), _) => Depth::Full,
         (None, true) => Depth::Ciphertext,
         (None, false) => Depth::Presence,
@@ -267,12 +306,23 @@ pub fn execute(
         let mut newest_pass = None;
         for set in chosen {
             let started = Instant::now();
-            let (evidence, checks) = match (&identities, depth) {
-                (Some(ids), _) => full_checks(store, set, ids, &trust)?,
-                (None, _) => (
+            // Outside this run's subset a set gets the presence check only.
+            let set_depth = match args.read_data_subset {
+                Some(subset) if !subset.contains(&set.id) => Depth::Presence,
+                _ => depth,
+            };
+            let (evidence, checks) = match (&identities, set_depth) {
+                (Some(ids), Depth::Full) => full_checks(store, set, ids, &trust)?,
+                _ => (
                     None,
-                    light_checks(store, set, &scanned.objects, args.read_data, &trust)
-                        .map_err(at)?,
+                    light_checks(
+                        store,
+                        set,
+                        &scanned.objects,
+                        set_depth == Depth::Ciphertext,
+                        &trust,
+                    )
+                    .map_err(at)?,
                 ),
             };
             let verdict = verdict_of(&checks);
@@ -285,7 +335,7 @@ pub fn execute(
             payload["database"] = label.clone().into();
             payload["path"] = format!("{location}/{dir}/{}", set.id).into();
             payload["recorded"] = false.into();
-            payload["depth"] = depth.name().into();
+            payload["depth"] = set_depth.name().into();
             payload["stored_bytes"] = set.envelope.bytes().into();
             payload["duration_ms"] = (started.elapsed().as_millis() as u64).into();
             report_set(emitter, verdict, payload);
@@ -318,4 +368,26 @@ pub fn execute(
         ExitCode::Problem
     };
     Ok((exit, tally))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subsets_partition_the_sets() {
+        assert!(Subset::parse("0/4").is_err() && Subset::parse("5/4").is_err());
+        assert!(Subset::parse("x").is_err() && Subset::parse("1/0").is_err());
+        let parts: Vec<Subset> = (1..=4)
+            .map(|n| Subset::parse(&format!("{n}/4")).unwrap())
+            .collect();
+        for i in 0..200 {
+            let id = format!("2026{:04}T000000Z", i);
+            assert_eq!(parts.iter().filter(|p| p.contains(&id)).count(), 1, "{id}");
+        }
+        // Every part gets some of 200 sets.
+        assert!(parts
+            .iter()
+            .all(|p| (0..200).any(|i| p.contains(&format!("2026{:04}T000000Z", i)))));
+    }
 }
