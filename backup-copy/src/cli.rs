@@ -40,9 +40,9 @@ pub struct Args {
         value_name = "FILE"
     )]
     pub recipients_files: Vec<PathBuf>,
-    /// The age identity that opens a sealed source (PGOPS_IDENTITY_FILE): recovery only.
-    #[arg(long, env = "PGOPS_IDENTITY_FILE", value_name = "FILE")]
-    pub identity: Option<PathBuf>,
+    /// Recovery from a sealed source only.
+    #[command(flatten)]
+    pub identity: ops_catalog::cli::IdentityArgs,
     #[command(flatten)]
     pub signing: ops_catalog::cli::SigningArgs,
     #[command(flatten)]

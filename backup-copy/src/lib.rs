@@ -16,10 +16,10 @@ pub mod execute;
 pub mod plan;
 
 use execute::{Copied, CopyError};
-use ops_catalog::catalog::{decode_db_dir, encode_db_dir, Catalog, GLOBALS_DIR, MANIFEST_FILE};
+use ops_catalog::catalog::{encode_db_dir, Catalog, GLOBALS_DIR, MANIFEST_FILE};
 use ops_catalog::keys::{Identities, Recipients, SigningKey, TrustedKey};
 use ops_catalog::lock::LockMode;
-use ops_catalog::sealed::open::{scan_dir, unseal_into};
+use ops_catalog::sealed::open::{scan_dir, set_dirs, unseal_into};
 use ops_catalog::sealed::write::{journal_path, seal_set, SealError, SetToSeal};
 use ops_catalog::sealed::ENVELOPE_FILE;
 use ops_catalog::store::{self, PutMode, Store, StoreError, StoreOptions};
@@ -135,18 +135,7 @@ fn sealed_sets(
 ) -> Result<Vec<SourceSet>, OpsError> {
     let at = |e: StoreError| e.to_ops_error(&format!("listing {}", src.location()));
     let mut out = Vec::new();
-    for dir in src.list_dir("").map_err(at)?.dirs {
-        let label = if dir == GLOBALS_DIR {
-            GLOBALS_DIR.to_string()
-        } else {
-            match decode_db_dir(&dir) {
-                Some(db) => db,
-                None => continue,
-            }
-        };
-        if !args.select.wants(&label) {
-            continue;
-        }
+    for (dir, label) in set_dirs(src, |l| args.select.wants(l)).map_err(at)? {
         let scanned = scan_dir(src, &dir, trust).map_err(at)?;
         for r in &scanned.rejected {
             emitter.emit(
@@ -295,11 +284,7 @@ impl Keys {
             recipients: (!recipients.is_empty()).then_some(recipients),
             signing: args.signing.load()?,
             trust: args.trust.load()?,
-            identities: args
-                .identity
-                .as_deref()
-                .map(Identities::from_file)
-                .transpose()?,
+            identities: args.identity.load()?,
         })
     }
 }
@@ -366,13 +351,13 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             (sets, target, present)
         }
         Mode::Unseal => {
-            let trust = required(&keys.trust, "public_key_required",
-                "a sealed catalog is trusted only through its signatures: pass --public-key (PGOPS_PUBLIC_KEY)")?;
-            required(
-                &keys.identities,
-                "identity_required",
-                "a sealed catalog is encrypted: pass --identity (PGOPS_IDENTITY_FILE)",
-            )?;
+            let trust = keys
+                .trust
+                .as_ref()
+                .ok_or_else(ops_catalog::cli::public_key_required)?;
+            if keys.identities.is_none() {
+                return Err(ops_catalog::cli::identity_required());
+            }
             let src = store::open_location(&args.source, &options)
                 .map_err(|e| e.to_ops_error("opening the source"))?;
             ops_catalog::sealed::open::check_descriptor(src.as_ref())?;

@@ -9,8 +9,8 @@
 
 use crate::policy::{self, Rules, SetInfo};
 use crate::{cli, Tally};
-use ops_catalog::catalog::{self, GLOBALS_DIR, KEEP_FILE};
-use ops_catalog::sealed::open::{check_descriptor, scan_dir, SealedDir};
+use ops_catalog::catalog::KEEP_FILE;
+use ops_catalog::sealed::open::{check_descriptor, scan_dir, set_dirs, SealedDir};
 use ops_catalog::sealed::write::delete_sealed;
 use ops_catalog::store::{self, Store, StoreError, StoreOptions};
 use ops_core::event::{Emitter, Severity};
@@ -50,26 +50,13 @@ pub(crate) fn execute(
             "--pin and --unpin work on local catalogs: pin the set there before it is copied",
         ));
     }
-    let trust = args.trust.load()?.ok_or_else(|| {
-        OpsError::validation(
-            "public_key_required",
-            "a sealed catalog is trusted only through its signatures: pass --public-key (PGOPS_PUBLIC_KEY)",
-        )
-    })?;
+    let trust = args.trust.require()?;
     let store = store::open_location(location, &StoreOptions::default())
         .map_err(|e| e.to_ops_error("opening the catalog"))?;
     let store: &dyn Store = store.as_ref();
     check_descriptor(store)?;
     let at = |e: StoreError| e.to_ops_error(&format!("reading {location}"));
-    for dir in store.list_dir("").map_err(at)?.dirs {
-        let database = match catalog::decode_db_dir(&dir) {
-            Some(db) => db,
-            None if dir == GLOBALS_DIR => GLOBALS_DIR.to_string(),
-            None => continue,
-        };
-        if !args.select.wants(&database) {
-            continue;
-        }
+    for (dir, database) in set_dirs(store, |l| args.select.wants(l)).map_err(at)? {
         let scanned = scan_dir(store, &dir, &trust).map_err(at)?;
         let path = |id: &str| format!("{location}/{dir}/{id}");
         for r in &scanned.rejected {

@@ -38,10 +38,9 @@ pub struct Args {
     /// monthly). Implies --read-data.
     #[arg(long, value_name = "N/M", value_parser = crate::remote::Subset::parse)]
     pub read_data_subset: Option<crate::remote::Subset>,
-    /// Sealed catalogs: the age identity that decrypts the sets for the full proof
-    /// (decode, structure, rows) (PGOPS_IDENTITY_FILE).
-    #[arg(long, env = "PGOPS_IDENTITY_FILE", value_name = "FILE")]
-    pub identity: Option<std::path::PathBuf>,
+    /// With a sealed catalog, the identity gives the full proof (decode, structure, rows).
+    #[command(flatten)]
+    pub identity: ops_catalog::cli::IdentityArgs,
     /// A database whose newest passing set is older than this is stale.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "26h", value_name = "DURATION")]
     pub max_age: Duration,

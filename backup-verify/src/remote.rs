@@ -11,9 +11,11 @@
 
 use crate::checks::{self, Evidence};
 use crate::{cli, freshness, gather, report_set, set_payload, Target};
-use ops_catalog::catalog::{self, CheckResult, CheckStatus, SetRef, Verdict, GLOBALS_DIR};
+use ops_catalog::catalog::{self, CheckResult, CheckStatus, SetRef, Verdict};
 use ops_catalog::keys::{Identities, TrustedKey};
-use ops_catalog::sealed::open::{check_descriptor, hash_objects, object_problems, scan_dir};
+use ops_catalog::sealed::open::{
+    check_descriptor, hash_objects, object_problems, scan_dir, set_dirs,
+};
 use ops_catalog::sealed::open::{unseal_into, SealedSet};
 use ops_catalog::store::{self, Store, StoreError, StoreOptions};
 use ops_core::event::{Emitter, Severity};
@@ -28,6 +30,15 @@ fn check(name: &str, status: CheckStatus, reason: impl Into<String>) -> CheckRes
         name: name.into(),
         status,
         reason: reason.into(),
+    }
+}
+
+/// A check that passes with `reason` when nothing is wrong, and fails naming every problem.
+fn judged(name: &str, problems: Vec<String>, reason: &str) -> CheckResult {
+    if problems.is_empty() {
+        check(name, CheckStatus::Pass, reason)
+    } else {
+        check(name, CheckStatus::Fail, problems.join("; "))
     }
 }
 
@@ -113,15 +124,11 @@ fn light_checks(
     ];
     let missing = object_problems(set, objects);
     let present = missing.is_empty();
-    out.push(if present {
-        check(
-            "files",
-            Pass,
-            "every object of the envelope is there with its size",
-        )
-    } else {
-        check("files", Fail, missing.join("; "))
-    });
+    out.push(judged(
+        "files",
+        missing,
+        "every object of the envelope is there with its size",
+    ));
     out.push(if !read_data {
         check(
             "checksum",
@@ -132,15 +139,11 @@ fn light_checks(
         check("checksum", Skip, "objects are missing")
     } else {
         let (problems, _) = hash_objects(store, set)?;
-        if problems.is_empty() {
-            check(
-                "checksum",
-                Pass,
-                "every object's SHA-256 is the envelope's (ciphertext)",
-            )
-        } else {
-            check("checksum", Fail, problems.join("; "))
-        }
+        judged(
+            "checksum",
+            problems,
+            "every object's SHA-256 is the envelope's (ciphertext)",
+        )
     });
     for c in ["decode", "structure", "rows"] {
         out.push(check(
@@ -226,17 +229,8 @@ pub fn execute(
     location: &str,
     emitter: &Emitter,
 ) -> Result<(ExitCode, serde_json::Value), OpsError> {
-    let trust = args.trust.load()?.ok_or_else(|| {
-        OpsError::validation(
-            "public_key_required",
-            "a sealed catalog is trusted only through its signatures: pass --public-key (PGOPS_PUBLIC_KEY)",
-        )
-    })?;
-    let identities = args
-        .identity
-        .as_deref()
-        .map(Identities::from_file)
-        .transpose()?;
+    let trust = args.trust.require()?;
+    let identities = args.identity.load()?;
     let depth = match (
         &identities,
         args.read_data || args.read_data_subset.is_some(),
@@ -253,15 +247,7 @@ pub fn execute(
     let now = jiff::Timestamp::now();
     let (mut checked, mut passed, mut problems) = (0usize, 0usize, 0usize);
     let mut newest = Vec::new();
-    for dir in store.list_dir("").map_err(at)?.dirs {
-        let label = match catalog::decode_db_dir(&dir) {
-            Some(db) => db,
-            None if dir == GLOBALS_DIR => GLOBALS_DIR.to_string(),
-            None => continue,
-        };
-        if !args.select.wants(&label) {
-            continue;
-        }
+    for (dir, label) in set_dirs(store, |l| args.select.wants(l)).map_err(at)? {
         let scanned = scan_dir(store, &dir, &trust).map_err(at)?;
         for r in &scanned.rejected {
             problems += 1;

@@ -63,9 +63,8 @@ pub struct DrillArgs {
     /// Drill this set instead of the newest.
     #[arg(long, value_name = "ID")]
     pub backup_id: Option<String>,
-    /// Sealed catalogs (s3://): the age identity that decrypts the set (PGOPS_IDENTITY_FILE).
-    #[arg(long, env = "PGOPS_IDENTITY_FILE", value_name = "FILE")]
-    pub identity: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: ops_catalog::cli::IdentityArgs,
     /// Restore into a private temporary cluster, not the target server.
     #[arg(long)]
     pub ephemeral: bool,

@@ -70,21 +70,8 @@ fn choose<'a>(
 /// sealed catalog at `location` into a scratch catalog.
 pub fn fetch(args: &DrillArgs, location: &str, db: &str) -> Result<Fetched, OpsError> {
     let started = Instant::now();
-    let trust: TrustedKey = args.trust.load()?.ok_or_else(|| {
-        OpsError::validation(
-            "public_key_required",
-            "a sealed catalog is trusted only through its signatures: pass --public-key (PGOPS_PUBLIC_KEY)",
-        )
-    })?;
-    let identities = match &args.identity {
-        Some(p) => Identities::from_file(p)?,
-        None => {
-            return Err(OpsError::validation(
-                "identity_required",
-                "a sealed catalog is encrypted: pass --identity (PGOPS_IDENTITY_FILE)",
-            ))
-        }
-    };
+    let trust: TrustedKey = args.trust.require()?;
+    let identities: Identities = args.identity.require()?;
     let store = store::open_location(location, &StoreOptions::default())
         .map_err(|e| e.to_ops_error("opening the catalog"))?;
     let store: &dyn Store = store.as_ref();

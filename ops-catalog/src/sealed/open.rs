@@ -52,6 +52,28 @@ pub struct SealedDir {
     pub objects: BTreeMap<String, u64>,
 }
 
+/// The directories of sets a sealed catalog holds that `wants` selects, as (directory,
+/// label): the label is the database, or `_globals`. Entries that are neither are not
+/// pgops's and are left out.
+pub fn set_dirs(
+    store: &dyn Store,
+    wants: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(store
+        .list_dir("")?
+        .dirs
+        .into_iter()
+        .filter_map(|dir| {
+            let label = match catalog::decode_db_dir(&dir) {
+                Some(db) => db,
+                None if dir == catalog::GLOBALS_DIR => catalog::GLOBALS_DIR.to_string(),
+                None => return None,
+            };
+            wants(&label).then_some((dir, label))
+        })
+        .collect())
+}
+
 /// Reads a small object whole (an envelope, a signature).
 pub fn read_small(store: &dyn Store, k: &str) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::new();
