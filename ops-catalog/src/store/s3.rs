@@ -27,8 +27,16 @@ const MAX_PARTS: u64 = 9_000;
 /// The smallest part S3 accepts (but the last), and pgops' default for unknown sizes.
 const MIN_PART: usize = 8 << 20;
 const DEFAULT_PART: usize = 16 << 20;
-/// Parts in flight at once: memory stays at about this many parts.
-const PARTS_IN_FLIGHT: usize = 2;
+/// Bytes of parts in flight at once. S3 servers take parts in parallel, and one stream
+/// rarely fills a link (awscli sends 10 parts at once): up to 8 parts in flight, but never
+/// more than this many bytes (at least 2 parts), so memory stays flat whatever the file
+/// size: about this plus two parts.
+const IN_FLIGHT_BYTES: usize = 64 << 20;
+
+/// How many parts of `part` bytes go at once.
+pub fn parts_in_flight(part: usize) -> usize {
+    (IN_FLIGHT_BYTES / part.max(1)).clamp(2, 8)
+}
 
 #[derive(Debug)]
 pub struct S3Store {
@@ -293,7 +301,7 @@ impl Store for S3Store {
     }
 
     /// One PUT for what fits a part (conditional when `Create`), else a multipart upload
-    /// with at most two parts in flight, aborted on any failure so that no part lingers.
+    /// with up to 8 parts (64 MiB) in flight, aborted on any failure so that no part lingers.
     fn put(
         &self,
         key: &str,
@@ -333,7 +341,7 @@ impl Store for S3Store {
         let sent: Result<(), StoreError> = (|| {
             w.write(&buf[..n]);
             loop {
-                self.wait(w.wait_for_capacity(PARTS_IN_FLIGHT))?
+                self.wait(w.wait_for_capacity(parts_in_flight(part)))?
                     .map_err(|e| classify(e, key))?;
                 let n = src.fill(&mut buf, key)?;
                 if n == 0 {
@@ -378,6 +386,10 @@ mod tests {
         let p = part_size(Some(tb)) as u64;
         assert!(tb.div_ceil(p) <= 10_000, "5 TiB in at most 10,000 parts");
         assert_eq!(p % (1 << 20), 0);
+        // Memory in flight stays bounded whatever the size.
+        assert_eq!(parts_in_flight(MIN_PART), 8);
+        assert_eq!(parts_in_flight(p as usize), 2);
+        assert!(parts_in_flight(DEFAULT_PART) * DEFAULT_PART <= IN_FLIGHT_BYTES);
     }
 
     #[test]
