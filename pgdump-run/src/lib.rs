@@ -68,6 +68,17 @@ struct Tally {
 
 fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<ExitCode, OpsError> {
     let backup_dir = args.catalog.dir()?.to_path_buf();
+    if backup_dir.to_str().is_some_and(|d| d.contains("://")) {
+        // Dumps land on a local disk first, are verified there, and only then leave the
+        // host, sealed: a half-written dump never sits in a bucket.
+        return Err(OpsError::validation(
+            "invalid_location",
+            format!(
+                "{}: pgdump-run writes a local catalog; ship its verified sets with backup-copy",
+                backup_dir.display()
+            ),
+        ));
+    }
     // Read before anything runs: a bad key fails the run at once, not after the dumps.
     let signing = args.signing.load()?;
     if !args.all && args.dbnames.is_empty() {

@@ -299,6 +299,10 @@ fn invalid_invocations_exit_2_with_an_event_and_touch_nothing() {
     let root = dir.path().join("never-created");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["-d", "x"], "backup_dir_missing"),
+        (
+            vec!["-d", "x", "--backup-dir", "s3://bucket/x"],
+            "invalid_location",
+        ),
         (vec!["--backup-dir", root.to_str().unwrap()], "no_database"),
         (
             vec![

@@ -2,7 +2,7 @@
 //! objects are there with the recorded sizes and ciphertext hashes, and unsealing a set
 //! into a local catalog, where every local tool takes it as it takes its own.
 
-use super::{is_envelope_signature, key, Envelope, ENVELOPE_FILE, ENVELOPE_FORMAT};
+use super::{is_envelope_signature, key, Envelope, Hashed, ENVELOPE_FILE, ENVELOPE_FORMAT};
 use super::{DESCRIPTOR, ENVELOPE_VERSION, FORMAT_VERSION};
 use crate::catalog::{self, Manifest, MANIFEST_FILE, PARTIAL_PREFIX, SIGNATURE_FILE};
 use crate::keys::{Identities, TrustedKey, SIGNATURE_INVALID};
@@ -223,36 +223,6 @@ pub fn object_problems(set: &SealedSet, objects: &BTreeMap<String, u64>) -> Vec<
             Some(_) => None,
         })
         .collect()
-}
-
-/// Counts and hashes what is read through it.
-struct Hashed<R> {
-    src: R,
-    hash: sha2::Sha256,
-    size: u64,
-}
-
-impl<R: Read> Hashed<R> {
-    fn new(src: R) -> Hashed<R> {
-        Hashed {
-            src,
-            hash: <sha2::Sha256 as sha2::Digest>::new(),
-            size: 0,
-        }
-    }
-
-    fn finish(self) -> (u64, String) {
-        (self.size, hex::encode(sha2::Digest::finalize(self.hash)))
-    }
-}
-
-impl<R: Read> Read for Hashed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.src.read(buf)?;
-        sha2::Digest::update(&mut self.hash, &buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
 }
 
 /// Downloads every object of `set` and checks its ciphertext's size and SHA-256 against

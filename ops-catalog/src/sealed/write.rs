@@ -7,110 +7,125 @@
 //! not write itself (an object found in the bucket proves nothing: anyone with write access
 //! could have put it there).
 
-use super::{envelope_signature_name, key, Envelope, SealedObject, AGE_SUFFIX};
+use super::{envelope_signature_name, key, Envelope, Hashed, SealedObject, AGE_SUFFIX};
 use super::{ENVELOPE_FILE, ENVELOPE_FORMAT, ENVELOPE_VERSION};
 use crate::catalog::{Manifest, SetKind, GLOBALS_DIR, MANIFEST_FILE, SIGNATURE_FILE};
 use crate::keys::{Recipients, SigningKey};
 use crate::store::{PutMode, Store, StoreError};
 use ops_core::{atomic, Category, OpsError};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::mpsc;
 
-/// Encrypts what it reads: plaintext in from `src`, age ciphertext out, a chunk at a time
-/// (memory stays at one age chunk plus one read buffer whatever the size).
-pub struct Encrypting<R> {
-    src: R,
-    sink: Rc<RefCell<Vec<u8>>>,
-    writer: Option<age::stream::StreamWriter<Sink>>,
-    pos: usize,
-    chunk: Vec<u8>,
+/// Ciphertext chunks on their way from the sealing thread to the store's writer.
+type Chunk = io::Result<Vec<u8>>;
+
+/// How much ciphertext one message carries, and how many may wait: memory stays at a few
+/// MiB per file whatever its size.
+const SEAL_CHUNK: usize = 1 << 20;
+const SEAL_QUEUE: usize = 4;
+
+/// The age writer's output: batched into chunks and sent to the reader side.
+struct ChannelWriter {
+    tx: mpsc::SyncSender<Chunk>,
+    buf: Vec<u8>,
 }
 
-impl<R> std::fmt::Debug for Encrypting<R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Encrypting({} bytes buffered)",
-            self.sink.borrow().len() - self.pos
-        )
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(SEAL_CHUNK));
+        self.tx
+            .send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
     }
 }
 
-/// Where the age writer puts ciphertext for [`Encrypting`] to hand out.
-#[derive(Debug)]
-pub struct Sink(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= SEAL_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<R: Read> Encrypting<R> {
-    pub fn new(src: R, recipients: &Recipients) -> io::Result<Encrypting<R>> {
-        let sink = Rc::new(RefCell::new(Vec::new()));
-        let writer = recipients.encryptor().wrap_output(Sink(sink.clone()))?;
-        Ok(Encrypting {
-            src,
-            sink,
-            writer: Some(writer),
-            pos: 0,
-            chunk: vec![0; 256 * 1024],
-        })
-    }
-}
-
-impl<R: Read> Read for Encrypting<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        loop {
-            {
-                let mut sink = self.sink.borrow_mut();
-                if self.pos < sink.len() {
-                    let n = out.len().min(sink.len() - self.pos);
-                    out[..n].copy_from_slice(&sink[self.pos..self.pos + n]);
-                    self.pos += n;
-                    return Ok(n);
-                }
-                sink.clear();
-                self.pos = 0;
-            }
-            let Some(writer) = self.writer.as_mut() else {
-                return Ok(0);
-            };
-            let n = self.src.read(&mut self.chunk)?;
-            if n == 0 {
-                self.writer.take().expect("checked above").finish()?;
-            } else {
-                writer.write_all(&self.chunk[..n])?;
-            }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            self.send()
         }
     }
 }
 
-/// Counts and hashes the plaintext on its way into the encryptor.
-struct Plain<R> {
-    src: R,
-    hash: sha2::Sha256,
-    size: u64,
+/// The ciphertext as a stream, for the store's writer (which hashes what it stores).
+struct ChannelReader {
+    rx: mpsc::Receiver<Chunk>,
+    cur: Vec<u8>,
+    pos: usize,
 }
 
-impl<R: Read> Read for Plain<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use sha2::Digest;
-        let n = self.src.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.size += n as u64;
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The sealing thread finished: the stream ends.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
+}
+
+/// Reads `file` in a thread of its own, hashing the plaintext and encrypting it to
+/// `recipients`: the caller's thread hashes and sends the ciphertext meanwhile, so the
+/// three passes over the bytes use two cores. The thread returns the plaintext's size and
+/// SHA-256; a read error also reaches the reader side, so the upload fails.
+fn seal_stream(
+    file: std::fs::File,
+    recipients: &Recipients,
+) -> (
+    impl Read,
+    std::thread::JoinHandle<io::Result<(u64, String)>>,
+) {
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(SEAL_QUEUE);
+    let encryptor = recipients.encryptor();
+    let handle = std::thread::spawn(move || {
+        let errors = tx.clone();
+        let sealed: io::Result<(u64, String)> = (|| {
+            let mut plain =
+                Hashed::new(io::BufReader::with_capacity(ops_core::chunks::CHUNK, file));
+            let mut w = encryptor.wrap_output(ChannelWriter {
+                tx,
+                buf: Vec::with_capacity(SEAL_CHUNK),
+            })?;
+            io::copy(&mut plain, &mut w)?;
+            w.finish()?.flush()?;
+            Ok(plain.finish())
+        })();
+        if let Err(e) = &sealed {
+            let _ = errors.send(Err(io::Error::new(e.kind(), e.to_string())));
+        }
+        sealed
+    });
+    (
+        ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        },
+        handle,
+    )
 }
 
 /// An upper bound of the ciphertext size of `plain` bytes (age: a header, 16 bytes a
@@ -267,23 +282,25 @@ pub fn seal_set(
         let k = key(s.dir, s.id, &name);
         let path = s.path.join(&file);
         let src = std::fs::File::open(&path)
-            .map(|f| io::BufReader::with_capacity(ops_core::chunks::CHUNK, f))
             .map_err(|e| SealError::Set(OpsError::io(format!("reading {}", path.display()), &e)))?;
-        let mut plain = Plain {
-            src,
-            hash: <sha2::Sha256 as sha2::Digest>::new(),
-            size: 0,
-        };
         let hint = sealed_size_hint(expected.as_ref().map_or(64 * 1024, |e| e.0));
-        let stored = {
-            let mut enc = Encrypting::new(&mut plain, recipients)
-                .map_err(|e| SealError::Set(OpsError::io("starting age encryption", &e)))?;
-            dst.put(&k, &mut enc, Some(hint), PutMode::Overwrite)
-                .map_err(store_err(format!("writing {k}")))?
-        };
-        let plain_sha = hex::encode(sha2::Digest::finalize(plain.hash));
+        let (mut ciphertext, sealer) = seal_stream(src, recipients);
+        let put = dst.put(&k, &mut ciphertext, Some(hint), PutMode::Overwrite);
+        // Dropping the reader stops the thread if the upload stopped first.
+        drop(ciphertext);
+        let sealed = sealer.join().expect("the sealing thread does not panic");
+        // A read error of the source is the cause of a failed upload, not the other way.
+        let read_error =
+            |e: &io::Error| SealError::Set(OpsError::io(format!("reading {}", path.display()), e));
+        if let Err(e) = &sealed {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                return Err(read_error(e));
+            }
+        }
+        let stored = put.map_err(store_err(format!("writing {k}")))?;
+        let (plain_size, plain_sha) = sealed.map_err(|e| read_error(&e))?;
         if let Some((bytes, sha)) = &expected {
-            if plain.size != *bytes || &plain_sha != sha {
+            if plain_size != *bytes || &plain_sha != sha {
                 // What was read is not what the manifest records: never leave it there.
                 let _ = dst.delete(&k);
                 return Err(SealError::Set(OpsError::new(
@@ -292,7 +309,7 @@ pub fn seal_set(
                     format!(
                         "{}: read {} bytes with SHA-256 {plain_sha}, the manifest says {bytes} bytes, {sha}: run backup-verify on the source",
                         path.display(),
-                        plain.size
+                        plain_size
                     ),
                 )));
             }
