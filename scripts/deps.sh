@@ -2,7 +2,7 @@
 # Sourced by scripts/*: installs what pgops needs when it is missing (Debian packages).
 #   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux,
 #                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap,
-#                            age and minisign
+#                            age, minisign and ssh-keygen
 
 pgops_missing() {
   local missing=()
@@ -29,6 +29,7 @@ pgops_missing() {
   # backup-copy's interoperability tests: the standard tools decrypt and check what it wrote
   command -v age >/dev/null || missing+=(age)
   command -v minisign >/dev/null || missing+=(minisign)
+  command -v ssh-keygen >/dev/null || missing+=(openssh-client)
   printf '%s\n' "${missing[@]}"
 }
 

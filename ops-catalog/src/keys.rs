@@ -408,4 +408,32 @@ mod tests {
             "recipient_invalid"
         );
     }
+
+    /// An SSH key pair made by ssh-keygen works as recipient and identity, as with `age -R`.
+    #[test]
+    fn ssh_keys_are_recipients_and_identities() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id_ed25519");
+        let status = std::process::Command::new("ssh-keygen")
+            .args(["-t", "ed25519", "-N", "", "-q", "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen (openssh-client, installed by scripts/deps.sh)");
+        assert!(status.success());
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let recipients = Recipients::parse(&[], &[key.with_extension("pub")]).unwrap();
+        assert_eq!(recipients.listed, [public.trim()]);
+        let mut ct = Vec::new();
+        let mut w = recipients.encryptor().wrap_output(&mut ct).unwrap();
+        std::io::Write::write_all(&mut w, b"rows").unwrap();
+        w.finish().unwrap();
+        let mut plain = String::new();
+        Identities::from_file(&key)
+            .unwrap()
+            .decrypt(&ct[..], "t")
+            .unwrap()
+            .read_to_string(&mut plain)
+            .unwrap();
+        assert_eq!(plain, "rows");
+    }
 }
