@@ -149,9 +149,16 @@ impl S3Store {
             retry_timeout: options.retry_timeout,
             ..Default::default()
         };
-        let store = b.with_retry(retry).build().map_err(|e| {
-            StoreError::Invalid(format!("s3://{rest}: {}", first_line(&e.to_string())))
-        })?;
+        // The payload is not hashed a third time for the request signature: pgops hashes
+        // every object it stores itself (the envelope's SHA-256), and TLS protects the
+        // transfer (UNSIGNED-PAYLOAD, as S3, R2 and MinIO accept).
+        let store = b
+            .with_retry(retry)
+            .with_unsigned_payload(true)
+            .build()
+            .map_err(|e| {
+                StoreError::Invalid(format!("s3://{rest}: {}", first_line(&e.to_string())))
+            })?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("pgops-s3")
