@@ -27,13 +27,23 @@ pub const SENTINEL_PASSWORD: &str = "Sentinel-pw-9f2c7e41";
 /// The S3 secret key of the test S3 server: it must never appear in any output either.
 pub const SENTINEL_S3_SECRET: &str = "Sentinel-s3-secret-5d8a1b";
 
-/// A free TCP port on loopback (free when asked; the server binds it right after).
+/// A free TCP port on loopback (free when asked; the server binds it right after), never
+/// one this process handed out before: two tests starting servers at once must not get the
+/// same port, or one test's client would talk to the other's server.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The workspace root (the directory holding the top `Cargo.toml`).

@@ -113,6 +113,14 @@ impl S3Server {
             assert!(Instant::now() < deadline, "moto_server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Whoever answers must be this server: one that could not bind has exited.
+        std::thread::sleep(Duration::from_millis(100));
+        let exited = self.child.as_mut().map(|c| c.try_wait());
+        assert!(
+            matches!(exited, Some(Ok(None))),
+            "moto_server on port {} exited at start: {exited:?}",
+            self.port
+        );
     }
 
     /// Kills the server at once (an endpoint that goes away mid-transfer).
