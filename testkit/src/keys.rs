@@ -15,6 +15,8 @@ pub struct Keys {
     pub identity: PathBuf,
     /// The identity's public key (`age1…`).
     pub recipient: String,
+    /// A recipients file holding it (`age -R`, `PGOPS_RECIPIENTS_FILE`).
+    pub recipients_file: PathBuf,
 }
 
 fn run(cmd: &mut Command) -> Vec<u8> {
@@ -44,6 +46,9 @@ impl Keys {
             .unwrap()
             .trim()
             .to_string();
+        // Written once here: tests running at once read it, none rewrites it.
+        let recipients_file = dir.join(format!("{name}.recipients"));
+        std::fs::write(&recipients_file, format!("# age-keygen -y\n{recipient}\n")).unwrap();
         for secret in [&signing_key, &identity] {
             std::fs::set_permissions(secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
                 .unwrap();
@@ -53,24 +58,19 @@ impl Keys {
             public_key,
             identity,
             recipient,
+            recipients_file,
         }
     }
 
     /// The environment that hands every key to the tools (PGOPS_SIGNING_KEY,
     /// PGOPS_PUBLIC_KEY, PGOPS_IDENTITY_FILE, PGOPS_RECIPIENTS_FILE).
     pub fn env(&self) -> Vec<(String, String)> {
-        let recipients = self.identity.with_extension("recipients");
-        std::fs::write(
-            &recipients,
-            format!("# age-keygen -y\n{}\n", self.recipient),
-        )
-        .unwrap();
         let p = |p: &Path| p.to_str().unwrap().to_string();
         vec![
             ("PGOPS_SIGNING_KEY".into(), p(&self.signing_key)),
             ("PGOPS_PUBLIC_KEY".into(), p(&self.public_key)),
             ("PGOPS_IDENTITY_FILE".into(), p(&self.identity)),
-            ("PGOPS_RECIPIENTS_FILE".into(), p(&recipients)),
+            ("PGOPS_RECIPIENTS_FILE".into(), p(&self.recipients_file)),
         ]
     }
 
