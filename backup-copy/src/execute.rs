@@ -3,7 +3,7 @@
 
 use crate::plan::SourceSet;
 use ops_catalog::catalog::{Manifest, MANIFEST_FILE, SIGNATURE_FILE};
-use ops_catalog::store::{PutMode, Store, StoreError};
+use ops_catalog::store::{check_written_size, PutMode, Store, StoreError, TransferError};
 use ops_core::{Category, OpsError};
 use std::io::Read;
 
@@ -14,56 +14,6 @@ pub struct Copied {
     pub sent: u64,
     /// Bytes already at the destination from an interrupted copy, checked and kept.
     pub resumed: u64,
-}
-
-/// A store failure that stops the whole run (the destination, not this set, is the
-/// problem); other failures fail only the set.
-pub fn is_run_level(e: &StoreError) -> bool {
-    matches!(
-        e,
-        StoreError::Denied(_)
-            | StoreError::NoBucket(_)
-            | StoreError::Unreachable(_)
-            | StoreError::Stalled(_)
-            | StoreError::Invalid(_)
-    )
-}
-
-/// The error of one set or of the run.
-#[derive(Debug)]
-pub enum CopyError {
-    Store(StoreError, String),
-    Set(OpsError),
-    /// Another copy on this host holds the set: skipped, not failed.
-    Busy,
-}
-
-impl CopyError {
-    pub fn to_ops_error(&self) -> OpsError {
-        match self {
-            CopyError::Store(e, what) => e.to_ops_error(what),
-            CopyError::Set(e) => e.clone(),
-            CopyError::Busy => OpsError::new(
-                "copy_in_progress",
-                ops_core::Category::Io,
-                "another copy on this host is sealing this set",
-            ),
-        }
-    }
-
-    /// A wrong identity fails every set alike: the run stops at the first.
-    pub fn is_run_level(&self) -> bool {
-        match self {
-            CopyError::Store(e, _) => is_run_level(e),
-            CopyError::Set(e) => e.code == "wrong_identity",
-            CopyError::Busy => false,
-        }
-    }
-}
-
-fn store(what: impl Into<String>) -> impl FnOnce(StoreError) -> CopyError {
-    let what = what.into();
-    move |e| CopyError::Store(e, what)
 }
 
 /// Copies `s` to `dst`. A file already there (`there`: key → size, as listed) with its
@@ -77,7 +27,7 @@ pub fn copy_set(
     path: &std::path::Path,
     manifest: &Manifest,
     there: &std::collections::BTreeMap<String, u64>,
-) -> Result<Copied, CopyError> {
+) -> Result<Copied, TransferError> {
     let mut done = Copied::default();
     for f in &manifest.files {
         let key = s.key(&f.name);
@@ -88,14 +38,16 @@ pub fn copy_set(
         let file = path.join(&f.name);
         let mut src = std::fs::File::open(&file)
             .map(|f| std::io::BufReader::with_capacity(ops_core::chunks::CHUNK, f))
-            .map_err(|e| CopyError::Set(OpsError::io(format!("reading {}", file.display()), &e)))?;
+            .map_err(|e| {
+                TransferError::Set(OpsError::io(format!("reading {}", file.display()), &e))
+            })?;
         let stored = dst
             .put(&key, &mut src, Some(f.bytes), PutMode::Overwrite)
-            .map_err(store(format!("writing {key}")))?;
+            .map_err(TransferError::store(format!("writing {key}")))?;
         if stored.size != f.bytes || stored.sha256 != f.sha256 {
             // What was read is not what the manifest records: never leave it there.
             let _ = dst.delete(&key);
-            return Err(CopyError::Set(OpsError::new(
+            return Err(TransferError::Set(OpsError::new(
                 "source_mismatch",
                 Category::Integrity,
                 format!(
@@ -108,17 +60,7 @@ pub fn copy_set(
                 ),
             )));
         }
-        let reported = dst.size(&key).map_err(store(format!("checking {key}")))?;
-        if reported != Some(f.bytes) {
-            return Err(CopyError::Set(OpsError::new(
-                "store_size_mismatch",
-                Category::Integrity,
-                format!(
-                    "{key}: the store reports {reported:?} bytes after writing {}",
-                    f.bytes
-                ),
-            )));
-        }
+        check_written_size(dst, &key, f.bytes)?;
         done.sent += f.bytes;
     }
     // The manifest's signature goes before the manifest: a signed set is never visible
@@ -126,7 +68,7 @@ pub fn copy_set(
     let signature = path.join(SIGNATURE_FILE);
     if signature.is_file() {
         let text = std::fs::read(&signature).map_err(|e| {
-            CopyError::Set(OpsError::io(format!("reading {}", signature.display()), &e))
+            TransferError::Set(OpsError::io(format!("reading {}", signature.display()), &e))
         })?;
         let key = s.key(SIGNATURE_FILE);
         dst.put(
@@ -135,12 +77,12 @@ pub fn copy_set(
             Some(text.len() as u64),
             PutMode::Overwrite,
         )
-        .map_err(store(format!("writing {key}")))?;
+        .map_err(TransferError::store(format!("writing {key}")))?;
     }
     ops_core::failpoint::hit("copy.before_manifest");
     let manifest_path = path.join(MANIFEST_FILE);
     let manifest = std::fs::read(&manifest_path).map_err(|e| {
-        CopyError::Set(OpsError::io(
+        TransferError::Set(OpsError::io(
             format!("reading {}", manifest_path.display()),
             &e,
         ))
@@ -157,19 +99,19 @@ pub fn copy_set(
         Err(StoreError::Exists(_)) => {
             let mut theirs = Vec::new();
             dst.open(&key)
-                .map_err(store(format!("reading {key}")))?
+                .map_err(TransferError::store(format!("reading {key}")))?
                 .read_to_end(&mut theirs)
-                .map_err(|e| CopyError::Set(OpsError::io(format!("reading {key}"), &e)))?;
+                .map_err(|e| TransferError::Set(OpsError::io(format!("reading {key}"), &e)))?;
             if theirs == manifest {
                 Ok(done)
             } else {
-                Err(CopyError::Set(OpsError::new(
+                Err(TransferError::Set(OpsError::new(
                     "manifest_conflict",
                     Category::Integrity,
                     format!("{key} exists at the destination with other content: left as it is"),
                 )))
             }
         }
-        Err(e) => Err(store(format!("writing {key}"))(e)),
+        Err(e) => Err(TransferError::store(format!("writing {key}"))(e)),
     }
 }

@@ -15,14 +15,14 @@ pub mod cli;
 pub mod execute;
 pub mod plan;
 
-use execute::{Copied, CopyError};
+use execute::Copied;
 use ops_catalog::catalog::{encode_db_dir, Catalog, GLOBALS_DIR, MANIFEST_FILE};
 use ops_catalog::keys::{Identities, Recipients, SigningKey, TrustedKey};
 use ops_catalog::lock::LockMode;
 use ops_catalog::sealed::open::{scan_dir, set_dirs, unseal_into};
-use ops_catalog::sealed::write::{journal_path, seal_set, SealError, SetToSeal};
+use ops_catalog::sealed::write::{journal_path, seal_set, SetToSeal};
 use ops_catalog::sealed::ENVELOPE_FILE;
-use ops_catalog::store::{self, PutMode, Store, StoreError, StoreOptions};
+use ops_catalog::store::{self, PutMode, Store, StoreError, StoreOptions, TransferError};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::{Category, ExitCode, OpsError};
@@ -418,7 +418,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                 payload["duration_ms"] = (started.elapsed().as_millis() as u64).into();
                 emitter.emit(names::COPY_COMPLETED, Severity::Info, payload);
             }
-            Err(CopyError::Busy) => {
+            Err(TransferError::Busy) => {
                 tally.skipped += 1;
                 emitter.emit(
                     names::COPY_SKIPPED,
@@ -475,23 +475,13 @@ impl Mode {
     }
 }
 
-impl From<SealError> for CopyError {
-    fn from(e: SealError) -> CopyError {
-        match e {
-            SealError::Store(e, what) => CopyError::Store(e, what),
-            SealError::Set(e) => CopyError::Set(e),
-            SealError::Busy => CopyError::Busy,
-        }
-    }
-}
-
 /// Copies one planned set the way its origin and the target say.
 fn copy_one(
     target: &Target,
     s: &SourceSet,
     keys: &Keys,
     source: &str,
-) -> Result<Copied, CopyError> {
+) -> Result<Copied, TransferError> {
     match (target, &s.origin) {
         (Target::Store { dst, there, .. }, Origin::Local { path, manifest }) => {
             match (&keys.recipients, &keys.signing) {
@@ -516,7 +506,7 @@ fn copy_one(
         (Target::Local { src, root, .. }, Origin::Sealed(set)) => {
             let identities = keys.identities.as_ref().expect("checked for unsealing");
             let trust = keys.trust.as_ref().expect("checked for unsealing");
-            unseal_into(src.as_ref(), set, identities, trust, root).map_err(CopyError::Set)?;
+            unseal_into(src.as_ref(), set, identities, trust, root).map_err(TransferError::Set)?;
             Ok(Copied {
                 sent: set.envelope.bytes(),
                 resumed: 0,

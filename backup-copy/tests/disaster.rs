@@ -11,30 +11,6 @@ use testkit::keys::Keys;
 use testkit::s3::S3Server;
 use testkit::{Cluster, ToolRun};
 
-/// The `dr:<name>` blocks of the runbook, in order.
-fn runbook_blocks() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(
-        testkit::workspace_root().join("docs/runbooks/disaster-recovery.md"),
-    )
-    .unwrap();
-    let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        if let Some((name, body)) = current.as_mut() {
-            if line == "```" {
-                blocks.push((name.clone(), body.clone()));
-                current = None;
-            } else {
-                body.push_str(line);
-                body.push('\n');
-            }
-        } else if let Some(name) = line.strip_prefix("```sh dr:") {
-            current = Some((name.trim().to_string(), String::new()));
-        }
-    }
-    blocks
-}
-
 fn tool(c: &Cluster, name: &str, s3: &S3Server, keys: &Keys) -> Command {
     let mut cmd = c.tool(name);
     cmd.envs(s3.env()).envs(keys.env());
@@ -119,7 +95,7 @@ fn the_runbook_brings_every_database_and_role_back_from_the_bucket_alone() {
     // A new machine: a new server, the bucket's credentials, the identity, the public key.
     let new = Cluster::start();
     let work = tempfile::tempdir().unwrap();
-    let blocks = runbook_blocks();
+    let blocks = testkit::runbook_blocks("docs/runbooks/disaster-recovery.md", "dr:");
     let names: Vec<&str> = blocks.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,

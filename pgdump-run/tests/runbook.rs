@@ -7,28 +7,6 @@ use common::*;
 use std::path::Path;
 use testkit::Cluster;
 
-/// The `restore:<name>` blocks of the runbook.
-fn runbook_blocks() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(testkit::workspace_root().join("docs/runbooks/restore.md"))
-        .unwrap();
-    let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        if let Some((name, body)) = current.as_mut() {
-            if line.starts_with("```") {
-                blocks.push((name.clone(), body.clone()));
-                current = None;
-            } else {
-                body.push_str(line);
-                body.push('\n');
-            }
-        } else if let Some(name) = line.strip_prefix("```sh restore:") {
-            current = Some((name.trim().to_string(), String::new()));
-        }
-    }
-    blocks
-}
-
 #[test]
 fn every_runbook_restore_command_restores_every_row() {
     let c = Cluster::shared();
@@ -36,7 +14,7 @@ fn every_runbook_restore_command_restores_every_row() {
     c.load_tricky(&src);
     c.load_mixed(&src, "0.002");
     let expected = c.row_counts(&src);
-    let blocks = runbook_blocks();
+    let blocks = testkit::runbook_blocks("docs/runbooks/restore.md", "restore:");
     let names: Vec<&str> = blocks.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,

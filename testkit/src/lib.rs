@@ -46,6 +46,29 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// The shell blocks of a runbook that the tests run verbatim: each fenced block opened by
+/// ```` ```sh <tag><name> ```` (e.g. `restore:custom-zstd`), as (name, body), in order.
+pub fn runbook_blocks(doc: &str, tag: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(workspace_root().join(doc)).unwrap();
+    let open = format!("```sh {tag}");
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        if let Some((name, body)) = current.as_mut() {
+            if line.starts_with("```") {
+                blocks.push((name.clone(), body.clone()));
+                current = None;
+            } else {
+                body.push_str(line);
+                body.push('\n');
+            }
+        } else if let Some(name) = line.strip_prefix(&open) {
+            current = Some((name.trim().to_string(), String::new()));
+        }
+    }
+    blocks
+}
+
 /// The workspace root (the directory holding the top `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

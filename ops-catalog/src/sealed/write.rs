@@ -11,7 +11,7 @@ use super::{envelope_signature_name, key, Envelope, Hashed, SealedObject, AGE_SU
 use super::{ENVELOPE_FILE, ENVELOPE_FORMAT, ENVELOPE_VERSION};
 use crate::catalog::{Manifest, SetKind, GLOBALS_DIR, MANIFEST_FILE, SIGNATURE_FILE};
 use crate::keys::{Recipients, SigningKey};
-use crate::store::{PutMode, Store, StoreError};
+use crate::store::{check_written_size, PutMode, Store, StoreError, TransferError};
 use ops_core::{atomic, Category, OpsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -198,34 +198,6 @@ pub struct Sealed {
     pub lost_race: bool,
 }
 
-/// Why sealing failed: the store (which may fail the whole run) or this set.
-#[derive(Debug)]
-pub enum SealError {
-    Store(StoreError, String),
-    Set(OpsError),
-    /// Another copy on this host is sealing this set to this store right now.
-    Busy,
-}
-
-impl SealError {
-    pub fn to_ops_error(&self) -> OpsError {
-        match self {
-            SealError::Store(e, what) => e.to_ops_error(what),
-            SealError::Set(e) => e.clone(),
-            SealError::Busy => OpsError::new(
-                "copy_in_progress",
-                Category::Io,
-                "another copy on this host is sealing this set",
-            ),
-        }
-    }
-}
-
-fn store_err(what: impl Into<String>) -> impl FnOnce(StoreError) -> SealError {
-    let what = what.into();
-    move |e| SealError::Store(e, what)
-}
-
 /// The files of a local set that travel: the data files with their recorded size and
 /// SHA-256, then the manifest and its signature (checked by the envelope's signature).
 fn travelling(s: &SetToSeal<'_>) -> Vec<(String, Option<(u64, String)>)> {
@@ -252,20 +224,21 @@ pub fn seal_set(
     recipients: &Recipients,
     signing: &SigningKey,
     journal: &Path,
-) -> Result<Sealed, SealError> {
+) -> Result<Sealed, TransferError> {
     // One writer per set and store on this host: two copies sharing a journal would share
     // its nonce and overwrite each other's objects.
     let parent = journal.parent().expect("a journal has a parent");
-    atomic::create_private_dir_all(parent)
-        .map_err(|e| SealError::Set(OpsError::io(format!("creating {}", parent.display()), &e)))?;
+    atomic::create_private_dir_all(parent).map_err(|e| {
+        TransferError::Set(OpsError::io(format!("creating {}", parent.display()), &e))
+    })?;
     let _owner = crate::lock::CatalogLock::acquire_file(
         &journal.with_extension("lock"),
         crate::lock::LockMode::Exclusive,
         std::time::Duration::ZERO,
     )
     .map_err(|e| match e {
-        crate::lock::LockError::Busy(_) => SealError::Busy,
-        e => SealError::Set(e.to_ops_error()),
+        crate::lock::LockError::Busy(_) => TransferError::Busy,
+        e => TransferError::Set(e.to_ops_error()),
     })?;
     let mut j = read_journal(journal);
     let mut done = Sealed::default();
@@ -281,8 +254,9 @@ pub fn seal_set(
         let name = format!("{file}.{}{AGE_SUFFIX}", j.nonce);
         let k = key(s.dir, s.id, &name);
         let path = s.path.join(&file);
-        let src = std::fs::File::open(&path)
-            .map_err(|e| SealError::Set(OpsError::io(format!("reading {}", path.display()), &e)))?;
+        let src = std::fs::File::open(&path).map_err(|e| {
+            TransferError::Set(OpsError::io(format!("reading {}", path.display()), &e))
+        })?;
         let hint = sealed_size_hint(expected.as_ref().map_or(64 * 1024, |e| e.0));
         let (mut ciphertext, sealer) = seal_stream(src, recipients);
         let put = dst.put(&k, &mut ciphertext, Some(hint), PutMode::Overwrite);
@@ -290,20 +264,21 @@ pub fn seal_set(
         drop(ciphertext);
         let sealed = sealer.join().expect("the sealing thread does not panic");
         // A read error of the source is the cause of a failed upload, not the other way.
-        let read_error =
-            |e: &io::Error| SealError::Set(OpsError::io(format!("reading {}", path.display()), e));
+        let read_error = |e: &io::Error| {
+            TransferError::Set(OpsError::io(format!("reading {}", path.display()), e))
+        };
         if let Err(e) = &sealed {
             if e.kind() != io::ErrorKind::BrokenPipe {
                 return Err(read_error(e));
             }
         }
-        let stored = put.map_err(store_err(format!("writing {k}")))?;
+        let stored = put.map_err(TransferError::store(format!("writing {k}")))?;
         let (plain_size, plain_sha) = sealed.map_err(|e| read_error(&e))?;
         if let Some((bytes, sha)) = &expected {
             if plain_size != *bytes || &plain_sha != sha {
                 // What was read is not what the manifest records: never leave it there.
                 let _ = dst.delete(&k);
-                return Err(SealError::Set(OpsError::new(
+                return Err(TransferError::Set(OpsError::new(
                     "source_mismatch",
                     Category::Integrity,
                     format!(
@@ -314,17 +289,7 @@ pub fn seal_set(
                 )));
             }
         }
-        let reported = dst.size(&k).map_err(store_err(format!("checking {k}")))?;
-        if reported != Some(stored.size) {
-            return Err(SealError::Set(OpsError::new(
-                "store_size_mismatch",
-                Category::Integrity,
-                format!(
-                    "{k}: the store reports {reported:?} bytes after writing {}",
-                    stored.size
-                ),
-            )));
-        }
+        check_written_size(dst, &k, stored.size)?;
         let o = SealedObject {
             name,
             file: file.clone(),
@@ -333,7 +298,7 @@ pub fn seal_set(
         };
         j.objects.insert(file, o.clone());
         save_journal(journal, &j).map_err(|e| {
-            SealError::Set(OpsError::io(format!("recording {}", journal.display()), &e))
+            TransferError::Set(OpsError::io(format!("recording {}", journal.display()), &e))
         })?;
         done.sent += o.bytes;
         objects.push(o);
@@ -366,7 +331,7 @@ pub fn seal_set(
         Some(signature.len() as u64),
         PutMode::Overwrite,
     )
-    .map_err(store_err(format!("writing {sig_key}")))?;
+    .map_err(TransferError::store(format!("writing {sig_key}")))?;
     let env_key = key(s.dir, s.id, ENVELOPE_FILE);
     match dst.put(
         &env_key,
@@ -384,7 +349,7 @@ pub fn seal_set(
             let _ = dst.delete(&sig_key);
             done.lost_race = true;
         }
-        Err(e) => return Err(store_err(format!("writing {env_key}"))(e)),
+        Err(e) => return Err(TransferError::store(format!("writing {env_key}"))(e)),
     }
     let _ = std::fs::remove_file(journal);
     Ok(done)

@@ -91,6 +91,70 @@ impl StoreError {
     }
 }
 
+/// The error of copying one set to or from a store: the store's (with what was being
+/// done), the set's own, or a set another process on this host is busy with.
+#[derive(Debug)]
+pub enum TransferError {
+    Store(StoreError, String),
+    Set(OpsError),
+    /// Another copy on this host is writing this set: skipped, not failed.
+    Busy,
+}
+
+impl TransferError {
+    pub fn to_ops_error(&self) -> OpsError {
+        match self {
+            TransferError::Store(e, what) => e.to_ops_error(what),
+            TransferError::Set(e) => e.clone(),
+            TransferError::Busy => OpsError::new(
+                "copy_in_progress",
+                Category::Io,
+                "another copy on this host is writing this set",
+            ),
+        }
+    }
+
+    /// Whether it stops the whole run: the destination, not this set, is the problem
+    /// (credentials, bucket, endpoint, stall, location), or a wrong identity, which fails
+    /// every set alike.
+    pub fn is_run_level(&self) -> bool {
+        match self {
+            TransferError::Store(e, _) => matches!(
+                e,
+                StoreError::Denied(_)
+                    | StoreError::NoBucket(_)
+                    | StoreError::Unreachable(_)
+                    | StoreError::Stalled(_)
+                    | StoreError::Invalid(_)
+            ),
+            TransferError::Set(e) => e.code == "wrong_identity",
+            TransferError::Busy => false,
+        }
+    }
+
+    /// A store error, with what was being done.
+    pub fn store(what: impl Into<String>) -> impl FnOnce(StoreError) -> TransferError {
+        let what = what.into();
+        move |e| TransferError::Store(e, what)
+    }
+}
+
+/// Reads back the size the store reports for `key`, just written with `written` bytes:
+/// `store_size_mismatch` if they differ (a store that lost or padded bytes).
+pub fn check_written_size(dst: &dyn Store, key: &str, written: u64) -> Result<(), TransferError> {
+    let reported = dst
+        .size(key)
+        .map_err(TransferError::store(format!("checking {key}")))?;
+    if reported == Some(written) {
+        return Ok(());
+    }
+    Err(TransferError::Set(OpsError::new(
+        "store_size_mismatch",
+        Category::Integrity,
+        format!("{key}: the store reports {reported:?} bytes after writing {written}"),
+    )))
+}
+
 /// A place that holds a catalog.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Where it is, for people: a directory or `s3://bucket/prefix` (never a secret).
