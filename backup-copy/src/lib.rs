@@ -398,6 +398,9 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             severity,
             json!({"database": s.label, "id": s.id, "code": why.code(), "reason": why.reason()}),
         );
+        if *why == plan::Skip::AtDestination && !args.dry_run {
+            record_offsite(s, &dst.location(&args.destination), mode);
+        }
     }
     for i in &plan.copy {
         let s = &sets[*i];
@@ -417,6 +420,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                 payload["bytes_resumed"] = c.resumed.into();
                 payload["duration_ms"] = (started.elapsed().as_millis() as u64).into();
                 emitter.emit(names::COPY_COMPLETED, Severity::Info, payload);
+                record_offsite(s, &dst.location(&args.destination), mode);
             }
             Err(TransferError::Busy) => {
                 tally.skipped += 1;
@@ -471,6 +475,19 @@ impl Mode {
             Mode::Plain => "plain",
             Mode::Seal => "seal",
             Mode::Unseal => "unseal",
+        }
+    }
+}
+
+/// Notes in a local source set that `destination` holds it complete (`offsite.json`, which
+/// ops-status reads). A set brought back (unsealed) records nothing: it is the copy.
+fn record_offsite(s: &SourceSet, destination: &str, mode: Mode) {
+    if let Origin::Local { path, .. } = &s.origin {
+        if let Err(e) = ops_catalog::catalog::record_offsite(path, destination, mode.name()) {
+            eprintln!(
+                "backup-copy: could not record the copy in {}: {e}",
+                path.display()
+            );
         }
     }
 }

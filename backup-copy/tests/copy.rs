@@ -66,6 +66,13 @@ fn verified_sets_go_off_site_once_and_unverified_ones_only_when_asked() {
     want.sort();
     assert_eq!(names, want);
 
+    // The source set records where its copy is (ops-status reads it).
+    let set_dir = dir.path().join(&db).join(done[0]["id"].as_str().unwrap());
+    let offsite: Value =
+        serde_json::from_slice(&std::fs::read(set_dir.join("offsite.json")).unwrap()).unwrap();
+    assert_eq!(offsite["copies"][0]["destination"], dst.as_str());
+    assert_eq!(offsite["copies"][0]["mode"], "seal");
+
     // Again: nothing to send.
     let r = copy(Some(&s3), &[src, &dst]);
     assert_eq!(r.named("copy.skipped")[0]["code"], "at_destination");

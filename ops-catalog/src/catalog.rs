@@ -34,8 +34,16 @@ pub const VERIFY_FILE: &str = "verify.json";
 pub const KEEP_FILE: &str = "KEEP";
 /// The manifest's detached minisign signature (ADR 0014), written just before it.
 pub const SIGNATURE_FILE: &str = "manifest.json.minisig";
+/// Where the set's off-site copies are, written by backup-copy.
+pub const OFFSITE_FILE: &str = "offsite.json";
 /// Files a complete set may hold besides those its manifest lists.
-pub const SET_OWN_FILES: [&str; 4] = [MANIFEST_FILE, SIGNATURE_FILE, VERIFY_FILE, KEEP_FILE];
+pub const SET_OWN_FILES: [&str; 5] = [
+    MANIFEST_FILE,
+    SIGNATURE_FILE,
+    VERIFY_FILE,
+    KEEP_FILE,
+    OFFSITE_FILE,
+];
 
 /// Encodes a database name as a directory name: every byte outside `[A-Za-z0-9_-]`, and a
 /// leading `_`, becomes `%XX`. Entries starting with `.` or `_` are thus pgops' own.
@@ -294,6 +302,42 @@ pub fn write_verify(set_dir: &Path, record: &VerifyRecord) -> std::io::Result<()
     write_json(&set_dir.join(VERIFY_FILE), record)
 }
 
+/// One destination holding a copy of a set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsiteCopy {
+    /// The catalog location (`s3://bucket/prefix` or a directory): never a secret.
+    pub destination: String,
+    /// `seal` or `plain`.
+    pub mode: String,
+    /// When backup-copy last found the copy complete there (it wrote it, or saw it).
+    pub confirmed_at: String,
+}
+
+/// `offsite.json`: where a set's copies are, as backup-copy last saw them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsiteRecord {
+    pub v: u32,
+    pub copies: Vec<OffsiteCopy>,
+}
+
+/// Records in `set_dir` that `destination` holds the set, complete, now (one entry per
+/// destination, replaced).
+pub fn record_offsite(set_dir: &Path, destination: &str, mode: &str) -> std::io::Result<()> {
+    let path = set_dir.join(OFFSITE_FILE);
+    let mut record: OffsiteRecord = fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    record.v = 1;
+    record.copies.retain(|c| c.destination != destination);
+    record.copies.push(OffsiteCopy {
+        destination: destination.to_string(),
+        mode: mode.to_string(),
+        confirmed_at: timefmt::now_rfc3339(),
+    });
+    write_json(&path, &record)
+}
+
 /// A reference to a complete set on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetRef {
@@ -315,6 +359,14 @@ impl SetRef {
     pub fn read_verify(&self) -> Option<VerifyRecord> {
         let bytes = fs::read(self.path.join(VERIFY_FILE)).ok()?;
         serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Where the set's off-site copies are (none recorded: empty).
+    pub fn read_offsite(&self) -> OffsiteRecord {
+        fs::read(self.path.join(OFFSITE_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     /// True if the set is pinned (holds a `KEEP` file).
