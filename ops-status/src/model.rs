@@ -1,0 +1,214 @@
+//! The snapshot: per database what its sets, their records and the drills say, computed
+//! from facts already read (pure: `gather` reads, this decides, the views show).
+
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+
+/// What one set's files say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetFacts {
+    pub id: String,
+    pub started: Timestamp,
+    /// Stored bytes of its files.
+    pub bytes: u64,
+    pub duration_ms: u64,
+    /// Its `verify.json`: whether it passed, and when (`None`: never verified).
+    pub verified: Option<(bool, Timestamp)>,
+    /// Its `offsite.json`: destination → when a complete copy was last confirmed there.
+    pub offsite: Vec<(String, Timestamp)>,
+    pub pinned: bool,
+}
+
+/// What one directory of sets (a database, or `_globals`) holds, oldest set first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbFacts {
+    pub label: String,
+    pub sets: Vec<SetFacts>,
+}
+
+/// One drill's report, from the drill history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillFacts {
+    pub database: String,
+    pub finished_at: Timestamp,
+    pub rto_ms: u64,
+    pub rpo_s: i64,
+    pub completed: bool,
+}
+
+/// A set, as the views show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetSummary {
+    pub id: String,
+    pub started: Timestamp,
+    pub bytes: u64,
+    pub duration_ms: u64,
+}
+
+impl From<&SetFacts> for SetSummary {
+    fn from(s: &SetFacts) -> Self {
+        SetSummary {
+            id: s.id.clone(),
+            started: s.started,
+            bytes: s.bytes,
+            duration_ms: s.duration_ms,
+        }
+    }
+}
+
+/// What pgops knows about one database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbStatus {
+    pub label: String,
+    pub sets: usize,
+    pub pinned: usize,
+    /// The newest set, whatever its verification says.
+    pub newest: Option<SetSummary>,
+    /// The newest set that passed verification: the backup that counts.
+    pub newest_good: Option<SetSummary>,
+    /// The most recent verification of any of its sets: passed, and when.
+    pub last_verify: Option<(bool, Timestamp)>,
+    /// Per destination, the newest set with a confirmed copy there and when it was seen.
+    pub offsite: BTreeMap<String, (String, Timestamp)>,
+    pub last_drill: Option<DrillFacts>,
+}
+
+/// Everything, at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub taken_at: Timestamp,
+    pub databases: Vec<DbStatus>,
+}
+
+fn status(db: &DbFacts, drills: &[DrillFacts]) -> DbStatus {
+    let mut offsite: BTreeMap<String, (String, Timestamp)> = BTreeMap::new();
+    for s in &db.sets {
+        for (dest, at) in &s.offsite {
+            // Sets are oldest first: a newer set's copy replaces an older one's.
+            offsite.insert(dest.clone(), (s.id.clone(), *at));
+        }
+    }
+    DbStatus {
+        label: db.label.clone(),
+        sets: db.sets.len(),
+        pinned: db.sets.iter().filter(|s| s.pinned).count(),
+        newest: db.sets.last().map(SetSummary::from),
+        newest_good: db
+            .sets
+            .iter()
+            .rev()
+            .find(|s| matches!(s.verified, Some((true, _))))
+            .map(SetSummary::from),
+        last_verify: db
+            .sets
+            .iter()
+            .filter_map(|s| s.verified)
+            .max_by_key(|(_, at)| *at),
+        offsite,
+        last_drill: drills
+            .iter()
+            .filter(|d| d.database == db.label)
+            .max_by_key(|d| d.finished_at)
+            .cloned(),
+    }
+}
+
+/// The snapshot of `databases` (sorted by label) and the drill history.
+pub fn snapshot(databases: &[DbFacts], drills: &[DrillFacts], taken_at: Timestamp) -> Snapshot {
+    let mut out: Vec<DbStatus> = databases.iter().map(|d| status(d, drills)).collect();
+    out.sort_by(|a, b| a.label.cmp(&b.label));
+    Snapshot {
+        taken_at,
+        databases: out,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    pub fn set(id: &str, verified: Option<bool>, offsite: &[&str]) -> SetFacts {
+        let started = t(&format!(
+            "{}-{}-{}T{}:{}:{}Z",
+            &id[0..4],
+            &id[4..6],
+            &id[6..8],
+            &id[9..11],
+            &id[11..13],
+            &id[13..15]
+        ));
+        SetFacts {
+            id: id.into(),
+            started,
+            bytes: 1000,
+            duration_ms: 2500,
+            verified: verified.map(|v| {
+                (
+                    v,
+                    started
+                        .checked_add(jiff::SignedDuration::from_mins(5))
+                        .unwrap(),
+                )
+            }),
+            offsite: offsite.iter().map(|d| (d.to_string(), started)).collect(),
+            pinned: false,
+        }
+    }
+
+    #[test]
+    fn the_newest_good_set_is_the_backup_that_counts() {
+        let db = DbFacts {
+            label: "app".into(),
+            sets: vec![
+                set("20261120T030000Z", Some(true), &["s3://b/p"]),
+                set("20261121T030000Z", Some(true), &[]),
+                set("20261122T030000Z", Some(false), &[]),
+                set("20261123T030000Z", None, &[]),
+            ],
+        };
+        let drills = [
+            DrillFacts {
+                database: "app".into(),
+                finished_at: t("2026-11-21T05:00:00Z"),
+                rto_ms: 9000,
+                rpo_s: 7200,
+                completed: true,
+            },
+            DrillFacts {
+                database: "other".into(),
+                finished_at: t("2026-11-22T05:00:00Z"),
+                rto_ms: 1,
+                rpo_s: 1,
+                completed: false,
+            },
+        ];
+        let s = snapshot(&[db], &drills, t("2026-11-24T00:00:00Z"));
+        let app = &s.databases[0];
+        assert_eq!(app.sets, 4);
+        assert_eq!(app.newest.as_ref().unwrap().id, "20261123T030000Z");
+        assert_eq!(app.newest_good.as_ref().unwrap().id, "20261121T030000Z");
+        // The most recent verification failed (of the 22nd's set).
+        assert!(!app.last_verify.unwrap().0);
+        assert_eq!(app.offsite["s3://b/p"].0, "20261120T030000Z");
+        assert_eq!(app.last_drill.as_ref().unwrap().rto_ms, 9000);
+    }
+
+    #[test]
+    fn a_database_without_sets_has_nothing_to_show() {
+        let s = snapshot(
+            &[DbFacts {
+                label: "empty".into(),
+                sets: vec![],
+            }],
+            &[],
+            t("2026-11-24T00:00:00Z"),
+        );
+        let d = &s.databases[0];
+        assert!(d.newest.is_none() && d.newest_good.is_none() && d.last_verify.is_none());
+        assert!(d.offsite.is_empty() && d.last_drill.is_none());
+    }
+}
