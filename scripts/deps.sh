@@ -2,7 +2,7 @@
 # Sourced by scripts/*: installs what pgops needs when it is missing (Debian packages).
 #   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux,
 #                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap,
-#                            age, minisign and ssh-keygen
+#                            age, minisign, ssh-keygen, promtool (prometheus)
 
 pgops_missing() {
   local missing=()
@@ -30,6 +30,8 @@ pgops_missing() {
   command -v age >/dev/null || missing+=(age)
   command -v minisign >/dev/null || missing+=(minisign)
   command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+  # ops-status' metrics are checked by Prometheus' own linter
+  command -v promtool >/dev/null || missing+=(prometheus)
   printf '%s\n' "${missing[@]}"
 }
 

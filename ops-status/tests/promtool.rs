@@ -1,0 +1,77 @@
+//! The metrics as Prometheus' own linter sees them: `promtool check metrics` (Debian's
+//! `prometheus` package, installed by scripts/deps.sh) accepts the exposition of a snapshot
+//! with several databases, hostile names among them, and finds nothing to complain about.
+
+use ops_status::metrics::{render, BuildInfo};
+use ops_status::model::{snapshot, DbFacts, DrillFacts, SetFacts};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn ts(s: &str) -> jiff::Timestamp {
+    s.parse().unwrap()
+}
+
+fn set(id: &str, day: u32, verified: bool) -> SetFacts {
+    let started = ts(&format!("2026-11-{day:02}T03:00:00Z"));
+    SetFacts {
+        id: id.into(),
+        started,
+        bytes: 123_456_789,
+        duration_ms: 41_000,
+        verified: Some((verified, ts(&format!("2026-11-{day:02}T04:00:00Z")))),
+        offsite: vec![(
+            "s3://backups/pgops".into(),
+            ts(&format!("2026-11-{day:02}T05:00:00Z")),
+        )],
+        pinned: false,
+    }
+}
+
+#[test]
+fn promtool_accepts_the_metrics() {
+    let dbs: Vec<DbFacts> = ["app", "_globals", "we\"ird\\name\nline", "ünïcode"]
+        .iter()
+        .map(|label| DbFacts {
+            label: label.to_string(),
+            sets: vec![
+                set("20261122T030000Z", 22, true),
+                set("20261123T030000Z", 23, false),
+            ],
+        })
+        .collect();
+    let drills = [DrillFacts {
+        database: "app".into(),
+        finished_at: ts("2026-11-23T06:00:00Z"),
+        rto_ms: 61_000,
+        rpo_s: 10_800,
+        completed: true,
+    }];
+    let text = render(
+        &snapshot(&dbs, &drills, ts("2026-11-24T00:00:00Z")),
+        &BuildInfo {
+            version: "0.1.0".into(),
+            commit: "4d47dcc".into(),
+        },
+    );
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian prometheus, installed by scripts/deps.sh)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}\n{text}");
+    assert!(said.trim().is_empty(), "promtool's lint: {said}");
+}
