@@ -1,0 +1,128 @@
+//! Reading what the tools wrote into the model's facts: a local catalog's sets with their
+//! `verify.json`, `offsite.json` and pins, and its drill history. Read-only: ops-status
+//! never writes to a catalog, and takes no lock (a set deleted meanwhile is simply gone).
+
+use crate::model::{DbFacts, DrillFacts, SetFacts};
+use jiff::Timestamp;
+use ops_catalog::catalog::{Catalog, Verdict};
+use ops_core::OpsError;
+use std::path::Path;
+
+/// The drill history's file in a catalog (restore-drill's default).
+pub const DRILLS_FILE: &str = "_drills.jsonl";
+
+fn time(text: &str) -> Option<Timestamp> {
+    text.parse().ok()
+}
+
+/// Every directory of sets of the catalog at `root`, with the facts of its usable sets
+/// (the catalog's one rule decides which are sets), oldest first.
+pub fn catalog(root: &Path) -> Result<Vec<DbFacts>, OpsError> {
+    let catalog = Catalog::new(root);
+    let now = jiff::Timestamp::now();
+    let mut out = Vec::new();
+    for dir in catalog.listing()?.set_dirs {
+        let scanned = dir
+            .scan(now)
+            .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
+        let sets = scanned
+            .sets
+            .iter()
+            .map(|c| SetFacts {
+                id: c.set.id.clone(),
+                started: c.set.started(),
+                bytes: c.manifest.files.iter().map(|f| f.bytes).sum(),
+                duration_ms: c.manifest.duration_ms,
+                verified: c
+                    .set
+                    .read_verify()
+                    .and_then(|r| time(&r.verified_at).map(|at| (r.verdict == Verdict::Pass, at))),
+                offsite: c
+                    .set
+                    .read_offsite()
+                    .copies
+                    .into_iter()
+                    .filter_map(|o| time(&o.confirmed_at).map(|at| (o.destination, at)))
+                    .collect(),
+                pinned: c.set.is_pinned(),
+            })
+            .collect();
+        out.push(DbFacts {
+            label: dir.label().to_string(),
+            sets,
+        });
+    }
+    Ok(out)
+}
+
+/// The drills of the history file at `path` (missing: none). A line that does not parse
+/// is skipped: one damaged line must not hide every other drill.
+pub fn drills(path: &Path) -> Result<Vec<DrillFacts>, OpsError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(OpsError::io(format!("reading {}", path.display()), &e)),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            Some(DrillFacts {
+                database: v["database"].as_str()?.to_string(),
+                finished_at: time(v["finished_at"].as_str()?)?,
+                rto_ms: v["rto_ms"].as_u64()?,
+                rpo_s: v["rpo_s"].as_i64()?,
+                completed: v["result"] == "completed",
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_and_their_records_become_facts() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let old = testkit::fake::write_set(root, Some("app"), "20261120T030000Z");
+        testkit::fake::write_set(root, Some("app"), "20261121T030000Z");
+        testkit::fake::write_set(root, None, "20261121T030000Z");
+        std::fs::create_dir_all(root.join("app/20261122T030000Z")).unwrap(); // not a set
+        ops_catalog::catalog::record_offsite(&old, "s3://b/p", "seal").unwrap();
+        std::fs::write(old.join("KEEP"), b"").unwrap();
+        std::fs::write(
+            old.join("verify.json"),
+            serde_json::json!({"v": 1, "id": "20261120T030000Z", "database": "app",
+                "verified_at": "2026-11-20T04:00:00Z", "verdict": "pass", "checks": [],
+                "tool": {"name": "backup-verify", "version": "0"}, "correlation_id": "c"})
+            .to_string(),
+        )
+        .unwrap();
+        let facts = catalog(root).unwrap();
+        let labels: Vec<&str> = facts.iter().map(|d| d.label.as_str()).collect();
+        assert_eq!(labels, ["_globals", "app"]);
+        let app = &facts[1];
+        assert_eq!(
+            app.sets.len(),
+            2,
+            "the directory without a manifest is not a set"
+        );
+        assert!(app.sets[0].pinned && !app.sets[1].pinned);
+        assert!(app.sets[0].verified.unwrap().0);
+        assert!(app.sets[1].verified.is_none());
+        assert_eq!(app.sets[0].offsite[0].0, "s3://b/p");
+
+        let history = root.join(DRILLS_FILE);
+        std::fs::write(
+            &history,
+            "{\"database\":\"app\",\"finished_at\":\"2026-11-21T05:00:00Z\",\"rto_ms\":900,\"rpo_s\":7200,\"result\":\"completed\"}\nnot json\n",
+        )
+        .unwrap();
+        let d = drills(&history).unwrap();
+        assert_eq!(d.len(), 1);
+        assert!(d[0].completed && d[0].rto_ms == 900);
+        assert!(drills(&root.join("none")).unwrap().is_empty());
+    }
+}
