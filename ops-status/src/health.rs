@@ -1,0 +1,257 @@
+//! `ops-status health`: is everything pgops promises true right now? One verdict per
+//! component, with the reason for each one that is not ready, and an overall status:
+//! healthy (every component ready), degraded (one is not), or unknown (none is failing,
+//! but at least one cannot be told, e.g. no drill was ever recorded). Pure: a snapshot
+//! and the thresholds in, the verdicts out.
+
+use crate::model::Snapshot;
+use jiff::{SignedDuration, Timestamp};
+
+/// The thresholds health is judged by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The newest good set of every database is at most this old.
+    pub max_backup_age: SignedDuration,
+    /// Every database has an off-site copy confirmed at most this long ago (`None`: no
+    /// off-site copy is expected).
+    pub max_offsite_age: Option<SignedDuration>,
+    /// A drill finished at most this long ago, passed, and within its RTO target.
+    pub max_drill_age: SignedDuration,
+    pub rto_target_ms: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_backup_age: SignedDuration::from_hours(26),
+            max_offsite_age: Some(SignedDuration::from_hours(50)),
+            max_drill_age: SignedDuration::from_hours(35 * 24),
+            rto_target_ms: 3_600_000,
+        }
+    }
+}
+
+/// A component's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Ready,
+    NotReady,
+    Unknown,
+}
+
+/// One component's verdict, with the reasons it is not ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    pub name: &'static str,
+    pub state: State,
+    pub reasons: Vec<String>,
+}
+
+/// The overall verdict and its exit code (0 healthy, 1 degraded, 2 cannot tell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overall {
+    Healthy,
+    Degraded,
+    Unknown,
+}
+
+impl Overall {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Overall::Healthy => 0,
+            Overall::Degraded => 1,
+            Overall::Unknown => 2,
+        }
+    }
+}
+
+fn component(name: &'static str, reasons: Vec<String>, unknown: Vec<String>) -> Component {
+    let state = if !reasons.is_empty() {
+        State::NotReady
+    } else if !unknown.is_empty() {
+        State::Unknown
+    } else {
+        State::Ready
+    };
+    let mut reasons = reasons;
+    reasons.extend(unknown);
+    Component {
+        name,
+        state,
+        reasons,
+    }
+}
+
+fn older(at: Timestamp, now: Timestamp, max: SignedDuration) -> bool {
+    now.duration_since(at) > max
+}
+
+/// Judges `s` at `now`.
+pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<Component>) {
+    let dbs = &s.databases;
+    let mut out = Vec::new();
+
+    let (mut bad, mut unknown) = (Vec::new(), Vec::new());
+    if dbs.is_empty() {
+        unknown.push("the catalog holds no database".to_string());
+    }
+    for d in dbs {
+        match &d.newest_good {
+            None => bad.push(format!("{}: no set has passed verification", d.label)),
+            Some(g) if older(g.started, now, policy.max_backup_age) => bad.push(format!(
+                "{}: the newest good set {} is older than {:#}",
+                d.label, g.id, policy.max_backup_age
+            )),
+            Some(_) => {}
+        }
+    }
+    out.push(component("backup_fresh", bad, unknown));
+
+    let mut bad = Vec::new();
+    let mut unknown = Vec::new();
+    for d in dbs {
+        match d.last_verify {
+            None => unknown.push(format!("{}: never verified", d.label)),
+            Some((false, at)) => {
+                bad.push(format!("{}: the last verification ({at}) failed", d.label))
+            }
+            Some((true, _)) => {}
+        }
+    }
+    out.push(component("verify_passed", bad, unknown));
+
+    if let Some(max) = policy.max_offsite_age {
+        let mut bad = Vec::new();
+        for d in dbs {
+            match d.offsite.values().map(|(_, at)| *at).max() {
+                None => bad.push(format!("{}: no off-site copy recorded", d.label)),
+                Some(at) if older(at, now, max) => bad.push(format!(
+                    "{}: the newest off-site copy was confirmed at {at}, more than {max:#} ago",
+                    d.label
+                )),
+                Some(_) => {}
+            }
+        }
+        out.push(component("offsite_fresh", bad, Vec::new()));
+    }
+
+    let mut bad = Vec::new();
+    let mut unknown = Vec::new();
+    let last = dbs
+        .iter()
+        .filter_map(|d| d.last_drill.as_ref())
+        .max_by_key(|r| r.finished_at);
+    match last {
+        None => unknown.push("no restore drill was ever recorded".to_string()),
+        Some(r) => {
+            if older(r.finished_at, now, policy.max_drill_age) {
+                bad.push(format!(
+                    "the last drill ({}, {}) is older than {:#}",
+                    r.database, r.finished_at, policy.max_drill_age
+                ));
+            }
+            if !r.completed {
+                bad.push(format!("the last drill ({}) failed", r.database));
+            }
+            if r.rto_ms > policy.rto_target_ms {
+                bad.push(format!(
+                    "the last drill took {} ms, over the RTO target of {} ms",
+                    r.rto_ms, policy.rto_target_ms
+                ));
+            }
+        }
+    }
+    out.push(component("drill_within_rto", bad, unknown));
+
+    let overall = if out.iter().any(|c| c.state == State::NotReady) {
+        Overall::Degraded
+    } else if out.iter().any(|c| c.state == State::Unknown) {
+        Overall::Unknown
+    } else {
+        Overall::Healthy
+    };
+    (overall, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::{set, t};
+    use crate::model::{snapshot, DbFacts, DrillFacts};
+
+    fn drill(at: &str, rto_ms: u64, completed: bool) -> DrillFacts {
+        DrillFacts {
+            database: "app".into(),
+            finished_at: t(at),
+            rto_ms,
+            rpo_s: 3600,
+            completed,
+        }
+    }
+
+    fn judge(
+        sets: Vec<crate::model::SetFacts>,
+        drills: &[DrillFacts],
+    ) -> (Overall, Vec<Component>) {
+        let s = snapshot(
+            &[DbFacts {
+                label: "app".into(),
+                sets,
+            }],
+            drills,
+            t("2026-11-24T00:00:00Z"),
+        );
+        evaluate(&s, &Policy::default(), t("2026-11-24T00:00:00Z"))
+    }
+
+    fn state(c: &[Component], name: &str) -> State {
+        c.iter().find(|c| c.name == name).unwrap().state
+    }
+
+    #[test]
+    fn everything_fresh_and_proven_is_healthy() {
+        let (o, c) = judge(
+            vec![set("20261123T030000Z", Some(true), &["s3://b/p"])],
+            &[drill("2026-11-20T05:00:00Z", 9000, true)],
+        );
+        assert_eq!(o, Overall::Healthy, "{c:#?}");
+        assert_eq!(o.exit_code(), 0);
+    }
+
+    #[test]
+    fn each_broken_promise_degrades_with_its_reason() {
+        // A stale newest good set, a failed last verification, no off-site copy, a drill
+        // over its RTO target.
+        let (o, c) = judge(
+            vec![
+                set("20261120T030000Z", Some(true), &[]),
+                set("20261123T030000Z", Some(false), &[]),
+            ],
+            &[drill("2026-11-20T05:00:00Z", 7_200_000, true)],
+        );
+        assert_eq!(o, Overall::Degraded);
+        assert_eq!(o.exit_code(), 1);
+        for name in [
+            "backup_fresh",
+            "verify_passed",
+            "offsite_fresh",
+            "drill_within_rto",
+        ] {
+            assert_eq!(state(&c, name), State::NotReady, "{name}: {c:#?}");
+        }
+        assert!(c
+            .iter()
+            .all(|c| c.state == State::Ready || !c.reasons.is_empty()));
+    }
+
+    #[test]
+    fn what_was_never_recorded_cannot_be_told() {
+        let (o, c) = judge(
+            vec![set("20261123T030000Z", Some(true), &["s3://b/p"])],
+            &[],
+        );
+        assert_eq!(o, Overall::Unknown);
+        assert_eq!(o.exit_code(), 2);
+        assert_eq!(state(&c, "drill_within_rto"), State::Unknown);
+    }
+}
