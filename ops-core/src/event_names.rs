@@ -23,13 +23,15 @@ pub const ROTATE_PINNED: &str = "rotate.pinned";
 pub const ROTATE_SKIPPED: &str = "rotate.skipped";
 pub const ROTATE_UNPINNED: &str = "rotate.unpinned";
 pub const RUN_FINISHED: &str = "run.finished";
+pub const STATUS_DATABASE: &str = "status.database";
+pub const STATUS_FAILED: &str = "status.failed";
 pub const VERIFY_FAILED: &str = "verify.failed";
 pub const VERIFY_FINDING: &str = "verify.finding";
 pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 26] = [
+pub const ALL: [&str; 28] = [
     AUDIT_FAILED,
     AUDIT_FINDING,
     AUDIT_SUMMARY,
@@ -52,6 +54,8 @@ pub const ALL: [&str; 26] = [
     ROTATE_SKIPPED,
     ROTATE_UNPINNED,
     RUN_FINISHED,
+    STATUS_DATABASE,
+    STATUS_FAILED,
     VERIFY_FAILED,
     VERIFY_FINDING,
     VERIFY_PASSED,

@@ -173,6 +173,26 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
     (overall, out)
 }
 
+/// The `health` document: the overall status, each component with its state and reasons.
+pub fn document(overall: Overall, components: &[Component], at: Timestamp) -> serde_json::Value {
+    let name = |s: State| match s {
+        State::Ready => "ready",
+        State::NotReady => "not_ready",
+        State::Unknown => "unknown",
+    };
+    serde_json::json!({
+        "status": match overall {
+            Overall::Healthy => "healthy",
+            Overall::Degraded => "degraded",
+            Overall::Unknown => "unknown",
+        },
+        "snapshot_at": at.to_string(),
+        "components": components.iter().map(|c| serde_json::json!({
+            "name": c.name, "state": name(c.state), "reasons": c.reasons
+        })).collect::<Vec<_>>(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

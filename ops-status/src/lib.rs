@@ -6,7 +6,24 @@
 //! - [`health`]: every promise judged, with reasons and an exit code (pure).
 //! - [`metrics`]: the Prometheus text format of a snapshot (pure).
 
+pub mod cli;
 pub mod gather;
 pub mod health;
 pub mod metrics;
 pub mod model;
+pub mod run;
+pub mod views;
+
+/// Parses the command line and runs; returns the exit code. Invalid flags get an event
+/// and exit 2.
+pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    match ops_core::cli::parse::<cli::Args>(
+        argv,
+        "ops-status",
+        ops_core::event_names::STATUS_FAILED,
+        "status",
+    ) {
+        Ok(args) => run::run(&args),
+        Err(exit) => exit.code(),
+    }
+}

@@ -1,0 +1,122 @@
+//! ops-status over a real catalog on disk (made as the tools write it): the JSON lines,
+//! `health` and its exit codes, `metrics` to stdout and atomically to a file that
+//! promtool accepts, and a missing catalog.
+
+use std::path::Path;
+use std::process::Command;
+use testkit::ToolRun;
+
+fn status(root: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ops-status"))
+        .env_remove("PGOPS_BACKUP_DIR")
+        .args(args)
+        .arg("--backup-dir")
+        .arg(root)
+        .output()
+        .unwrap()
+}
+
+/// A set of `db` started `hours_ago`, verified (`Some(passed)`), copied to `offsite`.
+fn set(root: &Path, db: &str, hours_ago: i64, verified: Option<bool>, offsite: Option<&str>) {
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours_ago);
+    let id = at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let path = testkit::fake::write_set(root, Some(db), &id);
+    if let Some(passed) = verified {
+        let record = serde_json::json!({"v": 1, "id": id, "database": db,
+            "verified_at": jiff::Timestamp::now().to_string(),
+            "verdict": if passed { "pass" } else { "fail" }, "checks": [],
+            "tool": {"name": "backup-verify", "version": "0"}, "correlation_id": "c"});
+        std::fs::write(path.join("verify.json"), record.to_string()).unwrap();
+    }
+    if let Some(dest) = offsite {
+        ops_catalog::catalog::record_offsite(&path, dest, "seal").unwrap();
+    }
+}
+
+fn drill(root: &Path, db: &str, rto_ms: u64) {
+    let line = serde_json::json!({"database": db, "finished_at": jiff::Timestamp::now().to_string(),
+        "rto_ms": rto_ms, "rpo_s": 3600, "result": "completed"});
+    std::fs::write(root.join("_drills.jsonl"), format!("{line}\n")).unwrap();
+}
+
+#[test]
+fn a_catalog_as_json_lines_health_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    set(root, "app", 30, Some(true), Some("s3://b/p"));
+    set(root, "app", 2, Some(true), Some("s3://b/p"));
+    set(root, "crm", 3, Some(true), Some("s3://b/p"));
+    drill(root, "app", 9000);
+
+    let r = ToolRun::check(status(root, &[]));
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let dbs = r.named("status.database");
+    assert_eq!(dbs.len(), 2);
+    assert_eq!(dbs[0]["database"], "app");
+    assert_eq!(dbs[0]["sets"], 2);
+    assert!(dbs[0]["newest_good"]["age_s"].as_i64().unwrap() < 3 * 3600);
+    assert_eq!(dbs[0]["offsite"][0]["destination"], "s3://b/p");
+    assert_eq!(dbs[0]["last_drill"]["rto_ms"], 9000);
+    let r = ToolRun::check(status(root, &["-d", "crm"]));
+    assert_eq!(r.named("status.database").len(), 1);
+
+    // Healthy: fresh, verified, off-site, drilled within its RTO.
+    let out = status(root, &["health"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(doc["status"], "healthy");
+    // A drill over its target degrades it, with the reason.
+    let out = status(root, &["health", "--rto-target", "5s"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    let drill_c = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "drill_within_rto")
+        .unwrap();
+    assert_eq!(drill_c["state"], "not_ready");
+    assert!(drill_c["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("RTO target"));
+
+    // Metrics: on stdout, and atomically into a file promtool accepts.
+    let out = status(root, &["metrics"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("pgops_backup_sets{database=\"app\"} 2\n"),
+        "{text}"
+    );
+    let file = root.join("pgops.prom");
+    let r = ToolRun::check(status(
+        root,
+        &["metrics", "--output", file.to_str().unwrap()],
+    ));
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .expect("promtool (scripts/deps.sh installs prometheus)");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+#[test]
+fn a_missing_catalog_is_a_clear_error_and_health_cannot_tell() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let r = ToolRun::check(status(&missing, &[]));
+    assert_eq!(r.code, 3);
+    assert_eq!(r.error_code("status.failed"), "catalog_missing");
+    let out = status(&missing, &["health"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["status"], "unknown");
+    assert_eq!(doc["error"]["code"], "catalog_missing");
+}
