@@ -26,6 +26,9 @@ pub struct Common {
     pub backup_dir: Option<PathBuf>,
     #[command(flatten)]
     pub select: ops_catalog::cli::SelectArgs,
+    /// JSON lines even on a terminal (they are the default when stdout is not one).
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]

@@ -42,6 +42,11 @@ pub fn run(args: &Args) -> i32 {
     let emitter = Emitter::stdout("ops-status", correlation_id_from_env());
     match &args.view {
         None => match load(&args.common) {
+            // A person at a terminal gets a table; scripts and pipes get JSON lines.
+            Ok(s) if std::io::IsTerminal::is_terminal(&std::io::stdout()) && !args.common.json => {
+                println!("{}", views::table(&s));
+                0
+            }
             Ok(s) => {
                 let dbs = views::databases(&s);
                 let n = dbs.len();

@@ -120,3 +120,35 @@ fn a_missing_catalog_is_a_clear_error_and_health_cannot_tell() {
     assert_eq!(doc["status"], "unknown");
     assert_eq!(doc["error"]["code"], "catalog_missing");
 }
+
+/// On a terminal (a real pseudo-terminal, from `script`), a table a person reads; piped,
+/// the same command stays JSON lines.
+#[test]
+fn a_terminal_gets_a_table_and_a_pipe_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    set(root, "app", 2, Some(true), Some("s3://b/p"));
+    let cmd = format!(
+        "{} --backup-dir {}",
+        env!("CARGO_BIN_EXE_ops-status"),
+        root.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("PGOPS_BACKUP_DIR")
+        .output()
+        .expect("script (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("newest good") && text.contains("app"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2h ago") || text.contains("1h 59m ago"),
+        "{text}"
+    );
+    assert!(!text.contains("status.database"), "{text}");
+    let r = ToolRun::check(status(root, &[]));
+    assert_eq!(r.named("status.database").len(), 1);
+}
