@@ -1,7 +1,7 @@
 //! The Prometheus text exposition format of a snapshot (ADR 0015), for node_exporter's
 //! textfile collector and `/metrics`. Pure: a snapshot in, text out.
 
-use crate::model::Snapshot;
+use crate::model::{DbStatus, Snapshot};
 use std::fmt::Write;
 
 /// What the build is, for `pgops_build_info`.
@@ -30,211 +30,137 @@ fn seconds(t: jiff::Timestamp) -> f64 {
     t.as_millisecond() as f64 / 1000.0
 }
 
-/// One metric family: its HELP and TYPE, then its samples.
-struct Family<'a> {
-    out: &'a mut String,
-}
-
-impl Family<'_> {
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let labels: Vec<String> = labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
-            .collect();
-        if labels.is_empty() {
-            let _ = writeln!(self.out, "{name} {value}");
-        } else {
-            let _ = writeln!(self.out, "{name}{{{}}} {value}", labels.join(","));
-        }
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+        .collect();
+    if labels.is_empty() {
+        let _ = writeln!(out, "{name} {value}");
+    } else {
+        let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
     }
 }
 
-fn family<'a>(out: &'a mut String, name: &str, kind: &str, help: &str) -> Family<'a> {
+fn header(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    Family { out }
+    let _ = writeln!(out, "# TYPE {name} gauge");
 }
+
+fn bool01(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// A per-database gauge: its name, help, and its value for a database (`None`: no sample).
+type Gauge = (&'static str, &'static str, fn(&DbStatus) -> Option<f64>);
+
+/// Every per-database gauge, in exposition order.
+const GAUGES: [Gauge; 11] = [
+    (
+        "pgops_backup_sets",
+        "Complete backup sets in the catalog, per database.",
+        |d| Some(d.sets as f64),
+    ),
+    (
+        "pgops_backup_last_success_timestamp_seconds",
+        "Start time of the newest set that passed verification.",
+        |d| d.newest_good.as_ref().map(|g| seconds(g.started)),
+    ),
+    (
+        "pgops_backup_last_size_bytes",
+        "Stored size of the newest set that passed verification.",
+        |d| d.newest_good.as_ref().map(|g| g.bytes as f64),
+    ),
+    (
+        "pgops_backup_last_duration_seconds",
+        "How long the newest set that passed verification took to take.",
+        |d| {
+            d.newest_good
+                .as_ref()
+                .map(|g| g.duration_ms as f64 / 1000.0)
+        },
+    ),
+    (
+        "pgops_verify_last_timestamp_seconds",
+        "When a set of the database was last verified.",
+        |d| d.last_verify.map(|(_, at)| seconds(at)),
+    ),
+    (
+        "pgops_verify_last_success",
+        "1 if the last verification of a set of the database passed, else 0.",
+        |d| d.last_verify.map(|(ok, _)| bool01(ok)),
+    ),
+    (
+        "pgops_drill_last_timestamp_seconds",
+        "When the database's last restore drill finished.",
+        |d| d.last_drill.as_ref().map(|r| seconds(r.finished_at)),
+    ),
+    (
+        "pgops_drill_last_rto_seconds",
+        "Recovery time of the last restore drill.",
+        |d| d.last_drill.as_ref().map(|r| r.rto_ms as f64 / 1000.0),
+    ),
+    (
+        "pgops_drill_last_rpo_seconds",
+        "Age of the drilled set when the last drill ran (data that would be lost).",
+        |d| d.last_drill.as_ref().map(|r| r.rpo_s as f64),
+    ),
+    (
+        "pgops_drill_last_success",
+        "1 if the last restore drill passed every check, else 0.",
+        |d| d.last_drill.as_ref().map(|r| bool01(r.completed)),
+    ),
+    (
+        "pgops_backup_pinned_sets",
+        "Pinned sets (never deleted by retention), per database.",
+        |d| Some(d.pinned as f64),
+    ),
+];
 
 /// The metrics of `s`.
 pub fn render(s: &Snapshot, build: &BuildInfo) -> String {
     let mut out = String::new();
-    let dbs = &s.databases;
-    let mut f = family(
-        &mut out,
-        "pgops_backup_sets",
-        "gauge",
-        "Complete backup sets in the catalog, per database.",
-    );
-    for d in dbs {
-        f.sample(
-            "pgops_backup_sets",
-            &[("database", &d.label)],
-            d.sets as f64,
-        );
+    for (name, help, value) in GAUGES {
+        header(&mut out, name, help);
+        for d in &s.databases {
+            if let Some(v) = value(d) {
+                sample(&mut out, name, &[("database", &d.label)], v);
+            }
+        }
     }
-    let good: Vec<_> = dbs
-        .iter()
-        .filter_map(|d| d.newest_good.as_ref().map(|g| (d, g)))
-        .collect();
-    let mut f = family(
+    // One sample per database and destination.
+    let name = "pgops_offsite_last_copy_timestamp_seconds";
+    header(
         &mut out,
-        "pgops_backup_last_success_timestamp_seconds",
-        "gauge",
-        "Start time of the newest set that passed verification.",
-    );
-    for (d, g) in &good {
-        f.sample(
-            "pgops_backup_last_success_timestamp_seconds",
-            &[("database", &d.label)],
-            seconds(g.started),
-        );
-    }
-    let mut f = family(
-        &mut out,
-        "pgops_backup_last_size_bytes",
-        "gauge",
-        "Stored size of the newest set that passed verification.",
-    );
-    for (d, g) in &good {
-        f.sample(
-            "pgops_backup_last_size_bytes",
-            &[("database", &d.label)],
-            g.bytes as f64,
-        );
-    }
-    let mut f = family(
-        &mut out,
-        "pgops_backup_last_duration_seconds",
-        "gauge",
-        "How long the newest set that passed verification took to take.",
-    );
-    for (d, g) in &good {
-        f.sample(
-            "pgops_backup_last_duration_seconds",
-            &[("database", &d.label)],
-            g.duration_ms as f64 / 1000.0,
-        );
-    }
-    let verified: Vec<_> = dbs
-        .iter()
-        .filter_map(|d| d.last_verify.map(|v| (d, v)))
-        .collect();
-    let mut f = family(
-        &mut out,
-        "pgops_verify_last_timestamp_seconds",
-        "gauge",
-        "When a set of the database was last verified.",
-    );
-    for (d, (_, at)) in &verified {
-        f.sample(
-            "pgops_verify_last_timestamp_seconds",
-            &[("database", &d.label)],
-            seconds(*at),
-        );
-    }
-    let mut f = family(
-        &mut out,
-        "pgops_verify_last_success",
-        "gauge",
-        "1 if the last verification of a set of the database passed, else 0.",
-    );
-    for (d, (ok, _)) in &verified {
-        f.sample(
-            "pgops_verify_last_success",
-            &[("database", &d.label)],
-            if *ok { 1.0 } else { 0.0 },
-        );
-    }
-    let mut f = family(
-        &mut out,
-        "pgops_offsite_last_copy_timestamp_seconds",
-        "gauge",
+        name,
         "When a complete copy of the database's newest copied set was last confirmed at the destination.",
     );
-    for d in dbs {
+    for d in &s.databases {
         for (dest, (_, at)) in &d.offsite {
-            f.sample(
-                "pgops_offsite_last_copy_timestamp_seconds",
+            sample(
+                &mut out,
+                name,
                 &[("database", &d.label), ("destination", dest)],
                 seconds(*at),
             );
         }
     }
-    let drills: Vec<_> = dbs
-        .iter()
-        .filter_map(|d| d.last_drill.as_ref().map(|r| (d, r)))
-        .collect();
-    let mut f = family(
+    let name = "pgops_status_snapshot_timestamp_seconds";
+    header(
         &mut out,
-        "pgops_drill_last_timestamp_seconds",
-        "gauge",
-        "When the database's last restore drill finished.",
-    );
-    for (d, r) in &drills {
-        f.sample(
-            "pgops_drill_last_timestamp_seconds",
-            &[("database", &d.label)],
-            seconds(r.finished_at),
-        );
-    }
-    let mut f = family(
-        &mut out,
-        "pgops_drill_last_rto_seconds",
-        "gauge",
-        "Recovery time of the last restore drill.",
-    );
-    for (d, r) in &drills {
-        f.sample(
-            "pgops_drill_last_rto_seconds",
-            &[("database", &d.label)],
-            r.rto_ms as f64 / 1000.0,
-        );
-    }
-    let mut f = family(
-        &mut out,
-        "pgops_drill_last_rpo_seconds",
-        "gauge",
-        "Age of the drilled set when the last drill ran (data that would be lost).",
-    );
-    for (d, r) in &drills {
-        f.sample(
-            "pgops_drill_last_rpo_seconds",
-            &[("database", &d.label)],
-            r.rpo_s as f64,
-        );
-    }
-    let mut f = family(
-        &mut out,
-        "pgops_drill_last_success",
-        "gauge",
-        "1 if the last restore drill passed every check, else 0.",
-    );
-    for (d, r) in &drills {
-        f.sample(
-            "pgops_drill_last_success",
-            &[("database", &d.label)],
-            if r.completed { 1.0 } else { 0.0 },
-        );
-    }
-    let mut f = family(
-        &mut out,
-        "pgops_status_snapshot_timestamp_seconds",
-        "gauge",
+        name,
         "When this snapshot of the catalogs was taken.",
     );
-    f.sample(
-        "pgops_status_snapshot_timestamp_seconds",
-        &[],
-        seconds(s.taken_at),
-    );
-    let mut f = family(
+    sample(&mut out, name, &[], seconds(s.taken_at));
+    let name = "pgops_build_info";
+    header(&mut out, name, "The pgops build that wrote these metrics.");
+    sample(
         &mut out,
-        "pgops_build_info",
-        "gauge",
-        "The pgops build that wrote these metrics.",
-    );
-    f.sample(
-        "pgops_build_info",
+        name,
         &[("version", &build.version), ("commit", &build.commit)],
         1.0,
     );
