@@ -363,14 +363,19 @@ fn list_entries(dir: &Path) -> Vec<Entry> {
 fn gather(t: &Target) -> Evidence {
     // A link is never followed into a set (the catalog's one rule): it has no manifest.
     let real_dir = std::fs::symlink_metadata(&t.set.path).is_ok_and(|m| m.is_dir());
-    let manifest = if real_dir {
-        t.set.read_manifest()
+    // The manifest is read once: its bytes for the signature, what they say for the rest.
+    let loaded = if real_dir {
+        catalog::load_manifest(&t.set.manifest_path())
     } else {
         Err(OpsError::new(
             catalog::Rejection::NotADirectory.code(),
             Category::Integrity,
             format!("{} is a link or not a directory", t.set.path.display()),
         ))
+    };
+    let (bytes, manifest) = match loaded {
+        Ok((b, m)) => (Some(b), Ok(m)),
+        Err(e) => (None, Err(e)),
     };
     let entries = if real_dir {
         list_entries(&t.set.path)
@@ -402,11 +407,10 @@ fn gather(t: &Target) -> Evidence {
             .collect(),
         Err(_) => Vec::new(),
     };
-    let signature = t
-        .dir
-        .trust
-        .as_ref()
-        .map(|key| catalog::check_signature(key, &t.set.path).map(|()| key.key_id()));
+    let signature = t.dir.trust.as_ref().map(|key| match &bytes {
+        Some(b) => catalog::check_signature(key, &t.set.path, b).map(|()| key.key_id()),
+        None => Err("the manifest could not be read".to_string()),
+    });
     Evidence {
         set_dir: t.set.id.clone(),
         dir: t.dir.clone(),

@@ -381,6 +381,11 @@ impl SetRef {
 }
 
 pub fn read_manifest(path: &Path) -> Result<Manifest, OpsError> {
+    load_manifest(path).map(|(_, m)| m)
+}
+
+/// Reads a manifest once: its bytes (what a signature covers) and what they say.
+pub fn load_manifest(path: &Path) -> Result<(Vec<u8>, Manifest), OpsError> {
     let text =
         fs::read(path).map_err(|e| OpsError::io(format!("reading {}", path.display()), &e))?;
     let m: Manifest = serde_json::from_slice(&text).map_err(|e| {
@@ -401,7 +406,7 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, OpsError> {
             ),
         ));
     }
-    Ok(m)
+    Ok((text, m))
 }
 
 /// Writes a manifest atomically into `dir`.
@@ -706,15 +711,15 @@ impl SetDir {
             let reason = "no manifest.json as a regular file".into();
             return reject(set, Rejection::ManifestInvalid, reason);
         }
-        let manifest = match read_manifest(&mpath) {
-            Ok(m) if m.files.is_empty() => {
+        let (bytes, manifest) = match load_manifest(&mpath) {
+            Ok((_, m)) if m.files.is_empty() => {
                 return reject(set, Rejection::ManifestInvalid, "it lists no file".into())
             }
-            Ok(m) => m,
+            Ok(loaded) => loaded,
             Err(e) => return reject(set, Rejection::ManifestInvalid, e.message),
         };
         if let Some(trust) = &self.trust {
-            if let Err(reason) = check_signature(trust, &set.path) {
+            if let Err(reason) = check_signature(trust, &set.path, &bytes) {
                 return reject(set, Rejection::SignatureInvalid, reason);
             }
         }
@@ -795,11 +800,10 @@ impl SetDir {
     }
 }
 
-/// Checks `manifest.json.minisig` against the manifest's bytes: what the manifest says
-/// (file hashes, row counts) is then what the backup host wrote.
-pub fn check_signature(trust: &TrustedKey, set: &Path) -> Result<(), String> {
-    let manifest =
-        fs::read(set.join(MANIFEST_FILE)).map_err(|e| format!("{MANIFEST_FILE}: {e}"))?;
+/// Checks the set's `manifest.json.minisig` against `manifest` (the manifest's bytes, as
+/// read once by [`load_manifest`]): what the manifest says (file hashes, row counts) is
+/// then what the backup host wrote.
+pub fn check_signature(trust: &TrustedKey, set: &Path, manifest: &[u8]) -> Result<(), String> {
     let signature = match fs::read_to_string(set.join(SIGNATURE_FILE)) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -810,7 +814,7 @@ pub fn check_signature(trust: &TrustedKey, set: &Path) -> Result<(), String> {
         }
         Err(e) => return Err(format!("{SIGNATURE_FILE}: {e}")),
     };
-    trust.verify(&manifest, &signature)
+    trust.verify(manifest, &signature)
 }
 
 /// Publishes a manifest with its signature: the signature first, then the manifest, so a

@@ -370,12 +370,12 @@ fn unseal_files(
         plain.insert(o.file.clone(), got);
     }
     let what = format!("{}/{}", set.dir, set.id);
-    let manifest = catalog::read_manifest(&into.join(MANIFEST_FILE))
+    let (bytes, manifest) = catalog::load_manifest(&into.join(MANIFEST_FILE))
         .map_err(|e| integrity("envelope_invalid", format!("{what}: {}", e.message)))?;
     // The manifest's own signature, when the backup host signed it: the set is then
     // exactly what pgdump-run published, not only what backup-copy sealed.
     if into.join(SIGNATURE_FILE).is_file() {
-        catalog::check_signature(trust, into)
+        catalog::check_signature(trust, into, &bytes)
             .map_err(|why| integrity(SIGNATURE_INVALID, format!("{what}: {why}")))?;
     }
     if manifest.id != set.id {
