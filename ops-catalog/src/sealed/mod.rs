@@ -96,36 +96,6 @@ pub fn is_sealed_location(location: &str) -> bool {
             .is_some_and(|v| v["layout"] == "sealed")
 }
 
-/// Counts and hashes what is read through it.
-pub(crate) struct Hashed<R> {
-    src: R,
-    hash: sha2::Sha256,
-    size: u64,
-}
-
-impl<R: std::io::Read> Hashed<R> {
-    pub(crate) fn new(src: R) -> Hashed<R> {
-        Hashed {
-            src,
-            hash: <sha2::Sha256 as sha2::Digest>::new(),
-            size: 0,
-        }
-    }
-
-    pub(crate) fn finish(self) -> (u64, String) {
-        (self.size, hex::encode(sha2::Digest::finalize(self.hash)))
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for Hashed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.src.read(buf)?;
-        sha2::Digest::update(&mut self.hash, &buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-}
-
 /// The file that makes a catalog self-describing: a new machine reads it with no local
 /// state.
 pub const DESCRIPTOR: &str = "pgops-catalog.json";

@@ -2,10 +2,11 @@
 //! objects are there with the recorded sizes and ciphertext hashes, and unsealing a set
 //! into a local catalog, where every local tool takes it as it takes its own.
 
-use super::{is_envelope_signature, key, Envelope, Hashed, ENVELOPE_FILE, ENVELOPE_FORMAT};
+use super::{is_envelope_signature, key, Envelope, ENVELOPE_FILE, ENVELOPE_FORMAT};
 use super::{DESCRIPTOR, ENVELOPE_VERSION, FORMAT_VERSION};
 use crate::catalog::{self, Manifest, MANIFEST_FILE, PARTIAL_PREFIX, SIGNATURE_FILE};
 use crate::keys::{Identities, TrustedKey, SIGNATURE_INVALID};
+use crate::store::{Hashing, Stored};
 use crate::store::{Store, StoreError};
 use ops_core::{atomic, timefmt, Category, OpsError};
 use std::collections::BTreeMap;
@@ -233,10 +234,10 @@ pub fn hash_objects(store: &dyn Store, set: &SealedSet) -> Result<(Vec<String>, 
     let mut read = 0;
     for o in &set.envelope.objects {
         let k = key(&set.dir, &set.id, &o.name);
-        let mut h = Hashed::new(store.open(&k)?);
+        let mut h = Hashing::new(store.open(&k)?);
         io::copy(&mut h, &mut io::sink())
             .map_err(|e| StoreError::Other(format!("reading {k}: {e}")))?;
-        let (size, sha) = h.finish();
+        let Stored { size, sha256: sha } = h.stored();
         read += size;
         if size != o.bytes || sha != o.sha256 {
             problems.push(format!(
@@ -265,12 +266,12 @@ fn unseal_object(
     let src = store
         .open(&k)
         .map_err(|e| e.to_ops_error(&format!("reading {k}")))?;
-    let mut cipher = Hashed::new(io::BufReader::with_capacity(ops_core::chunks::CHUNK, src));
+    let mut cipher = Hashing::new(io::BufReader::with_capacity(ops_core::chunks::CHUNK, src));
     let plain_size;
     let plain_sha;
     {
         let reader = identities.decrypt(&mut cipher, &k)?;
-        let mut plain = Hashed::new(reader);
+        let mut plain = Hashing::new(reader);
         let mut out = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -287,11 +288,12 @@ fn unseal_object(
         out.flush()
             .and_then(|()| out.sync_all())
             .map_err(|e| OpsError::io(format!("writing {}", path.display()), &e))?;
-        (plain_size, plain_sha) = plain.finish();
+        let done = plain.stored();
+        (plain_size, plain_sha) = (done.size, done.sha256);
     }
     // Whatever follows the age stream counts too.
     io::copy(&mut cipher, &mut io::sink()).map_err(|e| OpsError::io(format!("reading {k}"), &e))?;
-    let (size, sha) = cipher.finish();
+    let Stored { size, sha256: sha } = cipher.stored();
     if size != o.bytes || sha != o.sha256 {
         return Err(integrity(
             "object_altered",

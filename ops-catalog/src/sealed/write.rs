@@ -7,10 +7,11 @@
 //! not write itself (an object found in the bucket proves nothing: anyone with write access
 //! could have put it there).
 
-use super::{envelope_signature_name, key, Envelope, Hashed, SealedObject, AGE_SUFFIX};
+use super::{envelope_signature_name, key, Envelope, SealedObject, AGE_SUFFIX};
 use super::{ENVELOPE_FILE, ENVELOPE_FORMAT, ENVELOPE_VERSION};
 use crate::catalog::{Manifest, SetKind, GLOBALS_DIR, MANIFEST_FILE, SIGNATURE_FILE};
 use crate::keys::{Recipients, SigningKey};
+use crate::store::Hashing;
 use crate::store::{check_written_size, PutMode, Store, StoreError, TransferError};
 use ops_core::{atomic, Category, OpsError};
 use serde::{Deserialize, Serialize};
@@ -104,14 +105,15 @@ fn seal_stream(
         let errors = tx.clone();
         let sealed: io::Result<(u64, String)> = (|| {
             let mut plain =
-                Hashed::new(io::BufReader::with_capacity(ops_core::chunks::CHUNK, file));
+                Hashing::new(io::BufReader::with_capacity(ops_core::chunks::CHUNK, file));
             let mut w = encryptor.wrap_output(ChannelWriter {
                 tx,
                 buf: Vec::with_capacity(SEAL_CHUNK),
             })?;
             io::copy(&mut plain, &mut w)?;
             w.finish()?.flush()?;
-            Ok(plain.finish())
+            let done = plain.stored();
+            Ok((done.size, done.sha256))
         })();
         if let Err(e) = &sealed {
             let _ = errors.send(Err(io::Error::new(e.kind(), e.to_string())));

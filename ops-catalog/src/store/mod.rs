@@ -227,15 +227,16 @@ pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
 }
 
 /// Counts and hashes what is read through it: how every store's writer knows what it
-/// stored, whatever it does with the bytes.
-pub(crate) struct Hashing<'a> {
-    src: &'a mut dyn Read,
+/// stored, and how a sealed object's plaintext and ciphertext are hashed as they stream
+/// (one hashing reader in the catalog).
+pub(crate) struct Hashing<R> {
+    src: R,
     hash: sha2::Sha256,
     size: u64,
 }
 
-impl<'a> Hashing<'a> {
-    pub(crate) fn new(src: &'a mut dyn Read) -> Hashing<'a> {
+impl<R: Read> Hashing<R> {
+    pub(crate) fn new(src: R) -> Hashing<R> {
         use sha2::Digest;
         Hashing {
             src,
@@ -250,6 +251,7 @@ impl<'a> Hashing<'a> {
             .map_err(|e| StoreError::Other(format!("reading the source of {key}: {e}")))
     }
 
+    /// What went through: its size and SHA-256.
     pub(crate) fn stored(self) -> Stored {
         use sha2::Digest;
         Stored {
@@ -259,7 +261,7 @@ impl<'a> Hashing<'a> {
     }
 }
 
-impl Read for Hashing<'_> {
+impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         use sha2::Digest;
         let n = self.src.read(buf)?;
