@@ -3,7 +3,9 @@
 
 use crate::plan::SourceSet;
 use ops_catalog::catalog::{Manifest, MANIFEST_FILE, SIGNATURE_FILE};
-use ops_catalog::store::{check_written_size, PutMode, Store, StoreError, TransferError};
+use ops_catalog::store::{
+    check_source, check_written_size, PutMode, Store, StoreError, TransferError,
+};
 use ops_core::{Category, OpsError};
 use std::io::Read;
 
@@ -44,22 +46,13 @@ pub fn copy_set(
         let stored = dst
             .put(&key, &mut src, Some(f.bytes), PutMode::Overwrite)
             .map_err(TransferError::store(format!("writing {key}")))?;
-        if stored.size != f.bytes || stored.sha256 != f.sha256 {
-            // What was read is not what the manifest records: never leave it there.
-            let _ = dst.delete(&key);
-            return Err(TransferError::Set(OpsError::new(
-                "source_mismatch",
-                Category::Integrity,
-                format!(
-                    "{}: read {} bytes with SHA-256 {}, the manifest says {} bytes, {}: run backup-verify on the source",
-                    file.display(),
-                    stored.size,
-                    stored.sha256,
-                    f.bytes,
-                    f.sha256
-                ),
-            )));
-        }
+        check_source(
+            dst,
+            &key,
+            &file,
+            (stored.size, &stored.sha256),
+            (f.bytes, &f.sha256),
+        )?;
         check_written_size(dst, &key, f.bytes)?;
         done.sent += f.bytes;
     }

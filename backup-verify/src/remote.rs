@@ -33,6 +33,21 @@ fn check(name: &str, status: CheckStatus, reason: impl Into<String>) -> CheckRes
     }
 }
 
+/// The seven checks of a set that one check (`failing`) fails and after which nothing
+/// else could be looked at.
+fn only_failing(failing: &str, reason: String, skipped: &str) -> Vec<CheckResult> {
+    checks::CHECKS
+        .iter()
+        .map(|&c| {
+            if c == failing {
+                check(c, CheckStatus::Fail, reason.clone())
+            } else {
+                check(c, CheckStatus::Skip, skipped)
+            }
+        })
+        .collect()
+}
+
 /// A check that passes with `reason` when nothing is wrong, and fails naming every problem.
 fn judged(name: &str, problems: Vec<String>, reason: &str) -> CheckResult {
     if problems.is_empty() {
@@ -189,27 +204,17 @@ fn full_checks(
         // The store itself failing stops the run; anything about this set fails it.
         Err(e) if e.category == Category::Dependency || e.code == "wrong_identity" => Err(e),
         Err(e) => {
-            use CheckStatus::*;
             let failing = match e.code {
                 "signature_invalid" => "signature",
                 "store_not_found" | "object_missing" => "files",
                 "object_altered" | "decrypt_failed" | "checksum_mismatch" => "checksum",
                 _ => "manifest",
             };
-            let checks = checks::CHECKS
-                .iter()
-                .map(|&c| {
-                    if c == failing {
-                        check(c, Fail, format!("{}: {}", e.code, e.message))
-                    } else {
-                        check(
-                            c,
-                            Skip,
-                            format!("the set could not be unsealed ({})", e.code),
-                        )
-                    }
-                })
-                .collect();
+            let checks = only_failing(
+                failing,
+                format!("{}: {}", e.code, e.message),
+                &format!("the set could not be unsealed ({})", e.code),
+            );
             Ok((None, checks))
         }
     }
@@ -256,16 +261,11 @@ pub fn execute(
             } else {
                 "manifest"
             };
-            let checks: Vec<CheckResult> = checks::CHECKS
-                .iter()
-                .map(|&c| {
-                    if c == failing {
-                        check(c, CheckStatus::Fail, format!("{}: {}", r.code, r.reason))
-                    } else {
-                        check(c, CheckStatus::Skip, "not a usable set")
-                    }
-                })
-                .collect();
+            let checks = only_failing(
+                failing,
+                format!("{}: {}", r.code, r.reason),
+                "not a usable set",
+            );
             report_set(
                 emitter,
                 Verdict::Fail,

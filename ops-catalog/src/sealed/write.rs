@@ -12,7 +12,7 @@ use super::{ENVELOPE_FILE, ENVELOPE_FORMAT, ENVELOPE_VERSION};
 use crate::catalog::{Manifest, SetKind, GLOBALS_DIR, MANIFEST_FILE, SIGNATURE_FILE};
 use crate::keys::{Recipients, SigningKey};
 use crate::store::Hashing;
-use crate::store::{check_written_size, PutMode, Store, StoreError, TransferError};
+use crate::store::{check_source, check_written_size, PutMode, Store, StoreError, TransferError};
 use ops_core::{atomic, Category, OpsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -277,19 +277,7 @@ pub fn seal_set(
         let stored = put.map_err(TransferError::store(format!("writing {k}")))?;
         let (plain_size, plain_sha) = sealed.map_err(|e| read_error(&e))?;
         if let Some((bytes, sha)) = &expected {
-            if plain_size != *bytes || &plain_sha != sha {
-                // What was read is not what the manifest records: never leave it there.
-                let _ = dst.delete(&k);
-                return Err(TransferError::Set(OpsError::new(
-                    "source_mismatch",
-                    Category::Integrity,
-                    format!(
-                        "{}: read {} bytes with SHA-256 {plain_sha}, the manifest says {bytes} bytes, {sha}: run backup-verify on the source",
-                        path.display(),
-                        plain_size
-                    ),
-                )));
-            }
+            check_source(dst, &k, &path, (plain_size, &plain_sha), (*bytes, sha))?;
         }
         check_written_size(dst, &k, stored.size)?;
         let o = SealedObject {

@@ -155,6 +155,34 @@ pub fn check_written_size(dst: &dyn Store, key: &str, written: u64) -> Result<()
     )))
 }
 
+/// Checks that what was read from the local file `path` while writing `key` (`read`) is
+/// what its manifest records; if not, removes `key` (never leave it there) and fails the
+/// set with `source_mismatch`.
+pub fn check_source(
+    dst: &dyn Store,
+    key: &str,
+    path: &std::path::Path,
+    read: (u64, &str),
+    manifest: (u64, &str),
+) -> Result<(), TransferError> {
+    if read == manifest {
+        return Ok(());
+    }
+    let _ = dst.delete(key);
+    Err(TransferError::Set(OpsError::new(
+        "source_mismatch",
+        Category::Integrity,
+        format!(
+            "{}: read {} bytes with SHA-256 {}, the manifest says {} bytes, {}: run backup-verify on the source",
+            path.display(),
+            read.0,
+            read.1,
+            manifest.0,
+            manifest.1
+        ),
+    )))
+}
+
 /// A place that holds a catalog.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Where it is, for people: a directory or `s3://bucket/prefix` (never a secret).
