@@ -61,6 +61,8 @@ pub struct Emitter {
     correlation_id: String,
     started: Instant,
     out: Mutex<Box<dyn Write + Send>>,
+    /// Whether `finish` records the run in the run history ([`crate::state`]).
+    record: bool,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -88,7 +90,15 @@ impl Emitter {
             correlation_id,
             started: Instant::now(),
             out: Mutex::new(out),
+            record: true,
         }
+    }
+
+    /// This emitter's runs are not recorded in the run history: for readers such as
+    /// ops-status, whose frequent runs would drown the tools' own in `runs.jsonl`.
+    pub fn without_run_history(mut self) -> Emitter {
+        self.record = false;
+        self
     }
 
     pub fn correlation_id(&self) -> &str {
@@ -120,7 +130,10 @@ impl Emitter {
     /// Writes one event. A closed stdout (the reader went away) is not the tool's failure:
     /// the error is ignored so that the job itself still finishes and cleans up.
     pub fn emit(&self, event: &str, severity: Severity, payload: Value) {
-        let line = self.render(event, severity, payload);
+        self.write_line(&self.render(event, severity, payload));
+    }
+
+    fn write_line(&self, line: &str) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
@@ -158,7 +171,13 @@ impl Emitter {
         if let Value::Object(fields) = extra {
             payload.extend(fields);
         }
-        self.emit(names::RUN_FINISHED, severity, Value::Object(payload));
+        let line = self.render(names::RUN_FINISHED, severity, Value::Object(payload));
+        self.write_line(&line);
+        // The run history (PGOPS_STATE_DIR) keeps the same line: the audit trace of every
+        // run, and what pgops_runs_total counts.
+        if self.record {
+            crate::state::record_run(&line);
+        }
         exit
     }
 }

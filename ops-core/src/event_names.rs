@@ -25,13 +25,14 @@ pub const ROTATE_UNPINNED: &str = "rotate.unpinned";
 pub const RUN_FINISHED: &str = "run.finished";
 pub const STATUS_DATABASE: &str = "status.database";
 pub const STATUS_FAILED: &str = "status.failed";
+pub const STATUS_AUDIT: &str = "status.audit";
 pub const VERIFY_FAILED: &str = "verify.failed";
 pub const VERIFY_FINDING: &str = "verify.finding";
 pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 28] = [
+pub const ALL: [&str; 29] = [
     AUDIT_FAILED,
     AUDIT_FINDING,
     AUDIT_SUMMARY,
@@ -54,6 +55,7 @@ pub const ALL: [&str; 28] = [
     ROTATE_SKIPPED,
     ROTATE_UNPINNED,
     RUN_FINISHED,
+    STATUS_AUDIT,
     STATUS_DATABASE,
     STATUS_FAILED,
     VERIFY_FAILED,

@@ -13,6 +13,7 @@
 //! - [`child`]: supervised child processes (process group, kill on stop, stderr tail).
 //! - [`chunks`]: fixed-size reads for the one-pass pipelines.
 //! - [`stop`]: SIGINT/SIGTERM and deadlines, polled by loops and supervised children.
+//! - [`state`]: the run history and port-audit's last result (`PGOPS_STATE_DIR`).
 //! - [`duration`]: parsing `--timeout 90s`-style durations.
 
 pub mod atomic;
@@ -27,6 +28,7 @@ pub mod exit;
 pub mod failpoint;
 pub mod parallel;
 pub mod redact;
+pub mod state;
 pub mod stop;
 pub mod timefmt;
 

@@ -2,7 +2,7 @@
 //! `verify.json`, `offsite.json` and pins, and its drill history. Read-only: ops-status
 //! never writes to a catalog, and takes no lock (a set deleted meanwhile is simply gone).
 
-use crate::model::{DbFacts, DrillFacts, SetFacts};
+use crate::model::{AuditFacts, DbFacts, DrillFacts, RunCounts, SetFacts, StateFacts};
 use jiff::Timestamp;
 use ops_catalog::catalog::{Catalog, Verdict};
 use ops_core::OpsError;
@@ -78,6 +78,59 @@ pub fn drills(path: &Path) -> Result<Vec<DrillFacts>, OpsError> {
         .collect())
 }
 
+fn read_optional(path: &Path) -> Result<Option<String>, OpsError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(OpsError::io(format!("reading {}", path.display()), &e)),
+    }
+}
+
+/// Runs counted by tool and result from the run history's `run.finished` lines. A line
+/// that does not parse (a torn write, a hand edit) is skipped, not fatal.
+pub fn runs(text: &str) -> RunCounts {
+    let mut out = RunCounts::new();
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    {
+        if let (Some(tool), Some(result)) = (v["source"].as_str(), v["result"].as_str()) {
+            *out.entry((tool.to_string(), result.to_string()))
+                .or_default() += 1;
+        }
+    }
+    out
+}
+
+/// port-audit's last summary (`None`: no audit recorded, or a record that cannot be read
+/// as one, which is the same for a person: no audit to trust).
+pub fn audit(text: &str) -> Option<AuditFacts> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    Some(AuditFacts {
+        finished_at: time(v["finished_at"].as_str()?)?,
+        violations: v["violations"].as_u64()?,
+        complete: v["complete"].as_bool()?,
+        open_ports: v["open_ports"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// What the state directory `dir` holds (its files missing: nothing recorded yet).
+pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
+    let runs_text = read_optional(&dir.join(ops_core::state::RUNS_FILE))?;
+    let audit_text = read_optional(&dir.join(ops_core::state::AUDIT_FILE))?;
+    Ok(StateFacts {
+        runs: runs_text.as_deref().map(runs).unwrap_or_default(),
+        audit: audit_text.as_deref().and_then(audit),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +177,25 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert!(d[0].completed && d[0].rto_ms == 900);
         assert!(drills(&root.join("none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_run_history_is_counted_and_the_last_audit_read() {
+        let text = concat!(
+            "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\"}\n",
+            "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\"}\n",
+            "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"error\"}\n",
+            "{\"event\":\"run.fini",
+        );
+        let r = runs(text);
+        assert_eq!(r[&("pgdump-run".into(), "ok".into())], 2);
+        assert_eq!(r[&("pgdump-run".into(), "error".into())], 1);
+        assert_eq!(r.len(), 2);
+        let a = audit(r#"{"finished_at":"2026-11-24T00:00:00.123Z","violations":1,"complete":true,"open_ports":["tcp/5432"]}"#).unwrap();
+        assert_eq!((a.violations, a.complete), (1, true));
+        assert_eq!(a.open_ports, ["tcp/5432"]);
+        assert!(audit("{}").is_none() && audit("garbage").is_none());
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(state(dir.path()).unwrap(), StateFacts::default());
     }
 }

@@ -18,6 +18,9 @@ pub struct Policy {
     /// A drill finished at most this long ago, passed, and within its RTO target.
     pub max_drill_age: SignedDuration,
     pub rto_target_ms: u64,
+    /// The last port audit is at most this old, complete and clean (`None`: no audit is
+    /// expected).
+    pub max_audit_age: Option<SignedDuration>,
 }
 
 impl Default for Policy {
@@ -27,6 +30,7 @@ impl Default for Policy {
             max_offsite_age: Some(SignedDuration::from_hours(50)),
             max_drill_age: SignedDuration::from_hours(35 * 24),
             rto_target_ms: 3_600_000,
+            max_audit_age: Some(SignedDuration::from_hours(3)),
         }
     }
 }
@@ -89,7 +93,8 @@ fn older(at: Timestamp, now: Timestamp, max: SignedDuration) -> bool {
 /// Judges `s` at `now`.
 pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<Component>) {
     let dbs = &s.databases;
-    let mut out = Vec::new();
+    // The snapshot exists: the catalog was read (an unreadable one is `unreadable`).
+    let mut out = vec![component("catalog_readable", Vec::new(), Vec::new())];
 
     let (mut bad, mut unknown) = (Vec::new(), Vec::new());
     if dbs.is_empty() {
@@ -163,6 +168,10 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
     }
     out.push(component("drill_within_rto", bad, unknown));
 
+    if let Some(max) = policy.max_audit_age {
+        out.push(audit_component(s, max, now));
+    }
+
     let overall = if out.iter().any(|c| c.state == State::NotReady) {
         Overall::Degraded
     } else if out.iter().any(|c| c.state == State::Unknown) {
@@ -171,6 +180,53 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
         Overall::Healthy
     };
     (overall, out)
+}
+
+fn audit_component(s: &Snapshot, max: SignedDuration, now: Timestamp) -> Component {
+    let (mut bad, mut unknown) = (Vec::new(), Vec::new());
+    match s.state.as_ref().map(|st| st.audit.as_ref()) {
+        None => unknown.push(
+            "no state directory was named (--state-dir, PGOPS_STATE_DIR): the last port audit cannot be read"
+                .to_string(),
+        ),
+        Some(None) => unknown.push("no port audit was ever recorded".to_string()),
+        Some(Some(a)) => {
+            if a.violations > 0 {
+                bad.push(format!(
+                    "the last port audit ({}) found {} violation(s); open: {}",
+                    a.finished_at,
+                    a.violations,
+                    a.open_ports.join(", ")
+                ));
+            }
+            if !a.complete {
+                bad.push(format!(
+                    "the last port audit ({}) could not read every source",
+                    a.finished_at
+                ));
+            }
+            if older(a.finished_at, now, max) {
+                bad.push(format!(
+                    "the last port audit ({}) is older than {max:#}",
+                    a.finished_at
+                ));
+            }
+        }
+    }
+    component("port_audit_clean", bad, unknown)
+}
+
+/// The `health` document of a catalog that could not be read: nothing can be told, and
+/// `catalog_readable` says why.
+pub fn unreadable(code: &str, message: &str, at: Timestamp) -> serde_json::Value {
+    let c = Component {
+        name: "catalog_readable",
+        state: State::NotReady,
+        reasons: vec![format!("{code}: {message}")],
+    };
+    let mut doc = document(Overall::Unknown, &[c], at);
+    doc["error"] = serde_json::json!({"code": code, "message": message});
+    doc
 }
 
 /// The `health` document: the overall status, each component with its state and reasons.
@@ -197,7 +253,7 @@ pub fn document(overall: Overall, components: &[Component], at: Timestamp) -> se
 mod tests {
     use super::*;
     use crate::model::tests::{set, t};
-    use crate::model::{snapshot, DbFacts, DrillFacts};
+    use crate::model::{snapshot, AuditFacts, DbFacts, DrillFacts, StateFacts};
 
     fn drill(at: &str, rto_ms: u64, completed: bool) -> DrillFacts {
         DrillFacts {
@@ -220,7 +276,16 @@ mod tests {
             }],
             drills,
             t("2026-11-24T00:00:00Z"),
-        );
+        )
+        .with_state(StateFacts {
+            runs: Default::default(),
+            audit: Some(AuditFacts {
+                finished_at: t("2026-11-23T23:00:00Z"),
+                violations: 0,
+                complete: true,
+                open_ports: vec![],
+            }),
+        });
         evaluate(&s, &Policy::default(), t("2026-11-24T00:00:00Z"))
     }
 
@@ -273,5 +338,56 @@ mod tests {
         assert_eq!(o, Overall::Unknown);
         assert_eq!(o.exit_code(), 2);
         assert_eq!(state(&c, "drill_within_rto"), State::Unknown);
+    }
+
+    #[test]
+    fn an_exposed_port_or_a_missing_audit_is_reported() {
+        let good = || vec![set("20261123T030000Z", Some(true), &["s3://b/p"])];
+        let drills = [drill("2026-11-20T05:00:00Z", 9000, true)];
+        let base = snapshot(
+            &[DbFacts {
+                label: "app".into(),
+                sets: good(),
+            }],
+            &drills,
+            t("2026-11-24T00:00:00Z"),
+        );
+        let now = t("2026-11-24T00:00:00Z");
+        let p = Policy::default();
+        let exposed = base.clone().with_state(StateFacts {
+            runs: Default::default(),
+            audit: Some(AuditFacts {
+                finished_at: t("2026-11-23T23:30:00Z"),
+                violations: 1,
+                complete: true,
+                open_ports: vec!["tcp/5432".into()],
+            }),
+        });
+        let (o, c) = evaluate(&exposed, &p, now);
+        assert_eq!(o, Overall::Degraded);
+        let audit = c.iter().find(|c| c.name == "port_audit_clean").unwrap();
+        assert!(audit.reasons[0].contains("tcp/5432"), "{audit:?}");
+        // No state directory: cannot tell; told not to expect an audit: healthy.
+        assert_eq!(evaluate(&base, &p, now).0, Overall::Unknown);
+        let no_audit = Policy {
+            max_audit_age: None,
+            ..Policy::default()
+        };
+        let (o, c) = evaluate(&base, &no_audit, now);
+        assert_eq!(o, Overall::Healthy, "{c:#?}");
+        assert_eq!(state(&c, "catalog_readable"), State::Ready);
+    }
+
+    #[test]
+    fn an_unreadable_catalog_cannot_be_told() {
+        let doc = unreadable(
+            "catalog_missing",
+            "/x is not a directory",
+            t("2026-11-24T00:00:00Z"),
+        );
+        assert_eq!(doc["status"], "unknown");
+        assert_eq!(doc["components"][0]["name"], "catalog_readable");
+        assert_eq!(doc["components"][0]["state"], "not_ready");
+        assert_eq!(doc["error"]["code"], "catalog_missing");
     }
 }

@@ -1,7 +1,7 @@
 //! The Prometheus text exposition format of a snapshot (ADR 0015), for node_exporter's
 //! textfile collector and `/metrics`. Pure: a snapshot in, text out.
 
-use crate::model::{DbStatus, Snapshot};
+use crate::model::{DbStatus, Snapshot, StateFacts};
 use std::fmt::Write;
 
 /// What the build is, for `pgops_build_info`.
@@ -43,8 +43,48 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
 }
 
 fn header(out: &mut String, name: &str, help: &str) {
+    typed(out, name, help, "gauge");
+}
+
+fn typed(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} gauge");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The run counts and the last port audit, when a state directory was read.
+fn state(out: &mut String, state: &StateFacts) {
+    let name = "pgops_runs_total";
+    typed(
+        out,
+        name,
+        "Runs of each pgops tool by result (ok, failed: did its job and found a problem, error: could not do its job).",
+        "counter",
+    );
+    for ((tool, result), n) in &state.runs {
+        sample(out, name, &[("tool", tool), ("result", result)], *n as f64);
+    }
+    if let Some(a) = &state.audit {
+        for (name, help, value) in [
+            (
+                "pgops_audit_violations",
+                "Exposure policy violations found by the last port audit.",
+                a.violations as f64,
+            ),
+            (
+                "pgops_audit_complete",
+                "1 if the last port audit could read every source, else 0.",
+                bool01(a.complete),
+            ),
+            (
+                "pgops_audit_last_timestamp_seconds",
+                "When the last port audit finished.",
+                seconds(a.finished_at),
+            ),
+        ] {
+            header(out, name, help);
+            sample(out, name, &[], value);
+        }
+    }
 }
 
 fn bool01(b: bool) -> f64 {
@@ -149,6 +189,9 @@ pub fn render(s: &Snapshot, build: &BuildInfo) -> String {
             );
         }
     }
+    if let Some(st) = &s.state {
+        state(&mut out, st);
+    }
     let name = "pgops_status_snapshot_timestamp_seconds";
     header(
         &mut out,
@@ -214,6 +257,29 @@ mod tests {
             "pgops_offsite_last_copy_timestamp_seconds{database=\"app\",destination=\"s3://b/p\"} "
         ));
         assert!(text.contains("pgops_build_info{version=\"0.1.0\",commit=\"abc\"} 1\n"));
+        assert!(
+            !text.contains("pgops_runs_total"),
+            "no state directory, no run counts"
+        );
+
+        let mut runs = crate::model::RunCounts::new();
+        runs.insert(("pgdump-run".into(), "ok".into()), 41);
+        runs.insert(("pgdump-run".into(), "error".into()), 1);
+        let text = render(
+            &s.with_state(StateFacts {
+                runs,
+                audit: Some(crate::model::AuditFacts {
+                    finished_at: t("2026-11-23T23:00:00Z"),
+                    violations: 2,
+                    complete: true,
+                    open_ports: vec![],
+                }),
+            }),
+            &build(),
+        );
+        assert!(text.contains("# TYPE pgops_runs_total counter\n"));
+        assert!(text.contains("pgops_runs_total{tool=\"pgdump-run\",result=\"ok\"} 41\n"));
+        assert!(text.contains("pgops_audit_violations 2\n"), "{text}");
     }
 
     #[test]

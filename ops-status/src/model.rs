@@ -73,11 +73,35 @@ pub struct DbStatus {
     pub last_drill: Option<DrillFacts>,
 }
 
+/// port-audit's last summary, from the state directory's `audit.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFacts {
+    pub finished_at: Timestamp,
+    pub violations: u64,
+    /// Every source could be read (an incomplete audit proves nothing about what it missed).
+    pub complete: bool,
+    /// What was found open, e.g. `tcp/5432`.
+    pub open_ports: Vec<String>,
+}
+
+/// Runs per tool and result (`ok`, `failed`, `error`), from the run history.
+pub type RunCounts = BTreeMap<(String, String), u64>;
+
+/// What the state directory holds: the run history and the last port audit. `None`
+/// when no state directory was named.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StateFacts {
+    pub runs: RunCounts,
+    pub audit: Option<AuditFacts>,
+}
+
 /// Everything, at one instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub taken_at: Timestamp,
     pub databases: Vec<DbStatus>,
+    /// The state directory's facts (`None`: none was named).
+    pub state: Option<StateFacts>,
 }
 
 fn status(db: &DbFacts, drills: &[DrillFacts]) -> DbStatus {
@@ -120,6 +144,15 @@ pub fn snapshot(databases: &[DbFacts], drills: &[DrillFacts], taken_at: Timestam
     Snapshot {
         taken_at,
         databases: out,
+        state: None,
+    }
+}
+
+impl Snapshot {
+    /// This snapshot with the state directory's facts.
+    pub fn with_state(mut self, state: StateFacts) -> Snapshot {
+        self.state = Some(state);
+        self
     }
 }
 

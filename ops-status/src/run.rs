@@ -23,7 +23,30 @@ pub fn load(common: &Common) -> Result<model::Snapshot, OpsError> {
     let mut dbs = gather::catalog(root)?;
     dbs.retain(|d| common.select.wants(&d.label));
     let drills = gather::drills(&root.join(gather::DRILLS_FILE))?;
-    Ok(model::snapshot(&dbs, &drills, jiff::Timestamp::now()))
+    let snapshot = model::snapshot(&dbs, &drills, jiff::Timestamp::now());
+    Ok(match &common.state_dir {
+        Some(dir) => snapshot.with_state(gather::state(dir)?),
+        None => snapshot,
+    })
+}
+
+/// The `health` document of a snapshot (or of the error that prevented one), and its
+/// verdict.
+pub fn health_doc(
+    loaded: &Result<model::Snapshot, OpsError>,
+    policy: &health::Policy,
+) -> (health::Overall, serde_json::Value) {
+    match loaded {
+        // What cannot be read cannot be told: 2, with the reason.
+        Err(e) => (
+            health::Overall::Unknown,
+            health::unreadable(e.code, &e.message, jiff::Timestamp::now()),
+        ),
+        Ok(s) => {
+            let (overall, components) = health::evaluate(s, policy, s.taken_at);
+            (overall, health::document(overall, &components, s.taken_at))
+        }
+    }
 }
 
 fn build() -> metrics::BuildInfo {
@@ -33,18 +56,19 @@ fn build() -> metrics::BuildInfo {
     }
 }
 
-fn signed(d: std::time::Duration) -> jiff::SignedDuration {
-    jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)
-}
-
 /// Runs the view `args` names; returns the process exit code.
 pub fn run(args: &Args) -> i32 {
-    let emitter = Emitter::stdout("ops-status", correlation_id_from_env());
+    let emitter = Emitter::stdout("ops-status", correlation_id_from_env()).without_run_history();
     match &args.view {
         None => match load(&args.common) {
             // A person at a terminal gets a table; scripts and pipes get JSON lines.
             Ok(s) if std::io::IsTerminal::is_terminal(&std::io::stdout()) && !args.common.json => {
-                println!("{}", views::table(&s));
+                let colour = views::use_colour(
+                    true,
+                    std::env::var("NO_COLOR").ok().as_deref(),
+                    std::env::var("TERM").ok().as_deref(),
+                );
+                println!("{}", views::table(&s, colour));
                 0
             }
             Ok(s) => {
@@ -53,39 +77,19 @@ pub fn run(args: &Args) -> i32 {
                 for p in dbs {
                     emitter.emit(names::STATUS_DATABASE, Severity::Info, p);
                 }
+                if let Some(a) = views::audit(&s) {
+                    emitter.emit(names::STATUS_AUDIT, Severity::Info, a);
+                }
                 emitter
                     .finish("status", ExitCode::Ok, json!({"databases": n}))
                     .code()
             }
             Err(e) => ops_core::cli::fail_run(&emitter, names::STATUS_FAILED, "status", e).code(),
         },
-        Some(View::Health {
-            max_backup_age,
-            max_offsite_age,
-            no_offsite,
-            max_drill_age,
-            rto_target,
-        }) => {
-            let policy = health::Policy {
-                max_backup_age: signed(*max_backup_age),
-                max_offsite_age: (!no_offsite).then(|| signed(*max_offsite_age)),
-                max_drill_age: signed(*max_drill_age),
-                rto_target_ms: rto_target.as_millis() as u64,
-            };
-            let doc = match load(&args.common) {
-                // What cannot be read cannot be told: 2, with the reason.
-                Err(e) => (
-                    health::Overall::Unknown,
-                    json!({"status": "unknown", "components": [],
-                           "error": {"code": e.code, "message": e.message}}),
-                ),
-                Ok(s) => {
-                    let (overall, components) = health::evaluate(&s, &policy, s.taken_at);
-                    (overall, health::document(overall, &components, s.taken_at))
-                }
-            };
-            println!("{}", doc.1);
-            doc.0.exit_code()
+        Some(View::Health(policy)) => {
+            let (overall, doc) = health_doc(&load(&args.common), &policy.policy());
+            println!("{doc}");
+            overall.exit_code()
         }
         Some(View::Metrics { output }) => {
             let text = match load(&args.common) {

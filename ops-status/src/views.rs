@@ -1,6 +1,8 @@
-//! A snapshot as JSON: one `status.database` payload per database (pure).
+//! A snapshot as JSON (one `status.database` payload per database, `status.audit`) and
+//! as a table for a person (pure: whether to colour is the caller's decision).
 
-use crate::model::{DbStatus, SetSummary, Snapshot};
+use crate::model::{AuditFacts, DbStatus, SetSummary, Snapshot};
+use comfy_table::{Cell, Color};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
@@ -44,6 +46,49 @@ pub fn databases(s: &Snapshot) -> Vec<Value> {
         .collect()
 }
 
+/// The `status.audit` payload: the last port audit (`None`: no state directory, or no
+/// audit recorded in it).
+pub fn audit(s: &Snapshot) -> Option<Value> {
+    let a = s.state.as_ref()?.audit.as_ref()?;
+    Some(json!({
+        "finished_at": a.finished_at.to_string(),
+        "age_s": age_s(a.finished_at, s.taken_at),
+        "violations": a.violations,
+        "complete": a.complete,
+        "open_ports": a.open_ports,
+    }))
+}
+
+/// Whether a person's terminal gets colour: only a terminal, and never when `NO_COLOR` is
+/// set (no-color.org) or the terminal says it cannot (`TERM=dumb`).
+pub fn use_colour(is_terminal: bool, no_color: Option<&str>, term: Option<&str>) -> bool {
+    is_terminal && no_color.is_none_or(str::is_empty) && term != Some("dumb")
+}
+
+/// A cell, red when it reports a broken promise and colour is on.
+fn cell(text: String, bad: bool) -> Cell {
+    let c = Cell::new(text);
+    if bad {
+        c.fg(Color::Red)
+    } else {
+        c
+    }
+}
+
+fn audit_line(a: Option<&AuditFacts>, now: Timestamp) -> String {
+    match a {
+        None => "Port audit: none recorded".into(),
+        Some(a) if a.violations > 0 => format!(
+            "Port audit: {} VIOLATION(S) {} (open: {})",
+            a.violations,
+            ago(a.finished_at, now),
+            a.open_ports.join(", ")
+        ),
+        Some(a) if !a.complete => format!("Port audit: INCOMPLETE {}", ago(a.finished_at, now)),
+        Some(a) => format!("Port audit: clean {}", ago(a.finished_at, now)),
+    }
+}
+
 /// How long ago, for a person: `3h 12m ago` (to the minute; seconds under a minute).
 pub fn ago(at: Timestamp, now: Timestamp) -> String {
     let secs = age_s(at, now).max(0) as u64;
@@ -58,8 +103,9 @@ fn size(bytes: u64) -> String {
     bytesize::ByteSize(bytes).to_string()
 }
 
-/// The snapshot as a table for a person at a terminal: relative ages, human sizes.
-pub fn table(s: &Snapshot) -> String {
+/// The snapshot as a table for a person at a terminal: relative ages, human sizes, what
+/// is broken in red when `colour`, then the last port audit when a state directory was read.
+pub fn table(s: &Snapshot, colour: bool) -> String {
     let now = s.taken_at;
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
@@ -73,6 +119,11 @@ pub fn table(s: &Snapshot) -> String {
             "off-site",
             "last drill",
         ]);
+    if colour {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
     for d in &s.databases {
         let good = match &d.newest_good {
             Some(g) => ago(g.started, now),
@@ -99,23 +150,31 @@ pub fn table(s: &Snapshot) -> String {
             None => "never".into(),
         };
         t.add_row([
-            d.label.clone(),
-            d.sets.to_string(),
-            good,
-            d.newest_good.as_ref().map_or("-".into(), |g| size(g.bytes)),
-            d.newest_good.as_ref().map_or("-".into(), |g| {
+            Cell::new(&d.label),
+            Cell::new(d.sets),
+            cell(good, d.newest_good.is_none()),
+            Cell::new(d.newest_good.as_ref().map_or("-".into(), |g| size(g.bytes))),
+            Cell::new(d.newest_good.as_ref().map_or("-".into(), |g| {
                 format!("{:.1} s", g.duration_ms as f64 / 1000.0)
-            }),
-            verified,
-            if offsite.is_empty() {
-                "none".into()
-            } else {
-                offsite
-            },
-            drill,
+            })),
+            cell(verified, !matches!(d.last_verify, Some((true, _)))),
+            cell(
+                if offsite.is_empty() {
+                    "none".into()
+                } else {
+                    offsite
+                },
+                d.offsite.is_empty(),
+            ),
+            cell(drill, d.last_drill.as_ref().is_some_and(|r| !r.completed)),
         ]);
     }
-    t.to_string()
+    let mut out = t.to_string();
+    if let Some(state) = &s.state {
+        out.push('\n');
+        out.push_str(&audit_line(state.audit.as_ref(), now));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -134,7 +193,8 @@ mod tests {
             &[],
             t("2026-11-24T00:00:00Z"),
         );
-        let text = table(&s);
+        let text = table(&s, false);
+        assert!(!text.contains('\x1b'), "no colour unless asked: {text:?}");
         assert!(text.contains("app"), "{text}");
         assert!(text.contains("3h ago"), "{text}");
         assert!(text.contains("1.0 KB") || text.contains("1000 B"), "{text}");
@@ -143,5 +203,24 @@ mod tests {
             ago(t("2026-11-23T23:59:30Z"), t("2026-11-24T00:00:00Z")),
             "30s ago"
         );
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_that_wants_it_and_in_red_where_broken() {
+        assert!(use_colour(true, None, Some("xterm")));
+        assert!(use_colour(true, Some(""), None));
+        assert!(!use_colour(true, Some("1"), Some("xterm")));
+        assert!(!use_colour(false, None, Some("xterm")));
+        assert!(!use_colour(true, None, Some("dumb")));
+        let s = snapshot(
+            &[DbFacts {
+                label: "app".into(),
+                sets: vec![set("20261123T210000Z", Some(false), &[])],
+            }],
+            &[],
+            t("2026-11-24T00:00:00Z"),
+        );
+        let text = table(&s, true);
+        assert!(text.contains("\x1b["), "{text:?}");
     }
 }

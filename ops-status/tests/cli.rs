@@ -59,14 +59,37 @@ fn a_catalog_as_json_lines_health_and_metrics() {
     assert_eq!(dbs[0]["last_drill"]["rto_ms"], 9000);
     let r = ToolRun::check(status(root, &["-d", "crm"]));
     assert_eq!(r.named("status.database").len(), 1);
+    assert!(r.named("status.audit").is_empty(), "no state directory");
+    // With a state directory: the last port audit, as port-audit records it.
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(
+        state.path().join("audit.json"),
+        serde_json::json!({"finished_at": jiff::Timestamp::now().to_string(), "violations": 0,
+            "complete": true, "open_ports": ["tcp/22"], "correlation_id": "c"})
+        .to_string(),
+    )
+    .unwrap();
+    let state_arg = state.path().to_str().unwrap();
+    let r = ToolRun::check(status(root, &["--state-dir", state_arg]));
+    assert_eq!(r.named("status.audit")[0]["open_ports"][0], "tcp/22");
+    let out = status(root, &["health", "--state-dir", state_arg]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
-    // Healthy: fresh, verified, off-site, drilled within its RTO.
+    // Without a state directory, the port audit cannot be told.
     let out = status(root, &["health"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Healthy: fresh, verified, off-site, drilled within its RTO, no audit expected.
+    let out = status(root, &["health", "--no-audit"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     assert_eq!(doc["status"], "healthy");
     // A drill over its target degrades it, with the reason.
-    let out = status(root, &["health", "--rto-target", "5s"]);
+    let out = status(root, &["health", "--no-audit", "--rto-target", "5s"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     let drill_c = doc["components"]
@@ -133,13 +156,28 @@ fn a_terminal_gets_a_table_and_a_pipe_json() {
         env!("CARGO_BIN_EXE_ops-status"),
         root.display()
     );
-    let out = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env_remove("PGOPS_BACKUP_DIR")
-        .output()
-        .expect("script (util-linux)");
+    let in_pty = |no_color: Option<&str>| {
+        let mut c = Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"])
+            .env_remove("PGOPS_BACKUP_DIR")
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm-256color");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        c.output().expect("script (util-linux)")
+    };
+    set(root, "crm", 3, Some(false), None);
+    let out = in_pty(None);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\x1b["),
+        "a failed verification in colour: {text:?}"
+    );
+    let out = in_pty(Some("1"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("\x1b["), "NO_COLOR: {text:?}");
     assert!(
         text.contains("newest good") && text.contains("app"),
         "{text}"
@@ -150,5 +188,5 @@ fn a_terminal_gets_a_table_and_a_pipe_json() {
     );
     assert!(!text.contains("status.database"), "{text}");
     let r = ToolRun::check(status(root, &[]));
-    assert_eq!(r.named("status.database").len(), 1);
+    assert_eq!(r.named("status.database").len(), 2);
 }

@@ -233,15 +233,27 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
     } else {
         ExitCode::Ok
     };
+    let summary = json!({
+        "verdicts": verdicts, "violations": violations, "complete": complete, "incomplete": incomplete,
+        "sources": sources, "open_ports": open_ports,
+        "policy": {"allow": policy.allow.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                   "never_public": policy.never_public.iter().map(|s| s.to_string()).collect::<Vec<_>>()},
+    });
+    // The last audit, for ops-status (its health component and pgops_audit_violations).
+    let mut record = summary.clone();
+    record["finished_at"] = ops_core::timefmt::now_rfc3339().into();
+    record["correlation_id"] = emitter.correlation_id().into();
+    ops_core::state::write_record(ops_core::state::AUDIT_FILE, &record);
     emitter.emit(
         names::AUDIT_SUMMARY,
-        if violations > 0 { Severity::Error } else if complete { Severity::Info } else { Severity::Warning },
-        json!({
-            "verdicts": verdicts, "violations": violations, "complete": complete, "incomplete": incomplete,
-            "sources": sources, "open_ports": open_ports,
-            "policy": {"allow": policy.allow.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                       "never_public": policy.never_public.iter().map(|s| s.to_string()).collect::<Vec<_>>()},
-        }),
+        if violations > 0 {
+            Severity::Error
+        } else if complete {
+            Severity::Info
+        } else {
+            Severity::Warning
+        },
+        summary,
     );
     Ok(emitter.finish(
         "audit",

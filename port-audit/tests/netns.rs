@@ -120,6 +120,18 @@ impl Lab {
     fn audit(&self, ns: &str, args: &[&str]) -> ToolRun {
         ToolRun::check(self.run_in(ns, env!("CARGO_BIN_EXE_port-audit"), args))
     }
+
+    /// An audit that records its run and summary in the state directory `state`.
+    fn audit_recorded(&self, ns: &str, args: &[&str], state: &std::path::Path) -> ToolRun {
+        ToolRun::check(
+            Command::new("ip")
+                .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_port-audit")])
+                .args(args)
+                .env("PGOPS_STATE_DIR", state)
+                .output()
+                .unwrap(),
+        )
+    }
 }
 
 impl Drop for Lab {
@@ -337,6 +349,7 @@ fn a_probe_from_outside_agrees_with_nmap_and_finds_postgres() {
         &probe_args("198.51.100.1", "tcp/1-65535,udp/51820", "auto"),
     );
     assert_eq!(r.code, 1, "{:#?}", r.events);
+    exposure_reaches_ops_status(&lab, &p);
     let open = open_tcp(&r);
     assert_eq!(
         open,
@@ -377,6 +390,60 @@ fn a_probe_from_outside_agrees_with_nmap_and_finds_postgres() {
         .collect();
     assert_eq!(open6, BTreeSet::from([443, 8080]));
     assert_eq!(r6.code, 1, "8080 is public and not allowed");
+}
+
+/// The last audit and the run are recorded in the state directory, and ops-status reads
+/// them: its health names the exposed port, its metrics count the violation and the run.
+fn exposure_reaches_ops_status(lab: &Lab, ns: &str) {
+    let state = tempfile::tempdir().unwrap();
+    let catalog = tempfile::tempdir().unwrap();
+    let r = lab.audit_recorded(
+        ns,
+        &probe_args("198.51.100.1", "tcp/5432", "connect"),
+        state.path(),
+    );
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(state.path().join("audit.json")).unwrap()).unwrap();
+    assert_eq!(record["violations"], 1, "{record}");
+    assert_eq!(record["correlation_id"], r.events[0]["correlation_id"]);
+    let runs = std::fs::read_to_string(state.path().join("runs.jsonl")).unwrap();
+    let run: Value = serde_json::from_str(runs.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (run["source"].as_str(), run["result"].as_str()),
+        (Some("port-audit"), Some("failed"))
+    );
+
+    let status = |args: &[&str]| {
+        Command::new(testkit::tool_bin("ops-status"))
+            .args(args)
+            .arg("--backup-dir")
+            .arg(catalog.path())
+            .arg("--state-dir")
+            .arg(state.path())
+            .output()
+            .unwrap()
+    };
+    let out = status(&["health"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    let audit = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "port_audit_clean")
+        .unwrap();
+    assert_eq!(audit["state"], "not_ready");
+    assert!(
+        audit["reasons"][0].as_str().unwrap().contains("tcp/5432"),
+        "{audit}"
+    );
+    let text = String::from_utf8(status(&["metrics"]).stdout).unwrap();
+    assert!(text.contains("\npgops_audit_violations 1\n"), "{text}");
+    assert!(
+        text.contains("pgops_runs_total{tool=\"port-audit\",result=\"failed\"} 1\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! monthly summary, a pure function of the reports.
 
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 /// The part of a drill report the history keeps and the summary reads.
@@ -21,16 +20,7 @@ pub struct Entry {
 
 /// Appends one line and fsyncs, so a drill that reported is on disk.
 pub fn append(path: &Path, line: &serde_json::Value) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(ops_core::atomic::FILE_MODE)
-        .open(path)?;
-    let mut text = line.to_string();
-    text.push('\n');
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
+    ops_core::state::append_line(path, &line.to_string())
 }
 
 /// Reads the history; unreadable lines are counted, not fatal.
