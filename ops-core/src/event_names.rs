@@ -26,13 +26,15 @@ pub const RUN_FINISHED: &str = "run.finished";
 pub const STATUS_DATABASE: &str = "status.database";
 pub const STATUS_FAILED: &str = "status.failed";
 pub const STATUS_AUDIT: &str = "status.audit";
+pub const STATUS_RELOADED: &str = "status.reloaded";
+pub const STATUS_SERVING: &str = "status.serving";
 pub const VERIFY_FAILED: &str = "verify.failed";
 pub const VERIFY_FINDING: &str = "verify.finding";
 pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 29] = [
+pub const ALL: [&str; 31] = [
     AUDIT_FAILED,
     AUDIT_FINDING,
     AUDIT_SUMMARY,
@@ -58,6 +60,8 @@ pub const ALL: [&str; 29] = [
     STATUS_AUDIT,
     STATUS_DATABASE,
     STATUS_FAILED,
+    STATUS_RELOADED,
+    STATUS_SERVING,
     VERIFY_FAILED,
     VERIFY_FINDING,
     VERIFY_PASSED,

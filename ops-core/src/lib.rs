@@ -13,6 +13,8 @@
 //! - [`child`]: supervised child processes (process group, kill on stop, stderr tail).
 //! - [`chunks`]: fixed-size reads for the one-pass pipelines.
 //! - [`stop`]: SIGINT/SIGTERM and deadlines, polled by loops and supervised children.
+//! - [`scope`]: where an address can be reached from (port-audit's findings, ops-status'
+//!   refusal of a public listen address).
 //! - [`state`]: the run history and port-audit's last result (`PGOPS_STATE_DIR`).
 //! - [`duration`]: parsing `--timeout 90s`-style durations.
 
@@ -28,6 +30,7 @@ pub mod exit;
 pub mod failpoint;
 pub mod parallel;
 pub mod redact;
+pub mod scope;
 pub mod state;
 pub mod stop;
 pub mod timefmt;

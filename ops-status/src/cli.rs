@@ -40,6 +40,8 @@ pub enum View {
     /// One JSON document: the overall health and each component's state with its reasons.
     /// Exit 0 healthy, 1 degraded, 2 cannot tell.
     Health(PolicyArgs),
+    /// An HTTP server: /health, /readiness, /backups/status, /restore/status, /metrics.
+    Serve(ServeArgs),
     /// The Prometheus text format, for node_exporter's textfile collector.
     Metrics {
         /// Write the metrics to this file, atomically (events then go to stdout).
@@ -89,4 +91,34 @@ impl PolicyArgs {
             max_audit_age: (!self.no_audit).then(|| signed(self.max_audit_age)),
         }
     }
+}
+
+/// `serve`'s flags. The rate limit and the token can also come from `--config`, which is
+/// re-read (with the token file) on SIGHUP.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// ADDRESS:PORT to listen on, e.g. 127.0.0.1:9187 or a WireGuard address. A public
+    /// address (or 0.0.0.0, ::) is refused unless --allow-public.
+    #[arg(long, env = "PGOPS_STATUS_LISTEN", value_name = "ADDR")]
+    pub listen: String,
+    /// Listen on an address reachable from the internet anyway.
+    #[arg(long)]
+    pub allow_public: bool,
+    /// A file holding the bearer token every endpoint but /health requires.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Requests per second allowed per client address (429 and Retry-After beyond).
+    #[arg(long, default_value = "50", value_name = "N")]
+    pub rate: std::num::NonZeroU32,
+    /// Requests a client may make at once above --rate.
+    #[arg(long, default_value = "100", value_name = "N")]
+    pub burst: std::num::NonZeroU32,
+    /// `key = value` lines (rate, burst, token_file) over the flags; re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Re-read the catalog at least this often (changes are also seen as they happen).
+    #[arg(long, value_parser = ops_core::duration::parse, default_value = "60s", value_name = "DURATION")]
+    pub refresh: std::time::Duration,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }

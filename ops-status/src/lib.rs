@@ -5,6 +5,7 @@
 //! - [`model`]: the snapshot, computed from those facts (pure).
 //! - [`health`]: every promise judged, with reasons and an exit code (pure).
 //! - [`metrics`]: the Prometheus text format of a snapshot (pure).
+//! - [`serve`]: the snapshot over HTTP, refreshed when the catalog changes.
 
 pub mod cli;
 pub mod gather;
@@ -12,6 +13,7 @@ pub mod health;
 pub mod metrics;
 pub mod model;
 pub mod run;
+pub mod serve;
 pub mod views;
 
 /// Parses the command line and runs; returns the exit code. Invalid flags get an event

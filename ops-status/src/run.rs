@@ -91,6 +91,9 @@ pub fn run(args: &Args) -> i32 {
             println!("{doc}");
             overall.exit_code()
         }
+        Some(View::Serve(serve)) => {
+            crate::serve::run(&args.common, serve, &emitter, build()).code()
+        }
         Some(View::Metrics { output }) => {
             let text = match load(&args.common) {
                 Ok(s) => metrics::render(&s, &build()),

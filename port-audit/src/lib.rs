@@ -8,7 +8,7 @@ pub mod cli;
 pub mod netfilter;
 pub mod policy;
 pub mod probe;
-pub mod scope;
+pub use ops_core::scope;
 pub mod sockets;
 pub mod syn;
 

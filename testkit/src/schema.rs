@@ -18,7 +18,9 @@ fn load(rel: &str) -> Value {
         .unwrap_or_else(|e| panic!("schema {} is invalid JSON: {e}", path.display()))
 }
 
-fn check(schema_rel: &str, instance: &Value) {
+/// Validates `instance` against the schema at `schema_rel` under `docs/schemas/` (e.g.
+/// `http/health.json`); panics with every error.
+pub fn check(schema_rel: &str, instance: &Value) {
     let schema = load(schema_rel);
     let validator = jsonschema::validator_for(&schema)
         .unwrap_or_else(|e| panic!("schema {schema_rel} does not compile: {e}"));

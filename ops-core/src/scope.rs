@@ -1,4 +1,5 @@
-//! Where an address can be reached from: the scope of every socket, rule and probe.
+//! Where an address can be reached from: the scope of every socket, rule and probe
+//! (port-audit), and of an address ops-status would listen on.
 
 use serde::Serialize;
 use std::net::IpAddr;
