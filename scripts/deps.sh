@@ -2,7 +2,8 @@
 # Sourced by scripts/*: installs what pgops needs when it is missing (Debian packages).
 #   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux,
 #                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap,
-#                            age, minisign, ssh-keygen, promtool (prometheus)
+#                            age, minisign, ssh-keygen, promtool (prometheus), vmalert
+#                            (victoria-metrics), curl
 
 pgops_missing() {
   local missing=()
@@ -32,6 +33,11 @@ pgops_missing() {
   command -v ssh-keygen >/dev/null || missing+=(openssh-client)
   # ops-status' metrics are checked by Prometheus' own linter
   command -v promtool >/dev/null || missing+=(prometheus)
+  # the alert rules are checked by vmalert too (the platform runs both stacks); the
+  # services these packages ship are never started (policy-rc.d below)
+  command -v vmalert >/dev/null || missing+=(victoria-metrics)
+  # ops-status serve's tests: a second client address
+  command -v curl >/dev/null || missing+=(curl)
   printf '%s\n' "${missing[@]}"
 }
 
