@@ -55,14 +55,22 @@ pub fn fsync_dir(path: &Path) -> io::Result<()> {
 
 /// Writes `bytes` to `path` atomically and durably, replacing any existing file.
 pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_file_mode(path, bytes, FILE_MODE)
+}
+
+/// [`write_file`] with the file's `mode` (before the umask): for files meant for other
+/// users, such as the metrics node_exporter reads.
+pub fn write_file_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    // The temporary name ends in `.tmp`, never in the final name's extension: readers
+    // that pick files by extension (node_exporter's `*.prom`) must not see a partial one.
     let tmp = dir.join(format!(
-        ".tmp-{}-{}",
+        ".tmp-{}-{}.tmp",
         std::process::id(),
         name.to_string_lossy()
     ));
@@ -71,7 +79,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(FILE_MODE)
+            .mode(mode)
             .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;

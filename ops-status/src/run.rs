@@ -116,7 +116,9 @@ pub fn run(args: &Args) -> i32 {
                     print!("{text}");
                     0
                 }
-                Some(path) => match ops_core::atomic::write_file(path, text.as_bytes()) {
+                // 0644: node_exporter's user reads it; metrics hold no secret.
+                Some(path) => match ops_core::atomic::write_file_mode(path, text.as_bytes(), 0o644)
+                {
                     Ok(()) => emitter
                         .finish(
                             "metrics",

@@ -118,6 +118,17 @@ fn a_catalog_as_json_lines_health_and_metrics() {
         &["metrics", "--output", file.to_str().unwrap()],
     ));
     assert_eq!(r.code, 0, "{:#?}", r.events);
+    // node_exporter runs as another user: the file is world-readable, and nothing but
+    // `*.prom` files it may read whole are left beside it.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o044, 0o044, "{mode:o}");
+    let left: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".prom") && n != "pgops.prom")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     let check = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::fs::File::open(&file).unwrap())
