@@ -15,44 +15,50 @@ fn time(text: &str) -> Option<Timestamp> {
     text.parse().ok()
 }
 
+/// The facts of one directory of sets.
+fn dir_facts(dir: &ops_catalog::catalog::SetDir, now: Timestamp) -> Result<DbFacts, OpsError> {
+    let scanned = dir
+        .scan(now)
+        .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
+    let sets = scanned
+        .sets
+        .iter()
+        .map(|c| SetFacts {
+            id: c.set.id.clone(),
+            started: c.set.started(),
+            bytes: c.manifest.files.iter().map(|f| f.bytes).sum(),
+            duration_ms: c.manifest.duration_ms,
+            verified: c
+                .set
+                .read_verify()
+                .and_then(|r| time(&r.verified_at).map(|at| (r.verdict == Verdict::Pass, at))),
+            offsite: c
+                .set
+                .read_offsite()
+                .copies
+                .into_iter()
+                .filter_map(|o| time(&o.confirmed_at).map(|at| (o.destination, at)))
+                .collect(),
+            pinned: c.set.is_pinned(),
+        })
+        .collect();
+    Ok(DbFacts {
+        label: dir.label().to_string(),
+        sets,
+    })
+}
+
 /// Every directory of sets of the catalog at `root`, with the facts of its usable sets
-/// (the catalog's one rule decides which are sets), oldest first.
+/// (the catalog's one rule decides which are sets), oldest first. Directories are read
+/// in parallel, one per core: the walk is a few small reads per set, bound by system
+/// calls, not by the disk.
 pub fn catalog(root: &Path) -> Result<Vec<DbFacts>, OpsError> {
     let catalog = Catalog::new(root);
     let now = jiff::Timestamp::now();
-    let mut out = Vec::new();
-    for dir in catalog.listing()?.set_dirs {
-        let scanned = dir
-            .scan(now)
-            .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
-        let sets = scanned
-            .sets
-            .iter()
-            .map(|c| SetFacts {
-                id: c.set.id.clone(),
-                started: c.set.started(),
-                bytes: c.manifest.files.iter().map(|f| f.bytes).sum(),
-                duration_ms: c.manifest.duration_ms,
-                verified: c
-                    .set
-                    .read_verify()
-                    .and_then(|r| time(&r.verified_at).map(|at| (r.verdict == Verdict::Pass, at))),
-                offsite: c
-                    .set
-                    .read_offsite()
-                    .copies
-                    .into_iter()
-                    .filter_map(|o| time(&o.confirmed_at).map(|at| (o.destination, at)))
-                    .collect(),
-                pinned: c.set.is_pinned(),
-            })
-            .collect();
-        out.push(DbFacts {
-            label: dir.label().to_string(),
-            sets,
-        });
-    }
-    Ok(out)
+    let dirs = catalog.listing()?.set_dirs;
+    ops_core::parallel::map(&dirs, ops_core::parallel::cores(), |d| dir_facts(d, now))
+        .into_iter()
+        .collect()
 }
 
 /// The drills of the history file at `path` (missing: none). A line that does not parse
