@@ -31,8 +31,11 @@ pub struct Common {
     #[arg(long, env = "PGOPS_STATE_DIR", value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
     /// JSON lines even on a terminal (they are the default when stdout is not one).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "table")]
     pub json: bool,
+    /// The table even when stdout is not a terminal (e.g. into a pager or a report).
+    #[arg(long, global = true)]
+    pub table: bool,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]

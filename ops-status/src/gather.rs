@@ -116,7 +116,7 @@ pub fn audit(text: &str) -> Option<AuditFacts> {
         finished_at: time(v["finished_at"].as_str()?)?,
         violations: v["violations"].as_u64()?,
         complete: v["complete"].as_bool()?,
-        open_ports: v["open_ports"]
+        violating_ports: v["violating_ports"]
             .as_array()
             .map(|a| {
                 a.iter()
@@ -197,9 +197,9 @@ mod tests {
         assert_eq!(r[&("pgdump-run".into(), "ok".into())], 2);
         assert_eq!(r[&("pgdump-run".into(), "error".into())], 1);
         assert_eq!(r.len(), 2);
-        let a = audit(r#"{"finished_at":"2026-11-24T00:00:00.123Z","violations":1,"complete":true,"open_ports":["tcp/5432"]}"#).unwrap();
+        let a = audit(r#"{"finished_at":"2026-11-24T00:00:00.123Z","violations":1,"complete":true,"violating_ports":["tcp/5432"]}"#).unwrap();
         assert_eq!((a.violations, a.complete), (1, true));
-        assert_eq!(a.open_ports, ["tcp/5432"]);
+        assert_eq!(a.violating_ports, ["tcp/5432"]);
         assert!(audit("{}").is_none() && audit("garbage").is_none());
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(state(dir.path()).unwrap(), StateFacts::default());

@@ -193,10 +193,10 @@ fn audit_component(s: &Snapshot, max: SignedDuration, now: Timestamp) -> Compone
         Some(Some(a)) => {
             if a.violations > 0 {
                 bad.push(format!(
-                    "the last port audit ({}) found {} violation(s); open: {}",
+                    "the last port audit ({}) found {} violation(s); exposed: {}",
                     a.finished_at,
                     a.violations,
-                    a.open_ports.join(", ")
+                    a.violating_ports.join(", ")
                 ));
             }
             if !a.complete {
@@ -283,7 +283,7 @@ mod tests {
                 finished_at: t("2026-11-23T23:00:00Z"),
                 violations: 0,
                 complete: true,
-                open_ports: vec![],
+                violating_ports: vec![],
             }),
         });
         evaluate(&s, &Policy::default(), t("2026-11-24T00:00:00Z"))
@@ -360,7 +360,7 @@ mod tests {
                 finished_at: t("2026-11-23T23:30:00Z"),
                 violations: 1,
                 complete: true,
-                open_ports: vec!["tcp/5432".into()],
+                violating_ports: vec!["tcp/5432".into()],
             }),
         });
         let (o, c) = evaluate(&exposed, &p, now);

@@ -272,7 +272,7 @@ mod tests {
                     finished_at: t("2026-11-23T23:00:00Z"),
                     violations: 2,
                     complete: true,
-                    open_ports: vec![],
+                    violating_ports: vec![],
                 }),
             }),
             &build(),

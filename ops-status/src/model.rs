@@ -80,8 +80,8 @@ pub struct AuditFacts {
     pub violations: u64,
     /// Every source could be read (an incomplete audit proves nothing about what it missed).
     pub complete: bool,
-    /// What was found open, e.g. `tcp/5432`.
-    pub open_ports: Vec<String>,
+    /// What breaks the policy, e.g. `tcp/5432`.
+    pub violating_ports: Vec<String>,
 }
 
 /// Runs per tool and result (`ok`, `failed`, `error`), from the run history.

@@ -62,9 +62,13 @@ pub fn run(args: &Args) -> i32 {
     match &args.view {
         None => match load(&args.common) {
             // A person at a terminal gets a table; scripts and pipes get JSON lines.
-            Ok(s) if std::io::IsTerminal::is_terminal(&std::io::stdout()) && !args.common.json => {
+            Ok(s)
+                if args.common.table
+                    || (std::io::IsTerminal::is_terminal(&std::io::stdout())
+                        && !args.common.json) =>
+            {
                 let colour = views::use_colour(
-                    true,
+                    std::io::IsTerminal::is_terminal(&std::io::stdout()),
                     std::env::var("NO_COLOR").ok().as_deref(),
                     std::env::var("TERM").ok().as_deref(),
                 );

@@ -55,7 +55,7 @@ pub fn audit(s: &Snapshot) -> Option<Value> {
         "age_s": age_s(a.finished_at, s.taken_at),
         "violations": a.violations,
         "complete": a.complete,
-        "open_ports": a.open_ports,
+        "violating_ports": a.violating_ports,
     }))
 }
 
@@ -79,10 +79,10 @@ fn audit_line(a: Option<&AuditFacts>, now: Timestamp) -> String {
     match a {
         None => "Port audit: none recorded".into(),
         Some(a) if a.violations > 0 => format!(
-            "Port audit: {} VIOLATION(S) {} (open: {})",
+            "Port audit: {} VIOLATION(S) {} (exposed: {})",
             a.violations,
             ago(a.finished_at, now),
-            a.open_ports.join(", ")
+            a.violating_ports.join(", ")
         ),
         Some(a) if !a.complete => format!("Port audit: INCOMPLETE {}", ago(a.finished_at, now)),
         Some(a) => format!("Port audit: clean {}", ago(a.finished_at, now)),

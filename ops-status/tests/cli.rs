@@ -65,13 +65,13 @@ fn a_catalog_as_json_lines_health_and_metrics() {
     std::fs::write(
         state.path().join("audit.json"),
         serde_json::json!({"finished_at": jiff::Timestamp::now().to_string(), "violations": 0,
-            "complete": true, "open_ports": ["tcp/22"], "correlation_id": "c"})
+            "complete": true, "violating_ports": [], "correlation_id": "c"})
         .to_string(),
     )
     .unwrap();
     let state_arg = state.path().to_str().unwrap();
     let r = ToolRun::check(status(root, &["--state-dir", state_arg]));
-    assert_eq!(r.named("status.audit")[0]["open_ports"][0], "tcp/22");
+    assert_eq!(r.named("status.audit")[0]["violations"], 0);
     let out = status(root, &["health", "--state-dir", state_arg]);
     assert_eq!(
         out.status.code(),
@@ -200,4 +200,11 @@ fn a_terminal_gets_a_table_and_a_pipe_json() {
     assert!(!text.contains("status.database"), "{text}");
     let r = ToolRun::check(status(root, &[]));
     assert_eq!(r.named("status.database").len(), 2);
+    // --table asks for the table anyway (a report, a pager), without colour off a terminal.
+    let out = status(root, &["--table"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("newest good") && !text.contains('\x1b'),
+        "{text}"
+    );
 }

@@ -69,7 +69,7 @@ fn emitted() -> BTreeSet<String> {
     .unwrap();
     std::fs::write(
         state.path().join("audit.json"),
-        "{\"finished_at\":\"2026-11-23T05:00:00Z\",\"violations\":0,\"complete\":true,\"open_ports\":[]}",
+        "{\"finished_at\":\"2026-11-23T05:00:00Z\",\"violations\":0,\"complete\":true,\"violating_ports\":[]}",
     )
     .unwrap();
     std::fs::write(

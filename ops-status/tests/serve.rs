@@ -166,7 +166,7 @@ fn world(root: &Path, state: &Path) {
     std::fs::write(
         state.join("audit.json"),
         serde_json::json!({"finished_at": jiff::Timestamp::now().to_string(), "violations": 0,
-            "complete": true, "open_ports": ["tcp/22"]})
+            "complete": true, "violating_ports": []})
         .to_string(),
     )
     .unwrap();
@@ -202,7 +202,7 @@ fn every_endpoint_answers_as_its_schema_says() {
     }
     let body = get(&a, &format!("{}/backups/status", s.base), &[]).json();
     assert_eq!(body["data"]["databases"][0]["database"], "app");
-    assert_eq!(body["data"]["audit"]["open_ports"][0], "tcp/22");
+    assert_eq!(body["data"]["audit"]["violations"], 0);
     let body = get(&a, &format!("{}/restore/status", s.base), &[]).json();
     assert_eq!(body["data"]["last"]["rto_ms"], 9000);
     // A caller's correlation id follows the request.
@@ -410,7 +410,7 @@ fn a_catalog_changing_under_the_server_is_seen_without_a_restart() {
     std::fs::write(
         st.path().join("audit.json"),
         serde_json::json!({"finished_at": jiff::Timestamp::now().to_string(), "violations": 1,
-            "complete": true, "open_ports": ["tcp/5432"]})
+            "complete": true, "violating_ports": ["tcp/5432"]})
         .to_string(),
     )
     .unwrap();

@@ -79,7 +79,15 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
     let mut verdicts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut incomplete: Vec<String> = Vec::new();
     let mut sources: Vec<String> = Vec::new();
+    // What breaks the policy, as `proto/port`: what an operator closes first.
+    let mut violating: std::collections::BTreeSet<String> = Default::default();
     let mut finding = |payload: Value, verdict: Verdict| {
+        if verdict == Verdict::Violation {
+            if let (Some(proto), Some(port)) = (payload["proto"].as_str(), payload["port"].as_u64())
+            {
+                violating.insert(format!("{proto}/{port}"));
+            }
+        }
         *verdicts
             .entry(match verdict {
                 Verdict::Ok => "ok",
@@ -235,7 +243,7 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
     };
     let summary = json!({
         "verdicts": verdicts, "violations": violations, "complete": complete, "incomplete": incomplete,
-        "sources": sources, "open_ports": open_ports,
+        "sources": sources, "open_ports": open_ports, "violating_ports": violating,
         "policy": {"allow": policy.allow.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
                    "never_public": policy.never_public.iter().map(|s| s.to_string()).collect::<Vec<_>>()},
     });
