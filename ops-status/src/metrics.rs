@@ -214,7 +214,7 @@ pub fn render(s: &Snapshot, build: &BuildInfo) -> String {
 mod tests {
     use super::*;
     use crate::model::tests::{set, t};
-    use crate::model::{snapshot, DbFacts, DrillFacts};
+    use crate::model::{snapshot, DbFacts};
 
     fn build() -> BuildInfo {
         BuildInfo {
@@ -225,20 +225,7 @@ mod tests {
 
     #[test]
     fn every_family_has_help_and_type_and_base_units() {
-        let s = snapshot(
-            &[DbFacts {
-                label: "app".into(),
-                sets: vec![set("20261123T030000Z", Some(true), &["s3://b/p"])],
-            }],
-            &[DrillFacts {
-                database: "app".into(),
-                finished_at: t("2026-11-23T05:00:00Z"),
-                rto_ms: 9500,
-                rpo_s: 7200,
-                completed: true,
-            }],
-            t("2026-11-24T00:00:00Z"),
-        );
+        let s = crate::model::tests::one_app(9500);
         let text = render(&s, &build());
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();

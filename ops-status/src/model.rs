@@ -192,6 +192,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// One database `app` with one verified set copied off-site, and a passed drill that
+    /// took `rto_ms`, seen on 2026-11-24.
+    pub fn one_app(rto_ms: u64) -> Snapshot {
+        snapshot(
+            &[DbFacts {
+                label: "app".into(),
+                sets: vec![set("20261123T030000Z", Some(true), &["s3://b/p"])],
+            }],
+            &[DrillFacts {
+                database: "app".into(),
+                finished_at: t("2026-11-23T05:00:00Z"),
+                rto_ms,
+                rpo_s: 7200,
+                completed: true,
+            }],
+            t("2026-11-24T00:00:00Z"),
+        )
+    }
+
     #[test]
     fn the_newest_good_set_is_the_backup_that_counts() {
         let db = DbFacts {

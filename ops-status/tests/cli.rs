@@ -129,16 +129,7 @@ fn a_catalog_as_json_lines_health_and_metrics() {
         .filter(|n| n.ends_with(".prom") && n != "pgops.prom")
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    let check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&file).unwrap())
-        .output()
-        .expect("promtool (scripts/deps.sh installs prometheus)");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    testkit::promtool_check_metrics(&std::fs::read_to_string(&file).unwrap());
 }
 
 #[test]

@@ -4,8 +4,6 @@
 
 use ops_status::metrics::{render, BuildInfo};
 use ops_status::model::{snapshot, DbFacts, DrillFacts, SetFacts};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 fn ts(s: &str) -> jiff::Timestamp {
     s.parse().unwrap()
@@ -53,25 +51,6 @@ fn promtool_accepts_the_metrics() {
             commit: "4d47dcc".into(),
         },
     );
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian prometheus, installed by scripts/deps.sh)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{said}\n{text}");
+    let said = testkit::promtool_check_metrics(&text);
     assert!(said.trim().is_empty(), "promtool's lint: {said}");
 }

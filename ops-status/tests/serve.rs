@@ -222,20 +222,7 @@ fn every_endpoint_answers_as_its_schema_says() {
         "{}",
         g.body
     );
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (scripts/deps.sh installs prometheus)");
-    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), g.body.as_bytes()).unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    testkit::promtool_check_metrics(&g.body);
 
     // One access line per request, with what was asked and answered; 9 requests so far.
     let deadline = Instant::now() + Duration::from_secs(5);

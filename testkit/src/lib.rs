@@ -583,3 +583,33 @@ impl ToolRun {
             })
     }
 }
+
+/// Runs `promtool check metrics` on `text` (Debian's prometheus, installed by
+/// scripts/deps.sh) and panics when it fails; returns what it said (its lint).
+pub fn promtool_check_metrics(text: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian prometheus, installed by scripts/deps.sh)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {said}\n{text}"
+    );
+    said
+}

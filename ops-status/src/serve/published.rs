@@ -142,8 +142,6 @@ pub fn wrap(a: &Answer, correlation_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests::{set, t};
-    use crate::model::{snapshot, DbFacts, DrillFacts};
 
     fn build() -> BuildInfo {
         BuildInfo {
@@ -154,20 +152,7 @@ mod tests {
 
     #[test]
     fn answers_are_rendered_once_and_wrapped_per_request() {
-        let s = snapshot(
-            &[DbFacts {
-                label: "app".into(),
-                sets: vec![set("20261123T030000Z", Some(true), &["s3://b/p"])],
-            }],
-            &[DrillFacts {
-                database: "app".into(),
-                finished_at: t("2026-11-23T05:00:00Z"),
-                rto_ms: 9000,
-                rpo_s: 7200,
-                completed: true,
-            }],
-            t("2026-11-24T00:00:00Z"),
-        );
+        let s = crate::model::tests::one_app(9000);
         let policy = Policy {
             max_audit_age: None,
             ..Policy::default()
