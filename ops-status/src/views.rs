@@ -151,7 +151,11 @@ pub fn table(s: &Snapshot, colour: bool) -> String {
         };
         t.add_row([
             Cell::new(&d.label),
-            Cell::new(d.sets),
+            Cell::new(if d.pinned > 0 {
+                format!("{} ({} pinned)", d.sets, d.pinned)
+            } else {
+                d.sets.to_string()
+            }),
             cell(good, d.newest_good.is_none()),
             Cell::new(d.newest_good.as_ref().map_or("-".into(), |g| size(g.bytes))),
             Cell::new(d.newest_good.as_ref().map_or("-".into(), |g| {

@@ -18,6 +18,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// The shortest time between two reloads caused by changes.
+const MIN_RELOAD_GAP: Duration = Duration::from_secs(1);
+
 /// The addresses `listen` names, refused when one is reachable from the internet
 /// (a public address, or every interface) unless `allow_public`.
 pub fn listen_addresses(listen: &str, allow_public: bool) -> Result<Vec<SocketAddr>, OpsError> {
@@ -149,15 +152,20 @@ async fn serve(
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
+            let mut last = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     Some(()) = rx.recv() => {
-                        // Let a burst of writes (a set being finished) settle first.
+                        // Let a burst of writes (a set being finished) settle first, and
+                        // reload at most once a second: a dump writing for an hour must
+                        // not keep the server re-reading the catalog.
                         tokio::time::sleep(Duration::from_millis(200)).await;
+                        tokio::time::sleep_until(last + MIN_RELOAD_GAP).await;
                         while rx.try_recv().is_ok() {}
                     }
                     _ = tick.tick() => {}
                 }
+                last = tokio::time::Instant::now();
                 let load = load.clone();
                 if let Ok(loaded) = tokio::task::spawn_blocking(load).await {
                     let p = Arc::new(publish(&loaded, &policy, &build));
