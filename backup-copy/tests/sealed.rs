@@ -359,6 +359,38 @@ fn remote_verify_catches_altered_truncated_and_deleted_objects() {
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert_eq!(r.named("verify.passed").len(), 3);
     assert_eq!(r.finished()["depth"], "presence");
+    // Recorded in the state directory, the verification reaches ops-status.
+    let state = tempfile::tempdir().unwrap();
+    let recorded = |extra: &[&str]| {
+        let mut cmd = c.tool("backup-verify");
+        cmd.envs(s3.env())
+            .envs(Keys::shared().env())
+            .env_remove("PGOPS_IDENTITY_FILE")
+            .env("PGOPS_STATE_DIR", state.path())
+            .args(["--backup-dir", &dst, "--all-sets"])
+            .args(extra);
+        ToolRun::check(cmd.output().unwrap())
+    };
+    let offsite_checks = || -> Value {
+        let out = Command::new(testkit::tool_bin("ops-status"))
+            .args(["--json", "-d", &db, "--backup-dir", src, "--state-dir"])
+            .arg(state.path())
+            .output()
+            .unwrap();
+        let r = ToolRun::check(out);
+        r.named("status.database")[0]["offsite_verified"].clone()
+    };
+    assert_eq!(recorded(&[]).code, 0);
+    let checks = offsite_checks();
+    assert_eq!(
+        checks[0]["destination"],
+        dst.trim_end_matches('/'),
+        "{checks:#}"
+    );
+    assert_eq!(
+        (checks[0]["passed"].as_bool(), checks[0]["depth"].as_str()),
+        (Some(true), Some("presence"))
+    );
     let ident = Keys::shared().identity.to_str().unwrap().to_string();
     let r = verify_remote(&s3, &dst, &["--identity", &ident]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
@@ -399,6 +431,15 @@ fn remote_verify_catches_altered_truncated_and_deleted_objects() {
     );
     let r = verify_remote(&s3, &dst, &["--read-data"]);
     assert_eq!(verdicts(&r)[0], (ids[0].clone(), "checksum".to_string()));
+    // The newest set lost an object there: ops-status says its copy failed, and how deeply
+    // it was checked.
+    assert_eq!(recorded(&["--read-data"]).code, 1);
+    let checks = offsite_checks();
+    assert_eq!(
+        (checks[0]["passed"].as_bool(), checks[0]["depth"].as_str()),
+        (Some(false), Some("ciphertext")),
+        "{checks:#}"
+    );
     // Two halves read in turn (a weekly 1/2, 2/2): the altered object is read, and caught,
     // by exactly one of them; the other half gets the presence check.
     let caught = ["1/2", "2/2"]

@@ -228,6 +228,25 @@ fn verdict_of(checks: &[CheckResult]) -> Verdict {
     }
 }
 
+/// Leaves this run's result per database in the state directory (if one is set), where
+/// ops-status shows whether each off-site copy was verified, when and how deeply.
+fn record(
+    location: &str,
+    depth: Depth,
+    databases: &serde_json::Map<String, serde_json::Value>,
+    emitter: &Emitter,
+) {
+    use sha2::Digest;
+    let location = location.trim_end_matches('/');
+    let key = hex::encode(&sha2::Sha256::digest(location.as_bytes())[..8]);
+    ops_core::state::write_record(
+        &format!("{}/{key}.json", ops_core::state::REMOTE_VERIFY_DIR),
+        &json!({"v": 1, "location": location, "verified_at": ops_core::timefmt::now_rfc3339(),
+                "depth": depth.name(), "correlation_id": emitter.correlation_id(),
+                "databases": databases}),
+    );
+}
+
 /// Verifies the sealed catalog at `location`.
 pub fn execute(
     args: &cli::Args,
@@ -252,6 +271,8 @@ pub fn execute(
     let now = jiff::Timestamp::now();
     let (mut checked, mut passed, mut problems) = (0usize, 0usize, 0usize);
     let mut newest = Vec::new();
+    // Per database, what this run found of its newest checked set: for ops-status.
+    let mut recorded = serde_json::Map::new();
     for (dir, label) in set_dirs(store, |l| args.select.wants(l)).map_err(at)? {
         let scanned = scan_dir(store, &dir, &trust).map_err(at)?;
         for r in &scanned.rejected {
@@ -324,6 +345,11 @@ pub fn execute(
             payload["depth"] = set_depth.name().into();
             payload["stored_bytes"] = set.envelope.bytes().into();
             payload["duration_ms"] = (started.elapsed().as_millis() as u64).into();
+            // Sets come oldest first: the newest checked one is what remains.
+            recorded.insert(
+                label.clone(),
+                json!({"id": set.id, "verdict": verdict, "depth": set_depth.name()}),
+            );
             report_set(emitter, verdict, payload);
             checked += 1;
             if verdict == Verdict::Pass {
@@ -339,6 +365,7 @@ pub fn execute(
     }
     let stale = freshness::stale(&newest, &args.expect, now, args.max_age);
     crate::report_stale(emitter, &stale, args.max_age);
+    record(location, depth, &recorded, emitter);
     let tally = json!({"sets_checked": checked, "sets_passed": passed,
                        "databases_stale": stale.len(), "depth": depth.name()});
     if checked == 0 && problems == 0 {

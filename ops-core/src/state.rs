@@ -18,6 +18,9 @@ pub const STATE_DIR_ENV: &str = "PGOPS_STATE_DIR";
 pub const RUNS_FILE: &str = "runs.jsonl";
 /// port-audit's last summary in the state directory.
 pub const AUDIT_FILE: &str = "audit.json";
+/// backup-verify's last verification of each off-site catalog: one file per location
+/// in this subdirectory (`<hash of the location>.json`, the location inside).
+pub const REMOTE_VERIFY_DIR: &str = "remote-verify";
 
 /// The state directory the environment names, if any. It is not created: an operator
 /// (or systemd's `StateDirectory=`) makes it, so a typo records nothing rather than
@@ -74,13 +77,20 @@ pub fn record_run(line: &str) {
     }
 }
 
-/// Replaces the record `name` in the state directory atomically, if one is set.
+/// Replaces the record `name` (a file name, or `subdirectory/file`) in the state
+/// directory atomically, if one is set; a missing subdirectory is created.
 pub fn write_record(name: &str, value: &serde_json::Value) {
     if let Some(dir) = dir_from_env() {
         let path = dir.join(name);
-        if let Err(e) = crate::atomic::write_file(&path, value.to_string().as_bytes())
-            .and_then(|()| match_dir_owner(&path, &dir))
-        {
+        let written = (|| {
+            if let Some(parent) = path.parent().filter(|p| *p != dir) {
+                crate::atomic::ensure_private_dir(parent)?;
+                match_dir_owner(parent, &dir)?;
+            }
+            crate::atomic::write_file(&path, value.to_string().as_bytes())?;
+            match_dir_owner(&path, &dir)
+        })();
+        if let Err(e) = written {
             eprintln!(
                 "pgops: warning: could not write {}: {e} (the run itself is unaffected)",
                 path.display()

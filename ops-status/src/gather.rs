@@ -2,7 +2,10 @@
 //! `verify.json`, `offsite.json` and pins, and its drill history. Read-only: ops-status
 //! never writes to a catalog, and takes no lock (a set deleted meanwhile is simply gone).
 
-use crate::model::{AuditFacts, DbFacts, DrillFacts, RunCounts, SetFacts, StateFacts};
+use crate::model::{
+    AuditFacts, DbFacts, DrillFacts, RemoteCheck, RemoteVerifyFacts, RunCounts, SetFacts,
+    StateFacts,
+};
 use jiff::Timestamp;
 use ops_catalog::catalog::{Catalog, Verdict};
 use ops_core::OpsError;
@@ -127,13 +130,61 @@ pub fn audit(text: &str) -> Option<AuditFacts> {
     })
 }
 
+/// One off-site catalog's last verification (`None`: not such a record).
+pub fn remote_verify(text: &str) -> Option<RemoteVerifyFacts> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let at = time(v["verified_at"].as_str()?)?;
+    let databases = v["databases"]
+        .as_object()?
+        .iter()
+        .filter_map(|(label, d)| {
+            Some((
+                label.clone(),
+                RemoteCheck {
+                    at,
+                    id: d["id"].as_str()?.to_string(),
+                    passed: d["verdict"] == "pass",
+                    depth: d["depth"].as_str()?.to_string(),
+                },
+            ))
+        })
+        .collect();
+    Some(RemoteVerifyFacts {
+        location: v["location"].as_str()?.to_string(),
+        databases,
+    })
+}
+
 /// What the state directory `dir` holds (its files missing: nothing recorded yet).
 pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
     let runs_text = read_optional(&dir.join(ops_core::state::RUNS_FILE))?;
     let audit_text = read_optional(&dir.join(ops_core::state::AUDIT_FILE))?;
+    let remote_dir = dir.join(ops_core::state::REMOTE_VERIFY_DIR);
+    let mut remote = Vec::new();
+    match std::fs::read_dir(&remote_dir) {
+        Ok(entries) => {
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.extension().is_some_and(|x| x == "json") {
+                    if let Some(r) = read_optional(&path)?.as_deref().and_then(remote_verify) {
+                        remote.push(r);
+                    }
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(OpsError::io(
+                format!("listing {}", remote_dir.display()),
+                &e,
+            ))
+        }
+    }
+    remote.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(StateFacts {
         runs: runs_text.as_deref().map(runs).unwrap_or_default(),
         audit: audit_text.as_deref().and_then(audit),
+        remote_verify: remote,
     })
 }
 
@@ -203,5 +254,10 @@ mod tests {
         assert!(audit("{}").is_none() && audit("garbage").is_none());
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(state(dir.path()).unwrap(), StateFacts::default());
+        let r = remote_verify(r#"{"v":1,"location":"s3://b/p","verified_at":"2026-11-24T00:00:00Z","depth":"ciphertext",
+            "databases":{"app":{"id":"20261123T030000Z","verdict":"fail","depth":"ciphertext"}}}"#).unwrap();
+        assert_eq!(r.location, "s3://b/p");
+        assert!(!r.databases["app"].passed);
+        assert!(remote_verify("{}").is_none());
     }
 }

@@ -136,6 +136,12 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
                 )),
                 Some(_) => {}
             }
+            for (loc, c) in d.offsite_verified.iter().filter(|(_, c)| !c.passed) {
+                bad.push(format!(
+                    "{}: the last verification of its copy at {loc} ({} check of set {}, {}) failed",
+                    d.label, c.depth, c.id, c.at
+                ));
+            }
         }
         out.push(component("offsite_fresh", bad, Vec::new()));
     }
@@ -285,6 +291,7 @@ mod tests {
                 complete: true,
                 violating_ports: vec![],
             }),
+            remote_verify: vec![],
         });
         evaluate(&s, &Policy::default(), t("2026-11-24T00:00:00Z"))
     }
@@ -362,6 +369,7 @@ mod tests {
                 complete: true,
                 violating_ports: vec!["tcp/5432".into()],
             }),
+            remote_verify: vec![],
         });
         let (o, c) = evaluate(&exposed, &p, now);
         assert_eq!(o, Overall::Degraded);
@@ -389,5 +397,38 @@ mod tests {
         assert_eq!(doc["components"][0]["name"], "catalog_readable");
         assert_eq!(doc["components"][0]["state"], "not_ready");
         assert_eq!(doc["error"]["code"], "catalog_missing");
+    }
+
+    #[test]
+    fn a_failed_check_of_an_off_site_copy_degrades_with_where_and_how() {
+        let mut dbs = std::collections::BTreeMap::new();
+        dbs.insert(
+            "app".to_string(),
+            crate::model::RemoteCheck {
+                at: t("2026-11-23T06:00:00Z"),
+                id: "20261123T030000Z".into(),
+                passed: false,
+                depth: "ciphertext".into(),
+            },
+        );
+        let s = crate::model::tests::one_app(9000).with_state(StateFacts {
+            runs: Default::default(),
+            audit: None,
+            remote_verify: vec![crate::model::RemoteVerifyFacts {
+                location: "s3://b/p".into(),
+                databases: dbs,
+            }],
+        });
+        let p = Policy {
+            max_audit_age: None,
+            ..Policy::default()
+        };
+        let (o, c) = evaluate(&s, &p, t("2026-11-24T00:00:00Z"));
+        assert_eq!(o, Overall::Degraded);
+        let off = c.iter().find(|c| c.name == "offsite_fresh").unwrap();
+        assert!(
+            off.reasons[0].contains("s3://b/p") && off.reasons[0].contains("ciphertext"),
+            "{off:?}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The Prometheus text exposition format of a snapshot (ADR 0015), for node_exporter's
 //! textfile collector and `/metrics`. Pure: a snapshot in, text out.
 
-use crate::model::{DbStatus, Snapshot, StateFacts};
+use crate::model::{DbStatus, RemoteCheck, Snapshot, StateFacts};
 use std::fmt::Write;
 
 /// What the build is, for `pgops_build_info`.
@@ -189,6 +189,30 @@ pub fn render(s: &Snapshot, build: &BuildInfo) -> String {
             );
         }
     }
+    for (name, help, value) in [
+        (
+            "pgops_offsite_verify_last_success",
+            "1 if the last verification of the database's copy at the destination passed, else 0.",
+            (|c| bool01(c.passed)) as fn(&RemoteCheck) -> f64,
+        ),
+        (
+            "pgops_offsite_verify_last_timestamp_seconds",
+            "When the database's copy at the destination was last verified (backup-verify against it).",
+            |c| seconds(c.at),
+        ),
+    ] {
+        header(&mut out, name, help);
+        for d in &s.databases {
+            for (dest, c) in &d.offsite_verified {
+                sample(
+                    &mut out,
+                    name,
+                    &[("database", &d.label), ("destination", dest)],
+                    value(c),
+                );
+            }
+        }
+    }
     if let Some(st) = &s.state {
         state(&mut out, st);
     }
@@ -261,6 +285,7 @@ mod tests {
                     complete: true,
                     violating_ports: vec![],
                 }),
+                remote_verify: vec![],
             }),
             &build(),
         );

@@ -70,6 +70,8 @@ pub struct DbStatus {
     pub last_verify: Option<(bool, Timestamp)>,
     /// Per destination, the newest set with a confirmed copy there and when it was seen.
     pub offsite: BTreeMap<String, (String, Timestamp)>,
+    /// Per off-site location, its last verification (state directory; empty without one).
+    pub offsite_verified: BTreeMap<String, RemoteCheck>,
     pub last_drill: Option<DrillFacts>,
 }
 
@@ -84,6 +86,25 @@ pub struct AuditFacts {
     pub violating_ports: Vec<String>,
 }
 
+/// One verification of an off-site copy of a database (backup-verify against the bucket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteCheck {
+    pub at: Timestamp,
+    /// The newest set it checked there.
+    pub id: String,
+    pub passed: bool,
+    /// `presence`, `ciphertext` or `full`: how much it proved.
+    pub depth: String,
+}
+
+/// The last verification of one off-site catalog, from the state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteVerifyFacts {
+    pub location: String,
+    /// Per database label.
+    pub databases: BTreeMap<String, RemoteCheck>,
+}
+
 /// Runs per tool and result (`ok`, `failed`, `error`), from the run history.
 pub type RunCounts = BTreeMap<(String, String), u64>;
 
@@ -93,6 +114,7 @@ pub type RunCounts = BTreeMap<(String, String), u64>;
 pub struct StateFacts {
     pub runs: RunCounts,
     pub audit: Option<AuditFacts>,
+    pub remote_verify: Vec<RemoteVerifyFacts>,
 }
 
 /// Everything, at one instant.
@@ -129,6 +151,7 @@ fn status(db: &DbFacts, drills: &[DrillFacts]) -> DbStatus {
             .filter_map(|s| s.verified)
             .max_by_key(|(_, at)| *at),
         offsite,
+        offsite_verified: BTreeMap::new(),
         last_drill: drills
             .iter()
             .filter(|d| d.database == db.label)
@@ -149,8 +172,16 @@ pub fn snapshot(databases: &[DbFacts], drills: &[DrillFacts], taken_at: Timestam
 }
 
 impl Snapshot {
-    /// This snapshot with the state directory's facts.
+    /// This snapshot with the state directory's facts: each database gets the last
+    /// verification of its copies at every off-site location that was verified.
     pub fn with_state(mut self, state: StateFacts) -> Snapshot {
+        for d in &mut self.databases {
+            for r in &state.remote_verify {
+                if let Some(check) = r.databases.get(&d.label) {
+                    d.offsite_verified.insert(r.location.clone(), check.clone());
+                }
+            }
+        }
         self.state = Some(state);
         self
     }

@@ -31,6 +31,10 @@ pub fn database(d: &DbStatus, now: Timestamp) -> Value {
         "offsite": d.offsite.iter().map(|(dest, (id, at))| json!({
             "destination": dest, "id": id, "confirmed_at": at.to_string(), "age_s": age_s(*at, now)
         })).collect::<Vec<_>>(),
+        "offsite_verified": d.offsite_verified.iter().map(|(dest, c)| json!({
+            "destination": dest, "id": c.id, "passed": c.passed, "depth": c.depth,
+            "at": c.at.to_string(), "age_s": age_s(c.at, now)
+        })).collect::<Vec<_>>(),
         "last_drill": d.last_drill.as_ref().map(|r| json!({
             "finished_at": r.finished_at.to_string(), "rto_ms": r.rto_ms, "rpo_s": r.rpo_s,
             "completed": r.completed
@@ -137,7 +141,14 @@ pub fn table(s: &Snapshot, colour: bool) -> String {
         let offsite = d
             .offsite
             .iter()
-            .map(|(dest, (_, at))| format!("{dest} {}", ago(*at, now)))
+            .map(|(dest, (_, at))| {
+                let checked = match d.offsite_verified.get(dest) {
+                    Some(c) if c.passed => format!(", {} verified {}", c.depth, ago(c.at, now)),
+                    Some(c) => format!(", VERIFY FAILED {}", ago(c.at, now)),
+                    None => String::new(),
+                };
+                format!("{dest} {}{checked}", ago(*at, now))
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let drill = match &d.last_drill {
@@ -168,7 +179,7 @@ pub fn table(s: &Snapshot, colour: bool) -> String {
                 } else {
                     offsite
                 },
-                d.offsite.is_empty(),
+                d.offsite.is_empty() || d.offsite_verified.values().any(|c| !c.passed),
             ),
             cell(drill, d.last_drill.as_ref().is_some_and(|r| !r.completed)),
         ]);
