@@ -72,6 +72,12 @@ fn emitted() -> BTreeSet<String> {
         "{\"finished_at\":\"2026-11-23T05:00:00Z\",\"violations\":0,\"complete\":true,\"violating_ports\":[]}",
     )
     .unwrap();
+    std::fs::create_dir(state.path().join("remote-verify")).unwrap();
+    std::fs::write(
+        state.path().join("remote-verify/b.json"),
+        "{\"v\":1,\"location\":\"s3://b/p\",\"verified_at\":\"2026-11-23T06:00:00Z\",\"depth\":\"presence\",\"databases\":{\"app\":{\"id\":\"20261123T030000Z\",\"verdict\":\"pass\",\"depth\":\"presence\"}}}",
+    )
+    .unwrap();
     std::fs::write(
         state.path().join("runs.jsonl"),
         "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\"}\n",
