@@ -72,9 +72,37 @@ pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
         .and_then(|i| i.correlation_id.clone())
         .unwrap_or_else(correlation_id_from_env);
     let emitter = Emitter::stdout("backup-verify", correlation_id);
+    // A producer that failed or never finished: what it named is still verified, and the
+    // run fails with the producer's own words (never "nothing to check").
+    let upstream = from_stdin.as_ref().and_then(|i| i.upstream_problem());
+    let report_upstream = |exit: ExitCode| match &upstream {
+        None => exit,
+        Some((error, producer)) => {
+            emitter.emit_error(
+                names::VERIFY_FAILED,
+                Severity::Error,
+                error,
+                json!({"scope": "run", "upstream": producer}),
+            );
+            std::cmp::max_by_key(exit, error.category.run_exit_code(), |e| e.code())
+        }
+    };
+    if upstream.is_some() && from_stdin.as_ref().is_some_and(|i| i.sets.is_empty()) {
+        let exit = report_upstream(ExitCode::Ok);
+        return emitter.finish("verify", exit, json!({"sets_checked": 0, "sets_passed": 0}));
+    }
     match execute(&args, from_stdin, &emitter) {
-        Ok((exit, tally)) => emitter.finish("verify", exit, tally),
-        Err(error) => fail_run(&emitter, error),
+        Ok((exit, tally)) => emitter.finish("verify", report_upstream(exit), tally),
+        Err(error) => {
+            let exit = report_upstream(error.category.run_exit_code());
+            emitter.emit_error(
+                names::VERIFY_FAILED,
+                Severity::Error,
+                &error,
+                json!({"scope": "run"}),
+            );
+            emitter.finish("verify", exit, json!({}))
+        }
     }
 }
 

@@ -174,9 +174,94 @@ fn stdin_mode_keeps_the_correlation_id_and_ignores_other_events() {
         .write_all(input.as_bytes())
         .unwrap();
     let r = ToolRun::check(child.wait_with_output().unwrap());
-    assert_eq!(r.code, 1, "nothing to verify is a failure");
-    assert_eq!(r.error_code("verify.failed"), "nothing_checked");
+    assert_eq!(
+        r.code, 3,
+        "a stream without run.finished: the producer died"
+    );
+    assert_eq!(r.error_code("verify.failed"), "upstream_incomplete");
     assert!(r.events.iter().all(|e| e["correlation_id"] == "pipe-77"));
+}
+
+/// Runs backup-verify - on `input` (another tool's events).
+fn verify_events(root: &Path, input: &[u8]) -> ToolRun {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_backup-verify"))
+        .env_remove("PGOPS_BACKUP_DIR")
+        .arg("--backup-dir")
+        .arg(root)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    ToolRun::check(child.wait_with_output().unwrap())
+}
+
+/// `pgdump-run … | backup-verify -` when the backup could not run: verify fails with the
+/// backup's own error, never "nothing to check".
+#[test]
+fn a_failed_upstream_run_fails_verify_with_its_error() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let port = testkit::free_port().to_string();
+    let out = pgdump_run_cmd(c)
+        .args([
+            "--all",
+            "-p",
+            &port,
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let r = verify_events(dir.path(), &out.stdout);
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(r.error_code("verify.failed"), "upstream_failed");
+    let failed = &r.named("verify.failed")[0];
+    assert_eq!(failed["upstream"]["source"], "pgdump-run");
+    assert_eq!(failed["upstream"]["exit_code"], 3);
+    assert_eq!(failed["upstream"]["errors"][0]["code"], "connect_failed");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("connect_failed"),
+        "{failed}"
+    );
+}
+
+/// A backup that was killed (its stream ends without run.finished): the sets it finished
+/// are verified, and the run still fails, saying the producer never finished.
+#[test]
+fn a_stream_without_run_finished_verifies_what_it_names_and_fails() {
+    let c = Cluster::shared();
+    let db = c.unique_db("cut_stream");
+    let dir = tempfile::tempdir().unwrap();
+    let out = pgdump_run_cmd(c)
+        .args([
+            "-d",
+            &db,
+            "--no-globals",
+            "--backup-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cut: String = text
+        .lines()
+        .filter(|l| !l.contains("\"run.finished\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let r = verify_events(dir.path(), cut.as_bytes());
+    assert_eq!(r.named("verify.passed").len(), 1, "{:#?}", r.events);
+    assert_eq!(r.code, 3);
+    assert_eq!(r.error_code("verify.failed"), "upstream_incomplete");
+    // The whole stream: all fine.
+    assert_eq!(verify_events(dir.path(), text.as_bytes()).code, 0);
 }
 
 #[test]
