@@ -50,7 +50,7 @@ impl CatalogArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SelectArgs {
     /// Only these databases (repeatable; `_globals` names the globals sets).
-    #[arg(short = 'd', long = "dbname", value_name = "DB")]
+    #[arg(short = 'd', long = "dbname", value_name = "DB", value_parser = ops_core::cli::database_name)]
     pub dbnames: Vec<String>,
 }
 

@@ -34,6 +34,19 @@ pub fn parse<A: clap::Parser>(
     }
 }
 
+/// The value parser of every `-d DB`: a database name is never empty. An empty one is
+/// nearly always an unset variable in a unit (`-d "$PGOPS_DRILL_DB"`), and it must be a
+/// usage error that says so, not a search for a database called "".
+pub fn database_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err(
+            "the database name is empty: is the variable that should hold it (e.g. PGOPS_DRILL_DB in /etc/pgops/pgops.env) unset?"
+                .to_string(),
+        );
+    }
+    Ok(s.to_string())
+}
+
 /// Reports an error that stopped a whole run (`<failed_event>` with `"scope": "run"`, then
 /// `run.finished`) and returns its exit code.
 pub fn fail_run(emitter: &Emitter, failed_event: &str, action: &str, error: OpsError) -> ExitCode {

@@ -35,7 +35,7 @@ pub struct Args {
     pub conn: ops_pg::cli::ConnArgs,
     /// Database to back up (repeatable). The first may be a conninfo string or a
     /// postgresql:// URI, which then also sets the connection.
-    #[arg(short = 'd', long = "dbname", value_name = "DB")]
+    #[arg(short = 'd', long = "dbname", value_name = "DB", value_parser = ops_core::cli::database_name)]
     pub dbnames: Vec<String>,
     /// Back up every database that accepts connections, except templates.
     #[arg(long, conflicts_with = "dbnames")]

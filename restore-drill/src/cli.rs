@@ -54,7 +54,7 @@ pub struct DrillArgs {
     #[command(flatten)]
     pub conn: ops_pg::cli::ConnArgs,
     /// The database whose backup to drill.
-    #[arg(short = 'd', long = "dbname", value_name = "DB")]
+    #[arg(short = 'd', long = "dbname", value_name = "DB", value_parser = ops_core::cli::database_name)]
     pub dbname: Option<String>,
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,

@@ -111,6 +111,25 @@ fn rewrite_archive(set: &Path, edit: impl FnOnce(Vec<u8>) -> Vec<u8>) {
     std::fs::write(&mpath, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
 }
 
+/// The drill unit as once shipped ran `restore-drill -d ""` (PGOPS_DRILL_DB unset) and
+/// reported a missing backup; an empty name is a usage error that says what is unset.
+#[test]
+fn an_empty_database_name_is_a_usage_error_naming_the_setting() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let r = drill(c, dir.path(), &["-d", ""]);
+    assert_eq!(r.code, 2, "{:#?}", r.events);
+    assert_eq!(r.error_code("drill.failed"), "invalid_argument");
+    let failed = &r.named("drill.failed")[0];
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("PGOPS_DRILL_DB"),
+        "{failed}"
+    );
+}
+
 #[test]
 fn drills_of_real_databases_are_proven_and_leave_nothing_behind() {
     let c = Cluster::shared();
