@@ -98,12 +98,28 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         Target::Database(db) => ctx.catalog.db_dir(db),
         Target::Globals => ctx.catalog.globals_dir(),
     };
+    // A directory made for this database's first set goes again if that set fails: a
+    // database that was never backed up (a typo, a dump that failed) leaves nothing
+    // behind for freshness checks to trip on. Only an empty one is removed, and only when
+    // this run made it.
+    let made_dir = !dir.exists();
+    let abandon = |partial: Option<&Path>| {
+        if let Some(p) = partial {
+            if let Err(e) = catalog::remove_partial(p) {
+                eprintln!("pgdump-run: could not remove {}: {e}", p.display());
+            }
+        }
+        if made_dir {
+            let _ = std::fs::remove_dir(&dir);
+        }
+    };
     let prepared = atomic::ensure_private_dir(&dir)
         .map_err(|e| OpsError::io(format!("creating {}", dir.display()), &e))
         .and_then(|()| new_partial(&dir));
     let (id, started_at, partial) = match prepared {
         Ok(p) => p,
         Err(error) => {
+            abandon(None);
             report_failure(
                 ctx,
                 target,
@@ -147,9 +163,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
     let (written, mut notes) = match result {
         Ok(w) => w,
         Err(failure) => {
-            if let Err(e) = catalog::remove_partial(&partial) {
-                eprintln!("pgdump-run: could not remove {}: {e}", partial.display());
-            }
+            abandon(Some(&partial));
             report_failure(ctx, target, Some(&id), started, failure);
             return false;
         }
@@ -215,7 +229,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         .and_then(|()| atomic::publish_dir(&partial, &final_dir))
         .map_err(|e| OpsError::io(format!("publishing {}", final_dir.display()), &e));
     if let Err(error) = published {
-        let _ = catalog::remove_partial(&partial);
+        abandon(Some(&partial));
         report_failure(ctx, target, Some(&id), started, error.into());
         return false;
     }

@@ -344,3 +344,59 @@ fn invalid_invocations_exit_2_with_an_event_and_touch_nothing() {
     }
     assert!(!root.exists(), "an invalid invocation creates nothing");
 }
+
+/// A mistyped `-d nosuchdb` once left an empty `nosuchdb/` in the catalog, which made every
+/// later freshness check fail for a database that never existed. A database that was not
+/// backed up gets nothing in the catalog; a directory that held sets stays.
+#[test]
+fn a_database_that_was_not_backed_up_leaves_nothing_in_the_catalog() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let r = run(
+        c,
+        &["-d", "nosuchdb_typo", "--no-globals", "--backup-dir", root],
+    );
+    assert_ne!(r.code, 0, "{:#?}", r.events);
+    assert!(
+        !dir.path().join("nosuchdb_typo").exists(),
+        "an empty directory for a database that was never backed up"
+    );
+    // A database whose first dump fails half-way (a table the role may not read): the
+    // partial set is removed, and so is the directory made for it.
+    let locked = c.unique_db("first_fails");
+    let role = format!("nodir_{}", std::process::id());
+    c.connect("postgres")
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD '{}'",
+            testkit::SENTINEL_PASSWORD
+        ))
+        .unwrap();
+    c.connect(&locked)
+        .batch_execute("CREATE TABLE secret (x int); REVOKE ALL ON secret FROM PUBLIC")
+        .unwrap();
+    let out = command(c)
+        .env("PGUSER", &role)
+        .args(["-d", &locked, "--no-globals", "--backup-dir", root])
+        .output()
+        .unwrap();
+    let r = check(out);
+    assert_eq!(r.failure_code(), "pg_dump_failed", "{:#?}", r.events);
+    assert!(
+        !dir.path().join(&locked).exists(),
+        "the directory made for a first backup that failed is left behind"
+    );
+    // A database with sets keeps its directory when a later backup of it fails.
+    let db = c.unique_db("keeps_dir");
+    assert_eq!(
+        run(c, &["-d", &db, "--no-globals", "--backup-dir", root]).code,
+        0
+    );
+    let port = testkit::free_port().to_string();
+    let r = run(
+        c,
+        &["-d", &db, "--no-globals", "--backup-dir", root, "-p", &port],
+    );
+    assert_ne!(r.code, 0);
+    assert_eq!(std::fs::read_dir(dir.path().join(&db)).unwrap().count(), 1);
+}
