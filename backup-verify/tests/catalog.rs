@@ -396,3 +396,53 @@ fn unreadable_directories_and_dumps_are_reported_and_the_rest_verified() {
     assert_eq!(failed[0]["verdict"], "unverifiable");
     assert_eq!(failed[0]["failed"], serde_json::json!([]));
 }
+
+/// A catalog owned by the units' user (here `nobody`) and touched once by root: everything
+/// root made takes the catalog's owner, so the next run as that user still locks, reads
+/// and records. A path it may not use is an error naming owner, mode and the fix.
+#[test]
+fn a_root_run_leaves_the_catalog_usable_by_its_owner_and_permission_errors_say_why() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !testkit::is_root() {
+        return;
+    }
+    let c = Cluster::shared();
+    let db = c.unique_db("owned");
+    let top = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = top.path().join("catalog");
+    std::fs::create_dir(&root).unwrap();
+    std::os::unix::fs::chown(&root, Some(testkit::NOBODY), Some(testkit::NOBODY)).unwrap();
+    backup(c, &db, &root); // as root
+    let r = verify(&root, &[]); // as root too: writes verify.json
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    for p in testkit::walk(&root) {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (testkit::NOBODY, testkit::NOBODY),
+            "{}",
+            p.display()
+        );
+    }
+    let as_owner = || {
+        let mut cmd = verify_cmd(&root, &[]);
+        ToolRun::check(testkit::as_nobody(&mut cmd))
+    };
+    let r = as_owner();
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+
+    // What an older root run left: a lock only root may open.
+    let lock = root.join(".lock");
+    std::os::unix::fs::chown(&lock, Some(0), Some(0)).unwrap();
+    let r = as_owner();
+    assert_eq!(r.code, 3);
+    assert_eq!(r.error_code("verify.failed"), "permission_denied");
+    let message = r.named("verify.failed")[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for want in [".lock", "owned by root", "mode 0600", "chown -R"] {
+        assert!(message.contains(want), "{want}: {message}");
+    }
+}

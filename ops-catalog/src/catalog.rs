@@ -502,7 +502,7 @@ impl Catalog {
     /// [`list`](Self::list), with the error a tool reports.
     pub fn listing(&self) -> Result<Listing, OpsError> {
         self.list()
-            .map_err(|e| OpsError::io(format!("listing {}", self.root.display()), &e))
+            .map_err(|e| OpsError::io_at("listing", &self.root, &e))
     }
 
     /// Creates the root if missing, private (0700, like every directory pgops makes: the

@@ -37,7 +37,9 @@ impl LockError {
                 ops_core::Category::Timeout,
                 format!("{self}; waited for --lock-timeout"),
             ),
-            LockError::Io(_, e) => ops_core::OpsError::io("catalog lock", e),
+            LockError::Io(path, e) => {
+                ops_core::OpsError::io_at("catalog lock", std::path::Path::new(path), e)
+            }
         }
     }
 }
@@ -67,6 +69,7 @@ impl CatalogLock {
             .mode(ops_core::atomic::FILE_MODE)
             .open(path)
             .map_err(|e| LockError::Io(shown.clone(), e))?;
+        ops_core::atomic::inherit_owner(path);
         let op = match mode {
             LockMode::Shared => libc::LOCK_SH,
             LockMode::Exclusive => libc::LOCK_EX,

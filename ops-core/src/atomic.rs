@@ -2,7 +2,9 @@
 //!
 //! Recipe: write into a temporary name in the same directory, fsync the file, rename it over
 //! the final name, fsync the directory. Everything pgops creates is private: files 0600,
-//! directories 0700, whatever the umask.
+//! directories 0700, whatever the umask. Run as root, everything it creates takes the owner
+//! and group of the directory it is created in ([`inherit_owner`]): a catalog owned by
+//! `postgres` stays usable by the units that run as `postgres` after a root run.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -12,18 +14,51 @@ use std::path::Path;
 pub const FILE_MODE: u32 = 0o600;
 pub const DIR_MODE: u32 = 0o700;
 
+/// When running as root, gives `path` the owner and group of the directory it is in, so
+/// that a root run (port-audit, an operator's `sudo`) never leaves files in a catalog or
+/// state directory that its owner's units cannot read, append to or lock (`Permission
+/// denied` on every later run). Best effort: a file system that refuses (NFS root squash)
+/// keeps root's ownership, which is reported on stderr, and the write itself stands.
+pub fn inherit_owner(path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return;
+    };
+    let (Ok(d), Ok(f)) = (fs::metadata(parent), fs::symlink_metadata(path)) else {
+        return;
+    };
+    if (f.uid(), f.gid()) != (d.uid(), d.gid()) {
+        if let Err(e) = std::os::unix::fs::lchown(path, Some(d.uid()), Some(d.gid())) {
+            eprintln!(
+                "pgops: warning: could not give {} to its directory's owner ({}:{}): {e}",
+                path.display(),
+                d.uid(),
+                d.gid()
+            );
+        }
+    }
+}
+
 /// Creates a new private file; fails if it exists.
 pub fn create_private_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(FILE_MODE)
-        .open(path)
+        .open(path)?;
+    inherit_owner(path);
+    Ok(f)
 }
 
 /// Creates one private directory; fails if it exists.
 pub fn create_private_dir(path: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().mode(DIR_MODE).create(path)
+    fs::DirBuilder::new().mode(DIR_MODE).create(path)?;
+    inherit_owner(path);
+    Ok(())
 }
 
 /// Creates a private directory if it is missing (and its parent's entry durably).
@@ -42,10 +77,16 @@ pub fn ensure_private_dir(path: &Path) -> io::Result<()> {
 
 /// Creates a private directory and its missing parents (each 0700).
 pub fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    let missing: Vec<&Path> = path.ancestors().take_while(|p| !p.exists()).collect();
     fs::DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
-        .create(path)
+        .create(path)?;
+    // Outermost first: each takes the owner of the one it was made in.
+    for p in missing.iter().rev() {
+        inherit_owner(p);
+    }
+    Ok(())
 }
 
 /// Makes a directory's entries (creations, renames, deletions) durable.
@@ -83,6 +124,7 @@ pub fn write_file_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
             .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        inherit_owner(&tmp);
         fs::rename(&tmp, path)?;
         fsync_dir(dir)
     })();
@@ -129,6 +171,29 @@ mod tests {
             1,
             "no temp file left"
         );
+    }
+
+    #[test]
+    fn as_root_what_is_created_takes_its_directory_owner() {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("catalog");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        write_file(&dir.join("verify.json"), b"{}").unwrap();
+        create_private_dir_all(&dir.join("db/.partial-x")).unwrap();
+        drop(create_private_file(&dir.join("db/.partial-x/f")).unwrap());
+        for p in ["verify.json", "db", "db/.partial-x", "db/.partial-x/f"] {
+            let m = fs::symlink_metadata(dir.join(p)).unwrap();
+            assert_eq!((m.uid(), m.gid()), (65534, 65534), "{p}");
+        }
+        // Where root owns the directory, nothing changes.
+        write_file(&top.path().join("r"), b"x").unwrap();
+        assert_eq!(fs::metadata(top.path().join("r")).unwrap().uid(), 0);
     }
 
     #[test]

@@ -62,6 +62,46 @@ impl OpsError {
         };
         Self::new(code, Category::Io, format!("{context}: {err}"))
     }
+
+    /// [`io`](Self::io) for an error on `path`: a permission error names the path's owner
+    /// and mode, who this run is, and the fix, because "Permission denied" alone sends an
+    /// operator hunting at 3 a.m. (a catalog once touched by root, a unit's user).
+    pub fn io_at(
+        context: impl std::fmt::Display,
+        path: &std::path::Path,
+        err: &std::io::Error,
+    ) -> Self {
+        let mut e = Self::io(format!("{context} {}", path.display()), err);
+        if err.kind() == std::io::ErrorKind::PermissionDenied {
+            e.code = "permission_denied";
+            e.message.push_str(&permission_hint(path));
+        }
+        e
+    }
+}
+
+/// What to say about a path this run may not use: its (or its nearest existing
+/// ancestor's) owner, group and mode, this run's user, and the two ways out.
+pub fn permission_hint(path: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let me_name = crate::event::user_name(me);
+    let Some((at, m)) = path
+        .ancestors()
+        .find_map(|p| std::fs::symlink_metadata(p).ok().map(|m| (p, m)))
+    else {
+        return String::new();
+    };
+    let owner = crate::event::user_name(m.uid());
+    format!(
+        " ({} is owned by {owner} (uid {}, gid {}), mode {:04o}; this run is {me_name} (uid {me}): run it as {owner}, or hand it over with `chown -R {me_name}: {}`)",
+        at.display(),
+        m.uid(),
+        m.gid(),
+        m.mode() & 0o7777,
+        at.display()
+    )
 }
 
 /// True for ENOSPC and EDQUOT, however deep the error was wrapped.

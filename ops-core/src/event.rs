@@ -189,7 +189,7 @@ pub fn actor() -> Value {
     serde_json::json!({ "user": user_name(uid), "uid": uid })
 }
 
-fn user_name(uid: libc::uid_t) -> String {
+pub(crate) fn user_name(uid: libc::uid_t) -> String {
     let mut buf = vec![0u8; 4096];
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();

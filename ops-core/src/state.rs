@@ -43,32 +43,16 @@ pub fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
     let mut text = String::with_capacity(line.len() + 1);
     text.push_str(line);
     text.push('\n');
+    crate::atomic::inherit_owner(path);
     f.write_all(text.as_bytes())?;
     f.sync_all()
-}
-
-/// Gives `path` the owner and group of the directory `dir` when running as root, so that
-/// root's runs (port-audit) leave the state files usable by the user every other unit runs
-/// as (the directory's owner), instead of files only root can read or append to.
-pub fn match_dir_owner(path: &Path, dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(());
-    }
-    let d = std::fs::metadata(dir)?;
-    let f = std::fs::symlink_metadata(path)?;
-    if (f.uid(), f.gid()) == (d.uid(), d.gid()) {
-        return Ok(());
-    }
-    std::os::unix::fs::lchown(path, Some(d.uid()), Some(d.gid()))
 }
 
 /// Records one `run.finished` line in the run history, if a state directory is set.
 pub fn record_run(line: &str) {
     if let Some(dir) = dir_from_env() {
         let path = dir.join(RUNS_FILE);
-        if let Err(e) = append_line(&path, line).and_then(|()| match_dir_owner(&path, &dir)) {
+        if let Err(e) = append_line(&path, line) {
             eprintln!(
                 "pgops: warning: could not record the run in {}: {e} (the run itself is unaffected)",
                 path.display()
@@ -85,10 +69,8 @@ pub fn write_record(name: &str, value: &serde_json::Value) {
         let written = (|| {
             if let Some(parent) = path.parent().filter(|p| *p != dir) {
                 crate::atomic::ensure_private_dir(parent)?;
-                match_dir_owner(parent, &dir)?;
             }
-            crate::atomic::write_file(&path, value.to_string().as_bytes())?;
-            match_dir_owner(&path, &dir)
+            crate::atomic::write_file(&path, value.to_string().as_bytes())
         })();
         if let Err(e) = written {
             eprintln!(
@@ -104,7 +86,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn root_leaves_state_files_to_the_directory_owner() {
+    fn root_leaves_appended_files_to_the_directory_owner() {
         use std::os::unix::fs::MetadataExt;
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
@@ -112,10 +94,8 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
-        let path = dir.path().join(AUDIT_FILE);
-        crate::atomic::write_file(&path, b"{}").unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0);
-        match_dir_owner(&path, dir.path()).unwrap();
+        let path = dir.path().join(RUNS_FILE);
+        append_line(&path, "{}").unwrap();
         let m = std::fs::metadata(&path).unwrap();
         assert_eq!((m.uid(), m.gid()), (65534, 65534));
     }
