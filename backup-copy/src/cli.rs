@@ -16,7 +16,7 @@ use std::time::Duration;
 ///   backup-copy /var/backups/pgops /mnt/second-disk/pgops          (a second disk)
 ///   backup-copy --dry-run -R recipients --signing-key k /var/backups/pgops s3://b/p
 #[derive(Debug, clap::Parser)]
-#[command(name = "backup-copy", version, verbatim_doc_comment)]
+#[command(name = "backup-copy", version = ops_core::cli::VERSION, verbatim_doc_comment)]
 pub struct Args {
     /// The catalog to copy from: a directory, or s3://BUCKET[/PREFIX] (recovery).
     #[arg(value_name = "SRC")]

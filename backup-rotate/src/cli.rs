@@ -15,7 +15,7 @@ fn duration(s: &str) -> Result<(Duration, String), String> {
 /// rotate.deleted, rotate.skipped, rotate.pinned, rotate.unpinned, run.finished. Exit 0 done,
 /// 1 a deletion failed, 2 invalid invocation (including no keep rule), 3 could not run.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "backup-rotate", version)]
+#[command(name = "backup-rotate", version = ops_core::cli::VERSION)]
 pub struct Args {
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,

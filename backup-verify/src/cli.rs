@@ -15,7 +15,7 @@ use std::time::Duration;
 /// With `-`, reads pgdump-run's JSON lines on stdin and verifies exactly the sets its
 /// backup.completed events name: `pgdump-run --all | backup-verify -`.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "backup-verify", version)]
+#[command(name = "backup-verify", version = ops_core::cli::VERSION)]
 pub struct Args {
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,

@@ -34,6 +34,20 @@ pub fn parse<A: clap::Parser>(
     }
 }
 
+/// The git commit the tools were built from (`-dirty` with uncommitted changes).
+pub const GIT_COMMIT: &str = env!("PGOPS_GIT_COMMIT");
+/// The build date (SOURCE_DATE_EPOCH's for reproducible packages).
+pub const BUILD_DATE: &str = env!("PGOPS_BUILD_DATE");
+/// What every tool's `--version` prints after its name: `0.1.0 (commit 1a2b3c, built 2026-11-25)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PGOPS_GIT_COMMIT"),
+    ", built ",
+    env!("PGOPS_BUILD_DATE"),
+    ")"
+);
+
 /// The value parser of every `-d DB`: a database name is never empty. An empty one is
 /// nearly always an unset variable in a unit (`-d "$PGOPS_DRILL_DB"`), and it must be a
 /// usage error that says so, not a search for a database called "".

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 ///   ops-status health --backup-dir /var/backups/pgops; echo $?      (0 healthy, 1, 2)
 ///   ops-status metrics --output /var/lib/node_exporter/textfile/pgops.prom
 #[derive(Debug, clap::Parser)]
-#[command(name = "ops-status", version, verbatim_doc_comment)]
+#[command(name = "ops-status", version = ops_core::cli::VERSION, verbatim_doc_comment)]
 pub struct Args {
     #[command(subcommand)]
     pub view: Option<View>,

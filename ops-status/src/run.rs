@@ -52,7 +52,7 @@ pub fn health_doc(
 fn build() -> metrics::BuildInfo {
     metrics::BuildInfo {
         version: env!("CARGO_PKG_VERSION").into(),
-        commit: option_env!("PGOPS_GIT_COMMIT").unwrap_or("unknown").into(),
+        commit: ops_core::cli::GIT_COMMIT.into(),
     }
 }
 

@@ -26,7 +26,7 @@ impl From<FormatArg> for DumpFormat {
 /// run.finished). Exit codes: 0 all backups complete, 1 a backup failed, 2 invalid
 /// invocation, 3 could not run (server unreachable, lock busy, timeout, interrupted).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "pgdump-run", version, disable_help_flag = true)]
+#[command(name = "pgdump-run", version = ops_core::cli::VERSION, disable_help_flag = true)]
 pub struct Args {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]

@@ -14,7 +14,7 @@ use std::time::Duration;
 /// run.finished. Exit 0 clean, 1 violations, 2 invalid invocation, 3 incomplete (a /proc
 /// entry or the ruleset could not be read): an incomplete audit never passes as clean.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "port-audit", version)]
+#[command(name = "port-audit", version = ops_core::cli::VERSION)]
 pub struct Args {
     /// Do not read the host's sockets.
     #[arg(long)]

@@ -16,7 +16,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "restore-drill",
-    version,
+    version = ops_core::cli::VERSION,
     disable_help_flag = true,
     args_conflicts_with_subcommands = true
 )]
