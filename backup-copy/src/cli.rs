@@ -18,6 +18,8 @@ use std::time::Duration;
 #[derive(Debug, clap::Parser)]
 #[command(name = "backup-copy", version = ops_core::cli::VERSION, verbatim_doc_comment)]
 pub struct Args {
+    #[command(flatten)]
+    pub human: ops_core::human::HumanArgs,
     /// The catalog to copy from: a directory, or s3://BUCKET[/PREFIX] (recovery).
     #[arg(value_name = "SRC")]
     pub source: String,
@@ -58,4 +60,10 @@ pub struct Args {
     pub retry_timeout: Duration,
     #[command(flatten)]
     pub lock: ops_catalog::cli::LockArgs,
+}
+
+impl ops_core::cli::ToolArgs for Args {
+    fn human(&self) -> &ops_core::human::HumanArgs {
+        &self.human
+    }
 }

@@ -18,6 +18,8 @@ fn duration(s: &str) -> Result<(Duration, String), String> {
 #[command(name = "backup-rotate", version = ops_core::cli::VERSION)]
 pub struct Args {
     #[command(flatten)]
+    pub human: ops_core::human::HumanArgs,
+    #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,
     #[command(flatten)]
     pub trust: ops_catalog::cli::TrustArgs,
@@ -53,4 +55,10 @@ pub struct Args {
     /// Remove a pin. Repeatable.
     #[arg(long, value_name = "ID")]
     pub unpin: Vec<String>,
+}
+
+impl ops_core::cli::ToolArgs for Args {
+    fn human(&self) -> &ops_core::human::HumanArgs {
+        &self.human
+    }
 }

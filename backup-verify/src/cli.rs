@@ -18,6 +18,8 @@ use std::time::Duration;
 #[command(name = "backup-verify", version = ops_core::cli::VERSION)]
 pub struct Args {
     #[command(flatten)]
+    pub human: ops_core::human::HumanArgs,
+    #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,
     #[command(flatten)]
     pub trust: ops_catalog::cli::TrustArgs,
@@ -56,4 +58,10 @@ pub struct Args {
     /// `-`: verify the sets named by backup.completed events on stdin.
     #[arg(value_name = "-")]
     pub stdin: Option<String>,
+}
+
+impl ops_core::cli::ToolArgs for Args {
+    fn human(&self) -> &ops_core::human::HumanArgs {
+        &self.human
+    }
 }

@@ -7,14 +7,17 @@ use crate::{ExitCode, OpsError};
 /// Parses `argv` as `A`. On `--help`/`--version`, prints and returns `Err(ExitCode::Ok)`;
 /// on an invalid command line, prints clap's message on stderr, writes `failed_event`
 /// (`invalid_argument`) and `run.finished`, and returns `Err(ExitCode::Usage)`.
-pub fn parse<A: clap::Parser>(
+pub fn parse<A: clap::Parser + ToolArgs>(
     argv: impl IntoIterator<Item = std::ffi::OsString>,
     source: &'static str,
     failed_event: &str,
     action: &str,
 ) -> Result<A, ExitCode> {
     match A::try_parse_from(argv) {
-        Ok(args) => Ok(args),
+        Ok(args) => {
+            crate::human::init(args.human());
+            Ok(args)
+        }
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
             Err(ExitCode::Ok)
@@ -32,6 +35,12 @@ pub fn parse<A: clap::Parser>(
             Err(fail_run(&emitter, failed_event, action, error))
         }
     }
+}
+
+/// What every tool's command line carries besides its own flags.
+pub trait ToolArgs {
+    /// `--human` and `-q` (words on stderr).
+    fn human(&self) -> &crate::human::HumanArgs;
 }
 
 /// The git commit the tools were built from (`-dirty` with uncommitted changes).

@@ -130,7 +130,12 @@ impl Emitter {
     /// Writes one event. A closed stdout (the reader went away) is not the tool's failure:
     /// the error is ignored so that the job itself still finishes and cleans up.
     pub fn emit(&self, event: &str, severity: Severity, payload: Value) {
+        let words =
+            crate::human::line(crate::human::mode(), self.source, severity, event, &payload);
         self.write_line(&self.render(event, severity, payload));
+        if let Some(w) = words {
+            eprintln!("{w}");
+        }
     }
 
     fn write_line(&self, line: &str) {
@@ -171,8 +176,13 @@ impl Emitter {
         if let Value::Object(fields) = extra {
             payload.extend(fields);
         }
-        let line = self.render(names::RUN_FINISHED, severity, Value::Object(payload));
+        let payload = Value::Object(payload);
+        let words = crate::human::summary(crate::human::mode(), self.source, &payload);
+        let line = self.render(names::RUN_FINISHED, severity, payload);
         self.write_line(&line);
+        if let Some(w) = words {
+            eprintln!("{w}");
+        }
         // The run history (PGOPS_STATE_DIR) keeps the same line: the audit trace of every
         // run, and what pgops_runs_total counts.
         if self.record {

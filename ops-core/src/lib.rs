@@ -6,6 +6,7 @@
 //! - [`event`]: the JSON-lines envelope on stdout, correlation ids, `run.finished`.
 //! - [`exit`] and [`error`]: exit codes and stable error codes with their categories.
 //! - [`cli`]: parsing a command line; an invalid one is an event and exit 2.
+//! - [`human`]: readable lines on stderr next to the JSON (terminal, `--human`, journald).
 //! - [`redact`]: scrubbing secrets from anything shown to a user.
 //! - [`atomic`]: durable files and directories (write, fsync, rename, fsync parent).
 //! - [`failpoint`]: named crash points for fault tests (`PGOPS_FAILPOINT`).
@@ -28,6 +29,7 @@ pub mod event;
 pub mod event_names;
 pub mod exit;
 pub mod failpoint;
+pub mod human;
 pub mod parallel;
 pub mod redact;
 pub mod scope;

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Parser)]
 #[command(name = "ops-status", version = ops_core::cli::VERSION, verbatim_doc_comment)]
 pub struct Args {
+    #[command(flatten)]
+    pub human: ops_core::human::HumanArgs,
     #[command(subcommand)]
     pub view: Option<View>,
     #[command(flatten)]
@@ -124,4 +126,10 @@ pub struct ServeArgs {
     pub refresh: std::time::Duration,
     #[command(flatten)]
     pub policy: PolicyArgs,
+}
+
+impl ops_core::cli::ToolArgs for Args {
+    fn human(&self) -> &ops_core::human::HumanArgs {
+        &self.human
+    }
 }

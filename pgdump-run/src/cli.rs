@@ -28,6 +28,8 @@ impl From<FormatArg> for DumpFormat {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "pgdump-run", version = ops_core::cli::VERSION, disable_help_flag = true)]
 pub struct Args {
+    #[command(flatten)]
+    pub human: ops_core::human::HumanArgs,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -65,4 +67,10 @@ pub struct Args {
     /// Directory holding pg_dump and pg_dumpall (default: PATH).
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
+}
+
+impl ops_core::cli::ToolArgs for Args {
+    fn human(&self) -> &ops_core::human::HumanArgs {
+        &self.human
+    }
 }

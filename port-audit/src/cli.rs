@@ -16,6 +16,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "port-audit", version = ops_core::cli::VERSION)]
 pub struct Args {
+    #[command(flatten)]
+    pub human: ops_core::human::HumanArgs,
     /// Do not read the host's sockets.
     #[arg(long)]
     pub no_sockets: bool,
@@ -75,4 +77,10 @@ pub enum ProbeMethod {
     Auto,
     Syn,
     Connect,
+}
+
+impl ops_core::cli::ToolArgs for Args {
+    fn human(&self) -> &ops_core::human::HumanArgs {
+        &self.human
+    }
 }

@@ -21,6 +21,8 @@ use std::time::Duration;
     args_conflicts_with_subcommands = true
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub human: ops_core::human::HumanArgs,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -96,4 +98,10 @@ pub struct DrillArgs {
     /// `-`: drill the set named by a backup.completed or verify.passed event on stdin.
     #[arg(value_name = "-")]
     pub stdin: Option<String>,
+}
+
+impl ops_core::cli::ToolArgs for Args {
+    fn human(&self) -> &ops_core::human::HumanArgs {
+        &self.human
+    }
 }

@@ -1,0 +1,284 @@
+//! Words for people next to the JSON for machines (#13): on stderr, one readable line per
+//! warning or error (what happened, to what, what to do) and a short summary at the end of
+//! each run. stdout stays JSON lines, always.
+//!
+//! When: on a terminal, or with `--human`; never with `-q`. Under systemd (`JOURNAL_STREAM`
+//! set: stderr is the journal) the lines carry syslog priority prefixes (`<3>` error, `<4>`
+//! warning, `<6>` the summary), which journald turns into priorities with the default
+//! `SyslogLevelPrefix=yes`, so `journalctl -p err` finds every failure.
+//!
+//! Deciding and rendering are pure; the emitter writes.
+
+use crate::event::Severity;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// Where the words go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Off,
+    /// Plain lines (a terminal, `--human`).
+    Terminal,
+    /// Lines with `<N>` priority prefixes (stderr is the journal).
+    Journal,
+}
+
+/// `--human` and `-q`, flattened into every tool's command line.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HumanArgs {
+    /// Readable lines on stderr (each warning and error, and a summary) even when stderr
+    /// is not a terminal. stdout stays JSON lines.
+    #[arg(long, global = true, conflicts_with = "quiet")]
+    pub human: bool,
+    /// No readable lines on stderr, even on a terminal (stdout stays JSON lines).
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+}
+
+/// The mode for these flags and this process's stderr (pure).
+pub fn decide(human: bool, quiet: bool, stderr_is_terminal: bool, journal: bool) -> Mode {
+    match (quiet, human, journal, stderr_is_terminal) {
+        (true, _, _, _) => Mode::Off,
+        (false, _, true, _) => Mode::Journal,
+        (false, true, false, _) | (false, false, false, true) => Mode::Terminal,
+        _ => Mode::Off,
+    }
+}
+
+static MODE: OnceLock<Mode> = OnceLock::new();
+
+/// Sets this process's mode from the flags (once, after parsing the command line).
+pub fn init(args: &HumanArgs) {
+    let mode = decide(
+        args.human,
+        args.quiet,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("JOURNAL_STREAM").is_some(),
+    );
+    let _ = MODE.set(mode);
+}
+
+/// This process's mode (`Off` until [`init`]: library users and tests stay silent).
+pub fn mode() -> Mode {
+    *MODE.get().unwrap_or(&Mode::Off)
+}
+
+/// What to do about an error, by its stable code (the long form is in docs/errors.md).
+pub fn advice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "connect_failed" => "check that the server runs and PGHOST/PGPORT/PGUSER point at it",
+        "auth_failed" => "check the password in ~/.pgpass (or PGPASSFILE) for this user",
+        "lock_busy" => "another pgops run holds the catalog: wait, or raise --lock-timeout",
+        "disk_full" => "free space (backup-rotate), then run again",
+        "backup_dir_missing" => "pass --backup-dir or set PGOPS_BACKUP_DIR",
+        "catalog_missing" => "check the path, or create the catalog with a first backup",
+        "nothing_checked" => "there is no backup set there yet: take one first",
+        "upstream_failed" | "upstream_incomplete" => {
+            "fix the run that produced these events first; its own error is above"
+        }
+        "version_mismatch" => "install a pg_dump at least as new as the server (PGOPS_PG_BIN_DIRS)",
+        "tls_failed" | "tls_config" => "check sslmode and the certificates (docs/errors.md)",
+        "pg_dump_failed" | "pg_restore_failed" => "pg_dump/pg_restore said why in stderr above",
+        "signature_invalid" => "the set was changed or signed by another key: do not restore it",
+        "public_key_required" => "pass --public-key (or PGOPS_PUBLIC_KEY) to check signatures",
+        "store_denied" => "check the bucket credentials (AWS_ACCESS_KEY_ID…) and their rights",
+        "store_unreachable" => "check AWS_ENDPOINT_URL and the network to the bucket",
+        "timeout" => "raise --timeout, or find what made the run slow",
+        _ => return None,
+    })
+}
+
+fn level(severity: Severity) -> (&'static str, u8) {
+    match severity {
+        Severity::Debug => ("debug", 7),
+        Severity::Info => ("info", 6),
+        Severity::Warning => ("warning", 4),
+        Severity::Error => ("error", 3),
+        Severity::Critical => ("critical", 2),
+    }
+}
+
+fn prefix(mode: Mode, priority: u8) -> String {
+    match mode {
+        Mode::Journal => format!("<{priority}>"),
+        _ => String::new(),
+    }
+}
+
+/// The line for an event a person should see (warnings and worse), or `None` (pure).
+/// `tool: error: shop 20261125T030000Z: connect_failed: could not connect … — check that …`
+pub fn line(
+    mode: Mode,
+    source: &str,
+    severity: Severity,
+    event: &str,
+    payload: &Value,
+) -> Option<String> {
+    if mode == Mode::Off || severity < Severity::Warning {
+        return None;
+    }
+    let (word, priority) = level(severity);
+    let subject: Vec<&str> = ["database", "id"]
+        .iter()
+        .filter_map(|k| payload[*k].as_str())
+        .collect();
+    // To what: the set, else the path; a run-level error is about the run itself.
+    let subject = if subject.is_empty() {
+        payload["path"]
+            .as_str()
+            .map(|p| format!("{p}: "))
+            .unwrap_or_default()
+    } else {
+        format!("{}: ", subject.join(" "))
+    };
+    let code = payload["error"]["code"]
+        .as_str()
+        .or(payload["kind"].as_str());
+    let what = payload["error"]["message"]
+        .as_str()
+        .or(payload["message"].as_str())
+        .or(payload["reason"].as_str())
+        .unwrap_or(event);
+    let mut text = format!("{}{source}: {word}: {subject}", prefix(mode, priority));
+    if let Some(code) = code {
+        text.push_str(code);
+        text.push_str(": ");
+    }
+    text.push_str(what.lines().next().unwrap_or(what));
+    if let Some(a) = payload["error"]["code"].as_str().and_then(advice) {
+        text.push_str(" — ");
+        text.push_str(a);
+    }
+    Some(text)
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The run's summary from its `run.finished` payload (pure): `backup ok in 41.2 s: 3 sets
+/// completed, 0 sets failed`. Tally fields `noun_verb: N` read as "N noun verb".
+pub fn summary(mode: Mode, source: &str, payload: &Value) -> Option<String> {
+    if mode == Mode::Off {
+        return None;
+    }
+    let result = payload["result"].as_str().unwrap_or("?");
+    let secs = payload["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0;
+    let skip = [
+        "action",
+        "actor",
+        "result",
+        "duration_ms",
+        "exit_code",
+        "dry_run",
+        "v",
+        "ts",
+        "event",
+        "source",
+        "severity",
+        "correlation_id",
+    ];
+    let mut parts = Vec::new();
+    if let Some(obj) = payload.as_object() {
+        for (k, v) in obj.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
+            let Some(n) = v.as_u64() else {
+                if let Some(s) = v.as_str() {
+                    parts.push(format!("{} {s}", k.replace('_', " ")));
+                }
+                continue;
+            };
+            parts.push(match k.split_once('_') {
+                Some(("bytes", verb)) => format!("{} {verb}", bytes(n)),
+                Some((noun, verb)) => format!("{n} {noun} {verb}"),
+                None => format!("{n} {k}"),
+            });
+        }
+    }
+    if payload["dry_run"] == true {
+        parts.push("dry run: nothing changed".into());
+    }
+    let priority = if result == "ok" { 6 } else { 3 };
+    Some(format!(
+        "{}{source}: {} {result} in {secs:.1} s{}{}",
+        prefix(mode, priority),
+        payload["action"].as_str().unwrap_or("run"),
+        if parts.is_empty() { "" } else { ": " },
+        parts.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn words_only_where_a_person_reads_them() {
+        assert_eq!(decide(false, false, true, false), Mode::Terminal);
+        assert_eq!(decide(false, false, false, false), Mode::Off, "piped");
+        assert_eq!(decide(true, false, false, false), Mode::Terminal, "--human");
+        assert_eq!(decide(false, true, true, false), Mode::Off, "-q");
+        assert_eq!(decide(false, false, false, true), Mode::Journal, "systemd");
+    }
+
+    #[test]
+    fn an_error_says_what_to_what_and_what_to_do() {
+        let p = json!({"database": "shop", "error": {"code": "connect_failed",
+            "message": "could not connect to server on port 5999\nmore"}});
+        let l = line(
+            Mode::Terminal,
+            "pgdump-run",
+            Severity::Error,
+            "backup.failed",
+            &p,
+        )
+        .unwrap();
+        assert_eq!(
+            l,
+            "pgdump-run: error: shop: connect_failed: could not connect to server on port 5999 — check that the server runs and PGHOST/PGPORT/PGUSER point at it"
+        );
+        let j = line(
+            Mode::Journal,
+            "pgdump-run",
+            Severity::Error,
+            "backup.failed",
+            &p,
+        )
+        .unwrap();
+        assert!(j.starts_with("<3>pgdump-run: error: "));
+        let run = json!({"scope": "run", "error": {"code": "lock_busy", "message": "held"}});
+        assert_eq!(
+            line(Mode::Terminal, "backup-verify", Severity::Error, "verify.failed", &run).unwrap(),
+            "backup-verify: error: lock_busy: held — another pgops run holds the catalog: wait, or raise --lock-timeout"
+        );
+        assert!(line(Mode::Terminal, "x", Severity::Info, "backup.completed", &p).is_none());
+        assert!(line(Mode::Off, "x", Severity::Error, "backup.failed", &p).is_none());
+    }
+
+    #[test]
+    fn the_summary_reads_the_tally() {
+        let p = json!({"action": "copy", "result": "ok", "duration_ms": 41_200, "exit_code": 0,
+            "sets_copied": 3, "sets_failed": 0, "bytes_sent": 1_288_490_189u64, "dry_run": false});
+        assert_eq!(
+            summary(Mode::Terminal, "backup-copy", &p).unwrap(),
+            "backup-copy: copy ok in 41.2 s: 3 sets copied, 0 sets failed, 1.2 GiB sent"
+        );
+        let failed =
+            json!({"action": "backup", "result": "error", "duration_ms": 10, "exit_code": 3});
+        assert_eq!(
+            summary(Mode::Journal, "pgdump-run", &failed).unwrap(),
+            "<3>pgdump-run: backup error in 0.0 s"
+        );
+    }
+}
