@@ -7,6 +7,12 @@ fn duration(s: &str) -> Result<(Duration, String), String> {
     ops_core::duration::parse(s).map(|d| (d, s.to_string()))
 }
 
+/// Shown after the flags in `--help`.
+const EXAMPLES: &str = "Examples:
+  backup-rotate --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --min-keep 3 --dry-run
+  backup-rotate --keep-within 30d --backup-dir s3://bucket/pgops
+  backup-rotate --pin 20261124T030000Z -d shop                keep this set whatever the rules";
+
 /// Apply retention to pgops backup sets, restic-style, without ever losing the last good one.
 ///
 /// Rules are ORed (restic's `forget` semantics). Sets whose verify.json says they failed
@@ -15,7 +21,7 @@ fn duration(s: &str) -> Result<(Duration, String), String> {
 /// rotate.deleted, rotate.skipped, rotate.pinned, rotate.unpinned, run.finished. Exit 0 done,
 /// 1 a deletion failed, 2 invalid invocation (including no keep rule), 3 could not run.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "backup-rotate", version = ops_core::cli::VERSION)]
+#[command(name = "backup-rotate", version = ops_core::cli::VERSION, after_help = EXAMPLES)]
 pub struct Args {
     #[command(flatten)]
     pub human: ops_core::human::HumanArgs,
@@ -25,16 +31,22 @@ pub struct Args {
     pub trust: ops_catalog::cli::TrustArgs,
     #[command(flatten)]
     pub select: ops_catalog::cli::SelectArgs,
+    /// Keep the N newest sets.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_last: u32,
+    /// Keep the newest set of each of the last N hours that have sets.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_hourly: u32,
+    /// Keep the newest set of each of the last N days that have sets (in --timezone).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_daily: u32,
+    /// Keep the newest set of each of the last N ISO weeks that have sets.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_weekly: u32,
+    /// Keep the newest set of each of the last N months that have sets.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_monthly: u32,
+    /// Keep the newest set of each of the last N years that have sets.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub keep_yearly: u32,
     /// Keep sets newer than the newest set minus this (e.g. 14d).

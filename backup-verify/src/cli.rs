@@ -3,6 +3,13 @@
 use clap::Parser;
 use std::time::Duration;
 
+/// Shown after the flags in `--help`.
+const EXAMPLES: &str = "Examples:
+  backup-verify --latest --max-age 26h --backup-dir /var/backups/pgops
+  backup-verify --all-sets --jobs 2                           weekly: every set
+  pgdump-run --all | backup-verify -                          the sets this run made
+  backup-verify --backup-dir s3://bucket/pgops --read-data    the off-site copy, ciphertext read";
+
 /// Prove pgops backup sets intact, complete and fresh.
 ///
 /// Each set gets seven named checks (manifest, signature, files, checksum, decode,
@@ -15,7 +22,7 @@ use std::time::Duration;
 /// With `-`, reads pgdump-run's JSON lines on stdin and verifies exactly the sets its
 /// backup.completed events name: `pgdump-run --all | backup-verify -`.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "backup-verify", version = ops_core::cli::VERSION)]
+#[command(name = "backup-verify", version = ops_core::cli::VERSION, after_help = EXAMPLES)]
 pub struct Args {
     #[command(flatten)]
     pub human: ops_core::human::HumanArgs,

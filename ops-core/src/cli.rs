@@ -13,6 +13,21 @@ pub fn parse<A: clap::Parser + ToolArgs>(
     failed_event: &str,
     action: &str,
 ) -> Result<A, ExitCode> {
+    // `-?` is `--help` in every tool and subcommand, as in psql (clap cannot alias its
+    // generated flag, and -h is the host in pgdump-run and restore-drill). Only whole
+    // arguments, and never after `--`.
+    let mut rest = false;
+    let argv: Vec<std::ffi::OsString> = argv
+        .into_iter()
+        .map(|a| {
+            rest |= a == "--";
+            if !rest && a == "-?" {
+                "--help".into()
+            } else {
+                a
+            }
+        })
+        .collect();
     match A::try_parse_from(argv) {
         Ok(args) => {
             crate::human::init(args.human());

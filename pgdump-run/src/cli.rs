@@ -20,18 +20,25 @@ impl From<FormatArg> for DumpFormat {
     }
 }
 
+/// Shown after the flags in `--help`.
+const EXAMPLES: &str = "Examples:
+  pgdump-run --all --backup-dir /var/backups/pgops            every database, and the globals
+  pgdump-run -d shop -d billing --jobs 2 --compress zstd:6
+  pgdump-run -h pg.internal -p 5432 -U backup -d shop --timeout 2h
+  pgdump-run --all | backup-verify -                          verify exactly what was taken";
+
 /// Take PostgreSQL logical backups into a catalog of provably complete backup sets.
 ///
 /// Writes JSON lines on stdout (backup.started, backup.completed, backup.failed,
 /// run.finished). Exit codes: 0 all backups complete, 1 a backup failed, 2 invalid
 /// invocation, 3 could not run (server unreachable, lock busy, timeout, interrupted).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "pgdump-run", version = ops_core::cli::VERSION, disable_help_flag = true)]
+#[command(name = "pgdump-run", version = ops_core::cli::VERSION, after_help = EXAMPLES, disable_help_flag = true)]
 pub struct Args {
     #[command(flatten)]
     pub human: ops_core::human::HumanArgs,
-    /// Print help.
-    #[arg(long, action = clap::ArgAction::Help)]
+    /// Print help (also -?).
+    #[arg(long, global = true, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
     #[command(flatten)]
     pub conn: ops_pg::cli::ConnArgs,

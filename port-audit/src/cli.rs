@@ -4,6 +4,12 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Shown after the flags in `--help`.
+const EXAMPLES: &str = "Examples:
+  sudo port-audit                                             sockets and NAT rules of this host
+  port-audit --no-sockets --no-rules --probe 203.0.113.10     from outside
+  port-audit --policy /etc/pgops/exposure.json | jq 'select(.verdict == \"violation\")'";
+
 /// Prove that only the allowed ports are public and PostgreSQL never is.
 ///
 /// Three sources of evidence: the host's listening sockets (/proc/net), the NAT rules that
@@ -14,7 +20,7 @@ use std::time::Duration;
 /// run.finished. Exit 0 clean, 1 violations, 2 invalid invocation, 3 incomplete (a /proc
 /// entry or the ruleset could not be read): an incomplete audit never passes as clean.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "port-audit", version = ops_core::cli::VERSION)]
+#[command(name = "port-audit", version = ops_core::cli::VERSION, after_help = EXAMPLES)]
 pub struct Args {
     #[command(flatten)]
     pub human: ops_core::human::HumanArgs,

@@ -4,6 +4,13 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Shown after the flags in `--help`.
+const EXAMPLES: &str = "Examples:
+  restore-drill -d shop --ephemeral --rto-target 60m          in a private throwaway cluster
+  restore-drill -d shop --jobs 2 --compare-live               against the live database
+  pgdump-run -d shop | restore-drill -                        the set just taken
+  restore-drill history --backup-dir /var/backups/pgops       a month-by-month summary";
+
 /// Restore a backup set into an empty scratch database, prove it, measure RTO and data loss.
 ///
 /// The set: the newest of -d DB that did not fail verification, --backup-id, or (with -) the
@@ -16,15 +23,15 @@ use std::time::Duration;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "restore-drill",
-    version = ops_core::cli::VERSION,
+    version = ops_core::cli::VERSION, after_help = EXAMPLES,
     disable_help_flag = true,
     args_conflicts_with_subcommands = true
 )]
 pub struct Args {
     #[command(flatten)]
     pub human: ops_core::human::HumanArgs,
-    /// Print help.
-    #[arg(long, action = clap::ArgAction::Help)]
+    /// Print help (also -?).
+    #[arg(long, global = true, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
     #[command(subcommand)]
     pub command: Option<Command>,

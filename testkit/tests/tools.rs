@@ -97,3 +97,72 @@ fn people_get_words_on_a_terminal_and_the_journal_gets_priorities() {
         "{stderr}"
     );
 }
+
+fn help_of(tool: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(testkit::tool_bin(tool))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The flags `--help` shows without a description (a flag line followed by nothing, by
+/// only `[default: …]`/`[env: …]`, or by the next flag).
+fn undescribed(help: &str) -> Vec<String> {
+    let lines: Vec<&str> = help.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim_start();
+        let indent = l.len() - t.len();
+        if !(2..=6).contains(&indent) || !t.starts_with('-') {
+            continue;
+        }
+        // Short help puts the description on the same line after two spaces.
+        if t.split("  ").filter(|p| !p.trim().is_empty()).count() > 1 {
+            continue;
+        }
+        let next = lines.get(i + 1).map(|n| n.trim()).unwrap_or("");
+        let next_indent = lines
+            .get(i + 1)
+            .map(|n| n.len() - n.trim_start().len())
+            .unwrap_or(0);
+        if next.is_empty() || next.starts_with('[') || (next.starts_with('-') && next_indent <= 6) {
+            out.push(t.to_string());
+        }
+    }
+    out
+}
+
+/// Every tool: `-?` is `--help`, every flag is described, the help has examples, and
+/// each subcommand answers both `X --help` and `help X`.
+#[test]
+fn every_help_describes_every_flag_and_shows_examples() {
+    let subcommands: &[(&str, &[&str])] = &[
+        ("restore-drill", &["history"]),
+        ("ops-status", &["health", "metrics", "serve"]),
+    ];
+    for tool in TOOLS {
+        let long = help_of(tool, &["--help"]);
+        assert_eq!(help_of(tool, &["-?"]), long, "{tool}: -? is --help");
+        assert!(long.contains("Examples:"), "{tool} --help has no example");
+        let missing = undescribed(&long);
+        assert!(
+            missing.is_empty(),
+            "{tool}: flags without a description: {missing:?}"
+        );
+        for (_, subs) in subcommands.iter().filter(|(t, _)| *t == tool) {
+            for sub in *subs {
+                let a = help_of(tool, &[sub, "--help"]);
+                assert_eq!(help_of(tool, &["help", sub]), a, "{tool} help {sub}");
+                assert_eq!(help_of(tool, &[sub, "-?"]), a, "{tool} {sub} -?");
+                let missing = undescribed(&a);
+                assert!(missing.is_empty(), "{tool} {sub}: {missing:?}");
+            }
+        }
+    }
+}
