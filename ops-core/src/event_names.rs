@@ -6,6 +6,7 @@ pub const AUDIT_FINDING: &str = "audit.finding";
 pub const AUDIT_SUMMARY: &str = "audit.summary";
 pub const BACKUP_COMPLETED: &str = "backup.completed";
 pub const BACKUP_FAILED: &str = "backup.failed";
+pub const BACKUP_PLANNED: &str = "backup.planned";
 pub const BACKUP_PARTIAL_REMOVED: &str = "backup.partial_removed";
 pub const BACKUP_STARTED: &str = "backup.started";
 pub const COPY_COMPLETED: &str = "copy.completed";
@@ -15,6 +16,7 @@ pub const COPY_SKIPPED: &str = "copy.skipped";
 pub const DRILL_COMPLETED: &str = "drill.completed";
 pub const DRILL_FAILED: &str = "drill.failed";
 pub const DRILL_LEFTOVER: &str = "drill.leftover";
+pub const DRILL_PLANNED: &str = "drill.planned";
 pub const DRILL_MONTH: &str = "drill.month";
 pub const ROTATE_DELETED: &str = "rotate.deleted";
 pub const ROTATE_FAILED: &str = "rotate.failed";
@@ -34,13 +36,14 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 31] = [
+pub const ALL: [&str; 33] = [
     AUDIT_FAILED,
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
     BACKUP_FAILED,
     BACKUP_PARTIAL_REMOVED,
+    BACKUP_PLANNED,
     BACKUP_STARTED,
     COPY_COMPLETED,
     COPY_FAILED,
@@ -50,6 +53,7 @@ pub const ALL: [&str; 31] = [
     DRILL_FAILED,
     DRILL_LEFTOVER,
     DRILL_MONTH,
+    DRILL_PLANNED,
     ROTATE_DELETED,
     ROTATE_FAILED,
     ROTATE_KEPT,

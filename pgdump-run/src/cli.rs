@@ -25,7 +25,8 @@ const EXAMPLES: &str = "Examples:
   pgdump-run --all --backup-dir /var/backups/pgops            every database, and the globals
   pgdump-run -d shop -d billing --jobs 2 --compress zstd:6
   pgdump-run -h pg.internal -p 5432 -U backup -d shop --timeout 2h
-  pgdump-run --all | backup-verify -                          verify exactly what was taken";
+  pgdump-run --all | backup-verify -                          verify exactly what was taken
+  pgdump-run --all --exclude 'test_*' --dry-run               what would be backed up";
 
 /// Take PostgreSQL logical backups into a catalog of provably complete backup sets.
 ///
@@ -68,6 +69,10 @@ pub struct Args {
     /// Do not dump roles and tablespaces (pg_dumpall --globals-only).
     #[arg(long)]
     pub no_globals: bool,
+    /// Connect and say what would be backed up (backup.planned, with each database's
+    /// size); write nothing, not even the catalog directory.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Limit for the whole run (e.g. 2h); running dumps are killed and removed.
     #[arg(long, value_parser = ops_core::duration::parse, value_name = "DURATION")]
     pub timeout: Option<Duration>,

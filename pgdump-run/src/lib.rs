@@ -53,17 +53,19 @@ pub fn run(args: cli::Args) -> ExitCode {
             error.category.run_exit_code()
         }
     };
-    emitter.finish(
-        "backup",
-        exit,
-        json!({"sets_completed": tally.completed, "sets_failed": tally.failed}),
-    )
+    let summary = match tally.planned {
+        Some(n) => json!({"sets_planned": n, "dry_run": true}),
+        None => json!({"sets_completed": tally.completed, "sets_failed": tally.failed}),
+    };
+    emitter.finish("backup", exit, summary)
 }
 
 #[derive(Debug, Default)]
 struct Tally {
     completed: usize,
     failed: usize,
+    /// With --dry-run: how many sets would be taken.
+    planned: Option<usize>,
 }
 
 fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<ExitCode, OpsError> {
@@ -148,6 +150,32 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
             "no_database",
             "every database was excluded",
         ));
+    }
+
+    if args.dry_run {
+        let catalog = Catalog::new(&backup_dir);
+        let mut planned = 0;
+        if !args.no_globals {
+            emitter.emit(
+                names::BACKUP_PLANNED,
+                Severity::Info,
+                json!({"kind": "globals", "database": null, "bytes": null,
+                       "path": catalog.globals_dir().display().to_string()}),
+            );
+            planned += 1;
+        }
+        for db in &databases {
+            emitter.emit(
+                names::BACKUP_PLANNED,
+                Severity::Info,
+                json!({"kind": "database", "database": db,
+                       "bytes": server::database_size(&mut client, db),
+                       "path": catalog.db_dir(db).display().to_string()}),
+            );
+            planned += 1;
+        }
+        tally.planned = Some(planned);
+        return Ok(ExitCode::Ok);
     }
 
     let (catalog, _lock) = Catalog::create(&backup_dir, args.catalog.lock.lock_timeout)?;

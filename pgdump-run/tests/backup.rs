@@ -400,3 +400,39 @@ fn a_database_that_was_not_backed_up_leaves_nothing_in_the_catalog() {
     assert_ne!(r.code, 0);
     assert_eq!(std::fs::read_dir(dir.path().join(&db)).unwrap().count(), 1);
 }
+
+/// `--dry-run` connects and says what it would take, with sizes; it writes nothing, not
+/// even the catalog directory.
+#[test]
+fn a_dry_run_plans_every_set_and_writes_nothing() {
+    let c = Cluster::shared();
+    let db = c.unique_db("dry");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("catalog");
+    let r = run(
+        c,
+        &[
+            "-d",
+            &db,
+            "--backup-dir",
+            root.to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let planned = r.named("backup.planned");
+    assert_eq!(planned.len(), 2, "the globals and the database");
+    let d = planned
+        .iter()
+        .find(|p| p["database"] == db.as_str())
+        .unwrap();
+    assert!(d["bytes"].as_u64().unwrap() > 0);
+    assert!(d["path"]
+        .as_str()
+        .unwrap()
+        .starts_with(root.to_str().unwrap()));
+    assert_eq!(r.finished()["sets_planned"], 2);
+    assert_eq!(r.finished()["dry_run"], true);
+    assert!(r.named("backup.completed").is_empty());
+    assert!(!root.exists(), "a dry run created the catalog");
+}

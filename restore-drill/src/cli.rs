@@ -9,7 +9,8 @@ const EXAMPLES: &str = "Examples:
   restore-drill -d shop --ephemeral --rto-target 60m          in a private throwaway cluster
   restore-drill -d shop --jobs 2 --compare-live               against the live database
   pgdump-run -d shop | restore-drill -                        the set just taken
-  restore-drill history --backup-dir /var/backups/pgops       a month-by-month summary";
+  restore-drill history --backup-dir /var/backups/pgops       a month-by-month summary
+  restore-drill -d shop --dry-run                             which set, restored where";
 
 /// Restore a backup set into an empty scratch database, prove it, measure RTO and data loss.
 ///
@@ -102,6 +103,10 @@ pub struct DrillArgs {
     /// Directory holding pg_restore, psql and (for --ephemeral) initdb and pg_ctl.
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
+    /// Say which set would be drilled and where (drill.planned); restore nothing, create
+    /// nothing, record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// `-`: drill the set named by a backup.completed or verify.passed event on stdin.
     #[arg(value_name = "-")]
     pub stdin: Option<String>,

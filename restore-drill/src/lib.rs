@@ -67,7 +67,8 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
         .unwrap_or_else(correlation_id_from_env);
     let emitter = Emitter::stdout("restore-drill", correlation_id);
     match drill(args, events.as_ref(), &emitter) {
-        Ok(report) => {
+        Ok(Drilled::Planned) => emitter.finish("drill", ExitCode::Ok, json!({"dry_run": true})),
+        Ok(Drilled::Report(report)) => {
             let failed = report["result"] == "failed";
             let (event, severity) = if failed {
                 (names::DRILL_FAILED, Severity::Error)
@@ -399,11 +400,17 @@ struct Findings {
     target: Value,
 }
 
+/// What a drill run produced: its report, or with `--dry-run` only its plan (emitted).
+enum Drilled {
+    Report(Value),
+    Planned,
+}
+
 fn drill(
     args: &cli::DrillArgs,
     events: Option<&input::Input>,
     emitter: &Emitter,
-) -> Result<Value, OpsError> {
+) -> Result<Drilled, OpsError> {
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
     let inputs = resolve_inputs(args, events)?;
@@ -430,6 +437,23 @@ fn drill(
         )
     })?;
     let archive = set.path.join(&file.name);
+    if args.dry_run {
+        let target = if args.ephemeral {
+            json!({"kind": "ephemeral", "database": inputs.db})
+        } else {
+            json!({"kind": "server", "database": target::scratch_name(&inputs.db, started_at)})
+        };
+        emitter.emit(
+            names::DRILL_PLANNED,
+            Severity::Info,
+            json!({"database": inputs.db, "id": set.id, "path": set.path.display().to_string(),
+                   "bytes": file.bytes, "tables": manifest.tables.len(),
+                   "rows": manifest.tables.iter().map(|t| t.rows).sum::<u64>(),
+                   "target": target, "with_owners": args.with_owners, "jobs": args.jobs,
+                   "rto_target_ms": args.rto_target.as_millis() as u64}),
+        );
+        return Ok(Drilled::Planned);
+    }
     let mut f = Findings::default();
     let phase = |f: &mut Findings, name: &str, t: Instant| {
         f.phases.insert(format!("{name}_ms"), ms(t).into());
@@ -539,7 +563,7 @@ fn drill(
             );
         }
     }
-    Ok(report)
+    Ok(Drilled::Report(report))
 }
 
 /// The drill's report: the RTO check last, the verdict from every check. Pure.

@@ -130,6 +130,35 @@ fn an_empty_database_name_is_a_usage_error_naming_the_setting() {
     );
 }
 
+/// `--dry-run` names the set and where it would go; nothing is restored, created or
+/// recorded.
+#[test]
+fn a_dry_run_names_the_set_and_the_target_and_touches_nothing() {
+    let c = Cluster::shared();
+    let (db, dir, done) = tricky_backup(c, "drill_dry");
+    let r = drill(c, dir.path(), &["-d", &db, "--dry-run"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let plan = &r.named("drill.planned")[0];
+    assert_eq!(plan["id"], done["id"]);
+    assert_eq!(plan["target"]["kind"], "server");
+    assert!(plan["target"]["database"]
+        .as_str()
+        .unwrap()
+        .starts_with("pgops_drill_"));
+    assert!(plan["rows"].as_u64().unwrap() > 0);
+    assert!(r.named("drill.completed").is_empty());
+    assert_eq!(r.finished()["dry_run"], true);
+    let scratch = plan["target"]["database"].as_str().unwrap();
+    assert!(
+        !databases(c).iter().any(|d| d == scratch),
+        "a dry run created {scratch}"
+    );
+    assert!(
+        !dir.path().join("_drills.jsonl").exists(),
+        "a dry run was recorded"
+    );
+}
+
 #[test]
 fn drills_of_real_databases_are_proven_and_leave_nothing_behind() {
     let c = Cluster::shared();
