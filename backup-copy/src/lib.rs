@@ -37,7 +37,7 @@ pub use ops_catalog::sealed::{DESCRIPTOR, FORMAT_VERSION};
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    match ops_core::cli::parse::<cli::Args>(argv, "backup-copy", names::COPY_FAILED, "copy") {
+    match ops_core::cli::parse::<cli::Args>(argv, "backup-copy", "copy") {
         Ok(args) => run(
             &args,
             &Emitter::stdout("backup-copy", correlation_id_from_env()),
@@ -72,13 +72,9 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
             };
             emitter.finish("copy", exit, tally.json(args.dry_run))
         }
-        Err(error) => ops_core::cli::fail_run_with(
-            emitter,
-            names::COPY_FAILED,
-            "copy",
-            error,
-            tally.json(args.dry_run),
-        ),
+        Err(error) => {
+            ops_core::cli::fail_run_with(emitter, "copy", error, tally.json(args.dry_run))
+        }
     }
 }
 

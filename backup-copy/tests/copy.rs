@@ -171,7 +171,7 @@ fn a_missing_bucket_and_an_unreachable_endpoint_stop_the_run_with_a_clear_code()
     let src = dir.path().to_str().unwrap();
     let r = copy(Some(&s3), &[src, "s3://no-such-bucket/x"]);
     assert_eq!(r.code, 3, "{:#?}", r.events);
-    assert_eq!(r.error_code("copy.failed"), "store_bucket_missing");
+    assert_eq!(r.error_code("run.failed"), "store_bucket_missing");
     let port = testkit::free_port().to_string();
     let r = ToolRun::check(
         copy_cmd(Some(&s3), &[src, &s3.location("x")])
@@ -180,7 +180,7 @@ fn a_missing_bucket_and_an_unreachable_endpoint_stop_the_run_with_a_clear_code()
             .unwrap(),
     );
     assert_eq!(r.code, 3, "{:#?}", r.events);
-    assert_eq!(r.error_code("copy.failed"), "store_unreachable");
+    assert_eq!(r.error_code("run.failed"), "store_unreachable");
     // Never plaintext off the host, never an unsigned set.
     let r = ToolRun::check(
         copy_cmd(Some(&s3), &[src, &s3.location("x")])
@@ -189,7 +189,7 @@ fn a_missing_bucket_and_an_unreachable_endpoint_stop_the_run_with_a_clear_code()
             .unwrap(),
     );
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("copy.failed"), "encryption_required");
+    assert_eq!(r.error_code("run.failed"), "encryption_required");
     let r = ToolRun::check(
         copy_cmd(Some(&s3), &[src, &s3.location("x")])
             .env_remove("PGOPS_SIGNING_KEY")
@@ -197,10 +197,10 @@ fn a_missing_bucket_and_an_unreachable_endpoint_stop_the_run_with_a_clear_code()
             .unwrap(),
     );
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("copy.failed"), "signing_key_required");
+    assert_eq!(r.error_code("run.failed"), "signing_key_required");
     let r = copy(Some(&s3), &[src, "ftp://x/y"]);
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("copy.failed"), "invalid_location");
+    assert_eq!(r.error_code("run.failed"), "invalid_location");
 }
 
 /// A store that throttles (503 SlowDown) and drops connections mid-part: the copy retries
@@ -296,7 +296,7 @@ fn wrong_credentials_stop_the_run_as_denied() {
             .unwrap(),
     );
     assert_eq!(r.code, 3, "{:#?}", r.events);
-    assert_eq!(r.error_code("copy.failed"), "store_denied");
+    assert_eq!(r.error_code("run.failed"), "store_denied");
     let r = copy(Some(&s3), &[src, &s3.location("auth")]);
     assert_eq!(r.code, 0, "the right keys copy: {:#?}", r.events);
 }
@@ -336,7 +336,7 @@ fn the_endpoint_stopped_mid_copy_leaves_no_set_and_the_next_run_resumes() {
     };
     let r = run(&[]);
     assert_eq!(r.code, 3, "{:#?}", r.events);
-    let code = r.error_code("copy.failed").to_string();
+    let code = r.error_code("run.failed").to_string();
     assert!(
         ["store_unreachable", "store_failed"].contains(&code.as_str()),
         "{code}"

@@ -221,7 +221,7 @@ fn a_wrong_identity_a_forged_set_and_a_replayed_one_are_refused() {
             .unwrap(),
     );
     assert_eq!(r.code, 3, "{:#?}", r.events);
-    assert_eq!(r.error_code("copy.failed"), "wrong_identity");
+    assert_eq!(r.error_code("run.failed"), "wrong_identity");
     assert!(!back.path().join(&db).join(&real_id).exists());
 
     // A forger with write access to the bucket and the public recipient: a newer set of
@@ -470,7 +470,7 @@ fn remote_verify_catches_altered_truncated_and_deleted_objects() {
             .unwrap(),
     );
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("verify.failed"), "public_key_required");
+    assert_eq!(r.error_code("run.failed"), "public_key_required");
 }
 
 fn rotate_remote(s3: &S3Server, location: &str, extra: &[&str]) -> ToolRun {
@@ -624,7 +624,7 @@ fn a_drill_straight_from_the_bucket_counts_the_download_in_its_rto() {
     assert_eq!(done["rows"], rows);
     // A set named that the bucket does not hold, and no identity: clear refusals.
     let r = drill(&["--backup-id", "20200101T000000Z"]);
-    assert_eq!(r.error_code("drill.failed"), "set_not_found");
+    assert_eq!(r.error_code("run.failed"), "set_not_found");
     let r = ToolRun::check(
         c.tool("restore-drill")
             .envs(s3.env())
@@ -635,5 +635,5 @@ fn a_drill_straight_from_the_bucket_counts_the_download_in_its_rto() {
             .unwrap(),
     );
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("drill.failed"), "identity_required");
+    assert_eq!(r.error_code("run.failed"), "identity_required");
 }

@@ -19,7 +19,7 @@ use serde_json::json;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    match ops_core::cli::parse::<cli::Args>(argv, "backup-rotate", names::ROTATE_FAILED, "rotate") {
+    match ops_core::cli::parse::<cli::Args>(argv, "backup-rotate", "rotate") {
         Ok(args) => run(
             &args,
             &Emitter::stdout("backup-rotate", correlation_id_from_env()),
@@ -31,7 +31,6 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 fn fail_run(emitter: &Emitter, error: OpsError, dry_run: bool) -> ExitCode {
     ops_core::cli::fail_run_with(
         emitter,
-        names::ROTATE_FAILED,
         "rotate",
         error,
         json!({"sets_kept": 0, "sets_deleted": 0, "dry_run": dry_run}),

@@ -60,7 +60,7 @@ fn no_keep_rule_is_a_usage_error_and_deletes_nothing() {
     }
     let r = rotate(dir.path(), &[]);
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("rotate.failed"), "no_keep_rule");
+    assert_eq!(r.error_code("run.failed"), "no_keep_rule");
     assert_eq!(ids(dir.path(), "app").len(), 5);
 }
 
@@ -178,7 +178,7 @@ fn min_keep_and_pins_hold() {
     assert_eq!(r.finished()["sets_deleted"], 1);
     let r = rotate(dir.path(), &["--pin", "20200101T000000Z"]);
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("rotate.failed"), "set_not_found");
+    assert_eq!(r.error_code("run.failed"), "set_not_found");
 }
 
 #[test]
@@ -286,7 +286,7 @@ fn a_reader_holding_the_lock_makes_rotation_wait_then_exit_3() {
     let r = rotate(dir.path(), &["--keep-last", "1", "--lock-timeout", "400ms"]);
     assert!(started.elapsed() >= std::time::Duration::from_millis(400));
     assert_eq!(r.code, 3);
-    assert_eq!(r.error_code("rotate.failed"), "lock_busy");
+    assert_eq!(r.error_code("run.failed"), "lock_busy");
     assert_eq!(ids(dir.path(), "app").len(), 5);
 }
 
@@ -301,10 +301,10 @@ fn invalid_timezones_and_flags_exit_2() {
         .unwrap();
     let r = ToolRun::check(out);
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("rotate.failed"), "invalid_timezone");
+    assert_eq!(r.error_code("run.failed"), "invalid_timezone");
     let r = rotate(dir.path(), &["--keep-last", "many"]);
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("rotate.failed"), "invalid_argument");
+    assert_eq!(r.error_code("run.failed"), "invalid_argument");
 }
 
 /// A set of `small` copied by hand into `big/` under a newer id, its manifest id patched to
@@ -391,7 +391,7 @@ fn keep_within_zero_is_refused() {
     }
     let r = rotate(dir.path(), &["--keep-within", "0s", "--min-keep", "0"]);
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("rotate.failed"), "invalid_keep_rule");
+    assert_eq!(r.error_code("run.failed"), "invalid_keep_rule");
     assert_eq!(ids(dir.path(), "app").len(), 5);
 }
 

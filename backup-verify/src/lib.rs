@@ -26,14 +26,14 @@ use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    match ops_core::cli::parse::<cli::Args>(argv, "backup-verify", names::VERIFY_FAILED, "verify") {
+    match ops_core::cli::parse::<cli::Args>(argv, "backup-verify", "verify") {
         Ok(args) => run(args, &mut std::io::stdin().lock()),
         Err(exit) => exit,
     }
 }
 
 fn fail_run(emitter: &Emitter, error: OpsError) -> ExitCode {
-    ops_core::cli::fail_run(emitter, names::VERIFY_FAILED, "verify", error)
+    ops_core::cli::fail_run(emitter, "verify", error)
 }
 
 /// One set to verify.
@@ -79,10 +79,10 @@ pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
         None => exit,
         Some((error, producer)) => {
             emitter.emit_error(
-                names::VERIFY_FAILED,
+                names::RUN_FAILED,
                 Severity::Error,
                 error,
-                json!({"scope": "run", "upstream": producer}),
+                json!({"upstream": producer}),
             );
             std::cmp::max_by_key(exit, error.category.run_exit_code(), |e| e.code())
         }
@@ -95,12 +95,7 @@ pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
         Ok((exit, tally)) => emitter.finish("verify", report_upstream(exit), tally),
         Err(error) => {
             let exit = report_upstream(error.category.run_exit_code());
-            emitter.emit_error(
-                names::VERIFY_FAILED,
-                Severity::Error,
-                &error,
-                json!({"scope": "run"}),
-            );
+            emitter.emit_error(names::RUN_FAILED, Severity::Error, &error, json!({}));
             emitter.finish("verify", exit, json!({}))
         }
     }
@@ -286,12 +281,7 @@ fn execute(
             Category::Integrity,
             "no backup set was found to verify: a run that checked nothing proves nothing",
         );
-        emitter.emit_error(
-            names::VERIFY_FAILED,
-            Severity::Error,
-            &error,
-            json!({"scope": "run"}),
-        );
+        emitter.emit_error(names::RUN_FAILED, Severity::Error, &error, json!({}));
         return Ok((ExitCode::Problem, tally));
     }
     let exit = if passed == outcomes.len() && stale.is_empty() && problems == 0 {

@@ -178,7 +178,7 @@ fn stdin_mode_keeps_the_correlation_id_and_ignores_other_events() {
         r.code, 3,
         "a stream without run.finished: the producer died"
     );
-    assert_eq!(r.error_code("verify.failed"), "upstream_incomplete");
+    assert_eq!(r.error_code("run.failed"), "upstream_incomplete");
     assert!(r.events.iter().all(|e| e["correlation_id"] == "pipe-77"));
 }
 
@@ -218,8 +218,8 @@ fn a_failed_upstream_run_fails_verify_with_its_error() {
     assert_eq!(out.status.code(), Some(3));
     let r = verify_events(dir.path(), &out.stdout);
     assert_eq!(r.code, 3, "{:#?}", r.events);
-    assert_eq!(r.error_code("verify.failed"), "upstream_failed");
-    let failed = &r.named("verify.failed")[0];
+    assert_eq!(r.error_code("run.failed"), "upstream_failed");
+    let failed = &r.named("run.failed")[0];
     assert_eq!(failed["upstream"]["source"], "pgdump-run");
     assert_eq!(failed["upstream"]["exit_code"], 3);
     assert_eq!(failed["upstream"]["errors"][0]["code"], "connect_failed");
@@ -259,7 +259,7 @@ fn a_stream_without_run_finished_verifies_what_it_names_and_fails() {
     let r = verify_events(dir.path(), cut.as_bytes());
     assert_eq!(r.named("verify.passed").len(), 1, "{:#?}", r.events);
     assert_eq!(r.code, 3);
-    assert_eq!(r.error_code("verify.failed"), "upstream_incomplete");
+    assert_eq!(r.error_code("run.failed"), "upstream_incomplete");
     // The whole stream: all fine.
     assert_eq!(verify_events(dir.path(), text.as_bytes()).code, 0);
 }
@@ -269,11 +269,11 @@ fn an_empty_catalog_checked_nothing_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let r = verify(dir.path(), &[]);
     assert_eq!(r.code, 1);
-    assert_eq!(r.error_code("verify.failed"), "nothing_checked");
+    assert_eq!(r.error_code("run.failed"), "nothing_checked");
     assert_eq!(r.finished()["result"], "failed");
     let r = verify(&dir.path().join("absent"), &[]);
     assert_eq!(r.code, 3);
-    assert_eq!(r.error_code("verify.failed"), "catalog_missing");
+    assert_eq!(r.error_code("run.failed"), "catalog_missing");
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn a_writer_holding_the_lock_makes_verify_wait_then_exit_3() {
     let r = verify(dir.path(), &["--lock-timeout", "300ms"]);
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
     assert_eq!(r.code, 3);
-    assert_eq!(r.error_code("verify.failed"), "lock_busy");
+    assert_eq!(r.error_code("run.failed"), "lock_busy");
 }
 
 /// Moves the only set of `db` to `new_id` (directory and manifest id): returns its path.
@@ -437,8 +437,8 @@ fn a_root_run_leaves_the_catalog_usable_by_its_owner_and_permission_errors_say_w
     std::os::unix::fs::chown(&lock, Some(0), Some(0)).unwrap();
     let r = as_owner();
     assert_eq!(r.code, 3);
-    assert_eq!(r.error_code("verify.failed"), "permission_denied");
-    let message = r.named("verify.failed")[0]["error"]["message"]
+    assert_eq!(r.error_code("run.failed"), "permission_denied");
+    let message = r.named("run.failed")[0]["error"]["message"]
         .as_str()
         .unwrap()
         .to_string();

@@ -161,6 +161,6 @@ fn only_sets_signed_by_the_trusted_key_count() {
             .unwrap(),
     );
     assert_eq!(r.code, 1);
-    assert_eq!(r.error_code("drill.failed"), "signature_invalid");
+    assert_eq!(r.error_code("run.failed"), "signature_invalid");
     let _ = encode_db_dir(&db);
 }

@@ -5,12 +5,11 @@ use crate::event::{correlation_id_from_env, Emitter, Severity};
 use crate::{ExitCode, OpsError};
 
 /// Parses `argv` as `A`. On `--help`/`--version`, prints and returns `Err(ExitCode::Ok)`;
-/// on an invalid command line, prints clap's message on stderr, writes `failed_event`
+/// on an invalid command line, prints clap's message on stderr, writes `run.failed`
 /// (`invalid_argument`) and `run.finished`, and returns `Err(ExitCode::Usage)`.
 pub fn parse<A: clap::Parser + ToolArgs>(
     argv: impl IntoIterator<Item = std::ffi::OsString>,
     source: &'static str,
-    failed_event: &str,
     action: &str,
 ) -> Result<A, ExitCode> {
     // `-?` is `--help` in every tool and subcommand, as in psql (clap cannot alias its
@@ -47,7 +46,7 @@ pub fn parse<A: clap::Parser + ToolArgs>(
                 .trim_start_matches("error: ");
             let emitter = Emitter::stdout(source, correlation_id_from_env());
             let error = OpsError::validation("invalid_argument", first.to_string());
-            Err(fail_run(&emitter, failed_event, action, error))
+            Err(fail_run(&emitter, action, error))
         }
     }
 }
@@ -85,26 +84,26 @@ pub fn database_name(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// Reports an error that stopped a whole run (`<failed_event>` with `"scope": "run"`, then
-/// `run.finished`) and returns its exit code.
-pub fn fail_run(emitter: &Emitter, failed_event: &str, action: &str, error: OpsError) -> ExitCode {
-    fail_run_with(emitter, failed_event, action, error, serde_json::json!({}))
+/// Reports an error that stopped a whole run (`run.failed`, then `run.finished`) and
+/// returns its exit code. `<tool>.failed` events are only ever about one item (a set, a
+/// database); a whole run that failed is `run.failed` in every tool (envelope v2).
+pub fn fail_run(emitter: &Emitter, action: &str, error: OpsError) -> ExitCode {
+    fail_run_with(emitter, action, error, serde_json::json!({}))
 }
 
 /// [`fail_run`], with what the run had done so far in `run.finished` (its tally).
 pub fn fail_run_with(
     emitter: &Emitter,
-    failed_event: &str,
     action: &str,
     error: OpsError,
     tally: serde_json::Value,
 ) -> ExitCode {
     let exit = error.category.run_exit_code();
     emitter.emit_error(
-        failed_event,
+        crate::event_names::RUN_FAILED,
         Severity::Error,
         &error,
-        serde_json::json!({"scope": "run"}),
+        serde_json::json!({}),
     );
     emitter.finish(action, exit, tally)
 }

@@ -1,7 +1,7 @@
 //! The JSON-lines envelope: one event per line on stdout, flushed, nothing else on stdout.
 //!
 //! ```json
-//! {"v":1,"ts":"2026-11-24T03:00:01.234Z","event":"backup.completed","source":"pgdump-run",
+//! {"v":2,"ts":"2026-11-24T03:00:01.234Z","event":"backup.completed","source":"pgdump-run",
 //!  "severity":"info","correlation_id":"01JD…", "...": "payload fields"}
 //! ```
 //! The envelope fields always come first and a payload can never overwrite them.
@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// Schema version of every event this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Fields the envelope owns; a payload key with one of these names is dropped.
 const ENVELOPE_KEYS: [&str; 6] = ["v", "ts", "event", "source", "severity", "correlation_id"];
@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(text.lines().count(), 1);
         let v: Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(v["event"], "x.y");
-        assert_eq!(v["v"], 1);
+        assert_eq!(v["v"], 2);
         assert_eq!(v["n"], 1);
         assert_eq!(v["correlation_id"], "cid");
     }

@@ -1,7 +1,6 @@
 //! Every event name pgops emits, one constant each: tools name events only through these,
 //! and a test holds this list equal to the schemas in `docs/schemas/events/`.
 
-pub const AUDIT_FAILED: &str = "audit.failed";
 pub const AUDIT_FINDING: &str = "audit.finding";
 pub const AUDIT_SUMMARY: &str = "audit.summary";
 pub const BACKUP_COMPLETED: &str = "backup.completed";
@@ -24,9 +23,9 @@ pub const ROTATE_KEPT: &str = "rotate.kept";
 pub const ROTATE_PINNED: &str = "rotate.pinned";
 pub const ROTATE_SKIPPED: &str = "rotate.skipped";
 pub const ROTATE_UNPINNED: &str = "rotate.unpinned";
+pub const RUN_FAILED: &str = "run.failed";
 pub const RUN_FINISHED: &str = "run.finished";
 pub const STATUS_DATABASE: &str = "status.database";
-pub const STATUS_FAILED: &str = "status.failed";
 pub const STATUS_AUDIT: &str = "status.audit";
 pub const STATUS_RELOADED: &str = "status.reloaded";
 pub const STATUS_SERVING: &str = "status.serving";
@@ -36,8 +35,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 33] = [
-    AUDIT_FAILED,
+pub const ALL: [&str; 32] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -60,10 +58,10 @@ pub const ALL: [&str; 33] = [
     ROTATE_PINNED,
     ROTATE_SKIPPED,
     ROTATE_UNPINNED,
+    RUN_FAILED,
     RUN_FINISHED,
     STATUS_AUDIT,
     STATUS_DATABASE,
-    STATUS_FAILED,
     STATUS_RELOADED,
     STATUS_SERVING,
     VERIFY_FAILED,

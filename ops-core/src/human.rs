@@ -257,9 +257,9 @@ mod tests {
         )
         .unwrap();
         assert!(j.starts_with("<3>pgdump-run: error: "));
-        let run = json!({"scope": "run", "error": {"code": "lock_busy", "message": "held"}});
+        let run = json!({"error": {"code": "lock_busy", "message": "held"}});
         assert_eq!(
-            line(Mode::Terminal, "backup-verify", Severity::Error, "verify.failed", &run).unwrap(),
+            line(Mode::Terminal, "backup-verify", Severity::Error, "run.failed", &run).unwrap(),
             "backup-verify: error: lock_busy: held — another pgops run holds the catalog: wait, or raise --lock-timeout"
         );
         assert!(line(Mode::Terminal, "x", Severity::Info, "backup.completed", &p).is_none());

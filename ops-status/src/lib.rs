@@ -19,12 +19,7 @@ pub mod views;
 /// Parses the command line and runs; returns the exit code. Invalid flags get an event
 /// and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
-    match ops_core::cli::parse::<cli::Args>(
-        argv,
-        "ops-status",
-        ops_core::event_names::STATUS_FAILED,
-        "status",
-    ) {
+    match ops_core::cli::parse::<cli::Args>(argv, "ops-status", "status") {
         Ok(args) => run::run(&args),
         Err(exit) => exit.code(),
     }

@@ -88,7 +88,7 @@ pub fn run(args: &Args) -> i32 {
                     .finish("status", ExitCode::Ok, json!({"databases": n}))
                     .code()
             }
-            Err(e) => ops_core::cli::fail_run(&emitter, names::STATUS_FAILED, "status", e).code(),
+            Err(e) => ops_core::cli::fail_run(&emitter, "status", e).code(),
         },
         Some(View::Health(policy)) => {
             let (overall, doc) = health_doc(&load(&args.common), &policy.policy());
@@ -103,10 +103,7 @@ pub fn run(args: &Args) -> i32 {
                 Ok(s) => metrics::render(&s, &build()),
                 Err(e) => {
                     return match output {
-                        Some(_) => {
-                            ops_core::cli::fail_run(&emitter, names::STATUS_FAILED, "metrics", e)
-                                .code()
-                        }
+                        Some(_) => ops_core::cli::fail_run(&emitter, "metrics", e).code(),
                         // stdout is the scrape: the error goes to stderr.
                         None => {
                             eprintln!("ops-status: {}: {}", e.code, e.message);
@@ -132,7 +129,6 @@ pub fn run(args: &Args) -> i32 {
                         .code(),
                     Err(e) => ops_core::cli::fail_run(
                         &emitter,
-                        names::STATUS_FAILED,
                         "metrics",
                         OpsError::io(format!("writing {}", path.display()), &e),
                     )

@@ -138,7 +138,7 @@ fn a_missing_catalog_is_a_clear_error_and_health_cannot_tell() {
     let missing = dir.path().join("nope");
     let r = ToolRun::check(status(&missing, &[]));
     assert_eq!(r.code, 3);
-    assert_eq!(r.error_code("status.failed"), "catalog_missing");
+    assert_eq!(r.error_code("run.failed"), "catalog_missing");
     let out = status(&missing, &["health"]);
     assert_eq!(out.status.code(), Some(2));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

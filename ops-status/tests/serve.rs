@@ -361,7 +361,7 @@ fn a_public_address_is_refused_unless_allowed() {
             .unwrap();
         let r = ToolRun::check(out);
         assert_eq!(r.code, 2, "{listen}");
-        assert_eq!(r.error_code("status.failed"), "public_listen_refused");
+        assert_eq!(r.error_code("run.failed"), "public_listen_refused");
     }
 }
 

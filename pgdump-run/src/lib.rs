@@ -31,7 +31,7 @@ use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    match ops_core::cli::parse::<cli::Args>(argv, "pgdump-run", names::BACKUP_FAILED, "backup") {
+    match ops_core::cli::parse::<cli::Args>(argv, "pgdump-run", "backup") {
         Ok(args) => run(args),
         Err(exit) => exit,
     }
@@ -44,12 +44,7 @@ pub fn run(args: cli::Args) -> ExitCode {
     let exit = match execute(&args, &emitter, &mut tally) {
         Ok(exit) => exit,
         Err(error) => {
-            emitter.emit_error(
-                names::BACKUP_FAILED,
-                Severity::Error,
-                &error,
-                json!({"scope": "run", "database": null}),
-            );
+            emitter.emit_error(names::RUN_FAILED, Severity::Error, &error, json!({}));
             error.category.run_exit_code()
         }
     };

@@ -154,7 +154,7 @@ fn a_full_disk_fails_cleanly_and_keeps_earlier_sets() {
     let r = run(c, &base);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.failure_code(), "disk_full");
-    assert_eq!(r.named("backup.failed")[0]["error"]["category"], "io");
+    assert_eq!(r.failure()["error"]["category"], "io");
     let (sets, partials) = entries(&db_dir(&root, &db));
     assert!(partials.is_empty(), "the partial was removed");
     assert_eq!(sets.len(), 1);
@@ -187,7 +187,7 @@ fn server_stopped_mid_dump_is_a_pg_dump_failure() {
     let r = check(child.wait_with_output().unwrap());
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.failure_code(), "pg_dump_failed");
-    let failed = r.named("backup.failed")[0];
+    let failed = r.failure();
     assert!(
         failed["stderr"].as_str().unwrap().contains("pg_dump"),
         "{failed}"
@@ -330,7 +330,7 @@ fn a_wrong_password_is_auth_failed_and_never_echoed() {
     let r = check(out);
     assert_eq!(r.code, 3);
     assert_eq!(r.failure_code(), "auth_failed");
-    assert_eq!(r.named("backup.failed")[0]["error"]["category"], "authz");
+    assert_eq!(r.failure()["error"]["category"], "authz");
 }
 
 #[test]
@@ -370,7 +370,7 @@ fn a_missing_pg_dump_is_reported() {
     );
     assert_eq!(r.code, 3);
     assert_eq!(r.failure_code(), "pg_dump_missing");
-    assert!(r.named("backup.failed")[0]["error"]["message"]
+    assert!(r.failure()["error"]["message"]
         .as_str()
         .unwrap()
         .contains("--pg-bin-dir"));
@@ -411,10 +411,7 @@ fn a_pg_dump_older_than_the_server_is_refused_before_dumping() {
     );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert_eq!(r.failure_code(), "version_mismatch");
-    assert_eq!(
-        r.named("backup.failed")[0]["error"]["category"],
-        "validation"
-    );
+    assert_eq!(r.failure()["error"]["category"], "validation");
     assert!(!marker.exists(), "no dump was attempted");
     assert!(!root.exists(), "nothing was written");
 }

@@ -72,7 +72,7 @@ fn every_sslmode_against_a_tls_server_with_a_throwaway_ca() {
         let (r, dir) = case.backup("localhost", &db, &format!("sslmode={mode} {wrong}"));
         assert_eq!(r.code, 3, "sslmode={mode}: {:#?}", r.events);
         assert_eq!(r.failure_code(), "tls_failed", "{:#?}", r.events);
-        let msg = r.named("backup.failed")[0]["error"]["message"]
+        let msg = r.failure()["error"]["message"]
             .as_str()
             .unwrap()
             .to_string();
@@ -166,6 +166,6 @@ fn require_against_a_server_without_tls_is_refused() {
     let r = check(out);
     assert_eq!(r.code, 3, "{:#?}", r.events);
     assert_eq!(r.failure_code(), "tls_failed", "{:#?}", r.events);
-    let msg = r.named("backup.failed")[0]["error"]["message"].to_string();
+    let msg = r.failure()["error"]["message"].to_string();
     assert!(msg.contains("does not support TLS"), "{msg}");
 }

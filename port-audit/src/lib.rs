@@ -21,15 +21,14 @@ use std::collections::BTreeMap;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let args =
-        match ops_core::cli::parse::<cli::Args>(argv, "port-audit", names::AUDIT_FAILED, "audit") {
-            Ok(args) => args,
-            Err(exit) => return exit,
-        };
+    let args = match ops_core::cli::parse::<cli::Args>(argv, "port-audit", "audit") {
+        Ok(args) => args,
+        Err(exit) => return exit,
+    };
     let emitter = Emitter::stdout("port-audit", correlation_id_from_env());
     match run(&args, &emitter) {
         Ok(exit) => exit,
-        Err(error) => ops_core::cli::fail_run(&emitter, names::AUDIT_FAILED, "audit", error),
+        Err(error) => ops_core::cli::fail_run(&emitter, "audit", error),
     }
 }
 

@@ -492,5 +492,5 @@ fn invalid_policies_exit_2() {
         .unwrap();
     let r = ToolRun::check(out);
     assert_eq!(r.code, 2);
-    assert_eq!(r.error_code("audit.failed"), "invalid_policy");
+    assert_eq!(r.error_code("run.failed"), "invalid_policy");
 }

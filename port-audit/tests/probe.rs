@@ -71,5 +71,5 @@ fn both_methods_find_a_loopback_listener_and_syn_needs_the_right() {
     );
     let r = audit(&with("syn"), true);
     assert_eq!(r.code, 2, "{:#?}", r.events);
-    assert_eq!(r.error_code("audit.failed"), "probe_not_permitted");
+    assert_eq!(r.error_code("run.failed"), "probe_not_permitted");
 }

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    match ops_core::cli::parse::<cli::Args>(argv, "restore-drill", names::DRILL_FAILED, "drill") {
+    match ops_core::cli::parse::<cli::Args>(argv, "restore-drill", "drill") {
         Ok(args) => match args.command {
             Some(cli::Command::History(h)) => run_history(&h),
             None => run_drill(&args.drill, &mut std::io::stdin().lock()),
@@ -38,7 +38,7 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 }
 
 fn fail_run(emitter: &Emitter, action: &str, error: OpsError) -> ExitCode {
-    ops_core::cli::fail_run(emitter, names::DRILL_FAILED, action, error)
+    ops_core::cli::fail_run(emitter, action, error)
 }
 
 /// Runs a drill; `stdin` is read only with `-`.

@@ -119,8 +119,8 @@ fn an_empty_database_name_is_a_usage_error_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let r = drill(c, dir.path(), &["-d", ""]);
     assert_eq!(r.code, 2, "{:#?}", r.events);
-    assert_eq!(r.error_code("drill.failed"), "invalid_argument");
-    let failed = &r.named("drill.failed")[0];
+    assert_eq!(r.error_code("run.failed"), "invalid_argument");
+    let failed = &r.named("run.failed")[0];
     assert!(
         failed["error"]["message"]
             .as_str()
@@ -321,7 +321,7 @@ fn sigint_mid_restore_drops_the_scratch_and_exits_3() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let r = ToolRun::check(child.wait_with_output().unwrap());
     assert_eq!(r.code, 3, "{:#?}", r.events);
-    assert_eq!(r.error_code("drill.failed"), "interrupted");
+    assert_eq!(r.error_code("run.failed"), "interrupted");
     assert!(scratch_dbs(c, &db).is_empty(), "scratch dropped");
 }
 
@@ -518,7 +518,7 @@ fn a_set_copied_from_another_database_is_never_drilled_as_it() {
 
     let r = drill(c, dir.path(), &["-d", &big, "--backup-id", &newer]);
     assert_eq!(r.code, 1);
-    assert_eq!(r.error_code("drill.failed"), "set_misplaced");
+    assert_eq!(r.error_code("run.failed"), "set_misplaced");
 }
 
 /// A dump that is a symbolic link is refused, as backup-verify refuses it: one rule.
@@ -535,7 +535,7 @@ fn a_symlinked_dump_is_not_a_set() {
     std::os::unix::fs::symlink(&elsewhere, set.join(name)).unwrap();
     let r = drill(c, dir.path(), &["-d", &db]);
     assert_eq!(r.code, 1, "{:#?}", r.events);
-    assert_eq!(r.error_code("drill.failed"), "no_set");
+    assert_eq!(r.error_code("run.failed"), "no_set");
     assert!(scratch_dbs(c, &db).is_empty());
 }
 
@@ -671,5 +671,5 @@ fn a_drill_over_tls_with_a_client_certificate() {
             .unwrap(),
     );
     assert_eq!(r.code, 3, "{:#?}", r.events);
-    assert_eq!(r.error_code("drill.failed"), "tls_failed");
+    assert_eq!(r.error_code("run.failed"), "tls_failed");
 }

@@ -95,7 +95,7 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
         );
         if i.major < major {
             assert_eq!(b.code, 2, "pg_dump {} against {major}", i.major);
-            assert_eq!(b.error_code("backup.failed"), "version_mismatch");
+            assert_eq!(b.error_code("run.failed"), "version_mismatch");
             eprintln!(
                 "pg_dump {} is older than server {major}: version_mismatch",
                 i.major
@@ -131,7 +131,7 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
             }
             None => {
                 assert_eq!(d.code, 3, "{:#?}", d.events);
-                assert_eq!(d.error_code("drill.failed"), "no_client_pair");
+                assert_eq!(d.error_code("run.failed"), "no_client_pair");
                 eprintln!("  no pg_restore takes it into server {major}: said so before starting");
             }
         }

@@ -92,7 +92,7 @@ fn watch(
 
 /// Runs the server until SIGTERM or SIGINT; returns the exit code.
 pub fn run(common: &Common, args: &ServeArgs, emitter: &Emitter, build: BuildInfo) -> ExitCode {
-    let fail = |e: OpsError| ops_core::cli::fail_run(emitter, names::STATUS_FAILED, "serve", e);
+    let fail = |e: OpsError| ops_core::cli::fail_run(emitter, "serve", e);
     let addrs = match listen_addresses(&args.listen, args.allow_public) {
         Ok(a) => a,
         Err(e) => return fail(e),
@@ -120,7 +120,7 @@ async fn serve(
     addrs: Vec<SocketAddr>,
     first: settings::Settings,
 ) -> ExitCode {
-    let fail = |e: OpsError| ops_core::cli::fail_run(emitter, names::STATUS_FAILED, "serve", e);
+    let fail = |e: OpsError| ops_core::cli::fail_run(emitter, "serve", e);
     let listener = match tokio::net::TcpListener::bind(&addrs[..]).await {
         Ok(l) => l,
         Err(e) => return fail(OpsError::io(format!("listening on {}", args.listen), &e)),

@@ -13,6 +13,7 @@ pub use testkit::ToolRun as Run;
 pub trait BackupRun {
     fn completed_for(&self, db: &str) -> &Value;
     fn failure_code(&self) -> &str;
+    fn failure(&self) -> &Value;
 }
 
 impl BackupRun for Run {
@@ -28,8 +29,22 @@ impl BackupRun for Run {
             })
     }
 
+    /// The first failure: a set's (backup.failed), else the run's (run.failed).
+    fn failure(&self) -> &Value {
+        self.named("backup.failed")
+            .into_iter()
+            .chain(self.named("run.failed"))
+            .next()
+            .unwrap_or_else(|| panic!("no failure: {:#?}", self.events))
+    }
+
+    /// The first failure's code: a set's (backup.failed), else the run's (run.failed).
     fn failure_code(&self) -> &str {
-        self.error_code("backup.failed")
+        if self.named("backup.failed").is_empty() {
+            self.error_code("run.failed")
+        } else {
+            self.error_code("backup.failed")
+        }
     }
 }
 
