@@ -152,7 +152,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         json!({
             "kind": kind(target),
             "id": id,
-            "database": target.database(),
+            "database": target.label(),
             "format": format,
             "compression": compression_label(&ctx.compression),
             "server_version": ctx.server.version,
@@ -236,7 +236,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
     let mut payload = json!({
         "kind": kind(target),
         "id": id,
-        "database": target.database(),
+        "database": target.label(),
         "path": final_dir.display().to_string(),
         "file": file_name,
         "format": format,
@@ -320,7 +320,7 @@ fn report_failure(
     let mut payload = json!({
         "kind": kind(target),
         "id": id,
-        "database": target.database(),
+        "database": target.label(),
         "duration_ms": started.elapsed().as_millis() as u64,
     });
     if let Some(stderr) = failure.stderr.filter(|s| !s.trim().is_empty()) {

@@ -154,7 +154,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
             emitter.emit(
                 names::BACKUP_PLANNED,
                 Severity::Info,
-                json!({"kind": "globals", "database": null, "bytes": null,
+                json!({"kind": "globals", "database": ops_catalog::catalog::GLOBALS_DIR, "bytes": null,
                        "path": catalog.globals_dir().display().to_string()}),
             );
             planned += 1;

@@ -208,7 +208,10 @@ fn all_databases_with_globals_and_exclusions() {
         .into_iter()
         .find(|e| e["kind"] == "globals")
         .expect("globals set");
-    assert!(g["database"].is_null());
+    assert_eq!(
+        g["database"], "_globals",
+        "the same label as every other tool"
+    );
     let m = manifest(g["path"].as_str().unwrap());
     assert_eq!(m["kind"], "globals");
     let sql = std::process::Command::new("zstd")
