@@ -8,6 +8,7 @@ pub const BACKUP_FAILED: &str = "backup.failed";
 pub const BACKUP_PLANNED: &str = "backup.planned";
 pub const BACKUP_PARTIAL_REMOVED: &str = "backup.partial_removed";
 pub const BACKUP_STARTED: &str = "backup.started";
+pub const CATALOG_CREATED: &str = "catalog.created";
 pub const COPY_COMPLETED: &str = "copy.completed";
 pub const COPY_FAILED: &str = "copy.failed";
 pub const COPY_PLANNED: &str = "copy.planned";
@@ -35,7 +36,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 32] = [
+pub const ALL: [&str; 33] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -43,6 +44,7 @@ pub const ALL: [&str; 32] = [
     BACKUP_PARTIAL_REMOVED,
     BACKUP_PLANNED,
     BACKUP_STARTED,
+    CATALOG_CREATED,
     COPY_COMPLETED,
     COPY_FAILED,
     COPY_PLANNED,

@@ -173,7 +173,18 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         return Ok(ExitCode::Ok);
     }
 
+    // A mistyped --backup-dir must not quietly start a second catalog: a new one is said
+    // out loud (a warning, on the terminal and in the journal too).
+    let is_new = !backup_dir.exists();
     let (catalog, _lock) = Catalog::create(&backup_dir, args.catalog.lock.lock_timeout)?;
+    if is_new {
+        emitter.emit(
+            names::CATALOG_CREATED,
+            Severity::Warning,
+            json!({"path": backup_dir.display().to_string(),
+                   "message": format!("created a new, empty catalog at {}: if you meant an existing one, check --backup-dir (PGOPS_BACKUP_DIR)", backup_dir.display())}),
+        );
+    }
     remove_stale_partials(&catalog, emitter)?;
 
     let stop = StopSignal::install(args.timeout.map(|t| Instant::now() + t))?;

@@ -439,3 +439,30 @@ fn a_dry_run_plans_every_set_and_writes_nothing() {
     assert!(r.named("backup.completed").is_empty());
     assert!(!root.exists(), "a dry run created the catalog");
 }
+
+/// A mistyped --backup-dir must not quietly start a second catalog: the first run into a
+/// new directory says so (a warning), later runs do not.
+#[test]
+fn a_new_catalog_is_announced_once() {
+    let c = Cluster::shared();
+    let db = c.unique_db("new_catalog");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("fresh");
+    let args = [
+        "-d",
+        db.as_str(),
+        "--no-globals",
+        "--backup-dir",
+        root.to_str().unwrap(),
+    ];
+    let r = run(c, &args);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let created = r.named("catalog.created");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["severity"], "warning");
+    assert!(created[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--backup-dir"));
+    assert!(run(c, &args).named("catalog.created").is_empty());
+}
