@@ -9,9 +9,10 @@
 pub mod cli;
 pub mod fetch;
 pub mod history;
-pub mod proof;
-pub mod restore;
 pub mod target;
+
+// The restore machinery is shared with backup-restore (ops-restore).
+pub use ops_restore::{proof, restore};
 
 use ops_catalog::catalog::{Catalog, CheckResult, CheckStatus, CheckedSet, SetKind, Verdict};
 use ops_catalog::input;

@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The client programs a drill runs.
+/// The client programs a restore runs.
 #[derive(Debug, Clone)]
 pub struct Programs {
     pub pg_restore: PathBuf,
@@ -110,8 +110,11 @@ impl Restore<'_> {
         }
         let db = self.target.dbname.clone().unwrap_or_default();
         self.target.apply_to_command(&mut cmd);
-        // The scratch name is [a-z0-9_]: safe as an argument, never a conninfo.
-        cmd.arg(format!("--dbname={db}")).stdout(Stdio::null());
+        // pg_restore needs -d to restore rather than print SQL; any name (a restore keeps
+        // the original, whatever its characters) goes in as a quoted conninfo value, so it
+        // is never read as a connection string of its own.
+        cmd.arg(format!("--dbname=dbname={}", conninfo_value(&db)))
+            .stdout(Stdio::null());
         cmd
     }
 
@@ -213,6 +216,11 @@ impl Restore<'_> {
     }
 }
 
+/// A conninfo value: single-quoted, with `\` and `'` escaped (libpq's rule).
+pub fn conninfo_value(v: &str) -> String {
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 /// Writes each entry's data offset (flag `OFFSET_POS_SET`, then the block's position).
 fn patch_offsets(file: &File, summary: &pg_archive::Summary) -> io::Result<()> {
     use std::os::unix::fs::FileExt;
@@ -251,5 +259,17 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn any_database_name_is_one_conninfo_value() {
+        assert_eq!(super::conninfo_value("shop"), "'shop'");
+        assert_eq!(
+            super::conninfo_value("a'b\\c host=evil"),
+            "'a\\'b\\\\c host=evil'"
+        );
     }
 }
