@@ -18,6 +18,9 @@ pub const DRILL_FAILED: &str = "drill.failed";
 pub const DRILL_LEFTOVER: &str = "drill.leftover";
 pub const DRILL_PLANNED: &str = "drill.planned";
 pub const DRILL_MONTH: &str = "drill.month";
+pub const RESTORE_COMPLETED: &str = "restore.completed";
+pub const RESTORE_FAILED: &str = "restore.failed";
+pub const RESTORE_PLANNED: &str = "restore.planned";
 pub const ROTATE_DELETED: &str = "rotate.deleted";
 pub const ROTATE_FAILED: &str = "rotate.failed";
 pub const ROTATE_KEPT: &str = "rotate.kept";
@@ -36,7 +39,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 33] = [
+pub const ALL: [&str; 36] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -54,6 +57,9 @@ pub const ALL: [&str; 33] = [
     DRILL_LEFTOVER,
     DRILL_MONTH,
     DRILL_PLANNED,
+    RESTORE_COMPLETED,
+    RESTORE_FAILED,
+    RESTORE_PLANNED,
     ROTATE_DELETED,
     ROTATE_FAILED,
     ROTATE_KEPT,

@@ -1,8 +1,9 @@
 //! What every pgops tool promises on its command line, checked across all of them.
 
-const TOOLS: [&str; 7] = [
+const TOOLS: [&str; 8] = [
     "pgdump-run",
     "backup-verify",
+    "backup-restore",
     "backup-rotate",
     "backup-copy",
     "restore-drill",

@@ -1,0 +1,85 @@
+//! backup-restore's command line.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Shown after the flags in `--help`.
+const EXAMPLES: &str = "Examples:
+  backup-restore -d shop                                  the newest verified set, as shop
+  backup-restore -d shop --dry-run                        which set, what would be done
+  backup-restore -d shop --target shop_copy --jobs 4      beside the original
+  backup-restore -d shop --swap                           restore beside, swap when proven
+  backup-restore -d shop --globals --clean                roles first, replace shop";
+
+/// Put a database back from a backup set.
+///
+/// The set: the newest of -d DB that passed verification (or --backup-id). The target: a
+/// database of the same name (or --target) on the server the connection flags and libpq
+/// environment name. A target that exists and holds anything is never touched unless
+/// --clean (drop it first) or --swap (restore beside it, recount, then rename it aside and
+/// the restored one into place). Every table is recounted against the manifest. JSON
+/// lines on stdout: restore.planned (--dry-run), restore.completed or restore.failed,
+/// run.finished. Exit 0 restored and proven, 1 the restore or its proof failed, 2 invalid
+/// invocation (a target in use without --clean/--swap), 3 could not run.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "backup-restore",
+    version = ops_core::cli::VERSION,
+    after_help = EXAMPLES,
+    disable_help_flag = true
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub human: ops_core::human::HumanArgs,
+    /// Print help (also -?).
+    #[arg(long, global = true, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    #[command(flatten)]
+    pub conn: ops_pg::cli::ConnArgs,
+    /// The database whose backup to restore (its name in the catalog).
+    #[arg(short = 'd', long = "dbname", value_name = "DB", value_parser = ops_core::cli::database_name)]
+    pub dbname: String,
+    /// Restore into this database instead of the original name.
+    #[arg(long, value_name = "NAME", value_parser = ops_core::cli::database_name)]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub catalog: ops_catalog::cli::CatalogArgs,
+    #[command(flatten)]
+    pub trust: ops_catalog::cli::TrustArgs,
+    /// Restore this set instead of the newest verified one.
+    #[arg(long, value_name = "ID")]
+    pub backup_id: Option<String>,
+    /// Accept a set that was never verified (never one that failed).
+    #[arg(long)]
+    pub unverified: bool,
+    /// A target that exists and holds anything is dropped first.
+    #[arg(long, conflicts_with = "swap")]
+    pub clean: bool,
+    /// Restore beside the target, recount, then rename the old one to
+    /// <target>_before_<time> and the restored one into place.
+    #[arg(long)]
+    pub swap: bool,
+    /// Replay the newest globals set first (roles, tablespaces), so owners and grants
+    /// come back.
+    #[arg(long)]
+    pub globals: bool,
+    /// Restore without owners and privileges (every object owned by the connecting user).
+    #[arg(long)]
+    pub no_owner: bool,
+    /// pg_restore's parallel jobs inside this one restore.
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Say which set, into which database, with which steps (restore.planned); change
+    /// nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Directory holding pg_restore and psql.
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+impl ops_core::cli::ToolArgs for Args {
+    fn human(&self) -> &ops_core::human::HumanArgs {
+        &self.human
+    }
+}

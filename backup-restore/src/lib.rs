@@ -1,0 +1,268 @@
+//! backup-restore: put a database back from a backup set (#13).
+//!
+//! [`choose`] picks the set (the newest that passed verification), [`plan::plan`] decides
+//! what happens to the target from its state and the flags (pure), and [`execute`] runs the
+//! steps: globals first when asked, then create or drop, pg_restore, a recount of every
+//! table against the manifest, and for `--swap` the renames only once the restored
+//! database is proven. The restore machinery is ops-restore's, shared with restore-drill.
+
+pub mod cli;
+pub mod plan;
+pub mod server;
+
+use ops_catalog::catalog::{Catalog, CheckedSet, Verdict};
+use ops_catalog::lock::LockMode;
+use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event_names as names;
+use ops_core::redact::Redactor;
+use ops_core::stop::StopSignal;
+use ops_core::{Category, ExitCode, OpsError};
+use ops_pg::conn::ConnSettings;
+use ops_restore::{proof, restore};
+use plan::{Mode, Plan, Step};
+use serde_json::{json, Value};
+use std::time::Instant;
+
+/// Parses the command line and runs.
+pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    match ops_core::cli::parse::<cli::Args>(argv, "backup-restore", "restore") {
+        Ok(args) => run(&args),
+        Err(exit) => exit,
+    }
+}
+
+/// What a run ended with.
+enum Outcome {
+    Planned,
+    Restored(Value),
+    /// The restore ran but its proof failed (the report says which tables).
+    Failed(Value),
+}
+
+/// Runs with parsed flags; returns the exit code.
+pub fn run(args: &cli::Args) -> ExitCode {
+    let emitter = Emitter::stdout("backup-restore", correlation_id_from_env());
+    match restore_run(args, &emitter) {
+        Ok(Outcome::Planned) => emitter.finish("restore", ExitCode::Ok, json!({"dry_run": true})),
+        Ok(Outcome::Restored(report)) => {
+            emitter.emit(names::RESTORE_COMPLETED, Severity::Info, report);
+            emitter.finish("restore", ExitCode::Ok, json!({}))
+        }
+        Ok(Outcome::Failed(report)) => {
+            emitter.emit(names::RESTORE_FAILED, Severity::Error, report);
+            emitter.finish("restore", ExitCode::Problem, json!({}))
+        }
+        Err(e) => ops_core::cli::fail_run(&emitter, "restore", e),
+    }
+}
+
+/// The set to restore: `--backup-id`, else the newest that passed verification (with
+/// `--unverified`, the newest that did not fail). A set that failed is never restored.
+pub fn choose(
+    catalog: &Catalog,
+    db: &str,
+    backup_id: Option<&str>,
+    unverified: bool,
+) -> Result<CheckedSet, OpsError> {
+    let dir = catalog.set_dir(Some(db));
+    let acceptable = |s: &CheckedSet| match s.set.read_verify().map(|r| r.verdict) {
+        Some(Verdict::Pass) => true,
+        Some(_) => false,
+        None => unverified,
+    };
+    let chosen = match backup_id {
+        Some(id) => match dir.set_named(id) {
+            Some(Ok(s)) if acceptable(&s) => Some(s),
+            Some(Ok(_)) => {
+                return Err(OpsError::new(
+                    "set_not_verified",
+                    Category::Integrity,
+                    format!("set {id} of {db:?} has not passed verification: run backup-verify, or pass --unverified (a failed set is never restored)"),
+                ))
+            }
+            Some(Err(r)) => {
+                return Err(OpsError::new(r.why.code(), Category::Integrity, r.reason))
+            }
+            None => None,
+        },
+        None => dir
+            .scan(jiff::Timestamp::now())
+            .map_err(|e| OpsError::io_at("listing", &dir.path, &e))?
+            .newest_where(acceptable)
+            .cloned(),
+    };
+    chosen.ok_or_else(|| {
+        OpsError::new(
+            "no_set",
+            Category::Integrity,
+            format!(
+                "no set of {db:?} {} in {}",
+                if unverified {
+                    "that did not fail verification"
+                } else {
+                    "has passed verification"
+                },
+                catalog.root().display()
+            ),
+        )
+    })
+}
+
+fn step_text(s: &Step) -> Value {
+    match s {
+        Step::Globals => json!({"step": "globals"}),
+        Step::Drop(d) => json!({"step": "drop", "database": d}),
+        Step::Create(d) => json!({"step": "create", "database": d}),
+        Step::Restore(d) => json!({"step": "restore", "database": d}),
+        Step::Rename { from, to } => json!({"step": "rename", "from": from, "to": to}),
+    }
+}
+
+fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
+    let started = Instant::now();
+    let stamp = ops_core::timefmt::set_id(jiff::Timestamp::now());
+    let root = args.catalog.dir()?.to_path_buf();
+    let settings = ConnSettings::resolve(&args.conn.flags(Some(args.dbname.clone())))?;
+    let db = settings.effective_dbname();
+    let target = args.target.clone().unwrap_or_else(|| db.clone());
+    let admin = settings.for_database("postgres");
+    // Shared: rotation cannot delete the set while it is restored.
+    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
+    let catalog = catalog.with_trust(args.trust.load()?);
+    let chosen = choose(&catalog, &db, args.backup_id.as_deref(), args.unverified)?;
+    let mode = match (args.clean, args.swap) {
+        (true, _) => Mode::Clean,
+        (_, true) => Mode::Swap,
+        _ => Mode::Refuse,
+    };
+    let plan = plan::plan(
+        &target,
+        server::state(&admin, &target)?,
+        mode,
+        args.globals,
+        &stamp,
+    )?;
+    let described = json!({
+        "database": db, "id": chosen.set.id, "path": chosen.set.path.display().to_string(),
+        "target": target, "kept_as": plan.kept_as,
+        "steps": plan.steps.iter().map(step_text).collect::<Vec<_>>(),
+    });
+    if args.dry_run {
+        emitter.emit(names::RESTORE_PLANNED, Severity::Info, described);
+        return Ok(Outcome::Planned);
+    }
+    let globals = args.globals.then(|| newest_globals(&catalog)).flatten();
+    let counted = execute(args, &plan, &chosen, globals.as_ref(), &admin, &settings)?;
+    let mismatches: Vec<&proof::TableCount> = counted.iter().filter(|c| !c.matches()).collect();
+    let mut report = described;
+    report["rto_ms"] = (started.elapsed().as_millis() as u64).into();
+    report["tables"] = counted.len().into();
+    report["rows"] = counted.iter().filter_map(|c| c.actual).sum::<u64>().into();
+    report["mismatches"] = serde_json::to_value(&mismatches).expect("counts serialize");
+    Ok(if mismatches.is_empty() {
+        Outcome::Restored(report)
+    } else {
+        Outcome::Failed(report)
+    })
+}
+
+/// The newest globals set of the catalog, if any.
+fn newest_globals(catalog: &Catalog) -> Option<CheckedSet> {
+    catalog
+        .set_dir(None)
+        .scan(jiff::Timestamp::now())
+        .ok()?
+        .sets
+        .pop()
+}
+
+/// Runs the plan's steps; returns the recount of the restored database. A restore whose
+/// recount fails stops before any rename: the old target stays as it was.
+fn execute(
+    args: &cli::Args,
+    plan: &Plan,
+    set: &CheckedSet,
+    globals: Option<&CheckedSet>,
+    admin: &ConnSettings,
+    settings: &ConnSettings,
+) -> Result<Vec<proof::TableCount>, OpsError> {
+    let m = &set.manifest;
+    let file = m.files.first().ok_or_else(|| {
+        OpsError::new(
+            "manifest_invalid",
+            Category::Integrity,
+            "the manifest lists no file",
+        )
+    })?;
+    let installs = ops_pg::programs::installations(args.pg_bin_dir.as_deref());
+    let archive_major = ops_pg::programs::major_of(&m.pg_dump_version);
+    let target_major = server::major(admin)?;
+    let client = ops_pg::programs::pick_restore(&installs, archive_major, target_major).ok_or_else(|| {
+        OpsError::new(
+            "no_client_pair",
+            Category::Dependency,
+            format!("no installed pg_restore can restore an archive of pg_dump {archive_major} into PostgreSQL {target_major} (ADR 0006)"),
+        )
+    })?;
+    let programs = restore::Programs::of(client);
+    let stop = StopSignal::install(None)?;
+    let redactor = Redactor::new(settings.secrets());
+    let mut counted = Vec::new();
+    for step in &plan.steps {
+        match step {
+            Step::Globals => {
+                if let Some(g) = globals {
+                    let gf = g.manifest.files.first().ok_or_else(|| {
+                        OpsError::new(
+                            "manifest_invalid",
+                            Category::Integrity,
+                            "the globals manifest lists no file",
+                        )
+                    })?;
+                    runner(&programs, admin.clone(), args, &stop, &redactor).globals(
+                        &g.set.path.join(&gf.name),
+                        &g.manifest,
+                        admin,
+                    )?;
+                }
+            }
+            Step::Drop(db) => server::drop(admin, db)?,
+            Step::Create(db) => server::create(admin, db)?,
+            Step::Restore(db) => {
+                let into = settings.for_database(db);
+                let restored = runner(&programs, into.clone(), args, &stop, &redactor)
+                    .run(&set.set.path.join(&file.name), m);
+                if let Err(e) = restored {
+                    // A database this run created goes again; one it found is left.
+                    if plan.steps.contains(&Step::Create(db.clone())) {
+                        let _ = server::drop(admin, db);
+                    }
+                    return Err(e);
+                }
+                counted = proof::count_tables(&mut into.connect()?, m);
+                if counted.iter().any(|c| !c.matches()) {
+                    return Ok(counted);
+                }
+            }
+            Step::Rename { from, to } => server::rename(admin, from, to)?,
+        }
+    }
+    Ok(counted)
+}
+
+fn runner<'a>(
+    programs: &'a restore::Programs,
+    target: ConnSettings,
+    args: &cli::Args,
+    stop: &'a StopSignal,
+    redactor: &'a Redactor,
+) -> restore::Restore<'a> {
+    restore::Restore {
+        programs,
+        target,
+        jobs: args.jobs,
+        with_owners: !args.no_owner,
+        stop,
+        redactor,
+    }
+}

@@ -1,0 +1,168 @@
+//! backup-restore against a real server: the newest verified set comes back under its own
+//! name with every row; a database in use is refused unless --clean or --swap (which keeps
+//! the old one); --dry-run changes nothing; owners come back with --globals; a set that was
+//! never verified is not restored unless asked.
+
+use std::path::Path;
+use std::process::Command;
+use testkit::{Cluster, ToolRun};
+
+fn tool(c: &Cluster, name: &str, root: &Path, args: &[&str]) -> ToolRun {
+    let out = c
+        .tool(name)
+        .arg("--backup-dir")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap();
+    ToolRun::check(out)
+}
+
+fn restore(c: &Cluster, root: &Path, args: &[&str]) -> ToolRun {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-restore"));
+    c.configure_tool(&mut cmd);
+    ToolRun::check(
+        cmd.arg("--backup-dir")
+            .arg(root)
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// A database with the tricky schema, backed up (with the globals) and verified.
+fn verified_backup(c: &Cluster, prefix: &str, root: &Path) -> String {
+    let db = c.unique_db(prefix);
+    c.load_tricky(&db);
+    assert_eq!(tool(c, "pgdump-run", root, &["-d", &db]).code, 0);
+    assert_eq!(tool(c, "backup-verify", root, &["--latest"]).code, 0);
+    db
+}
+
+#[test]
+fn the_newest_verified_set_comes_back_under_its_own_name_and_a_database_in_use_is_refused() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = verified_backup(c, "restore_back", dir.path());
+    let before = c.row_counts(&db);
+    assert!(!before.is_empty());
+
+    // In use: refused, untouched; the dry run says what --swap would do.
+    let r = restore(c, dir.path(), &["-d", &db]);
+    assert_eq!(r.code, 2, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "target_not_empty");
+    let r = restore(c, dir.path(), &["-d", &db, "--swap", "--dry-run"]);
+    assert_eq!(r.code, 0);
+    let plan = &r.named("restore.planned")[0];
+    let kept = plan["kept_as"].as_str().unwrap().to_string();
+    assert!(kept.starts_with(&format!("{db}_before_")), "{plan}");
+    assert!(!c
+        .connect("postgres")
+        .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&kept])
+        .unwrap()
+        .iter()
+        .any(|_| true));
+
+    // Gone: it comes back, every table recounted, under its own name.
+    c.drop_db(&db);
+    let r = restore(c, dir.path(), &["-d", &db, "--jobs", "2"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let done = &r.named("restore.completed")[0];
+    assert_eq!(done["target"], db.as_str());
+    assert!(done["mismatches"].as_array().unwrap().is_empty());
+    assert!(done["rto_ms"].as_u64().is_some());
+    assert_eq!(c.row_counts(&db), before);
+
+    // --swap: restored beside, proven, then swapped; the old one is kept.
+    c.connect(&db)
+        .batch_execute("CREATE TABLE marker_of_old (x int)")
+        .unwrap();
+    let r = restore(c, dir.path(), &["-d", &db, "--swap"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let kept = r.named("restore.completed")[0]["kept_as"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(c.row_counts(&db), before, "the restored one is in place");
+    assert!(
+        c.row_counts(&kept)
+            .keys()
+            .any(|(_, t)| t == "marker_of_old"),
+        "the old one is kept"
+    );
+    c.drop_db(&kept);
+
+    // --clean: replaced in place.
+    c.connect(&db)
+        .batch_execute("CREATE TABLE marker_of_old (x int)")
+        .unwrap();
+    let r = restore(c, dir.path(), &["-d", &db, "--clean", "--target", &db]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(c.row_counts(&db), before);
+}
+
+#[test]
+fn owners_come_back_with_the_globals() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = c.unique_db("restore_owner");
+    let role = format!("restore_owner_{}", std::process::id());
+    c.connect("postgres")
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} NOLOGIN"
+        ))
+        .unwrap();
+    c.connect(&db)
+        .batch_execute(&format!(
+            "CREATE TABLE owned (x int); INSERT INTO owned VALUES (1), (2); ALTER TABLE owned OWNER TO {role}"
+        ))
+        .unwrap();
+    assert_eq!(tool(c, "pgdump-run", dir.path(), &["-d", &db]).code, 0);
+    assert_eq!(tool(c, "backup-verify", dir.path(), &["--latest"]).code, 0);
+    c.drop_db(&db);
+    c.connect("postgres")
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .unwrap();
+
+    let r = restore(c, dir.path(), &["-d", &db, "--globals"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let owner: String = c
+        .connect(&db)
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'owned'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, role);
+    c.drop_db(&db);
+    c.connect("postgres")
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .unwrap();
+}
+
+#[test]
+fn a_set_never_verified_is_not_restored_unless_asked() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = c.unique_db("restore_unverified");
+    c.connect(&db)
+        .batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+        .unwrap();
+    assert_eq!(
+        tool(c, "pgdump-run", dir.path(), &["-d", &db, "--no-globals"]).code,
+        0
+    );
+    let target = format!("{db}_copy");
+    let r = restore(c, dir.path(), &["-d", &db, "--target", &target]);
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "no_set");
+    let r = restore(
+        c,
+        dir.path(),
+        &["-d", &db, "--target", &target, "--unverified"],
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(c.row_counts(&target), c.row_counts(&db));
+    c.drop_db(&target);
+}
