@@ -114,6 +114,7 @@ fn step_text(s: &Step) -> Value {
         Step::Drop(d) => json!({"step": "drop", "database": d}),
         Step::Create(d) => json!({"step": "create", "database": d}),
         Step::Restore(d) => json!({"step": "restore", "database": d}),
+        Step::Properties(d) => json!({"step": "properties", "database": d}),
         Step::Rename { from, to } => json!({"step": "rename", "from": from, "to": to}),
     }
 }
@@ -242,6 +243,11 @@ fn execute(
                 counted = proof::count_tables(&mut into.connect()?, m);
                 if counted.iter().any(|c| !c.matches()) {
                     return Ok(counted);
+                }
+            }
+            Step::Properties(db) => {
+                if let Some(p) = &m.database_properties {
+                    server::apply_properties(admin, db, p, !args.no_owner)?;
                 }
             }
             Step::Rename { from, to } => server::rename(admin, from, to)?,

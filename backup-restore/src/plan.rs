@@ -33,6 +33,9 @@ pub enum Step {
     Create(String),
     /// pg_restore into this database, then recount every table.
     Restore(String),
+    /// Re-apply the database's own properties recorded in the manifest (settings, role
+    /// settings, comment, connection limit, owner, grants) to this database.
+    Properties(String),
     /// Rename a database (the old target aside, then the restored one into place). Only
     /// after the restored one is proven.
     Rename {
@@ -79,9 +82,11 @@ pub fn plan(
         (TargetState::Missing, _) => {
             steps.push(Step::Create(target.into()));
             steps.push(Step::Restore(target.into()));
+            steps.push(Step::Properties(target.into()));
         }
         (TargetState::Empty, Mode::Refuse | Mode::Clean) => {
             steps.push(Step::Restore(target.into()));
+            steps.push(Step::Properties(target.into()));
         }
         (TargetState::InUse(n), Mode::Refuse) => {
             return Err(OpsError::validation(
@@ -96,12 +101,15 @@ pub fn plan(
             steps.push(Step::Drop(target.into()));
             steps.push(Step::Create(target.into()));
             steps.push(Step::Restore(target.into()));
+            steps.push(Step::Properties(target.into()));
         }
         (TargetState::Empty | TargetState::InUse(_), Mode::Swap) => {
             let side = side_name(target, "restoring", stamp);
             let old = side_name(target, "before", stamp);
             steps.push(Step::Create(side.clone()));
             steps.push(Step::Restore(side.clone()));
+            // Properties follow the database (its oid) through the rename.
+            steps.push(Step::Properties(side.clone()));
             steps.push(Step::Rename {
                 from: target.into(),
                 to: old.clone(),
@@ -137,7 +145,8 @@ mod tests {
             [
                 Step::Globals,
                 Step::Create("shop".into()),
-                Step::Restore("shop".into())
+                Step::Restore("shop".into()),
+                Step::Properties("shop".into())
             ]
         );
         let p = plan("shop", TargetState::InUse(1), Mode::Clean, false, T).unwrap();

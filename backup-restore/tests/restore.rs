@@ -102,7 +102,7 @@ fn the_newest_verified_set_comes_back_under_its_own_name_and_a_database_in_use_i
 }
 
 #[test]
-fn owners_come_back_with_the_globals() {
+fn owners_grants_and_database_settings_come_back() {
     let c = Cluster::shared();
     let dir = tempfile::tempdir().unwrap();
     let db = c.unique_db("restore_owner");
@@ -117,6 +117,33 @@ fn owners_come_back_with_the_globals() {
             "CREATE TABLE owned (x int); INSERT INTO owned VALUES (1), (2); ALTER TABLE owned OWNER TO {role}"
         ))
         .unwrap();
+    // The database's own properties, which a plain archive leaves out.
+    c.connect("postgres")
+        .batch_execute(&format!(
+            "ALTER DATABASE {db} SET work_mem = '12MB';
+             ALTER DATABASE {db} SET search_path = public, \"$user\";
+             ALTER ROLE {role} IN DATABASE {db} SET statement_timeout = '5s';
+             COMMENT ON DATABASE {db} IS 'it''s the shop';
+             ALTER DATABASE {db} CONNECTION LIMIT 7;
+             REVOKE CONNECT ON DATABASE {db} FROM PUBLIC;
+             GRANT CONNECT ON DATABASE {db} TO {role};"
+        ))
+        .unwrap();
+    let props = |c: &Cluster| -> Vec<String> {
+        let q = format!(
+            "SELECT coalesce(array_to_string(s.setconfig, ';'), ''),
+                    coalesce(shobj_description(d.oid, 'pg_database'), ''),
+                    d.datconnlimit::text, coalesce(d.datacl::text, ''),
+                    coalesce((SELECT array_to_string(setconfig, ';') FROM pg_db_role_setting r
+                              WHERE r.setdatabase = d.oid AND r.setrole = '{role}'::regrole), '')
+             FROM pg_database d LEFT JOIN pg_db_role_setting s ON s.setdatabase = d.oid AND s.setrole = 0
+             WHERE d.datname = $1"
+        );
+        let row = c.connect("postgres").query_one(&q, &[&db]).unwrap();
+        (0..5).map(|i| row.get::<_, String>(i)).collect()
+    };
+    let before = props(c);
+    assert!(before[0].contains("work_mem=12MB"), "{before:?}");
     assert_eq!(tool(c, "pgdump-run", dir.path(), &["-d", &db]).code, 0);
     assert_eq!(tool(c, "backup-verify", dir.path(), &["--latest"]).code, 0);
     c.drop_db(&db);
@@ -135,6 +162,11 @@ fn owners_come_back_with_the_globals() {
         .unwrap()
         .get(0);
     assert_eq!(owner, role);
+    assert_eq!(
+        props(c),
+        before,
+        "settings, comment, limit, grants, role settings"
+    );
     c.drop_db(&db);
     c.connect("postgres")
         .batch_execute(&format!("DROP ROLE {role}"))

@@ -461,6 +461,7 @@ mod tests {
             },
             correlation_id: "c".into(),
             notes: vec![],
+            database_properties: None,
         }
     }
 

@@ -241,6 +241,33 @@ pub struct Manifest {
     pub correlation_id: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The database's own properties, which a plain pg_dump archive leaves out: what
+    /// backup-restore re-applies (absent in sets taken before they were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_properties: Option<DatabaseProperties>,
+}
+
+/// What `ALTER DATABASE`, `COMMENT ON DATABASE` and `GRANT … ON DATABASE` set: not in a
+/// pg_dump archive made without `--create`, so recorded beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseProperties {
+    pub owner: String,
+    pub comment: Option<String>,
+    /// -1: no limit.
+    pub connection_limit: i32,
+    /// `ALTER DATABASE … SET`: `name=value`, as the server stores them.
+    pub settings: Vec<String>,
+    /// `ALTER ROLE … IN DATABASE … SET`.
+    pub role_settings: Vec<RoleSetting>,
+    /// The database's ACL (`aclitem` text, e.g. `app=c/postgres`); `None`: the defaults.
+    pub acl: Option<Vec<String>>,
+}
+
+/// One `ALTER ROLE role IN DATABASE … SET name=value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleSetting {
+    pub role: String,
+    pub setting: String,
 }
 
 impl Manifest {

@@ -92,7 +92,12 @@ fn compression_label(c: &Compression) -> String {
 }
 
 /// Takes one backup set and reports it. Returns true when the set was published.
-pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>) -> bool {
+pub fn backup(
+    ctx: &RunContext<'_>,
+    target: &Target,
+    database_size: Option<u64>,
+    database_properties: Option<catalog::DatabaseProperties>,
+) -> bool {
     let started = Instant::now();
     let dir = match &target {
         Target::Database(db) => ctx.catalog.db_dir(db),
@@ -223,6 +228,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, database_size: Option<u64>)
         },
         correlation_id: ctx.emitter.correlation_id().to_string(),
         notes: notes.clone(),
+        database_properties,
     };
     let final_dir = dir.join(&id);
     let published = catalog::write_signed_manifest(&partial, &manifest, ctx.signing)

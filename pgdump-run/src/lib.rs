@@ -19,6 +19,7 @@ pub mod server;
 pub mod server_files;
 
 use dump::{RunContext, Target};
+use ops_catalog::catalog::DatabaseProperties;
 use ops_catalog::catalog::{self, Catalog};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
@@ -188,13 +189,14 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
     remove_stale_partials(&catalog, emitter)?;
 
     let stop = StopSignal::install(args.timeout.map(|t| Instant::now() + t))?;
-    let mut targets: Vec<(Target, Option<u64>)> = Vec::new();
+    let mut targets: Vec<(Target, Option<u64>, Option<DatabaseProperties>)> = Vec::new();
     if !args.no_globals {
-        targets.push((Target::Globals, None));
+        targets.push((Target::Globals, None, None));
     }
     for db in databases {
         let size = server::database_size(&mut client, &db);
-        targets.push((Target::Database(db), size));
+        let props = server::database_properties(&mut client, &db);
+        targets.push((Target::Database(db), size, props));
     }
     drop(client);
 
@@ -212,9 +214,10 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         stop: &stop,
         signing: signing.as_ref(),
     };
-    let published = ops_core::parallel::map(&targets, args.jobs as usize, |(target, size)| {
-        dump::backup(&ctx, target, *size)
-    });
+    let published =
+        ops_core::parallel::map(&targets, args.jobs as usize, |(target, size, props)| {
+            dump::backup(&ctx, target, *size, props.clone())
+        });
     tally.completed = published.iter().filter(|ok| **ok).count();
     tally.failed = targets.len() - tally.completed;
     Ok(if stop.reason().is_some() {

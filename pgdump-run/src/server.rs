@@ -55,3 +55,51 @@ pub fn database_size(client: &mut postgres::Client, db: &str) -> Option<u64> {
         .flatten()
         .map(|r| r.get::<_, i64>(0) as u64)
 }
+
+/// The database's own properties that an archive made without `--create` leaves out, or
+/// `None` if the database is gone or they cannot be read (the set is still taken: a note
+/// would be noise for an unprivileged user, and backup-restore then skips them).
+pub fn database_properties(
+    client: &mut postgres::Client,
+    db: &str,
+) -> Option<ops_catalog::catalog::DatabaseProperties> {
+    let row = client
+        .query_opt(
+            "SELECT d.oid, pg_get_userbyid(d.datdba)::text, shobj_description(d.oid, 'pg_database'), \
+                    d.datconnlimit, d.datacl::text[] \
+             FROM pg_database d WHERE d.datname = $1",
+            &[&db],
+        )
+        .ok()??;
+    let oid: postgres::types::Oid = row.get(0);
+    let settings: Vec<String> = client
+        .query(
+            "SELECT unnest(setconfig) FROM pg_db_role_setting WHERE setdatabase = $1 AND setrole = 0",
+            &[&oid],
+        )
+        .ok()?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let role_settings = client
+        .query(
+            "SELECT pg_get_userbyid(setrole)::text, unnest(setconfig) FROM pg_db_role_setting \
+             WHERE setdatabase = $1 AND setrole <> 0 ORDER BY 1",
+            &[&oid],
+        )
+        .ok()?
+        .iter()
+        .map(|r| ops_catalog::catalog::RoleSetting {
+            role: r.get(0),
+            setting: r.get(1),
+        })
+        .collect();
+    Some(ops_catalog::catalog::DatabaseProperties {
+        owner: row.get(1),
+        comment: row.get(2),
+        connection_limit: row.get(3),
+        settings,
+        role_settings,
+        acl: row.get(4),
+    })
+}
