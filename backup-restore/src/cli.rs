@@ -9,11 +9,14 @@ const EXAMPLES: &str = "Examples:
   backup-restore -d shop --dry-run                        which set, what would be done
   backup-restore -d shop --target shop_copy --jobs 4      beside the original
   backup-restore -d shop --swap                           restore beside, swap when proven
-  backup-restore -d shop --globals --clean                roles first, replace shop";
+  backup-restore -d shop --globals --clean                roles first, replace shop
+  backup-restore -d shop --backup-dir s3://bucket/pgops --identity /secure/identity.age";
 
 /// Put a database back from a backup set.
 ///
-/// The set: the newest of -d DB that passed verification (or --backup-id). The target: a
+/// The set: the newest of -d DB that passed verification (or --backup-id); from a sealed
+/// catalog (s3://…, with --identity) the newest set that unseals, signatures and hashes
+/// checked on the way. The target: a
 /// database of the same name (or --target) on the server the connection flags and libpq
 /// environment name. A target that exists and holds anything is never touched unless
 /// --clean (drop it first) or --swap (restore beside it, recount, then rename it aside and
@@ -46,6 +49,8 @@ pub struct Args {
     pub catalog: ops_catalog::cli::CatalogArgs,
     #[command(flatten)]
     pub trust: ops_catalog::cli::TrustArgs,
+    #[command(flatten)]
+    pub identity: ops_catalog::cli::IdentityArgs,
     /// Restore this set instead of the newest verified one.
     #[arg(long, value_name = "ID")]
     pub backup_id: Option<String>,

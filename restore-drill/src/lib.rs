@@ -7,12 +7,11 @@
 //! ([`history`]) and drops the scratch database whatever happens.
 
 pub mod cli;
-pub mod fetch;
 pub mod history;
 pub mod target;
 
 // The restore machinery is shared with backup-restore (ops-restore).
-pub use ops_restore::{proof, restore};
+pub use ops_restore::{fetch, proof, restore};
 
 use ops_catalog::catalog::{Catalog, CheckResult, CheckStatus, CheckedSet, SetKind, Verdict};
 use ops_catalog::input;
@@ -418,7 +417,15 @@ fn drill(
     let stop = StopSignal::install(None)?;
     let remote = match inputs.root.to_str() {
         Some(l) if ops_catalog::sealed::is_sealed_location(l) => {
-            Some(fetch::fetch(args, l, &inputs.db)?)
+            let (trust, identities) = (args.trust.require()?, args.identity.require()?);
+            Some(fetch::fetch(&fetch::Request {
+                location: l,
+                db: &inputs.db,
+                backup_id: args.backup_id.as_deref(),
+                with_globals: args.with_owners,
+                trust: &trust,
+                identities: &identities,
+            })?)
         }
         _ => None,
     };

@@ -1,10 +1,9 @@
-//! Drilling straight from a sealed catalog (an `s3://` location, ADR 0014): the chosen set
-//! (and, with `--with-owners`, the newest globals set) is unsealed into a private scratch
-//! catalog, every object checked against its signed envelope and every file against its
-//! manifest as it is decrypted; the drill then runs on it as on any local set. The
-//! download is part of the drill, so it is part of the RTO (`download_ms` says how much).
+//! Restoring straight from a sealed catalog (an `s3://` location, ADR 0014): the chosen set
+//! (and, when asked, the newest globals set) is unsealed into a private scratch catalog,
+//! every object checked against its signed envelope and every file against its manifest as
+//! it is decrypted; the restore (or drill) then runs on it as on any local set. The
+//! download is part of the restore, so it is part of the RTO (`download_ms` says how much).
 
-use crate::cli::DrillArgs;
 use ops_catalog::catalog::{encode_db_dir, GLOBALS_DIR};
 use ops_catalog::keys::{Identities, TrustedKey};
 use ops_catalog::sealed::open::{check_descriptor, scan_dir, unseal_into, SealedSet};
@@ -24,7 +23,7 @@ pub struct Fetched {
     pub bytes: u64,
 }
 
-/// The set of `db` to drill among the sealed sets: `--backup-id`, or the newest.
+/// The set of `db` among the sealed sets: `--backup-id`, or the newest.
 fn choose<'a>(
     sets: &'a [SealedSet],
     rejected: &[ops_catalog::sealed::open::SealedRejected],
@@ -66,35 +65,41 @@ fn choose<'a>(
     }
 }
 
-/// Unseals the set of `db` to drill (and the newest globals with `--with-owners`) from the
-/// sealed catalog at `location` into a scratch catalog.
-pub fn fetch(args: &DrillArgs, location: &str, db: &str) -> Result<Fetched, OpsError> {
+/// What to fetch, and with which keys.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub location: &'a str,
+    pub db: &'a str,
+    pub backup_id: Option<&'a str>,
+    /// Also the newest globals set (roles, for owners).
+    pub with_globals: bool,
+    pub trust: &'a TrustedKey,
+    pub identities: &'a Identities,
+}
+
+/// Unseals the set of `db` (and the newest globals when asked) from the sealed catalog at
+/// `location` into a scratch catalog.
+pub fn fetch(req: &Request<'_>) -> Result<Fetched, OpsError> {
     let started = Instant::now();
-    let trust: TrustedKey = args.trust.require()?;
-    let identities: Identities = args.identity.require()?;
+    let (location, db, trust, identities) = (req.location, req.db, req.trust, req.identities);
     let store = store::open_location(location, &StoreOptions::default())
         .map_err(|e| e.to_ops_error("opening the catalog"))?;
     let store: &dyn Store = store.as_ref();
     check_descriptor(store)?;
     let at = |e: ops_catalog::store::StoreError| e.to_ops_error(&format!("reading {location}"));
     let dir = encode_db_dir(db);
-    let scanned = scan_dir(store, &dir, &trust).map_err(at)?;
-    let set = choose(
-        &scanned.sets,
-        &scanned.rejected,
-        db,
-        args.backup_id.as_deref(),
-    )?;
+    let scanned = scan_dir(store, &dir, trust).map_err(at)?;
+    let set = choose(&scanned.sets, &scanned.rejected, db, req.backup_id)?;
     let scratch = tempfile::Builder::new()
-        .prefix("pgops-drill-")
+        .prefix("pgops-restore-")
         .tempdir()
         .map_err(|e| OpsError::io("creating a scratch catalog", &e))?;
-    unseal_into(store, set, &identities, &trust, scratch.path())?;
+    unseal_into(store, set, identities, trust, scratch.path())?;
     let mut bytes = set.envelope.bytes();
-    if args.with_owners {
-        let globals = scan_dir(store, GLOBALS_DIR, &trust).map_err(at)?;
+    if req.with_globals {
+        let globals = scan_dir(store, GLOBALS_DIR, trust).map_err(at)?;
         if let Some(g) = globals.sets.last() {
-            unseal_into(store, g, &identities, &trust, scratch.path())?;
+            unseal_into(store, g, identities, trust, scratch.path())?;
             bytes += g.envelope.bytes();
         }
     }
