@@ -113,6 +113,7 @@ fn the_runbook_brings_every_database_and_role_back_from_the_bucket_alone() {
     new.configure(&mut cmd);
     let tools = testkit::tool_bin("backup-copy");
     testkit::tool_bin("backup-verify");
+    testkit::tool_bin("backup-restore");
     let path = std::env::var("PATH").unwrap_or_default();
     let out = cmd
         .current_dir(work.path())
