@@ -180,7 +180,10 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         emitter.emit(names::RESTORE_PLANNED, Severity::Info, described);
         return Ok(Outcome::Planned);
     }
-    let globals = args.globals.then(|| newest_globals(&catalog)).flatten();
+    let globals = args
+        .globals
+        .then(|| ops_restore::newest_globals(&catalog))
+        .flatten();
     let counted = execute(args, &plan, &chosen, globals.as_ref(), &admin, &settings)?;
     let mismatches: Vec<&proof::TableCount> = counted.iter().filter(|c| !c.matches()).collect();
     let mut report = described;
@@ -197,16 +200,6 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
     } else {
         Outcome::Failed(report)
     })
-}
-
-/// The newest globals set of the catalog, if any.
-fn newest_globals(catalog: &Catalog) -> Option<CheckedSet> {
-    catalog
-        .set_dir(None)
-        .scan(jiff::Timestamp::now())
-        .ok()?
-        .sets
-        .pop()
 }
 
 /// Runs the plan's steps; returns the recount of the restored database. A restore whose

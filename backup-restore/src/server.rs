@@ -4,31 +4,12 @@
 
 use crate::plan::TargetState;
 use ops_catalog::catalog::DatabaseProperties;
-use ops_core::{Category, OpsError};
+use ops_core::OpsError;
 use ops_pg::conn::ConnSettings;
 use ops_restore::proof::quote_ident;
 
-fn sql_error(what: &str, e: postgres::Error) -> OpsError {
-    let detail = e
-        .as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| e.to_string());
-    OpsError::new(
-        "target_failed",
-        Category::Dependency,
-        format!("{what}: {detail}"),
-    )
-}
-
-/// The server's major version.
-pub fn major(admin: &ConnSettings) -> Result<u32, OpsError> {
-    let num: i32 = admin
-        .connect()?
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .map_err(|e| sql_error("asking the server's version", e))?
-        .get(0);
-    Ok((num / 10000) as u32)
-}
+pub use ops_restore::server_major as major;
+use ops_restore::sql_error;
 
 /// Whether `db` exists and holds anything outside the system schemas.
 pub fn state(admin: &ConnSettings, db: &str) -> Result<TargetState, OpsError> {

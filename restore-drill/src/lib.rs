@@ -670,12 +670,4 @@ fn run_history(args: &cli::HistoryArgs) -> ExitCode {
     )
 }
 
-/// The globals set a drill replays with `--with-owners`: the newest usable one.
-pub fn newest_globals(catalog: &Catalog) -> Option<CheckedSet> {
-    catalog
-        .set_dir(None)
-        .scan(jiff::Timestamp::now())
-        .ok()?
-        .sets
-        .pop()
-}
+pub use ops_restore::newest_globals;

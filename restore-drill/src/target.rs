@@ -1,7 +1,7 @@
 //! The scratch database a drill restores into, and its lifecycle: created empty, dropped
 //! (or its ephemeral cluster deleted) whatever happens, unless `--keep`.
 
-use ops_core::{Category, OpsError};
+use ops_core::OpsError;
 use ops_pg::cluster::LocalCluster;
 use ops_pg::conn::ConnSettings;
 
@@ -71,14 +71,8 @@ fn lock_key(name: &str) -> i32 {
 }
 
 /// The major version of the server `admin` reaches.
-pub fn server_major(admin: &ConnSettings) -> Result<u32, OpsError> {
-    let num: i32 = admin
-        .connect()?
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .map_err(|e| sql_error("asking the server's version", e))?
-        .get(0);
-    Ok((num / 10000) as u32)
-}
+pub use ops_restore::server_major;
+use ops_restore::sql_error;
 
 /// What a drill did with a `pgops_drill_*` database it found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -181,18 +175,6 @@ pub fn sweep_leftovers(admin: &ConnSettings) -> Result<Vec<Leftover>, OpsError> 
         });
     }
     Ok(out)
-}
-
-fn sql_error(what: &str, e: postgres::Error) -> OpsError {
-    let detail = e
-        .as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| e.to_string());
-    OpsError::new(
-        "target_failed",
-        Category::Dependency,
-        format!("{what}: {detail}"),
-    )
 }
 
 impl Scratch {
