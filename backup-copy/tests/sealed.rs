@@ -522,7 +522,7 @@ fn remote_rotation_deletes_whole_sets_and_never_counts_a_forgery() {
 
     let r = rotate_remote(&s3, &dst, &["--keep-last", "1", "--dry-run"]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
-    assert_eq!(r.named("rotate.deleted").len(), 2);
+    assert_eq!(r.named("rotate.planned").len(), 2);
     assert_eq!(
         st.list_dir(&db).unwrap().dirs.len(),
         4,

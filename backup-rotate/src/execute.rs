@@ -7,17 +7,34 @@ use ops_core::event_names as names;
 use ops_core::{timefmt, OpsError};
 use serde_json::json;
 
-/// Deletes one set (unless `dry_run`) and reports it; false if the deletion failed.
-pub fn delete(set: &SetRef, database: &str, dry_run: bool, emitter: &Emitter) -> bool {
+/// The event of a deletion: done (`rotate.deleted`), or with `--dry-run` only planned
+/// (`rotate.planned`): a dry run never says it deleted anything.
+pub fn deletion_event(dry_run: bool) -> &'static str {
+    if dry_run {
+        names::ROTATE_PLANNED
+    } else {
+        names::ROTATE_DELETED
+    }
+}
+
+/// Deletes one set (unless `dry_run`) and reports it with why; false if the deletion failed.
+pub fn delete(
+    set: &SetRef,
+    database: &str,
+    reasons: &[String],
+    dry_run: bool,
+    emitter: &Emitter,
+) -> bool {
     let result = if dry_run {
         Ok(())
     } else {
         catalog::delete_set(set)
     };
-    let mut payload = json!({"database": database, "id": set.id, "path": set.path.display().to_string(), "dry_run": dry_run});
+    let mut payload = json!({"database": database, "id": set.id, "path": set.path.display().to_string(),
+                             "reasons": reasons, "dry_run": dry_run});
     match result {
         Ok(()) => {
-            emitter.emit(names::ROTATE_DELETED, Severity::Info, payload);
+            emitter.emit(deletion_event(dry_run), Severity::Info, payload);
             true
         }
         Err(e) => {
@@ -53,9 +70,10 @@ pub fn resume_deletions(
             Ok(()) => {
                 *deleted += 1;
                 emitter.emit(
-                    names::ROTATE_DELETED,
+                    deletion_event(dry_run),
                     Severity::Info,
                     json!({"database": database, "id": id, "path": doomed.display().to_string(),
+                           "reasons": ["a deletion a crash interrupted: finished"],
                            "dry_run": dry_run, "resumed": true}),
                 );
             }

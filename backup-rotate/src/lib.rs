@@ -159,7 +159,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                     json!({"database": database, "id": d.id, "path": set.path.display().to_string(),
                            "reasons": d.reasons, "dry_run": args.dry_run}),
                 );
-            } else if execute::delete(set, &database, args.dry_run, emitter) {
+            } else if execute::delete(set, &database, &d.reasons, args.dry_run, emitter) {
                 tally.deleted += 1;
             } else {
                 tally.failed_deletions += 1;

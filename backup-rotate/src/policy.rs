@@ -52,7 +52,7 @@ pub struct SetInfo {
 pub struct Decision {
     pub id: String,
     pub keep: bool,
-    /// Why it is kept, e.g. `["last", "daily 2026-11-23", "pinned"]`; empty when deleted.
+    /// Why it is kept (e.g. `["last", "daily 2026-11-23", "pinned"]`), or why it goes.
     pub reasons: Vec<String>,
 }
 
@@ -171,12 +171,52 @@ pub fn plan(sets: &[SetInfo], rules: &Rules, tz: &TimeZone) -> Vec<Decision> {
     order
         .iter()
         .zip(reasons)
-        .map(|(s, reasons)| Decision {
-            id: s.id.clone(),
-            keep: !reasons.is_empty(),
-            reasons,
+        .map(|(s, reasons)| {
+            let keep = !reasons.is_empty();
+            Decision {
+                id: s.id.clone(),
+                keep,
+                reasons: if keep {
+                    reasons
+                } else {
+                    vec![why_deleted(s, rules)]
+                },
+            }
         })
         .collect()
+}
+
+/// Why a set no rule keeps goes: a failed one fills no period; any other was outnumbered
+/// by newer sets in every rule (said with the rules, so a reader can check the plan).
+fn why_deleted(s: &SetInfo, rules: &Rules) -> String {
+    if s.failed {
+        return "its verification failed: it fills no period and counts for no rule".into();
+    }
+    let mut held = Vec::new();
+    for (name, n) in [
+        ("last", rules.last),
+        ("hourly", rules.hourly),
+        ("daily", rules.daily),
+        ("weekly", rules.weekly),
+        ("monthly", rules.monthly),
+        ("yearly", rules.yearly),
+    ] {
+        if n > 0 {
+            held.push(format!("{name} {n}"));
+        }
+    }
+    if let Some((_, label)) = &rules.within {
+        held.push(format!("within {label}"));
+    }
+    format!(
+        "no rule keeps it ({}; min-keep {}): newer sets fill every period it falls in",
+        if held.is_empty() {
+            "no keep rule".into()
+        } else {
+            held.join(", ")
+        },
+        rules.min_keep
+    )
 }
 
 /// Parses `--timezone`: `local`, `UTC`, `±HH:MM`, or an IANA name such as `Europe/Paris`.

@@ -99,17 +99,19 @@ pub(crate) fn execute(
                 delete_sealed(store, &dir, &d.id, &listed)
             };
             let payload = json!({"database": database, "id": d.id, "path": path(&d.id),
-                                 "dry_run": args.dry_run});
+                                 "reasons": d.reasons, "dry_run": args.dry_run});
             match done {
                 Ok(()) => {
                     tally.deleted += 1;
-                    emitter.emit(names::ROTATE_DELETED, Severity::Info, payload);
+                    emitter.emit(
+                        crate::execute::deletion_event(args.dry_run),
+                        Severity::Info,
+                        payload,
+                    );
                 }
                 Err(e) if e.category == ops_core::Category::Dependency => return Err(e),
                 Err(e) => {
                     tally.failed_deletions += 1;
-                    let mut payload = payload;
-                    payload["reasons"] = json!([]);
                     emitter.emit_error(names::ROTATE_FAILED, Severity::Error, &e, payload);
                 }
             }

@@ -73,11 +73,13 @@ fn keep_last_deletes_the_rest_and_dry_run_changes_nothing() {
     }
     let dry = rotate(dir.path(), &["--keep-last", "2", "--dry-run"]);
     assert_eq!(dry.code, 0);
-    assert_eq!(dry.named("rotate.deleted").len(), 6);
+    // A dry run never says it deleted: it plans, with why.
+    assert!(dry.named("rotate.deleted").is_empty());
+    assert_eq!(dry.named("rotate.planned").len(), 6);
     assert!(dry
-        .named("rotate.deleted")
+        .named("rotate.planned")
         .iter()
-        .all(|e| e["dry_run"] == true));
+        .all(|e| e["dry_run"] == true && e["reasons"][0].as_str().unwrap().contains("last 2")));
     assert_eq!(ids(dir.path(), "app").len(), 5, "dry run deletes nothing");
 
     let r = rotate(dir.path(), &["--keep-last", "2"]);
@@ -85,10 +87,14 @@ fn keep_last_deletes_the_rest_and_dry_run_changes_nothing() {
     let plan = |run: &ToolRun| -> Vec<(String, String, String)> {
         run.events
             .iter()
-            .filter(|e| e["event"] == "rotate.kept" || e["event"] == "rotate.deleted")
+            .filter(|e| {
+                e["event"] == "rotate.kept"
+                    || e["event"] == "rotate.deleted"
+                    || e["event"] == "rotate.planned"
+            })
             .map(|e| {
                 (
-                    e["event"].to_string(),
+                    e["event"].to_string().replace("planned", "deleted"),
                     e["database"].to_string(),
                     e["id"].to_string(),
                 )
@@ -96,6 +102,10 @@ fn keep_last_deletes_the_rest_and_dry_run_changes_nothing() {
             .collect()
     };
     assert_eq!(plan(&dry), plan(&r), "the dry run printed exactly the plan");
+    assert!(r
+        .named("rotate.deleted")
+        .iter()
+        .all(|e| e["reasons"][0].is_string()));
     assert_eq!(
         ids(dir.path(), "app"),
         ["20261123T030000Z", "20261124T030000Z"]
@@ -349,7 +359,7 @@ fn a_garbage_manifest_anchors_nothing() {
     let kept: Vec<&Value> = r.named("rotate.kept").into_iter().collect();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0]["id"], DAYS[3], "the newest good set is kept");
-    assert_eq!(r.named("rotate.deleted").len(), 3);
+    assert_eq!(r.named("rotate.planned").len(), 3);
     assert!(r
         .named("rotate.skipped")
         .iter()

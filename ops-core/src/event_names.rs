@@ -24,6 +24,7 @@ pub const RESTORE_PLANNED: &str = "restore.planned";
 pub const ROTATE_DELETED: &str = "rotate.deleted";
 pub const ROTATE_FAILED: &str = "rotate.failed";
 pub const ROTATE_KEPT: &str = "rotate.kept";
+pub const ROTATE_PLANNED: &str = "rotate.planned";
 pub const ROTATE_PINNED: &str = "rotate.pinned";
 pub const ROTATE_SKIPPED: &str = "rotate.skipped";
 pub const ROTATE_UNPINNED: &str = "rotate.unpinned";
@@ -39,7 +40,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 36] = [
+pub const ALL: [&str; 37] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -64,6 +65,7 @@ pub const ALL: [&str; 36] = [
     ROTATE_FAILED,
     ROTATE_KEPT,
     ROTATE_PINNED,
+    ROTATE_PLANNED,
     ROTATE_SKIPPED,
     ROTATE_UNPINNED,
     RUN_FAILED,
