@@ -617,6 +617,9 @@ fn report(
         "rto_ms": rto_ms,
         "rto_target_ms": rto_target_ms,
         "rpo_s": timefmt::seconds_between(set.started(), started_at),
+        // The same unit as rto_ms, so `rto_ms` and `rpo_ms` compare in jq (rpo_s stays
+        // for the history's readers).
+        "rpo_ms": started_at.duration_since(set.started()).as_millis() as i64,
         "phases": f.phases,
         "checks": f.checks,
         "mismatches": f.mismatches,

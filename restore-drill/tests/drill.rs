@@ -181,6 +181,11 @@ fn drills_of_real_databases_are_proven_and_leave_nothing_behind() {
         assert!(rep["rows"].as_u64().unwrap() > 10_000);
         assert!(rep["rto_ms"].as_u64().unwrap() >= rep["phases"]["restore_ms"].as_u64().unwrap());
         assert!(rep["rpo_s"].as_i64().unwrap() >= 0);
+        assert_eq!(
+            rep["rpo_ms"].as_i64().unwrap() / 1000,
+            rep["rpo_s"].as_i64().unwrap(),
+            "one data loss, two units"
+        );
         assert_eq!(rep["target"]["kind"], "server");
         assert!(
             scratch_dbs(c, &db).is_empty(),
