@@ -117,6 +117,26 @@ impl Emitter {
             serde_json::to_value(severity).expect("severity serializes"),
         );
         obj.insert("correlation_id".into(), self.correlation_id.clone().into());
+        // Every line says in words what it reports (`message`), for a person reading the
+        // JSON and for log systems that show one field; a payload's own message stands.
+        if !payload["message"].is_string() {
+            let words = if event == names::RUN_FINISHED {
+                crate::human::summary(crate::human::Mode::Terminal, self.source, &payload).map(
+                    |s| {
+                        s.trim_start_matches(&format!("{}: ", self.source))
+                            .to_string()
+                    },
+                )
+            } else {
+                None
+            };
+            obj.insert(
+                "message".into(),
+                words
+                    .unwrap_or_else(|| crate::human::describe(event, &payload))
+                    .into(),
+            );
+        }
         if let Value::Object(fields) = payload {
             for (k, v) in fields {
                 if !ENVELOPE_KEYS.contains(&k.as_str()) {

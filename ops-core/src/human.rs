@@ -152,6 +152,31 @@ pub fn line(
     Some(text)
 }
 
+/// The `message` of an event that has none of its own (pure): what it reports, about
+/// what: `connect_failed: could not connect …`, `backup.completed shop 20261125T030000Z`.
+pub fn describe(event: &str, payload: &Value) -> String {
+    let subject: Vec<&str> = ["database", "id"]
+        .iter()
+        .filter_map(|k| payload[*k].as_str())
+        .collect();
+    let subject = subject.join(" ");
+    match (
+        payload["error"]["code"].as_str(),
+        payload["error"]["message"].as_str(),
+    ) {
+        (Some(code), Some(m)) => {
+            let first = m.lines().next().unwrap_or(m);
+            if subject.is_empty() {
+                format!("{code}: {first}")
+            } else {
+                format!("{subject}: {code}: {first}")
+            }
+        }
+        _ if subject.is_empty() => event.to_string(),
+        _ => format!("{event} {subject}"),
+    }
+}
+
 fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -264,6 +289,25 @@ mod tests {
         );
         assert!(line(Mode::Terminal, "x", Severity::Info, "backup.completed", &p).is_none());
         assert!(line(Mode::Off, "x", Severity::Error, "backup.failed", &p).is_none());
+    }
+
+    #[test]
+    fn every_event_gets_words() {
+        assert_eq!(
+            describe(
+                "backup.completed",
+                &json!({"database": "shop", "id": "20261125T030000Z"})
+            ),
+            "backup.completed shop 20261125T030000Z"
+        );
+        assert_eq!(
+            describe(
+                "run.failed",
+                &json!({"error": {"code": "lock_busy", "message": "held\nmore"}})
+            ),
+            "lock_busy: held"
+        );
+        assert_eq!(describe("status.serving", &json!({})), "status.serving");
     }
 
     #[test]
