@@ -195,6 +195,11 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
     report["tables"] = counted.len().into();
     report["rows"] = counted.iter().filter_map(|c| c.actual).sum::<u64>().into();
     report["mismatches"] = serde_json::to_value(&mismatches).expect("counts serialize");
+    if chosen.manifest.database_properties.is_none() {
+        report["notes"] = json!([
+            "this set predates recorded database properties: its settings, comment, connection limit and grants were not re-applied"
+        ]);
+    }
     Ok(if mismatches.is_empty() {
         Outcome::Restored(report)
     } else {
