@@ -120,21 +120,9 @@ impl Emitter {
         // Every line says in words what it reports (`message`), for a person reading the
         // JSON and for log systems that show one field; a payload's own message stands.
         if !payload["message"].is_string() {
-            let words = if event == names::RUN_FINISHED {
-                crate::human::summary(crate::human::Mode::Terminal, self.source, &payload).map(
-                    |s| {
-                        s.trim_start_matches(&format!("{}: ", self.source))
-                            .to_string()
-                    },
-                )
-            } else {
-                None
-            };
             obj.insert(
                 "message".into(),
-                words
-                    .unwrap_or_else(|| crate::human::describe(event, &payload))
-                    .into(),
+                crate::human::describe(event, &payload).into(),
             );
         }
         if let Value::Object(fields) = payload {
@@ -196,9 +184,16 @@ impl Emitter {
         if let Value::Object(fields) = extra {
             payload.extend(fields);
         }
-        let payload = Value::Object(payload);
-        let words = crate::human::summary(crate::human::mode(), self.source, &payload);
-        let line = self.render(names::RUN_FINISHED, severity, payload);
+        // One summary: the line's message, and the words on stderr.
+        let words = crate::human::run_words(&Value::Object(payload.clone()));
+        payload.insert("message".into(), words.clone().into());
+        let words = crate::human::summary(
+            crate::human::mode(),
+            self.source,
+            result == RunResult::Ok,
+            &words,
+        );
+        let line = self.render(names::RUN_FINISHED, severity, Value::Object(payload));
         self.write_line(&line);
         if let Some(w) = words {
             eprintln!("{w}");

@@ -192,12 +192,10 @@ fn bytes(n: u64) -> String {
     }
 }
 
-/// The run's summary from its `run.finished` payload (pure): `backup ok in 41.2 s: 3 sets
-/// completed, 0 sets failed`. Tally fields `noun_verb: N` read as "N noun verb".
-pub fn summary(mode: Mode, source: &str, payload: &Value) -> Option<String> {
-    if mode == Mode::Off {
-        return None;
-    }
+/// The words of a run's summary from its `run.finished` payload (pure): `backup ok in
+/// 41.2 s: 3 sets completed, 0 sets failed`. Tally fields `noun_verb: N` read as "N noun
+/// verb". The same words are the line's `message` and, on stderr, the summary.
+pub fn run_words(payload: &Value) -> String {
     let result = payload["result"].as_str().unwrap_or("?");
     let secs = payload["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0;
     let skip = [
@@ -207,12 +205,7 @@ pub fn summary(mode: Mode, source: &str, payload: &Value) -> Option<String> {
         "duration_ms",
         "exit_code",
         "dry_run",
-        "v",
-        "ts",
-        "event",
-        "source",
-        "severity",
-        "correlation_id",
+        "message",
     ];
     let mut parts = Vec::new();
     if let Some(obj) = payload.as_object() {
@@ -233,14 +226,21 @@ pub fn summary(mode: Mode, source: &str, payload: &Value) -> Option<String> {
     if payload["dry_run"] == true {
         parts.push("dry run: nothing changed".into());
     }
-    let priority = if result == "ok" { 6 } else { 3 };
-    Some(format!(
-        "{}{source}: {} {result} in {secs:.1} s{}{}",
-        prefix(mode, priority),
+    format!(
+        "{} {result} in {secs:.1} s{}{}",
         payload["action"].as_str().unwrap_or("run"),
         if parts.is_empty() { "" } else { ": " },
         parts.join(", ")
-    ))
+    )
+}
+
+/// The summary line on stderr for `words` ([`run_words`]) of a run that ended `ok` or not.
+pub fn summary(mode: Mode, source: &str, ok: bool, words: &str) -> Option<String> {
+    if mode == Mode::Off {
+        return None;
+    }
+    let priority = if ok { 6 } else { 3 };
+    Some(format!("{}{source}: {words}", prefix(mode, priority)))
 }
 
 #[cfg(test)]
@@ -315,13 +315,13 @@ mod tests {
         let p = json!({"action": "copy", "result": "ok", "duration_ms": 41_200, "exit_code": 0,
             "sets_copied": 3, "sets_failed": 0, "bytes_sent": 1_288_490_189u64, "dry_run": false});
         assert_eq!(
-            summary(Mode::Terminal, "backup-copy", &p).unwrap(),
+            summary(Mode::Terminal, "backup-copy", true, &run_words(&p)).unwrap(),
             "backup-copy: copy ok in 41.2 s: 3 sets copied, 0 sets failed, 1.2 GiB sent"
         );
         let failed =
             json!({"action": "backup", "result": "error", "duration_ms": 10, "exit_code": 3});
         assert_eq!(
-            summary(Mode::Journal, "pgdump-run", &failed).unwrap(),
+            summary(Mode::Journal, "pgdump-run", false, &run_words(&failed)).unwrap(),
             "<3>pgdump-run: backup error in 0.0 s"
         );
     }
