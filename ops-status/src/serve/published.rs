@@ -2,7 +2,7 @@
 //! costs a lookup and a copy, never a catalog walk (pure: a loaded snapshot in, bodies
 //! out).
 
-use crate::health::{self, Overall, Policy};
+use crate::health::{Overall, Policy};
 use crate::metrics::{self, BuildInfo};
 use crate::model::Snapshot;
 use crate::views;
@@ -83,46 +83,37 @@ pub fn publish(
     policy: &Policy,
     build: &BuildInfo,
 ) -> Published {
+    // The readiness document is `ops-status health`'s, from the one function both use.
+    let (overall, doc) = crate::run::health_doc(loaded, policy);
+    let readiness = match (overall, loaded) {
+        (Overall::Healthy, _) => Answer::ok(doc),
+        (_, Err(e)) => Answer::failed(doc, e.code, &e.message),
+        (Overall::Degraded, Ok(_)) => Answer::failed(
+            doc,
+            "not_ready",
+            "at least one component is not ready; see data.components",
+        ),
+        (Overall::Unknown, Ok(_)) => Answer::failed(
+            doc,
+            "readiness_unknown",
+            "at least one component cannot be told; see data.components",
+        ),
+    };
     match loaded {
-        Ok(s) => {
-            let (overall, components) = health::evaluate(s, policy, s.taken_at);
-            let doc = health::document(overall, &components, s.taken_at);
-            let readiness = match overall {
-                Overall::Healthy => Answer::ok(doc),
-                Overall::Degraded => Answer::failed(
-                    doc,
-                    "not_ready",
-                    "at least one component is not ready; see data.components",
-                ),
-                Overall::Unknown => Answer::failed(
-                    doc,
-                    "readiness_unknown",
-                    "at least one component cannot be told; see data.components",
-                ),
-            };
-            Published {
-                snapshot_at: s.taken_at.to_string(),
-                readiness,
-                backups: Answer::ok(backups(s)),
-                restore: Answer::ok(restore(s)),
-                metrics: Ok(metrics::render(s, build)),
-            }
-        }
-        Err(e) => {
-            let now = jiff::Timestamp::now();
-            let message = format!("{}: {}", e.code, e.message);
-            Published {
-                snapshot_at: now.to_string(),
-                readiness: Answer::failed(
-                    health::unreadable(e.code, &e.message, now),
-                    e.code,
-                    &e.message,
-                ),
-                backups: Answer::failed(Value::Null, e.code, &e.message),
-                restore: Answer::failed(Value::Null, e.code, &e.message),
-                metrics: Err(message),
-            }
-        }
+        Ok(s) => Published {
+            snapshot_at: s.taken_at.to_string(),
+            readiness,
+            backups: Answer::ok(backups(s)),
+            restore: Answer::ok(restore(s)),
+            metrics: Ok(metrics::render(s, build)),
+        },
+        Err(e) => Published {
+            snapshot_at: jiff::Timestamp::now().to_string(),
+            readiness,
+            backups: Answer::failed(Value::Null, e.code, &e.message),
+            restore: Answer::failed(Value::Null, e.code, &e.message),
+            metrics: Err(format!("{}: {}", e.code, e.message)),
+        },
     }
 }
 
