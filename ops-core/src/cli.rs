@@ -51,6 +51,15 @@ pub fn parse<A: clap::Parser + ToolArgs>(
     }
 }
 
+/// `--help` (and `-?`) without `-h`, for the tools where `-h` is the server host as in
+/// pg_dump (pgdump-run, restore-drill, backup-restore: `disable_help_flag = true`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LongHelp {
+    /// Print help (also -?).
+    #[arg(long, global = true, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
 /// What every tool's command line carries besides its own flags.
 pub trait ToolArgs {
     /// `--human` and `-q` (words on stderr).

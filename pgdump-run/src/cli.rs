@@ -38,9 +38,8 @@ const EXAMPLES: &str = "Examples:
 pub struct Args {
     #[command(flatten)]
     pub human: ops_core::human::HumanArgs,
-    /// Print help (also -?).
-    #[arg(long, global = true, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
+    #[command(flatten)]
+    pub help: ops_core::cli::LongHelp,
     #[command(flatten)]
     pub conn: ops_pg::cli::ConnArgs,
     /// Database to back up (repeatable). The first may be a conninfo string or a

@@ -31,9 +31,8 @@ const EXAMPLES: &str = "Examples:
 pub struct Args {
     #[command(flatten)]
     pub human: ops_core::human::HumanArgs,
-    /// Print help (also -?).
-    #[arg(long, global = true, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
+    #[command(flatten)]
+    pub help: ops_core::cli::LongHelp,
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
