@@ -16,12 +16,7 @@ fn a_database_comes_back_from_the_bucket_alone() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
     let db = c.unique_db("restore_remote");
-    let role = format!("remote_owner_{}", std::process::id());
-    c.connect("postgres")
-        .batch_execute(&format!(
-            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} NOLOGIN"
-        ))
-        .unwrap();
+    let role = c.fresh_role("remote_owner");
     c.load_tricky(&db);
     c.connect(&db)
         .batch_execute(&format!("CREATE TABLE owned (x int); INSERT INTO owned VALUES (7); ALTER TABLE owned OWNER TO {role}"))
@@ -76,14 +71,7 @@ fn a_database_comes_back_from_the_bucket_alone() {
     assert!(done["path"].as_str().unwrap().starts_with("s3://"));
     assert!(done["download_ms"].as_u64().unwrap() <= done["rto_ms"].as_u64().unwrap());
     assert_eq!(c.row_counts(&db), rows);
-    let owner: String = c
-        .connect(&db)
-        .query_one(
-            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'owned'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let owner = c.table_owner(&db, "owned");
     assert_eq!(owner, role);
     c.drop_db(&db);
     c.connect("postgres")

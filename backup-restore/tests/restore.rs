@@ -106,12 +106,7 @@ fn owners_grants_and_database_settings_come_back() {
     let c = Cluster::shared();
     let dir = tempfile::tempdir().unwrap();
     let db = c.unique_db("restore_owner");
-    let role = format!("restore_owner_{}", std::process::id());
-    c.connect("postgres")
-        .batch_execute(&format!(
-            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} NOLOGIN"
-        ))
-        .unwrap();
+    let role = c.fresh_role("restore_owner");
     c.connect(&db)
         .batch_execute(&format!(
             "CREATE TABLE owned (x int); INSERT INTO owned VALUES (1), (2); ALTER TABLE owned OWNER TO {role}"
@@ -153,14 +148,7 @@ fn owners_grants_and_database_settings_come_back() {
 
     let r = restore(c, dir.path(), &["-d", &db, "--globals"]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
-    let owner: String = c
-        .connect(&db)
-        .query_one(
-            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'owned'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let owner = c.table_owner(&db, "owned");
     assert_eq!(owner, role);
     assert_eq!(
         props(c),

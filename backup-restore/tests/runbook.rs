@@ -12,12 +12,7 @@ fn the_restore_runbook_brings_back_rows_owners_grants_and_settings() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("catalog");
     let db = c.unique_db("runbook_restore");
-    let role = format!("runbook_owner_{}", std::process::id());
-    c.connect("postgres")
-        .batch_execute(&format!(
-            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} NOLOGIN"
-        ))
-        .unwrap();
+    let role = c.fresh_role("runbook_owner");
     c.load_tricky(&db);
     c.connect(&db)
         .batch_execute(&format!(
@@ -91,15 +86,12 @@ fn the_restore_runbook_brings_back_rows_owners_grants_and_settings() {
         rows,
         "every row, under the original name"
     );
+    assert_eq!(
+        c.table_owner(&db, "orders"),
+        role,
+        "the owner came back with the roles"
+    );
     let mut admin = c.connect(&db);
-    let owner: String = admin
-        .query_one(
-            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'orders'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(owner, role, "the owner came back with the roles");
     let public_select: bool = admin
         .query_one(
             "SELECT has_table_privilege('public', 'orders', 'SELECT')",

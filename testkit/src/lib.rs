@@ -265,6 +265,28 @@ impl Cluster {
         c.batch_execute(&format!("CREATE DATABASE {q}")).unwrap();
     }
 
+    /// A role of this test process, made anew (NOLOGIN): `<prefix>_<pid>`.
+    pub fn fresh_role(&self, prefix: &str) -> String {
+        let role = format!("{prefix}_{}", std::process::id());
+        self.connect("postgres")
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} NOLOGIN"
+            ))
+            .unwrap();
+        role
+    }
+
+    /// The owner of table `public.<table>` in `db`.
+    pub fn table_owner(&self, db: &str, table: &str) -> String {
+        self.connect(db)
+            .query_one(
+                "SELECT tableowner::text FROM pg_tables WHERE schemaname = 'public' AND tablename = $1",
+                &[&table],
+            )
+            .unwrap()
+            .get(0)
+    }
+
     pub fn drop_db(&self, name: &str) {
         let mut c = self.connect("postgres");
         c.batch_execute(&format!(
