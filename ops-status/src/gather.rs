@@ -67,10 +67,8 @@ pub fn catalog(root: &Path) -> Result<Vec<DbFacts>, OpsError> {
 /// The drills of the history file at `path` (missing: none). A line that does not parse
 /// is skipped: one damaged line must not hide every other drill.
 pub fn drills(path: &Path) -> Result<Vec<DrillFacts>, OpsError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(OpsError::io(format!("reading {}", path.display()), &e)),
+    let Some(text) = read_optional(path)? else {
+        return Ok(Vec::new());
     };
     Ok(text
         .lines()
