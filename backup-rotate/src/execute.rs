@@ -195,3 +195,120 @@ pub fn pins(
     }
     Ok(())
 }
+
+/// One database to retire (`true`) or bring back (`false`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetireStep {
+    pub dir: SetDir,
+    pub retire: bool,
+}
+
+/// What `--retire`/`--unretire` would change (pure but for nothing: `dirs` is the listing).
+/// Every name must be a database of the catalog: a typo retires nothing and says so.
+pub fn retirement_plan(
+    dirs: &[SetDir],
+    retire: &[String],
+    unretire: &[String],
+) -> Result<Vec<RetireStep>, OpsError> {
+    let mut plan = Vec::new();
+    for (names, retiring) in [(retire, true), (unretire, false)] {
+        for name in names {
+            let Some(dir) = dirs.iter().find(|d| d.database.as_deref() == Some(name)) else {
+                let known: Vec<&str> = dirs.iter().filter_map(|d| d.database.as_deref()).collect();
+                return Err(OpsError::validation(
+                    "database_not_in_catalog",
+                    format!(
+                        "the catalog has no database {name:?} (it has: {}): nothing was retired",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            };
+            if plan.iter().any(|s: &RetireStep| s.dir == *dir) {
+                return Err(OpsError::validation(
+                    "invalid_argument",
+                    format!("{name:?} is named twice (--retire and --unretire?)"),
+                ));
+            }
+            plan.push(RetireStep {
+                dir: dir.clone(),
+                retire: retiring,
+            });
+        }
+    }
+    Ok(plan)
+}
+
+/// Applies a retirement plan (unless `dry_run`) and reports each step.
+pub fn retirements(
+    plan: &[RetireStep],
+    reason: Option<&str>,
+    dry_run: bool,
+    emitter: &Emitter,
+) -> Result<(), OpsError> {
+    for step in plan {
+        let database = step.dir.label().to_string();
+        let path = step.dir.path.display().to_string();
+        let newest = Catalog::sets_in(&step.dir.path)
+            .unwrap_or_default()
+            .last()
+            .map(|s| s.id.clone());
+        if step.retire {
+            let record = catalog::Retirement::new(reason.map(str::to_string), actor());
+            if !dry_run {
+                catalog::write_retirement(&step.dir.path, &record)
+                    .map_err(|e| OpsError::io_at("retiring", &step.dir.path, &e))?;
+            }
+            emitter.emit(
+                names::ROTATE_RETIRED,
+                Severity::Info,
+                json!({"database": database, "path": path, "retired_at": record.retired_at,
+                       "reason": reason, "newest_set": newest, "dry_run": dry_run}),
+            );
+        } else {
+            let was_retired = if dry_run {
+                step.dir.path.join(catalog::RETIRED_FILE).exists()
+            } else {
+                catalog::remove_retirement(&step.dir.path)
+                    .map_err(|e| OpsError::io_at("un-retiring", &step.dir.path, &e))?
+            };
+            emitter.emit(
+                names::ROTATE_UNRETIRED,
+                Severity::Info,
+                json!({"database": database, "path": path, "was_retired": was_retired,
+                       "dry_run": dry_run}),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> SetDir {
+        SetDir {
+            database: Some(name.into()),
+            path: format!("/c/{name}").into(),
+            trust: None,
+        }
+    }
+
+    #[test]
+    fn retiring_names_a_database_of_the_catalog() {
+        let dirs = [dir("app"), dir("legacy")];
+        let plan = retirement_plan(&dirs, &["legacy".into()], &["app".into()]).unwrap();
+        assert_eq!(plan.len(), 2);
+        assert!(plan[0].retire && plan[0].dir == dirs[1]);
+        assert!(!plan[1].retire && plan[1].dir == dirs[0]);
+        let e = retirement_plan(&dirs, &["legacyy".into()], &[]).unwrap_err();
+        assert_eq!(e.code, "database_not_in_catalog");
+        assert!(e.message.contains("app, legacy"), "{}", e.message);
+        let e = retirement_plan(&dirs, &["app".into()], &["app".into()]).unwrap_err();
+        assert_eq!(e.code, "invalid_argument");
+    }
+}

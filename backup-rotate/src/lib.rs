@@ -28,10 +28,10 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
     }
 }
 
-fn fail_run(emitter: &Emitter, error: OpsError, dry_run: bool) -> ExitCode {
+fn fail_run(emitter: &Emitter, action: &str, error: OpsError, dry_run: bool) -> ExitCode {
     ops_core::cli::fail_run_with(
         emitter,
-        "rotate",
+        action,
         error,
         json!({"sets_kept": 0, "sets_deleted": 0, "dry_run": dry_run}),
     )
@@ -54,12 +54,12 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
                 ExitCode::Ok
             };
             emitter.finish(
-                if args.pin.is_empty() && args.unpin.is_empty() { "rotate" } else { "pin" },
+                args.action(),
                 exit,
                 json!({"sets_kept": tally.kept, "sets_deleted": tally.deleted, "dry_run": args.dry_run}),
             )
         }
-        Err(error) => fail_run(emitter, error, args.dry_run),
+        Err(error) => fail_run(emitter, args.action(), error, args.dry_run),
     }
 }
 
@@ -83,8 +83,9 @@ fn label(dir: &SetDir) -> String {
 fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
     let root = args.catalog.dir()?.to_path_buf();
     let pinning = !args.pin.is_empty() || !args.unpin.is_empty();
+    let retiring = !args.retire.is_empty() || !args.unretire.is_empty();
     let rules = rules_of(args);
-    if !pinning && !rules.has_keep_rule() {
+    if !pinning && !retiring && !rules.has_keep_rule() {
         return Err(OpsError::validation(
             "no_keep_rule",
             "no keep rule given (--keep-last/-hourly/-daily/-weekly/-monthly/-yearly/-within): refusing to treat that as \"delete everything\"",
@@ -118,6 +119,10 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
 
     if pinning {
         return execute::pins(&dirs, &args.pin, &args.unpin, args.dry_run, emitter, label);
+    }
+    if retiring {
+        let plan = execute::retirement_plan(&listing.set_dirs, &args.retire, &args.unretire)?;
+        return execute::retirements(&plan, args.reason.as_deref(), args.dry_run, emitter);
     }
 
     for unknown in &listing.unknown {

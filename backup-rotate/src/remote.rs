@@ -50,6 +50,14 @@ pub(crate) fn execute(
             "--pin and --unpin work on local catalogs: pin the set there before it is copied",
         ));
     }
+    if !args.retire.is_empty() || !args.unretire.is_empty() {
+        // A marker in the bucket would be the one unsigned thing there, and it silences
+        // freshness: whoever can write to the bucket could hide that backups stopped.
+        return Err(OpsError::validation(
+            "invalid_argument",
+            "--retire and --unretire work on local catalogs: retire the database in the catalog on the backup host",
+        ));
+    }
     let trust = args.trust.require()?;
     let store = store::open_location(location, &StoreOptions::default())
         .map_err(|e| e.to_ops_error("opening the catalog"))?;

@@ -418,3 +418,42 @@ fn a_database_named_globals_is_not_the_globals() {
     assert_eq!(ids(dir.path(), "%5Fglobals").len(), 2);
     assert_eq!(ids(dir.path(), "_globals").len(), 2);
 }
+
+/// Retiring writes only the RETIRED record (nothing with --dry-run), which later runs
+/// neither report as a stray nor delete, and retention goes on applying to the sets.
+#[test]
+fn retire_writes_one_record_and_retention_still_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    for d in DAYS {
+        make_set(dir.path(), "app", d);
+    }
+    let r = rotate(dir.path(), &["--retire", "app", "--dry-run"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.named("rotate.retired")[0]["dry_run"], true);
+    assert_eq!(r.finished()["action"], "retire");
+    assert!(!dir.path().join("app/RETIRED").exists(), "dry run");
+
+    let r = rotate(dir.path(), &["--retire", "app"]);
+    assert_eq!(r.code, 0);
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("app/RETIRED")).unwrap()).unwrap();
+    assert!(record["reason"].is_null() && record["by"]["uid"].is_u64());
+
+    let r = rotate(dir.path(), &["--keep-last", "2"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.named("rotate.deleted").len(), 3);
+    assert!(
+        r.named("rotate.skipped").is_empty(),
+        "RETIRED is not a stray: {:#?}",
+        r.events
+    );
+    assert_eq!(ids(dir.path(), "app"), [DAYS[3], DAYS[4], "RETIRED"]);
+
+    let r = rotate(dir.path(), &["--retire", "app", "--pin", DAYS[4]]);
+    assert_eq!(r.code, 2, "retiring and pinning are separate runs");
+    let r = rotate(dir.path(), &["--reason", "x", "--keep-last", "1"]);
+    assert_eq!(r.code, 2, "--reason goes with --retire");
+    assert_eq!(ids(dir.path(), "app").len(), 3);
+    let r = rotate(dir.path(), &["--retire", "_globals"]);
+    assert_eq!(r.error_code("run.failed"), "database_not_in_catalog");
+}

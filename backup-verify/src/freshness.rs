@@ -9,6 +9,8 @@ pub struct Newest {
     pub database: String,
     /// `(id, start time)` of the newest set that passed.
     pub passing: Option<(String, Timestamp)>,
+    /// Retired on purpose (`backup-rotate --retire`) and no set since: not judged.
+    pub retired: bool,
 }
 
 /// A database that is not fresh.
@@ -28,7 +30,7 @@ pub fn stale(
     max_age: Duration,
 ) -> Vec<Stale> {
     let mut out = Vec::new();
-    for n in newest {
+    for n in newest.iter().filter(|n| !n.retired) {
         match &n.passing {
             None => out.push(Stale {
                 database: n.database.clone(),
@@ -82,24 +84,36 @@ mod tests {
             Newest {
                 database: "fresh".into(),
                 passing: Some(("a".into(), datetime("2026-11-24T03:00:00Z"))),
+                retired: false,
             },
             Newest {
                 database: "old".into(),
                 passing: Some(("b".into(), datetime("2026-11-22T03:00:00Z"))),
+                retired: false,
+            },
+            Newest {
+                database: "dropped".into(),
+                passing: Some(("c".into(), datetime("2026-01-22T03:00:00Z"))),
+                retired: true,
             },
             Newest {
                 database: "broken".into(),
                 passing: None,
+                retired: false,
             },
         ];
         let s = stale(
             &newest,
-            &["fresh".into(), "absent".into()],
+            &["fresh".into(), "absent".into(), "dropped".into()],
             now,
             Duration::from_secs(26 * 3600),
         );
         let names: Vec<&str> = s.iter().map(|x| x.database.as_str()).collect();
-        assert_eq!(names, ["old", "broken", "absent"]);
+        assert_eq!(
+            names,
+            ["old", "broken", "absent"],
+            "a retired database is not judged"
+        );
         assert_eq!(s[0].age, Some(Duration::from_secs(57 * 3600)));
     }
 }

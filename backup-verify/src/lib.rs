@@ -261,9 +261,22 @@ fn execute(
             })
             .map(|s| (s.set.id.clone(), s.set.started()))
         });
+        let retired = sets.as_ref().and_then(|s| s.retired());
+        if let Some(r) = retired {
+            finding(
+                emitter,
+                Severity::Info,
+                json!({"kind": "retired", "database": dir.label(),
+                       "path": dir.path.display().to_string(),
+                       "message": format!("retired at {} ({}): its freshness is not judged; backup-rotate --unretire {} undoes it",
+                           if r.retired_at.is_empty() { "an unknown time" } else { &r.retired_at },
+                           r.reason.as_deref().unwrap_or("no reason given"), dir.label())}),
+            );
+        }
         newest.push(freshness::Newest {
             database: dir.label().to_string(),
             passing,
+            retired: retired.is_some(),
         });
     }
     let expected: Vec<String> = args.expect.clone();

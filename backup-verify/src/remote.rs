@@ -361,6 +361,8 @@ pub fn execute(
         newest.push(freshness::Newest {
             database: label,
             passing: newest_pass,
+            // The bucket holds no retirement (nothing unsigned silences freshness there).
+            retired: false,
         });
     }
     let stale = freshness::stale(&newest, &args.expect, now, args.max_age);

@@ -446,3 +446,71 @@ fn a_root_run_leaves_the_catalog_usable_by_its_owner_and_permission_errors_say_w
         assert!(message.contains(want), "{want}: {message}");
     }
 }
+
+/// A dropped database stays stale for ever unless it can be retired: `backup-rotate
+/// --retire` stops freshness judging it (reported as a finding), a set newer than the
+/// retirement judges it again, and `--unretire` undoes it.
+#[test]
+fn a_retired_database_is_not_stale_until_it_is_backed_up_again() {
+    let c = Cluster::shared();
+    let db = c.unique_db("retired");
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path());
+    rename_only_set(dir.path(), &db, "20261121T030000Z");
+    let stale_args = ["--max-age", "26h"];
+    assert_eq!(verify(dir.path(), &stale_args).code, 1, "stale before");
+
+    let rotate = |args: &[&str]| {
+        ToolRun::check(
+            c.tool("backup-rotate")
+                .arg("--backup-dir")
+                .arg(dir.path())
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = rotate(&["--retire", "nosuchdb"]);
+    assert_eq!(r.code, 2, "a typo retires nothing");
+    assert_eq!(r.error_code("run.failed"), "database_not_in_catalog");
+    assert!(!dir.path().join("nosuchdb").exists());
+
+    let r = rotate(&["--retire", &db, "--reason", "dropped in CHG-42"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let retired = r.named("rotate.retired")[0];
+    assert_eq!(retired["newest_set"], "20261121T030000Z");
+    assert_eq!(retired["reason"], "dropped in CHG-42");
+    let marker = dir
+        .path()
+        .join(ops_catalog::catalog::encode_db_dir(&db))
+        .join("RETIRED");
+    assert!(marker.is_file());
+
+    let r = verify(dir.path(), &stale_args);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert!(r.named("verify.stale").is_empty());
+    let finding: Vec<_> = r
+        .named("verify.finding")
+        .into_iter()
+        .filter(|e| e["kind"] == "retired")
+        .collect();
+    assert_eq!(finding.len(), 1);
+    assert!(finding[0]["message"].as_str().unwrap().contains("CHG-42"));
+
+    // Retired before the set was taken: the database came back, it is judged again.
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
+    record["retired_at"] = "2026-11-20T00:00:00Z".into();
+    std::fs::write(&marker, record.to_string()).unwrap();
+    assert_eq!(
+        verify(dir.path(), &stale_args).code,
+        1,
+        "a newer set ends it"
+    );
+
+    let r = rotate(&["--unretire", &db]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.named("rotate.unretired")[0]["was_retired"], true);
+    assert!(!marker.exists());
+    assert_eq!(verify(dir.path(), &stale_args).code, 1);
+}

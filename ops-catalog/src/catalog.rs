@@ -36,6 +36,9 @@ pub const KEEP_FILE: &str = "KEEP";
 pub const SIGNATURE_FILE: &str = "manifest.json.minisig";
 /// Where the set's off-site copies are, written by backup-copy.
 pub const OFFSITE_FILE: &str = "offsite.json";
+/// In a database's directory: the database was retired on purpose (dropped, moved
+/// elsewhere). Freshness is not judged for it until a newer set appears (ADR 0018).
+pub const RETIRED_FILE: &str = "RETIRED";
 /// Files a complete set may hold besides those its manifest lists.
 pub const SET_OWN_FILES: [&str; 5] = [
     MANIFEST_FILE,
@@ -365,6 +368,57 @@ pub fn record_offsite(set_dir: &Path, destination: &str, mode: &str) -> std::io:
     write_json(&path, &record)
 }
 
+/// `RETIRED`: why and by whom a database's backups stopped on purpose. Its sets stay, and
+/// retention goes on applying to them; only freshness stops being judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retirement {
+    pub v: u32,
+    pub retired_at: String,
+    /// Who retired it (user name and uid).
+    pub by: serde_json::Value,
+    pub reason: Option<String>,
+}
+
+impl Retirement {
+    pub fn new(reason: Option<String>, by: serde_json::Value) -> Retirement {
+        Retirement {
+            v: 1,
+            retired_at: timefmt::now_rfc3339(),
+            by,
+            reason,
+        }
+    }
+
+    /// When it was retired (`None`: the record does not say, it is still a retirement).
+    pub fn at(&self) -> Option<timefmt::Timestamp> {
+        self.retired_at.parse().ok()
+    }
+
+    /// Whether the retirement is in force given the newest set's start: a set started
+    /// after the retirement means the database is backed up again (it came back, or was
+    /// retired by mistake), and then it is judged like any other.
+    pub fn in_force(&self, newest_set: Option<timefmt::Timestamp>) -> bool {
+        match (self.at(), newest_set) {
+            (Some(at), Some(newest)) => newest <= at,
+            _ => true,
+        }
+    }
+}
+
+/// Writes `RETIRED` into a database's directory.
+pub fn write_retirement(db_dir: &Path, r: &Retirement) -> std::io::Result<()> {
+    write_json(&db_dir.join(RETIRED_FILE), r)
+}
+
+/// Removes `RETIRED` from a database's directory; `false` when there was none.
+pub fn remove_retirement(db_dir: &Path) -> std::io::Result<bool> {
+    match fs::remove_file(db_dir.join(RETIRED_FILE)) {
+        Ok(()) => atomic::fsync_dir(db_dir).map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A reference to a complete set on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetRef {
@@ -685,11 +739,20 @@ pub struct CheckedSet {
 pub struct DirSets {
     pub sets: Vec<CheckedSet>,
     pub rejected: Vec<Rejected>,
-    /// Entry names not named by a set id, sorted.
+    /// Entry names not named by a set id, sorted (pgops' own `RETIRED` excluded).
     pub others: Vec<String>,
+    /// The directory's `RETIRED` record, whether or not a newer set overrides it; a file
+    /// that cannot be read as one still retires (with no time, nothing overrides it).
+    pub retirement: Option<Retirement>,
 }
 
 impl DirSets {
+    /// The retirement, if it is in force (no set started after it).
+    pub fn retired(&self) -> Option<&Retirement> {
+        let newest = self.sets.last().map(|s| s.set.started());
+        self.retirement.as_ref().filter(|r| r.in_force(newest))
+    }
+
     /// The newest usable set that `keep` accepts.
     pub fn newest_where(&self, keep: impl Fn(&CheckedSet) -> bool) -> Option<&CheckedSet> {
         self.sets.iter().rev().find(|s| keep(s))
@@ -791,6 +854,8 @@ impl SetDir {
             let name = e?.file_name().to_string_lossy().into_owned();
             if timefmt::parse_set_id(&name).is_some() {
                 ids.push(name);
+            } else if name == RETIRED_FILE {
+                out.retirement = Some(read_retirement(&self.path.join(&name)));
             } else {
                 out.others.push(name);
             }
@@ -825,6 +890,21 @@ impl SetDir {
         };
         Some(self.check(set, None))
     }
+}
+
+fn read_retirement(path: &Path) -> Retirement {
+    fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Retirement {
+            v: 1,
+            retired_at: String::new(),
+            by: serde_json::Value::Null,
+            reason: Some(format!(
+                "{} could not be read as a retirement record",
+                path.display()
+            )),
+        })
 }
 
 /// Checks the set's `manifest.json.minisig` against `manifest` (the manifest's bytes, as
@@ -1031,6 +1111,51 @@ mod tests {
         fs::create_dir(&other).unwrap();
         assert!(finish_deletion(&other).is_err());
         assert!(other.exists());
+    }
+
+    #[test]
+    fn a_retirement_holds_until_a_newer_set_appears() {
+        let mut r = Retirement::new(Some("dropped".into()), serde_json::Value::Null);
+        r.retired_at = "2026-11-20T12:00:00Z".into();
+        let t = |s: &str| s.parse::<timefmt::Timestamp>().unwrap();
+        assert!(r.in_force(None));
+        assert!(r.in_force(Some(t("2026-11-20T03:00:00Z"))));
+        assert!(
+            !r.in_force(Some(t("2026-11-21T03:00:00Z"))),
+            "backed up again"
+        );
+        r.retired_at = "garbage".into();
+        assert!(
+            r.in_force(Some(t("2030-01-01T00:00:00Z"))),
+            "no time: nothing overrides it"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let set_dir = SetDir {
+            database: Some("app".into()),
+            path: dir.path().to_path_buf(),
+            trust: None,
+        };
+        assert!(set_dir
+            .scan(t("2026-11-25T00:00:00Z"))
+            .unwrap()
+            .retirement
+            .is_none());
+        write_retirement(dir.path(), &r).unwrap();
+        let scan = set_dir.scan(t("2026-11-25T00:00:00Z")).unwrap();
+        assert_eq!(scan.retirement.as_ref(), Some(&r));
+        assert!(
+            scan.others.is_empty(),
+            "RETIRED is pgops' own file, not a stray"
+        );
+        fs::write(dir.path().join(RETIRED_FILE), b"not json").unwrap();
+        let scan = set_dir.scan(t("2026-11-25T00:00:00Z")).unwrap();
+        assert!(
+            scan.retired().is_some(),
+            "an unreadable record still retires"
+        );
+        assert!(remove_retirement(dir.path()).unwrap());
+        assert!(!remove_retirement(dir.path()).unwrap());
     }
 
     #[test]

@@ -25,9 +25,11 @@ pub const ROTATE_DELETED: &str = "rotate.deleted";
 pub const ROTATE_FAILED: &str = "rotate.failed";
 pub const ROTATE_KEPT: &str = "rotate.kept";
 pub const ROTATE_PLANNED: &str = "rotate.planned";
+pub const ROTATE_RETIRED: &str = "rotate.retired";
 pub const ROTATE_PINNED: &str = "rotate.pinned";
 pub const ROTATE_SKIPPED: &str = "rotate.skipped";
 pub const ROTATE_UNPINNED: &str = "rotate.unpinned";
+pub const ROTATE_UNRETIRED: &str = "rotate.unretired";
 pub const RUN_FAILED: &str = "run.failed";
 pub const RUN_FINISHED: &str = "run.finished";
 pub const STATUS_DATABASE: &str = "status.database";
@@ -40,7 +42,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 37] = [
+pub const ALL: [&str; 39] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -66,8 +68,10 @@ pub const ALL: [&str; 37] = [
     ROTATE_KEPT,
     ROTATE_PINNED,
     ROTATE_PLANNED,
+    ROTATE_RETIRED,
     ROTATE_SKIPPED,
     ROTATE_UNPINNED,
+    ROTATE_UNRETIRED,
     RUN_FAILED,
     RUN_FINISHED,
     STATUS_AUDIT,

@@ -48,6 +48,10 @@ fn dir_facts(dir: &ops_catalog::catalog::SetDir, now: Timestamp) -> Result<DbFac
     Ok(DbFacts {
         label: dir.label().to_string(),
         sets,
+        retired: scanned.retired().map(|r| crate::model::Retired {
+            at: r.at(),
+            reason: r.reason.clone(),
+        }),
     })
 }
 
@@ -208,7 +212,17 @@ mod tests {
             .to_string(),
         )
         .unwrap();
+        std::fs::write(
+            root.join("app/RETIRED"),
+            r#"{"v":1,"retired_at":"2026-11-22T00:00:00Z","by":null,"reason":"dropped"}"#,
+        )
+        .unwrap();
         let facts = catalog(root).unwrap();
+        assert_eq!(
+            facts[1].retired.as_ref().unwrap().reason.as_deref(),
+            Some("dropped")
+        );
+        assert!(facts[0].retired.is_none());
         let labels: Vec<&str> = facts.iter().map(|d| d.label.as_str()).collect();
         assert_eq!(labels, ["_globals", "app"]);
         let app = &facts[1];

@@ -100,7 +100,8 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
     if dbs.is_empty() {
         unknown.push("the catalog holds no database".to_string());
     }
-    for d in dbs {
+    // A retired database's backups stopped on purpose: its freshness is not judged.
+    for d in dbs.iter().filter(|d| d.retired.is_none()) {
         match &d.newest_good {
             None => bad.push(format!("{}: no set has passed verification", d.label)),
             Some(g) if older(g.started, now, policy.max_backup_age) => bad.push(format!(
@@ -128,7 +129,10 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
     if let Some(max) = policy.max_offsite_age {
         let mut bad = Vec::new();
         for d in dbs {
-            match d.offsite.values().map(|(_, at)| *at).max() {
+            let newest_copy = d.offsite.values().map(|(_, at)| *at).max();
+            match newest_copy {
+                // Retired: no new copy is expected (a failed check of the last one still counts).
+                _ if d.retired.is_some() => {}
                 None => bad.push(format!("{}: no off-site copy recorded", d.label)),
                 Some(at) if older(at, now, max) => bad.push(format!(
                     "{}: the newest off-site copy was confirmed at {at}, more than {max:#} ago",
@@ -275,8 +279,17 @@ mod tests {
         sets: Vec<crate::model::SetFacts>,
         drills: &[DrillFacts],
     ) -> (Overall, Vec<Component>) {
+        judge_retired(sets, None, drills)
+    }
+
+    fn judge_retired(
+        sets: Vec<crate::model::SetFacts>,
+        retired: Option<crate::model::Retired>,
+        drills: &[DrillFacts],
+    ) -> (Overall, Vec<Component>) {
         let s = snapshot(
             &[DbFacts {
+                retired,
                 label: "app".into(),
                 sets,
             }],
@@ -337,6 +350,31 @@ mod tests {
     }
 
     #[test]
+    fn a_retired_database_is_not_judged_on_freshness_but_on_its_verification() {
+        let retired = Some(crate::model::Retired {
+            at: Some(t("2026-06-01T00:00:00Z")),
+            reason: Some("dropped".into()),
+        });
+        let drills = [drill("2026-11-20T05:00:00Z", 9000, true)];
+        let old = || vec![set("20260520T030000Z", Some(true), &[])];
+        let (o, c) = judge_retired(old(), retired.clone(), &drills);
+        assert_eq!(o, Overall::Healthy, "{c:#?}");
+        let (o, _) = judge(old(), &drills);
+        assert_eq!(o, Overall::Degraded, "the same catalog, not retired");
+        let (o, c) = judge_retired(
+            vec![set("20260520T030000Z", Some(false), &[])],
+            retired,
+            &drills,
+        );
+        assert_eq!(
+            o,
+            Overall::Degraded,
+            "its last backup failing verification still counts"
+        );
+        assert_eq!(state(&c, "verify_passed"), State::NotReady);
+    }
+
+    #[test]
     fn what_was_never_recorded_cannot_be_told() {
         let (o, c) = judge(
             vec![set("20261123T030000Z", Some(true), &["s3://b/p"])],
@@ -353,6 +391,7 @@ mod tests {
         let drills = [drill("2026-11-20T05:00:00Z", 9000, true)];
         let base = snapshot(
             &[DbFacts {
+                retired: None,
                 label: "app".into(),
                 sets: good(),
             }],

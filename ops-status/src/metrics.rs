@@ -99,11 +99,16 @@ fn bool01(b: bool) -> f64 {
 type Gauge = (&'static str, &'static str, fn(&DbStatus) -> Option<f64>);
 
 /// Every per-database gauge, in exposition order.
-const GAUGES: [Gauge; 11] = [
+const GAUGES: [Gauge; 12] = [
     (
         "pgops_backup_sets",
         "Complete backup sets in the catalog, per database.",
         |d| Some(d.sets as f64),
+    ),
+    (
+        "pgops_database_retired",
+        "1 if the database was retired on purpose (backup-rotate --retire): freshness alerts skip it.",
+        |d| Some(bool01(d.retired.is_some())),
     ),
     (
         "pgops_backup_last_success_timestamp_seconds",
@@ -299,6 +304,7 @@ mod tests {
         assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         let s = snapshot(
             &[DbFacts {
+                retired: None,
                 label: "x\"} 1\nevil_metric 1".into(),
                 sets: vec![set("20261123T030000Z", Some(true), &[])],
             }],

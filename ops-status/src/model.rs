@@ -24,6 +24,16 @@ pub struct SetFacts {
 pub struct DbFacts {
     pub label: String,
     pub sets: Vec<SetFacts>,
+    /// Retired on purpose (`backup-rotate --retire`) and no set since.
+    pub retired: Option<Retired>,
+}
+
+/// A retirement in force: backups of the database stopped on purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    /// When (`None`: the record does not say).
+    pub at: Option<Timestamp>,
+    pub reason: Option<String>,
 }
 
 /// One drill's report, from the drill history.
@@ -73,6 +83,8 @@ pub struct DbStatus {
     /// Per off-site location, its last verification (state directory; empty without one).
     pub offsite_verified: BTreeMap<String, RemoteCheck>,
     pub last_drill: Option<DrillFacts>,
+    /// Retired: its freshness (backup, off-site) is not judged.
+    pub retired: Option<Retired>,
 }
 
 /// port-audit's last summary, from the state directory's `audit.json`.
@@ -157,6 +169,7 @@ fn status(db: &DbFacts, drills: &[DrillFacts]) -> DbStatus {
             .filter(|d| d.database == db.label)
             .max_by_key(|d| d.finished_at)
             .cloned(),
+        retired: db.retired.clone(),
     }
 }
 
@@ -228,6 +241,7 @@ pub(crate) mod tests {
     pub fn one_app(rto_ms: u64) -> Snapshot {
         snapshot(
             &[DbFacts {
+                retired: None,
                 label: "app".into(),
                 sets: vec![set("20261123T030000Z", Some(true), &["s3://b/p"])],
             }],
@@ -245,6 +259,7 @@ pub(crate) mod tests {
     #[test]
     fn the_newest_good_set_is_the_backup_that_counts() {
         let db = DbFacts {
+            retired: None,
             label: "app".into(),
             sets: vec![
                 set("20261120T030000Z", Some(true), &["s3://b/p"]),
@@ -284,6 +299,7 @@ pub(crate) mod tests {
     fn a_database_without_sets_has_nothing_to_show() {
         let s = snapshot(
             &[DbFacts {
+                retired: None,
                 label: "empty".into(),
                 sets: vec![],
             }],

@@ -39,6 +39,9 @@ pub fn database(d: &DbStatus, now: Timestamp) -> Value {
             "finished_at": r.finished_at.to_string(), "rto_ms": r.rto_ms, "rpo_s": r.rpo_s,
             "completed": r.completed
         })),
+        "retired": d.retired.as_ref().map(|r| json!({
+            "at": r.at.map(|at| at.to_string()), "reason": r.reason
+        })),
     })
 }
 
@@ -129,9 +132,11 @@ pub fn table(s: &Snapshot, colour: bool) -> String {
         t.force_no_tty();
     }
     for d in &s.databases {
-        let good = match &d.newest_good {
-            Some(g) => ago(g.started, now),
-            None => "none".into(),
+        let good = match (&d.newest_good, &d.retired) {
+            (Some(g), None) => ago(g.started, now),
+            (Some(g), Some(_)) => format!("{} (retired)", ago(g.started, now)),
+            (None, Some(_)) => "none (retired)".into(),
+            (None, None) => "none".into(),
         };
         let verified = match d.last_verify {
             Some((true, at)) => format!("passed {}", ago(at, now)),
@@ -167,7 +172,7 @@ pub fn table(s: &Snapshot, colour: bool) -> String {
             } else {
                 d.sets.to_string()
             }),
-            cell(good, d.newest_good.is_none()),
+            cell(good, d.newest_good.is_none() && d.retired.is_none()),
             Cell::new(d.newest_good.as_ref().map_or("-".into(), |g| size(g.bytes))),
             Cell::new(d.newest_good.as_ref().map_or("-".into(), |g| {
                 format!("{:.1} s", g.duration_ms as f64 / 1000.0)
@@ -179,7 +184,8 @@ pub fn table(s: &Snapshot, colour: bool) -> String {
                 } else {
                     offsite
                 },
-                d.offsite.is_empty() || d.offsite_verified.values().any(|c| !c.passed),
+                (d.offsite.is_empty() && d.retired.is_none())
+                    || d.offsite_verified.values().any(|c| !c.passed),
             ),
             cell(drill, d.last_drill.as_ref().is_some_and(|r| !r.completed)),
         ]);
@@ -202,6 +208,7 @@ mod tests {
     fn a_person_reads_ages_and_sizes() {
         let s = snapshot(
             &[DbFacts {
+                retired: None,
                 label: "app".into(),
                 sets: vec![set("20261123T210000Z", Some(true), &["s3://b/p"])],
             }],
@@ -229,6 +236,7 @@ mod tests {
         assert!(!use_colour(true, None, Some("dumb")));
         let s = snapshot(
             &[DbFacts {
+                retired: None,
                 label: "app".into(),
                 sets: vec![set("20261123T210000Z", Some(false), &[])],
             }],

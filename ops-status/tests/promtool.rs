@@ -35,6 +35,10 @@ fn promtool_accepts_the_metrics() {
                 set("20261122T030000Z", 22, true),
                 set("20261123T030000Z", 23, false),
             ],
+            retired: (*label == "ünïcode").then(|| ops_status::model::Retired {
+                at: Some(ts("2026-11-24T00:00:00Z")),
+                reason: Some("dropped".into()),
+            }),
         })
         .collect();
     let drills = [DrillFacts {
