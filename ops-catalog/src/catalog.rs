@@ -621,7 +621,7 @@ impl Catalog {
         for e in entries {
             let name = e.file_name().to_string_lossy().into_owned();
             let is_dir = e.file_type()?.is_dir();
-            if name == ".lock" || name == "_drills.jsonl" {
+            if name == ".lock" || name == crate::drills::DRILLS_FILE {
                 continue;
             }
             let database = if !is_dir {

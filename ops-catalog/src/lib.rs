@@ -3,6 +3,8 @@
 //! - [`catalog`]: the layout (`<db>/<set id>/`), manifests, which directories are sets,
 //!   `verify.json` records and pins, opening a catalog under its lock.
 //! - [`cli`]: the shared catalog flags (`--backup-dir`, `--lock-timeout`).
+//! - [`drills`]: the drill history (`_drills.jsonl`), written by restore-drill, read by
+//!   its summary and by ops-status.
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`input`]: the sets a previous tool named on stdin (`tool -`).
 //! - [`keys`]: signing (minisign) and encryption (age) keys of signed and encrypted sets.
@@ -13,6 +15,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod drills;
 pub mod frames;
 pub mod input;
 pub mod keys;

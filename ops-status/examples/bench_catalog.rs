@@ -31,12 +31,13 @@ fn main() {
                 ops_catalog::catalog::record_offsite(&path, "s3://bench/pgops", "seal").unwrap();
             }
         }
-        drills.push_str(
-            &serde_json::json!({"database": db, "finished_at": now.to_string(), "rto_ms": 60_000 + d,
-                "rpo_s": 3600, "result": "completed"})
-            .to_string(),
-        );
-        drills.push('\n');
+        drills.push_str(&testkit::fake::drill_line(
+            &db,
+            &now.to_string(),
+            60_000 + d as u64,
+            3600,
+            true,
+        ));
     }
     std::fs::write(root.join("_drills.jsonl"), drills).unwrap();
     std::fs::write(

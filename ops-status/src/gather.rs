@@ -11,8 +11,7 @@ use ops_catalog::catalog::{Catalog, Verdict};
 use ops_core::OpsError;
 use std::path::Path;
 
-/// The drill history's file in a catalog (restore-drill's default).
-pub const DRILLS_FILE: &str = "_drills.jsonl";
+pub use ops_catalog::drills::DRILLS_FILE;
 
 fn time(text: &str) -> Option<Timestamp> {
     text.parse().ok()
@@ -68,22 +67,20 @@ pub fn catalog(root: &Path) -> Result<Vec<DbFacts>, OpsError> {
         .collect()
 }
 
-/// The drills of the history file at `path` (missing: none). A line that does not parse
-/// is skipped: one damaged line must not hide every other drill.
+/// The drills of the history file at `path` (missing: none), read by the catalog's one
+/// reader of it; a line that is not a drill, or one with no finish time, is skipped.
 pub fn drills(path: &Path) -> Result<Vec<DrillFacts>, OpsError> {
-    let Some(text) = read_optional(path)? else {
-        return Ok(Vec::new());
-    };
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| {
+    let (entries, _damaged) = ops_catalog::drills::read(path)
+        .map_err(|e| OpsError::io(format!("reading {}", path.display()), &e))?;
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| {
             Some(DrillFacts {
-                database: v["database"].as_str()?.to_string(),
-                finished_at: time(v["finished_at"].as_str()?)?,
-                rto_ms: v["rto_ms"].as_u64()?,
-                rpo_s: v["rpo_s"].as_i64()?,
-                completed: v["result"] == "completed",
+                finished_at: time(e.finished_at.as_deref()?)?,
+                completed: e.completed(),
+                database: e.database,
+                rto_ms: e.rto_ms,
+                rpo_s: e.rpo_s,
             })
         })
         .collect())
@@ -239,7 +236,8 @@ mod tests {
         let history = root.join(DRILLS_FILE);
         std::fs::write(
             &history,
-            "{\"database\":\"app\",\"finished_at\":\"2026-11-21T05:00:00Z\",\"rto_ms\":900,\"rpo_s\":7200,\"result\":\"completed\"}\nnot json\n",
+            testkit::fake::drill_line("app", "2026-11-21T05:00:00Z", 900, 7200, true)
+                + "not json\n",
         )
         .unwrap();
         let d = drills(&history).unwrap();

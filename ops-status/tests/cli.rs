@@ -34,9 +34,9 @@ fn set(root: &Path, db: &str, hours_ago: i64, verified: Option<bool>, offsite: O
 }
 
 fn drill(root: &Path, db: &str, rto_ms: u64) {
-    let line = serde_json::json!({"database": db, "finished_at": jiff::Timestamp::now().to_string(),
-        "rto_ms": rto_ms, "rpo_s": 3600, "result": "completed"});
-    std::fs::write(root.join("_drills.jsonl"), format!("{line}\n")).unwrap();
+    let line =
+        testkit::fake::drill_line(db, &jiff::Timestamp::now().to_string(), rto_ms, 3600, true);
+    std::fs::write(root.join("_drills.jsonl"), line).unwrap();
 }
 
 #[test]

@@ -64,7 +64,7 @@ fn emitted() -> BTreeSet<String> {
     ops_catalog::catalog::record_offsite(&path, "s3://b/p", "seal").unwrap();
     std::fs::write(
         cat.path().join("_drills.jsonl"),
-        "{\"database\":\"app\",\"finished_at\":\"2026-11-23T05:00:00Z\",\"rto_ms\":900,\"rpo_s\":7200,\"result\":\"completed\"}\n",
+        testkit::fake::drill_line("app", "2026-11-23T05:00:00Z", 900, 7200, true),
     )
     .unwrap();
     std::fs::write(

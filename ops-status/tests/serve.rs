@@ -160,9 +160,9 @@ fn set(root: &Path, db: &str, hours_ago: i64) {
 
 fn world(root: &Path, state: &Path) {
     set(root, "app", 2);
-    let line = serde_json::json!({"database": "app", "finished_at": jiff::Timestamp::now().to_string(),
-        "rto_ms": 9000, "rpo_s": 3600, "result": "completed"});
-    std::fs::write(root.join("_drills.jsonl"), format!("{line}\n")).unwrap();
+    let line =
+        testkit::fake::drill_line("app", &jiff::Timestamp::now().to_string(), 9000, 3600, true);
+    std::fs::write(root.join("_drills.jsonl"), line).unwrap();
     std::fs::write(
         state.join("audit.json"),
         serde_json::json!({"finished_at": jiff::Timestamp::now().to_string(), "violations": 0,

@@ -1,45 +1,9 @@
-//! The drill history (`_drills.jsonl`, one report per line, appended and fsynced) and its
-//! monthly summary, a pure function of the reports.
+//! The drill history's monthly summary, a pure function of the reports (the history file
+//! itself is ops-catalog's [`drills`](ops_catalog::drills)).
 
-use serde::{Deserialize, Serialize};
-use std::path::Path;
+use serde::Serialize;
 
-/// The part of a drill report the history keeps and the summary reads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub started_at: String,
-    pub database: String,
-    pub id: String,
-    /// `completed` or `failed`.
-    pub result: String,
-    pub rto_ms: u64,
-    pub rpo_s: i64,
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Appends one line and fsyncs, so a drill that reported is on disk.
-pub fn append(path: &Path, line: &serde_json::Value) -> std::io::Result<()> {
-    ops_core::state::append_line(path, &line.to_string())
-}
-
-/// Reads the history; unreadable lines are counted, not fatal.
-pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, usize)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(e),
-    };
-    let mut bad = 0;
-    let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Entry>(line) {
-            Ok(e) => out.push(e),
-            Err(_) => bad += 1,
-        }
-    }
-    Ok((out, bad))
-}
+pub use ops_catalog::drills::{append, read, Entry};
 
 /// One month of drills.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,7 +52,7 @@ pub fn monthly(entries: &[Entry]) -> Vec<Month> {
         out.push(Month {
             month,
             drills: n,
-            successes: drills.iter().filter(|d| d.result == "completed").count(),
+            successes: drills.iter().filter(|d| d.completed()).count(),
             median_rto_ms: median,
             worst_rto_ms: *rtos.last().unwrap_or(&0),
             worst_rpo_s: drills.iter().map(|d| d.rpo_s).max().unwrap_or(0),
@@ -105,6 +69,7 @@ mod tests {
     fn e(at: &str, result: &str, rto: u64, rpo: i64) -> Entry {
         Entry {
             started_at: at.into(),
+            finished_at: None,
             database: "app".into(),
             id: "20261101T030000Z".into(),
             result: result.into(),

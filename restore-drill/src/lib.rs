@@ -557,7 +557,7 @@ fn drill(
     // A sealed catalog takes no history file: a drill records where it is told to.
     let history = match (&args.history, &remote) {
         (Some(h), _) => Some(h.clone()),
-        (None, None) => Some(inputs.root.join("_drills.jsonl")),
+        (None, None) => Some(inputs.root.join(ops_catalog::drills::DRILLS_FILE)),
         (None, Some(_)) => None,
     };
     let mut line = report.clone();
@@ -633,7 +633,7 @@ fn run_history(args: &cli::HistoryArgs) -> ExitCode {
     let emitter = Emitter::stdout("restore-drill", correlation_id_from_env());
     let path = match (&args.history, &args.backup_dir) {
         (Some(h), _) => h.clone(),
-        (None, Some(d)) => d.join("_drills.jsonl"),
+        (None, Some(d)) => d.join(ops_catalog::drills::DRILLS_FILE),
         (None, None) => {
             return fail_run(
                 &emitter,

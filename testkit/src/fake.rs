@@ -121,3 +121,30 @@ pub fn only_set(root: &Path, database: &str) -> PathBuf {
     assert_eq!(sets.len(), 1, "one set of {database}");
     sets.pop().unwrap()
 }
+
+/// One line of a drill history (`_drills.jsonl`) as restore-drill appends it, for
+/// `database`'s drill that finished at `finished_at` (RFC 3339), built from the catalog's
+/// own record type so that a fixture cannot drift from the format.
+pub fn drill_line(
+    database: &str,
+    finished_at: &str,
+    rto_ms: u64,
+    rpo_s: i64,
+    completed: bool,
+) -> String {
+    let finished: jiff::Timestamp = finished_at.parse().expect("an RFC 3339 time");
+    let started = finished
+        .checked_sub(jiff::SignedDuration::from_millis(rto_ms as i64))
+        .unwrap();
+    let entry = ops_catalog::drills::Entry {
+        started_at: ops_core::timefmt::rfc3339(started),
+        finished_at: Some(finished_at.to_string()),
+        database: database.to_string(),
+        id: ops_core::timefmt::set_id(started),
+        result: if completed { "completed" } else { "failed" }.into(),
+        rto_ms,
+        rpo_s,
+        rest: serde_json::Map::from_iter([("rpo_ms".to_string(), (rpo_s * 1000).into())]),
+    };
+    format!("{}\n", serde_json::to_string(&entry).unwrap())
+}
