@@ -31,15 +31,26 @@ pub fn copy_set(
     there: &std::collections::BTreeMap<String, u64>,
 ) -> Result<Copied, TransferError> {
     let mut done = Copied::default();
+    // On a terminal: the set's bytes going out, against their total.
+    let bar = ops_core::progress::bytes(
+        format!("{} {}: copy", manifest.database, manifest.id),
+        Some(manifest.files.iter().map(|f| f.bytes).sum()),
+    );
     for f in &manifest.files {
         let key = s.key(&f.name);
         if there.get(&key) == Some(&f.bytes) {
             done.resumed += f.bytes;
+            bar.inc(f.bytes);
             continue;
         }
         let file = path.join(&f.name);
         let mut src = std::fs::File::open(&file)
-            .map(|f| std::io::BufReader::with_capacity(ops_core::chunks::CHUNK, f))
+            .map(|f| {
+                bar.reader(std::io::BufReader::with_capacity(
+                    ops_core::chunks::CHUNK,
+                    f,
+                ))
+            })
             .map_err(|e| {
                 TransferError::Set(OpsError::io(format!("reading {}", file.display()), &e))
             })?;

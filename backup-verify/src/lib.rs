@@ -413,8 +413,15 @@ fn gather(t: &Target) -> Evidence {
     } else {
         Vec::new()
     };
-    let scans = match &manifest {
-        Ok(m) => m
+    // On a terminal, a bar per set: the decoded bytes against what the manifest says.
+    let bar = manifest.as_ref().ok().map(|m| {
+        ops_core::progress::bytes(
+            format!("{} {}: verify", t.dir.label(), t.set.id),
+            Some(m.files.iter().map(|f| f.raw_bytes).sum()),
+        )
+    });
+    let scans = match (&manifest, &bar) {
+        (Ok(m), Some(bar)) => m
             .files
             .iter()
             .map(|f| {
@@ -430,14 +437,16 @@ fn gather(t: &Target) -> Evidence {
                             frame_raw: f.frame_raw_bytes.map(|n| n as usize),
                             raw_sha256: f.raw_sha256.is_some(),
                         },
+                        &bar.counter(),
                     )
                     .map_err(|e| checks::ReadError::from_io(&e)),
                     None => Err(checks::ReadError::missing()),
                 }
             })
             .collect(),
-        Err(_) => Vec::new(),
+        _ => Vec::new(),
     };
+    drop(bar);
     let signature = t.dir.trust.as_ref().map(|key| match &bytes {
         Some(b) => catalog::check_signature(key, &t.set.path, b).map(|()| key.key_id()),
         None => Err("the manifest could not be read".to_string()),

@@ -18,11 +18,17 @@ pub struct Scan {
     pub structure: Result<Summary, ArchiveError>,
 }
 
-/// Reads `path` once. `Err` only when the file cannot be opened or read at all.
-pub fn scan_file(path: &Path, layout: Layout) -> io::Result<Scan> {
+/// Reads `path` once, counting the decoded bytes into `progress`. `Err` only when the
+/// file cannot be opened or read at all.
+pub fn scan_file(
+    path: &Path,
+    layout: Layout,
+    progress: &ops_core::progress::Counter,
+) -> io::Result<Scan> {
     let mut reader = Reader::new();
     let mut failed: Option<ArchiveError> = None;
     let s = stored::scan_file(path, layout, &mut |bytes: &[u8]| {
+        progress.inc(bytes.len() as u64);
         if failed.is_none() {
             failed = reader.feed(bytes).err();
         }

@@ -142,7 +142,7 @@ impl Emitter {
             crate::human::line(crate::human::mode(), self.source, severity, event, &payload);
         self.write_line(&self.render(event, severity, payload));
         if let Some(w) = words {
-            eprintln!("{w}");
+            crate::progress::println(&w);
         }
     }
 
@@ -196,7 +196,7 @@ impl Emitter {
         let line = self.render(names::RUN_FINISHED, severity, Value::Object(payload));
         self.write_line(&line);
         if let Some(w) = words {
-            eprintln!("{w}");
+            crate::progress::println(&w);
         }
         // The run history (PGOPS_STATE_DIR) keeps the same line: the audit trace of every
         // run, and what pgops_runs_total counts.

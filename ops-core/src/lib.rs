@@ -7,6 +7,7 @@
 //! - [`exit`] and [`error`]: exit codes and stable error codes with their categories.
 //! - [`cli`]: parsing a command line; an invalid one is an event and exit 2.
 //! - [`human`]: readable lines on stderr next to the JSON (terminal, `--human`, journald).
+//! - [`progress`]: progress bars on a terminal for the long steps.
 //! - [`redact`]: scrubbing secrets from anything shown to a user.
 //! - [`atomic`]: durable files and directories (write, fsync, rename, fsync parent).
 //! - [`failpoint`]: named crash points for fault tests (`PGOPS_FAILPOINT`).
@@ -31,6 +32,7 @@ pub mod exit;
 pub mod failpoint;
 pub mod human;
 pub mod parallel;
+pub mod progress;
 pub mod redact;
 pub mod scope;
 pub mod state;

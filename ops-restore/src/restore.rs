@@ -4,6 +4,7 @@
 
 use ops_catalog::catalog::{Algorithm, DumpFormat, Manifest};
 use ops_core::child;
+use ops_core::progress;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{Category, OpsError};
@@ -47,40 +48,42 @@ fn restore_failed(message: String) -> OpsError {
 
 impl Restore<'_> {
     /// Restores `archive` (described by `m`) into the target database.
+    /// On a terminal, a bar shows the archive's bytes going in against the manifest's
+    /// total (with `--jobs`, first unpacking it, then pg_restore's own time).
     pub fn run(&self, archive: &Path, m: &Manifest) -> Result<(), OpsError> {
+        let raw: u64 = m.files.iter().map(|f| f.raw_bytes).sum();
+        let db = self.target.dbname.clone().unwrap_or_default();
         match m.format {
             DumpFormat::Custom if self.jobs > 1 => {
                 let tmp = TempFile::new()?;
-                self.decompress_to(archive, m.compression.algorithm, tmp.path())?;
+                let bar = progress::bytes(format!("{db}: unpack"), Some(raw));
+                self.decompress_to(archive, m.compression.algorithm, tmp.path(), &bar)?;
+                drop(bar);
                 let mut cmd = self.pg_restore_cmd();
                 cmd.arg(format!("--jobs={}", self.jobs))
                     .arg(tmp.path())
                     .stdin(Stdio::null());
+                let _bar = progress::spinner(format!("{db}: pg_restore --jobs={}", self.jobs));
                 self.supervise(cmd, None)
             }
             DumpFormat::Custom => {
                 let mut cmd = self.pg_restore_cmd();
                 cmd.stdin(Stdio::piped());
-                self.supervise(
-                    cmd,
-                    Some(
-                        ops_catalog::stored::open_decoded(archive, m.compression.algorithm)
-                            .map_err(|e| OpsError::io("opening the archive", &e))?,
-                    ),
-                )
+                let bar = progress::bytes(format!("{db}: restore"), Some(raw));
+                self.supervise(cmd, Some((self.decoded(archive, m)?, &bar)))
             }
             DumpFormat::Plain => {
                 let mut cmd = self.psql_cmd(&self.target);
                 cmd.args(["-v", "ON_ERROR_STOP=1"]).stdin(Stdio::piped());
-                self.supervise(
-                    cmd,
-                    Some(
-                        ops_catalog::stored::open_decoded(archive, m.compression.algorithm)
-                            .map_err(|e| OpsError::io("opening the archive", &e))?,
-                    ),
-                )
+                let bar = progress::bytes(format!("{db}: restore"), Some(raw));
+                self.supervise(cmd, Some((self.decoded(archive, m)?, &bar)))
             }
         }
+    }
+
+    fn decoded(&self, archive: &Path, m: &Manifest) -> Result<Box<dyn Read + Send>, OpsError> {
+        ops_catalog::stored::open_decoded(archive, m.compression.algorithm)
+            .map_err(|e| OpsError::io(format!("opening {}", archive.display()), &e))
     }
 
     /// Replays a globals set (roles, tablespaces) into the target server; roles that exist
@@ -93,13 +96,9 @@ impl Restore<'_> {
     ) -> Result<(), OpsError> {
         let mut cmd = self.psql_cmd(admin);
         cmd.stdin(Stdio::piped());
-        self.supervise(
-            cmd,
-            Some(
-                ops_catalog::stored::open_decoded(archive, m.compression.algorithm)
-                    .map_err(|e| OpsError::io("opening the globals", &e))?,
-            ),
-        )
+        let raw = m.files.iter().map(|f| f.raw_bytes).sum();
+        let bar = progress::bytes("globals: restore", Some(raw));
+        self.supervise(cmd, Some((self.decoded(archive, m)?, &bar)))
     }
 
     fn pg_restore_cmd(&self) -> Command {
@@ -134,6 +133,7 @@ impl Restore<'_> {
         archive: &Path,
         algorithm: Algorithm,
         to: &Path,
+        bar: &progress::Bar,
     ) -> Result<(), OpsError> {
         let mut src = ops_catalog::stored::open_decoded(archive, algorithm)
             .map_err(|e| OpsError::io("opening the archive", &e))?;
@@ -153,6 +153,7 @@ impl Restore<'_> {
             if n == 0 {
                 break;
             }
+            bar.inc(n as u64);
             if parsed.is_ok() {
                 parsed = reader.feed(&buf[..n]);
             }
@@ -171,7 +172,11 @@ impl Restore<'_> {
     }
 
     /// Runs a restore child, feeding it `input`; fails on its first error.
-    fn supervise(&self, cmd: Command, input: Option<Box<dyn Read + Send>>) -> Result<(), OpsError> {
+    fn supervise(
+        &self,
+        cmd: Command,
+        input: Option<(Box<dyn Read + Send>, &progress::Bar)>,
+    ) -> Result<(), OpsError> {
         let program = child::program_name(&cmd);
         let stop = self.stop.clone();
         let mut child = child::spawn(cmd, move || stop.reason()).map_err(|e| {
@@ -182,7 +187,7 @@ impl Restore<'_> {
             )
         })?;
         let mut fed: Result<(), String> = Ok(());
-        if let (Some(mut src), Some(mut stdin)) = (input, child.stdin()) {
+        if let (Some((mut src, bar)), Some(mut stdin)) = (input, child.stdin()) {
             let mut buf = vec![0u8; ops_core::chunks::CHUNK];
             fed = loop {
                 let n = match src.read(&mut buf) {
@@ -195,6 +200,7 @@ impl Restore<'_> {
                 if stdin.write_all(&buf[..n]).is_err() {
                     break Ok(());
                 }
+                bar.inc(n as u64);
             };
             if fed.is_err() {
                 child.kill();

@@ -18,7 +18,6 @@ use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, OpsError};
 use ops_pg::conn::ConnSettings;
 use serde_json::{json, Value};
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -164,7 +163,7 @@ pub fn backup(
             "pg_dump_version": ctx.pg_dump_version,
         }),
     );
-    let result = take(ctx, target, &partial, &file_name, format);
+    let result = take(ctx, target, &partial, &file_name, format, database_size);
     let (written, mut notes) = match result {
         Ok(w) => w,
         Err(failure) => {
@@ -367,6 +366,7 @@ fn take(
     partial: &Path,
     file_name: &str,
     format: DumpFormat,
+    database_size: Option<u64>,
 ) -> Result<(Written, Vec<String>), Failure> {
     let path = partial.join(file_name);
     match target {
@@ -378,7 +378,7 @@ fn take(
             };
             cmd.arg("--no-password");
             ctx.settings.for_database(db).apply_to_command(&mut cmd);
-            run_child(ctx, cmd, &path, db).map(|w| (w, Vec::new()))
+            run_child(ctx, cmd, &path, db, database_size).map(|w| (w, Vec::new()))
         }
         Target::Globals => {
             let program = ctx
@@ -391,7 +391,7 @@ fn take(
                 ctx.settings.apply_to_command(&mut cmd);
                 cmd
             };
-            match run_child(ctx, make(&[]), &path, "globals") {
+            match run_child(ctx, make(&[]), &path, "globals", None) {
                 Err(f)
                     if f.stderr.as_deref().is_some_and(|s| {
                         s.contains("pg_authid") && s.contains("permission denied")
@@ -399,7 +399,7 @@ fn take(
                 {
                     std::fs::remove_file(&path)
                         .map_err(|e| OpsError::io("removing the failed globals file", &e))?;
-                    let w = run_child(ctx, make(&["--no-role-passwords"]), &path, "globals")?;
+                    let w = run_child(ctx, make(&["--no-role-passwords"]), &path, "globals", None)?;
                     Ok((w, vec!["role passwords not dumped: the user may not read pg_authid (--no-role-passwords)".into()]))
                 }
                 other => other.map(|w| (w, Vec::new())),
@@ -410,11 +410,13 @@ fn take(
 
 /// Runs one pg_dump/pg_dumpall child (supervised: its own process group, killed on stop,
 /// on deadline and on any failure of the stream) and streams its stdout into the file.
+/// On a terminal a bar shows the bytes dumped, against the database's size as an estimate.
 fn run_child(
     ctx: &RunContext<'_>,
     mut cmd: Command,
     path: &Path,
     label: &str,
+    estimate: Option<u64>,
 ) -> Result<Written, Failure> {
     if let Some(error) = ctx.stop.reason() {
         return Err(error.into());
@@ -432,22 +434,11 @@ fn run_child(
         )
     })?;
     let stdout = child.stdout().expect("stdout is piped");
-    let show = std::io::stderr().is_terminal();
-    let mut last_shown = Instant::now();
-    let mut progress = |raw: u64| {
-        if show && last_shown.elapsed() >= Duration::from_millis(250) {
-            last_shown = Instant::now();
-            let _ = write!(
-                std::io::stderr(),
-                "\r{label}: {:.1} MiB dumped ",
-                raw as f64 / 1048576.0
-            );
-        }
-    };
+    let bar = ops_core::progress::bytes(format!("{label}: dump"), estimate);
+    let counter = bar.counter();
+    let mut progress = |raw: u64| counter.set(raw);
     let streamed = archive::write_archive(stdout, file, ctx.compression, &mut progress);
-    if show {
-        let _ = writeln!(std::io::stderr());
-    }
+    drop(bar);
     if streamed.is_err() {
         child.kill();
     }

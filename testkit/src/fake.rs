@@ -66,15 +66,21 @@ pub fn manifest(database: Option<&str>, id: &str, archive: &[u8]) -> Manifest {
 /// Writes a complete set of `database` (`None`: globals) named `id` under `root`, in the
 /// directory the catalog gives it. Returns the set's path.
 pub fn write_set(root: &Path, database: Option<&str>, id: &str) -> PathBuf {
+    let archive = format!("not a real archive of {database:?} {id}\n").into_bytes();
+    write_set_holding(root, database, id, &archive)
+}
+
+/// [`write_set`], its archive file holding `archive` (e.g. many bytes, for a step that
+/// takes time).
+pub fn write_set_holding(root: &Path, database: Option<&str>, id: &str, archive: &[u8]) -> PathBuf {
     let dir = match database {
         Some(db) => root.join(catalog::encode_db_dir(db)),
         None => root.join(catalog::GLOBALS_DIR),
     };
     let set = dir.join(id);
     std::fs::create_dir_all(&set).unwrap();
-    let archive = format!("not a real archive of {database:?} {id}\n").into_bytes();
-    let m = manifest(database, id, &archive);
-    std::fs::write(set.join(&m.files[0].name), &archive).unwrap();
+    let m = manifest(database, id, archive);
+    std::fs::write(set.join(&m.files[0].name), archive).unwrap();
     catalog::write_manifest(&set, &m).unwrap();
     set
 }

@@ -167,3 +167,55 @@ fn every_help_describes_every_flag_and_shows_examples() {
         }
     }
 }
+
+/// Progress bars: on a terminal a long step shows a bar with its size, rate and time
+/// left; piped, under `-q` or under systemd there is none (no carriage returns, no
+/// escape codes in a log).
+#[test]
+fn a_long_step_shows_a_bar_on_a_terminal_and_nothing_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    // 400 MiB read back takes over a second here: long enough for a bar to be drawn.
+    let archive = vec![0u8; 400 << 20];
+    testkit::fake::write_set_holding(dir.path(), Some("big"), "20261125T030000Z", &archive);
+    drop(archive);
+    let bin = testkit::tool_bin("backup-verify");
+    let cmd = format!(
+        "{} --backup-dir {} --no-record",
+        bin.display(),
+        dir.path().display()
+    );
+    let in_pty = |extra: &str| {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &format!("{cmd} {extra}"), "/dev/null"])
+            .env("TERM", "xterm")
+            .output()
+            .expect("script (util-linux)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = in_pty("");
+    assert!(text.contains("big 20261125T030000Z: verify"), "{text}");
+    assert!(
+        text.contains("MiB/400.00 MiB"),
+        "size against the total: {text}"
+    );
+    assert!(text.contains("ETA"), "{text}");
+    assert!(!in_pty("-q").contains(": verify"));
+
+    for env in [None, Some(("JOURNAL_STREAM", "8:1234"))] {
+        let mut c = std::process::Command::new(&bin);
+        c.args(["--backup-dir", dir.path().to_str().unwrap(), "--no-record"]);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("ETA") && !stderr.contains("MiB/"),
+            "{env:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains('\r') && !stderr.contains('\x1b'),
+            "{stderr:?}"
+        );
+    }
+}

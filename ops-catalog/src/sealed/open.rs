@@ -261,11 +261,14 @@ fn unseal_object(
     o: &super::SealedObject,
     identities: &Identities,
     path: &Path,
+    progress: &ops_core::progress::Counter,
 ) -> Result<(u64, String), OpsError> {
     let k = key(&set.dir, &set.id, &o.name);
-    let src = store
-        .open(&k)
-        .map_err(|e| e.to_ops_error(&format!("reading {k}")))?;
+    let src = progress.reader(
+        store
+            .open(&k)
+            .map_err(|e| e.to_ops_error(&format!("reading {k}")))?,
+    );
     let mut cipher = Hashing::new(io::BufReader::with_capacity(ops_core::chunks::CHUNK, src));
     let plain_size;
     let plain_sha;
@@ -358,6 +361,11 @@ fn unseal_files(
     into: &Path,
 ) -> Result<Manifest, OpsError> {
     let mut plain = BTreeMap::new();
+    // On a terminal: the ciphertext coming down, against the envelope's sizes.
+    let bar = ops_core::progress::bytes(
+        format!("{} {}: download", set.dir, set.id),
+        Some(set.envelope.objects.iter().map(|o| o.bytes).sum()),
+    );
     for o in &set.envelope.objects {
         if !catalog::is_plain_name(&o.file) && o.file != MANIFEST_FILE && o.file != SIGNATURE_FILE {
             return Err(integrity(
@@ -368,7 +376,14 @@ fn unseal_files(
                 ),
             ));
         }
-        let got = unseal_object(store, set, o, identities, &into.join(&o.file))?;
+        let got = unseal_object(
+            store,
+            set,
+            o,
+            identities,
+            &into.join(&o.file),
+            &bar.counter(),
+        )?;
         plain.insert(o.file.clone(), got);
     }
     let what = format!("{}/{}", set.dir, set.id);

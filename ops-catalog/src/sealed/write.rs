@@ -93,7 +93,7 @@ impl Read for ChannelReader {
 /// three passes over the bytes use two cores. The thread returns the plaintext's size and
 /// SHA-256; a read error also reaches the reader side, so the upload fails.
 fn seal_stream(
-    file: std::fs::File,
+    file: impl Read + Send + 'static,
     recipients: &Recipients,
 ) -> (
     impl Read,
@@ -245,10 +245,22 @@ pub fn seal_set(
     let mut j = read_journal(journal);
     let mut done = Sealed::default();
     let mut objects = Vec::new();
-    for (file, expected) in travelling(s) {
+    let files = travelling(s);
+    // On a terminal: the set's plain bytes going out, against their total.
+    let bar = ops_core::progress::bytes(
+        format!("{} {}: copy", s.dir, s.id),
+        Some(
+            files
+                .iter()
+                .map(|(_, e)| e.as_ref().map_or(0, |e| e.0))
+                .sum(),
+        ),
+    );
+    for (file, expected) in files {
         if let Some(o) = j.objects.get(&file) {
             if there.get(&key(s.dir, s.id, &o.name)) == Some(&o.bytes) {
                 done.resumed += expected.as_ref().map_or(0, |e| e.0);
+                bar.inc(expected.as_ref().map_or(0, |e| e.0));
                 objects.push(o.clone());
                 continue;
             }
@@ -260,7 +272,7 @@ pub fn seal_set(
             TransferError::Set(OpsError::io(format!("reading {}", path.display()), &e))
         })?;
         let hint = sealed_size_hint(expected.as_ref().map_or(64 * 1024, |e| e.0));
-        let (mut ciphertext, sealer) = seal_stream(src, recipients);
+        let (mut ciphertext, sealer) = seal_stream(bar.reader(src), recipients);
         let put = dst.put(&k, &mut ciphertext, Some(hint), PutMode::Overwrite);
         // Dropping the reader stops the thread if the upload stopped first.
         drop(ciphertext);
