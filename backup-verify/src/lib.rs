@@ -75,18 +75,7 @@ pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
     // A producer that failed or never finished: what it named is still verified, and the
     // run fails with the producer's own words (never "nothing to check").
     let upstream = from_stdin.as_ref().and_then(|i| i.upstream_problem());
-    let report_upstream = |exit: ExitCode| match &upstream {
-        None => exit,
-        Some((error, producer)) => {
-            emitter.emit_error(
-                names::RUN_FAILED,
-                Severity::Error,
-                error,
-                json!({"upstream": producer}),
-            );
-            std::cmp::max_by_key(exit, error.category.run_exit_code(), |e| e.code())
-        }
-    };
+    let report_upstream = |exit| input::report_upstream(&emitter, upstream.as_ref(), exit);
     if upstream.is_some() && from_stdin.as_ref().is_some_and(|i| i.sets.is_empty()) {
         let exit = report_upstream(ExitCode::Ok);
         return emitter.finish("verify", exit, json!({"sets_checked": 0, "sets_passed": 0}));

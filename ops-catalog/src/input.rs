@@ -108,6 +108,30 @@ impl Input {
     }
 }
 
+/// Reports a producer that cannot be trusted (`run.failed` carrying its error, with
+/// `upstream` describing it) and returns `exit` raised to that failure's exit code; with
+/// no problem, `exit` unchanged. The consumer (`backup-verify -`, `restore-drill -`) still
+/// did its job on what the producer named: this only keeps the producer's failure from
+/// reading as success, or as "nothing to check".
+pub fn report_upstream(
+    emitter: &ops_core::event::Emitter,
+    upstream: Option<&(OpsError, Value)>,
+    exit: ops_core::ExitCode,
+) -> ops_core::ExitCode {
+    match upstream {
+        None => exit,
+        Some((error, producer)) => {
+            emitter.emit_error(
+                names::RUN_FAILED,
+                ops_core::event::Severity::Error,
+                error,
+                json!({"upstream": producer}),
+            );
+            std::cmp::max_by_key(exit, error.category.run_exit_code(), |e| e.code())
+        }
+    }
+}
+
 impl Input {
     /// The catalog the events came from: the grandparent of the first set's path.
     pub fn catalog_root(&self) -> Option<PathBuf> {

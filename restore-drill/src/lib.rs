@@ -66,6 +66,15 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
         .and_then(|i| i.correlation_id.clone())
         .unwrap_or_else(correlation_id_from_env);
     let emitter = Emitter::stdout("restore-drill", correlation_id);
+    // A producer that failed or never finished (`pgdump-run … | restore-drill -`): a set it
+    // named is still drilled, and the run fails with the producer's own words; naming
+    // none is its failure, never "no set to drill".
+    let upstream = events.as_ref().and_then(|i| i.upstream_problem());
+    let report_upstream = |exit| input::report_upstream(&emitter, upstream.as_ref(), exit);
+    let names_a_database = |i: &input::Input| i.sets.iter().any(|s| s.kind == SetKind::Database);
+    if upstream.is_some() && events.as_ref().is_some_and(|i| !names_a_database(i)) {
+        return emitter.finish("drill", report_upstream(ExitCode::Ok), json!({}));
+    }
     match drill(args, events.as_ref(), &emitter) {
         Ok(Drilled::Planned) => emitter.finish("drill", ExitCode::Ok, json!({"dry_run": true})),
         Ok(Drilled::Report(report)) => {
@@ -76,17 +85,18 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
                 (names::DRILL_COMPLETED, Severity::Info)
             };
             emitter.emit(event, severity, report);
-            emitter.finish(
-                "drill",
-                if failed {
-                    ExitCode::Problem
-                } else {
-                    ExitCode::Ok
-                },
-                json!({}),
-            )
+            let exit = if failed {
+                ExitCode::Problem
+            } else {
+                ExitCode::Ok
+            };
+            emitter.finish("drill", report_upstream(exit), json!({}))
         }
-        Err(error) => fail_run(&emitter, "drill", error),
+        Err(error) => {
+            let exit = report_upstream(error.category.run_exit_code());
+            emitter.emit_error(names::RUN_FAILED, Severity::Error, &error, json!({}));
+            emitter.finish("drill", exit, json!({}))
+        }
     }
 }
 

@@ -678,3 +678,70 @@ fn a_drill_over_tls_with_a_client_certificate() {
     assert_eq!(r.code, 3, "{:#?}", r.events);
     assert_eq!(r.error_code("run.failed"), "tls_failed");
 }
+
+/// `pgdump-run … | restore-drill -` when the backup failed or was killed: the drill never
+/// reads as "no set to drill" or as success. A set the stream named is still drilled; the
+/// run then fails with the producer's own words.
+#[test]
+fn a_failed_or_cut_upstream_fails_the_drill_with_its_error() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let feed = |input: &[u8]| {
+        use std::io::Write;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_restore-drill"));
+        with_pg_path(c, &mut cmd);
+        let mut child = cmd
+            .args(["--backup-dir", dir.path().to_str().unwrap(), "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        ToolRun::check(child.wait_with_output().unwrap())
+    };
+    let port = testkit::free_port().to_string();
+    let failed = c
+        .tool("pgdump-run")
+        .args(["--all", "-p", &port, "--backup-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(3));
+    let r = feed(&failed.stdout);
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "upstream_failed");
+    assert_eq!(
+        r.named("run.failed").len(),
+        1,
+        "not also no_set: {:#?}",
+        r.events
+    );
+    assert_eq!(
+        r.named("run.failed")[0]["upstream"]["errors"][0]["code"],
+        "connect_failed"
+    );
+
+    // A backup killed after its set was published: the set is drilled, the run fails.
+    let db = c.unique_db("drill_cut");
+    let ok = c
+        .tool("pgdump-run")
+        .args(["-d", &db, "--no-globals", "--backup-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    let text = String::from_utf8(ok.stdout).unwrap();
+    let cut: String = text
+        .lines()
+        .filter(|l| !l.contains("\"run.finished\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let r = feed(cut.as_bytes());
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(
+        r.named("drill.completed").len(),
+        1,
+        "what it named is drilled"
+    );
+    assert_eq!(r.error_code("run.failed"), "upstream_incomplete");
+}
