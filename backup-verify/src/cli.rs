@@ -8,6 +8,7 @@ const EXAMPLES: &str = "Examples:
   backup-verify --latest --max-age 26h --backup-dir /var/backups/pgops
   backup-verify --all-sets --jobs 2                           weekly: every set
   pgdump-run --all | backup-verify -                          the sets this run made
+  pgdump-run --all | backup-verify - --forward                in a unit: both runs' events reach the journal
   backup-verify --backup-dir s3://bucket/pgops --read-data    the off-site copy, ciphertext read";
 
 /// Prove pgops backup sets intact, complete and fresh.
@@ -65,6 +66,10 @@ pub struct Args {
     /// `-`: verify the sets named by backup.completed events on stdin.
     #[arg(value_name = "-")]
     pub stdin: Option<String>,
+    /// With `-`: write the events read on stdin to stdout first, as they came, so that the
+    /// end of a pipe (a systemd unit's journal) keeps the producer's events too.
+    #[arg(long, requires = "stdin")]
+    pub forward: bool,
 }
 
 impl ops_core::cli::ToolArgs for Args {

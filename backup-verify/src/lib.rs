@@ -72,6 +72,11 @@ pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
         .and_then(|i| i.correlation_id.clone())
         .unwrap_or_else(correlation_id_from_env);
     let emitter = Emitter::stdout("backup-verify", correlation_id);
+    if args.forward {
+        for line in from_stdin.iter().flat_map(|i| &i.lines) {
+            emitter.forward(line);
+        }
+    }
     // A producer that failed or never finished: what it named is still verified, and the
     // run fails with the producer's own words (never "nothing to check").
     let upstream = from_stdin.as_ref().and_then(|i| i.upstream_problem());

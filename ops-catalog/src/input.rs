@@ -49,6 +49,8 @@ pub struct Input {
     pub errors: Vec<UpstreamError>,
     /// The `source` of the first event (the producing tool), if any.
     pub source: Option<String>,
+    /// Every line that was a JSON event, as read (for `--forward`).
+    pub lines: Vec<String>,
 }
 
 impl Input {
@@ -152,6 +154,9 @@ pub fn read_events(stdin: &mut dyn std::io::BufRead, accept: &[&str]) -> Input {
     let mut line = String::new();
     while stdin.read_line(&mut line).unwrap_or(0) > 0 {
         if let Ok(v) = serde_json::from_str::<Value>(line.trim()) {
+            if v.is_object() {
+                input.lines.push(line.trim().to_string());
+            }
             if input.correlation_id.is_none() {
                 input.correlation_id = v["correlation_id"]
                     .as_str()

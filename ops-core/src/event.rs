@@ -146,6 +146,12 @@ impl Emitter {
         }
     }
 
+    /// Writes another tool's event line as it is (`backup-verify - --forward`: the
+    /// producer's events go on to the journal, ahead of the consumer's own).
+    pub fn forward(&self, line: &str) {
+        self.write_line(line);
+    }
+
     fn write_line(&self, line: &str) {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(out, "{line}");

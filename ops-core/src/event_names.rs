@@ -36,13 +36,14 @@ pub const STATUS_DATABASE: &str = "status.database";
 pub const STATUS_AUDIT: &str = "status.audit";
 pub const STATUS_RELOADED: &str = "status.reloaded";
 pub const STATUS_SERVING: &str = "status.serving";
+pub const UNIT_FAILED: &str = "unit.failed";
 pub const VERIFY_FAILED: &str = "verify.failed";
 pub const VERIFY_FINDING: &str = "verify.finding";
 pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 39] = [
+pub const ALL: [&str; 40] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -78,6 +79,7 @@ pub const ALL: [&str; 39] = [
     STATUS_DATABASE,
     STATUS_RELOADED,
     STATUS_SERVING,
+    UNIT_FAILED,
     VERIFY_FAILED,
     VERIFY_FINDING,
     VERIFY_PASSED,

@@ -5,6 +5,9 @@
 //!   fsynced by [`crate::event::Emitter::finish`]. ops-status counts it into
 //!   `pgops_runs_total{tool,result}`, so "backup success ≥ 99 %" is one query.
 //! - `audit.json`: port-audit's last summary, replaced atomically.
+//! - `unit-failures.jsonl`: every systemd unit failure, one line each, appended by
+//!   `ops-status record-failure` (the units' `OnFailure=`), including failures before a
+//!   tool ran.
 //!
 //! Recording is best effort by design: a tool that cannot write here says so on stderr
 //! and goes on. Losing a counter must never fail a backup.
@@ -18,6 +21,8 @@ pub const STATE_DIR_ENV: &str = "PGOPS_STATE_DIR";
 pub const RUNS_FILE: &str = "runs.jsonl";
 /// port-audit's last summary in the state directory.
 pub const AUDIT_FILE: &str = "audit.json";
+/// The systemd unit failures in the state directory.
+pub const UNIT_FAILURES_FILE: &str = "unit-failures.jsonl";
 /// backup-verify's last verification of each off-site catalog: one file per location
 /// in this subdirectory (`<hash of the location>.json`, the location inside).
 pub const REMOTE_VERIFY_DIR: &str = "remote-verify";

@@ -47,6 +47,13 @@ pub enum View {
     Health(PolicyArgs),
     /// An HTTP server: /health, /readiness, /backups/status, /restore/status, /metrics.
     Serve(ServeArgs),
+    /// Record that a systemd unit failed (the units' OnFailure=pgops-failure@%n): one line
+    /// in the state directory's unit-failures.jsonl, with systemd's MONITOR_* result.
+    RecordFailure {
+        /// The unit that failed, e.g. pgops-backup.service.
+        #[arg(value_name = "UNIT")]
+        unit: String,
+    },
     /// The Prometheus text format, for node_exporter's textfile collector.
     Metrics {
         /// Write the metrics to this file, atomically (events then go to stdout).
@@ -119,7 +126,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "100", value_name = "N")]
     pub burst: std::num::NonZeroU32,
     /// `key = value` lines (rate, burst, token_file) over the flags; re-read on SIGHUP.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "PGOPS_STATUS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Re-read the catalog at least this often (changes are also seen as they happen).
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "60s", value_name = "DURATION")]

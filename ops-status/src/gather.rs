@@ -154,9 +154,27 @@ pub fn remote_verify(text: &str) -> Option<RemoteVerifyFacts> {
     })
 }
 
+/// The unit failures recorded by `ops-status record-failure`, per unit: how many and the
+/// last one's time. A line that does not parse is skipped.
+pub fn unit_failures(text: &str) -> std::collections::BTreeMap<String, (u64, Timestamp)> {
+    let mut out = std::collections::BTreeMap::new();
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    {
+        if let (Some(unit), Some(at)) = (v["unit"].as_str(), v["at"].as_str().and_then(time)) {
+            let e = out.entry(unit.to_string()).or_insert((0, at));
+            e.0 += 1;
+            e.1 = e.1.max(at);
+        }
+    }
+    out
+}
+
 /// What the state directory `dir` holds (its files missing: nothing recorded yet).
 pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
     let runs_text = read_optional(&dir.join(ops_core::state::RUNS_FILE))?;
+    let failures_text = read_optional(&dir.join(ops_core::state::UNIT_FAILURES_FILE))?;
     let audit_text = read_optional(&dir.join(ops_core::state::AUDIT_FILE))?;
     let remote_dir = dir.join(ops_core::state::REMOTE_VERIFY_DIR);
     let mut remote = Vec::new();
@@ -184,6 +202,10 @@ pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
         runs: runs_text.as_deref().map(runs).unwrap_or_default(),
         audit: audit_text.as_deref().and_then(audit),
         remote_verify: remote,
+        unit_failures: failures_text
+            .as_deref()
+            .map(unit_failures)
+            .unwrap_or_default(),
     })
 }
 
@@ -269,5 +291,16 @@ mod tests {
         assert_eq!(r.location, "s3://b/p");
         assert!(!r.databases["app"].passed);
         assert!(remote_verify("{}").is_none());
+        let f = unit_failures(concat!(
+            "{\"unit\":\"pgops-backup.service\",\"at\":\"2026-11-24T03:00:00Z\"}\n",
+            "{\"unit\":\"pgops-backup.service\",\"at\":\"2026-11-25T03:00:00Z\"}\n",
+            "{\"unit\":\"pgops-copy.service\",\"at\":\"2026-11-25T05:00:00Z\"}\ntorn",
+        ));
+        assert_eq!(f["pgops-backup.service"].0, 2);
+        assert_eq!(
+            f["pgops-backup.service"].1.to_string(),
+            "2026-11-25T03:00:00Z"
+        );
+        assert_eq!(f.len(), 2);
     }
 }

@@ -297,6 +297,7 @@ mod tests {
             t("2026-11-24T00:00:00Z"),
         )
         .with_state(StateFacts {
+            unit_failures: Default::default(),
             runs: Default::default(),
             audit: Some(AuditFacts {
                 finished_at: t("2026-11-23T23:00:00Z"),
@@ -401,6 +402,7 @@ mod tests {
         let now = t("2026-11-24T00:00:00Z");
         let p = Policy::default();
         let exposed = base.clone().with_state(StateFacts {
+            unit_failures: Default::default(),
             runs: Default::default(),
             audit: Some(AuditFacts {
                 finished_at: t("2026-11-23T23:30:00Z"),
@@ -451,6 +453,7 @@ mod tests {
             },
         );
         let s = crate::model::tests::one_app(9000).with_state(StateFacts {
+            unit_failures: Default::default(),
             runs: Default::default(),
             audit: None,
             remote_verify: vec![crate::model::RemoteVerifyFacts {

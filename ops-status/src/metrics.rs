@@ -63,6 +63,23 @@ fn state(out: &mut String, state: &StateFacts) {
     for ((tool, result), n) in &state.runs {
         sample(out, name, &[("tool", tool), ("result", result)], *n as f64);
     }
+    if !state.unit_failures.is_empty() {
+        let name = "pgops_unit_failures_total";
+        typed(
+            out,
+            name,
+            "Failures of each pgops systemd unit (OnFailure=pgops-failure@), including failures before its tool ran.",
+            "counter",
+        );
+        for (unit, (n, _)) in &state.unit_failures {
+            sample(out, name, &[("unit", unit)], *n as f64);
+        }
+        let name = "pgops_unit_last_failure_timestamp_seconds";
+        header(out, name, "When each pgops systemd unit last failed.");
+        for (unit, (_, at)) in &state.unit_failures {
+            sample(out, name, &[("unit", unit)], seconds(*at));
+        }
+    }
     if let Some(a) = &state.audit {
         for (name, help, value) in [
             (
@@ -283,6 +300,11 @@ mod tests {
         runs.insert(("pgdump-run".into(), "error".into()), 1);
         let text = render(
             &s.with_state(StateFacts {
+                unit_failures: [(
+                    "pgops-backup.service".to_string(),
+                    (3, t("2026-11-23T03:00:00Z")),
+                )]
+                .into(),
                 runs,
                 audit: Some(crate::model::AuditFacts {
                     finished_at: t("2026-11-23T23:00:00Z"),
@@ -295,6 +317,7 @@ mod tests {
             &build(),
         );
         assert!(text.contains("# TYPE pgops_runs_total counter\n"));
+        assert!(text.contains("pgops_unit_failures_total{unit=\"pgops-backup.service\"} 3\n"));
         assert!(text.contains("pgops_runs_total{tool=\"pgdump-run\",result=\"ok\"} 41\n"));
         assert!(text.contains("pgops_audit_violations 2\n"), "{text}");
     }

@@ -127,6 +127,8 @@ pub struct StateFacts {
     pub runs: RunCounts,
     pub audit: Option<AuditFacts>,
     pub remote_verify: Vec<RemoteVerifyFacts>,
+    /// Per systemd unit: how many failures were recorded, and the last one's time.
+    pub unit_failures: BTreeMap<String, (u64, Timestamp)>,
 }
 
 /// Everything, at one instant.

@@ -95,6 +95,14 @@ pub fn run(args: &Args) -> i32 {
             println!("{doc}");
             overall.exit_code()
         }
+        Some(View::RecordFailure { unit }) => {
+            match record_failure(args.common.state_dir.as_deref(), unit, &emitter) {
+                Ok(()) => emitter
+                    .finish("record-failure", ExitCode::Ok, json!({}))
+                    .code(),
+                Err(e) => ops_core::cli::fail_run(&emitter, "record-failure", e).code(),
+            }
+        }
         Some(View::Serve(serve)) => {
             crate::serve::run(&args.common, serve, &emitter, build()).code()
         }
@@ -137,4 +145,56 @@ pub fn run(args: &Args) -> i32 {
             }
         }
     }
+}
+
+/// What systemd tells a unit's `OnFailure=` handler about the failed unit (systemd ≥ 251),
+/// as recorded: the names without their `MONITOR_` prefix, lower-cased.
+const MONITOR_VARS: [&str; 4] = [
+    "MONITOR_SERVICE_RESULT",
+    "MONITOR_EXIT_CODE",
+    "MONITOR_EXIT_STATUS",
+    "MONITOR_INVOCATION_ID",
+];
+
+/// Appends the failure of `unit` to the state directory's unit-failures.jsonl and reports
+/// it (`unit.failed`, an error: `journalctl -p err` lists it).
+fn record_failure(
+    state_dir: Option<&std::path::Path>,
+    unit: &str,
+    emitter: &Emitter,
+) -> Result<(), OpsError> {
+    let dir = state_dir.ok_or_else(|| {
+        OpsError::validation(
+            "state_dir_missing",
+            "record-failure needs the state directory (--state-dir or PGOPS_STATE_DIR)",
+        )
+    })?;
+    if unit.is_empty() || unit.chars().any(|c| c.is_control()) {
+        return Err(OpsError::validation(
+            "invalid_argument",
+            format!("{unit:?} is not a unit name"),
+        ));
+    }
+    let mut record = serde_json::Map::new();
+    record.insert("unit".into(), unit.into());
+    record.insert("at".into(), ops_core::timefmt::now_rfc3339().into());
+    for var in MONITOR_VARS {
+        let key = var.trim_start_matches("MONITOR_").to_lowercase();
+        let value = std::env::var(var).ok().filter(|v| !v.is_empty());
+        record.insert(key, value.into());
+    }
+    let record = serde_json::Value::Object(record);
+    let path = dir.join(ops_core::state::UNIT_FAILURES_FILE);
+    ops_core::state::append_line(&path, &record.to_string())
+        .map_err(|e| OpsError::io_at("recording the failure in", &path, &e))?;
+    let mut payload = record;
+    payload["message"] = format!(
+        "{unit} failed ({}): see journalctl -u {unit}",
+        payload["service_result"]
+            .as_str()
+            .unwrap_or("result unknown")
+    )
+    .into();
+    emitter.emit(names::UNIT_FAILED, Severity::Error, payload);
+    Ok(())
 }

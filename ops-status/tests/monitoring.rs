@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use testkit::ToolRun;
 
 fn scripts() -> PathBuf {
     testkit::workspace_root().join("scripts")
@@ -83,6 +84,21 @@ fn emitted() -> BTreeSet<String> {
         "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\"}\n",
     )
     .unwrap();
+    // A unit failure, recorded as its OnFailure= handler does (with systemd's MONITOR_*).
+    let recorded = ToolRun::check(
+        Command::new(env!("CARGO_BIN_EXE_ops-status"))
+            .args(["record-failure", "pgops-backup.service", "--state-dir"])
+            .arg(state.path())
+            .env("MONITOR_SERVICE_RESULT", "exit-code")
+            .env("MONITOR_EXIT_STATUS", "3")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(recorded.code, 0);
+    let failed = recorded.named("unit.failed")[0];
+    assert_eq!(failed["service_result"], "exit-code");
+    assert_eq!(failed["exit_status"], "3");
+    assert!(failed["exit_code"].is_null());
     let text = run(
         Command::new(env!("CARGO_BIN_EXE_ops-status"))
             .arg("metrics")
