@@ -3,7 +3,7 @@
 #   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux,
 #                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap,
 #                            age, minisign, ssh-keygen, promtool (prometheus), vmalert
-#                            (victoria-metrics), curl
+#                            (victoria-metrics), curl, systemd-analyze (systemd), strace
 
 pgops_missing() {
   local missing=()
@@ -38,6 +38,10 @@ pgops_missing() {
   command -v vmalert >/dev/null || missing+=(victoria-metrics)
   # ops-status serve's tests: a second client address
   command -v curl >/dev/null || missing+=(curl)
+  # the systemd units are checked by systemd's own analyser (verify, security, the
+  # system call sets), and the tools' system calls traced against their filter
+  command -v systemd-analyze >/dev/null || missing+=(systemd)
+  command -v strace >/dev/null || missing+=(strace)
   printf '%s\n' "${missing[@]}"
 }
 
