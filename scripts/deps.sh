@@ -3,7 +3,8 @@
 #   pgops_ensure_deps        PostgreSQL server and client, jq, zstd, GNU time, bc, util-linux,
 #                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap,
 #                            age, minisign, ssh-keygen, promtool (prometheus), vmalert
-#                            (victoria-metrics), curl, systemd-analyze (systemd), strace
+#                            (victoria-metrics), curl, systemd-analyze (systemd), strace,
+#                            dpkg-dev, fakeroot, lintian
 
 pgops_missing() {
   local missing=()
@@ -42,6 +43,11 @@ pgops_missing() {
   # system call sets), and the tools' system calls traced against their filter
   command -v systemd-analyze >/dev/null || missing+=(systemd)
   command -v strace >/dev/null || missing+=(strace)
+  # the Debian package: built with dpkg-deb under fakeroot, its dependencies read by
+  # dpkg-shlibdeps, checked by lintian
+  command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
+  command -v fakeroot >/dev/null || missing+=(fakeroot)
+  command -v lintian >/dev/null || missing+=(lintian)
   printf '%s\n' "${missing[@]}"
 }
 
