@@ -5,14 +5,15 @@
 #                        /var/cache/pgops/venv), installs what is missing, exports PGOPS_PYTHON
 # pgdumplib: an independent reader of custom-format archives (pg-archive/tests/cross_check.rs);
 # moto_server: a real S3-compatible server on loopback for the object-store tests; awscli
-# (aws s3 cp) for the comparisons in scripts/bench.
+# (aws s3 cp) for the comparisons in scripts/bench; kubernetes-validate: the Kubernetes
+# manifests against the API schemas, offline.
 
 if [ "$(id -u)" -eq 0 ]; then
   PGOPS_PY_VENV=${PGOPS_PY_VENV:-/var/cache/pgops/venv}
 else
   PGOPS_PY_VENV=${PGOPS_PY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pgops/venv}
 fi
-PGOPS_PY_PACKAGES=(pgdumplib==4.0.0 "moto[server]==5.2.5" awscli==1.46.2)
+PGOPS_PY_PACKAGES=(pgdumplib==4.0.0 "moto[server]==5.2.5" awscli==1.46.2 kubernetes-validate==1.34.1)
 
 pgops_python_tools() {
   local want="${PGOPS_PY_PACKAGES[*]}" stamp="$PGOPS_PY_VENV/.pgops-packages"
