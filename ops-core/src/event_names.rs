@@ -99,4 +99,35 @@ mod tests {
         schemas.sort();
         assert_eq!(schemas, super::ALL);
     }
+
+    /// Schemas stay compatible across minor versions: within an envelope version, a newer
+    /// tool may add fields, so no event schema refuses a field it does not name (a consumer
+    /// validating with this version's schemas accepts the next minor's lines), and every
+    /// event requires the envelope's `v`, `event` or its own name.
+    #[test]
+    fn every_event_schema_admits_fields_a_newer_minor_version_adds() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schemas/events");
+        for name in super::ALL {
+            let text = std::fs::read_to_string(format!("{dir}/{name}.json")).unwrap();
+            let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_ne!(
+                schema["additionalProperties"],
+                serde_json::Value::Bool(false),
+                "{name}: refuses fields a minor version may add"
+            );
+            assert_eq!(schema["properties"]["event"]["const"], *name, "{name}");
+        }
+        let envelope: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../docs/schemas/envelope.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            envelope["properties"]["v"]["const"],
+            crate::event::SCHEMA_VERSION
+        );
+    }
 }
