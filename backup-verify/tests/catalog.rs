@@ -250,18 +250,12 @@ fn a_stream_without_run_finished_verifies_what_it_names_and_fails() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let cut: String = text
-        .lines()
-        .filter(|l| !l.contains("\"run.finished\""))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let r = verify_events(dir.path(), cut.as_bytes());
+    let r = verify_events(dir.path(), &testkit::without_run_finished(&out.stdout));
     assert_eq!(r.named("verify.passed").len(), 1, "{:#?}", r.events);
     assert_eq!(r.code, 3);
     assert_eq!(r.error_code("run.failed"), "upstream_incomplete");
     // The whole stream: all fine.
-    assert_eq!(verify_events(dir.path(), text.as_bytes()).code, 0);
+    assert_eq!(verify_events(dir.path(), &out.stdout).code, 0);
 }
 
 #[test]

@@ -730,13 +730,7 @@ fn a_failed_or_cut_upstream_fails_the_drill_with_its_error() {
         .output()
         .unwrap();
     assert_eq!(ok.status.code(), Some(0));
-    let text = String::from_utf8(ok.stdout).unwrap();
-    let cut: String = text
-        .lines()
-        .filter(|l| !l.contains("\"run.finished\""))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let r = feed(cut.as_bytes());
+    let r = feed(&testkit::without_run_finished(&ok.stdout));
     assert_eq!(r.code, 3, "{:#?}", r.events);
     assert_eq!(
         r.named("drill.completed").len(),

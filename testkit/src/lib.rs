@@ -505,6 +505,29 @@ pub fn python() -> PathBuf {
     venv
 }
 
+/// Every pgops tool, by the name it is installed as.
+pub const TOOLS: [&str; 8] = [
+    "pgdump-run",
+    "backup-verify",
+    "backup-rotate",
+    "backup-copy",
+    "backup-restore",
+    "restore-drill",
+    "port-audit",
+    "ops-status",
+];
+
+/// A tool's event stream cut before its `run.finished`, as a producer killed at its end
+/// leaves it (what `backup-verify -` and `restore-drill -` must not read as success).
+pub fn without_run_finished(events: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(events)
+        .lines()
+        .filter(|l| !l.contains("\"run.finished\""))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
 /// The path of another workspace binary (e.g. `pgdump-run` from backup-verify's tests),
 /// built on first use so that a test of one crate can drive the tool of another.
 pub fn tool_bin(name: &str) -> PathBuf {

@@ -5,16 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TOOLS: [&str; 8] = [
-    "pgdump-run",
-    "backup-verify",
-    "backup-rotate",
-    "backup-copy",
-    "backup-restore",
-    "restore-drill",
-    "port-audit",
-    "ops-status",
-];
+use testkit::TOOLS;
 
 /// Runs scripts/install staged under `destdir` with the debug build; returns (exit code,
 /// stdout, stderr).

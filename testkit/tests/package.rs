@@ -7,16 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-const TOOLS: [&str; 8] = [
-    "pgdump-run",
-    "backup-verify",
-    "backup-rotate",
-    "backup-copy",
-    "backup-restore",
-    "restore-drill",
-    "port-audit",
-    "ops-status",
-];
+use testkit::TOOLS;
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));

@@ -49,15 +49,7 @@ fn bin_dir() -> PathBuf {
 
 /// The units as scripts/install writes them: the binaries where they were built.
 fn installed_units(into: &Path) {
-    for tool in [
-        "pgdump-run",
-        "backup-verify",
-        "backup-rotate",
-        "backup-copy",
-        "restore-drill",
-        "port-audit",
-        "ops-status",
-    ] {
+    for tool in testkit::TOOLS {
         testkit::tool_bin(tool);
     }
     for (name, text) in units() {

@@ -1,15 +1,6 @@
 //! What every pgops tool promises on its command line, checked across all of them.
 
-const TOOLS: [&str; 8] = [
-    "pgdump-run",
-    "backup-verify",
-    "backup-restore",
-    "backup-rotate",
-    "backup-copy",
-    "restore-drill",
-    "port-audit",
-    "ops-status",
-];
+use testkit::TOOLS;
 
 /// `--version`: the name, the version, the git commit and the build date, so a report
 /// names exactly the build that wrote it.
