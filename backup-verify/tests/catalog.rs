@@ -184,18 +184,12 @@ fn stdin_mode_keeps_the_correlation_id_and_ignores_other_events() {
 
 /// Runs backup-verify - on `input` (another tool's events).
 fn verify_events(root: &Path, input: &[u8]) -> ToolRun {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_backup-verify"))
-        .env_remove("PGOPS_BACKUP_DIR")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-verify"));
+    cmd.env_remove("PGOPS_BACKUP_DIR")
         .arg("--backup-dir")
         .arg(root)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    ToolRun::check(child.wait_with_output().unwrap())
+        .arg("-");
+    ToolRun::fed(cmd, input)
 }
 
 /// `pgdump-run … | backup-verify -` when the backup could not run: verify fails with the

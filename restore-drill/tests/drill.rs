@@ -687,17 +687,10 @@ fn a_failed_or_cut_upstream_fails_the_drill_with_its_error() {
     let c = Cluster::shared();
     let dir = tempfile::tempdir().unwrap();
     let feed = |input: &[u8]| {
-        use std::io::Write;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_restore-drill"));
         with_pg_path(c, &mut cmd);
-        let mut child = cmd
-            .args(["--backup-dir", dir.path().to_str().unwrap(), "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        ToolRun::check(child.wait_with_output().unwrap())
+        cmd.args(["--backup-dir", dir.path().to_str().unwrap(), "-"]);
+        ToolRun::fed(cmd, input)
     };
     let port = testkit::free_port().to_string();
     let failed = c

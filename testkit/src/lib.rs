@@ -602,6 +602,20 @@ impl ToolRun {
         run
     }
 
+    /// Runs `cmd` with `input` on its stdin (another tool's events) and checks it.
+    pub fn fed(mut cmd: Command, input: &[u8]) -> ToolRun {
+        use std::io::Write;
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the tool starts");
+        // A tool may stop reading early (it failed): what it did not read is not the test.
+        let _ = child.stdin.take().unwrap().write_all(input);
+        ToolRun::check(child.wait_with_output().unwrap())
+    }
+
     pub fn named(&self, event: &str) -> Vec<&serde_json::Value> {
         self.events.iter().filter(|e| e["event"] == event).collect()
     }
