@@ -381,6 +381,24 @@ fn remote_verify_catches_altered_truncated_and_deleted_objects() {
         r.named("status.database")[0]["offsite_verified"].clone()
     };
     assert_eq!(recorded(&[]).code, 0);
+    // The record itself, as its schema says.
+    let files: Vec<_> = std::fs::read_dir(state.path().join("remote-verify"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(files.len(), 1);
+    let record: Value = serde_json::from_slice(&std::fs::read(files[0].path()).unwrap()).unwrap();
+    testkit::schema::check("files/remote-verify.json", &record);
+    // offsite.json, written into each copied set by backup-copy.
+    for id in std::fs::read_dir(dir.path().join(ops_catalog::catalog::encode_db_dir(&db)))
+        .unwrap()
+        .flatten()
+    {
+        let offsite: Value =
+            serde_json::from_slice(&std::fs::read(id.path().join("offsite.json")).unwrap())
+                .unwrap();
+        testkit::schema::check("files/offsite.json", &offsite);
+    }
     let checks = offsite_checks();
     assert_eq!(
         checks[0]["destination"],

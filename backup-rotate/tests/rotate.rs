@@ -438,6 +438,7 @@ fn retire_writes_one_record_and_retention_still_applies() {
     let record: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("app/RETIRED")).unwrap()).unwrap();
     assert!(record["reason"].is_null() && record["by"]["uid"].is_u64());
+    testkit::schema::check("files/retired.json", &record);
 
     let r = rotate(dir.path(), &["--keep-last", "2"]);
     assert_eq!(r.code, 0);

@@ -99,6 +99,11 @@ fn emitted() -> BTreeSet<String> {
     assert_eq!(failed["service_result"], "exit-code");
     assert_eq!(failed["exit_status"], "3");
     assert!(failed["exit_code"].is_null());
+    let line = std::fs::read_to_string(state.path().join("unit-failures.jsonl")).unwrap();
+    testkit::schema::check(
+        "files/unit-failure.json",
+        &serde_json::from_str(line.trim()).unwrap(),
+    );
     let text = run(
         Command::new(env!("CARGO_BIN_EXE_ops-status"))
             .arg("metrics")

@@ -407,6 +407,14 @@ fn exposure_reaches_ops_status(lab: &Lab, ns: &str) {
         serde_json::from_slice(&std::fs::read(state.path().join("audit.json")).unwrap()).unwrap();
     assert_eq!(record["violations"], 1, "{record}");
     assert_eq!(record["correlation_id"], r.events[0]["correlation_id"]);
+    testkit::schema::check("files/audit.json", &record);
+    // Every run's line in runs.jsonl is its run.finished event, as that schema says.
+    for line in std::fs::read_to_string(state.path().join("runs.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        testkit::schema::validate_event_line(line);
+    }
     let runs = std::fs::read_to_string(state.path().join("runs.jsonl")).unwrap();
     let run: Value = serde_json::from_str(runs.lines().next().unwrap()).unwrap();
     assert_eq!(

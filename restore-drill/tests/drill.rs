@@ -195,6 +195,12 @@ fn drills_of_real_databases_are_proven_and_leave_nothing_behind() {
     }
     let history = std::fs::read_to_string(root.join("_drills.jsonl")).unwrap();
     assert_eq!(history.lines().count(), 3);
+    for line in history.lines() {
+        testkit::schema::check(
+            "files/drill-history.json",
+            &serde_json::from_str(line).unwrap(),
+        );
+    }
 }
 
 #[test]
