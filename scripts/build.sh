@@ -8,6 +8,10 @@
 PGOPS_TOOLS=(pgdump-run backup-verify backup-rotate backup-copy backup-restore restore-drill port-audit ops-status)
 
 pgops_build_release() {
+  # The build date --version shows is the last commit's (reproducible, and the same for
+  # every script: ops-core's build script reruns when SOURCE_DATE_EPOCH changes).
+  SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+  export SOURCE_DATE_EPOCH
   local build=(cargo build --release --quiet) t
   for t in "${PGOPS_TOOLS[@]}" xtask; do build+=(-p "$t"); done
   if [ "$(id -u)" -eq 0 ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
