@@ -129,16 +129,15 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
     if let Some(max) = policy.max_offsite_age {
         let mut bad = Vec::new();
         for d in dbs {
-            let newest_copy = d.offsite.values().map(|(_, at)| *at).max();
-            match newest_copy {
-                // Retired: no new copy is expected (a failed check of the last one still counts).
-                _ if d.retired.is_some() => {}
-                None => bad.push(format!("{}: no off-site copy recorded", d.label)),
-                Some(at) if older(at, now, max) => bad.push(format!(
+            // Retired: no new copy is expected (a failed check of the last one still counts).
+            let expected = d.retired.is_none();
+            match d.offsite.values().map(|(_, at)| *at).max() {
+                None if expected => bad.push(format!("{}: no off-site copy recorded", d.label)),
+                Some(at) if expected && older(at, now, max) => bad.push(format!(
                     "{}: the newest off-site copy was confirmed at {at}, more than {max:#} ago",
                     d.label
                 )),
-                Some(_) => {}
+                _ => {}
             }
             for (loc, c) in d.offsite_verified.iter().filter(|(_, c)| !c.passed) {
                 bad.push(format!(

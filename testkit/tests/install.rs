@@ -10,14 +10,9 @@ use testkit::TOOLS;
 /// Runs scripts/install staged under `destdir` with the debug build; returns (exit code,
 /// stdout, stderr).
 fn install(destdir: &Path, extra: &[&str]) -> (i32, String, String) {
-    let bin_dir = TOOLS
-        .iter()
-        .map(|t| testkit::tool_bin(t))
-        .next_back()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    // Every tool built (`next_back` of a map would have built only the last one).
+    let bins: Vec<_> = TOOLS.iter().map(|t| testkit::tool_bin(t)).collect();
+    let bin_dir = bins[0].parent().unwrap().to_path_buf();
     let out = Command::new("bash")
         .arg(testkit::workspace_root().join("scripts/install"))
         .args(["--prefix", "/usr", "--bin-dir"])

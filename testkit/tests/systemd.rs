@@ -312,7 +312,8 @@ fn journal_socket() -> (Stdio, std::thread::JoinHandle<String>) {
 /// tools were built, the environment file's settings, stdout and stderr on sockets.
 fn run_as_systemd(c: &Cluster, exec: &str, env: &[(&str, &str)]) -> (i32, String, String) {
     let exec = exec.replace("/usr/local/bin", &bin_dir().display().to_string());
-    let argv = shell_words(&exec);
+    // systemd splits ExecStart= as a shell does for these lines: words, '…' and "…".
+    let argv = shlex::split(&exec).expect("an ExecStart= line that splits");
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]);
     c.configure_tool(&mut cmd);
@@ -328,38 +329,6 @@ fn run_as_systemd(c: &Cluster, exec: &str, env: &[(&str, &str)]) -> (i32, String
         out_text.join().unwrap(),
         err_text.join().unwrap(),
     )
-}
-
-/// systemd's ExecStart= word splitting, for the quoting these units use: whitespace
-/// separates, and single or double quotes group.
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote = None;
-    let mut in_word = false;
-    for ch in line.chars() {
-        match (quote, ch) {
-            (None, '\'' | '"') => {
-                quote = Some(ch);
-                in_word = true;
-            }
-            (Some(q), _) if ch == q => quote = None,
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (_, c) => {
-                word.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
 }
 
 /// The shipped backup unit ran `pgdump-run … | tee /dev/stderr | backup-verify -` under
