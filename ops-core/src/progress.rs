@@ -96,10 +96,6 @@ impl Bar {
     pub fn reader<R: std::io::Read>(&self, inner: R) -> Counting<R> {
         self.counter().reader(inner)
     }
-
-    pub fn set(&self, done: u64) {
-        self.counter().set(done);
-    }
 }
 
 impl Drop for Bar {
