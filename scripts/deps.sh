@@ -4,7 +4,7 @@
 #                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap,
 #                            age, minisign, ssh-keygen, promtool (prometheus), vmalert
 #                            (victoria-metrics), curl, systemd-analyze (systemd), strace,
-#                            dpkg-dev, fakeroot, lintian
+#                            dpkg-dev, fakeroot, lintian, faketime
 
 pgops_missing() {
   local missing=()
@@ -43,6 +43,8 @@ pgops_missing() {
   # system call sets), and the tools' system calls traced against their filter
   command -v systemd-analyze >/dev/null || missing+=(systemd)
   command -v strace >/dev/null || missing+=(strace)
+  # a host whose clock ran ahead (sets from the future, in a bucket too)
+  command -v faketime >/dev/null || missing+=(faketime)
   # the Debian package: built with dpkg-deb under fakeroot, its dependencies read by
   # dpkg-shlibdeps, checked by lintian
   command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)

@@ -19,7 +19,7 @@ use execute::Copied;
 use ops_catalog::catalog::{encode_db_dir, Catalog, GLOBALS_DIR, MANIFEST_FILE};
 use ops_catalog::keys::{Identities, Recipients, SigningKey, TrustedKey};
 use ops_catalog::lock::LockMode;
-use ops_catalog::sealed::open::{scan_dir, set_dirs, unseal_into};
+use ops_catalog::sealed::open::{scan_dir, set_dirs, unseal_into, SET_DAMAGED};
 use ops_catalog::sealed::write::{journal_path, seal_set, SetToSeal};
 use ops_catalog::sealed::ENVELOPE_FILE;
 use ops_catalog::store::{self, PutMode, Store, StoreError, StoreOptions, TransferError};
@@ -132,7 +132,7 @@ fn sealed_sets(
     let at = |e: StoreError| e.to_ops_error(&format!("listing {}", src.location()));
     let mut out = Vec::new();
     for (dir, label) in set_dirs(src, |l| args.select.wants(l)).map_err(at)? {
-        let scanned = scan_dir(src, &dir, trust).map_err(at)?;
+        let scanned = scan_dir(src, &dir, trust, jiff::Timestamp::now()).map_err(at)?;
         for r in &scanned.rejected {
             emitter.emit(
                 names::COPY_SKIPPED,
@@ -148,7 +148,17 @@ fn sealed_sets(
                        "reason": "objects without an envelope: a copy in progress or interrupted, not a set"}),
             );
         }
-        out.extend(scanned.sets.into_iter().map(|s| SourceSet {
+        let (intact, damaged): (Vec<_>, Vec<_>) =
+            scanned.sets.into_iter().partition(|s| s.intact());
+        for s in damaged {
+            emitter.emit(
+                names::COPY_SKIPPED,
+                Severity::Error,
+                json!({"database": label, "id": s.id, "code": SET_DAMAGED,
+                       "reason": s.damage_text()}),
+            );
+        }
+        out.extend(intact.into_iter().map(|s| SourceSet {
             label: label.clone(),
             dir_name: dir.clone(),
             id: s.id.clone(),

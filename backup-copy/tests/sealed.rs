@@ -4,26 +4,15 @@
 
 mod common;
 
-use common::{copy, copy_cmd, store, verified_catalog};
-use ops_catalog::store::{PutMode, Store};
+use common::{copy, copy_cmd, put, read, rotate_remote, rotate_remote_cmd, sealed_catalog};
+use common::{store, verified_catalog, verify_remote};
+use ops_catalog::store::Store;
 use serde_json::Value;
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use testkit::keys::Keys;
 use testkit::s3::S3Server;
 use testkit::{Cluster, ToolRun};
-
-fn read(st: &dyn Store, key: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    st.open(key).unwrap().read_to_end(&mut out).unwrap();
-    out
-}
-
-fn put(st: &dyn Store, key: &str, bytes: &[u8]) {
-    st.put(key, &mut &bytes[..], None, PutMode::Overwrite)
-        .unwrap();
-}
 
 /// The objects of the only sealed set of `db` in `st`: (set key prefix, envelope).
 fn sealed_set(st: &dyn Store, db: &str) -> (String, Value) {
@@ -302,20 +291,6 @@ fn a_wrong_identity_a_forged_set_and_a_replayed_one_are_refused() {
     let _ = Path::new("");
 }
 
-fn verify_remote(s3: &S3Server, location: &str, extra: &[&str]) -> ToolRun {
-    let c = Cluster::shared();
-    ToolRun::check(
-        c.tool("backup-verify")
-            .envs(s3.env())
-            .envs(Keys::shared().env())
-            .env_remove("PGOPS_IDENTITY_FILE")
-            .args(["--backup-dir", location, "--all-sets"])
-            .args(extra)
-            .output()
-            .unwrap(),
-    )
-}
-
 fn verdicts(r: &ToolRun) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = ["verify.passed", "verify.failed"]
         .iter()
@@ -489,35 +464,6 @@ fn remote_verify_catches_altered_truncated_and_deleted_objects() {
     );
     assert_eq!(r.code, 2);
     assert_eq!(r.error_code("run.failed"), "public_key_required");
-}
-
-fn rotate_remote(s3: &S3Server, location: &str, extra: &[&str]) -> ToolRun {
-    ToolRun::check(rotate_remote_cmd(s3, location, extra).output().unwrap())
-}
-
-fn rotate_remote_cmd(s3: &S3Server, location: &str, extra: &[&str]) -> Command {
-    let mut cmd = Cluster::shared().tool("backup-rotate");
-    cmd.envs(s3.env())
-        .envs(Keys::shared().env())
-        .env_remove("PGOPS_IDENTITY_FILE")
-        .args(["--backup-dir", location])
-        .args(extra);
-    cmd
-}
-
-/// A catalog of `n` verified sets of one database, sealed into the bucket under `prefix`.
-fn sealed_catalog(s3: &S3Server, prefix: &str, n: usize) -> (String, tempfile::TempDir, String) {
-    let c = Cluster::shared();
-    let (db, dir) = verified_catalog(c, prefix);
-    let src = dir.path().to_str().unwrap().to_string();
-    for _ in 1..n {
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        common::backup(c, &db, &src, &[]);
-    }
-    let dst = s3.location(prefix);
-    let r = copy(Some(s3), &["--unverified", &src, &dst]);
-    assert_eq!(r.named("copy.completed").len(), n, "{:#?}", r.events);
-    (db, dir, dst)
 }
 
 /// Remote retention applies its own rules with the public key alone, deletes a set whole

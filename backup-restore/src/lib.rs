@@ -144,6 +144,9 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         }
         _ => None,
     };
+    if let Some(f) = &fetched {
+        ops_restore::fetch::report_passed_over(f, &db, emitter);
+    }
     let root = fetched
         .as_ref()
         .map_or(location.clone(), |f| f.scratch.path().to_path_buf());
@@ -184,13 +187,19 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         .globals
         .then(|| ops_restore::newest_globals(&catalog))
         .flatten();
-    let counted = execute(args, &plan, &chosen, globals.as_ref(), &admin, &settings)?;
+    let Executed { counted, roles } =
+        execute(args, &plan, &chosen, globals.as_ref(), &admin, &settings)?;
     let mismatches: Vec<&proof::TableCount> = counted.iter().filter(|c| !c.matches()).collect();
     let mut report = described;
     report["rto_ms"] = (started.elapsed().as_millis() as u64).into();
     if let Some(f) = &fetched {
         report["download_ms"] = f.download_ms.into();
         report["downloaded_bytes"] = f.bytes.into();
+    }
+    if let Some(r) = &roles {
+        // Roles that existed were left as they are: said, so nobody expects them reset.
+        report["roles_created"] = json!(r.roles_created);
+        report["roles_unchanged"] = json!(r.roles_kept);
     }
     report["tables"] = counted.len().into();
     report["rows"] = counted.iter().filter_map(|c| c.actual).sum::<u64>().into();
@@ -216,7 +225,7 @@ fn execute(
     globals: Option<&CheckedSet>,
     admin: &ConnSettings,
     settings: &ConnSettings,
-) -> Result<Vec<proof::TableCount>, OpsError> {
+) -> Result<Executed, OpsError> {
     let m = &set.manifest;
     let file = m.files.first().ok_or_else(|| {
         OpsError::new(
@@ -239,6 +248,7 @@ fn execute(
     let stop = StopSignal::install(None)?;
     let redactor = Redactor::new(settings.secrets());
     let mut counted = Vec::new();
+    let mut roles = None;
     for step in &plan.steps {
         match step {
             Step::Globals => {
@@ -250,11 +260,13 @@ fn execute(
                             "the globals manifest lists no file",
                         )
                     })?;
-                    runner(&programs, admin.clone(), args, &stop, &redactor).globals(
-                        &g.set.path.join(&gf.name),
-                        &g.manifest,
-                        admin,
-                    )?;
+                    roles = Some(
+                        runner(&programs, admin.clone(), args, &stop, &redactor).globals(
+                            &g.set.path.join(&gf.name),
+                            &g.manifest,
+                            admin,
+                        )?,
+                    );
                 }
             }
             Step::Drop(db) => server::drop(admin, db)?,
@@ -272,7 +284,7 @@ fn execute(
                 }
                 counted = proof::count_tables(&mut into.connect()?, m);
                 if counted.iter().any(|c| !c.matches()) {
-                    return Ok(counted);
+                    return Ok(Executed { counted, roles });
                 }
             }
             Step::Properties(db) => {
@@ -283,7 +295,13 @@ fn execute(
             Step::Rename { from, to } => server::rename(admin, from, to)?,
         }
     }
-    Ok(counted)
+    Ok(Executed { counted, roles })
+}
+
+/// What the steps did: every table recounted, and what the globals replay did to roles.
+struct Executed {
+    counted: Vec<proof::TableCount>,
+    roles: Option<ops_restore::globals::Filtered>,
 }
 
 fn runner<'a>(

@@ -144,14 +144,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
         let sets: Vec<&SetRef> = scan.sets.iter().map(|s| &s.set).collect();
         let infos: Vec<SetInfo> = sets.iter().map(|s| set_info(s)).collect();
         let plan = policy::plan(&infos, &rules, &tz);
-        if !infos.is_empty() && infos.iter().all(|s| s.failed) {
-            emitter.emit(
-                names::ROTATE_SKIPPED,
-                Severity::Warning,
-                json!({"path": dir.path.display().to_string(), "database": database,
-                       "reason": "no set of this database passed verification: nothing is deleted"}),
-            );
-        }
+        warn_if_none_passed(&infos, &database, &dir.path.display().to_string(), emitter);
         let by_id: std::collections::HashMap<&str, &SetRef> =
             sets.iter().map(|s| (s.id.as_str(), *s)).collect();
         for d in plan {
@@ -172,6 +165,24 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
         }
     }
     Ok(())
+}
+
+/// The policy deletes nothing of a database whose every set failed (or, in a bucket, is
+/// damaged): said once per database, wherever its sets lie.
+pub(crate) fn warn_if_none_passed(
+    infos: &[SetInfo],
+    database: &str,
+    path: &str,
+    emitter: &Emitter,
+) {
+    if !infos.is_empty() && infos.iter().all(|s| s.failed) {
+        emitter.emit(
+            names::ROTATE_SKIPPED,
+            Severity::Warning,
+            json!({"path": path, "database": database,
+                   "reason": "no set of this database passed verification: nothing is deleted"}),
+        );
+    }
 }
 
 fn set_info(s: &SetRef) -> SetInfo {

@@ -18,8 +18,10 @@ use ops_core::event_names as names;
 use ops_core::OpsError;
 use serde_json::json;
 
-/// What a sealed directory's sets are to the policy: no verify record lives in a bucket
-/// (unsealing checks every file), a `KEEP` object pins.
+/// What a sealed directory's sets are to the policy: no verify record lives in a bucket;
+/// a set the listing shows damaged (an object missing or of the wrong size, an unsigned
+/// manifest) is failed, as a local set whose verification failed: it fills no period and
+/// is never min-keep. A `KEEP` object pins.
 fn infos(scanned: &SealedDir) -> Vec<SetInfo> {
     scanned
         .sets
@@ -27,7 +29,7 @@ fn infos(scanned: &SealedDir) -> Vec<SetInfo> {
         .map(|s| SetInfo {
             id: s.id.clone(),
             time: s.started(),
-            failed: false,
+            failed: !s.intact(),
             pinned: scanned
                 .objects
                 .contains_key(&format!("{}/{KEEP_FILE}", s.id)),
@@ -64,8 +66,9 @@ pub(crate) fn execute(
     let store: &dyn Store = store.as_ref();
     check_descriptor(store)?;
     let at = |e: StoreError| e.to_ops_error(&format!("reading {location}"));
+    let now = jiff::Timestamp::now();
     for (dir, database) in set_dirs(store, |l| args.select.wants(l)).map_err(at)? {
-        let scanned = scan_dir(store, &dir, &trust).map_err(at)?;
+        let scanned = scan_dir(store, &dir, &trust, now).map_err(at)?;
         let path = |id: &str| format!("{location}/{dir}/{id}");
         for r in &scanned.rejected {
             emitter.emit(
@@ -83,8 +86,19 @@ pub(crate) fn execute(
                        "reason": "objects without an envelope: a copy in progress or interrupted; kept"}),
             );
         }
-        let plan = policy::plan(&infos(&scanned), rules, tz);
-        for d in plan {
+        let infos = infos(&scanned);
+        crate::warn_if_none_passed(&infos, &database, &format!("{location}/{dir}"), emitter);
+        let plan = policy::plan(&infos, rules, tz);
+        let damage: std::collections::HashMap<&str, String> = scanned
+            .sets
+            .iter()
+            .filter_map(|s| Some((s.id.as_str(), s.damage_text()?)))
+            .collect();
+        for mut d in plan {
+            // A damaged set goes for what is wrong with it, said in full.
+            if let (false, Some(why)) = (d.keep, damage.get(d.id.as_str())) {
+                d.reasons = vec![format!("{why}: it fills no period and counts for no rule")];
+            }
             if d.keep {
                 tally.kept += 1;
                 emitter.emit(

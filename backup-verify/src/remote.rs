@@ -14,7 +14,7 @@ use crate::{cli, freshness, gather, report_set, set_payload, Target};
 use ops_catalog::catalog::{self, CheckResult, CheckStatus, SetRef, Verdict};
 use ops_catalog::keys::{Identities, TrustedKey};
 use ops_catalog::sealed::open::{
-    check_descriptor, hash_objects, object_problems, scan_dir, set_dirs,
+    check_descriptor, hash_objects, object_problems, scan_dir, set_dirs, unsigned_manifest,
 };
 use ops_catalog::sealed::open::{unseal_into, SealedSet};
 use ops_catalog::store::{self, Store, StoreError, StoreOptions};
@@ -131,11 +131,17 @@ fn light_checks(
                 set.envelope.objects.len()
             ),
         ),
-        check(
-            "signature",
-            Pass,
-            format!("the envelope is signed with the trusted key {}", trust.key_id()),
-        ),
+        match unsigned_manifest(&set.envelope) {
+            None => check(
+                "signature",
+                Pass,
+                format!(
+                    "the envelope and the manifest are signed with the trusted key {}",
+                    trust.key_id()
+                ),
+            ),
+            Some(why) => check("signature", Fail, why),
+        },
     ];
     let missing = object_problems(set, objects);
     let present = missing.is_empty();
@@ -274,7 +280,7 @@ pub fn execute(
     // Per database, what this run found of its newest checked set: for ops-status.
     let mut recorded = serde_json::Map::new();
     for (dir, label) in set_dirs(store, |l| args.select.wants(l)).map_err(at)? {
-        let scanned = scan_dir(store, &dir, &trust).map_err(at)?;
+        let scanned = scan_dir(store, &dir, &trust, now).map_err(at)?;
         for r in &scanned.rejected {
             problems += 1;
             let failing = if r.code == "signature_invalid" {

@@ -679,6 +679,22 @@ impl Catalog {
 /// hosts with NTP drift by seconds; a set hours or years ahead came from a clock that jumped.
 pub const CLOCK_SKEW_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// The clock rule of every set, wherever it lies: one that starts later than `now` plus
+/// [`CLOCK_SKEW_TOLERANCE`] came from a clock that was wrong (then or now). Such a set is
+/// never the newest, never anchors `--keep-within` and never makes a database look fresh.
+/// Returns why, or `None` for a set of the past.
+pub fn clock_skew(started: timefmt::Timestamp, now: timefmt::Timestamp) -> Option<String> {
+    let limit = now
+        .checked_add(CLOCK_SKEW_TOLERANCE)
+        .unwrap_or(timefmt::Timestamp::MAX);
+    (started > limit).then(|| {
+        format!(
+            "starts {} s after now: a clock was wrong when it was taken, or is now",
+            timefmt::seconds_between(now, started)
+        )
+    })
+}
+
 /// Why a directory named like a set is not taken for one. The same rule for every tool:
 /// such a directory fills no retention period, is never restored, is never the newest set,
 /// and is reported, never deleted.
@@ -775,13 +791,12 @@ impl SetDir {
     }
 
     /// The one rule every tool applies before it takes `set` (which lies in this directory)
-    /// for a set: see [`Rejection`]. `not_after` bounds its start (now plus
-    /// [`CLOCK_SKEW_TOLERANCE`], see [`scan`](Self::scan)); `None` when the set was named
-    /// explicitly, whose bytes are what they are whatever its clock said.
+    /// for a set: see [`Rejection`]. `now` bounds its start ([`clock_skew`]); `None` when
+    /// the set was named explicitly, whose bytes are what they are whatever its clock said.
     pub fn check(
         &self,
         set: SetRef,
-        not_after: Option<timefmt::Timestamp>,
+        now: Option<timefmt::Timestamp>,
     ) -> Result<CheckedSet, Rejected> {
         let reject = |set: SetRef, why, reason: String| Err(Rejected { set, why, reason });
         match fs::symlink_metadata(&set.path) {
@@ -825,15 +840,8 @@ impl SetDir {
             let reason = format!("{:?} is a link or not a regular file", bad.name);
             return reject(set, Rejection::FileNotPlain, reason);
         }
-        if let Some(limit) = not_after {
-            if set.started() > limit {
-                let reason = format!(
-                    "starts {} s after now: a clock was wrong when it was taken, or is now",
-                    timefmt::seconds_between(limit, set.started())
-                        + CLOCK_SKEW_TOLERANCE.as_secs() as i64
-                );
-                return reject(set, Rejection::ClockSkew, reason);
-            }
+        if let Some(reason) = now.and_then(|now| clock_skew(set.started(), now)) {
+            return reject(set, Rejection::ClockSkew, reason);
         }
         Ok(CheckedSet { set, manifest })
     }
@@ -862,15 +870,12 @@ impl SetDir {
         }
         ids.sort();
         out.others.sort();
-        let not_after = now
-            .checked_add(CLOCK_SKEW_TOLERANCE)
-            .unwrap_or(timefmt::Timestamp::MAX);
         for id in ids {
             let set = SetRef {
                 path: self.path.join(&id),
                 id,
             };
-            match self.check(set, Some(not_after)) {
+            match self.check(set, Some(now)) {
                 Ok(s) => out.sets.push(s),
                 Err(r) => out.rejected.push(r),
             }
@@ -934,21 +939,28 @@ pub fn write_signed_manifest(
     let mut text = serde_json::to_vec_pretty(m).expect("catalog records serialize");
     text.push(b'\n');
     if let Some(key) = key {
-        let comment = format!(
-            "pgops {} set {} of {}",
-            match m.kind {
-                SetKind::Database => "database",
-                SetKind::Globals => "globals",
-            },
-            m.id,
-            m.database
-        );
         atomic::write_file(
             &dir.join(SIGNATURE_FILE),
-            key.sign(&text, &comment).as_bytes(),
+            sign_manifest(key, m, &text).as_bytes(),
         )?;
     }
     atomic::write_file(&dir.join(MANIFEST_FILE), &text)
+}
+
+/// The minisign signature of `text`, the bytes of the manifest `m` (its
+/// `manifest.json.minisig`): made by pgdump-run as it publishes a set, or by backup-copy
+/// as it seals a set that was taken without a signing key.
+pub fn sign_manifest(key: &crate::keys::SigningKey, m: &Manifest, text: &[u8]) -> String {
+    let comment = format!(
+        "pgops {} set {} of {}",
+        match m.kind {
+            SetKind::Database => "database",
+            SetKind::Globals => "globals",
+        },
+        m.id,
+        m.database
+    );
+    key.sign(text, &comment)
 }
 
 /// A file name a manifest may list: one path component, no dot file, none of the set's

@@ -32,6 +32,8 @@ pub const ROTATE_UNPINNED: &str = "rotate.unpinned";
 pub const ROTATE_UNRETIRED: &str = "rotate.unretired";
 pub const RUN_FAILED: &str = "run.failed";
 pub const RUN_FINISHED: &str = "run.finished";
+/// A restore or drill from a bucket passed over a newer set it cannot restore.
+pub const SET_PASSED_OVER: &str = "set.passed_over";
 pub const STATUS_DATABASE: &str = "status.database";
 pub const STATUS_AUDIT: &str = "status.audit";
 pub const STATUS_RELOADED: &str = "status.reloaded";
@@ -43,7 +45,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 40] = [
+pub const ALL: [&str; 41] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -75,6 +77,7 @@ pub const ALL: [&str; 40] = [
     ROTATE_UNRETIRED,
     RUN_FAILED,
     RUN_FINISHED,
+    SET_PASSED_OVER,
     STATUS_AUDIT,
     STATUS_DATABASE,
     STATUS_RELOADED,

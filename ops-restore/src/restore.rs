@@ -42,6 +42,9 @@ pub struct Restore<'a> {
     pub redactor: &'a Redactor,
 }
 
+/// The largest globals script replayed (roles and tablespaces: kilobytes in practice).
+const GLOBALS_LIMIT: u64 = 256 << 20;
+
 fn restore_failed(message: String) -> OpsError {
     OpsError::new("restore_failed", Category::Integrity, message)
 }
@@ -86,19 +89,36 @@ impl Restore<'_> {
             .map_err(|e| OpsError::io(format!("opening {}", archive.display()), &e))
     }
 
-    /// Replays a globals set (roles, tablespaces) into the target server; roles that exist
-    /// already are expected errors, so this one does not stop on error.
+    /// Replays a globals set (roles, tablespaces) into the target server: missing roles are
+    /// created; roles that exist are left exactly as they are ([`crate::globals`]), the
+    /// role this run connects as first among them. Other statements that fail (a
+    /// tablespace that exists) are expected, so this replay does not stop on error.
     pub fn globals(
         &self,
         archive: &Path,
         m: &Manifest,
         admin: &ConnSettings,
-    ) -> Result<(), OpsError> {
+    ) -> Result<crate::globals::Filtered, OpsError> {
+        let existing: std::collections::BTreeSet<String> = admin
+            .connect()?
+            .query("SELECT rolname::text FROM pg_roles", &[])
+            .map_err(|e| crate::sql_error("listing the roles of the target server", e))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        // A globals script is small (roles and tablespaces): read whole, with a bound.
+        let mut script = Vec::new();
+        self.decoded(archive, m)?
+            .take(GLOBALS_LIMIT)
+            .read_to_end(&mut script)
+            .map_err(|e| restore_failed(format!("decompressing the globals: {e}")))?;
+        let mut filtered = crate::globals::filter(&script, &existing);
         let mut cmd = self.psql_cmd(admin);
         cmd.stdin(Stdio::piped());
-        let raw = m.files.iter().map(|f| f.raw_bytes).sum();
-        let bar = progress::bytes("globals: restore", Some(raw));
-        self.supervise(cmd, Some((self.decoded(archive, m)?, &bar)))
+        let bar = progress::bytes("globals: restore", Some(filtered.script.len() as u64));
+        let text = std::mem::take(&mut filtered.script);
+        self.supervise(cmd, Some((Box::new(io::Cursor::new(text)), &bar)))?;
+        Ok(filtered)
     }
 
     fn pg_restore_cmd(&self) -> Command {

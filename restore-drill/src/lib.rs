@@ -439,6 +439,9 @@ fn drill(
         }
         _ => None,
     };
+    if let Some(r) = &remote {
+        fetch::report_passed_over(r, &inputs.db, emitter);
+    }
     let root = remote
         .as_ref()
         .map_or(inputs.root.clone(), |r| r.scratch.path().to_path_buf());
@@ -507,11 +510,13 @@ fn drill(
             .as_ref()
             .and_then(|g| g.manifest.files.first().map(|gf| (g, gf)))
         {
-            restored = restore.globals(
-                &g.set.path.join(&gf.name),
-                &g.manifest,
-                &scratch.admin_settings(),
-            );
+            restored = restore
+                .globals(
+                    &g.set.path.join(&gf.name),
+                    &g.manifest,
+                    &scratch.admin_settings(),
+                )
+                .map(|_| ());
         }
         if restored.is_ok() {
             restored = restore.run(&archive, &manifest);

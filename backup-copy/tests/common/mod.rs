@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
-use ops_catalog::store::{s3::S3Store, StoreOptions};
+use ops_catalog::store::{s3::S3Store, PutMode, Store, StoreOptions};
 use serde_json::Value;
+use std::io::Read;
 use std::process::Command;
 use testkit::keys::Keys;
 use testkit::s3::S3Server;
@@ -79,4 +80,62 @@ pub fn store(s3: &S3Server, prefix: &str) -> S3Store {
         &move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
     )
     .unwrap()
+}
+
+pub fn read(st: &dyn Store, key: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    st.open(key).unwrap().read_to_end(&mut out).unwrap();
+    out
+}
+
+pub fn put(st: &dyn Store, key: &str, bytes: &[u8]) {
+    st.put(key, &mut &bytes[..], None, PutMode::Overwrite)
+        .unwrap();
+}
+
+pub fn verify_remote(s3: &S3Server, location: &str, extra: &[&str]) -> ToolRun {
+    let c = Cluster::shared();
+    ToolRun::check(
+        c.tool("backup-verify")
+            .envs(s3.env())
+            .envs(Keys::shared().env())
+            .env_remove("PGOPS_IDENTITY_FILE")
+            .args(["--backup-dir", location, "--all-sets"])
+            .args(extra)
+            .output()
+            .unwrap(),
+    )
+}
+
+pub fn rotate_remote(s3: &S3Server, location: &str, extra: &[&str]) -> ToolRun {
+    ToolRun::check(rotate_remote_cmd(s3, location, extra).output().unwrap())
+}
+
+pub fn rotate_remote_cmd(s3: &S3Server, location: &str, extra: &[&str]) -> Command {
+    let mut cmd = Cluster::shared().tool("backup-rotate");
+    cmd.envs(s3.env())
+        .envs(Keys::shared().env())
+        .env_remove("PGOPS_IDENTITY_FILE")
+        .args(["--backup-dir", location])
+        .args(extra);
+    cmd
+}
+
+/// A catalog of `n` verified sets of one database, sealed into the bucket under `prefix`.
+pub fn sealed_catalog(
+    s3: &S3Server,
+    prefix: &str,
+    n: usize,
+) -> (String, tempfile::TempDir, String) {
+    let c = Cluster::shared();
+    let (db, dir) = verified_catalog(c, prefix);
+    let src = dir.path().to_str().unwrap().to_string();
+    for _ in 1..n {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        backup(c, &db, &src, &[]);
+    }
+    let dst = s3.location(prefix);
+    let r = copy(Some(s3), &["--unverified", &src, &dst]);
+    assert_eq!(r.named("copy.completed").len(), n, "{:#?}", r.events);
+    (db, dir, dst)
 }

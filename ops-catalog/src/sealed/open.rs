@@ -23,11 +23,41 @@ pub struct SealedSet {
     pub dir: String,
     pub id: String,
     pub envelope: Envelope,
+    /// What the listing shows to be wrong with it (see [`SealedSet::damage`]): objects
+    /// missing or of another size than the envelope says, no signed manifest. Such a set
+    /// cannot be restored; like a local set that failed verification it fills no
+    /// retention period and is never chosen in place of an intact one.
+    pub damage: Vec<String>,
 }
+
+/// The code of a sealed set that [`SealedSet::damage`] says cannot be restored.
+pub const SET_DAMAGED: &str = "set_damaged";
 
 impl SealedSet {
     pub fn started(&self) -> timefmt::Timestamp {
         timefmt::parse_set_id(&self.id).expect("a sealed set's id is a set id")
+    }
+
+    /// Whether the listing found nothing wrong with it (its ciphertext may still be
+    /// altered: only reading it proves that).
+    pub fn intact(&self) -> bool {
+        self.damage.is_empty()
+    }
+
+    /// What makes this set unrestorable, as one sentence; `None` when intact.
+    pub fn damage_text(&self) -> Option<String> {
+        (!self.damage.is_empty()).then(|| format!("damaged: {}", self.damage.join("; ")))
+    }
+
+    /// What is wrong with `set` by the listing `objects` of its directory alone: every
+    /// object of the envelope must be there with its size, and the manifest must travel
+    /// with its signature, since the catalog a set is unsealed into trusts the key and
+    /// refuses an unsigned manifest (sets sealed before backup-copy signed what it
+    /// sealed can lack it).
+    pub fn judge(envelope: &Envelope, id: &str, objects: &BTreeMap<String, u64>) -> Vec<String> {
+        let mut out = object_problems_of(envelope, id, objects);
+        out.extend(unsigned_manifest(envelope));
+        out
     }
 }
 
@@ -36,9 +66,12 @@ impl SealedSet {
 pub struct SealedRejected {
     pub dir: String,
     pub id: String,
-    /// `signature_invalid`, `envelope_invalid` or `set_misplaced`.
+    /// `signature_invalid`, `envelope_invalid`, `set_misplaced` or `clock_skew`.
     pub code: &'static str,
     pub reason: String,
+    /// A set rejected only for its start (`clock_skew`): what it is, for a tool asked
+    /// for it by id (a set named explicitly is what it is, whatever its clock said).
+    pub future: Option<Box<SealedSet>>,
 }
 
 /// What one directory of sets (a database's, or `_globals`) holds in a store.
@@ -87,8 +120,15 @@ pub fn read_small(store: &dyn Store, k: &str) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Lists `dir` in `store` (one listing) and reads every envelope, checking its signature
-/// against `trust` and that it lies where it says.
-pub fn scan_dir(store: &dyn Store, dir: &str, trust: &TrustedKey) -> Result<SealedDir, StoreError> {
+/// against `trust` and that it lies where it says; a set that starts after `now` plus
+/// [`catalog::CLOCK_SKEW_TOLERANCE`] is rejected as `clock_skew`, by the same rule as a
+/// local set ([`catalog::clock_skew`]).
+pub fn scan_dir(
+    store: &dyn Store,
+    dir: &str,
+    trust: &TrustedKey,
+    now: timefmt::Timestamp,
+) -> Result<SealedDir, StoreError> {
     let mut out = SealedDir::default();
     let mut by_set: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for o in store.list_tree(dir)? {
@@ -108,16 +148,30 @@ pub fn scan_dir(store: &dyn Store, dir: &str, trust: &TrustedKey) -> Result<Seal
             continue;
         }
         match read_set(store, dir, &id, &names, trust)? {
-            Ok(envelope) => out.sets.push(SealedSet {
-                dir: dir.to_string(),
-                id,
-                envelope,
-            }),
+            Ok(envelope) => {
+                let set = SealedSet {
+                    dir: dir.to_string(),
+                    damage: SealedSet::judge(&envelope, &id, &out.objects),
+                    id,
+                    envelope,
+                };
+                match catalog::clock_skew(set.started(), now) {
+                    None => out.sets.push(set),
+                    Some(reason) => out.rejected.push(SealedRejected {
+                        dir: dir.to_string(),
+                        id: set.id.clone(),
+                        code: catalog::Rejection::ClockSkew.code(),
+                        reason,
+                        future: Some(Box::new(set)),
+                    }),
+                }
+            }
             Err((code, reason)) => out.rejected.push(SealedRejected {
                 dir: dir.to_string(),
                 id,
                 code,
                 reason,
+                future: None,
             }),
         }
     }
@@ -210,12 +264,32 @@ pub fn check_descriptor(store: &dyn Store) -> Result<(), OpsError> {
     Ok(())
 }
 
+/// Why a restore would refuse the manifest `envelope` carries as unsigned, if it would.
+pub fn unsigned_manifest(envelope: &Envelope) -> Option<String> {
+    envelope.object_for(SIGNATURE_FILE).is_none().then(|| {
+        format!(
+            "its manifest travelled without {SIGNATURE_FILE}: a restore refuses it as unsigned; \
+             copy the set again from the backup host's catalog (backup-copy signs what it seals)"
+        )
+    })
+}
+
 /// Objects of `set` missing from the listing or of another size than its envelope says.
 pub fn object_problems(set: &SealedSet, objects: &BTreeMap<String, u64>) -> Vec<String> {
-    set.envelope
+    object_problems_of(&set.envelope, &set.id, objects)
+}
+
+/// Objects of the set `id` missing from the listing or of another size than its envelope
+/// says.
+fn object_problems_of(
+    envelope: &Envelope,
+    id: &str,
+    objects: &BTreeMap<String, u64>,
+) -> Vec<String> {
+    envelope
         .objects
         .iter()
-        .filter_map(|o| match objects.get(&format!("{}/{}", set.id, o.name)) {
+        .filter_map(|o| match objects.get(&format!("{id}/{}", o.name)) {
             None => Some(format!("{} is missing", o.name)),
             Some(&n) if n != o.bytes => Some(format!(
                 "{} has {n} bytes, its envelope says {}",

@@ -200,20 +200,77 @@ pub struct Sealed {
     pub lost_race: bool,
 }
 
+/// Where the bytes of a travelling file come from.
+enum Source {
+    File(PathBuf),
+    /// Made for the copy: the manifest and the signature made of exactly those bytes.
+    Bytes(Vec<u8>),
+}
+
+/// A file of a local set that travels: its name, its recorded size and SHA-256 (data
+/// files), and its bytes.
+struct Travelling {
+    file: String,
+    expected: Option<(u64, String)>,
+    source: Source,
+}
+
 /// The files of a local set that travel: the data files with their recorded size and
-/// SHA-256, then the manifest and its signature (checked by the envelope's signature).
-fn travelling(s: &SetToSeal<'_>) -> Vec<(String, Option<(u64, String)>)> {
+/// SHA-256, then the manifest and its signature (checked by the envelope's signature). A
+/// set taken without a signing key gets its manifest signed here with the key that signs
+/// the envelope: the catalog it is unsealed into trusts that key and refuses an unsigned
+/// manifest, so an unsigned sealed set would pass remote verification and fail every
+/// restore. The local set is not changed.
+fn travelling(s: &SetToSeal<'_>, signing: &SigningKey) -> io::Result<Vec<Travelling>> {
     let mut out: Vec<_> = s
         .manifest
         .files
         .iter()
-        .map(|f| (f.name.clone(), Some((f.bytes, f.sha256.clone()))))
+        .map(|f| Travelling {
+            file: f.name.clone(),
+            expected: Some((f.bytes, f.sha256.clone())),
+            source: Source::File(s.path.join(&f.name)),
+        })
         .collect();
-    out.push((MANIFEST_FILE.to_string(), None));
+    let own = |file: &str| Travelling {
+        file: file.to_string(),
+        expected: None,
+        source: Source::File(s.path.join(file)),
+    };
     if s.path.join(SIGNATURE_FILE).is_file() {
-        out.push((SIGNATURE_FILE.to_string(), None));
+        out.push(own(MANIFEST_FILE));
+        out.push(own(SIGNATURE_FILE));
+    } else {
+        let text = std::fs::read(s.path.join(MANIFEST_FILE))?;
+        let signature = crate::catalog::sign_manifest(signing, s.manifest, &text);
+        out.push(Travelling {
+            file: MANIFEST_FILE.into(),
+            expected: None,
+            source: Source::Bytes(text),
+        });
+        out.push(Travelling {
+            file: SIGNATURE_FILE.into(),
+            expected: None,
+            source: Source::Bytes(signature.into_bytes()),
+        });
     }
-    out
+    Ok(out)
+}
+
+impl Source {
+    fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Source::File(path) => Box::new(std::fs::File::open(path)?),
+            Source::Bytes(b) => Box::new(io::Cursor::new(b.clone())),
+        })
+    }
+
+    fn describe(&self, s: &SetToSeal<'_>) -> PathBuf {
+        match self {
+            Source::File(path) => path.clone(),
+            Source::Bytes(_) => s.path.to_path_buf(),
+        }
+    }
 }
 
 /// Seals `s` into `dst`: data first, envelope signature, envelope last (create-only).
@@ -245,18 +302,28 @@ pub fn seal_set(
     let mut j = read_journal(journal);
     let mut done = Sealed::default();
     let mut objects = Vec::new();
-    let files = travelling(s);
+    let files = travelling(s, signing).map_err(|e| {
+        TransferError::Set(OpsError::io(
+            format!("reading the manifest of {}", s.path.display()),
+            &e,
+        ))
+    })?;
     // On a terminal: the set's plain bytes going out, against their total.
     let bar = ops_core::progress::bytes(
         format!("{} {}: copy", s.dir, s.id),
         Some(
             files
                 .iter()
-                .map(|(_, e)| e.as_ref().map_or(0, |e| e.0))
+                .map(|t| t.expected.as_ref().map_or(0, |e| e.0))
                 .sum(),
         ),
     );
-    for (file, expected) in files {
+    for Travelling {
+        file,
+        expected,
+        source,
+    } in files
+    {
         if let Some(o) = j.objects.get(&file) {
             if there.get(&key(s.dir, s.id, &o.name)) == Some(&o.bytes) {
                 done.resumed += expected.as_ref().map_or(0, |e| e.0);
@@ -267,8 +334,8 @@ pub fn seal_set(
         }
         let name = format!("{file}.{}{AGE_SUFFIX}", j.nonce);
         let k = key(s.dir, s.id, &name);
-        let path = s.path.join(&file);
-        let src = std::fs::File::open(&path).map_err(|e| {
+        let path = source.describe(s);
+        let src = source.open().map_err(|e| {
             TransferError::Set(OpsError::io(format!("reading {}", path.display()), &e))
         })?;
         let hint = sealed_size_hint(expected.as_ref().map_or(64 * 1024, |e| e.0));
