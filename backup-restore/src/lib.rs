@@ -126,6 +126,15 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
     let settings = ConnSettings::resolve(&args.conn.flags(Some(args.dbname.clone())))?;
     let db = settings.effective_dbname();
     let target = args.target.clone().unwrap_or_else(|| db.clone());
+    // Before any work (no download, no connection): a target never to touch.
+    plan::check_target(
+        &target,
+        if args.target.is_some() {
+            "--target"
+        } else {
+            "-d"
+        },
+    )?;
     let admin = settings.for_database("postgres");
     // From a bucket: unsealed into a scratch catalog first, every signature and hash
     // checked on the way, which proves what verification would (the download is part of

@@ -3,14 +3,101 @@
 
 use ops_core::OpsError;
 
+/// What a database holds outside the system schemas: anything at all makes it "in use",
+/// so a restore never lands on top of someone's schema, function, type or large object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Contents {
+    pub relations: u64,
+    /// Schemas besides `public`.
+    pub schemas: u64,
+    pub functions: u64,
+    /// Types of their own (enums, domains, ranges, base types), not those of relations.
+    pub types: u64,
+    pub large_objects: u64,
+    /// Extensions besides `plpgsql`.
+    pub extensions: u64,
+}
+
+impl Contents {
+    pub fn total(&self) -> u64 {
+        self.relations
+            + self.schemas
+            + self.functions
+            + self.types
+            + self.large_objects
+            + self.extensions
+    }
+
+    /// `3 relations, 1 schema, 1 large object`.
+    pub fn describe(&self) -> String {
+        let mut out = Vec::new();
+        for (n, one, many) in [
+            (self.relations, "relation", "relations"),
+            (self.schemas, "schema", "schemas"),
+            (self.functions, "function", "functions"),
+            (self.types, "type", "types"),
+            (self.large_objects, "large object", "large objects"),
+            (self.extensions, "extension", "extensions"),
+        ] {
+            match n {
+                0 => {}
+                1 => out.push(format!("1 {one}")),
+                n => out.push(format!("{n} {many}")),
+            }
+        }
+        out.join(", ")
+    }
+}
+
 /// The target database as found before anything runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetState {
     Missing,
-    /// Exists, with no relation outside the system schemas.
+    /// Exists, and holds nothing outside the system schemas.
     Empty,
-    /// Exists and holds this many relations.
-    InUse(u64),
+    /// Exists and holds this.
+    InUse(Contents),
+}
+
+/// The databases a restore never creates, drops or replaces: the templates every new
+/// database is made from, and the maintenance database the tools connect to.
+pub const PROTECTED: [&str; 3] = ["template0", "template1", "postgres"];
+
+/// Refuses a target a restore must never touch, before any work: a template, the
+/// maintenance database, or a name that looks like a connection string (a URI or
+/// `key=value` given to `--target` would otherwise become a database named after it,
+/// password included). The name itself is not repeated: it may hold a secret.
+pub fn check_target(target: &str, flag: &str) -> Result<(), OpsError> {
+    if PROTECTED.contains(&target) {
+        return Err(OpsError::validation(
+            "target_protected",
+            format!(
+                "{flag} {target:?}: a restore never replaces {}; restore under another name (--target NAME)",
+                PROTECTED.join(", ")
+            ),
+        ));
+    }
+    let lower = target.to_ascii_lowercase();
+    if target.contains("://")
+        || target.contains('=')
+        || lower.starts_with("postgres:")
+        || lower.starts_with("postgresql:")
+    {
+        return Err(OpsError::validation(
+            "invalid_target",
+            format!(
+                "{flag} looks like a connection string (a URI or key=value), not a database name; \
+                 it names the database to restore into: give the connection with -d/-h/-p/-U and the name with --target"
+            ),
+        ));
+    }
+    if target.is_empty() {
+        return Err(OpsError::validation(
+            "invalid_target",
+            format!("{flag} is empty: it names the database to restore into"),
+        ));
+    }
+    Ok(())
 }
 
 /// How the caller asked to treat a target in use.
@@ -88,11 +175,12 @@ pub fn plan(
             steps.push(Step::Restore(target.into()));
             steps.push(Step::Properties(target.into()));
         }
-        (TargetState::InUse(n), Mode::Refuse) => {
+        (TargetState::InUse(what), Mode::Refuse) => {
             return Err(OpsError::validation(
                 "target_not_empty",
                 format!(
-                    "database {target:?} exists and holds {n} relation(s): nothing was touched. Pass --clean to drop and replace it, or --swap to restore beside it and keep it as {:?}",
+                    "database {target:?} exists and holds {}: nothing was touched. Pass --clean to drop and replace it, or --swap to restore beside it and keep it as {:?}",
+                    what.describe(),
                     side_name(target, "before", stamp)
                 ),
             ));
@@ -136,9 +224,19 @@ mod tests {
 
     #[test]
     fn a_database_in_use_is_never_touched_unless_told() {
-        let e = plan("shop", TargetState::InUse(12), Mode::Refuse, false, T).unwrap_err();
+        let what = Contents {
+            schemas: 1,
+            large_objects: 2,
+            ..Contents::default()
+        };
+        let e = plan("shop", TargetState::InUse(what), Mode::Refuse, false, T).unwrap_err();
         assert_eq!(e.code, "target_not_empty");
         assert!(e.message.contains("--clean") && e.message.contains("shop_before_"));
+        assert!(
+            e.message.contains("1 schema, 2 large objects"),
+            "{}",
+            e.message
+        );
         let p = plan("shop", TargetState::Missing, Mode::Refuse, true, T).unwrap();
         assert_eq!(
             p.steps,
@@ -149,13 +247,33 @@ mod tests {
                 Step::Properties("shop".into())
             ]
         );
-        let p = plan("shop", TargetState::InUse(1), Mode::Clean, false, T).unwrap();
+        let p = plan(
+            "shop",
+            TargetState::InUse(Contents {
+                relations: 1,
+                ..Contents::default()
+            }),
+            Mode::Clean,
+            false,
+            T,
+        )
+        .unwrap();
         assert_eq!(p.steps[0], Step::Drop("shop".into()));
     }
 
     #[test]
     fn a_swap_restores_beside_and_renames_only_at_the_end() {
-        let p = plan("shop", TargetState::InUse(3), Mode::Swap, false, T).unwrap();
+        let p = plan(
+            "shop",
+            TargetState::InUse(Contents {
+                functions: 3,
+                ..Contents::default()
+            }),
+            Mode::Swap,
+            false,
+            T,
+        )
+        .unwrap();
         assert_eq!(p.kept_as.as_deref(), Some("shop_before_20261125T030000Z"));
         assert_eq!(
             p.steps[1],
@@ -163,5 +281,28 @@ mod tests {
         );
         assert!(matches!(p.steps.last(), Some(Step::Rename { to, .. }) if to == "shop"));
         assert!(side_name(&"x".repeat(80), "before", T).len() <= 63);
+    }
+
+    #[test]
+    fn templates_the_maintenance_database_and_connection_strings_are_refused() {
+        for t in ["template0", "template1", "postgres"] {
+            assert_eq!(
+                check_target(t, "--target").unwrap_err().code,
+                "target_protected"
+            );
+        }
+        for t in [
+            "postgresql://u:Secret@h/db",
+            "postgres://h/db",
+            "host=h password=Secret dbname=x",
+            "",
+        ] {
+            let e = check_target(t, "--target").unwrap_err();
+            assert_eq!(e.code, "invalid_target");
+            assert!(!e.message.contains("Secret"), "{}", e.message);
+        }
+        for t in ["shop", "Shop Ünïcode", "a-b.c", "postgres_copy"] {
+            check_target(t, "--target").unwrap();
+        }
     }
 }

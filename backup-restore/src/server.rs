@@ -2,7 +2,7 @@
 //! statements a restore runs (each quoted: a restore keeps the original name, whatever it
 //! is).
 
-use crate::plan::TargetState;
+use crate::plan::{Contents, TargetState};
 use ops_catalog::catalog::DatabaseProperties;
 use ops_core::OpsError;
 use ops_pg::conn::ConnSettings;
@@ -21,21 +21,37 @@ pub fn state(admin: &ConnSettings, db: &str) -> Result<TargetState, OpsError> {
     if !exists {
         return Ok(TargetState::Missing);
     }
-    let n: i64 = admin
+    // Anything of its own outside the system schemas makes a database in use.
+    let row = admin
         .for_database(db)
         .connect()?
         .query_one(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
-               AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'",
+            "WITH ns AS (SELECT oid, nspname FROM pg_namespace \
+                         WHERE nspname NOT IN ('pg_catalog', 'information_schema') \
+                           AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%') \
+             SELECT (SELECT count(*) FROM pg_class c JOIN ns ON ns.oid = c.relnamespace), \
+                    (SELECT count(*) FROM ns WHERE nspname <> 'public'), \
+                    (SELECT count(*) FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace), \
+                    (SELECT count(*) FROM pg_type t JOIN ns ON ns.oid = t.typnamespace \
+                      WHERE t.typrelid = 0 AND t.typelem = 0), \
+                    (SELECT count(*) FROM pg_largeobject_metadata), \
+                    (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql')",
             &[],
         )
-        .map_err(|e| sql_error("looking into the target database", e))?
-        .get(0);
-    Ok(if n == 0 {
+        .map_err(|e| sql_error("looking into the target database", e))?;
+    let n = |i: usize| row.get::<_, i64>(i) as u64;
+    let what = Contents {
+        relations: n(0),
+        schemas: n(1),
+        functions: n(2),
+        types: n(3),
+        large_objects: n(4),
+        extensions: n(5),
+    };
+    Ok(if what.total() == 0 {
         TargetState::Empty
     } else {
-        TargetState::InUse(n as u64)
+        TargetState::InUse(what)
     })
 }
 

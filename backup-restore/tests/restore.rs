@@ -186,3 +186,167 @@ fn a_set_never_verified_is_not_restored_unless_asked() {
     assert_eq!(c.row_counts(&target), c.row_counts(&db));
     c.drop_db(&target);
 }
+
+/// `--globals` into a live scram-sha-256 server (issue #22 §3): a role that exists is left
+/// exactly as it is, a missing one is created. Replayed whole, the globals turned a role
+/// made NOLOGIN since back into a login with its old password, and reverted the password
+/// of the role the restore connects as mid-run, so the run failed and locked the operator
+/// out. A private server: the superuser's password changes here.
+#[test]
+fn globals_create_missing_roles_and_leave_existing_ones_exactly_as_they_are() {
+    let c = Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = c.unique_db("globals_live");
+    let pid = std::process::id();
+    let (app, gone) = (format!("app_live_{pid}"), format!("gone_live_{pid}"));
+    c.connect("postgres")
+        .batch_execute(&format!(
+            "CREATE ROLE {app} LOGIN PASSWORD 'old-app-pw';
+             CREATE ROLE {gone} LOGIN PASSWORD 'gone-pw' IN ROLE pg_read_all_data;"
+        ))
+        .unwrap();
+    c.connect(&db)
+        .batch_execute(&format!(
+            "CREATE TABLE owned (x int); INSERT INTO owned VALUES (1); ALTER TABLE owned OWNER TO {app}"
+        ))
+        .unwrap();
+    assert_eq!(tool(&c, "pgdump-run", dir.path(), &["-d", &db]).code, 0);
+    assert_eq!(tool(&c, "backup-verify", dir.path(), &["--latest"]).code, 0);
+
+    // Since the backup: the app role locked and its password changed, a role dropped, the
+    // database lost, and the superuser's password rotated.
+    let rotated = "Rotated-pw-7c1e";
+    c.drop_db(&db);
+    c.connect("postgres")
+        .batch_execute(&format!(
+            "ALTER ROLE {app} NOLOGIN PASSWORD 'new-app-pw'; DROP ROLE {gone};
+             ALTER ROLE postgres PASSWORD '{rotated}';"
+        ))
+        .unwrap();
+    let connect = |db: &str| {
+        postgres::Config::new()
+            .host_path(c.socket_dir())
+            .port(c.port())
+            .user("postgres")
+            .password(rotated)
+            .dbname(db)
+            .connect(postgres::NoTls)
+            .unwrap()
+    };
+    let role = |name: &str| -> Option<(bool, Option<String>)> {
+        connect("postgres")
+            .query_opt(
+                "SELECT rolcanlogin, rolpassword FROM pg_authid WHERE rolname = $1",
+                &[&name],
+            )
+            .unwrap()
+            .map(|r| (r.get(0), r.get(1)))
+    };
+    let app_before = role(&app).unwrap();
+    let super_before = role("postgres").unwrap();
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-restore"));
+    c.configure_tool(&mut cmd);
+    let r = ToolRun::check(
+        cmd.env("PGPASSWORD", rotated)
+            .arg("--backup-dir")
+            .arg(dir.path())
+            .args(["-d", &db, "--globals"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}\n{}", r.events, r.stderr);
+    let done = r.named("restore.completed")[0];
+    let unchanged: Vec<&str> = done["roles_unchanged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        unchanged.contains(&app.as_str()) && unchanged.contains(&"postgres"),
+        "{done}"
+    );
+    assert_eq!(done["roles_created"], serde_json::json!([gone]), "{done}");
+
+    assert_eq!(role(&app), Some(app_before), "the locked role stays locked");
+    assert_eq!(
+        role("postgres"),
+        Some(super_before),
+        "the operator's password stands"
+    );
+    let (login, _) = role(&gone).expect("the missing role is created");
+    assert!(login);
+    let member: bool = connect("postgres")
+        .query_one(
+            "SELECT pg_has_role($1, 'pg_read_all_data', 'MEMBER')",
+            &[&gone],
+        )
+        .unwrap()
+        .get(0);
+    assert!(member, "with its memberships");
+    let owner: String = connect(&db)
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'owned'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, app);
+    connect("postgres")
+        .batch_execute(&format!(
+            "ALTER ROLE postgres PASSWORD '{}'",
+            testkit::SENTINEL_PASSWORD
+        ))
+        .unwrap();
+}
+
+/// A database holding no table but a schema, a function, a type or a large object is not
+/// empty; templates and the maintenance database are never targets; a connection string
+/// given as `--target` is refused without being repeated or created (issue #22 §3).
+#[test]
+fn what_a_restore_must_never_land_on_is_refused_before_any_work() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = verified_backup(c, "restore_refuse", dir.path());
+    for (i, what) in [
+        "CREATE SCHEMA s",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "CREATE TYPE mood AS ENUM ('ok')",
+        "SELECT lo_create(0)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let target = format!("{db}_t{i}");
+        c.create_db(&target);
+        c.connect(&target).batch_execute(what).unwrap();
+        let r = restore(c, dir.path(), &["-d", &db, "--target", &target]);
+        assert_eq!(r.code, 2, "{what}: {:#?}", r.events);
+        assert_eq!(r.error_code("run.failed"), "target_not_empty", "{what}");
+        c.drop_db(&target);
+    }
+    let databases = || -> Vec<String> {
+        c.connect("postgres")
+            .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let before = databases();
+    for t in ["template0", "template1", "postgres"] {
+        let r = restore(c, dir.path(), &["-d", &db, "--target", t, "--clean"]);
+        assert_eq!(r.code, 2, "{t}");
+        assert_eq!(r.error_code("run.failed"), "target_protected", "{t}");
+    }
+    let uri = format!(
+        "postgresql://postgres:{}@localhost/{db}",
+        testkit::SENTINEL_PASSWORD
+    );
+    let r = restore(c, dir.path(), &["-d", &db, "--target", &uri]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.error_code("run.failed"), "invalid_target");
+    // (ToolRun::check has asserted that the password appears in no output.)
+    assert_eq!(databases(), before, "nothing was created or dropped");
+}
