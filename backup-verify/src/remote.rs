@@ -243,7 +243,8 @@ fn record(
     emitter: &Emitter,
 ) {
     use sha2::Digest;
-    let location = location.trim_end_matches('/');
+    let location = ops_core::redact::scrub(location.trim_end_matches('/'));
+    let location = location.as_str();
     let key = hex::encode(&sha2::Sha256::digest(location.as_bytes())[..8]);
     ops_core::state::write_record(
         &format!("{}/{key}.json", ops_core::state::REMOTE_VERIFY_DIR),

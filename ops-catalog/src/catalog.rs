@@ -359,6 +359,9 @@ pub fn record_offsite(set_dir: &Path, destination: &str, mode: &str) -> std::io:
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     record.v = 1;
+    // Recorded as shown: a location never carries a secret into a file.
+    let destination = ops_core::redact::scrub(destination);
+    let destination = destination.as_str();
     record.copies.retain(|c| c.destination != destination);
     record.copies.push(OffsiteCopy {
         destination: destination.to_string(),

@@ -138,6 +138,8 @@ impl Emitter {
     /// Writes one event. A closed stdout (the reader went away) is not the tool's failure:
     /// the error is ignored so that the job itself still finishes and cleans up.
     pub fn emit(&self, event: &str, severity: Severity, payload: Value) {
+        // No secret leaves in an event, whoever built the payload (ops_core::redact).
+        let payload = crate::redact::scrub_value(payload);
         let words =
             crate::human::line(crate::human::mode(), self.source, severity, event, &payload);
         self.write_line(&self.render(event, severity, payload));
@@ -149,7 +151,7 @@ impl Emitter {
     /// Writes another tool's event line as it is (`backup-verify - --forward`: the
     /// producer's events go on to the journal, ahead of the consumer's own).
     pub fn forward(&self, line: &str) {
-        self.write_line(line);
+        self.write_line(&crate::redact::scrub(line));
     }
 
     fn write_line(&self, line: &str) {
@@ -187,7 +189,7 @@ impl Emitter {
             (self.started.elapsed().as_millis() as u64).into(),
         );
         payload.insert("exit_code".into(), exit.code().into());
-        if let Value::Object(fields) = extra {
+        if let Value::Object(fields) = crate::redact::scrub_value(extra) {
             payload.extend(fields);
         }
         // One summary: the line's message, and the words on stderr.

@@ -146,7 +146,7 @@ impl Counter {
 /// Prints a readable line on stderr above the bars (or plainly when none are drawn).
 pub fn println(line: &str) {
     match multi() {
-        Some(m) => m.suspend(|| eprintln!("{line}")),
-        None => eprintln!("{line}"),
+        Some(m) => m.suspend(|| eprintln!("{}", crate::redact::scrub(line))),
+        None => eprintln!("{}", crate::redact::scrub(line)),
     }
 }

@@ -32,32 +32,86 @@ impl Redactor {
     }
 }
 
-/// `postgresql://user:secret@host` → `postgresql://user:***@host`.
+/// Credentials inside URIs. `postgresql://user:secret@host` → `postgresql://user:***@host`
+/// (a PostgreSQL user name is not a secret); in any other scheme (`s3://KEY:SECRET@bucket`,
+/// `https://token@host`) the whole user part goes: access keys and tokens are secrets.
+/// The user part runs to the first `@` of the word, `/` included: S3 secret keys hold
+/// slashes, and masking a path that holds an `@` costs nothing.
 fn redact_uri_passwords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
+        let scheme = head[..pos]
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let end = tail
-            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => match authority[..at].find(':') {
-                Some(colon) => {
-                    out.push_str(&authority[..=colon]);
-                    out.push_str(MASK);
-                    out.push_str(&authority[at..]);
+        let word = &tail[..end];
+        let consumed = match word.find('@') {
+            Some(at) if scheme == "postgresql" || scheme == "postgres" => {
+                match word[..at].find(':') {
+                    Some(colon) => {
+                        out.push_str(&word[..=colon]);
+                        out.push_str(MASK);
+                    }
+                    None => out.push_str(&word[..at]),
                 }
-                None => out.push_str(authority),
-            },
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
+                at
+            }
+            Some(at) => {
+                out.push_str(MASK);
+                at
+            }
+            None => 0,
+        };
+        rest = &tail[consumed..];
     }
     out.push_str(rest);
     out
+}
+
+/// The secrets this process was given in its environment: whatever quotes them (an error
+/// of a library, a child's output) never shows them.
+const SECRET_VARIABLES: [&str; 3] = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD"];
+
+fn process_redactor() -> &'static Redactor {
+    static R: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+    R.get_or_init(|| {
+        Redactor::new(
+            SECRET_VARIABLES
+                .iter()
+                .filter_map(|v| std::env::var(v).ok())
+                // A one- or two-character "secret" would mask every word it is part of.
+                .filter(|s| s.len() >= 4),
+        )
+    })
+}
+
+/// Scrubs `text` of every secret this process knows of (its environment's) and of the
+/// credentials of any URI or conninfo in it: what every event, every line on stderr and
+/// every state file passes through.
+pub fn scrub(text: &str) -> String {
+    process_redactor().redact(text)
+}
+
+/// [`scrub`] over every string of a JSON value, keys included.
+pub fn scrub_value(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(scrub(&s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(scrub_value).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (scrub(&k), scrub_value(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// `password=secret` and `password='sec ret'` → `password=***`.
@@ -120,6 +174,26 @@ mod tests {
             r.redact("password authentication failed for user"),
             "password authentication failed for user"
         );
+    }
+
+    #[test]
+    fn credentials_in_any_location_are_masked() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact("opening s3://AKIA1:se/cr+et@bucket/p failed"),
+            "opening s3://***@bucket/p failed"
+        );
+        assert_eq!(
+            r.redact("\"https://user:tok@minio:9000\" refused"),
+            "\"https://***@minio:9000\" refused"
+        );
+        assert_eq!(r.redact("https://tok@h/x"), "https://***@h/x");
+        assert_eq!(
+            r.redact("postgresql://bob@db/app"),
+            "postgresql://bob@db/app"
+        );
+        assert_eq!(r.redact("s3://bucket/prefix"), "s3://bucket/prefix");
+        assert_eq!(r.redact("a://b c://d"), "a://b c://d");
     }
 
     proptest! {

@@ -75,6 +75,8 @@ pub fn write_record(name: &str, value: &serde_json::Value) {
             if let Some(parent) = path.parent().filter(|p| *p != dir) {
                 crate::atomic::ensure_private_dir(parent)?;
             }
+            // No secret goes into a state file, whoever built the record.
+            let value = crate::redact::scrub_value(value.clone());
             crate::atomic::write_file(&path, value.to_string().as_bytes())
         })();
         if let Err(e) = written {

@@ -210,3 +210,87 @@ fn a_long_step_shows_a_bar_on_a_terminal_and_nothing_elsewhere() {
         );
     }
 }
+
+/// Credentials inside a location (`s3://KEY:SECRET@bucket`, `https://user:secret@…`) or
+/// inside `AWS_ENDPOINT_URL` never show (issue #22 §4): every tool that takes a location,
+/// on its error paths, over stdout, stderr and every file it leaves in the state directory
+/// and the catalog. The sentinel is the S3 secret [`ToolRun::check`] looks for too.
+#[test]
+fn credentials_in_locations_and_endpoints_never_show() {
+    let secret = testkit::SENTINEL_S3_SECRET;
+    let state = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let local = local.path().to_str().unwrap();
+    let in_location = format!("s3://AKIAEXAMPLE:{secret}@pgops/prefix");
+    let in_https = format!("https://user:{secret}@127.0.0.1:1/pgops");
+    let endpoint = format!("http://user:{secret}@127.0.0.1:1");
+    let runs: Vec<(&str, Vec<&str>, bool)> = vec![
+        ("backup-verify", vec!["--backup-dir", &in_location], false),
+        ("backup-verify", vec!["--backup-dir", &in_https], false),
+        ("backup-verify", vec!["--backup-dir", "s3://pgops/p"], true),
+        (
+            "backup-rotate",
+            vec!["--backup-dir", &in_location, "--keep-last", "1"],
+            false,
+        ),
+        (
+            "backup-rotate",
+            vec!["--backup-dir", "s3://pgops/p", "--keep-last", "1"],
+            true,
+        ),
+        ("backup-copy", vec![local, &in_location], false),
+        ("backup-copy", vec![&in_location, local], false),
+        ("backup-copy", vec![local, &in_https], false),
+        ("backup-copy", vec![local, "s3://pgops/p"], true),
+        (
+            "backup-restore",
+            vec!["--backup-dir", &in_location, "-d", "shop"],
+            false,
+        ),
+        (
+            "backup-restore",
+            vec!["--backup-dir", "s3://pgops/p", "-d", "shop"],
+            true,
+        ),
+        (
+            "restore-drill",
+            vec!["--backup-dir", &in_location, "-d", "shop"],
+            false,
+        ),
+        (
+            "restore-drill",
+            vec!["--backup-dir", "s3://pgops/p", "-d", "shop"],
+            true,
+        ),
+        ("ops-status", vec!["--backup-dir", &in_location], false),
+        (
+            "pgdump-run",
+            vec!["--backup-dir", &in_location, "-d", "shop"],
+            false,
+        ),
+    ];
+    let keys = testkit::keys::Keys::shared();
+    for (tool, args, with_endpoint) in runs {
+        let mut cmd = std::process::Command::new(testkit::tool_bin(tool));
+        cmd.args(&args)
+            .envs(keys.env())
+            .env("PGOPS_STATE_DIR", state.path())
+            .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("PGOPS_RETRY_TIMEOUT", "1s")
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", testkit::free_port().to_string())
+            .env_remove("AWS_ENDPOINT_URL");
+        if with_endpoint {
+            cmd.env("AWS_ENDPOINT_URL", &endpoint);
+        }
+        let out = cmd.output().unwrap();
+        let what = format!("{tool} {args:?} endpoint={with_endpoint}");
+        testkit::assert_no_secret(&format!("{what}: stdout"), &out.stdout);
+        testkit::assert_no_secret(&format!("{what}: stderr"), &out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{what}: it cannot have worked");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("run.failed"), "{what}: {stdout}");
+    }
+    testkit::assert_no_secret_in_tree(state.path());
+}

@@ -109,6 +109,15 @@ impl S3Store {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<S3Store, StoreError> {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        // Credentials have no place in a location: it is in argv (ps shows it), in the
+        // units, in every event. Refused without repeating it.
+        if rest.contains('@') {
+            return Err(StoreError::Invalid(
+                "the s3:// location holds credentials (user:secret@): give them in the environment \
+                 (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a profile, never in the location"
+                    .into(),
+            ));
+        }
         let prefix = prefix.trim_matches('/').to_string();
         if bucket.is_empty() || !prefix.is_empty() && check_key(&prefix).is_err() {
             return Err(StoreError::Invalid(format!(
