@@ -16,6 +16,9 @@ pub struct Copied {
     pub sent: u64,
     /// Bytes already at the destination from an interrupted copy, checked and kept.
     pub resumed: u64,
+    /// Another copy published the set first while this one ran: what stands is its copy,
+    /// not this run's (which then copied nothing that counts).
+    pub by_another: bool,
 }
 
 /// Copies `s` to `dst`. A file already there (`there`: key → size, as listed) with its
@@ -107,6 +110,7 @@ pub fn copy_set(
                 .read_to_end(&mut theirs)
                 .map_err(|e| TransferError::Set(OpsError::io(format!("reading {key}"), &e)))?;
             if theirs == manifest {
+                done.by_another = true;
                 Ok(done)
             } else {
                 Err(TransferError::Set(OpsError::new(

@@ -418,6 +418,20 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
         }
         let started = Instant::now();
         match copy_one(&dst, s, &keys, &args.source) {
+            Ok(c) if c.by_another => {
+                // Two copies of one set at once: one published it, this one says so
+                // rather than claiming a copy that is not the one standing.
+                tally.skipped += 1;
+                tally.sent += c.sent;
+                emitter.emit(
+                    names::COPY_SKIPPED,
+                    Severity::Info,
+                    json!({"database": s.label, "id": s.id, "code": "copied_by_another",
+                           "bytes_sent": c.sent,
+                           "reason": "another copy published this set first while this run copied it: the copy standing is that one, and this run's bytes were not needed"}),
+                );
+                record_offsite(s, &dst.location(&args.destination), mode);
+            }
             Ok(c) => {
                 tally.copied += 1;
                 tally.sent += c.sent;
@@ -521,6 +535,7 @@ fn copy_one(
                     Ok(Copied {
                         sent: done.sent,
                         resumed: done.resumed,
+                        by_another: done.lost_race,
                     })
                 }
                 _ => execute::copy_set(dst.as_ref(), s, path, manifest, there),
@@ -533,6 +548,7 @@ fn copy_one(
             Ok(Copied {
                 sent: set.envelope.bytes(),
                 resumed: 0,
+                by_another: false,
             })
         }
         _ => unreachable!("the mode pairs origins and targets"),

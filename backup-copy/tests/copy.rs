@@ -368,3 +368,111 @@ fn the_endpoint_stopped_mid_copy_leaves_no_set_and_the_next_run_resumes() {
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert_eq!(r.named("verify.passed").len(), 2);
 }
+
+fn plain_copy(src: &Path, dst: &Path, failpoint: Option<&str>) -> std::process::Output {
+    let mut cmd = copy_cmd(None, &[src.to_str().unwrap(), dst.to_str().unwrap()]);
+    cmd.env_remove("PGOPS_RECIPIENTS_FILE");
+    if let Some(f) = failpoint {
+        cmd.env("PGOPS_FAILPOINT", f);
+    }
+    cmd.output().unwrap()
+}
+
+/// kill -9 of a copy to a second disk while a file is being placed (issue #22 §2): the
+/// temporary file it left inside the set is removed by the next run before the set is
+/// published, so the set verifies (before, it was published around the debris and failed
+/// verification for ever).
+#[test]
+fn a_plain_copy_killed_mid_file_leaves_no_debris_in_the_published_set() {
+    let c = Cluster::shared();
+    let (db, dir) = verified_catalog(c, "copy_plain_kill");
+    let second = tempfile::tempdir().unwrap();
+    let dst = second.path().join("catalog");
+    let out = plain_copy(dir.path(), &dst, Some("store.local.before_place"));
+    assert_eq!(out.status.code(), None, "killed by SIGKILL");
+    let debris = |dst: &Path| -> Vec<String> {
+        testkit::walk(dst)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(".partial-"))
+            .map(|p| p.display().to_string())
+            .collect()
+    };
+    assert_eq!(debris(&dst).len(), 1, "the killed run left its temporary");
+    let r = ToolRun::check(plain_copy(dir.path(), &dst, None));
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(r.named("copy.completed").len(), 1);
+    assert!(debris(&dst).is_empty(), "{:?}", debris(&dst));
+    let r = ToolRun::check(
+        c.tool("backup-verify")
+            .args(["--backup-dir", dst.to_str().unwrap(), "-d", &db])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+}
+
+/// Two copies of one set to one second disk at once (issue #22 §2): exactly one says it
+/// copied the set; the other says another copy published it (or that it was there).
+#[test]
+fn of_two_concurrent_copies_one_says_it_copied_nothing() {
+    let c = Cluster::shared();
+    let (_db, dir) = verified_catalog(c, "copy_twice");
+    for round in 0..4 {
+        let second = tempfile::tempdir().unwrap();
+        let dst = second.path().join("catalog");
+        let spawn = || {
+            let mut cmd = copy_cmd(None, &[dir.path().to_str().unwrap(), dst.to_str().unwrap()]);
+            cmd.env_remove("PGOPS_RECIPIENTS_FILE")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let runs = [a, b].map(|p| ToolRun::check(p.wait_with_output().unwrap()));
+        let completed: usize = runs.iter().map(|r| r.named("copy.completed").len()).sum();
+        assert_eq!(
+            completed,
+            1,
+            "round {round}: {:#?}",
+            runs.each_ref().map(|r| &r.events)
+        );
+        let other: Vec<&Value> = runs.iter().flat_map(|r| r.named("copy.skipped")).collect();
+        assert_eq!(other.len(), 1, "round {round}");
+        assert!(
+            ["copied_by_another", "at_destination"].contains(&other[0]["code"].as_str().unwrap()),
+            "{other:#?}"
+        );
+    }
+}
+
+/// kill -9 of a sealed copy right after an object reached the bucket, before it was
+/// journaled (issue #22 §2): the next run sends it again under the same name, so no
+/// full-size stray is left beside the set.
+#[test]
+fn a_sealed_copy_killed_after_an_upload_leaves_no_stray_object() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (db, dir) = verified_catalog(c, "copy_stray");
+    let src = dir.path().to_str().unwrap();
+    let dst = s3.location("stray");
+    let out = copy_cmd(Some(&s3), &[src, &dst])
+        .env("PGOPS_FAILPOINT", "copy.after_put")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "killed by SIGKILL");
+    let r = copy(Some(&s3), &[src, &dst]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let st = store(&s3, "stray");
+    let set = format!("{db}/{}", st.list_dir(&db).unwrap().dirs[0]);
+    let mut envelope = String::new();
+    st.open(&format!("{set}/envelope.json"))
+        .unwrap()
+        .read_to_string(&mut envelope)
+        .unwrap();
+    let envelope: Value = serde_json::from_str(&envelope).unwrap();
+    let named = envelope["objects"].as_array().unwrap().len();
+    let listed = st.list_dir(&set).unwrap().objects;
+    // The envelope's objects, its signature and itself: nothing else.
+    assert_eq!(listed.len(), named + 2, "{listed:#?}");
+}

@@ -300,6 +300,14 @@ pub fn seal_set(
         e => TransferError::Set(e.to_ops_error()),
     })?;
     let mut j = read_journal(journal);
+    // The nonce is kept before anything is sent: a run killed after an object reached the
+    // store but before it was journaled is resumed under the same names, so its object
+    // is overwritten, never left beside the set as a full-size stray.
+    if !journal.exists() {
+        save_journal(journal, &j).map_err(|e| {
+            TransferError::Set(OpsError::io(format!("recording {}", journal.display()), &e))
+        })?;
+    }
     let mut done = Sealed::default();
     let mut objects = Vec::new();
     let files = travelling(s, signing).map_err(|e| {
@@ -359,6 +367,7 @@ pub fn seal_set(
             check_source(dst, &k, &path, (plain_size, &plain_sha), (*bytes, sha))?;
         }
         check_written_size(dst, &k, stored.size)?;
+        ops_core::failpoint::hit("copy.after_put");
         let o = SealedObject {
             name,
             file: file.clone(),

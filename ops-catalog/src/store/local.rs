@@ -134,7 +134,10 @@ impl Store for LocalStore {
             .file_name()
             .expect("a key names a file")
             .to_string_lossy();
-        let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+        // What a writer killed here before left is removed first: nothing else would ever
+        // remove it, and a set published around it would fail verification for ever.
+        remove_dead_temporaries(dir).map_err(|e| io_error(dir, e))?;
+        let tmp = dir.join(format!(".{name}{TEMP_INFIX}{}", std::process::id()));
         let mut f = ops_core::atomic::create_private_file(&tmp).map_err(|e| io_error(&tmp, e))?;
         let mut src = Hashing::new(src);
         let mut buf = vec![0u8; ops_core::chunks::CHUNK];
@@ -150,6 +153,7 @@ impl Store for LocalStore {
             }
         }
         .map(|()| src.stored());
+        ops_core::failpoint::hit("store.local.before_place");
         let placed = written.and_then(|s| {
             match mode {
                 PutMode::Overwrite => fs::rename(&tmp, &path),
@@ -172,6 +176,44 @@ impl Store for LocalStore {
             _ => Ok(()),
         }
     }
+}
+
+/// A temporary file of [`LocalStore::put`]: `.<name>.partial-<pid of its writer>`.
+const TEMP_INFIX: &str = ".partial-";
+
+/// Whether process `pid` is alive (a pid reused since counts as alive: kept, never wrong).
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Removes from `dir` the temporary files of writers that are dead (killed mid-write), and
+/// returns their names. Only names of the form [`LocalStore::put`] gives its temporaries
+/// are touched, and only regular files.
+pub fn remove_dead_temporaries(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(TEMP_INFIX))
+            .and_then(|(_, pid)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid > 0 && !alive(pid) && e.file_type()?.is_file() {
+            fs::remove_file(e.path())?;
+            removed.push(name);
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -227,5 +269,24 @@ mod tests {
         s.delete("db/1/a.dump").unwrap();
         assert_eq!(s.size("db/1/a.dump").unwrap(), None);
         assert_eq!(s.open("nope").err().unwrap().code(), "store_not_found");
+    }
+
+    #[test]
+    fn a_dead_writers_temporaries_go_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A pid no process has (above the kernel's pid_max), ours, and names that only
+        // look alike.
+        for n in [
+            ".a.dump.partial-99999999",
+            &format!(".b.partial-{}", std::process::id()),
+            "c.partial-99999999",
+            ".d.partial-x",
+        ] {
+            fs::write(d.join(n), b"x").unwrap();
+        }
+        let removed = remove_dead_temporaries(d).unwrap();
+        assert_eq!(removed, [".a.dump.partial-99999999"]);
+        assert_eq!(fs::read_dir(d).unwrap().count(), 3);
     }
 }
