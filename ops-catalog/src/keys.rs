@@ -146,6 +146,10 @@ impl SigningKey {
     /// A detached signature of `data` in minisign's format; `comment` is signed with it
     /// (`minisign -V` prints it as the trusted comment).
     pub fn sign(&self, data: &[u8], comment: &str) -> String {
+        // The trusted comment is one line of the signature file: a database name with a
+        // newline would make a file no reader parses. Control characters are escaped.
+        let comment: String = comment.chars().flat_map(char::escape_default).collect();
+        let comment = comment.as_str();
         minisign::sign(
             Some(&self.pk),
             &self.sk,
