@@ -244,3 +244,59 @@ fn an_unsigned_local_set_is_signed_when_it_is_sealed() {
         .join("manifest.json.minisig")
         .exists());
 }
+
+/// kill -9 of a drill from the bucket once the set is decrypted, and of an ephemeral drill
+/// before initdb (issue #22 §2): the decrypted dump is removed by the next drill, which
+/// says so (`scratch.removed`); the cluster directory goes with its watchdog.
+#[test]
+fn what_a_killed_drill_left_is_removed_by_the_next() {
+    let s3 = S3Server::start();
+    let (db, _dir, dst) = sealed_catalog(&s3, "killed_drill", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    // A temporary directory as /tmp is: an ephemeral cluster runs as postgres in it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let entries = |prefix: &str| -> Vec<String> {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(prefix))
+            .collect()
+    };
+    let out = drill_cmd(&s3, &dst, &db)
+        .env("TMPDIR", tmp.path())
+        .env("PGOPS_FAILPOINT", "fetch.after_unseal")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "killed by SIGKILL");
+    let left = entries("pgops-restore-");
+    assert_eq!(left.len(), 1, "the decrypted set is left: {left:?}");
+    let r = ToolRun::check(
+        drill_cmd(&s3, &dst, &db)
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let removed = r.named("scratch.removed");
+    assert_eq!(removed.len(), 1, "{:#?}", r.events);
+    assert!(removed[0]["path"].as_str().unwrap().ends_with(&left[0]));
+    assert!(entries("pgops-restore-").is_empty());
+
+    let out = drill_cmd(&s3, &dst, &db)
+        .env("TMPDIR", tmp.path())
+        .arg("--ephemeral")
+        .env("PGOPS_FAILPOINT", "cluster.before_initdb")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "killed by SIGKILL");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !entries("pgops-cluster-").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster directory stays: {:?}",
+            entries("pgops-cluster-")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -42,6 +42,8 @@ enum Outcome {
 /// Runs with parsed flags; returns the exit code.
 pub fn run(args: &cli::Args) -> ExitCode {
     let emitter = Emitter::stdout("backup-restore", correlation_id_from_env());
+    // What a restore killed before left in the temporary directory (decrypted sets).
+    ops_core::scratch::sweep_and_report(&emitter);
     match restore_run(args, &emitter) {
         Ok(Outcome::Planned) => emitter.finish("restore", ExitCode::Ok, json!({"dry_run": true})),
         Ok(Outcome::Restored(report)) => {

@@ -85,6 +85,8 @@ pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
         let exit = report_upstream(ExitCode::Ok);
         return emitter.finish("verify", exit, json!({"sets_checked": 0, "sets_passed": 0}));
     }
+    // What a verification killed before left in the temporary directory (decrypted sets).
+    ops_core::scratch::sweep_and_report(&emitter);
     match execute(&args, from_stdin, &emitter) {
         Ok((exit, tally)) => emitter.finish("verify", report_upstream(exit), tally),
         Err(error) => {

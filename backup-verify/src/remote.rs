@@ -184,9 +184,7 @@ fn full_checks(
     identities: &Identities,
     trust: &TrustedKey,
 ) -> Result<(Option<Evidence>, Vec<CheckResult>), OpsError> {
-    let scratch = tempfile::Builder::new()
-        .prefix("pgops-verify-")
-        .tempdir()
+    let scratch = ops_core::scratch::dir("verify")
         .map_err(|e| OpsError::io("creating a scratch directory", &e))?;
     match unseal_into(store, set, identities, trust, scratch.path()) {
         Ok((path, _)) => {

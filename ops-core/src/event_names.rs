@@ -32,6 +32,8 @@ pub const ROTATE_UNPINNED: &str = "rotate.unpinned";
 pub const ROTATE_UNRETIRED: &str = "rotate.unretired";
 pub const RUN_FAILED: &str = "run.failed";
 pub const RUN_FINISHED: &str = "run.finished";
+/// Scratch space (a decrypted set, an unpacked archive) a dead run left, removed.
+pub const SCRATCH_REMOVED: &str = "scratch.removed";
 /// A restore or drill from a bucket passed over a newer set it cannot restore.
 pub const SET_PASSED_OVER: &str = "set.passed_over";
 pub const STATUS_DATABASE: &str = "status.database";
@@ -45,7 +47,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 41] = [
+pub const ALL: [&str; 42] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -77,6 +79,7 @@ pub const ALL: [&str; 41] = [
     ROTATE_UNRETIRED,
     RUN_FAILED,
     RUN_FINISHED,
+    SCRATCH_REMOVED,
     SET_PASSED_OVER,
     STATUS_AUDIT,
     STATUS_DATABASE,

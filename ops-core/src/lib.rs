@@ -35,6 +35,7 @@ pub mod parallel;
 pub mod progress;
 pub mod redact;
 pub mod scope;
+pub mod scratch;
 pub mod state;
 pub mod stop;
 pub mod timefmt;

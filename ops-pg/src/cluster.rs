@@ -121,6 +121,8 @@ impl LocalCluster {
             chown(&cluster.dir, ids)
                 .map_err(|e| io("handing the cluster directory to postgres", e))?;
         }
+        // Watched from the start: a run killed during initdb leaves no cluster directory.
+        cluster.spawn_watchdog()?;
         let data = cluster.data_dir();
         let mut args: Vec<String> = vec![
             "-D".into(),
@@ -146,12 +148,12 @@ impl LocalCluster {
             }
             None => args.push("--auth=trust".into()),
         }
+        ops_core::failpoint::hit("cluster.before_initdb");
         let out = cluster.run_server_cmd("initdb", &args)?;
         let _ = std::fs::remove_file(&pwfile);
         if !out.status.success() {
             return Err(failed("initdb", &out));
         }
-        cluster.spawn_watchdog()?;
         cluster.start_server()?;
         Ok(cluster)
     }

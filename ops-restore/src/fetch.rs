@@ -189,9 +189,7 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, OpsError> {
     let dir = encode_db_dir(db);
     let scanned = scan_dir(store, &dir, trust, now).map_err(at)?;
     let (sets, mut passed_over) = candidates(&scanned, db, req.backup_id)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("pgops-restore-")
-        .tempdir()
+    let scratch = ops_core::scratch::dir("restore")
         .map_err(|e| OpsError::io("creating a scratch catalog", &e))?;
     let mut chosen = None;
     let mut last_error = None;
@@ -223,6 +221,7 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, OpsError> {
             ),
         ));
     };
+    ops_core::failpoint::hit("fetch.after_unseal");
     let mut bytes = set.envelope.bytes();
     if req.with_globals {
         let globals = scan_dir(store, GLOBALS_DIR, trust, now).map_err(at)?;

@@ -268,13 +268,11 @@ struct TempFile(PathBuf);
 
 impl TempFile {
     fn new() -> Result<TempFile, OpsError> {
-        let dir = std::env::temp_dir();
-        let path = dir.join(format!(
-            "pgops-drill-{}-{}.dump",
-            std::process::id(),
-            ops_core::event::new_correlation_id()
-        ));
-        Ok(TempFile(path))
+        Ok(TempFile(ops_core::scratch::file_path(
+            "drill",
+            &ops_core::event::new_correlation_id(),
+            "dump",
+        )))
     }
 
     fn path(&self) -> &Path {

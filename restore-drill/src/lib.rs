@@ -75,6 +75,9 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
     if upstream.is_some() && events.as_ref().is_some_and(|i| !names_a_database(i)) {
         return emitter.finish("drill", report_upstream(ExitCode::Ok), json!({}));
     }
+    // What a drill killed before left in the temporary directory (decrypted sets,
+    // unpacked archives).
+    ops_core::scratch::sweep_and_report(&emitter);
     match drill(args, events.as_ref(), &emitter) {
         Ok(Drilled::Planned) => emitter.finish("drill", ExitCode::Ok, json!({"dry_run": true})),
         Ok(Drilled::Report(report)) => {

@@ -181,13 +181,6 @@ impl Store for LocalStore {
 /// A temporary file of [`LocalStore::put`]: `.<name>.partial-<pid of its writer>`.
 const TEMP_INFIX: &str = ".partial-";
 
-/// Whether process `pid` is alive (a pid reused since counts as alive: kept, never wrong).
-fn alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
 /// Removes from `dir` the temporary files of writers that are dead (killed mid-write), and
 /// returns their names. Only names of the form [`LocalStore::put`] gives its temporaries
 /// are touched, and only regular files.
@@ -208,7 +201,7 @@ pub fn remove_dead_temporaries(dir: &Path) -> std::io::Result<Vec<String>> {
         else {
             continue;
         };
-        if pid > 0 && !alive(pid) && e.file_type()?.is_file() {
+        if pid > 0 && !ops_core::scratch::alive(pid) && e.file_type()?.is_file() {
             fs::remove_file(e.path())?;
             removed.push(name);
         }
