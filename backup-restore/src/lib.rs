@@ -175,6 +175,17 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         (_, true) => Mode::Swap,
         _ => Mode::Refuse,
     };
+    if !args.dry_run {
+        // What a --swap killed before left: its side database, dropped once provably
+        // ownerless (ops_restore::owned), else reported.
+        for l in ops_restore::owned::sweep(&admin, &server::SIDE)? {
+            emitter.emit(
+                names::RESTORE_LEFTOVER,
+                l.action.severity(),
+                serde_json::to_value(&l).expect("leftovers serialize"),
+            );
+        }
+    }
     let plan = plan::plan(
         &target,
         server::state(&admin, &target)?,
@@ -260,6 +271,7 @@ fn execute(
     let redactor = Redactor::new(settings.secrets());
     let mut counted = Vec::new();
     let mut roles = None;
+    let mut owners: Vec<(String, postgres::Client)> = Vec::new();
     for step in &plan.steps {
         match step {
             Step::Globals => {
@@ -281,6 +293,14 @@ fn execute(
                 }
             }
             Step::Drop(db) => server::drop(admin, db)?,
+            // The side database of a swap is this run's until it is renamed into place:
+            // marked and held, so a later run can tell it was left by a dead one.
+            Step::Create(db) if plan.kept_as.is_some() => {
+                owners.push((
+                    db.clone(),
+                    ops_restore::owned::create(admin, db, &server::SIDE)?,
+                ));
+            }
             Step::Create(db) => server::create(admin, db)?,
             Step::Restore(db) => {
                 let into = settings.for_database(db);
@@ -293,8 +313,13 @@ fn execute(
                     }
                     return Err(e);
                 }
+                ops_core::failpoint::hit("restore.after_restore");
                 counted = proof::count_tables(&mut into.connect()?, m);
                 if counted.iter().any(|c| !c.matches()) {
+                    // Kept for a look, never dropped by a later run: said in the report.
+                    for (name, client) in owners.iter_mut() {
+                        ops_restore::owned::mark(client, name, server::SIDE.kept_mark)?;
+                    }
                     return Ok(Executed { counted, roles });
                 }
             }
@@ -303,7 +328,16 @@ fn execute(
                     server::apply_properties(admin, db, p, !args.no_owner)?;
                 }
             }
-            Step::Rename { from, to } => server::rename(admin, from, to)?,
+            Step::Rename { from, to } => {
+                server::rename(admin, from, to)?;
+                // A set without recorded properties left the side's mark on what is now
+                // the target: it is not a side database any more.
+                if let Some((_, client)) = owners.iter_mut().find(|(n, _)| n == from) {
+                    if m.database_properties.is_none() {
+                        ops_restore::owned::mark(client, to, "")?;
+                    }
+                }
+            }
         }
     }
     Ok(Executed { counted, roles })

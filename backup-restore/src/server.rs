@@ -55,6 +55,16 @@ pub fn state(admin: &ConnSettings, db: &str) -> Result<TargetState, OpsError> {
     })
 }
 
+/// The side database of `--swap` (`<target>_restoring_<time>`), as [`ops_restore::owned`]
+/// finds it: dropped by a later run once its run is gone; its properties re-applied before
+/// the swap replace the mark, so one left between those two steps is reported, not dropped.
+pub const SIDE: ops_restore::owned::Kind<'static> = ops_restore::owned::Kind {
+    pattern: "%\\_restoring\\_%",
+    mark: "pgops backup-restore --swap side database",
+    kept_mark: "pgops backup-restore --swap side database (its recount failed: kept)",
+    maker: "backup-restore --swap",
+};
+
 pub fn create(admin: &ConnSettings, db: &str) -> Result<(), OpsError> {
     admin
         .connect()?

@@ -328,7 +328,11 @@ fn what_a_restore_must_never_land_on_is_refused_before_any_work() {
     }
     let databases = || -> Vec<String> {
         c.connect("postgres")
-            .query("SELECT datname::text FROM pg_database ORDER BY 1", &[])
+            .query(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE $1 OR datname LIKE '%://%' \
+                 OR datname IN ('template0', 'template1', 'postgres') ORDER BY 1",
+                &[&format!("{db}%")],
+            )
             .unwrap()
             .iter()
             .map(|r| r.get(0))
@@ -349,4 +353,55 @@ fn what_a_restore_must_never_land_on_is_refused_before_any_work() {
     assert_eq!(r.error_code("run.failed"), "invalid_target");
     // (ToolRun::check has asserted that the password appears in no output.)
     assert_eq!(databases(), before, "nothing was created or dropped");
+}
+
+/// kill -9 of `--swap` after the restore into the side database (issue #22 §2): the next
+/// restore drops the `_restoring_` database the dead run left (`restore.leftover`) and
+/// swaps; the live target was never touched by the killed run.
+#[test]
+fn a_killed_swap_leaves_a_side_database_the_next_run_drops() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = verified_backup(c, "restore_killed_swap", dir.path());
+    let sides = || -> Vec<String> {
+        c.connect("postgres")
+            .query(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE $1",
+                &[&format!("{db}\\_restoring\\_%")],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-restore"));
+    c.configure_tool(&mut cmd);
+    let out = cmd
+        .env("PGOPS_FAILPOINT", "restore.after_restore")
+        .arg("--backup-dir")
+        .arg(dir.path())
+        .args(["-d", &db, "--swap"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "killed by SIGKILL");
+    let left = sides();
+    assert_eq!(left.len(), 1, "the side database is left");
+    // A second later (a new stamp), the next swap clears it first.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = restore(c, dir.path(), &["-d", &db, "--swap"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let leftovers = r.named("restore.leftover");
+    assert!(
+        leftovers
+            .iter()
+            .any(|l| l["name"] == left[0].as_str() && l["action"] == "dropped"),
+        "{leftovers:#?}"
+    );
+    assert!(sides().is_empty(), "{:?}", sides());
+    let kept = r.named("restore.completed")[0]["kept_as"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.drop_db(&kept);
+    c.drop_db(&db);
 }

@@ -20,6 +20,7 @@ pub const DRILL_PLANNED: &str = "drill.planned";
 pub const DRILL_MONTH: &str = "drill.month";
 pub const RESTORE_COMPLETED: &str = "restore.completed";
 pub const RESTORE_FAILED: &str = "restore.failed";
+pub const RESTORE_LEFTOVER: &str = "restore.leftover";
 pub const RESTORE_PLANNED: &str = "restore.planned";
 pub const ROTATE_DELETED: &str = "rotate.deleted";
 pub const ROTATE_FAILED: &str = "rotate.failed";
@@ -47,7 +48,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 42] = [
+pub const ALL: [&str; 43] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -67,6 +68,7 @@ pub const ALL: [&str; 42] = [
     DRILL_PLANNED,
     RESTORE_COMPLETED,
     RESTORE_FAILED,
+    RESTORE_LEFTOVER,
     RESTORE_PLANNED,
     ROTATE_DELETED,
     ROTATE_FAILED,

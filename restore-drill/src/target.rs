@@ -60,121 +60,26 @@ impl std::fmt::Debug for Scratch {
 /// databases are ever dropped by a later drill.
 pub const SCRATCH_MARK: &str = "pgops restore-drill scratch";
 const KEPT_MARK: &str = "pgops restore-drill scratch (--keep)";
-/// The first key of every pgops advisory lock (`pgop`).
-const LOCK_CLASS: i32 = 0x7067_6f70;
 
-/// The second key of a scratch database's advisory lock.
-fn lock_key(name: &str) -> i32 {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(name.as_bytes());
-    i32::from_be_bytes([d[0], d[1], d[2], d[3]])
-}
+/// A drill's scratch databases, as [`ops_restore::owned`] finds them.
+const DRILL: ops_restore::owned::Kind<'static> = ops_restore::owned::Kind {
+    pattern: "pgops\\_drill\\_%",
+    mark: SCRATCH_MARK,
+    kept_mark: KEPT_MARK,
+    maker: "drill",
+};
 
 /// The major version of the server `admin` reaches.
 pub use ops_restore::server_major;
 use ops_restore::sql_error;
 
-/// What a drill did with a `pgops_drill_*` database it found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LeftoverAction {
-    /// Marked by a drill that is gone: dropped.
-    Dropped,
-    /// Marked `--keep`: the operator drops it.
-    Kept,
-    /// Its drill still runs.
-    InUse,
-    /// Not provably a drill's: never touched.
-    Unmarked,
-}
-
-impl LeftoverAction {
-    /// Dropping our own garbage and seeing a live drill are routine; the rest needs a person.
-    pub fn severity(self) -> ops_core::event::Severity {
-        match self {
-            LeftoverAction::Dropped | LeftoverAction::InUse => ops_core::event::Severity::Info,
-            LeftoverAction::Kept | LeftoverAction::Unmarked => ops_core::event::Severity::Warning,
-        }
-    }
-}
-
-/// A `pgops_drill_*` database found on the server before a drill.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Leftover {
-    pub name: String,
-    pub action: LeftoverAction,
-    pub reason: String,
-}
+pub use ops_restore::owned::{Leftover, LeftoverAction};
 
 /// Finds scratch databases that earlier drills left on the server (killed before they
 /// could drop them) and drops those that a drill provably created (its mark) and whose
 /// drill is provably gone (its advisory lock is free). Everything else is reported only.
 pub fn sweep_leftovers(admin: &ConnSettings) -> Result<Vec<Leftover>, OpsError> {
-    let mut client = admin.connect()?;
-    let rows = client
-        .query(
-            "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') \
-             FROM pg_database WHERE datname LIKE 'pgops\\_drill\\_%' ORDER BY datname",
-            &[],
-        )
-        .map_err(|e| sql_error("listing leftover scratch databases", e))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let name: String = row.get(0);
-        let comment: String = row.get(1);
-        let valid_name = name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if comment == KEPT_MARK {
-            out.push(Leftover {
-                name,
-                action: LeftoverAction::Kept,
-                reason: "kept by restore-drill --keep: drop it by hand when done".into(),
-            });
-            continue;
-        }
-        if comment != SCRATCH_MARK || !valid_name {
-            out.push(Leftover {
-                name,
-                action: LeftoverAction::Unmarked,
-                reason:
-                    "named like a scratch database but not marked by restore-drill: never touched"
-                        .into(),
-            });
-            continue;
-        }
-        // Waits a little: the backend of a drill killed a moment ago may not have seen its
-        // client go yet. A live drill holds the lock far longer.
-        let key = lock_key(&name);
-        client
-            .batch_execute("SET lock_timeout = '3s'")
-            .map_err(|e| sql_error("checking a leftover scratch database", e))?;
-        let free = client
-            .execute("SELECT pg_advisory_lock($1, $2)", &[&LOCK_CLASS, &key])
-            .is_ok();
-        client
-            .batch_execute("RESET lock_timeout")
-            .map_err(|e| sql_error("checking a leftover scratch database", e))?;
-        if !free {
-            out.push(Leftover {
-                name,
-                action: LeftoverAction::InUse,
-                reason: "its drill is still running".into(),
-            });
-            continue;
-        }
-        let dropped = client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .map_err(|e| sql_error("dropping a leftover scratch database", e));
-        let _ = client.execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &key]);
-        dropped?;
-        out.push(Leftover {
-            name,
-            action: LeftoverAction::Dropped,
-            reason: "left by a drill that died before it could drop it".into(),
-        });
-    }
-    Ok(out)
+    ops_restore::owned::sweep(admin, &DRILL)
 }
 
 impl Scratch {
@@ -196,27 +101,22 @@ impl Scratch {
             Place::Server(s) => s.clone(),
             Place::Ephemeral(c) => c.settings("postgres"),
         };
-        let mut client = admin.connect()?;
-        let owner = match &place {
-            Place::Server(_) => {
-                // Owned before it exists: a sweeping drill sees the lock taken.
+        let mut client = match &place {
+            Place::Server(_) => ops_restore::owned::create(&admin, &name, &DRILL)?,
+            Place::Ephemeral(_) => {
+                // A private cluster: nobody else sweeps it, it goes with the drill.
+                let mut client = admin.connect()?;
                 client
-                    .execute(
-                        "SELECT pg_advisory_lock($1, $2)",
-                        &[&LOCK_CLASS, &lock_key(&name)],
-                    )
-                    .map_err(|e| sql_error("locking the scratch name", e))?;
-                true
+                    .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+                    .map_err(|e| sql_error("creating the scratch database", e))?;
+                ops_restore::owned::mark(&mut client, &name, SCRATCH_MARK)?;
+                client
             }
-            Place::Ephemeral(_) => false,
         };
-        client
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
-            .map_err(|e| sql_error("creating the scratch database", e))?;
-        let mark = if keep { KEPT_MARK } else { SCRATCH_MARK };
-        client
-            .batch_execute(&format!("COMMENT ON DATABASE {name} IS '{mark}'"))
-            .map_err(|e| sql_error("marking the scratch database", e))?;
+        if keep {
+            ops_restore::owned::mark(&mut client, &name, KEPT_MARK)?;
+        }
+        let owner = matches!(place, Place::Server(_));
         Ok(Scratch {
             name,
             place,
