@@ -476,3 +476,28 @@ fn a_sealed_copy_killed_after_an_upload_leaves_no_stray_object() {
     // The envelope's objects, its signature and itself: nothing else.
     assert_eq!(listed.len(), named + 2, "{listed:#?}");
 }
+
+/// After an off-site copy, the source catalog holds backup-copy's journals (`.copy-state`):
+/// pgops' own, so the nightly verification does not warn about them (issue #22 §5).
+#[test]
+fn the_nightly_verify_does_not_warn_about_the_copy_journals() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let (_db, dir) = verified_catalog(c, "copy_state");
+    let src = dir.path().to_str().unwrap();
+    // Killed before the envelope: the journal stays in the source catalog.
+    let out = copy_cmd(Some(&s3), &[src, &s3.location("state")])
+        .env("PGOPS_FAILPOINT", "copy.before_manifest")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None);
+    assert!(dir.path().join(".copy-state").is_dir());
+    let r = ToolRun::check(
+        c.tool("backup-verify")
+            .args(["--backup-dir", src])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert!(r.named("verify.finding").is_empty(), "{:#?}", r.events);
+}

@@ -616,7 +616,8 @@ impl Catalog {
         }
     }
 
-    /// Every set directory of the catalog, and the entries it does not know.
+    /// Every set directory of the catalog, and the entries it does not know (anything but
+    /// pgops' own, [`OWN_ENTRIES`]).
     pub fn list(&self) -> std::io::Result<Listing> {
         let mut listing = Listing::default();
         let mut entries: Vec<_> = fs::read_dir(&self.root)?.collect::<Result<_, _>>()?;
@@ -624,7 +625,7 @@ impl Catalog {
         for e in entries {
             let name = e.file_name().to_string_lossy().into_owned();
             let is_dir = e.file_type()?.is_dir();
-            if name == ".lock" || name == crate::drills::DRILLS_FILE {
+            if OWN_ENTRIES.contains(&name.as_str()) {
                 continue;
             }
             let database = if !is_dir {
@@ -677,6 +678,16 @@ impl Catalog {
         Ok(out)
     }
 }
+
+/// What pgops itself keeps at a catalog's root besides database directories: the lock,
+/// the drill history, backup-copy's journals and a copy's descriptor. Never reported as
+/// unknown.
+pub const OWN_ENTRIES: [&str; 4] = [
+    ".lock",
+    crate::drills::DRILLS_FILE,
+    crate::sealed::write::COPY_STATE_DIR,
+    crate::sealed::DESCRIPTOR,
+];
 
 /// How far past now a set may start before its id is taken for a clock error, not a time:
 /// hosts with NTP drift by seconds; a set hours or years ahead came from a clock that jumped.
