@@ -10,7 +10,7 @@ pub mod cli;
 pub mod plan;
 pub mod server;
 
-use ops_catalog::catalog::{Catalog, CheckedSet, Verdict};
+use ops_catalog::catalog::{self, Catalog, CheckedSet, Verdict};
 use ops_catalog::lock::LockMode;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
@@ -67,10 +67,22 @@ pub fn choose(
     unverified: bool,
 ) -> Result<CheckedSet, OpsError> {
     let dir = catalog.set_dir(Some(db));
+    if !dir.path.is_dir() {
+        let dirs = catalog.listing()?.set_dirs;
+        return Err(catalog::database_not_in_catalog(
+            db,
+            &dirs,
+            "nothing was restored",
+        ));
+    }
     let acceptable = |s: &CheckedSet| match s.set.read_verify().map(|r| r.verdict) {
         Some(Verdict::Pass) => true,
         Some(_) => false,
         None => unverified,
+    };
+    let scan = || {
+        dir.scan(jiff::Timestamp::now())
+            .map_err(|e| OpsError::io_at("listing", &dir.path, &e))
     };
     let chosen = match backup_id {
         Some(id) => match dir.set_named(id) {
@@ -85,26 +97,34 @@ pub fn choose(
             Some(Err(r)) => {
                 return Err(OpsError::new(r.why.code(), Category::Integrity, r.reason))
             }
-            None => None,
+            None => {
+                return Err(OpsError::validation(
+                    "set_not_found",
+                    format!(
+                        "database {db:?} has no set {id}; it has {}",
+                        catalog::sets_text(&scan()?)
+                    ),
+                ))
+            }
         },
-        None => dir
-            .scan(jiff::Timestamp::now())
-            .map_err(|e| OpsError::io_at("listing", &dir.path, &e))?
-            .newest_where(acceptable)
-            .cloned(),
+        None => scan()?.newest_where(acceptable).cloned(),
     };
     chosen.ok_or_else(|| {
         OpsError::new(
             "no_set",
             Category::Integrity,
             format!(
-                "no set of {db:?} {} in {}",
+                "no set of {db:?} {} in {}; it has {}",
                 if unverified {
                     "that did not fail verification"
                 } else {
-                    "has passed verification"
+                    "has passed verification (run backup-verify, or pass --unverified)"
                 },
-                catalog.root().display()
+                catalog.root().display(),
+                scan().map_or_else(
+                    |_| "sets that cannot be listed".into(),
+                    |s| catalog::sets_text(&s)
+                )
             ),
         )
     })

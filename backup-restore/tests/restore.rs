@@ -405,3 +405,27 @@ fn a_killed_swap_leaves_a_side_database_the_next_run_drops() {
     c.drop_db(&kept);
     c.drop_db(&db);
 }
+
+/// A mistyped `-d` or a wrong `--backup-id` says what was not found and what exists
+/// (issue #22 §5), instead of "no set has passed verification".
+#[test]
+fn a_typo_says_what_was_not_found_and_what_exists() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = verified_backup(c, "restore_typo", dir.path());
+    let typo = format!("{db}x");
+    let r = restore(c, dir.path(), &["-d", &typo]);
+    assert_eq!(r.code, 2, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "database_not_in_catalog");
+    let message = r.named("run.failed")[0]["error"]["message"].to_string();
+    assert!(message.contains(&format!("it has: {db}")), "{message}");
+    let r = restore(
+        c,
+        dir.path(),
+        &["-d", &db, "--backup-id", "20200101T000000Z"],
+    );
+    assert_eq!(r.code, 2, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "set_not_found");
+    let message = r.named("run.failed")[0]["error"]["message"].to_string();
+    assert!(message.contains("(passed)"), "{message}");
+}

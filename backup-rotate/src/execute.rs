@@ -214,17 +214,10 @@ pub fn retirement_plan(
     for (names, retiring) in [(retire, true), (unretire, false)] {
         for name in names {
             let Some(dir) = dirs.iter().find(|d| d.database.as_deref() == Some(name)) else {
-                let known: Vec<&str> = dirs.iter().filter_map(|d| d.database.as_deref()).collect();
-                return Err(OpsError::validation(
-                    "database_not_in_catalog",
-                    format!(
-                        "the catalog has no database {name:?} (it has: {}): nothing was retired",
-                        if known.is_empty() {
-                            "none".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
+                return Err(catalog::database_not_in_catalog(
+                    name,
+                    dirs,
+                    "nothing was retired",
                 ));
             };
             if plan.iter().any(|s: &RetireStep| s.dir == *dir) {

@@ -689,6 +689,48 @@ pub const OWN_ENTRIES: [&str; 4] = [
     crate::sealed::DESCRIPTOR,
 ];
 
+/// "the catalog has no database …" naming those it has: the error of every tool given a
+/// database the catalog does not hold (a typo restores, drills or retires nothing).
+pub fn database_not_in_catalog(name: &str, dirs: &[SetDir], nothing_done: &str) -> OpsError {
+    let known: Vec<&str> = dirs.iter().filter_map(|d| d.database.as_deref()).collect();
+    OpsError::validation(
+        "database_not_in_catalog",
+        format!(
+            "the catalog has no database {name:?} (it has: {}): {nothing_done}",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ),
+    )
+}
+
+/// The newest sets of a directory as a person reads them in a message: `20261124T030001Z
+/// (passed), 20261123T030001Z (not verified) and 4 older`.
+pub fn sets_text(sets: &DirSets) -> String {
+    let shown: Vec<String> = sets
+        .sets
+        .iter()
+        .rev()
+        .take(5)
+        .map(|s| {
+            let verdict = match s.set.read_verify().map(|r| r.verdict) {
+                Some(Verdict::Pass) => "passed",
+                Some(Verdict::Fail) => "failed",
+                Some(_) => "not checked",
+                None => "not verified",
+            };
+            format!("{} ({verdict})", s.set.id)
+        })
+        .collect();
+    match sets.sets.len() {
+        0 => "no set".into(),
+        n if n > shown.len() => format!("{} and {} older", shown.join(", "), n - shown.len()),
+        _ => shown.join(", "),
+    }
+}
+
 /// How far past now a set may start before its id is taken for a clock error, not a time:
 /// hosts with NTP drift by seconds; a set hours or years ahead came from a clock that jumped.
 pub const CLOCK_SKEW_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);

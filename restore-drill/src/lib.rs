@@ -125,7 +125,13 @@ pub fn choose_set(
         match dir.set_named(id) {
             None => Err(OpsError::validation(
                 "set_not_found",
-                format!("database {db:?} has no complete set {id}"),
+                format!(
+                    "database {db:?} has no complete set {id}; it has {}",
+                    dir.scan(jiff::Timestamp::now()).map_or_else(
+                        |_| "sets that cannot be listed".into(),
+                        |s| ops_catalog::catalog::sets_text(&s)
+                    )
+                ),
             )),
             Some(Err(r)) => Err(OpsError::new(
                 r.why.code(),
@@ -153,6 +159,14 @@ pub fn choose_set(
                 )
             })?;
         return by_id(&named.id);
+    }
+    if !dir.path.is_dir() {
+        let dirs = catalog.listing()?.set_dirs;
+        return Err(ops_catalog::catalog::database_not_in_catalog(
+            db,
+            &dirs,
+            "nothing was drilled",
+        ));
     }
     if let Some(id) = backup_id {
         return by_id(id);
