@@ -50,6 +50,8 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 struct Tally {
     copied: usize,
     skipped: usize,
+    /// Sets found at the destination already (copied before, or by another copy now).
+    present: usize,
     failed: usize,
     sent: u64,
 }
@@ -64,6 +66,25 @@ impl Tally {
 pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
     let mut tally = Tally::default();
     match execute_run(args, emitter, &mut tally) {
+        // A run that left nothing off-site (an empty source, every set unverified) proves
+        // nothing: said as a failure, never "ok".
+        Ok(()) if tally.copied + tally.present + tally.failed == 0 && !args.dry_run => {
+            let why = if tally.skipped == 0 {
+                "the source has no set to copy (check --backup-dir and -d)"
+            } else {
+                "every set was skipped (see copy.skipped): none is verified; run backup-verify, or pass --unverified"
+            };
+            ops_core::cli::fail_run_with(
+                emitter,
+                "copy",
+                OpsError::new(
+                    "nothing_copied",
+                    Category::Integrity,
+                    format!("nothing was copied and nothing is at the destination: {why}"),
+                ),
+                tally.json(args.dry_run),
+            )
+        }
         Ok(()) => {
             let exit = if tally.failed > 0 {
                 ExitCode::Problem
@@ -404,6 +425,9 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             severity,
             json!({"database": s.label, "id": s.id, "code": why.code(), "reason": why.reason()}),
         );
+        if *why == plan::Skip::AtDestination {
+            tally.present += 1;
+        }
         if *why == plan::Skip::AtDestination && !args.dry_run {
             record_offsite(s, &dst.location(&args.destination), mode);
         }
@@ -422,6 +446,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                 // Two copies of one set at once: one published it, this one says so
                 // rather than claiming a copy that is not the one standing.
                 tally.skipped += 1;
+                tally.present += 1;
                 tally.sent += c.sent;
                 emitter.emit(
                     names::COPY_SKIPPED,

@@ -501,3 +501,63 @@ fn the_nightly_verify_does_not_warn_about_the_copy_journals() {
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert!(r.named("verify.finding").is_empty(), "{:#?}", r.events);
 }
+
+/// A copy that leaves nothing off-site is not "ok" (issue #22 §5): an empty source, or
+/// every set skipped as unverified, exits 1 with `nothing_copied`; a recipients file that
+/// does not exist is a setting to fix (exit 2, `key_missing`); a missing bucket says how to
+/// make it.
+#[test]
+fn a_copy_that_leaves_nothing_off_site_says_so() {
+    let c = Cluster::shared();
+    let s3 = S3Server::start();
+    let empty = tempfile::tempdir().unwrap();
+    let r = copy(
+        Some(&s3),
+        &[empty.path().to_str().unwrap(), &s3.location("nothing")],
+    );
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "nothing_copied");
+
+    let db = c.unique_db("copy_unverified_only");
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &db, dir.path().to_str().unwrap(), &[]);
+    let r = copy(
+        Some(&s3),
+        &[dir.path().to_str().unwrap(), &s3.location("nothing")],
+    );
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "nothing_copied");
+    assert_eq!(r.named("copy.skipped")[0]["code"], "not_verified");
+
+    let r = ToolRun::check(
+        copy_cmd(
+            Some(&s3),
+            &[
+                "--unverified",
+                dir.path().to_str().unwrap(),
+                &s3.location("nothing"),
+            ],
+        )
+        .env(
+            "PGOPS_RECIPIENTS_FILE",
+            dir.path().join("no-such-recipients.txt"),
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(r.code, 2, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "key_missing");
+
+    let r = copy(
+        Some(&s3),
+        &[
+            "--unverified",
+            dir.path().to_str().unwrap(),
+            "s3://no-such-bucket/p",
+        ],
+    );
+    assert_eq!(r.code, 3, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "store_bucket_missing");
+    let message = r.named("run.failed")[0]["error"]["message"].to_string();
+    assert!(message.contains("aws s3 mb"), "{message}");
+}

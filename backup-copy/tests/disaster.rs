@@ -93,7 +93,13 @@ fn the_runbook_brings_every_database_and_role_back_from_the_bucket_alone() {
     std::fs::remove_dir_all(local.path()).unwrap();
 
     // A new machine: a new server, the bucket's credentials, the identity, the public key.
+    // Its superuser has a password of its own (scram-sha-256): the runbook must not set it
+    // back to the old server's.
     let new = Cluster::start();
+    let new_password = "New-server-pw-3b9d";
+    new.connect("postgres")
+        .batch_execute(&format!("ALTER ROLE postgres PASSWORD '{new_password}'"))
+        .unwrap();
     let work = tempfile::tempdir().unwrap();
     let blocks = testkit::runbook_blocks("docs/runbooks/disaster-recovery.md", "dr:");
     let names: Vec<&str> = blocks.iter().map(|(n, _)| n.as_str()).collect();
@@ -117,6 +123,7 @@ fn the_runbook_brings_every_database_and_role_back_from_the_bucket_alone() {
     let path = std::env::var("PATH").unwrap_or_default();
     let out = cmd
         .current_dir(work.path())
+        .env("PGPASSWORD", new_password)
         .env(
             "PATH",
             format!(
@@ -143,6 +150,21 @@ fn the_runbook_brings_every_database_and_role_back_from_the_bucket_alone() {
         "{stdout}"
     );
 
+    // The operator's password stands (the runbook's last steps connected with it), then
+    // back to the sentinel for the checks below.
+    postgres::Config::new()
+        .host_path(new.socket_dir())
+        .port(new.port())
+        .user("postgres")
+        .password(new_password)
+        .dbname("postgres")
+        .connect(postgres::NoTls)
+        .expect("the new server's password still opens it")
+        .batch_execute(&format!(
+            "ALTER ROLE postgres PASSWORD '{}'",
+            testkit::SENTINEL_PASSWORD
+        ))
+        .unwrap();
     // Every row of the last backup, every database, the roles and the owner.
     assert_eq!(all_rows(&new), expected);
     let mut client = new.connect("shop");

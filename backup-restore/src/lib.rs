@@ -148,6 +148,11 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
     let settings = ConnSettings::resolve(&args.conn.flags(Some(args.dbname.clone())))?;
     let db = settings.effective_dbname();
     let target = args.target.clone().unwrap_or_else(|| db.clone());
+    let mode = match (args.clean, args.swap) {
+        (true, _) => Mode::Clean,
+        (_, true) => Mode::Swap,
+        _ => Mode::Refuse,
+    };
     // Before any work (no download, no connection): a target never to touch.
     plan::check_target(
         &target,
@@ -156,6 +161,7 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         } else {
             "-d"
         },
+        mode,
     )?;
     let admin = settings.for_database("postgres");
     // From a bucket: unsealed into a scratch catalog first, every signature and hash
@@ -190,11 +196,6 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         args.backup_id.as_deref(),
         args.unverified || fetched.is_some(),
     )?;
-    let mode = match (args.clean, args.swap) {
-        (true, _) => Mode::Clean,
-        (_, true) => Mode::Swap,
-        _ => Mode::Refuse,
-    };
     if !args.dry_run {
         // What a --swap killed before left: its side database, dropped once provably
         // ownerless (ops_restore::owned), else reported.

@@ -30,16 +30,30 @@ fn invalid(path: &Path, what: &str, detail: impl std::fmt::Display) -> OpsError 
 }
 
 fn read_text(path: &Path) -> Result<String, OpsError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| OpsError::io(format!("reading the key file {}", path.display()), &e))
+    std::fs::read_to_string(path).map_err(|e| key_file_error(path, &e))
+}
+
+/// A key file that is not there is a setting naming the wrong file (exit 2), not a
+/// failing disk.
+fn key_file_error(path: &Path, e: &std::io::Error) -> OpsError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        OpsError::validation(
+            "key_missing",
+            format!(
+                "the key file {} does not exist: check the flag or setting that names it",
+                path.display()
+            ),
+        )
+    } else {
+        OpsError::io(format!("reading the key file {}", path.display()), e)
+    }
 }
 
 /// Refuses a secret key that others can read, as ssh and libpq do: whoever reads it can
 /// sign (or decrypt) in the operator's name.
 fn check_private(path: &Path) -> Result<(), OpsError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| OpsError::io(format!("reading the key file {}", path.display()), &e))?;
+    let meta = std::fs::metadata(path).map_err(|e| key_file_error(path, &e))?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(OpsError::validation(
             "key_permissions",

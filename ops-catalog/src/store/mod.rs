@@ -52,7 +52,7 @@ pub enum StoreError {
     Exists(String),
     #[error("access denied: {0}")]
     Denied(String),
-    #[error("the bucket does not exist: {0}")]
+    #[error("the bucket does not exist: {0} (create it, e.g. `aws s3 mb s3://BUCKET`, with Object Lock if you want it, or check the bucket name, AWS_REGION and AWS_ENDPOINT_URL)")]
     NoBucket(String),
     #[error("cannot reach the store: {0}")]
     Unreachable(String),
