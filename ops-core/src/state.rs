@@ -21,6 +21,9 @@ pub const STATE_DIR_ENV: &str = "PGOPS_STATE_DIR";
 pub const RUNS_FILE: &str = "runs.jsonl";
 /// port-audit's last summary in the state directory.
 pub const AUDIT_FILE: &str = "audit.json";
+/// port-audit's last probe-only run (from outside, no look at the host itself): kept apart,
+/// so it never replaces what the last audit of the host found.
+pub const AUDIT_PROBE_FILE: &str = "audit-probe.json";
 /// The systemd unit failures in the state directory.
 pub const UNIT_FAILURES_FILE: &str = "unit-failures.jsonl";
 /// backup-verify's last verification of each off-site catalog: one file per location

@@ -129,6 +129,29 @@ pub fn audit(text: &str) -> Option<AuditFacts> {
     })
 }
 
+/// The host's last audit and the last probe-only audit as one: a violation of either
+/// stands, both must be complete; the time is the host audit's (a probe alone proves
+/// nothing about sockets and rules).
+pub fn merge_audits(host: Option<AuditFacts>, probe: Option<AuditFacts>) -> Option<AuditFacts> {
+    match (host, probe) {
+        (Some(h), Some(p)) => {
+            let mut ports = h.violating_ports.clone();
+            ports.extend(
+                p.violating_ports
+                    .into_iter()
+                    .filter(|x| !h.violating_ports.contains(x)),
+            );
+            Some(AuditFacts {
+                finished_at: h.finished_at,
+                violations: h.violations + p.violations,
+                complete: h.complete && p.complete,
+                violating_ports: ports,
+            })
+        }
+        (h, p) => h.or(p),
+    }
+}
+
 /// One off-site catalog's last verification (`None`: not such a record).
 pub fn remote_verify(text: &str) -> Option<RemoteVerifyFacts> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
@@ -176,6 +199,7 @@ pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
     let runs_text = read_optional(&dir.join(ops_core::state::RUNS_FILE))?;
     let failures_text = read_optional(&dir.join(ops_core::state::UNIT_FAILURES_FILE))?;
     let audit_text = read_optional(&dir.join(ops_core::state::AUDIT_FILE))?;
+    let probe_text = read_optional(&dir.join(ops_core::state::AUDIT_PROBE_FILE))?;
     let remote_dir = dir.join(ops_core::state::REMOTE_VERIFY_DIR);
     let mut remote = Vec::new();
     match std::fs::read_dir(&remote_dir) {
@@ -200,7 +224,10 @@ pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
     remote.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(StateFacts {
         runs: runs_text.as_deref().map(runs).unwrap_or_default(),
-        audit: audit_text.as_deref().and_then(audit),
+        audit: merge_audits(
+            audit_text.as_deref().and_then(audit),
+            probe_text.as_deref().and_then(audit),
+        ),
         remote_verify: remote,
         unit_failures: failures_text
             .as_deref()
@@ -284,6 +311,14 @@ mod tests {
         assert_eq!((a.violations, a.complete), (1, true));
         assert_eq!(a.violating_ports, ["tcp/5432"]);
         assert!(audit("{}").is_none() && audit("garbage").is_none());
+        // A clean probe from outside never hides the host's violation.
+        let probe =
+            audit(r#"{"finished_at":"2026-11-24T01:00:00Z","violations":0,"complete":true}"#)
+                .unwrap();
+        let merged = merge_audits(Some(a.clone()), Some(probe.clone())).unwrap();
+        assert_eq!((merged.violations, merged.violating_ports.len()), (1, 1));
+        assert_eq!(merged.finished_at, a.finished_at);
+        assert_eq!(merge_audits(None, Some(probe.clone())), Some(probe));
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(state(dir.path()).unwrap(), StateFacts::default());
         let r = remote_verify(r#"{"v":1,"location":"s3://b/p","verified_at":"2026-11-24T00:00:00Z","depth":"ciphertext",

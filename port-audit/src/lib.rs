@@ -69,6 +69,26 @@ fn severity(v: Verdict) -> Severity {
     }
 }
 
+/// A finding in words, for the line on stderr and the event's `message`: what is exposed
+/// where, and the verdict's reason: `tcp/5432 on 0.0.0.0 (wildcard, listen, postgres): …`.
+fn finding_words(p: &Value) -> String {
+    let proto = p["proto"].as_str().unwrap_or("?");
+    let port = p["port"].as_u64().map_or("?".into(), |n| n.to_string());
+    let address = p["address"].as_str().unwrap_or("any address");
+    let mut context: Vec<String> = ["scope", "state"]
+        .iter()
+        .filter_map(|k| p[*k].as_str().map(str::to_string))
+        .collect();
+    if let Some(c) = p["process"]["command"].as_str() {
+        context.push(c.to_string());
+    }
+    let reason = p["reason"].as_str().unwrap_or("");
+    format!(
+        "{proto}/{port} on {address} ({}): {reason}",
+        context.join(", ")
+    )
+}
+
 /// Runs the audit; returns the exit code after `run.finished`.
 pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
     let policy = load_policy(args)?;
@@ -80,7 +100,8 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
     let mut sources: Vec<String> = Vec::new();
     // What breaks the policy, as `proto/port`: what an operator closes first.
     let mut violating: std::collections::BTreeSet<String> = Default::default();
-    let mut finding = |payload: Value, verdict: Verdict| {
+    let mut finding = |mut payload: Value, verdict: Verdict| {
+        payload["message"] = finding_words(&payload).into();
         if verdict == Verdict::Violation {
             if let (Some(proto), Some(port)) = (payload["proto"].as_str(), payload["port"].as_u64())
             {
@@ -250,7 +271,17 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
     let mut record = summary.clone();
     record["finished_at"] = ops_core::timefmt::now_rfc3339().into();
     record["correlation_id"] = emitter.correlation_id().into();
-    ops_core::state::write_record(ops_core::state::AUDIT_FILE, &record);
+    // A run that did not look at the host (probes only) never replaces the host's audit:
+    // ops-status reads both and a violation of either stands.
+    let looked_at_host = sources.iter().any(|s| !s.starts_with("probe"));
+    ops_core::state::write_record(
+        if looked_at_host {
+            ops_core::state::AUDIT_FILE
+        } else {
+            ops_core::state::AUDIT_PROBE_FILE
+        },
+        &record,
+    );
     emitter.emit(
         names::AUDIT_SUMMARY,
         if violations > 0 {
@@ -267,4 +298,18 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
         exit,
         json!({"violations": violations, "complete": complete}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_finding_names_its_port_address_and_why() {
+        let p = serde_json::json!({"proto": "tcp", "port": 5432, "address": "0.0.0.0",
+            "scope": "wildcard", "state": "listen", "process": {"command": "postgres"},
+            "reason": "public, but never allowed public"});
+        assert_eq!(
+            super::finding_words(&p),
+            "tcp/5432 on 0.0.0.0 (wildcard, listen, postgres): public, but never allowed public"
+        );
+    }
 }

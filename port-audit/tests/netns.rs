@@ -403,8 +403,11 @@ fn exposure_reaches_ops_status(lab: &Lab, ns: &str) {
         state.path(),
     );
     assert_eq!(r.code, 1, "{:#?}", r.events);
+    // A probe-only run keeps its record apart: it never replaces the host's own audit.
+    assert!(!state.path().join("audit.json").exists());
     let record: Value =
-        serde_json::from_slice(&std::fs::read(state.path().join("audit.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(state.path().join("audit-probe.json")).unwrap())
+            .unwrap();
     assert_eq!(record["violations"], 1, "{record}");
     assert_eq!(record["correlation_id"], r.events[0]["correlation_id"]);
     testkit::schema::check("files/audit.json", &record);
