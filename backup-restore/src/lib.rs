@@ -47,8 +47,11 @@ pub fn run(args: &cli::Args) -> ExitCode {
     match restore_run(args, &emitter) {
         Ok(Outcome::Planned) => emitter.finish("restore", ExitCode::Ok, json!({"dry_run": true})),
         Ok(Outcome::Restored(report)) => {
+            // The summary names the set restored and where the old database went.
+            let summary = json!({"set": report["id"], "into": report["target"],
+                                 "old_database_kept_as": report["kept_as"]});
             emitter.emit(names::RESTORE_COMPLETED, Severity::Info, report);
-            emitter.finish("restore", ExitCode::Ok, json!({}))
+            emitter.finish("restore", ExitCode::Ok, summary)
         }
         Ok(Outcome::Failed(report)) => {
             emitter.emit(names::RESTORE_FAILED, Severity::Error, report);
@@ -207,16 +210,29 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
             );
         }
     }
-    let plan = plan::plan(
+    let path = fetched
+        .as_ref()
+        .map_or_else(|| chosen.set.path.display().to_string(), |f| f.path.clone());
+    let plan = match plan::plan(
         &target,
         server::state(&admin, &target)?,
         mode,
         args.globals,
         &stamp,
-    )?;
-    let path = fetched
-        .as_ref()
-        .map_or_else(|| chosen.set.path.display().to_string(), |f| f.path.clone());
+    ) {
+        // A dry run shows what would happen, a refusal included, with the ways around it.
+        Err(e) if args.dry_run => {
+            emitter.emit(
+                names::RESTORE_PLANNED,
+                Severity::Warning,
+                json!({"database": db, "id": chosen.set.id, "path": path, "target": target,
+                       "kept_as": null, "steps": [],
+                       "refused": {"code": e.code, "message": e.message}}),
+            );
+            return Ok(Outcome::Planned);
+        }
+        planned => planned?,
+    };
     let described = json!({
         "database": db, "id": chosen.set.id, "path": path,
         "target": target, "kept_as": plan.kept_as,

@@ -51,6 +51,12 @@ fn the_newest_verified_set_comes_back_under_its_own_name_and_a_database_in_use_i
     let r = restore(c, dir.path(), &["-d", &db]);
     assert_eq!(r.code, 2, "{:#?}", r.events);
     assert_eq!(r.error_code("run.failed"), "target_not_empty");
+    // A dry run without --clean/--swap shows the plan it would refuse, and why.
+    let r = restore(c, dir.path(), &["-d", &db, "--dry-run"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let refused = &r.named("restore.planned")[0]["refused"];
+    assert_eq!(refused["code"], "target_not_empty", "{:#?}", r.events);
+    assert!(refused["message"].as_str().unwrap().contains("--swap"));
     let r = restore(c, dir.path(), &["-d", &db, "--swap", "--dry-run"]);
     assert_eq!(r.code, 0);
     let plan = &r.named("restore.planned")[0];
@@ -83,6 +89,13 @@ fn the_newest_verified_set_comes_back_under_its_own_name_and_a_database_in_use_i
         .as_str()
         .unwrap()
         .to_string();
+    // The summary a person reads names the set and where the old database went.
+    let words = r.finished()["message"].as_str().unwrap().to_string();
+    assert!(
+        words.contains(r.named("restore.completed")[0]["id"].as_str().unwrap())
+            && words.contains(&kept),
+        "{words}"
+    );
     assert_eq!(c.row_counts(&db), before, "the restored one is in place");
     assert!(
         c.row_counts(&kept)

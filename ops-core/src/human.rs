@@ -114,7 +114,15 @@ pub fn line(
     event: &str,
     payload: &Value,
 ) -> Option<String> {
-    if mode == Mode::Off || severity < Severity::Warning {
+    if mode == Mode::Off {
+        return None;
+    }
+    // A dry run's plan is what the person asked to see: each step, on a terminal.
+    if event.ends_with(".planned") && severity < Severity::Warning {
+        return (mode == Mode::Terminal)
+            .then(|| format!("{source}: plan: {}", planned_words(event, payload)));
+    }
+    if severity < Severity::Warning {
         return None;
     }
     let (word, priority) = level(severity);
@@ -150,6 +158,70 @@ pub fn line(
         text.push_str(a);
     }
     Some(text)
+}
+
+/// One step of a dry run's plan in words (pure): `shop 20261101T030000Z: would delete
+/// (no rule keeps it …)`, `shop 20261124T030001Z: would copy to s3://b/p (4.2 MiB)`.
+pub fn planned_words(event: &str, p: &Value) -> String {
+    let subject: Vec<&str> = ["database", "id"]
+        .iter()
+        .filter_map(|k| p[*k].as_str())
+        .collect();
+    let subject = subject.join(" ");
+    let list = |v: &Value| -> String {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| match x {
+                        Value::String(s) => s.clone(),
+                        Value::Object(o) => o
+                            .values()
+                            .filter_map(|v| v.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    };
+    let what = match event {
+        "rotate.planned" => format!("would delete ({})", list(&p["reasons"])),
+        "copy.planned" => format!(
+            "would copy to {}{}",
+            p["destination"].as_str().unwrap_or("?"),
+            p["bytes"]
+                .as_u64()
+                .map(|b| format!(" ({})", bytes(b)))
+                .unwrap_or_default()
+        ),
+        "restore.planned" => {
+            let mut w = format!(
+                "would restore into {}: {}",
+                p["target"].as_str().unwrap_or("?"),
+                list(&p["steps"])
+            );
+            if let Some(k) = p["kept_as"].as_str() {
+                w.push_str(&format!("; the old database kept as {k}"));
+            }
+            if let Some(r) = p["refused"]["message"].as_str() {
+                w = format!("would be refused: {r}");
+            }
+            w
+        }
+        "drill.planned" => format!(
+            "would drill into {} {}",
+            p["target"]["kind"].as_str().unwrap_or("?"),
+            p["target"]["database"].as_str().unwrap_or("")
+        ),
+        _ => event.to_string(),
+    };
+    if subject.is_empty() {
+        what
+    } else {
+        format!("{subject}: {what}")
+    }
 }
 
 /// The `message` of an event that has none of its own (pure): what it reports, about
@@ -288,6 +360,21 @@ mod tests {
             "backup-verify: error: lock_busy: held — another pgops run holds the catalog: wait, or raise --lock-timeout"
         );
         assert!(line(Mode::Terminal, "x", Severity::Info, "backup.completed", &p).is_none());
+        // A dry run's plan is shown, step by step.
+        let plan = json!({"database": "shop", "id": "20261101T030000Z",
+            "reasons": ["no rule keeps it"]});
+        assert_eq!(
+            line(
+                Mode::Terminal,
+                "backup-rotate",
+                Severity::Info,
+                "rotate.planned",
+                &plan
+            )
+            .unwrap(),
+            "backup-rotate: plan: shop 20261101T030000Z: would delete (no rule keeps it)"
+        );
+        assert!(line(Mode::Journal, "x", Severity::Info, "rotate.planned", &plan).is_none());
         assert!(line(Mode::Off, "x", Severity::Error, "backup.failed", &p).is_none());
     }
 

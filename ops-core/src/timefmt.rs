@@ -38,6 +38,12 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
 }
 
 /// Whole seconds from `earlier` to `later` (negative when `later` is earlier).
+/// An age or a span for a person: `3h 12m` (to the minute; seconds under a minute).
+pub fn human_age(secs: u64) -> String {
+    let rounded = if secs >= 60 { secs - secs % 60 } else { secs };
+    humantime::format_duration(std::time::Duration::from_secs(rounded)).to_string()
+}
+
 pub fn seconds_between(earlier: Timestamp, later: Timestamp) -> i64 {
     later.duration_since(earlier).as_secs()
 }

@@ -99,11 +99,7 @@ fn audit_line(a: Option<&AuditFacts>, now: Timestamp) -> String {
 /// How long ago, for a person: `3h 12m ago` (to the minute; seconds under a minute).
 pub fn ago(at: Timestamp, now: Timestamp) -> String {
     let secs = age_s(at, now).max(0) as u64;
-    let rounded = if secs >= 60 { secs - secs % 60 } else { secs };
-    format!(
-        "{} ago",
-        humantime::format_duration(std::time::Duration::from_secs(rounded))
-    )
+    format!("{} ago", ops_core::timefmt::human_age(secs))
 }
 
 fn size(bytes: u64) -> String {

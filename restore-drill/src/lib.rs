@@ -87,13 +87,21 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
             } else {
                 (names::DRILL_COMPLETED, Severity::Info)
             };
+            // The summary's key numbers: which set, how long it took, how old it was.
+            let secs = |k: &str| {
+                report[k]
+                    .as_u64()
+                    .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+            };
+            let summary = json!({"set": report["id"], "rto": secs("rto_ms"),
+                                 "rpo": report["rpo_ms"].as_u64().map(|ms| ops_core::timefmt::human_age(ms / 1000))});
             emitter.emit(event, severity, report);
             let exit = if failed {
                 ExitCode::Problem
             } else {
                 ExitCode::Ok
             };
-            emitter.finish("drill", report_upstream(exit), json!({}))
+            emitter.finish("drill", report_upstream(exit), summary)
         }
         Err(error) => {
             let exit = report_upstream(error.category.run_exit_code());
