@@ -49,7 +49,8 @@ pub fn run(args: &cli::Args) -> ExitCode {
         Ok(Outcome::Restored(report)) => {
             // The summary names the set restored and where the old database went.
             let summary = json!({"set": report["id"], "into": report["target"],
-                                 "old_database_kept_as": report["kept_as"]});
+                                 "old_database_kept_as": report["kept_as"],
+                                 "sessions_ended": report["sessions_ended"]});
             emitter.emit(names::RESTORE_COMPLETED, Severity::Info, report);
             emitter.finish("restore", ExitCode::Ok, summary)
         }
@@ -233,11 +234,19 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         }
         planned => planned?,
     };
-    let described = json!({
+    let mut described = json!({
         "database": db, "id": chosen.set.id, "path": path,
         "target": target, "kept_as": plan.kept_as,
         "steps": plan.steps.iter().map(step_text).collect::<Vec<_>>(),
     });
+    // Said before: the sessions --clean or --swap will end.
+    let ends_sessions = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Drop(d) | Step::Rename { from: d, .. } if *d == target));
+    if ends_sessions {
+        described["sessions_to_end"] = server::sessions(&admin, &target)?.into();
+    }
     if args.dry_run {
         emitter.emit(names::RESTORE_PLANNED, Severity::Info, described);
         return Ok(Outcome::Planned);
@@ -246,8 +255,11 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         .globals
         .then(|| ops_restore::newest_globals(&catalog))
         .flatten();
-    let Executed { counted, roles } =
-        execute(args, &plan, &chosen, globals.as_ref(), &admin, &settings)?;
+    let Executed {
+        counted,
+        roles,
+        sessions_ended,
+    } = execute(args, &plan, &chosen, globals.as_ref(), &admin, &settings)?;
     let mismatches: Vec<&proof::TableCount> = counted.iter().filter(|c| !c.matches()).collect();
     let mut report = described;
     report["rto_ms"] = (started.elapsed().as_millis() as u64).into();
@@ -260,6 +272,7 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         report["roles_created"] = json!(r.roles_created);
         report["roles_unchanged"] = json!(r.roles_kept);
     }
+    report["sessions_ended"] = sessions_ended.into();
     report["tables"] = counted.len().into();
     report["rows"] = counted.iter().filter_map(|c| c.actual).sum::<u64>().into();
     report["mismatches"] = serde_json::to_value(&mismatches).expect("counts serialize");
@@ -309,6 +322,7 @@ fn execute(
     let mut counted = Vec::new();
     let mut roles = None;
     let mut owners: Vec<(String, postgres::Client)> = Vec::new();
+    let mut sessions_ended = 0;
     for step in &plan.steps {
         match step {
             Step::Globals => {
@@ -329,7 +343,7 @@ fn execute(
                     );
                 }
             }
-            Step::Drop(db) => server::drop(admin, db)?,
+            Step::Drop(db) => sessions_ended += server::drop(admin, db)?,
             // The side database of a swap is this run's until it is renamed into place:
             // marked and held, so a later run can tell it was left by a dead one.
             Step::Create(db) if plan.kept_as.is_some() => {
@@ -357,7 +371,11 @@ fn execute(
                     for (name, client) in owners.iter_mut() {
                         ops_restore::owned::mark(client, name, server::SIDE.kept_mark)?;
                     }
-                    return Ok(Executed { counted, roles });
+                    return Ok(Executed {
+                        counted,
+                        roles,
+                        sessions_ended,
+                    });
                 }
             }
             Step::Properties(db) => {
@@ -366,7 +384,7 @@ fn execute(
                 }
             }
             Step::Rename { from, to } => {
-                server::rename(admin, from, to)?;
+                sessions_ended += server::rename(admin, from, to)?;
                 // A set without recorded properties left the side's mark on what is now
                 // the target: it is not a side database any more.
                 if let Some((_, client)) = owners.iter_mut().find(|(n, _)| n == from) {
@@ -377,13 +395,19 @@ fn execute(
             }
         }
     }
-    Ok(Executed { counted, roles })
+    Ok(Executed {
+        counted,
+        roles,
+        sessions_ended,
+    })
 }
 
 /// What the steps did: every table recounted, and what the globals replay did to roles.
 struct Executed {
     counted: Vec<proof::TableCount>,
     roles: Option<ops_restore::globals::Filtered>,
+    /// Sessions on the old target that --clean or --swap ended.
+    sessions_ended: u64,
 }
 
 fn runner<'a>(

@@ -75,32 +75,52 @@ pub fn create(admin: &ConnSettings, db: &str) -> Result<(), OpsError> {
         .map_err(|e| sql_error(&format!("creating {db:?}"), e))
 }
 
-/// Drops `db`, ending its sessions first (`WITH (FORCE)`, PostgreSQL 13+).
-pub fn drop(admin: &ConnSettings, db: &str) -> Result<(), OpsError> {
+/// The sessions connected to `db` (other than this run's own): what `--clean` and `--swap`
+/// end, said before (the plan) and after (the report).
+pub fn sessions(admin: &ConnSettings, db: &str) -> Result<u64, OpsError> {
+    let n: i64 = admin
+        .connect()?
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db],
+        )
+        .map_err(|e| sql_error(&format!("counting the sessions on {db:?}"), e))?
+        .get(0);
+    Ok(n as u64)
+}
+
+/// Drops `db`, ending its sessions first (`WITH (FORCE)`, PostgreSQL 13+); returns how
+/// many there were.
+pub fn drop(admin: &ConnSettings, db: &str) -> Result<u64, OpsError> {
+    let ended = sessions(admin, db)?;
     admin
         .connect()?
         .batch_execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             quote_ident(db)
         ))
-        .map_err(|e| sql_error(&format!("dropping {db:?}"), e))
+        .map_err(|e| sql_error(&format!("dropping {db:?}"), e))?;
+    Ok(ended)
 }
 
-/// Renames `from` to `to`, ending the sessions on `from` first (a rename needs none).
-pub fn rename(admin: &ConnSettings, from: &str, to: &str) -> Result<(), OpsError> {
+/// Renames `from` to `to`, ending the sessions on `from` first (a rename needs none);
+/// returns how many it ended.
+pub fn rename(admin: &ConnSettings, from: &str, to: &str) -> Result<u64, OpsError> {
     let mut c = admin.connect()?;
-    c.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = $1 AND pid <> pg_backend_pid()",
-        &[&from],
-    )
-    .map_err(|e| sql_error(&format!("ending the sessions on {from:?}"), e))?;
+    let ended = c
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&from],
+        )
+        .map_err(|e| sql_error(&format!("ending the sessions on {from:?}"), e))?;
     c.batch_execute(&format!(
         "ALTER DATABASE {} RENAME TO {}",
         quote_ident(from),
         quote_ident(to)
     ))
-    .map_err(|e| sql_error(&format!("renaming {from:?} to {to:?}"), e))
+    .map_err(|e| sql_error(&format!("renaming {from:?} to {to:?}"), e))?;
+    Ok(ended)
 }
 
 fn literal(v: &str) -> String {

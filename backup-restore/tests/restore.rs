@@ -57,9 +57,13 @@ fn the_newest_verified_set_comes_back_under_its_own_name_and_a_database_in_use_i
     let refused = &r.named("restore.planned")[0]["refused"];
     assert_eq!(refused["code"], "target_not_empty", "{:#?}", r.events);
     assert!(refused["message"].as_str().unwrap().contains("--swap"));
+    // A session on it: the plan says it will end, the report that it did.
+    let held = c.connect(&db);
     let r = restore(c, dir.path(), &["-d", &db, "--swap", "--dry-run"]);
     assert_eq!(r.code, 0);
     let plan = &r.named("restore.planned")[0];
+    assert_eq!(plan["sessions_to_end"], 1, "{plan}");
+    drop(held);
     let kept = plan["kept_as"].as_str().unwrap().to_string();
     assert!(kept.starts_with(&format!("{db}_before_")), "{plan}");
     assert!(!c
@@ -83,8 +87,11 @@ fn the_newest_verified_set_comes_back_under_its_own_name_and_a_database_in_use_i
     c.connect(&db)
         .batch_execute("CREATE TABLE marker_of_old (x int)")
         .unwrap();
+    let mut held = c.connect(&db);
     let r = restore(c, dir.path(), &["-d", &db, "--swap"]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(r.named("restore.completed")[0]["sessions_ended"], 1);
+    assert!(held.is_closed() || held.is_valid(std::time::Duration::from_secs(2)).is_err());
     let kept = r.named("restore.completed")[0]["kept_as"]
         .as_str()
         .unwrap()

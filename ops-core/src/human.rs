@@ -205,6 +205,9 @@ pub fn planned_words(event: &str, p: &Value) -> String {
             if let Some(k) = p["kept_as"].as_str() {
                 w.push_str(&format!("; the old database kept as {k}"));
             }
+            if let Some(n) = p["sessions_to_end"].as_u64().filter(|&n| n > 0) {
+                w.push_str(&format!("; ends {n} live session(s) on it"));
+            }
             if let Some(r) = p["refused"]["message"].as_str() {
                 w = format!("would be refused: {r}");
             }
