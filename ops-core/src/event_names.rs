@@ -40,6 +40,7 @@ pub const SET_PASSED_OVER: &str = "set.passed_over";
 pub const STATUS_DATABASE: &str = "status.database";
 pub const STATUS_AUDIT: &str = "status.audit";
 pub const STATUS_RELOADED: &str = "status.reloaded";
+pub const STATUS_SET: &str = "status.set";
 pub const STATUS_SERVING: &str = "status.serving";
 pub const UNIT_FAILED: &str = "unit.failed";
 pub const VERIFY_FAILED: &str = "verify.failed";
@@ -48,7 +49,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 43] = [
+pub const ALL: [&str; 44] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -87,6 +88,7 @@ pub const ALL: [&str; 43] = [
     STATUS_DATABASE,
     STATUS_RELOADED,
     STATUS_SERVING,
+    STATUS_SET,
     UNIT_FAILED,
     VERIFY_FAILED,
     VERIFY_FINDING,

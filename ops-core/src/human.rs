@@ -63,6 +63,18 @@ pub fn mode() -> Mode {
     *MODE.get().unwrap_or(&Mode::Off)
 }
 
+/// The width of the terminal on stdout (`COLUMNS` when set, else the terminal's own; `None`
+/// when stdout is not one): tables wrap their cells to fit it.
+pub fn terminal_width() -> Option<u16> {
+    if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(c);
+    }
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct given; stdout's fd is valid.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some(ws.ws_col)
+}
+
 /// What to do about an error, by its stable code (the long form is in docs/errors.md).
 pub fn advice(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -252,7 +264,8 @@ pub fn describe(event: &str, payload: &Value) -> String {
     }
 }
 
-fn bytes(n: u64) -> String {
+/// A size for a person, in binary units as the progress bars write them: `4.2 MiB`.
+pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;

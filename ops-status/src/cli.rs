@@ -9,6 +9,7 @@ use std::path::PathBuf;
 /// Examples:
 ///   ops-status --backup-dir /var/backups/pgops | jq -r '"\(.database) \(.newest_good.age_s)"'
 ///   ops-status health --backup-dir /var/backups/pgops; echo $?      (0 healthy, 1, 2)
+///   ops-status -d shop sets --backup-dir /var/backups/pgops        (which set to restore)
 ///   ops-status metrics --output /var/lib/node_exporter/textfile/pgops.prom
 #[derive(Debug, clap::Parser)]
 #[command(name = "ops-status", version = ops_core::cli::VERSION, verbatim_doc_comment)]
@@ -45,6 +46,9 @@ pub enum View {
     /// One JSON document: the overall health and each component's state with its reasons.
     /// Exit 0 healthy, 1 degraded, 2 cannot tell.
     Health(PolicyArgs),
+    /// Every set, newest first: id (for --backup-id), age, size, verified, off-site,
+    /// drilled. A table on a terminal, `status.set` JSON lines otherwise.
+    Sets,
     /// An HTTP server: /health, /readiness, /backups/status, /restore/status, /metrics.
     Serve(ServeArgs),
     /// Record that a systemd unit failed (the units' OnFailure=pgops-failure@%n): one line

@@ -79,6 +79,7 @@ pub fn drills(path: &Path) -> Result<Vec<DrillFacts>, OpsError> {
                 finished_at: time(e.finished_at.as_deref()?)?,
                 completed: e.completed(),
                 database: e.database,
+                id: e.id,
                 rto_ms: e.rto_ms,
                 rpo_s: e.rpo_s,
             })

@@ -266,6 +266,7 @@ mod tests {
 
     fn drill(at: &str, rto_ms: u64, completed: bool) -> DrillFacts {
         DrillFacts {
+            id: "20261124T030000Z".into(),
             database: "app".into(),
             finished_at: t(at),
             rto_ms,

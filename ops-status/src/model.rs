@@ -40,6 +40,8 @@ pub struct Retired {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrillFacts {
     pub database: String,
+    /// The set it restored.
+    pub id: String,
     pub finished_at: Timestamp,
     pub rto_ms: u64,
     pub rpo_s: i64,
@@ -248,6 +250,7 @@ pub(crate) mod tests {
                 sets: vec![set("20261123T030000Z", Some(true), &["s3://b/p"])],
             }],
             &[DrillFacts {
+                id: "20261124T030000Z".into(),
                 database: "app".into(),
                 finished_at: t("2026-11-23T05:00:00Z"),
                 rto_ms,
@@ -272,6 +275,7 @@ pub(crate) mod tests {
         };
         let drills = [
             DrillFacts {
+                id: "20261124T030000Z".into(),
                 database: "app".into(),
                 finished_at: t("2026-11-21T05:00:00Z"),
                 rto_ms: 9000,
@@ -279,6 +283,7 @@ pub(crate) mod tests {
                 completed: true,
             },
             DrillFacts {
+                id: "20261124T030000Z".into(),
                 database: "other".into(),
                 finished_at: t("2026-11-22T05:00:00Z"),
                 rto_ms: 1,

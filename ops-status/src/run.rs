@@ -30,6 +30,38 @@ pub fn load(common: &Common) -> Result<model::Snapshot, OpsError> {
     })
 }
 
+/// Whether a person reads stdout: a table or words, unless `--json`; `--table` forces it.
+fn for_a_person(common: &Common) -> bool {
+    common.table || (std::io::IsTerminal::is_terminal(&std::io::stdout()) && !common.json)
+}
+
+fn colour() -> bool {
+    views::use_colour(
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        std::env::var("NO_COLOR").ok().as_deref(),
+        std::env::var("TERM").ok().as_deref(),
+    )
+}
+
+/// The sets of the databases the flags select, and the drills.
+fn load_sets(common: &Common) -> Result<(Vec<model::DbFacts>, Vec<model::DrillFacts>), OpsError> {
+    let root = common
+        .backup_dir
+        .as_deref()
+        .ok_or_else(ops_catalog::cli::backup_dir_missing)?;
+    if !root.is_dir() {
+        return Err(OpsError::new(
+            "catalog_missing",
+            Category::Io,
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    let mut dbs = gather::catalog(root)?;
+    dbs.retain(|d| common.select.wants(&d.label));
+    dbs.sort_by(|a, b| a.label.cmp(&b.label));
+    Ok((dbs, gather::drills(&root.join(gather::DRILLS_FILE))?))
+}
+
 /// The `health` document of a snapshot (or of the error that prevented one), and its
 /// verdict.
 pub fn health_doc(
@@ -62,17 +94,11 @@ pub fn run(args: &Args) -> i32 {
     match &args.view {
         None => match load(&args.common) {
             // A person at a terminal gets a table; scripts and pipes get JSON lines.
-            Ok(s)
-                if args.common.table
-                    || (std::io::IsTerminal::is_terminal(&std::io::stdout())
-                        && !args.common.json) =>
-            {
-                let colour = views::use_colour(
-                    std::io::IsTerminal::is_terminal(&std::io::stdout()),
-                    std::env::var("NO_COLOR").ok().as_deref(),
-                    std::env::var("TERM").ok().as_deref(),
+            Ok(s) if for_a_person(&args.common) => {
+                println!(
+                    "{}",
+                    views::table(&s, colour(), ops_core::human::terminal_width())
                 );
-                println!("{}", views::table(&s, colour));
                 0
             }
             Ok(s) => {
@@ -92,9 +118,41 @@ pub fn run(args: &Args) -> i32 {
         },
         Some(View::Health(policy)) => {
             let (overall, doc) = health_doc(&load(&args.common), &policy.policy());
-            println!("{doc}");
+            if for_a_person(&args.common) {
+                print!("{}", views::health_words(&doc));
+            } else {
+                println!("{doc}");
+            }
             overall.exit_code()
         }
+        Some(View::Sets) => match load_sets(&args.common) {
+            Ok((dbs, drills)) if for_a_person(&args.common) => {
+                let now = jiff::Timestamp::now();
+                print!(
+                    "{}",
+                    views::sets_table(
+                        &dbs,
+                        &drills,
+                        now,
+                        colour(),
+                        ops_core::human::terminal_width()
+                    )
+                );
+                println!();
+                0
+            }
+            Ok((dbs, drills)) => {
+                let sets = views::set_payloads(&dbs, &drills, jiff::Timestamp::now());
+                let n = sets.len();
+                for p in sets {
+                    emitter.emit(names::STATUS_SET, Severity::Info, p);
+                }
+                emitter
+                    .finish("sets", ExitCode::Ok, json!({"sets": n}))
+                    .code()
+            }
+            Err(e) => ops_core::cli::fail_run(&emitter, "sets", e).code(),
+        },
         Some(View::RecordFailure { unit }) => {
             match record_failure(args.common.state_dir.as_deref(), unit, &emitter) {
                 Ok(()) => emitter

@@ -1,7 +1,7 @@
 //! A snapshot as JSON (one `status.database` payload per database, `status.audit`) and
 //! as a table for a person (pure: whether to colour is the caller's decision).
 
-use crate::model::{AuditFacts, DbStatus, SetSummary, Snapshot};
+use crate::model::{AuditFacts, DbFacts, DbStatus, DrillFacts, SetFacts, SetSummary, Snapshot};
 use comfy_table::{Cell, Color};
 use jiff::Timestamp;
 use serde_json::{json, Value};
@@ -102,17 +102,34 @@ pub fn ago(at: Timestamp, now: Timestamp) -> String {
     format!("{} ago", ops_core::timefmt::human_age(secs))
 }
 
+/// Sizes in the units the progress bars use (MiB, not MB).
 fn size(bytes: u64) -> String {
-    bytesize::ByteSize(bytes).to_string()
+    ops_core::human::bytes(bytes)
+}
+
+/// A table in pgops' style, `width` columns wide at most (cells wrap), coloured or not.
+fn new_table(header: &[&str], colour: bool, width: Option<u16>) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    if colour {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    if let Some(w) = width {
+        t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_width(w);
+    }
+    t
 }
 
 /// The snapshot as a table for a person at a terminal: relative ages, human sizes, what
 /// is broken in red when `colour`, then the last port audit when a state directory was read.
-pub fn table(s: &Snapshot, colour: bool) -> String {
+pub fn table(s: &Snapshot, colour: bool, width: Option<u16>) -> String {
     let now = s.taken_at;
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header([
+    let mut t = new_table(
+        &[
             "database",
             "sets",
             "newest good",
@@ -121,12 +138,10 @@ pub fn table(s: &Snapshot, colour: bool) -> String {
             "verified",
             "off-site",
             "last drill",
-        ]);
-    if colour {
-        t.enforce_styling();
-    } else {
-        t.force_no_tty();
-    }
+        ],
+        colour,
+        width,
+    );
     for d in &s.databases {
         let good = match (&d.newest_good, &d.retired) {
             (Some(g), None) => ago(g.started, now),
@@ -194,6 +209,156 @@ pub fn table(s: &Snapshot, colour: bool) -> String {
     out
 }
 
+/// The health document in words, for a person at a terminal: the verdict, then each
+/// component with its reasons (`✗ backup_fresh: shop: …`).
+pub fn health_words(doc: &Value) -> String {
+    let mut out = format!(
+        "pgops health: {}\n",
+        doc["status"].as_str().unwrap_or("unknown")
+    );
+    if let Some(e) = doc["error"].as_object() {
+        out.push_str(&format!(
+            "  ? cannot tell: {}: {}\n",
+            e.get("code").and_then(Value::as_str).unwrap_or("?"),
+            e.get("message").and_then(Value::as_str).unwrap_or("")
+        ));
+    }
+    for c in doc["components"].as_array().into_iter().flatten() {
+        let mark = match c["state"].as_str() {
+            Some("ready") => "✓",
+            Some("not_ready") => "✗",
+            _ => "?",
+        };
+        let name = c["name"].as_str().unwrap_or("?");
+        let reasons: Vec<&str> = c["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if reasons.is_empty() {
+            out.push_str(&format!("  {mark} {name}\n"));
+        }
+        for r in reasons {
+            out.push_str(&format!("  {mark} {name}: {r}\n"));
+        }
+    }
+    out
+}
+
+/// What a person needs of one set to choose it: id, age, size, verified, off-site, drilled.
+fn set_row(s: &SetFacts, drills: &[&DrillFacts], now: Timestamp) -> (Value, [String; 7]) {
+    let verified = match s.verified {
+        Some((true, at)) => format!("passed {}", ago(at, now)),
+        Some((false, at)) => format!("FAILED {}", ago(at, now)),
+        None => "never".into(),
+    };
+    let offsite = if s.offsite.is_empty() {
+        "no".to_string()
+    } else {
+        s.offsite
+            .iter()
+            .map(|(d, at)| format!("{d} {}", ago(*at, now)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let drill = drills
+        .iter()
+        .filter(|d| d.id == s.id)
+        .max_by_key(|d| d.finished_at);
+    let drilled = match drill {
+        Some(d) => format!(
+            "{} {}",
+            if d.completed { "passed" } else { "FAILED" },
+            ago(d.finished_at, now)
+        ),
+        None => "no".into(),
+    };
+    let json = json!({"id": s.id, "started_at": s.started.to_string(), "age_s": age_s(s.started, now),
+        "bytes": s.bytes, "duration_ms": s.duration_ms, "pinned": s.pinned,
+        "verified": s.verified.map(|(p, at)| json!({"passed": p, "at": at.to_string()})),
+        "offsite": s.offsite.iter().map(|(d, at)| json!({"destination": d, "confirmed_at": at.to_string()})).collect::<Vec<_>>(),
+        "drill": drill.map(|d| json!({"completed": d.completed, "finished_at": d.finished_at.to_string(), "rto_ms": d.rto_ms}))});
+    let row = [
+        s.id.clone() + if s.pinned { " (pinned)" } else { "" },
+        ago(s.started, now),
+        size(s.bytes),
+        verified,
+        offsite,
+        drilled,
+        format!("{:.1} s", s.duration_ms as f64 / 1000.0),
+    ];
+    (json, row)
+}
+
+/// The `status.set` payloads of every set of `dbs`, newest first per database.
+pub fn set_payloads(dbs: &[DbFacts], drills: &[DrillFacts], now: Timestamp) -> Vec<Value> {
+    let mut out = Vec::new();
+    for d in dbs {
+        let mine: Vec<&DrillFacts> = drills.iter().filter(|x| x.database == d.label).collect();
+        for s in d.sets.iter().rev() {
+            let (mut v, _) = set_row(s, &mine, now);
+            v["database"] = d.label.clone().into();
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Every set of `dbs` as a table, newest first, like `restic snapshots` or `pgbackrest
+/// info`: what to pass to `--backup-id`, and what each set has proven. On a narrow
+/// terminal the least needed columns go first (took, size, drilled), never the id.
+pub fn sets_table(
+    dbs: &[DbFacts],
+    drills: &[DrillFacts],
+    now: Timestamp,
+    colour: bool,
+    width: Option<u16>,
+) -> String {
+    const HEADER: [&str; 8] = [
+        "database",
+        "set (--backup-id)",
+        "age",
+        "verified",
+        "off-site",
+        "drilled",
+        "size",
+        "took",
+    ];
+    let shown = match width {
+        Some(w) if w < 80 => 5,
+        Some(w) if w < 100 => 7,
+        _ => 8,
+    };
+    let mut t = new_table(&HEADER[..shown], colour, width);
+    // The id is what a person copies into --backup-id: never wrapped.
+    if let Some(c) = t.column_mut(1) {
+        c.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+    }
+    for d in dbs {
+        let mine: Vec<&DrillFacts> = drills.iter().filter(|x| x.database == d.label).collect();
+        for s in d.sets.iter().rev() {
+            let (_, [id, age, bytes, verified, offsite, drilled, took]) = set_row(s, &mine, now);
+            let (v_bad, d_bad) = (
+                verified.starts_with("FAILED"),
+                drilled.starts_with("FAILED"),
+            );
+            let row = [
+                Cell::new(&d.label),
+                Cell::new(id),
+                Cell::new(age),
+                cell(verified, v_bad),
+                Cell::new(offsite),
+                cell(drilled, d_bad),
+                Cell::new(bytes),
+                Cell::new(took),
+            ];
+            t.add_row(row.into_iter().take(shown).collect::<Vec<_>>());
+        }
+    }
+    t.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,7 +376,7 @@ mod tests {
             &[],
             t("2026-11-24T00:00:00Z"),
         );
-        let text = table(&s, false);
+        let text = table(&s, false, None);
         assert!(!text.contains('\x1b'), "no colour unless asked: {text:?}");
         assert!(text.contains("app"), "{text}");
         assert!(text.contains("3h ago"), "{text}");
@@ -239,7 +404,7 @@ mod tests {
             &[],
             t("2026-11-24T00:00:00Z"),
         );
-        let text = table(&s, true);
+        let text = table(&s, true, None);
         assert!(text.contains("\x1b["), "{text:?}");
     }
 }

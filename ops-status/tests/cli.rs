@@ -199,3 +199,56 @@ fn a_terminal_gets_a_table_and_a_pipe_json() {
         "{text}"
     );
 }
+
+/// The sets of a database for a person choosing one (issue #22 §5): `ops-status sets` lists
+/// each set, newest first, with what it has proven, as a table that fits the terminal's
+/// width (sizes in MiB, as the bars write them), or `status.set` JSON lines; `health` in
+/// words for a person.
+#[test]
+fn sets_are_listed_to_fit_the_terminal_and_health_reads_as_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    set(root, "app", 50, Some(false), None);
+    set(root, "app", 26, Some(true), Some("s3://bucket/pgops"));
+    set(root, "app", 2, None, None);
+    set(root, "crm", 3, Some(true), None);
+    let r = ToolRun::check(status(root, &["-d", "app", "sets"]));
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let sets = r.named("status.set");
+    assert_eq!(sets.len(), 3);
+    assert!(
+        sets[0]["age_s"].as_i64() < sets[1]["age_s"].as_i64(),
+        "newest first"
+    );
+    assert_eq!(sets[1]["verified"]["passed"], true);
+    assert_eq!(sets[1]["offsite"][0]["destination"], "s3://bucket/pgops");
+
+    for width in [60, 100] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ops-status"))
+            .env("COLUMNS", width.to_string())
+            .args(["sets", "--table", "--backup-dir"])
+            .arg(root)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(out.status.success(), "{text}");
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= width,
+                "wider than {width}: {line:?}\n{text}"
+            );
+        }
+        assert!(text.contains("FAIL") && text.contains("crm"), "{text}");
+        // Every id whole, on one line, for --backup-id.
+        for s in &sets {
+            assert!(text.contains(s["id"].as_str().unwrap()), "{text}");
+        }
+        assert!(!text.contains(" MB") && !text.contains(" KB"), "{text}");
+    }
+
+    let out = status(root, &["health", "--table"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("pgops health: "), "{text}");
+    assert!(text.contains("✗ ") || text.contains("? "), "{text}");
+    assert!(!text.trim_start().starts_with('{'), "{text}");
+}

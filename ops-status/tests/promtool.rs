@@ -42,6 +42,7 @@ fn promtool_accepts_the_metrics() {
         })
         .collect();
     let drills = [DrillFacts {
+        id: "20261124T030000Z".into(),
         database: "app".into(),
         finished_at: ts("2026-11-23T06:00:00Z"),
         rto_ms: 61_000,
