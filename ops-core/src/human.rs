@@ -129,10 +129,13 @@ pub fn line(
     if mode == Mode::Off {
         return None;
     }
-    // A dry run's plan is what the person asked to see: each step, on a terminal.
+    // A dry run's plan, a report asked for: what the person asked to see, on a terminal.
     if event.ends_with(".planned") && severity < Severity::Warning {
         return (mode == Mode::Terminal)
             .then(|| format!("{source}: plan: {}", planned_words(event, payload)));
+    }
+    if event == "drill.month" {
+        return (mode == Mode::Terminal).then(|| format!("{source}: {}", month_words(payload)));
     }
     if severity < Severity::Warning {
         return None;
@@ -237,6 +240,25 @@ pub fn planned_words(event: &str, p: &Value) -> String {
     } else {
         format!("{subject}: {what}")
     }
+}
+
+/// One month of drills in words (pure): `2026-11: 4 drills, 4 passed, median RTO 8.2 s,
+/// worst RTO 9.1 s, worst RPO 3h 2m, RTO +3.0% on the month before`.
+pub fn month_words(p: &Value) -> String {
+    let s = |ms: &Value| format!("{:.1} s", ms.as_u64().unwrap_or(0) as f64 / 1000.0);
+    let mut w = format!(
+        "{}: {} drills, {} passed, median RTO {}, worst RTO {}, worst RPO {}",
+        p["month"].as_str().unwrap_or("?"),
+        p["drills"],
+        p["successes"],
+        s(&p["median_rto_ms"]),
+        s(&p["worst_rto_ms"]),
+        crate::timefmt::human_age(p["worst_rpo_s"].as_i64().unwrap_or(0).max(0) as u64)
+    );
+    if let Some(t) = p["rto_trend_pct"].as_f64() {
+        w.push_str(&format!(", RTO {t:+.1}% on the month before"));
+    }
+    w
 }
 
 /// The `message` of an event that has none of its own (pure): what it reports, about
@@ -391,6 +413,12 @@ mod tests {
             "backup-rotate: plan: shop 20261101T030000Z: would delete (no rule keeps it)"
         );
         assert!(line(Mode::Journal, "x", Severity::Info, "rotate.planned", &plan).is_none());
+        let month = json!({"month": "2026-11", "drills": 4, "successes": 4, "median_rto_ms": 8200,
+            "worst_rto_ms": 9100, "worst_rpo_s": 10920, "rto_trend_pct": 3.0});
+        assert_eq!(
+            line(Mode::Terminal, "restore-drill", Severity::Info, "drill.month", &month).unwrap(),
+            "restore-drill: 2026-11: 4 drills, 4 passed, median RTO 8.2 s, worst RTO 9.1 s, worst RPO 3h 2m, RTO +3.0% on the month before"
+        );
         assert!(line(Mode::Off, "x", Severity::Error, "backup.failed", &p).is_none());
     }
 
