@@ -90,6 +90,19 @@ enum Rule {
     Yearly,
 }
 
+impl Rule {
+    fn name(self) -> &'static str {
+        match self {
+            Rule::Last => "last",
+            Rule::Hourly => "hourly",
+            Rule::Daily => "daily",
+            Rule::Weekly => "weekly",
+            Rule::Monthly => "monthly",
+            Rule::Yearly => "yearly",
+        }
+    }
+}
+
 fn period(rule: Rule, t: Timestamp, nr: usize, tz: &TimeZone) -> Period {
     let z = t.to_zoned(tz.clone());
     match rule {
@@ -153,9 +166,14 @@ pub fn plan(sets: &[SetInfo], rules: &Rules, tz: &TimeZone) -> Vec<Decision> {
                 break;
             }
             let p = period(rule, order[i].time, nr, tz);
-            if last.as_ref() != Some(&p) || nr == good.len() - 1 {
+            if last.as_ref() != Some(&p) {
                 reasons[i].push(p.label());
                 last = Some(p);
+                left -= 1;
+            } else if nr == good.len() - 1 {
+                // Kept as the oldest set while the rule has count left (restic's rule), not
+                // for a period of its own: its period is a newer set's.
+                reasons[i].push(format!("{}: oldest set", rule.name()));
                 left -= 1;
             }
         }
@@ -208,14 +226,20 @@ fn why_deleted(s: &SetInfo, rules: &Rules) -> String {
     if let Some((_, label)) = &rules.within {
         held.push(format!("within {label}"));
     }
+    let calendar = rules.hourly + rules.daily + rules.weekly + rules.monthly + rules.yearly > 0;
+    let why = match (calendar, rules.within.is_some()) {
+        (true, _) => "newer sets fill every period it falls in",
+        (false, true) => "it is older than the window and not among the newest kept",
+        (false, false) => "newer sets are the ones kept",
+    };
     format!(
-        "no rule keeps it ({}; min-keep {}): newer sets fill every period it falls in",
+        "no rule keeps it ({}; min-keep {}): {why}",
         if held.is_empty() {
             "no keep rule".into()
         } else {
             held.join(", ")
         },
-        rules.min_keep
+        rules.min_keep,
     )
 }
 
@@ -327,7 +351,8 @@ mod tests {
             kept(&p),
             vec![
                 ("a", vec!["daily 2026-11-24"]),
-                ("b", vec!["daily 2026-11-24"])
+                // Not "daily 2026-11-24" twice: b fills no period of its own.
+                ("b", vec!["daily: oldest set"])
             ]
         );
     }

@@ -123,10 +123,14 @@ fn restic(list: &mut [Snap], r: &Rules, offset_s: i64) -> Vec<(String, Vec<Strin
         for b in buckets.iter_mut() {
             if b.0 > 0 {
                 let val = (b.1)(local, nr);
-                if val != b.2 || nr == list.len() - 1 {
+                if val != b.2 {
                     b.2 = val;
                     b.0 -= 1;
                     reasons.push(label(b.3, local));
+                } else if nr == list.len() - 1 {
+                    // restic keeps the oldest set too; pgops says why in its own words.
+                    b.0 -= 1;
+                    reasons.push(format!("{}: oldest set", b.3));
                 }
             }
         }
