@@ -378,7 +378,8 @@ fn take(
             };
             cmd.arg("--no-password");
             ctx.settings.for_database(db).apply_to_command(&mut cmd);
-            run_child(ctx, cmd, &path, db, database_size).map(|w| (w, Vec::new()))
+            let estimate = previous_dump_size(ctx.catalog, db).or(database_size);
+            run_child(ctx, cmd, &path, db, estimate).map(|w| (w, Vec::new()))
         }
         Target::Globals => {
             let program = ctx
@@ -411,6 +412,15 @@ fn take(
 /// Runs one pg_dump/pg_dumpall child (supervised: its own process group, killed on stop,
 /// on deadline and on any failure of the stream) and streams its stdout into the file.
 /// On a terminal a bar shows the bytes dumped, against the database's size as an estimate.
+/// What the bar expects a dump to write: the raw size of the database's newest set (the
+/// best guess of the next one), else nothing better than the database's size on disk,
+/// which counts indexes a dump does not hold.
+fn previous_dump_size(catalog: &Catalog, db: &str) -> Option<u64> {
+    let sets = catalog.set_dir(Some(db)).scan(jiff::Timestamp::now()).ok()?;
+    let newest = sets.sets.last()?;
+    Some(newest.manifest.files.iter().map(|f| f.raw_bytes).sum())
+}
+
 fn run_child(
     ctx: &RunContext<'_>,
     mut cmd: Command,
