@@ -414,13 +414,31 @@ impl ConnSettings {
                 || *c == postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION
         }) || detail.contains("password missing");
         let redactor = ops_core::redact::Redactor::new(self.secrets());
-        let message = redactor.redact(&format!("cannot connect to {target}: {detail}"));
+        let meaning = Self::connect_meaning(&detail)
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        let message = redactor.redact(&format!("cannot connect to {target}: {detail}{meaning}"));
         if auth {
             OpsError::new("auth_failed", Category::Authz, message)
         } else if detail.contains("TLS") {
             OpsError::new(crate::tls::TLS_FAILED, Category::Dependency, message)
         } else {
             OpsError::new("connect_failed", Category::Dependency, message)
+        }
+    }
+
+    /// What the client library's words for a failed connection mean to an operator, for those
+    /// that say nothing by themselves (`bytes remaining on stream`, `early eof`): the peer
+    /// answered and hung up, or never answered.
+    fn connect_meaning(detail: &str) -> Option<&'static str> {
+        if detail.contains("bytes remaining on stream") || detail.contains("early eof") {
+            Some("something answered at that address and closed the connection before speaking PostgreSQL: a firewall or proxy, another service on that port, or a server that wants TLS (sslmode)")
+        } else if detail.contains("timed out") || detail.contains("deadline has elapsed") {
+            Some("no answer: the host is unreachable or a firewall drops the packets; check the address, the port and connect_timeout")
+        } else if detail.contains("Connection refused") {
+            Some("nothing listens on that port there: is the server running, on that port and address (listen_addresses)?")
+        } else {
+            None
         }
     }
 
@@ -697,6 +715,16 @@ pub fn parse_uri(uri: &str) -> Result<Vec<(String, String)>, OpsError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_connection_that_says_nothing_gets_words() {
+        let m = ConnSettings::connect_meaning(
+            "error communicating with the server: bytes remaining on stream",
+        );
+        assert!(m.unwrap().contains("closed the connection"));
+        assert!(ConnSettings::connect_meaning("password authentication failed").is_none());
+    }
+
     use super::*;
 
     fn resolve(flags: ConnFlags, env: &[(&str, &str)]) -> ConnSettings {

@@ -416,7 +416,10 @@ fn take(
 /// best guess of the next one), else nothing better than the database's size on disk,
 /// which counts indexes a dump does not hold.
 fn previous_dump_size(catalog: &Catalog, db: &str) -> Option<u64> {
-    let sets = catalog.set_dir(Some(db)).scan(jiff::Timestamp::now()).ok()?;
+    let sets = catalog
+        .set_dir(Some(db))
+        .scan(jiff::Timestamp::now())
+        .ok()?;
     let newest = sets.sets.last()?;
     Some(newest.manifest.files.iter().map(|f| f.raw_bytes).sum())
 }
