@@ -250,6 +250,30 @@ pub struct Manifest {
     pub database_properties: Option<DatabaseProperties>,
 }
 
+/// The major version in a version string: `16.4 (Debian 16.4-1)` → 16,
+/// `pg_dump (PostgreSQL) 18.1` → 18.
+pub fn major_of(version: &str) -> Option<u32> {
+    version
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .find(|w| !w.is_empty() && w.chars().next().is_some_and(|c| c.is_ascii_digit()))?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+impl Manifest {
+    /// The oldest server major this set restores into, when that is newer than the server
+    /// it came from: a pg_dump newer than the server writes an archive only its own major's
+    /// pg_restore reads (ADR 0006), so a reinstalled server of the same major cannot take
+    /// it back. `None` when it restores into the source's own major.
+    pub fn restores_only_into(&self) -> Option<u32> {
+        let server = major_of(&self.server_version)?;
+        let dump = major_of(&self.pg_dump_version)?;
+        (dump > server).then_some(dump)
+    }
+}
+
 /// What `ALTER DATABASE`, `COMMENT ON DATABASE` and `GRANT … ON DATABASE` set: not in a
 /// pg_dump archive made without `--create`, so recorded beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1158,6 +1182,15 @@ pub fn finish_deletion(doomed: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn major_versions_are_read_from_either_tool() {
+        assert_eq!(major_of("16.4 (Debian 16.4-1.pgdg120+1)"), Some(16));
+        assert_eq!(major_of("pg_dump (PostgreSQL) 18.1"), Some(18));
+        assert_eq!(major_of("15.18"), Some(15));
+        assert_eq!(major_of("unknown"), None);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -42,6 +42,7 @@ fn dir_facts(dir: &ops_catalog::catalog::SetDir, now: Timestamp) -> Result<DbFac
                 .filter_map(|o| time(&o.confirmed_at).map(|at| (o.destination, at)))
                 .collect(),
             pinned: c.set.is_pinned(),
+            restores_only_into: c.manifest.restores_only_into(),
         })
         .collect();
     Ok(DbFacts {

@@ -126,6 +126,20 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
     }
     out.push(component("verify_passed", bad, unknown));
 
+    // A newest good set that only a newer major restores: a server reinstalled at its own
+    // major (the usual disaster) could not take it back.
+    let bad: Vec<String> = dbs
+        .iter()
+        .filter_map(|d| {
+            let g = d.newest_good.as_ref()?;
+            Some(format!(
+                "{}: the newest good set {} restores only into PostgreSQL {} or newer (a newer pg_dump made it)",
+                d.label, g.id, g.restores_only_into?
+            ))
+        })
+        .collect();
+    out.push(component("restorable_into_own_major", bad, Vec::new()));
+
     if let Some(max) = policy.max_offsite_age {
         let mut bad = Vec::new();
         for d in dbs {
@@ -263,6 +277,28 @@ mod tests {
     use super::*;
     use crate::model::tests::{set, t};
     use crate::model::{snapshot, AuditFacts, DbFacts, DrillFacts, StateFacts};
+
+    #[test]
+    fn a_set_only_a_newer_major_restores_is_named() {
+        let mut newer = set("20261124T030000Z", Some(true), &[]);
+        newer.restores_only_into = Some(18);
+        let s = snapshot(
+            &[DbFacts {
+                label: "shop".into(),
+                sets: vec![newer],
+                retired: None,
+            }],
+            &[],
+            t("2026-11-24T04:00:00Z"),
+        );
+        let (_, components) = evaluate(&s, &Policy::default(), s.taken_at);
+        let c = components
+            .iter()
+            .find(|c| c.name == "restorable_into_own_major")
+            .unwrap();
+        assert_eq!(c.state, State::NotReady);
+        assert!(c.reasons[0].contains("PostgreSQL 18"), "{:?}", c.reasons);
+    }
 
     fn drill(at: &str, rto_ms: u64, completed: bool) -> DrillFacts {
         DrillFacts {

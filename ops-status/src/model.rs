@@ -17,6 +17,9 @@ pub struct SetFacts {
     /// Its `offsite.json`: destination → when a complete copy was last confirmed there.
     pub offsite: Vec<(String, Timestamp)>,
     pub pinned: bool,
+    /// Its archive restores only into this server major or newer (a pg_dump newer than
+    /// its server made it), see `Manifest::restores_only_into`.
+    pub restores_only_into: Option<u32>,
 }
 
 /// What one directory of sets (a database, or `_globals`) holds, oldest set first.
@@ -55,6 +58,7 @@ pub struct SetSummary {
     pub started: Timestamp,
     pub bytes: u64,
     pub duration_ms: u64,
+    pub restores_only_into: Option<u32>,
 }
 
 impl From<&SetFacts> for SetSummary {
@@ -64,6 +68,7 @@ impl From<&SetFacts> for SetSummary {
             started: s.started,
             bytes: s.bytes,
             duration_ms: s.duration_ms,
+            restores_only_into: s.restores_only_into,
         }
     }
 }
@@ -223,6 +228,7 @@ pub(crate) mod tests {
             &id[13..15]
         ));
         SetFacts {
+            restores_only_into: None,
             id: id.into(),
             started,
             bytes: 1000,

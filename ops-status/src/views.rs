@@ -15,7 +15,8 @@ fn set(s: &Option<SetSummary>, now: Timestamp) -> Value {
         None => Value::Null,
         Some(s) => json!({"id": s.id, "started_at": s.started.to_string(),
                           "age_s": age_s(s.started, now), "bytes": s.bytes,
-                          "duration_ms": s.duration_ms}),
+                          "duration_ms": s.duration_ms,
+                          "restores_only_into": s.restores_only_into}),
     }
 }
 

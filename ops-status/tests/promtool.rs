@@ -12,6 +12,7 @@ fn ts(s: &str) -> jiff::Timestamp {
 fn set(id: &str, day: u32, verified: bool) -> SetFacts {
     let started = ts(&format!("2026-11-{day:02}T03:00:00Z"));
     SetFacts {
+        restores_only_into: None,
         id: id.into(),
         started,
         bytes: 123_456_789,

@@ -184,7 +184,7 @@ pub fn backup(
             Err(e) => notes.push(format!("server settings not kept: {}", e.message)),
         }
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         v: catalog::MANIFEST_VERSION,
         id: id.clone(),
         kind: kind(target),
@@ -229,6 +229,16 @@ pub fn backup(
         notes: notes.clone(),
         database_properties,
     };
+    // A pg_dump newer than the server (its own major is not installed) writes an archive
+    // only that newer major restores: said now, in the set itself, not on the night of
+    // the disaster.
+    if let Some(major) = manifest.restores_only_into() {
+        manifest.notes.push(format!(
+            "restorable only into PostgreSQL {major} or newer: pg_dump {} dumped a server of {}; \
+             install the server's own client tools (PGOPS_PG_BIN_DIRS) to keep restores into its major possible",
+            ctx.pg_dump_version, ctx.server.version
+        ));
+    }
     let final_dir = dir.join(&id);
     let published = catalog::write_signed_manifest(&partial, &manifest, ctx.signing)
         .and_then(|()| atomic::publish_dir(&partial, &final_dir))
@@ -255,13 +265,13 @@ pub fn backup(
         "database_size": database_size,
         "duration_ms": started.elapsed().as_millis() as u64,
     });
-    let severity = if notes.is_empty() {
+    if *target == Target::Globals && !notes.is_empty() {
+        payload["role_passwords"] = json!(false);
+    }
+    let severity = if manifest.notes.is_empty() {
         Severity::Info
     } else {
-        payload["notes"] = json!(notes);
-        if *target == Target::Globals {
-            payload["role_passwords"] = json!(false);
-        }
+        payload["notes"] = json!(manifest.notes);
         Severity::Warning
     };
     ctx.emitter.emit(names::BACKUP_COMPLETED, severity, payload);

@@ -466,3 +466,62 @@ fn a_new_catalog_is_announced_once() {
         .contains("--backup-dir"));
     assert!(run(c, &args).named("catalog.created").is_empty());
 }
+
+/// Only a newer major's pg_dump for this server (issue #22 §5): the backup is taken, warns
+/// that only that major or newer restores it, and says so in its manifest; ops-status
+/// health names it. The pipeline matrix installs 16–18 beside the 15 server tests run on.
+#[test]
+fn a_pg_dump_newer_than_the_server_is_said_at_backup_time_and_in_health() {
+    let c = Cluster::shared();
+    let newer = c
+        .dump_clients()
+        .into_iter()
+        .find(|i| i.major > c.major())
+        .expect("a pg_dump of a newer major (scripts/pg-majors.sh, PGOPS_PG_BIN_DIRS)");
+    let db = c.unique_db("newer_dump");
+    c.connect(&db)
+        .batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let bin = newer.dir.display().to_string();
+    let r = run(
+        c,
+        &[
+            "-d",
+            &db,
+            "--backup-dir",
+            root,
+            "--no-globals",
+            "--pg-bin-dir",
+            &bin,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let done = r.completed_for(&db);
+    assert_eq!(done["severity"], "warning", "{done}");
+    let want = format!("restorable only into PostgreSQL {} or newer", newer.major);
+    assert!(done["notes"].to_string().contains(&want), "{done}");
+    let m = manifest(done["path"].as_str().unwrap());
+    assert!(m["notes"].to_string().contains(&want), "{m}");
+    let v = c
+        .tool("backup-verify")
+        .args(["--backup-dir", root])
+        .output()
+        .unwrap();
+    assert!(v.status.success());
+    let out = c
+        .tool("ops-status")
+        .args(["health", "--json", "--no-offsite", "--backup-dir", root])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let component = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "restorable_into_own_major")
+        .unwrap()
+        .clone();
+    assert_eq!(component["state"], "not_ready", "{doc:#}");
+}
