@@ -435,3 +435,50 @@ fn an_unreadable_catalog_is_503_with_its_error() {
     assert_eq!(get(&a, &format!("{}/health", s.base), &[]).status, 200);
     assert_eq!(get(&a, &format!("{}/metrics", s.base), &[]).status, 503);
 }
+
+/// Slow and idle clients are cut off (issue #22 §5): five connections that send half a
+/// request, nothing, or stay idle after an answer are closed by the server within its
+/// header-read timeout (10 s), while a normal client is answered all along.
+#[test]
+fn slow_and_idle_clients_are_cut_off() {
+    use std::io::Write;
+    let (cat, st) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    world(cat.path(), st.path());
+    let s = Server::start(cat.path(), st.path(), &[]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let started = std::time::Instant::now();
+    let mut slow: Vec<std::net::TcpStream> = (0..5)
+        .map(|i| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            match i % 3 {
+                0 => c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap(),
+                // A whole request, then idle on the kept-alive connection.
+                1 => c
+                    .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap(),
+                _ => {}
+            }
+            c.set_read_timeout(Some(std::time::Duration::from_secs(25)))
+                .unwrap();
+            c
+        })
+        .collect();
+    let a = agent();
+    assert_eq!(get(&a, &format!("{}/health", s.base), &[]).status, 200);
+    for c in slow.iter_mut() {
+        let mut buf = [0u8; 1024];
+        // Closed (EOF, perhaps after a 408) or reset; never still open at the deadline.
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "the slow clients were held {took:?}"
+    );
+    assert_eq!(get(&a, &format!("{}/health", s.base), &[]).status, 200);
+}

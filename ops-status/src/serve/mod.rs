@@ -216,24 +216,65 @@ async fn serve(
                "token": shared.live().settings.token.is_some(),
                "rate": args.rate.get(), "refresh_s": args.refresh.as_secs()}),
     );
-    let app = http::router(shared).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return std::future::pending().await;
-            };
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        })
-        .await;
+    let app = http::router(shared);
+    let stopped = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    };
+    accept_loop(listener, app, stopped).await;
     refresher.abort();
     reloader.abort();
-    match served {
-        Ok(()) => emitter.finish("serve", ExitCode::Ok, json!({"listen": local})),
-        Err(e) => fail(OpsError::io("serving HTTP", &e)),
+    emitter.finish("serve", ExitCode::Ok, json!({"listen": local}))
+}
+
+/// How long a client may take to send a request's headers (slowloris), and how long a
+/// kept-alive connection may wait idle for its next request: hyper starts this timer
+/// whenever it waits for a request head, the first or the next.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long one connection may live, whatever it does (a client reading answers at a
+/// trickle): it reconnects after that.
+const CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Accepts connections until `stopped`: each served by hyper with a header-read (and
+/// idle) timeout and a limit on its whole life, so slow or idle clients cannot hold
+/// connections open (axum::serve offers neither).
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    tokio::pin!(stopped);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of descriptors, a reset before accept: the next one may work.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            // Past its time the connection is dropped: the socket closes.
+            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+        });
     }
 }
 
