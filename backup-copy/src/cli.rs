@@ -31,6 +31,10 @@ pub struct Args {
     /// Copy sets that no backup-verify run has passed yet (by default only passed sets go).
     #[arg(long)]
     pub unverified: bool,
+    /// Only the newest good set of each database (and of the globals): what a recovery
+    /// needs from the bucket, not its whole history.
+    #[arg(long)]
+    pub latest: bool,
     /// Encrypt to this age public key (age1…) or SSH public key (repeatable).
     #[arg(short = 'r', long = "recipient", value_name = "KEY")]
     pub recipients: Vec<String>,

@@ -412,12 +412,12 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             )
         }
     };
-    let plan = plan::plan(&sets, &present, args.unverified);
+    let plan = plan::plan(&sets, &present, args.unverified, args.latest);
     for (i, why) in &plan.skip {
         let s = &sets[*i];
         tally.skipped += 1;
         let severity = match why {
-            plan::Skip::AtDestination => Severity::Info,
+            plan::Skip::AtDestination | plan::Skip::NotLatest => Severity::Info,
             _ => Severity::Warning,
         };
         emitter.emit(

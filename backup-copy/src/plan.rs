@@ -92,6 +92,8 @@ pub enum Skip {
     NotVerified,
     /// Its last verification failed: never shipped, whatever the flags.
     VerifyFailed,
+    /// `--latest`: a newer set of the same database goes instead.
+    NotLatest,
 }
 
 impl Skip {
@@ -100,6 +102,7 @@ impl Skip {
             Skip::AtDestination => "at_destination",
             Skip::NotVerified => "not_verified",
             Skip::VerifyFailed => "verify_failed",
+            Skip::NotLatest => "not_latest",
         }
     }
 
@@ -110,6 +113,7 @@ impl Skip {
                 "no backup-verify has passed this set yet (run it, or pass --unverified)"
             }
             Skip::VerifyFailed => "its last verification failed: a failed set is never copied",
+            Skip::NotLatest => "--latest: a newer good set of this database is the one copied",
         }
     }
 }
@@ -122,15 +126,39 @@ pub struct Plan {
 }
 
 /// Decides. `present` holds `(dir_name, id)` of the sets the destination has complete.
-pub fn plan(sets: &[SourceSet], present: &BTreeSet<(String, String)>, unverified: bool) -> Plan {
+/// With `latest`, only the newest set of each directory that may go is considered (what a
+/// recovery needs: the newest good set of each database and of the globals).
+pub fn plan(
+    sets: &[SourceSet],
+    present: &BTreeSet<(String, String)>,
+    unverified: bool,
+    latest: bool,
+) -> Plan {
+    let may_go = |s: &SourceSet| match s.verdict {
+        Some(Verdict::Pass) => true,
+        Some(Verdict::Fail) => false,
+        _ => unverified,
+    };
+    // Per directory, the newest set that may go (sets can come in any order).
+    let mut newest: std::collections::BTreeMap<&str, &str> = Default::default();
+    for s in sets.iter().filter(|s| may_go(s)) {
+        let e = newest.entry(s.dir_name.as_str()).or_insert(s.id.as_str());
+        if s.id.as_str() > *e {
+            *e = s.id.as_str();
+        }
+    }
     let mut p = Plan::default();
     for (i, s) in sets.iter().enumerate() {
-        let skip = if present.contains(&(s.dir_name.clone(), s.id.clone())) {
+        let older = latest && newest.get(s.dir_name.as_str()) != Some(&s.id.as_str());
+        let skip = if s.verdict == Some(Verdict::Fail) {
+            Some(Skip::VerifyFailed)
+        } else if older && may_go(s) {
+            Some(Skip::NotLatest)
+        } else if present.contains(&(s.dir_name.clone(), s.id.clone())) {
             Some(Skip::AtDestination)
         } else {
             match s.verdict {
                 Some(Verdict::Pass) => None,
-                Some(Verdict::Fail) => Some(Skip::VerifyFailed),
                 _ if unverified => None,
                 _ => Some(Skip::NotVerified),
             }
@@ -179,7 +207,7 @@ mod tests {
             set("20261123T000000Z", None),
         ];
         let present = BTreeSet::from([("app".to_string(), "20261120T000000Z".to_string())]);
-        let p = plan(&sets, &present, false);
+        let p = plan(&sets, &present, false, false);
         assert_eq!(p.copy, [1]);
         assert_eq!(
             p.skip,
@@ -190,7 +218,16 @@ mod tests {
             ]
         );
         // --unverified never ships a failed set.
-        assert_eq!(plan(&sets, &present, true).copy, [1, 3]);
+        assert_eq!(plan(&sets, &present, true, false).copy, [1, 3]);
+        // --latest: the newest set that may go, only.
+        let p = plan(&sets, &present, false, true);
+        assert_eq!(p.copy, [1]);
+        assert_eq!(p.skip[0], (0, Skip::NotLatest));
+        let p = plan(&sets, &BTreeSet::new(), true, true);
+        assert_eq!(p.copy, [3]);
+        assert!(
+            p.skip.contains(&(1, Skip::NotLatest)) && p.skip.contains(&(2, Skip::VerifyFailed))
+        );
         assert_eq!(
             sets[1].key("manifest.json"),
             "app/20261121T000000Z/manifest.json"

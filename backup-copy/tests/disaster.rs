@@ -70,21 +70,32 @@ fn the_runbook_brings_every_database_and_role_back_from_the_bucket_alone() {
     let local = tempfile::tempdir().unwrap();
     let catalog = local.path().join("catalog");
     let catalog = catalog.to_str().unwrap();
-    // The nightly pipeline: backup (signed) → verify → copy (sealed).
-    let mut backup = tool(&old, "pgdump-run", &s3, &keys);
-    backup.args(["--all", "--backup-dir", catalog]);
-    run_ok(backup);
-    let mut verify = tool(&old, "backup-verify", &s3, &keys);
-    verify.args(["--backup-dir", catalog]);
-    run_ok(verify);
-    let mut copy = tool(&old, "backup-copy", &s3, &keys);
-    copy.args([catalog, remote.as_str()]);
-    let r = run_ok(copy);
-    assert_eq!(
-        r.named("copy.completed").len(),
-        4,
-        "shop, crm, postgres, _globals"
-    );
+    // Two nights of the pipeline: backup (signed) → verify → copy (sealed); the second
+    // night's rows are the ones that must come back.
+    for night in 0..2 {
+        if night == 1 {
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            old.connect("shop")
+                .batch_execute(
+                    "INSERT INTO orders_archive SELECT 1000 + g FROM generate_series(1, 5) g",
+                )
+                .unwrap();
+        }
+        let mut backup = tool(&old, "pgdump-run", &s3, &keys);
+        backup.args(["--all", "--backup-dir", catalog]);
+        run_ok(backup);
+        let mut verify = tool(&old, "backup-verify", &s3, &keys);
+        verify.args(["--backup-dir", catalog]);
+        run_ok(verify);
+        let mut copy = tool(&old, "backup-copy", &s3, &keys);
+        copy.args([catalog, remote.as_str()]);
+        let r = run_ok(copy);
+        assert_eq!(
+            r.named("copy.completed").len(),
+            4,
+            "shop, crm, postgres, _globals"
+        );
+    }
     let expected = all_rows(&old);
     assert!(expected["shop"].values().sum::<u64>() > 777);
 
@@ -150,6 +161,11 @@ fn the_runbook_brings_every_database_and_role_back_from_the_bucket_alone() {
         "{stdout}"
     );
 
+    // Only what is restored came down: the newest set of each database and the globals.
+    let copied = std::fs::read_to_string(work.path().join("copy-back.jsonl")).unwrap();
+    let count = |code: &str| copied.lines().filter(|l| l.contains(code)).count();
+    assert_eq!(count("\"copy.completed\""), 4, "{copied}");
+    assert_eq!(count("\"not_latest\""), 4, "{copied}");
     // The operator's password stands (the runbook's last steps connected with it), then
     // back to the sentinel for the checks below.
     postgres::Config::new()
