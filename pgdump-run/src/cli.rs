@@ -26,7 +26,7 @@ const EXAMPLES: &str = "Examples:
   pgdump-run -d shop -d billing --jobs 2 --compress zstd:6
   pgdump-run -h pg.internal -p 5432 -U backup -d shop --timeout 2h
   pgdump-run --all | backup-verify -                          verify exactly what was taken
-  pgdump-run --all --exclude 'test_*' --dry-run               what would be backed up";
+  pgdump-run --all --exclude-database 'test_*' --dry-run      what would be backed up";
 
 /// Take PostgreSQL logical backups into a catalog of provably complete backup sets.
 ///

@@ -69,6 +69,14 @@ fn install_into_a_destdir_then_again_then_uninstall() {
 
     for t in TOOLS {
         assert_eq!(mode(&d.join(format!("usr/bin/{t}"))), 0o755, "{t}");
+        // Stripped: no debug sections (the release build's line tables stay in target/).
+        let sections = std::process::Command::new("readelf")
+            .arg("-S")
+            .arg(d.join(format!("usr/bin/{t}")))
+            .output()
+            .expect("readelf (binutils)");
+        let sections = String::from_utf8_lossy(&sections.stdout);
+        assert!(!sections.contains(".debug_"), "{t} is not stripped");
         assert_eq!(mode(&d.join(format!("usr/share/man/man1/{t}.1.gz"))), 0o644);
         for c in [
             format!("usr/share/bash-completion/completions/{t}"),
