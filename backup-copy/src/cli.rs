@@ -3,20 +3,21 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Shown after the flags in `--help`, and as the man page's EXAMPLES.
+const EXAMPLES: &str = "Examples:
+  backup-copy -R /etc/pgops/recipients --signing-key /etc/pgops/minisign.key \\
+      /var/backups/pgops s3://backups/pgops                      (off-site)
+  backup-copy --latest --identity ~/pgops.age --public-key minisign.pub \\
+      s3://backups/pgops /var/backups/pgops                      (recovery: the newest sets)
+  backup-copy /var/backups/pgops /mnt/second-disk/pgops          (a second disk)
+  backup-copy --dry-run -R recipients --signing-key k /var/backups/pgops s3://b/p";
+
 /// Copy complete, verified backup sets that the destination lacks.
 ///
 /// What goes to an object store is sealed: every file encrypted with age to the
 /// recipients, and a signed envelope. What comes back is checked and decrypted.
-///
-/// Examples:
-///   backup-copy -R /etc/pgops/recipients --signing-key /etc/pgops/minisign.key \
-///       /var/backups/pgops s3://backups/pgops                      (off-site)
-///   backup-copy --identity ~/pgops.age --public-key minisign.pub \
-///       s3://backups/pgops /var/backups/pgops                      (recovery)
-///   backup-copy /var/backups/pgops /mnt/second-disk/pgops          (a second disk)
-///   backup-copy --dry-run -R recipients --signing-key k /var/backups/pgops s3://b/p
 #[derive(Debug, clap::Parser)]
-#[command(name = "backup-copy", version = ops_core::cli::VERSION, verbatim_doc_comment)]
+#[command(name = "backup-copy", version = ops_core::cli::VERSION, verbatim_doc_comment, after_help = EXAMPLES)]
 pub struct Args {
     #[command(flatten)]
     pub human: ops_core::human::HumanArgs,

@@ -2,17 +2,18 @@
 
 use std::path::PathBuf;
 
+/// Shown after the flags in `--help`, and as the man page's EXAMPLES.
+const EXAMPLES: &str = r#"Examples:
+  ops-status --backup-dir /var/backups/pgops | jq -r '"\(.database) \(.newest_good.age_s)"'
+  ops-status health --backup-dir /var/backups/pgops; echo $?      (0 healthy, 1, 2)
+  ops-status -d shop sets --backup-dir /var/backups/pgops        (which set to restore)
+  ops-status metrics --output /var/lib/node_exporter/textfile/pgops.prom"#;
+
 /// What pgops knows: per database the sets, their verification, the off-site copies and
 /// the last drill, as JSON lines (`status.database`), a health verdict, or Prometheus
 /// metrics. Reads only; never writes to a catalog.
-///
-/// Examples:
-///   ops-status --backup-dir /var/backups/pgops | jq -r '"\(.database) \(.newest_good.age_s)"'
-///   ops-status health --backup-dir /var/backups/pgops; echo $?      (0 healthy, 1, 2)
-///   ops-status -d shop sets --backup-dir /var/backups/pgops        (which set to restore)
-///   ops-status metrics --output /var/lib/node_exporter/textfile/pgops.prom
 #[derive(Debug, clap::Parser)]
-#[command(name = "ops-status", version = ops_core::cli::VERSION, verbatim_doc_comment)]
+#[command(name = "ops-status", version = ops_core::cli::VERSION, verbatim_doc_comment, after_help = EXAMPLES)]
 pub struct Args {
     #[command(flatten)]
     pub human: ops_core::human::HumanArgs,

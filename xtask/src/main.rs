@@ -36,11 +36,26 @@ const EXIT_STATUS: &str = "0\tsuccess: everything asked for was done and proven
 
 /// The environment every tool reads besides its own flags' variables.
 const COMMON_ENVIRONMENT: [(&str, &str); 5] = [
-    ("PGOPS_STATE_DIR", "where each run's run.finished line is appended (runs.jsonl), for ops-status"),
-    ("PGOPS_CORRELATION_ID", "the correlation id of every event of this run"),
-    ("PGOPS_PG_BIN_DIRS", "installations of the PostgreSQL client programs to choose from, colon-separated"),
-    ("AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE", "an s3:// location's credentials and endpoint"),
-    ("PGHOST, PGPORT, PGUSER, PGPASSWORD, PGPASSFILE, PGSSLMODE", "the PostgreSQL connection, as libpq reads them"),
+    (
+        "PGOPS_STATE_DIR",
+        "where each run's run.finished line is appended (runs.jsonl), for ops-status",
+    ),
+    (
+        "PGOPS_CORRELATION_ID",
+        "the correlation id of every event of this run",
+    ),
+    (
+        "PGOPS_PG_BIN_DIRS",
+        "installations of the PostgreSQL client programs to choose from, colon-separated",
+    ),
+    (
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE",
+        "an s3:// location's credentials and endpoint",
+    ),
+    (
+        "PGHOST, PGPORT, PGUSER, PGPASSWORD, PGPASSFILE, PGSSLMODE",
+        "the PostgreSQL connection, as libpq reads them",
+    ),
 ];
 
 /// Escapes text for roff: a leading dot or quote, and backslashes.
@@ -96,10 +111,11 @@ fn extra_sections(cmd: &clap::Command, tool: &str) -> String {
         out.push_str(&format!(".TP\n.B {code}\n{}\n", roff(what)));
     }
     out.push_str(".SH ENVIRONMENT\n");
-    for (var, help) in environment(cmd)
-        .into_iter()
-        .chain(COMMON_ENVIRONMENT.iter().map(|(v, h)| (v.to_string(), h.to_string())))
-    {
+    for (var, help) in environment(cmd).into_iter().chain(
+        COMMON_ENVIRONMENT
+            .iter()
+            .map(|(v, h)| (v.to_string(), h.to_string())),
+    ) {
         out.push_str(&format!(".TP\n.B {}\n{}\n", roff(&var), roff(&help)));
     }
     out.push_str(".SH \"SEE ALSO\"\n");
@@ -133,7 +149,10 @@ fn render(page: clap::Command, tool: &str) -> Result<Vec<u8>> {
         man.render_subcommands_section(&mut out)?;
     }
     out.extend_from_slice(extra_sections(&page, tool).as_bytes());
-    man.render_version_section(&mut out)?;
+    // Subcommand pages have no version of their own.
+    if page.get_version().is_some() || page.get_long_version().is_some() {
+        man.render_version_section(&mut out)?;
+    }
     Ok(out)
 }
 
@@ -206,7 +225,11 @@ mod tests {
     #[test]
     fn every_example_names_real_flags() {
         fn longs(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
-            out.extend(cmd.get_arguments().filter_map(|a| a.get_long()).map(str::to_string));
+            out.extend(
+                cmd.get_arguments()
+                    .filter_map(|a| a.get_long())
+                    .map(str::to_string),
+            );
             for s in cmd.get_subcommands() {
                 longs(s, out);
             }
@@ -215,17 +238,28 @@ mod tests {
             let mut known = std::collections::BTreeSet::new();
             longs(&cmd, &mut known);
             known.extend(["help", "version"].map(String::from));
-            let text = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-            let about = cmd.get_long_about().map(|h| h.to_string()).unwrap_or_default();
+            let text = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let about = cmd
+                .get_long_about()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
             let name = cmd.get_name().to_string();
             for line in text.lines().chain(about.lines()) {
                 let line = line.trim();
                 // Only this tool's own command lines (a pipe's other tool is checked with its own).
-                let Some(rest) = line.strip_prefix(name.as_str()) else { continue };
+                let Some(rest) = line.strip_prefix(name.as_str()) else {
+                    continue;
+                };
                 let mine = rest.split('|').next().unwrap_or("");
                 for word in mine.split_whitespace().filter(|w| w.starts_with("--")) {
                     let flag = word.trim_start_matches('-').split('=').next().unwrap_or("");
-                    assert!(known.contains(flag), "{name}: an example names --{flag}: {line}");
+                    assert!(
+                        known.contains(flag),
+                        "{name}: an example names --{flag}: {line}"
+                    );
                 }
             }
         }
@@ -246,7 +280,12 @@ mod tests {
                 page.contains("SYNOPSIS") && page.contains("OPTIONS"),
                 "{name}"
             );
-            for section in [".SH EXAMPLES", ".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH \"SEE ALSO\""] {
+            for section in [
+                ".SH EXAMPLES",
+                ".SH \"EXIT STATUS\"",
+                ".SH ENVIRONMENT",
+                ".SH \"SEE ALSO\"",
+            ] {
                 assert!(page.contains(section), "{name}: {section}");
             }
             assert!(!page.contains(".SH EXTRA"), "{name}: no reflowed EXTRA");
@@ -256,7 +295,10 @@ mod tests {
         let backup = std::fs::read_to_string(dir.path().join("man/pgdump-run.1")).unwrap();
         assert!(backup.contains("PGOPS_BACKUP_DIR"), "the flags' variables");
         // The examples keep their lines: one command a line, not a paragraph.
-        assert!(backup.contains("\npgdump\\-run \\-\\-all \\-\\-backup\\-dir"), "{backup}");
+        assert!(
+            backup.contains("\npgdump\\-run \\-\\-all \\-\\-backup\\-dir"),
+            "{backup}"
+        );
         assert!(pages.iter().any(|p| p.ends_with("ops-status-health.1")));
 
         let files = completions(&dir.path().join("completions")).unwrap();
