@@ -184,7 +184,7 @@ fn sealed_sets(
             dir_name: dir.clone(),
             id: s.id.clone(),
             verdict: Some(ops_catalog::catalog::Verdict::Pass),
-            origin: Origin::Sealed(s),
+            origin: Origin::Sealed(Box::new(s)),
         }));
     }
     Ok(out)

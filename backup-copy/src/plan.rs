@@ -44,7 +44,7 @@ pub enum Origin {
         manifest: Box<Manifest>,
     },
     /// A sealed set of an off-site catalog, its envelope's signature checked.
-    Sealed(SealedSet),
+    Sealed(Box<SealedSet>),
 }
 
 /// A set of the source catalog that could be copied.

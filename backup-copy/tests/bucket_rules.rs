@@ -300,3 +300,58 @@ fn what_a_killed_drill_left_is_removed_by_the_next() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// A ciphertext altered in place (its size unchanged: no listing shows it) fails the
+/// remote verification with `--read-data`; remote rotation then counts that set for
+/// nothing, as a local set whose verify.json failed. An object its envelope does not name
+/// is reported (issue #22 §1, §2).
+#[test]
+fn a_set_that_failed_its_remote_check_fills_no_period_and_strays_are_reported() {
+    let s3 = S3Server::start();
+    let (db, _dir, dst) = sealed_catalog(&s3, "altered", 3);
+    let st = store(&s3, "altered");
+    let ids = st.list_dir(&db).unwrap().dirs;
+    let altered = object_of(&st, &format!("{db}/{}", ids[1]), ".dump.zst");
+    let mut bytes = read(&st, &altered);
+    let last = bytes.len() - 1;
+    bytes[last / 2] ^= 0xff;
+    st.put(&altered, &mut &bytes[..], None, PutMode::Overwrite)
+        .unwrap();
+    let stray = format!("{db}/{}/leftover.partial.age", ids[2]);
+    st.put(&stray, &mut &b"not named"[..], None, PutMode::Overwrite)
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+
+    let r = ToolRun::check(
+        Cluster::shared()
+            .tool("backup-verify")
+            .envs(s3.env())
+            .envs(Keys::shared().env())
+            .env_remove("PGOPS_IDENTITY_FILE")
+            .env("PGOPS_STATE_DIR", state.path())
+            .args(["--backup-dir", &dst, "--all-sets", "--read-data"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    assert_eq!(ids_of(&r, "verify.failed"), [ids[1].clone()]);
+    let strays: Vec<&Value> = r
+        .named("verify.finding")
+        .into_iter()
+        .filter(|f| f["kind"] == "stray_objects")
+        .collect();
+    assert_eq!(strays.len(), 1, "{:#?}", r.events);
+    assert_eq!(strays[0]["id"], ids[2].as_str());
+
+    let r = ToolRun::check(
+        common::rotate_remote_cmd(&s3, &dst, &["--keep-last", "2"])
+            .env("PGOPS_STATE_DIR", state.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(ids_of(&r, "rotate.kept"), [ids[2].clone(), ids[0].clone()]);
+    assert_eq!(ids_of(&r, "rotate.deleted"), [ids[1].clone()]);
+    let why = r.named("rotate.deleted")[0]["reasons"][0].to_string();
+    assert!(why.contains("verification failed"), "{why}");
+}

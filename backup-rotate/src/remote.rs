@@ -22,14 +22,14 @@ use serde_json::json;
 /// a set the listing shows damaged (an object missing or of the wrong size, an unsigned
 /// manifest) is failed, as a local set whose verification failed: it fills no period and
 /// is never min-keep. A `KEEP` object pins.
-fn infos(scanned: &SealedDir) -> Vec<SetInfo> {
+fn infos(scanned: &SealedDir, failed: &[String]) -> Vec<SetInfo> {
     scanned
         .sets
         .iter()
         .map(|s| SetInfo {
             id: s.id.clone(),
             time: s.started(),
-            failed: !s.intact(),
+            failed: !s.intact() || failed.contains(&s.id),
             pinned: scanned
                 .objects
                 .contains_key(&format!("{}/{KEEP_FILE}", s.id)),
@@ -67,6 +67,9 @@ pub(crate) fn execute(
     check_descriptor(store)?;
     let at = |e: StoreError| e.to_ops_error(&format!("reading {location}"));
     let now = jiff::Timestamp::now();
+    // What the last verification of this bucket (`PGOPS_STATE_DIR`) found failed, as a
+    // local set's verify.json: e.g. a ciphertext altered in place, which no listing shows.
+    let remotely_failed = ops_catalog::sealed::remotely_failed(location);
     for (dir, database) in set_dirs(store, |l| args.select.wants(l)).map_err(at)? {
         let scanned = scan_dir(store, &dir, &trust, now).map_err(at)?;
         let path = |id: &str| format!("{location}/{dir}/{id}");
@@ -86,7 +89,12 @@ pub(crate) fn execute(
                        "reason": "objects without an envelope: a copy in progress or interrupted; kept"}),
             );
         }
-        let infos = infos(&scanned);
+        let infos = infos(
+            &scanned,
+            remotely_failed
+                .get(&database)
+                .map_or(&[][..], Vec::as_slice),
+        );
         crate::warn_if_none_passed(&infos, &database, &format!("{location}/{dir}"), emitter);
         let plan = policy::plan(&infos, rules, tz);
         let damage: std::collections::HashMap<&str, String> = scanned

@@ -238,17 +238,16 @@ fn record(
     location: &str,
     depth: Depth,
     databases: &serde_json::Map<String, serde_json::Value>,
+    failed: &BTreeMap<String, Vec<String>>,
     emitter: &Emitter,
 ) {
-    use sha2::Digest;
     let location = ops_core::redact::scrub(location.trim_end_matches('/'));
     let location = location.as_str();
-    let key = hex::encode(&sha2::Sha256::digest(location.as_bytes())[..8]);
     ops_core::state::write_record(
-        &format!("{}/{key}.json", ops_core::state::REMOTE_VERIFY_DIR),
+        &ops_catalog::sealed::remote_verify_record(location),
         &json!({"v": 1, "location": location, "verified_at": ops_core::timefmt::now_rfc3339(),
                 "depth": depth.name(), "correlation_id": emitter.correlation_id(),
-                "databases": databases}),
+                "databases": databases, "failed": failed}),
     );
 }
 
@@ -278,6 +277,8 @@ pub fn execute(
     let mut newest = Vec::new();
     // Per database, what this run found of its newest checked set: for ops-status.
     let mut recorded = serde_json::Map::new();
+    // Per database, every set this run failed: remote rotation counts them for nothing.
+    let mut failed_sets: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (dir, label) in set_dirs(store, |l| args.select.wants(l)).map_err(at)? {
         let scanned = scan_dir(store, &dir, &trust, now).map_err(at)?;
         for r in &scanned.rejected {
@@ -299,6 +300,15 @@ pub fn execute(
                        "verdict": Verdict::Fail, "checks": checks, "bytes": null, "raw_bytes": null,
                        "tables": null, "rows": null, "large_objects": null, "recorded": false,
                        "duration_ms": 0, "depth": depth.name()}),
+            );
+        }
+        for set in scanned.sets.iter().filter(|s| !s.strays.is_empty()) {
+            emitter.emit(
+                names::VERIFY_FINDING,
+                Severity::Warning,
+                json!({"kind": "stray_objects", "database": label, "id": set.id,
+                       "path": format!("{location}/{dir}/{}", set.id), "objects": set.strays,
+                       "message": format!("{} object(s) its envelope does not name ({}): a copy in progress, or left by an interrupted one; backup-rotate deletes them with the set", set.strays.len(), set.strays.join(", "))}),
             );
         }
         for id in &scanned.incomplete {
@@ -356,6 +366,12 @@ pub fn execute(
                 json!({"id": set.id, "verdict": verdict, "depth": set_depth.name()}),
             );
             report_set(emitter, verdict, payload);
+            if verdict == Verdict::Fail {
+                failed_sets
+                    .entry(label.clone())
+                    .or_default()
+                    .push(set.id.clone());
+            }
             checked += 1;
             if verdict == Verdict::Pass {
                 passed += 1;
@@ -372,7 +388,7 @@ pub fn execute(
     }
     let stale = freshness::stale(&newest, &args.expect, now, args.max_age);
     crate::report_stale(emitter, &stale, args.max_age);
-    record(location, depth, &recorded, emitter);
+    record(location, depth, &recorded, &failed_sets, emitter);
     let tally = json!({"sets_checked": checked, "sets_passed": passed,
                        "databases_stale": stale.len(), "depth": depth.name()});
     if checked == 0 && problems == 0 {

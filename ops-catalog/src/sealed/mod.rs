@@ -81,6 +81,30 @@ impl Envelope {
     }
 }
 
+/// The state-directory record of the last verification of the sealed catalog at
+/// `location` (`remote-verify/<hash>.json`): written by backup-verify, read by ops-status
+/// and by remote rotation (a set whose check failed there fills no period).
+pub fn remote_verify_record(location: &str) -> String {
+    use sha2::Digest;
+    let location = location.trim_end_matches('/');
+    let key = hex::encode(&sha2::Sha256::digest(location.as_bytes())[..8]);
+    format!("{}/{key}.json", ops_core::state::REMOTE_VERIFY_DIR)
+}
+
+/// The sets whose last remote verification failed, per directory label, from the record
+/// of `location` in the state directory (none recorded: empty).
+pub fn remotely_failed(location: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let Some(dir) = ops_core::state::dir_from_env() else {
+        return Default::default();
+    };
+    let location = ops_core::redact::scrub(location);
+    std::fs::read(dir.join(remote_verify_record(&location)))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| serde_json::from_value(v["failed"].clone()).ok())
+        .unwrap_or_default()
+}
+
 /// The key of `name` in the set `dir/id`.
 pub fn key(dir: &str, id: &str, name: &str) -> String {
     format!("{dir}/{id}/{name}")

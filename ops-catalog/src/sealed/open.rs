@@ -28,6 +28,9 @@ pub struct SealedSet {
     /// cannot be restored; like a local set that failed verification it fills no
     /// retention period and is never chosen in place of an intact one.
     pub damage: Vec<String>,
+    /// Objects under the set that its envelope does not name (nor are its signatures): a
+    /// copy in progress, or left by one that was interrupted. Reported, deleted with the set.
+    pub strays: Vec<String>,
 }
 
 /// The code of a sealed set that [`SealedSet::damage`] says cannot be restored.
@@ -149,8 +152,18 @@ pub fn scan_dir(
         }
         match read_set(store, dir, &id, &names, trust)? {
             Ok(envelope) => {
+                let strays = names
+                    .iter()
+                    .filter(|n| {
+                        *n != ENVELOPE_FILE
+                            && !is_envelope_signature(n)
+                            && !envelope.objects.iter().any(|o| &o.name == *n)
+                    })
+                    .cloned()
+                    .collect();
                 let set = SealedSet {
                     dir: dir.to_string(),
+                    strays,
                     damage: SealedSet::judge(&envelope, &id, &out.objects),
                     id,
                     envelope,
