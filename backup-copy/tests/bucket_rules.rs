@@ -206,12 +206,14 @@ fn an_unsigned_local_set_is_signed_when_it_is_sealed() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(!dir
-        .path()
-        .join(&db)
-        .join(&id)
-        .join("manifest.json.minisig")
-        .exists());
+    let signed_locally = || {
+        dir.path()
+            .join(&db)
+            .join(&id)
+            .join("manifest.json.minisig")
+            .exists()
+    };
+    assert!(!signed_locally());
     let dst = s3.location("unsigned");
     // The copy's host does not hold the catalog to a key (no PGOPS_PUBLIC_KEY there): the
     // unsigned set is taken, and sealed with the key that signs the envelope.
@@ -237,12 +239,7 @@ fn an_unsigned_local_set_is_signed_when_it_is_sealed() {
     let r = ToolRun::check(drill_cmd(&s3, &dst, &db).output().unwrap());
     assert_eq!(r.code, 0, "{:#?}", r.events);
     // The local set is left as it was: the signature lives only in the sealed copy.
-    assert!(!dir
-        .path()
-        .join(&db)
-        .join(&id)
-        .join("manifest.json.minisig")
-        .exists());
+    assert!(!signed_locally());
 }
 
 /// kill -9 of a drill from the bucket once the set is decrypted, and of an ephemeral drill

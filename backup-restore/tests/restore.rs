@@ -380,7 +380,9 @@ fn what_a_restore_must_never_land_on_is_refused_before_any_work() {
 /// swaps; the live target was never touched by the killed run.
 #[test]
 fn a_killed_swap_leaves_a_side_database_the_next_run_drops() {
-    let c = Cluster::shared();
+    // A private server: on the shared one, another test's restore may sweep the side
+    // database first (rightly), and this run would find nothing to report.
+    let c = &Cluster::start();
     let dir = tempfile::tempdir().unwrap();
     let db = verified_backup(c, "restore_killed_swap", dir.path());
     let sides = || -> Vec<String> {

@@ -7,8 +7,10 @@ use ops_core::event_names as names;
 use ops_core::{Category, ExitCode, OpsError};
 use serde_json::json;
 
-/// Reads the catalog the flags name into a snapshot.
-pub fn load(common: &Common) -> Result<model::Snapshot, OpsError> {
+/// The catalog the flags name: its root, the databases `-d` selects, and the drills.
+fn load_catalog(
+    common: &Common,
+) -> Result<(Vec<model::DbFacts>, Vec<model::DrillFacts>), OpsError> {
     let root = common
         .backup_dir
         .as_deref()
@@ -22,7 +24,13 @@ pub fn load(common: &Common) -> Result<model::Snapshot, OpsError> {
     }
     let mut dbs = gather::catalog(root)?;
     dbs.retain(|d| common.select.wants(&d.label));
-    let drills = gather::drills(&root.join(gather::DRILLS_FILE))?;
+    dbs.sort_by(|a, b| a.label.cmp(&b.label));
+    Ok((dbs, gather::drills(&root.join(gather::DRILLS_FILE))?))
+}
+
+/// Reads the catalog the flags name into a snapshot.
+pub fn load(common: &Common) -> Result<model::Snapshot, OpsError> {
+    let (dbs, drills) = load_catalog(common)?;
     let snapshot = model::snapshot(&dbs, &drills, jiff::Timestamp::now());
     Ok(match &common.state_dir {
         Some(dir) => snapshot.with_state(gather::state(dir)?),
@@ -41,25 +49,6 @@ fn colour() -> bool {
         std::env::var("NO_COLOR").ok().as_deref(),
         std::env::var("TERM").ok().as_deref(),
     )
-}
-
-/// The sets of the databases the flags select, and the drills.
-fn load_sets(common: &Common) -> Result<(Vec<model::DbFacts>, Vec<model::DrillFacts>), OpsError> {
-    let root = common
-        .backup_dir
-        .as_deref()
-        .ok_or_else(ops_catalog::cli::backup_dir_missing)?;
-    if !root.is_dir() {
-        return Err(OpsError::new(
-            "catalog_missing",
-            Category::Io,
-            format!("{} is not a directory", root.display()),
-        ));
-    }
-    let mut dbs = gather::catalog(root)?;
-    dbs.retain(|d| common.select.wants(&d.label));
-    dbs.sort_by(|a, b| a.label.cmp(&b.label));
-    Ok((dbs, gather::drills(&root.join(gather::DRILLS_FILE))?))
 }
 
 /// The `health` document of a snapshot (or of the error that prevented one), and its
@@ -125,7 +114,7 @@ pub fn run(args: &Args) -> i32 {
             }
             overall.exit_code()
         }
-        Some(View::Sets) => match load_sets(&args.common) {
+        Some(View::Sets) => match load_catalog(&args.common) {
             Ok((dbs, drills)) if for_a_person(&args.common) => {
                 let now = jiff::Timestamp::now();
                 print!(
