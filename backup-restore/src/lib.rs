@@ -158,15 +158,7 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         _ => Mode::Refuse,
     };
     // Before any work (no download, no connection): a target never to touch.
-    plan::check_target(
-        &target,
-        if args.target.is_some() {
-            "--target"
-        } else {
-            "-d"
-        },
-        mode,
-    )?;
+    plan::check_target(&target, args.target.is_some(), mode)?;
     let admin = settings.for_database("postgres");
     // From a bucket: unsealed into a scratch catalog first, every signature and hash
     // checked on the way, which proves what verification would (the download is part of

@@ -71,8 +71,10 @@ pub const PROTECTED: [&str; 3] = ["template0", "template1", "postgres"];
 /// One exception, for disaster recovery: the backup of `postgres` itself (`-d postgres`,
 /// no `--target`) goes back into a new server's empty `postgres`, never replacing it
 /// (`--clean` and `--swap` are refused, and a `postgres` holding anything is not empty).
-pub fn check_target(target: &str, flag: &str, mode: Mode) -> Result<(), OpsError> {
-    let own_postgres = target == "postgres" && flag == "-d" && mode == Mode::Refuse;
+/// `named` says whether `--target` gave the name (else it is `-d`'s database).
+pub fn check_target(target: &str, named: bool, mode: Mode) -> Result<(), OpsError> {
+    let flag = if named { "--target" } else { "-d" };
+    let own_postgres = target == "postgres" && !named && mode == Mode::Refuse;
     if PROTECTED.contains(&target) && !own_postgres {
         return Err(OpsError::validation(
             "target_protected",
@@ -291,25 +293,25 @@ mod tests {
     #[test]
     fn templates_the_maintenance_database_and_connection_strings_are_refused() {
         for t in ["template0", "template1", "postgres"] {
-            let e = check_target(t, "--target", Mode::Refuse).unwrap_err();
+            let e = check_target(t, true, Mode::Refuse).unwrap_err();
             assert_eq!(e.code, "target_protected");
-            let e = check_target(t, "-d", Mode::Clean).unwrap_err();
+            let e = check_target(t, false, Mode::Clean).unwrap_err();
             assert_eq!(e.code, "target_protected");
         }
         // A new server's empty postgres takes its own backup back.
-        check_target("postgres", "-d", Mode::Refuse).unwrap();
+        check_target("postgres", false, Mode::Refuse).unwrap();
         for t in [
             "postgresql://u:Secret@h/db",
             "postgres://h/db",
             "host=h password=Secret dbname=x",
             "",
         ] {
-            let e = check_target(t, "--target", Mode::Refuse).unwrap_err();
+            let e = check_target(t, true, Mode::Refuse).unwrap_err();
             assert_eq!(e.code, "invalid_target");
             assert!(!e.message.contains("Secret"), "{}", e.message);
         }
         for t in ["shop", "Shop Ünïcode", "a-b.c", "postgres_copy"] {
-            check_target(t, "--target", Mode::Swap).unwrap();
+            check_target(t, true, Mode::Swap).unwrap();
         }
     }
 }

@@ -175,7 +175,7 @@ pub(crate) fn warn_if_none_passed(
     path: &str,
     emitter: &Emitter,
 ) {
-    if !infos.is_empty() && infos.iter().all(|s| s.failed) {
+    if !infos.is_empty() && infos.iter().all(|s| s.failed.is_some()) {
         emitter.emit(
             names::ROTATE_SKIPPED,
             Severity::Warning,
@@ -189,7 +189,10 @@ fn set_info(s: &SetRef) -> SetInfo {
     SetInfo {
         id: s.id.clone(),
         time: s.started(),
-        failed: s.read_verify().is_some_and(|r| r.verdict == Verdict::Fail),
+        failed: s
+            .read_verify()
+            .is_some_and(|r| r.verdict == Verdict::Fail)
+            .then(|| "its verification failed".to_string()),
         pinned: s.is_pinned(),
     }
 }

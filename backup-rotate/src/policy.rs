@@ -42,8 +42,9 @@ impl Rules {
 pub struct SetInfo {
     pub id: String,
     pub time: Timestamp,
-    /// Its verify.json says it failed.
-    pub failed: bool,
+    /// Why it counts as failed, if it does: its verification failed (verify.json, or the
+    /// last verification of the bucket), or the bucket's listing shows it damaged.
+    pub failed: Option<String>,
     pub pinned: bool,
 }
 
@@ -126,7 +127,9 @@ pub fn plan(sets: &[SetInfo], rules: &Rules, tz: &TimeZone) -> Vec<Decision> {
     let mut reasons: Vec<Vec<String>> = vec![Vec::new(); order.len()];
 
     // The sets that count: those whose verification did not fail.
-    let good: Vec<usize> = (0..order.len()).filter(|&i| !order[i].failed).collect();
+    let good: Vec<usize> = (0..order.len())
+        .filter(|&i| order[i].failed.is_none())
+        .collect();
     if good.is_empty() {
         return order
             .iter()
@@ -207,8 +210,8 @@ pub fn plan(sets: &[SetInfo], rules: &Rules, tz: &TimeZone) -> Vec<Decision> {
 /// Why a set no rule keeps goes: a failed one fills no period; any other was outnumbered
 /// by newer sets in every rule (said with the rules, so a reader can check the plan).
 fn why_deleted(s: &SetInfo, rules: &Rules) -> String {
-    if s.failed {
-        return "its verification failed: it fills no period and counts for no rule".into();
+    if let Some(why) = &s.failed {
+        return format!("{why}: it fills no period and counts for no rule");
     }
     let mut held = Vec::new();
     for (name, n) in [
@@ -278,7 +281,7 @@ mod tests {
         SetInfo {
             id: id.into(),
             time: at.parse().unwrap(),
-            failed: false,
+            failed: None,
             pinned: false,
         }
     }
@@ -307,7 +310,7 @@ mod tests {
                 SetInfo {
                     id: format!("s{d:02}"),
                     time: t,
-                    failed: false,
+                    failed: None,
                     pinned: false,
                 }
             })
@@ -477,7 +480,7 @@ mod tests {
             set("good", "2026-11-23T03:00:00Z"),
             set("old", "2026-11-01T03:00:00Z"),
         ];
-        sets[0].failed = true;
+        sets[0].failed = Some("its verification failed".into());
         sets[2].pinned = true;
         let rules = Rules {
             daily: 1,
@@ -497,7 +500,7 @@ mod tests {
             .iter()
             .cloned()
             .map(|mut s| {
-                s.failed = true;
+                s.failed = Some("its verification failed".into());
                 s
             })
             .collect();

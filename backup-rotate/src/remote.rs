@@ -29,7 +29,11 @@ fn infos(scanned: &SealedDir, failed: &[String]) -> Vec<SetInfo> {
         .map(|s| SetInfo {
             id: s.id.clone(),
             time: s.started(),
-            failed: !s.intact() || failed.contains(&s.id),
+            failed: s.damage_text().or_else(|| {
+                failed
+                    .contains(&s.id)
+                    .then(|| "its verification failed in the bucket".to_string())
+            }),
             pinned: scanned
                 .objects
                 .contains_key(&format!("{}/{KEEP_FILE}", s.id)),
@@ -97,16 +101,7 @@ pub(crate) fn execute(
         );
         crate::warn_if_none_passed(&infos, &database, &format!("{location}/{dir}"), emitter);
         let plan = policy::plan(&infos, rules, tz);
-        let damage: std::collections::HashMap<&str, String> = scanned
-            .sets
-            .iter()
-            .filter_map(|s| Some((s.id.as_str(), s.damage_text()?)))
-            .collect();
-        for mut d in plan {
-            // A damaged set goes for what is wrong with it, said in full.
-            if let (false, Some(why)) = (d.keep, damage.get(d.id.as_str())) {
-                d.reasons = vec![format!("{why}: it fills no period and counts for no rule")];
-            }
+        for d in plan {
             if d.keep {
                 tally.kept += 1;
                 emitter.emit(

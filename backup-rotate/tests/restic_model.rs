@@ -204,7 +204,7 @@ proptest! {
             .map(|(i, t)| SetInfo {
                 id: format!("s{i:03}"),
                 time: jiff::Timestamp::from_second(*t).unwrap(),
-                failed: false,
+                failed: None,
                 pinned: false,
             })
             .collect();

@@ -13,9 +13,7 @@ use crate::checks::{self, Evidence};
 use crate::{cli, freshness, gather, report_set, set_payload, Target};
 use ops_catalog::catalog::{self, CheckResult, CheckStatus, SetRef, Verdict};
 use ops_catalog::keys::{Identities, TrustedKey};
-use ops_catalog::sealed::open::{
-    check_descriptor, hash_objects, object_problems, scan_dir, set_dirs, unsigned_manifest,
-};
+use ops_catalog::sealed::open::{check_descriptor, hash_objects, scan_dir, set_dirs};
 use ops_catalog::sealed::open::{unseal_into, SealedSet};
 use ops_catalog::store::{self, Store, StoreError, StoreOptions};
 use ops_core::event::{Emitter, Severity};
@@ -116,7 +114,6 @@ impl Depth {
 fn light_checks(
     store: &dyn Store,
     set: &SealedSet,
-    objects: &BTreeMap<String, u64>,
     read_data: bool,
     trust: &TrustedKey,
 ) -> Result<Vec<CheckResult>, StoreError> {
@@ -131,7 +128,7 @@ fn light_checks(
                 set.envelope.objects.len()
             ),
         ),
-        match unsigned_manifest(&set.envelope) {
+        match &set.damage.unsigned_manifest {
             None => check(
                 "signature",
                 Pass,
@@ -140,10 +137,11 @@ fn light_checks(
                     trust.key_id()
                 ),
             ),
-            Some(why) => check("signature", Fail, why),
+            Some(why) => check("signature", Fail, why.clone()),
         },
     ];
-    let missing = object_problems(set, objects);
+    // Judged once, from the listing, by scan_dir.
+    let missing = set.damage.objects.clone();
     let present = missing.is_empty();
     out.push(judged(
         "files",
@@ -337,14 +335,7 @@ pub fn execute(
                 (Some(ids), Depth::Full) => full_checks(store, set, ids, &trust)?,
                 _ => (
                     None,
-                    light_checks(
-                        store,
-                        set,
-                        &scanned.objects,
-                        set_depth == Depth::Ciphertext,
-                        &trust,
-                    )
-                    .map_err(at)?,
+                    light_checks(store, set, set_depth == Depth::Ciphertext, &trust).map_err(at)?,
                 ),
             };
             let verdict = verdict_of(&checks);

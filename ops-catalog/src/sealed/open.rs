@@ -23,11 +23,10 @@ pub struct SealedSet {
     pub dir: String,
     pub id: String,
     pub envelope: Envelope,
-    /// What the listing shows to be wrong with it (see [`SealedSet::damage`]): objects
-    /// missing or of another size than the envelope says, no signed manifest. Such a set
-    /// cannot be restored; like a local set that failed verification it fills no
-    /// retention period and is never chosen in place of an intact one.
-    pub damage: Vec<String>,
+    /// What the listing shows to be wrong with it. Such a set cannot be restored; like a
+    /// local set that failed verification it fills no retention period and is never
+    /// chosen in place of an intact one.
+    pub damage: Damage,
     /// Objects under the set that its envelope does not name (nor are its signatures): a
     /// copy in progress, or left by one that was interrupted. Reported, deleted with the set.
     pub strays: Vec<String>,
@@ -35,6 +34,45 @@ pub struct SealedSet {
 
 /// The code of a sealed set that [`SealedSet::damage`] says cannot be restored.
 pub const SET_DAMAGED: &str = "set_damaged";
+
+/// What the listing of a sealed set shows to be wrong, judged once by [`scan_dir`]: each
+/// tool reads it (verification per check, the others as a whole), none recomputes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Damage {
+    /// Objects of the envelope missing, or of another size than it says.
+    pub objects: Vec<String>,
+    /// The manifest travelled without its signature: the catalog a set is unsealed into
+    /// trusts the key and refuses it (sets sealed before backup-copy signed what it
+    /// sealed can lack it).
+    pub unsigned_manifest: Option<String>,
+}
+
+impl Damage {
+    fn of(envelope: &Envelope, id: &str, listed: &BTreeMap<String, u64>) -> Damage {
+        let objects = envelope
+            .objects
+            .iter()
+            .filter_map(|o| match listed.get(&format!("{id}/{}", o.name)) {
+                None => Some(format!("{} is missing", o.name)),
+                Some(&n) if n != o.bytes => Some(format!(
+                    "{} has {n} bytes, its envelope says {}",
+                    o.name, o.bytes
+                )),
+                Some(_) => None,
+            })
+            .collect();
+        let unsigned_manifest = envelope.object_for(SIGNATURE_FILE).is_none().then(|| {
+            format!(
+                "its manifest travelled without {SIGNATURE_FILE}: a restore refuses it as unsigned; \
+                 copy the set again from the backup host's catalog (backup-copy signs what it seals)"
+            )
+        });
+        Damage {
+            objects,
+            unsigned_manifest,
+        }
+    }
+}
 
 impl SealedSet {
     pub fn started(&self) -> timefmt::Timestamp {
@@ -44,23 +82,19 @@ impl SealedSet {
     /// Whether the listing found nothing wrong with it (its ciphertext may still be
     /// altered: only reading it proves that).
     pub fn intact(&self) -> bool {
-        self.damage.is_empty()
+        self.damage == Damage::default()
     }
 
     /// What makes this set unrestorable, as one sentence; `None` when intact.
     pub fn damage_text(&self) -> Option<String> {
-        (!self.damage.is_empty()).then(|| format!("damaged: {}", self.damage.join("; ")))
-    }
-
-    /// What is wrong with `set` by the listing `objects` of its directory alone: every
-    /// object of the envelope must be there with its size, and the manifest must travel
-    /// with its signature, since the catalog a set is unsealed into trusts the key and
-    /// refuses an unsigned manifest (sets sealed before backup-copy signed what it
-    /// sealed can lack it).
-    pub fn judge(envelope: &Envelope, id: &str, objects: &BTreeMap<String, u64>) -> Vec<String> {
-        let mut out = object_problems_of(envelope, id, objects);
-        out.extend(unsigned_manifest(envelope));
-        out
+        let all: Vec<&str> = self
+            .damage
+            .objects
+            .iter()
+            .map(String::as_str)
+            .chain(self.damage.unsigned_manifest.as_deref())
+            .collect();
+        (!all.is_empty()).then(|| format!("damaged: {}", all.join("; ")))
     }
 }
 
@@ -164,7 +198,7 @@ pub fn scan_dir(
                 let set = SealedSet {
                     dir: dir.to_string(),
                     strays,
-                    damage: SealedSet::judge(&envelope, &id, &out.objects),
+                    damage: Damage::of(&envelope, &id, &out.objects),
                     id,
                     envelope,
                 };
@@ -275,42 +309,6 @@ pub fn check_descriptor(store: &dyn Store) -> Result<(), OpsError> {
         ));
     }
     Ok(())
-}
-
-/// Why a restore would refuse the manifest `envelope` carries as unsigned, if it would.
-pub fn unsigned_manifest(envelope: &Envelope) -> Option<String> {
-    envelope.object_for(SIGNATURE_FILE).is_none().then(|| {
-        format!(
-            "its manifest travelled without {SIGNATURE_FILE}: a restore refuses it as unsigned; \
-             copy the set again from the backup host's catalog (backup-copy signs what it seals)"
-        )
-    })
-}
-
-/// Objects of `set` missing from the listing or of another size than its envelope says.
-pub fn object_problems(set: &SealedSet, objects: &BTreeMap<String, u64>) -> Vec<String> {
-    object_problems_of(&set.envelope, &set.id, objects)
-}
-
-/// Objects of the set `id` missing from the listing or of another size than its envelope
-/// says.
-fn object_problems_of(
-    envelope: &Envelope,
-    id: &str,
-    objects: &BTreeMap<String, u64>,
-) -> Vec<String> {
-    envelope
-        .objects
-        .iter()
-        .filter_map(|o| match objects.get(&format!("{id}/{}", o.name)) {
-            None => Some(format!("{} is missing", o.name)),
-            Some(&n) if n != o.bytes => Some(format!(
-                "{} has {n} bytes, its envelope says {}",
-                o.name, o.bytes
-            )),
-            Some(_) => None,
-        })
-        .collect()
 }
 
 /// Downloads every object of `set` and checks its ciphertext's size and SHA-256 against
