@@ -49,7 +49,7 @@ pub struct Args {
     pub recipients_files: Vec<PathBuf>,
     /// Recovery from a sealed source only.
     #[command(flatten)]
-    pub identity: ops_catalog::cli::IdentityArgs,
+    pub identity: ops_offsite::cli::IdentityArgs,
     #[command(flatten)]
     pub signing: ops_catalog::cli::SigningArgs,
     #[command(flatten)]

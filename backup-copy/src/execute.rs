@@ -3,10 +3,10 @@
 
 use crate::plan::SourceSet;
 use ops_catalog::catalog::{Manifest, MANIFEST_FILE, SIGNATURE_FILE};
-use ops_catalog::store::{
+use ops_core::{Category, OpsError};
+use ops_offsite::backend::{
     check_source, check_written_size, PutMode, Store, StoreError, TransferError,
 };
-use ops_core::{Category, OpsError};
 use std::io::Read;
 
 /// What copying one set did.

@@ -8,7 +8,7 @@
 //!
 //! [`plan`] decides (pure: the mode, the source's sets, what the destination has, the
 //! flags → sets to copy and sets skipped with a reason); [`execute`] and
-//! `ops_catalog::sealed` copy one set (data first, the manifest or envelope last and
+//! `ops_offsite::sealed` copy one set (data first, the manifest or envelope last and
 //! create-only). Everything is reported as events; `--dry-run` reports the plan.
 
 pub mod cli;
@@ -17,15 +17,16 @@ pub mod plan;
 
 use execute::Copied;
 use ops_catalog::catalog::{encode_db_dir, Catalog, GLOBALS_DIR, MANIFEST_FILE};
-use ops_catalog::keys::{Identities, Recipients, SigningKey, TrustedKey};
+use ops_catalog::keys::{SigningKey, TrustedKey};
 use ops_catalog::lock::LockMode;
-use ops_catalog::sealed::open::{scan_dir, set_dirs, unseal_into, SET_DAMAGED};
-use ops_catalog::sealed::write::{journal_path, seal_set, SetToSeal};
-use ops_catalog::sealed::ENVELOPE_FILE;
-use ops_catalog::store::{self, PutMode, Store, StoreError, StoreOptions, TransferError};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::{Category, ExitCode, OpsError};
+use ops_offsite::backend::{self, PutMode, Store, StoreError, StoreOptions, TransferError};
+use ops_offsite::keys::{Identities, Recipients};
+use ops_offsite::sealed::open::{scan_dir, set_dirs, unseal_into, SET_DAMAGED};
+use ops_offsite::sealed::write::{journal_path, seal_set, SetToSeal};
+use ops_offsite::sealed::ENVELOPE_FILE;
 use plan::{Mode, Origin, SourceSet};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,7 +34,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
-pub use ops_catalog::sealed::{DESCRIPTOR, FORMAT_VERSION};
+pub use ops_offsite::sealed::{DESCRIPTOR, FORMAT_VERSION};
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
@@ -328,7 +329,7 @@ fn required<'a, T>(
 fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
     let keys = Keys::load(args)?;
     let mode = plan::mode(
-        ops_catalog::sealed::is_sealed_location(&args.source),
+        ops_offsite::sealed::is_sealed_location(&args.source),
         args.destination.starts_with("s3://"),
         keys.recipients.is_some(),
     )
@@ -348,7 +349,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                     "sealed sets are signed: pass --signing-key (a minisign key, `minisign -G -W`)",
                 )?;
             }
-            let dst = store::open_location(&args.destination, &options)
+            let dst = backend::open_location(&args.destination, &options)
                 .map_err(|e| e.to_ops_error("opening the destination"))?;
             // Shared: rotation cannot delete a set while it is being copied.
             let (catalog, lock) = Catalog::open(
@@ -383,11 +384,11 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                 .as_ref()
                 .ok_or_else(ops_catalog::cli::public_key_required)?;
             if keys.identities.is_none() {
-                return Err(ops_catalog::cli::identity_required());
+                return Err(ops_offsite::cli::identity_required());
             }
-            let src = store::open_location(&args.source, &options)
+            let src = backend::open_location(&args.source, &options)
                 .map_err(|e| e.to_ops_error("opening the source"))?;
-            ops_catalog::sealed::open::check_descriptor(src.as_ref())?;
+            ops_offsite::sealed::open::check_descriptor(src.as_ref())?;
             let sets = sealed_sets(src.as_ref(), trust, args, emitter)?;
             let root = Path::new(&args.destination).to_path_buf();
             let (catalog, lock) = if args.dry_run {

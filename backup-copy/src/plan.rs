@@ -2,7 +2,7 @@
 //! Pure: the executor asks the stores, this module only decides.
 
 use ops_catalog::catalog::{Manifest, Verdict};
-use ops_catalog::sealed::open::SealedSet;
+use ops_offsite::sealed::open::SealedSet;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

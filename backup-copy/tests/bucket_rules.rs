@@ -6,7 +6,7 @@
 mod common;
 
 use common::{read, rotate_remote, sealed_catalog, store, verify_remote};
-use ops_catalog::store::{PutMode, Store};
+use ops_offsite::backend::{PutMode, Store};
 use serde_json::Value;
 use std::process::Command;
 use testkit::keys::Keys;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{backup, copy, copy_cmd, store, verified_catalog};
-use ops_catalog::store::Store;
+use ops_offsite::backend::Store;
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;

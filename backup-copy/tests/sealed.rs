@@ -6,7 +6,7 @@ mod common;
 
 use common::{copy, copy_cmd, put, read, rotate_remote, rotate_remote_cmd, sealed_catalog};
 use common::{store, verified_catalog, verify_remote};
-use ops_catalog::store::Store;
+use ops_offsite::backend::Store;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

@@ -49,7 +49,7 @@ pub struct Args {
     #[command(flatten)]
     pub trust: ops_catalog::cli::TrustArgs,
     #[command(flatten)]
-    pub identity: ops_catalog::cli::IdentityArgs,
+    pub identity: ops_offsite::cli::IdentityArgs,
     /// Restore this set instead of the newest verified one.
     #[arg(long, value_name = "ID")]
     pub backup_id: Option<String>,

@@ -164,9 +164,9 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
     // checked on the way, which proves what verification would (the download is part of
     // the RTO).
     let fetched = match location.to_str() {
-        Some(l) if ops_catalog::sealed::is_sealed_location(l) => {
+        Some(l) if ops_offsite::sealed::is_sealed_location(l) => {
             let (trust, identities) = (args.trust.require()?, args.identity.require()?);
-            Some(ops_restore::fetch::fetch(&ops_restore::fetch::Request {
+            Some(ops_offsite::fetch::fetch(&ops_offsite::fetch::Request {
                 location: l,
                 db: &db,
                 backup_id: args.backup_id.as_deref(),
@@ -178,7 +178,7 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         _ => None,
     };
     if let Some(f) = &fetched {
-        ops_restore::fetch::report_passed_over(f, &db, emitter);
+        ops_offsite::fetch::report_passed_over(f, &db, emitter);
     }
     let root = fetched
         .as_ref()

@@ -100,7 +100,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     let tz = policy::parse_timezone(&args.timezone)
         .map_err(|e| OpsError::validation("invalid_timezone", e))?;
     if let Some(location) = root.to_str() {
-        if ops_catalog::sealed::is_sealed_location(location) {
+        if ops_offsite::sealed::is_sealed_location(location) {
             return remote::execute(args, location, &rules, &tz, emitter, tally);
         }
     }

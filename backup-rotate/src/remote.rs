@@ -10,12 +10,12 @@
 use crate::policy::{self, Rules, SetInfo};
 use crate::{cli, Tally};
 use ops_catalog::catalog::KEEP_FILE;
-use ops_catalog::sealed::open::{check_descriptor, scan_dir, set_dirs, SealedDir};
-use ops_catalog::sealed::write::delete_sealed;
-use ops_catalog::store::{self, Store, StoreError, StoreOptions};
 use ops_core::event::{Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::OpsError;
+use ops_offsite::backend::{self, Store, StoreError, StoreOptions};
+use ops_offsite::sealed::open::{check_descriptor, scan_dir, set_dirs, SealedDir};
+use ops_offsite::sealed::write::delete_sealed;
 use serde_json::json;
 
 /// What a sealed directory's sets are to the policy: no verify record lives in a bucket;
@@ -65,7 +65,7 @@ pub(crate) fn execute(
         ));
     }
     let trust = args.trust.require()?;
-    let store = store::open_location(location, &StoreOptions::default())
+    let store = backend::open_location(location, &StoreOptions::default())
         .map_err(|e| e.to_ops_error("opening the catalog"))?;
     let store: &dyn Store = store.as_ref();
     check_descriptor(store)?;
@@ -73,7 +73,7 @@ pub(crate) fn execute(
     let now = jiff::Timestamp::now();
     // What the last verification of this bucket (`PGOPS_STATE_DIR`) found failed, as a
     // local set's verify.json: e.g. a ciphertext altered in place, which no listing shows.
-    let remotely_failed = ops_catalog::sealed::remotely_failed(location);
+    let remotely_failed = ops_offsite::sealed::remotely_failed(location);
     for (dir, database) in set_dirs(store, |l| args.select.wants(l)).map_err(at)? {
         let scanned = scan_dir(store, &dir, &trust, now).map_err(at)?;
         let path = |id: &str| format!("{location}/{dir}/{id}");

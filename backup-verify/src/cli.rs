@@ -50,7 +50,7 @@ pub struct Args {
     pub read_data_subset: Option<crate::remote::Subset>,
     /// With a sealed catalog, the identity gives the full proof (decode, structure, rows).
     #[command(flatten)]
-    pub identity: ops_catalog::cli::IdentityArgs,
+    pub identity: ops_offsite::cli::IdentityArgs,
     /// A database whose newest passing set is older than this is stale.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "26h", value_name = "DURATION")]
     pub max_age: Duration,

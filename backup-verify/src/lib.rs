@@ -103,7 +103,7 @@ fn execute(
     emitter: &Emitter,
 ) -> Result<(ExitCode, serde_json::Value), OpsError> {
     if let Some(location) = args.catalog.backup_dir.as_deref().and_then(|d| d.to_str()) {
-        if ops_catalog::sealed::is_sealed_location(location) {
+        if ops_offsite::sealed::is_sealed_location(location) {
             return remote::execute(args, location, emitter);
         }
     }

@@ -12,13 +12,14 @@
 use crate::checks::{self, Evidence};
 use crate::{cli, freshness, gather, report_set, set_payload, Target};
 use ops_catalog::catalog::{self, CheckResult, CheckStatus, SetRef, Verdict};
-use ops_catalog::keys::{Identities, TrustedKey};
-use ops_catalog::sealed::open::{check_descriptor, hash_objects, scan_dir, set_dirs};
-use ops_catalog::sealed::open::{unseal_into, SealedSet};
-use ops_catalog::store::{self, Store, StoreError, StoreOptions};
+use ops_catalog::keys::TrustedKey;
 use ops_core::event::{Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::{Category, ExitCode, OpsError};
+use ops_offsite::backend::{self, Store, StoreError, StoreOptions};
+use ops_offsite::keys::Identities;
+use ops_offsite::sealed::open::{check_descriptor, hash_objects, scan_dir, set_dirs};
+use ops_offsite::sealed::open::{unseal_into, SealedSet};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -242,7 +243,7 @@ fn record(
     let location = ops_core::redact::scrub(location.trim_end_matches('/'));
     let location = location.as_str();
     ops_core::state::write_record(
-        &ops_catalog::sealed::remote_verify_record(location),
+        &ops_offsite::sealed::remote_verify_record(location),
         &json!({"v": 1, "location": location, "verified_at": ops_core::timefmt::now_rfc3339(),
                 "depth": depth.name(), "correlation_id": emitter.correlation_id(),
                 "databases": databases, "failed": failed}),
@@ -265,7 +266,7 @@ pub fn execute(
         (None, true) => Depth::Ciphertext,
         (None, false) => Depth::Presence,
     };
-    let store = store::open_location(location, &StoreOptions::default())
+    let store = backend::open_location(location, &StoreOptions::default())
         .map_err(|e| e.to_ops_error("opening the catalog"))?;
     let store = store.as_ref();
     check_descriptor(store)?;

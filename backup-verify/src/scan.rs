@@ -1,8 +1,8 @@
 //! One pass over a stored file: the catalog's reader hashes and decodes it
-//! ([`ops_catalog::stored::scan_file`]), and pg-archive reads the decoded bytes as they come.
+//! ([`ops_catalog::codec::scan_file`]), and pg-archive reads the decoded bytes as they come.
 
-use ops_catalog::stored;
-pub use ops_catalog::stored::{Decoded, Layout};
+use ops_catalog::codec;
+pub use ops_catalog::codec::{Decoded, Layout};
 use pg_archive::{ArchiveError, Reader, Summary};
 use std::io;
 use std::path::Path;
@@ -27,7 +27,7 @@ pub fn scan_file(
 ) -> io::Result<Scan> {
     let mut reader = Reader::new();
     let mut failed: Option<ArchiveError> = None;
-    let s = stored::scan_file(path, layout, &mut |bytes: &[u8]| {
+    let s = codec::scan_file(path, layout, &mut |bytes: &[u8]| {
         progress.inc(bytes.len() as u64);
         if failed.is_none() {
             failed = reader.feed(bytes).err();

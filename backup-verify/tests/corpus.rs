@@ -444,7 +444,7 @@ fn framed_files_are_held_to_their_frame_size() {
         serde_json::from_slice(&std::fs::read(c.set.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(
         m["files"][0]["frame_raw_bytes"],
-        ops_catalog::frames::FRAME_RAW as u64
+        ops_catalog::codec::frames::FRAME_RAW as u64
     );
     assert_eq!(verify(&c.root, &[]).code, 0);
     edit_manifest(&c, |m| m["files"][0]["frame_raw_bytes"] = 1024.into());

@@ -703,14 +703,20 @@ impl Catalog {
     }
 }
 
+/// The file that makes a catalog self-describing (a copy's layout, format and keys): a new
+/// machine reads it with no local state.
+pub const DESCRIPTOR: &str = "pgops-catalog.json";
+/// Where backup-copy keeps its journals of copies to off-site stores, in the source catalog.
+pub const COPY_STATE_DIR: &str = ".copy-state";
+
 /// What pgops itself keeps at a catalog's root besides database directories: the lock,
 /// the drill history, backup-copy's journals and a copy's descriptor. Never reported as
 /// unknown.
 pub const OWN_ENTRIES: [&str; 4] = [
     ".lock",
     crate::drills::DRILLS_FILE,
-    crate::sealed::write::COPY_STATE_DIR,
-    crate::sealed::DESCRIPTOR,
+    COPY_STATE_DIR,
+    DESCRIPTOR,
 ];
 
 /// "the catalog has no database …" naming those it has: the error of every tool given a

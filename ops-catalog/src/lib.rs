@@ -7,19 +7,17 @@
 //!   its summary and by ops-status.
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`input`]: the sets a previous tool named on stdin (`tool -`).
-//! - [`keys`]: signing (minisign) and encryption (age) keys of signed and encrypted sets.
-//! - [`frames`]: zstd in independent frames, compressed and decoded on every core.
-//! - [`store`]: where a catalog lives: a local directory or an S3 bucket, one trait.
-//! - [`sealed`]: sets as they lie off-site: age-encrypted objects and a signed envelope.
-//! - [`stored`]: the one reader and writer of stored files (hashing, compression).
+//! - [`keys`]: the minisign keys that sign sets and check them.
+//! - [`codec`]: how a set's files are encoded: the one reader and writer of stored files
+//!   (hashing, compression in independent zstd frames decoded on every core).
+//!
+//! Where sets lie off-site (S3 buckets, sealed directories), encryption and the transport
+//! are the `ops-offsite` crate's: a tool that never touches a bucket does not compile them.
 
 pub mod catalog;
 pub mod cli;
+pub mod codec;
 pub mod drills;
-pub mod frames;
 pub mod input;
 pub mod keys;
 pub mod lock;
-pub mod sealed;
-pub mod store;
-pub mod stored;

@@ -3,13 +3,11 @@
 //!
 //! - [`restore`]: pg_restore (streamed, or `--jobs` from a patched temporary file) and
 //!   psql for plain-format and globals sets, supervised and stoppable.
-//! - [`fetch`]: a set (and the globals) unsealed from a bucket into a scratch catalog.
 //! - [`owned`]: databases a run creates and owns (marked, locked), and what dead runs left.
 //! - [`globals`]: what of a globals set is replayed into a live server (missing roles only).
 //! - [`proof`]: what a restore is checked against: every manifest table with exactly its
 //!   rows, the large objects, the operator's SQL checks, the live source.
 
-pub mod fetch;
 pub mod globals;
 pub mod owned;
 pub mod proof;

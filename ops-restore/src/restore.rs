@@ -85,7 +85,7 @@ impl Restore<'_> {
     }
 
     fn decoded(&self, archive: &Path, m: &Manifest) -> Result<Box<dyn Read + Send>, OpsError> {
-        ops_catalog::stored::open_decoded(archive, m.compression.algorithm)
+        ops_catalog::codec::open_decoded(archive, m.compression.algorithm)
             .map_err(|e| OpsError::io(format!("opening {}", archive.display()), &e))
     }
 
@@ -155,7 +155,7 @@ impl Restore<'_> {
         to: &Path,
         bar: &progress::Bar,
     ) -> Result<(), OpsError> {
-        let mut src = ops_catalog::stored::open_decoded(archive, algorithm)
+        let mut src = ops_catalog::codec::open_decoded(archive, algorithm)
             .map_err(|e| OpsError::io("opening the archive", &e))?;
         let file = ops_core::atomic::create_private_file(to)
             .map_err(|e| OpsError::io("creating the temporary archive", &e))?;

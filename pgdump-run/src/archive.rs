@@ -1,10 +1,10 @@
 //! The archive file: pg_dump's stream written by the catalog's one writer
-//! ([`ops_catalog::stored::write_stored`]) while pg-archive reads every chunk, so the set's
+//! ([`ops_catalog::codec::write_stored`]) while pg-archive reads every chunk, so the set's
 //! row counts come from exactly the bytes that were stored.
 
 use ops_catalog::catalog::Compression;
-use ops_catalog::stored;
-pub use ops_catalog::stored::StreamError;
+use ops_catalog::codec;
+pub use ops_catalog::codec::StreamError;
 use pg_archive::{ArchiveError, Reader, Summary};
 use std::fs::File;
 use std::io::Read;
@@ -12,7 +12,7 @@ use std::io::Read;
 /// What one pass produced: the stored file, and the archive as pg-archive read it.
 #[derive(Debug)]
 pub struct Written {
-    pub stored: stored::Written,
+    pub stored: codec::Written,
     pub summary: Summary,
 }
 
@@ -25,7 +25,7 @@ pub fn write_archive(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Written, StreamError<ArchiveError>> {
     let mut parser = Reader::new();
-    let w = stored::write_stored(src, file, compression, &mut |b| parser.feed(b), progress)?;
+    let w = codec::write_stored(src, file, compression, &mut |b| parser.feed(b), progress)?;
     let summary = parser.finish().map_err(StreamError::Observed)?;
     Ok(Written { stored: w, summary })
 }

@@ -292,7 +292,7 @@ fn keep_server_files(
         let path = partial.join(&file_name);
         let file = atomic::create_private_file(&path)
             .map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
-        let w = ops_catalog::stored::write_stored(
+        let w = ops_catalog::codec::write_stored(
             text.as_bytes(),
             file,
             ctx.compression,
@@ -300,11 +300,11 @@ fn keep_server_files(
             &mut |_| {},
         )
         .map_err(|e| match e {
-            ops_catalog::stored::StreamError::Read(e)
-            | ops_catalog::stored::StreamError::Write(e) => {
+            ops_catalog::codec::StreamError::Read(e)
+            | ops_catalog::codec::StreamError::Write(e) => {
                 OpsError::io(format!("writing {}", path.display()), &e)
             }
-            ops_catalog::stored::StreamError::Observed(never) => match never {},
+            ops_catalog::codec::StreamError::Observed(never) => match never {},
         })?;
         entries.push(FileEntry {
             name: file_name,

@@ -73,7 +73,7 @@ pub struct DrillArgs {
     #[arg(long, value_name = "ID")]
     pub backup_id: Option<String>,
     #[command(flatten)]
-    pub identity: ops_catalog::cli::IdentityArgs,
+    pub identity: ops_offsite::cli::IdentityArgs,
     /// Restore into a private temporary cluster, not the target server.
     #[arg(long)]
     pub ephemeral: bool,

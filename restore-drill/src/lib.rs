@@ -11,7 +11,8 @@ pub mod history;
 pub mod target;
 
 // The restore machinery is shared with backup-restore (ops-restore).
-pub use ops_restore::{fetch, proof, restore};
+pub use ops_offsite::fetch;
+pub use ops_restore::{proof, restore};
 
 use ops_catalog::catalog::{Catalog, CheckResult, CheckStatus, CheckedSet, SetKind, Verdict};
 use ops_catalog::input;
@@ -305,7 +306,7 @@ fn resolve_inputs(
 /// Phase 1: the archive's size and SHA-256 against the manifest, before anything is
 /// created or restored.
 fn checksum(archive: &std::path::Path, file: &ops_catalog::catalog::FileEntry) -> CheckResult {
-    let sum = ops_catalog::stored::sha256_file(archive);
+    let sum = ops_catalog::codec::sha256_file(archive);
     let ok = matches!(&sum, Ok((n, sha)) if *n == file.bytes && *sha == file.sha256);
     check(
         "checksum",
@@ -451,7 +452,7 @@ fn drill(
     let inputs = resolve_inputs(args, events)?;
     let stop = StopSignal::install(None)?;
     let remote = match inputs.root.to_str() {
-        Some(l) if ops_catalog::sealed::is_sealed_location(l) => {
+        Some(l) if ops_offsite::sealed::is_sealed_location(l) => {
             let (trust, identities) = (args.trust.require()?, args.identity.require()?);
             Some(fetch::fetch(&fetch::Request {
                 location: l,

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use ops_catalog::store::{s3::S3Store, PutMode, Store, StoreOptions};
+use ops_offsite::backend::{s3::S3Store, PutMode, Store, StoreOptions};
 use serde_json::Value;
 use std::io::Read;
 use std::process::Command;

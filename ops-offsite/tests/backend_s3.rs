@@ -1,7 +1,7 @@
 //! The S3 store against a real S3-compatible server process on loopback (moto), and the
 //! local store against a directory: the same calls, the same answers.
 
-use ops_catalog::store::{open_location, s3::S3Store, PutMode, Store, StoreOptions};
+use ops_offsite::backend::{open_location, s3::S3Store, PutMode, Store, StoreOptions};
 use std::io::Read;
 use std::time::Duration;
 use testkit::s3::S3Server;
@@ -145,7 +145,7 @@ fn a_profile_alone_reaches_the_store() {
             "a/b",
             &mut &b"x"[..],
             None,
-            ops_catalog::store::PutMode::Overwrite,
+            ops_offsite::backend::PutMode::Overwrite,
         )
         .unwrap();
     let home = tempfile::tempdir().unwrap();
@@ -187,7 +187,7 @@ fn wrong_credentials_are_denied() {
         "a/b",
         &mut &b"x"[..],
         None,
-        ops_catalog::store::PutMode::Overwrite,
+        ops_offsite::backend::PutMode::Overwrite,
     )
     .unwrap();
     let env = env_of(&server);
@@ -202,7 +202,7 @@ fn wrong_credentials_are_denied() {
             "a/c",
             &mut &b"x"[..],
             None,
-            ops_catalog::store::PutMode::Overwrite,
+            ops_offsite::backend::PutMode::Overwrite,
         )
         .unwrap_err(),
     ] {

@@ -4,10 +4,11 @@
 
 use super::{is_envelope_signature, key, Envelope, ENVELOPE_FILE, ENVELOPE_FORMAT};
 use super::{DESCRIPTOR, ENVELOPE_VERSION, FORMAT_VERSION};
-use crate::catalog::{self, Manifest, MANIFEST_FILE, PARTIAL_PREFIX, SIGNATURE_FILE};
-use crate::keys::{Identities, TrustedKey, SIGNATURE_INVALID};
-use crate::store::{Hashing, Stored};
-use crate::store::{Store, StoreError};
+use crate::backend::{Hashing, Stored};
+use crate::backend::{Store, StoreError};
+use crate::keys::Identities;
+use ops_catalog::catalog::{self, Manifest, MANIFEST_FILE, PARTIAL_PREFIX, SIGNATURE_FILE};
+use ops_catalog::keys::{TrustedKey, SIGNATURE_INVALID};
 use ops_core::{atomic, timefmt, Category, OpsError};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -322,7 +323,7 @@ pub fn hash_objects(store: &dyn Store, set: &SealedSet) -> Result<(Vec<String>, 
         let mut h = Hashing::new(store.open(&k)?);
         io::copy(&mut h, &mut io::sink())
             .map_err(|e| StoreError::Other(format!("reading {k}: {e}")))?;
-        let Stored { size, sha256: sha } = h.stored();
+        let Stored { size, sha256: sha } = crate::backend::stored(h);
         read += size;
         if size != o.bytes || sha != o.sha256 {
             problems.push(format!(
@@ -376,12 +377,12 @@ fn unseal_object(
         out.flush()
             .and_then(|()| out.sync_all())
             .map_err(|e| OpsError::io(format!("writing {}", path.display()), &e))?;
-        let done = plain.stored();
+        let done = crate::backend::stored(plain);
         (plain_size, plain_sha) = (done.size, done.sha256);
     }
     // Whatever follows the age stream counts too.
     io::copy(&mut cipher, &mut io::sink()).map_err(|e| OpsError::io(format!("reading {k}"), &e))?;
-    let Stored { size, sha256: sha } = cipher.stored();
+    let Stored { size, sha256: sha } = crate::backend::stored(cipher);
     if size != o.bytes || sha != o.sha256 {
         return Err(integrity(
             "object_altered",

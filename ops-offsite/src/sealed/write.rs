@@ -9,10 +9,11 @@
 
 use super::{envelope_signature_name, key, Envelope, SealedObject, AGE_SUFFIX};
 use super::{ENVELOPE_FILE, ENVELOPE_FORMAT, ENVELOPE_VERSION};
-use crate::catalog::{Manifest, SetKind, GLOBALS_DIR, MANIFEST_FILE, SIGNATURE_FILE};
-use crate::keys::{Recipients, SigningKey};
-use crate::store::Hashing;
-use crate::store::{check_source, check_written_size, PutMode, Store, StoreError, TransferError};
+use crate::backend::Hashing;
+use crate::backend::{check_source, check_written_size, PutMode, Store, StoreError, TransferError};
+use crate::keys::Recipients;
+use ops_catalog::catalog::{Manifest, SetKind, GLOBALS_DIR, MANIFEST_FILE, SIGNATURE_FILE};
+use ops_catalog::keys::SigningKey;
 use ops_core::{atomic, Category, OpsError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -112,7 +113,7 @@ fn seal_stream(
             })?;
             io::copy(&mut plain, &mut w)?;
             w.finish()?.flush()?;
-            let done = plain.stored();
+            let done = crate::backend::stored(plain);
             Ok((done.size, done.sha256))
         })();
         if let Err(e) = &sealed {
@@ -145,7 +146,7 @@ pub struct Journal {
 }
 
 /// Where journals live: `<source catalog>/.copy-state/<store id>/<dir>/<id>.json`.
-pub const COPY_STATE_DIR: &str = ".copy-state";
+pub use ops_catalog::catalog::COPY_STATE_DIR;
 
 /// The journal file of the set `dir/id` copied to `location`.
 pub fn journal_path(source_root: &Path, location: &str, dir: &str, id: &str) -> PathBuf {
@@ -242,7 +243,7 @@ fn travelling(s: &SetToSeal<'_>, signing: &SigningKey) -> io::Result<Vec<Travell
         out.push(own(SIGNATURE_FILE));
     } else {
         let text = std::fs::read(s.path.join(MANIFEST_FILE))?;
-        let signature = crate::catalog::sign_manifest(signing, s.manifest, &text);
+        let signature = ops_catalog::catalog::sign_manifest(signing, s.manifest, &text);
         out.push(Travelling {
             file: MANIFEST_FILE.into(),
             expected: None,
@@ -290,13 +291,13 @@ pub fn seal_set(
     atomic::create_private_dir_all(parent).map_err(|e| {
         TransferError::Set(OpsError::io(format!("creating {}", parent.display()), &e))
     })?;
-    let _owner = crate::lock::CatalogLock::acquire_file(
+    let _owner = ops_catalog::lock::CatalogLock::acquire_file(
         &journal.with_extension("lock"),
-        crate::lock::LockMode::Exclusive,
+        ops_catalog::lock::LockMode::Exclusive,
         std::time::Duration::ZERO,
     )
     .map_err(|e| match e {
-        crate::lock::LockError::Busy(_) => TransferError::Busy,
+        ops_catalog::lock::LockError::Busy(_) => TransferError::Busy,
         e => TransferError::Set(e.to_ops_error()),
     })?;
     let mut j = read_journal(journal);

@@ -17,8 +17,8 @@
 //! content checksum (or gzip's CRC-32) covers what the compressor was given, the stored
 //! SHA-256 what it wrote.
 
+use super::frames;
 use crate::catalog::{Algorithm, Compression};
-use crate::frames;
 use ops_core::parallel::{self, Ordered};
 use sha2::{Digest, Sha256};
 use std::fs::File;

@@ -329,7 +329,7 @@ impl Store for S3Store {
         let part = part_size(size_hint);
         let mut src = Hashing::new(src);
         let mut buf = vec![0u8; part];
-        let n = src.fill(&mut buf, key)?;
+        let n = super::fill(&mut src, &mut buf, key)?;
         if n < part {
             buf.truncate(n);
             let opts = PutOptions {
@@ -341,7 +341,7 @@ impl Store for S3Store {
             };
             self.wait(self.store.put_opts(&path, PutPayload::from(buf), opts))?
                 .map_err(|e| classify(e, key))?;
-            return Ok(src.stored());
+            return Ok(super::stored(src));
         }
         if mode == PutMode::Create {
             return Err(StoreError::Invalid(format!(
@@ -359,7 +359,7 @@ impl Store for S3Store {
             loop {
                 self.wait(w.wait_for_capacity(parts_in_flight(part)))?
                     .map_err(|e| classify(e, key))?;
-                let n = src.fill(&mut buf, key)?;
+                let n = super::fill(&mut src, &mut buf, key)?;
                 if n == 0 {
                     return Ok(());
                 }
@@ -369,7 +369,7 @@ impl Store for S3Store {
         match sent {
             Ok(()) => {
                 self.wait(w.finish())?.map_err(|e| classify(e, key))?;
-                Ok(src.stored())
+                Ok(super::stored(src))
             }
             Err(e) => {
                 // Abort, so that the store keeps no orphan parts (bounded: the abort is

@@ -4,11 +4,12 @@
 //! it is decrypted; the restore (or drill) then runs on it as on any local set. The
 //! download is part of the restore, so it is part of the RTO (`download_ms` says how much).
 
+use crate::backend::{self, Store, StoreOptions};
+use crate::keys::Identities;
+use crate::sealed::open::{check_descriptor, scan_dir, unseal_into};
+use crate::sealed::open::{SealedDir, SealedSet, SET_DAMAGED};
 use ops_catalog::catalog::{encode_db_dir, GLOBALS_DIR};
-use ops_catalog::keys::{Identities, TrustedKey};
-use ops_catalog::sealed::open::{check_descriptor, scan_dir, unseal_into};
-use ops_catalog::sealed::open::{SealedDir, SealedSet, SET_DAMAGED};
-use ops_catalog::store::{self, Store, StoreOptions};
+use ops_catalog::keys::TrustedKey;
 use ops_core::{timefmt, Category, OpsError};
 use std::time::Instant;
 
@@ -180,11 +181,11 @@ fn is_set_fault(e: &OpsError) -> bool {
 pub fn fetch(req: &Request<'_>) -> Result<Fetched, OpsError> {
     let started = Instant::now();
     let (location, db, trust, identities) = (req.location, req.db, req.trust, req.identities);
-    let store = store::open_location(location, &StoreOptions::default())
+    let store = backend::open_location(location, &StoreOptions::default())
         .map_err(|e| e.to_ops_error("opening the catalog"))?;
     let store: &dyn Store = store.as_ref();
     check_descriptor(store)?;
-    let at = |e: ops_catalog::store::StoreError| e.to_ops_error(&format!("reading {location}"));
+    let at = |e: crate::backend::StoreError| e.to_ops_error(&format!("reading {location}"));
     let now = jiff::Timestamp::now();
     let dir = encode_db_dir(db);
     let scanned = scan_dir(store, &dir, trust, now).map_err(at)?;

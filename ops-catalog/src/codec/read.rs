@@ -24,8 +24,8 @@
 //! Buffers travel back through a second channel, so the pass allocates a few MiB once.
 //! A decode error does not stop the read: the checksum still covers every byte.
 
+use super::frames;
 use crate::catalog::Algorithm;
-use crate::frames;
 use ops_core::parallel::{self, Ordered};
 use sha2::{Digest, Sha256};
 use std::fs::File;

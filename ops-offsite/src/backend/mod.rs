@@ -9,6 +9,7 @@ pub mod local;
 mod profile;
 pub mod s3;
 
+pub use ops_catalog::codec::Hashing;
 use ops_core::{Category, OpsError};
 use std::io::Read;
 use std::time::Duration;
@@ -254,49 +255,21 @@ pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Counts and hashes what is read through it: how every store's writer knows what it
-/// stored, and how a sealed object's plaintext and ciphertext are hashed as they stream
-/// (one hashing reader in the catalog).
-pub(crate) struct Hashing<R> {
-    src: R,
-    hash: sha2::Sha256,
-    size: u64,
+/// Fills `buf` from a hashing reader as far as the source allows (0 at its end), as a store
+/// error naming the object being written.
+pub(crate) fn fill<R: Read>(
+    src: &mut Hashing<R>,
+    buf: &mut [u8],
+    key: &str,
+) -> Result<usize, StoreError> {
+    ops_core::chunks::read_full(src, buf)
+        .map_err(|e| StoreError::Other(format!("reading the source of {key}: {e}")))
 }
 
-impl<R: Read> Hashing<R> {
-    pub(crate) fn new(src: R) -> Hashing<R> {
-        use sha2::Digest;
-        Hashing {
-            src,
-            hash: sha2::Sha256::new(),
-            size: 0,
-        }
-    }
-
-    /// Fills `buf` as far as the source allows (0 at its end), as a store error.
-    pub(crate) fn fill(&mut self, buf: &mut [u8], key: &str) -> Result<usize, StoreError> {
-        ops_core::chunks::read_full(self, buf)
-            .map_err(|e| StoreError::Other(format!("reading the source of {key}: {e}")))
-    }
-
-    /// What went through: its size and SHA-256.
-    pub(crate) fn stored(self) -> Stored {
-        use sha2::Digest;
-        Stored {
-            size: self.size,
-            sha256: hex::encode(self.hash.finalize()),
-        }
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        let n = self.src.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
+/// What went through a hashing reader.
+pub(crate) fn stored<R>(h: Hashing<R>) -> Stored {
+    let (size, sha256) = h.finish();
+    Stored { size, sha256 }
 }
 
 #[cfg(test)]

@@ -142,7 +142,7 @@ impl Store for LocalStore {
         let mut src = Hashing::new(src);
         let mut buf = vec![0u8; ops_core::chunks::CHUNK];
         let written = loop {
-            match src.fill(&mut buf, key) {
+            match super::fill(&mut src, &mut buf, key) {
                 Ok(0) => break f.sync_all().map_err(|e| io_error(&tmp, e)),
                 Ok(n) => {
                     if let Err(e) = f.write_all(&buf[..n]) {
@@ -152,7 +152,7 @@ impl Store for LocalStore {
                 Err(e) => break Err(e),
             }
         }
-        .map(|()| src.stored());
+        .map(|()| super::stored(src));
         ops_core::failpoint::hit("store.local.before_place");
         let placed = written.and_then(|s| {
             match mode {

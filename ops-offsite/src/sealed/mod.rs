@@ -25,7 +25,7 @@
 pub mod open;
 pub mod write;
 
-use crate::catalog::SetKind;
+use ops_catalog::catalog::SetKind;
 use serde::{Deserialize, Serialize};
 
 pub const ENVELOPE_FILE: &str = "envelope.json";
@@ -120,8 +120,6 @@ pub fn is_sealed_location(location: &str) -> bool {
             .is_some_and(|v| v["layout"] == "sealed")
 }
 
-/// The file that makes a catalog self-describing: a new machine reads it with no local
-/// state.
-pub const DESCRIPTOR: &str = "pgops-catalog.json";
+pub use ops_catalog::catalog::DESCRIPTOR;
 /// The layout version this build writes and reads.
 pub const FORMAT_VERSION: u64 = 1;

@@ -1,0 +1,20 @@
+//! pgops off-site: where sets lie outside the backup host, and how they get there and back.
+//!
+//! - [`backend`]: where bytes lie: a local directory or an S3-compatible bucket, behind one
+//!   small synchronous trait; [`backend::open_location`] is the only place that tells a
+//!   bucket from a directory.
+//! - [`keys`]: the age half of the keys (recipients that copies are encrypted to, the
+//!   identities that open them).
+//! - [`sealed`]: sets as they lie off-site: age-encrypted objects and a signed envelope,
+//!   sealed from a local set and unsealed back into one.
+//! - [`fetch`]: the set a restore or a drill takes from a sealed catalog.
+//! - [`cli`]: the flags of tools that read sealed catalogs.
+//!
+//! Only the tools that touch a bucket depend on this crate: pgdump-run, port-audit and
+//! ops-status compile no object store, async runtime, TLS stack or age.
+
+pub mod backend;
+pub mod cli;
+pub mod fetch;
+pub mod keys;
+pub mod sealed;
