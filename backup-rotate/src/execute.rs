@@ -1,6 +1,9 @@
 //! Applying a plan: the only code of backup-rotate that changes the disk.
 
-use ops_catalog::catalog::{self, Catalog, DirSets, SetDir, SetRef};
+use crate::policy::Decision;
+use crate::Tally;
+use ops_catalog::catalog::{self, Catalog, SetDir};
+use ops_catalog::sets::{ScannedDir, Sets, SetsDir};
 use ops_core::atomic;
 use ops_core::event::{actor, Emitter, Severity};
 use ops_core::event_names as names;
@@ -17,124 +20,104 @@ pub fn deletion_event(dry_run: bool) -> &'static str {
     }
 }
 
-/// Deletes one set (unless `dry_run`) and reports it with why; false if the deletion failed.
-pub fn delete(
-    set: &SetRef,
-    database: &str,
-    reasons: &[String],
+/// Applies the plan of one directory: reports what is kept, deletes (unless `dry_run`)
+/// what goes, with why. A set whose deletion failed is counted and reported; a storage
+/// that cannot be reached stops the run.
+pub(crate) fn apply(
+    sets: &dyn Sets,
+    dir: &SetsDir,
+    scan: &ScannedDir,
+    plan: &[Decision],
     dry_run: bool,
     emitter: &Emitter,
-) -> bool {
-    let result = if dry_run {
-        Ok(())
-    } else {
-        catalog::delete_set(set)
-    };
-    let mut payload = json!({"database": database, "id": set.id, "path": set.path.display().to_string(),
-                             "reasons": reasons, "dry_run": dry_run});
-    match result {
-        Ok(()) => {
-            emitter.emit(deletion_event(dry_run), Severity::Info, payload);
-            true
+    tally: &mut Tally,
+) -> Result<(), OpsError> {
+    for d in plan {
+        let place = scan
+            .sets
+            .iter()
+            .find(|s| s.id == d.id)
+            .map(|s| s.place.clone())
+            .unwrap_or_default();
+        let mut payload = json!({"database": dir.label, "id": d.id, "path": place,
+                                 "reasons": d.reasons, "dry_run": dry_run});
+        if d.keep {
+            tally.kept += 1;
+            emitter.emit(names::ROTATE_KEPT, Severity::Info, payload);
+            continue;
         }
-        Err(e) => {
-            let error = OpsError::io(format!("deleting {}", set.path.display()), &e);
-            payload["reasons"] = json!([]);
-            emitter.emit_error(names::ROTATE_FAILED, Severity::Error, &error, payload);
-            false
+        match if dry_run {
+            Ok(())
+        } else {
+            sets.delete(dir, &d.id)
+        } {
+            Ok(()) => {
+                tally.deleted += 1;
+                emitter.emit(deletion_event(dry_run), Severity::Info, payload);
+            }
+            Err(e) if e.category == ops_core::Category::Dependency => return Err(e),
+            Err(e) => {
+                tally.failed_deletions += 1;
+                payload["reasons"] = json!([]);
+                emitter.emit_error(names::ROTATE_FAILED, Severity::Error, &e, payload);
+            }
         }
     }
+    Ok(())
 }
 
-/// Finishes deletions that a crash interrupted (`.deleting-<id>` directories).
-pub fn resume_deletions(
-    dir: &SetDir,
-    database: &str,
+/// Finishes (unless `dry_run`) the deletions a crash interrupted, and reports them.
+pub fn finish_deletions(
+    sets: &dyn Sets,
+    dir: &SetsDir,
     dry_run: bool,
     emitter: &Emitter,
     deleted: &mut usize,
 ) {
-    for doomed in catalog::deleting_in(&dir.path).unwrap_or_default() {
-        let id = doomed
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix(catalog::DELETING_PREFIX))
-            .unwrap_or_default()
-            .to_string();
-        let result = if dry_run {
-            Ok(())
-        } else {
-            catalog::finish_deletion(&doomed)
-        };
-        match result {
+    for f in sets.finish_deletions(dir, dry_run) {
+        match f.result {
             Ok(()) => {
                 *deleted += 1;
                 emitter.emit(
                     deletion_event(dry_run),
                     Severity::Info,
-                    json!({"database": database, "id": id, "path": doomed.display().to_string(),
+                    json!({"database": dir.label, "id": f.id, "path": f.place,
                            "reasons": ["a deletion a crash interrupted: finished"],
                            "dry_run": dry_run, "resumed": true}),
                 );
             }
-            Err(e) => {
-                let error = OpsError::io(
-                    format!("finishing the deletion of {}", doomed.display()),
-                    &e,
-                );
-                emitter.emit_error(
-                    names::ROTATE_FAILED,
-                    Severity::Error,
-                    &error,
-                    json!({"database": database, "id": id}),
-                );
-            }
+            Err(error) => emitter.emit_error(
+                names::ROTATE_FAILED,
+                Severity::Error,
+                &error,
+                json!({"database": dir.label, "id": f.id}),
+            ),
         }
     }
 }
 
-/// Reports what in a database directory is not one of its usable sets; touches none of it.
-/// Rejected sets (see [`catalog::Rejection`]) are warnings: a misplaced, unreadable or
-/// future set is kept, fills no period and anchors no rule, and the operator must look.
-pub fn report_non_sets(
-    dir: &SetDir,
-    scan: &DirSets,
-    database: &str,
-    now: jiff::Timestamp,
-    emitter: &Emitter,
-) {
-    for r in &scan.rejected {
+/// Reports what in a directory of sets is not one of its usable sets; touches none of it.
+/// Refused sets (the storage's set rule, the clock rule) are warnings: a misplaced,
+/// unreadable, forged or future set is kept, fills no period and anchors no rule, and the
+/// operator must look.
+pub fn report_non_sets(dir: &SetsDir, scan: &ScannedDir, emitter: &Emitter) {
+    for r in &scan.refused {
         emitter.emit(
             names::ROTATE_SKIPPED,
             Severity::Warning,
-            json!({"database": database, "id": r.set.id, "path": r.set.path.display().to_string(),
-                   "code": r.why.code(),
-                   "reason": format!("not taken for a set ({}): {}; kept, never counted", r.why.code(), r.reason)}),
+            json!({"database": dir.label, "id": r.id, "path": r.place, "code": r.code,
+                   "reason": format!("not taken for a set ({}): {}; kept, never counted", r.code, r.reason)}),
         );
     }
-    for name in &scan.others {
-        if name.starts_with(catalog::DELETING_PREFIX) || name == ".lock" {
-            continue;
+    for o in &scan.others {
+        let mut payload = json!({"database": dir.label, "path": o.place, "reason": o.reason});
+        if let Some(id) = &o.id {
+            payload["id"] = json!(id);
         }
-        let reason = match name
-            .strip_prefix(catalog::PARTIAL_PREFIX)
-            .and_then(timefmt::parse_set_id)
-        {
-            Some(started) => {
-                if timefmt::seconds_between(started, now) < 86_400 {
-                    "a backup being written (or died less than a day ago): left to its writer"
-                        .to_string()
-                } else {
-                    "a backup that never finished; the next pgdump-run removes it".to_string()
-                }
-            }
-            None => "not a complete set: never touched".to_string(),
-        };
-        emitter.emit(
-            names::ROTATE_SKIPPED,
-            Severity::Info,
-            json!({"database": database, "path": dir.path.join(name).display().to_string(), "reason": reason}),
-        );
+        if let Some(code) = o.code {
+            payload["code"] = json!(code);
+        }
+        emitter.emit(names::ROTATE_SKIPPED, Severity::Info, payload);
     }
 }
 

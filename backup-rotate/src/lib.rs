@@ -7,9 +7,8 @@
 pub mod cli;
 pub mod execute;
 pub mod policy;
-pub mod remote;
 
-use ops_catalog::catalog::{Catalog, SetDir, SetRef, Verdict};
+use ops_catalog::catalog::{Catalog, SetDir};
 use ops_catalog::lock::LockMode;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
@@ -38,10 +37,10 @@ fn fail_run(emitter: &Emitter, action: &str, error: OpsError, dry_run: bool) -> 
 }
 
 #[derive(Debug, Default)]
-struct Tally {
-    kept: usize,
-    deleted: usize,
-    failed_deletions: usize,
+pub(crate) struct Tally {
+    pub(crate) kept: usize,
+    pub(crate) deleted: usize,
+    pub(crate) failed_deletions: usize,
 }
 
 pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
@@ -80,11 +79,11 @@ fn label(dir: &SetDir) -> String {
     dir.label().to_string()
 }
 
-fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
-    let root = args.catalog.dir()?.to_path_buf();
+/// Refuses what no rule could apply before any catalog is opened: no keep rule at all
+/// (that is not "delete everything"), or a window that keeps nothing.
+fn check_rules(args: &cli::Args, rules: &Rules) -> Result<(), OpsError> {
     let pinning = !args.pin.is_empty() || !args.unpin.is_empty();
     let retiring = !args.retire.is_empty() || !args.unretire.is_empty();
-    let rules = rules_of(args);
     if !pinning && !retiring && !rules.has_keep_rule() {
         return Err(OpsError::validation(
             "no_keep_rule",
@@ -97,78 +96,99 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             "--keep-within 0s keeps nothing, not even the newest set: give a positive duration",
         ));
     }
+    Ok(())
+}
+
+fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
+    let root = args.catalog.dir()?.to_path_buf();
+    let rules = rules_of(args);
+    check_rules(args, &rules)?;
     let tz = policy::parse_timezone(&args.timezone)
         .map_err(|e| OpsError::validation("invalid_timezone", e))?;
-    if let Some(location) = root.to_str() {
-        if ops_offsite::sealed::is_sealed_location(location) {
-            return remote::execute(args, location, &rules, &tz, emitter, tally);
-        }
+    // Exclusive: no reader (verify, drill) is inside a set while it is deleted. With a
+    // trusted key, only signed sets count: a forged newer set never pushes a real one out
+    // (ADR 0014).
+    let sets = ops_offsite::sets::open(
+        &root,
+        &ops_offsite::sets::Open {
+            mode: LockMode::Exclusive,
+            lock_timeout: args.catalog.lock.lock_timeout,
+            trust: args.trust.load()?,
+        },
+    )?;
+    if !args.pin.is_empty()
+        || !args.unpin.is_empty()
+        || !args.retire.is_empty()
+        || !args.unretire.is_empty()
+    {
+        return markers(args, sets.local(), emitter);
     }
-    // Exclusive: no reader (verify, drill) is inside a set while it is deleted.
-    let (catalog, _lock) =
-        Catalog::open(&root, LockMode::Exclusive, args.catalog.lock.lock_timeout)?;
-    // With a trusted key, only signed sets count: a forged newer set never pushes a real
-    // one out (ADR 0014).
-    let catalog = catalog.with_trust(args.trust.load()?);
-    let listing = catalog.listing()?;
-    let dirs: Vec<&SetDir> = listing
-        .set_dirs
-        .iter()
-        .filter(|d| args.select.wants(&label(d)))
-        .collect();
-
-    if pinning {
-        return execute::pins(&dirs, &args.pin, &args.unpin, args.dry_run, emitter, label);
-    }
-    if retiring {
-        let plan = execute::retirement_plan(&listing.set_dirs, &args.retire, &args.unretire)?;
-        return execute::retirements(&plan, args.reason.as_deref(), args.dry_run, emitter);
-    }
-
-    for unknown in &listing.unknown {
+    let dirs = sets.dirs(&|l| args.select.wants(l))?;
+    for unknown in &dirs.unknown {
         emitter.emit(
             names::ROTATE_SKIPPED,
             Severity::Info,
-            json!({"path": unknown.path.display().to_string(), "database": null,
-                   "reason": "not a pgops entry: never touched"}),
+            json!({"path": unknown, "database": null, "reason": "not a pgops entry: never touched"}),
         );
     }
     let now = jiff::Timestamp::now();
-    for dir in dirs {
-        let database = label(dir);
-        execute::resume_deletions(dir, &database, args.dry_run, emitter, &mut tally.deleted);
-        let scan = dir
-            .scan(now)
-            .map_err(|e| OpsError::io(format!("listing {}", dir.path.display()), &e))?;
-        execute::report_non_sets(dir, &scan, &database, now, emitter);
-        let sets: Vec<&SetRef> = scan.sets.iter().map(|s| &s.set).collect();
-        let infos: Vec<SetInfo> = sets.iter().map(|s| set_info(s)).collect();
+    for dir in &dirs.dirs {
+        execute::finish_deletions(
+            sets.as_ref(),
+            dir,
+            args.dry_run,
+            emitter,
+            &mut tally.deleted,
+        );
+        let scan = sets.scan(dir, now)?;
+        execute::report_non_sets(dir, &scan, emitter);
+        let infos: Vec<SetInfo> = scan.sets.iter().map(SetInfo::of).collect();
+        warn_if_none_passed(&infos, &dir.label, &dir.place, emitter);
         let plan = policy::plan(&infos, &rules, &tz);
-        warn_if_none_passed(&infos, &database, &dir.path.display().to_string(), emitter);
-        let by_id: std::collections::HashMap<&str, &SetRef> =
-            sets.iter().map(|s| (s.id.as_str(), *s)).collect();
-        for d in plan {
-            let set = by_id[d.id.as_str()];
-            if d.keep {
-                tally.kept += 1;
-                emitter.emit(
-                    names::ROTATE_KEPT,
-                    Severity::Info,
-                    json!({"database": database, "id": d.id, "path": set.path.display().to_string(),
-                           "reasons": d.reasons, "dry_run": args.dry_run}),
-                );
-            } else if execute::delete(set, &database, &d.reasons, args.dry_run, emitter) {
-                tally.deleted += 1;
-            } else {
-                tally.failed_deletions += 1;
-            }
-        }
+        execute::apply(
+            sets.as_ref(),
+            dir,
+            &scan,
+            &plan,
+            args.dry_run,
+            emitter,
+            tally,
+        )?;
     }
     Ok(())
 }
 
-/// The policy deletes nothing of a database whose every set failed (or, in a bucket, is
-/// damaged): said once per database, wherever its sets lie.
+/// `--pin`/`--unpin` and `--retire`/`--unretire`: markers only a local catalog holds.
+fn markers(args: &cli::Args, catalog: Option<&Catalog>, emitter: &Emitter) -> Result<(), OpsError> {
+    let pinning = !args.pin.is_empty() || !args.unpin.is_empty();
+    let Some(catalog) = catalog else {
+        // A marker in the bucket would be the one unsigned thing there; a retirement
+        // silences freshness: whoever can write to the bucket could hide that backups
+        // stopped.
+        return Err(OpsError::validation(
+            "invalid_argument",
+            if pinning {
+                "--pin and --unpin work on local catalogs: pin the set there before it is copied"
+            } else {
+                "--retire and --unretire work on local catalogs: retire the database in the catalog on the backup host"
+            },
+        ));
+    };
+    let listing = catalog.listing()?;
+    if pinning {
+        let dirs: Vec<&SetDir> = listing
+            .set_dirs
+            .iter()
+            .filter(|d| args.select.wants(d.label()))
+            .collect();
+        return execute::pins(&dirs, &args.pin, &args.unpin, args.dry_run, emitter, label);
+    }
+    let plan = execute::retirement_plan(&listing.set_dirs, &args.retire, &args.unretire)?;
+    execute::retirements(&plan, args.reason.as_deref(), args.dry_run, emitter)
+}
+
+/// The policy deletes nothing of a database whose every set failed (or is damaged): said
+/// once per database, wherever its sets lie.
 pub(crate) fn warn_if_none_passed(
     infos: &[SetInfo],
     database: &str,
@@ -182,17 +202,5 @@ pub(crate) fn warn_if_none_passed(
             json!({"path": path, "database": database,
                    "reason": "no set of this database passed verification: nothing is deleted"}),
         );
-    }
-}
-
-fn set_info(s: &SetRef) -> SetInfo {
-    SetInfo {
-        id: s.id.clone(),
-        time: s.started(),
-        failed: s
-            .read_verify()
-            .is_some_and(|r| r.verdict == Verdict::Fail)
-            .then(|| "its verification failed".to_string()),
-        pinned: s.is_pinned(),
     }
 }

@@ -48,6 +48,18 @@ pub struct SetInfo {
     pub pinned: bool,
 }
 
+impl SetInfo {
+    /// What the policy needs of a listed set, wherever it lies.
+    pub fn of(s: &ops_catalog::sets::ListedSet) -> SetInfo {
+        SetInfo {
+            id: s.id.clone(),
+            time: s.started,
+            failed: s.failed.clone(),
+            pinned: s.pinned,
+        }
+    }
+}
+
 /// The plan for one set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {

@@ -5,6 +5,8 @@
 //! - [`cli`]: the shared catalog flags (`--backup-dir`, `--lock-timeout`).
 //! - [`drills`]: the drill history (`_drills.jsonl`), written by restore-drill, read by
 //!   its summary and by ops-status.
+//! - [`sets`]: the one face every tool works against, wherever the sets lie, and its
+//!   local implementation.
 //! - [`lock`]: the catalog's reader/writer lock with a timeout.
 //! - [`input`]: the sets a previous tool named on stdin (`tool -`).
 //! - [`keys`]: the minisign keys that sign sets and check them.
@@ -21,3 +23,4 @@ pub mod drills;
 pub mod input;
 pub mod keys;
 pub mod lock;
+pub mod sets;

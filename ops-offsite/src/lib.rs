@@ -7,6 +7,8 @@
 //!   identities that open them).
 //! - [`sealed`]: sets as they lie off-site: age-encrypted objects and a signed envelope,
 //!   sealed from a local set and unsealed back into one.
+//! - [`sets`]: [`sets::open`], a catalog by its location: the sealed implementation of
+//!   `ops_catalog::sets::Sets`, or the local one.
 //! - [`fetch`]: the set a restore or a drill takes from a sealed catalog.
 //! - [`cli`]: the flags of tools that read sealed catalogs.
 //!
@@ -18,3 +20,4 @@ pub mod cli;
 pub mod fetch;
 pub mod keys;
 pub mod sealed;
+pub mod sets;
