@@ -1,7 +1,6 @@
 //! backup-restore's command line.
 
 use clap::Parser;
-use std::path::PathBuf;
 
 /// Shown after the flags in `--help`.
 const EXAMPLES: &str = "Examples:
@@ -70,16 +69,14 @@ pub struct Args {
     /// Restore without owners and privileges (every object owned by the connecting user).
     #[arg(long)]
     pub no_owner: bool,
-    /// pg_restore's parallel jobs inside this one restore.
-    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
+    #[command(flatten)]
+    pub jobs: ops_core::cli::JobsArgs,
     /// Say which set, into which database, with which steps (restore.planned); change
     /// nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Directory holding pg_restore and psql.
-    #[arg(long, value_name = "DIR")]
-    pub pg_bin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub pg_bin: ops_pg::cli::PgBinArgs,
 }
 
 impl ops_core::cli::ToolArgs for Args {

@@ -298,7 +298,7 @@ fn execute(
             "the manifest lists no file",
         )
     })?;
-    let installs = ops_pg::programs::installations(args.pg_bin_dir.as_deref());
+    let installs = ops_pg::programs::installations(args.pg_bin.pg_bin_dir.as_deref());
     let archive_major = ops_pg::programs::major_of(&m.pg_dump_version);
     let target_major = server::major(admin)?;
     let client = ops_pg::programs::pick_restore(&installs, archive_major, target_major).ok_or_else(|| {
@@ -412,7 +412,7 @@ fn runner<'a>(
     restore::Restore {
         programs,
         target,
-        jobs: args.jobs,
+        jobs: args.jobs.jobs,
         with_owners: !args.no_owner,
         stop,
         redactor,

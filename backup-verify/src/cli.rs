@@ -60,9 +60,8 @@ pub struct Args {
     /// Do not write verify.json into the sets.
     #[arg(long)]
     pub no_record: bool,
-    /// How many sets to verify at once.
-    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
+    #[command(flatten)]
+    pub jobs: ops_core::cli::JobsArgs,
     /// `-`: verify the sets named by backup.completed events on stdin.
     #[arg(value_name = "-")]
     pub stdin: Option<String>,

@@ -102,12 +102,18 @@ fn execute(
     from_stdin: Option<input::Input>,
     emitter: &Emitter,
 ) -> Result<(ExitCode, serde_json::Value), OpsError> {
-    if let Some(location) = args.catalog.backup_dir.as_deref().and_then(|d| d.to_str()) {
+    if let Some(location) = args
+        .catalog
+        .at
+        .backup_dir
+        .as_deref()
+        .and_then(|d| d.to_str())
+    {
         if ops_offsite::sealed::is_sealed_location(location) {
             return remote::execute(args, location, emitter);
         }
     }
-    let root = match (&args.catalog.backup_dir, &from_stdin) {
+    let root = match (&args.catalog.at.backup_dir, &from_stdin) {
         (Some(d), _) => d.clone(),
         (None, Some(i)) => match i.catalog_root() {
             Some(root) => root,
@@ -234,7 +240,7 @@ fn execute(
         }
     }
 
-    let outcomes = ops_core::parallel::map(&targets, args.jobs as usize, |t| {
+    let outcomes = ops_core::parallel::map(&targets, args.jobs.jobs as usize, |t| {
         verify_set(t, args, emitter)
     });
 

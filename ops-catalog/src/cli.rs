@@ -15,12 +15,20 @@ pub struct LockArgs {
     pub lock_timeout: Duration,
 }
 
-/// `--backup-dir` and `--lock-timeout`, one definition for every tool.
+/// `--backup-dir`, one definition for every tool. Global: a tool with subcommands
+/// (ops-status, `restore-drill history`) takes it before or after the subcommand.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BackupDirArgs {
+    /// The catalog directory (PGOPS_BACKUP_DIR).
+    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR", global = true)]
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// `--backup-dir` and `--lock-timeout`, for every tool that takes a catalog's lock.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CatalogArgs {
-    /// The catalog directory (PGOPS_BACKUP_DIR).
-    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub at: BackupDirArgs,
     #[command(flatten)]
     pub lock: LockArgs,
 }
@@ -33,10 +41,17 @@ pub fn backup_dir_missing() -> OpsError {
     )
 }
 
-impl CatalogArgs {
+impl BackupDirArgs {
     /// The catalog named, or `backup_dir_missing`.
     pub fn dir(&self) -> Result<&Path, OpsError> {
         self.backup_dir.as_deref().ok_or_else(backup_dir_missing)
+    }
+}
+
+impl CatalogArgs {
+    /// The catalog named, or `backup_dir_missing`.
+    pub fn dir(&self) -> Result<&Path, OpsError> {
+        self.at.dir()
     }
 
     /// Opens the existing catalog named under its lock.

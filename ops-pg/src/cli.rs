@@ -25,3 +25,13 @@ impl ConnArgs {
         }
     }
 }
+
+/// `--pg-bin-dir`, one definition for every tool that runs PostgreSQL's client programs.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PgBinArgs {
+    /// Directory holding the PostgreSQL programs the tool runs (pg_dump and pg_dumpall;
+    /// pg_restore and psql; initdb and pg_ctl for --ephemeral). Default: the installation
+    /// matching the server's major version, else PATH (ADR 0006).
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin_dir: Option<std::path::PathBuf>,
+}

@@ -25,9 +25,8 @@ pub struct Args {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// The catalog directory (PGOPS_BACKUP_DIR).
-    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR", global = true)]
-    pub backup_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub at: ops_catalog::cli::BackupDirArgs,
     #[command(flatten)]
     pub select: ops_catalog::cli::SelectArgs,
     /// The state directory: the tools' run history and the last port audit

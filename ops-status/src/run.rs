@@ -11,10 +11,7 @@ use serde_json::json;
 fn load_catalog(
     common: &Common,
 ) -> Result<(Vec<model::DbFacts>, Vec<model::DrillFacts>), OpsError> {
-    let root = common
-        .backup_dir
-        .as_deref()
-        .ok_or_else(ops_catalog::cli::backup_dir_missing)?;
+    let root = common.at.dir()?;
     if !root.is_dir() {
         return Err(OpsError::new(
             "catalog_missing",

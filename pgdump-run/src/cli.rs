@@ -2,7 +2,6 @@
 
 use clap::Parser;
 use ops_catalog::catalog::{Compression, DumpFormat};
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -62,9 +61,8 @@ pub struct Args {
     /// Compression of the stored file: zstd[:1-19], gzip[:1-9] or none.
     #[arg(long, default_value = "zstd:1")]
     pub compress: Compression,
-    /// How many databases to dump at once.
-    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
+    #[command(flatten)]
+    pub jobs: ops_core::cli::JobsArgs,
     /// Do not dump roles and tablespaces (pg_dumpall --globals-only).
     #[arg(long)]
     pub no_globals: bool,
@@ -75,9 +73,8 @@ pub struct Args {
     /// Limit for the whole run (e.g. 2h); running dumps are killed and removed.
     #[arg(long, value_parser = ops_core::duration::parse, value_name = "DURATION")]
     pub timeout: Option<Duration>,
-    /// Directory holding pg_dump and pg_dumpall (default: PATH).
-    #[arg(long, value_name = "DIR")]
-    pub pg_bin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub pg_bin: ops_pg::cli::PgBinArgs,
 }
 
 impl ops_core::cli::ToolArgs for Args {

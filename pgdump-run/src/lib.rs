@@ -91,9 +91,9 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
     let exclude = selection::Patterns::new(&args.exclude)?;
 
     // Before any connection: is there a pg_dump at all?
-    let installs = ops_pg::programs::installations(args.pg_bin_dir.as_deref());
+    let installs = ops_pg::programs::installations(args.pg_bin.pg_bin_dir.as_deref());
     if !installs.iter().any(|i| i.has("pg_dump")) {
-        return Err(pgbin::missing("pg_dump", args.pg_bin_dir.as_deref()));
+        return Err(pgbin::missing("pg_dump", args.pg_bin.pg_bin_dir.as_deref()));
     }
 
     // The first -d may be a conninfo/URI; what it names is the first database.
@@ -214,10 +214,11 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         stop: &stop,
         signing: signing.as_ref(),
     };
-    let published =
-        ops_core::parallel::map(&targets, args.jobs as usize, |(target, size, props)| {
-            dump::backup(&ctx, target, *size, props.clone())
-        });
+    let published = ops_core::parallel::map(
+        &targets,
+        args.jobs.jobs as usize,
+        |(target, size, props)| dump::backup(&ctx, target, *size, props.clone()),
+    );
     tally.completed = published.iter().filter(|ok| **ok).count();
     tally.failed = targets.len() - tally.completed;
     Ok(if stop.reason().is_some() {

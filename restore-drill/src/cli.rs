@@ -53,9 +53,6 @@ pub struct HistoryArgs {
     /// The history file (default: <backup-dir>/_drills.jsonl).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
-    /// The catalog directory (PGOPS_BACKUP_DIR).
-    #[arg(long, env = "PGOPS_BACKUP_DIR", value_name = "DIR")]
-    pub backup_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -77,9 +74,8 @@ pub struct DrillArgs {
     /// Restore into a private temporary cluster, not the target server.
     #[arg(long)]
     pub ephemeral: bool,
-    /// Parallel restore (custom format: the archive is decompressed to a temporary file).
-    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
+    #[command(flatten)]
+    pub jobs: ops_core::cli::JobsArgs,
     /// Keep the scratch database (or ephemeral cluster) afterwards.
     #[arg(long)]
     pub keep: bool,
@@ -99,9 +95,8 @@ pub struct DrillArgs {
     /// Restore owners and privileges, with the roles of the newest globals set first.
     #[arg(long)]
     pub with_owners: bool,
-    /// Directory holding pg_restore, psql and (for --ephemeral) initdb and pg_ctl.
-    #[arg(long, value_name = "DIR")]
-    pub pg_bin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub pg_bin: ops_pg::cli::PgBinArgs,
     /// Say which set would be drilled and where (drill.planned); restore nothing, create
     /// nothing, record nothing.
     #[arg(long)]

@@ -31,7 +31,7 @@ use std::time::Instant;
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     match ops_core::cli::parse::<cli::Args>(argv, "restore-drill", "drill") {
         Ok(args) => match args.command {
-            Some(cli::Command::History(h)) => run_history(&h),
+            Some(cli::Command::History(h)) => run_history(&h, &args.drill.catalog.at),
             None => run_drill(&args.drill, &mut std::io::stdin().lock()),
         },
         Err(exit) => exit,
@@ -257,7 +257,7 @@ fn resolve_inputs(
     events: Option<&input::Input>,
 ) -> Result<Inputs, OpsError> {
     let root: PathBuf = match (
-        &args.catalog.backup_dir,
+        &args.catalog.at.backup_dir,
         events.and_then(|e| e.catalog_root()),
     ) {
         (Some(d), _) => d.clone(),
@@ -337,7 +337,7 @@ fn prepare(
     let source_major = ops_pg::programs::major_of(&manifest.server_version);
     let (place, programs) = if args.ephemeral {
         // A private cluster needs a server: every installation, --pg-bin-dir's too.
-        let installs = ops_pg::programs::installations_and(args.pg_bin_dir.as_deref());
+        let installs = ops_pg::programs::installations_and(args.pg_bin.pg_bin_dir.as_deref());
         let (server, client) =
             ops_pg::programs::pick_ephemeral(&installs, source_major, archive_major)
                 .ok_or_else(|| no_pair(&installs, archive_major, None, source_major))?;
@@ -349,7 +349,7 @@ fn prepare(
     } else {
         let admin = inputs.settings.for_database("postgres");
         let target_major = target::server_major(&admin)?;
-        let installs = ops_pg::programs::installations(args.pg_bin_dir.as_deref());
+        let installs = ops_pg::programs::installations(args.pg_bin.pg_bin_dir.as_deref());
         let client = ops_pg::programs::pick_restore(&installs, archive_major, target_major)
             .ok_or_else(|| no_pair(&installs, archive_major, Some(target_major), source_major))?;
         for left in target::sweep_leftovers(&admin)? {
@@ -496,7 +496,7 @@ fn drill(
             json!({"database": inputs.db, "id": set.id, "path": set.path.display().to_string(),
                    "bytes": file.bytes, "tables": manifest.tables.len(),
                    "rows": manifest.tables.iter().map(|t| t.rows).sum::<u64>(),
-                   "target": target, "with_owners": args.with_owners, "jobs": args.jobs,
+                   "target": target, "with_owners": args.with_owners, "jobs": args.jobs.jobs,
                    "rto_target_ms": args.rto_target.as_millis() as u64}),
         );
         return Ok(Drilled::Planned);
@@ -522,7 +522,7 @@ fn drill(
         let restore = restore::Restore {
             programs: &programs,
             target: scratch.settings(),
-            jobs: args.jobs,
+            jobs: args.jobs.jobs,
             with_owners: args.with_owners,
             stop: &stop,
             redactor: &inputs.redactor,
@@ -670,9 +670,9 @@ fn report(
     })
 }
 
-fn run_history(args: &cli::HistoryArgs) -> ExitCode {
+fn run_history(args: &cli::HistoryArgs, at: &ops_catalog::cli::BackupDirArgs) -> ExitCode {
     let emitter = Emitter::stdout("restore-drill", correlation_id_from_env());
-    let path = match (&args.history, &args.backup_dir) {
+    let path = match (&args.history, &at.backup_dir) {
         (Some(h), _) => h.clone(),
         (None, Some(d)) => d.join(ops_catalog::drills::DRILLS_FILE),
         (None, None) => {

@@ -143,7 +143,7 @@ async fn serve(
     // Refresh: on a change (debounced) and every --refresh.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut watched: Vec<&std::path::Path> =
-        common.backup_dir.iter().map(|p| p.as_path()).collect();
+        common.at.backup_dir.iter().map(|p| p.as_path()).collect();
     watched.extend(common.state_dir.as_deref());
     let _watcher = watch(&watched, tx);
     let refresher = {
