@@ -1,7 +1,7 @@
 //! backup-restore: put a database back from a backup set (#13).
 //!
 //! [`choose`] picks the set (the newest that passed verification), [`plan::plan`] decides
-//! what happens to the target from its state and the flags (pure), and [`execute`] runs the
+//! what happens to the target from its state and the flags (pure), and `execute` runs the
 //! steps: globals first when asked, then create or drop, pg_restore, a recount of every
 //! table against the manifest, and for `--swap` the renames only once the restored
 //! database is proven. The restore machinery is ops-restore's, shared with restore-drill.

@@ -113,7 +113,7 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
 }
 
 /// The set to drill: named on stdin, by `--backup-id`, or the newest usable set (see
-/// [`catalog::Rejection`]) that did not fail verification. A named set must pass the same
+/// [`ops_catalog::catalog::Rejection`]) that did not fail verification. A named set must pass the same
 /// rule: a set copied into another database's directory is never restored as that database.
 pub fn choose_set(
     catalog: &Catalog,
