@@ -46,8 +46,8 @@ pub struct Args {
     /// Sealed catalogs: read (or with --identity, fully prove) only the N-th of M parts of
     /// the sets, the others get the presence check (e.g. a weekly 1/4..4/4 reads each set
     /// monthly). Implies --read-data.
-    #[arg(long, value_name = "N/M", value_parser = crate::remote::Subset::parse)]
-    pub read_data_subset: Option<crate::remote::Subset>,
+    #[arg(long, value_name = "N/M", value_parser = crate::subset::Subset::parse)]
+    pub read_data_subset: Option<crate::subset::Subset>,
     /// With a sealed catalog, the identity gives the full proof (decode, structure, rows).
     #[command(flatten)]
     pub identity: ops_offsite::cli::IdentityArgs,

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod freshness;
 pub mod remote;
 pub mod scan;
+pub mod subset;
 
 use checks::{Entry, Evidence};
 use ops_catalog::catalog::{self, Catalog, SetKind, SetRef, Verdict, VerifyRecord};

@@ -86,14 +86,14 @@ pub fn permission_hint(path: &std::path::Path) -> String {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    let me_name = crate::event::user_name(me);
+    let me_name = crate::user::user_name(me);
     let Some((at, m)) = path
         .ancestors()
         .find_map(|p| std::fs::symlink_metadata(p).ok().map(|m| (p, m)))
     else {
         return String::new();
     };
-    let owner = crate::event::user_name(m.uid());
+    let owner = crate::user::user_name(m.uid());
     format!(
         " ({} is owned by {owner} (uid {}, gid {}), mode {:04o}; this run is {me_name} (uid {me}): run it as {owner}, or hand it over with `chown -R {me_name}: {}`)",
         at.display(),

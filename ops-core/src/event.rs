@@ -22,15 +22,7 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// Fields the envelope owns; a payload key with one of these names is dropped.
 const ENVELOPE_KEYS: [&str; 6] = ["v", "ts", "event", "source", "severity", "correlation_id"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Debug,
-    Info,
-    Warning,
-    Error,
-    Critical,
-}
+pub use crate::severity::Severity;
 
 /// The outcome recorded in `run.finished`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -219,30 +211,7 @@ impl Emitter {
 pub fn actor() -> Value {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let uid = unsafe { libc::geteuid() };
-    serde_json::json!({ "user": user_name(uid), "uid": uid })
-}
-
-pub(crate) fn user_name(uid: libc::uid_t) -> String {
-    let mut buf = vec![0u8; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to live memory of the advertised size; getpwuid_r only
-    // writes inside `pwd` and `buf`, and `result` is null or points at `pwd`.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
-        // SAFETY: pw_name points at a NUL-terminated string inside `buf`.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        return name.to_string_lossy().into_owned();
-    }
-    std::env::var("USER").unwrap_or_else(|_| uid.to_string())
+    serde_json::json!({ "user": crate::user::user_name(uid), "uid": uid })
 }
 
 /// A new correlation id: a ULID (26 characters, Crockford base32, sortable by time).

@@ -9,7 +9,7 @@
 //!
 //! Deciding and rendering are pure; the emitter writes.
 
-use crate::event::Severity;
+use crate::severity::Severity;
 use serde_json::Value;
 use std::sync::OnceLock;
 

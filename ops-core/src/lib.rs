@@ -3,7 +3,8 @@
 //! Every pgops binary is a thin CLI over this crate: it owns the contracts that the design
 //! brief (`docs/architecture.md`) makes common to all tools, so each exists exactly once.
 //!
-//! - [`event`]: the JSON-lines envelope on stdout, correlation ids, `run.finished`.
+//! - [`event`]: the JSON-lines envelope on stdout, correlation ids, `run.finished`;
+//!   [`severity`] its one scale; [`user`] the actor's name.
 //! - [`exit`] and [`error`]: exit codes and stable error codes with their categories.
 //! - [`cli`]: parsing a command line; an invalid one is an event and exit 2.
 //! - [`human`]: readable lines on stderr next to the JSON (terminal, `--human`, journald).
@@ -36,9 +37,11 @@ pub mod progress;
 pub mod redact;
 pub mod scope;
 pub mod scratch;
+pub mod severity;
 pub mod state;
 pub mod stop;
 pub mod timefmt;
+pub mod user;
 
 pub use error::{Category, OpsError};
 pub use exit::ExitCode;

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod netfilter;
 pub mod policy;
 pub mod probe;
+pub mod probed;
 pub use ops_core::scope;
 pub mod sockets;
 pub mod syn;

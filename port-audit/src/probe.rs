@@ -4,31 +4,11 @@
 //! Scan only your own hosts.
 
 use crate::policy::Proto;
-use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum State {
-    #[serde(rename = "open")]
-    Open,
-    #[serde(rename = "closed")]
-    Closed,
-    /// No answer: a firewall dropped it, or (UDP) a service that stays silent.
-    #[serde(rename = "open|filtered")]
-    OpenFiltered,
-    /// TCP: no answer before the timeout.
-    #[serde(rename = "filtered")]
-    Filtered,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Probed {
-    pub proto: Proto,
-    pub port: u16,
-    pub state: State,
-}
+pub use crate::probed::{Probed, State};
 
 fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain data; zeroed is a valid value.

@@ -8,7 +8,7 @@
 //! is connected), as it does for nmap's.
 
 use crate::policy::Proto;
-use crate::probe::{Probed, State};
+use crate::probed::{Probed, State};
 use etherparse::{Ipv4HeaderSlice, TcpHeader, TcpHeaderSlice};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::VecDeque;
