@@ -2,13 +2,15 @@
 //! `verify.json`, `offsite.json` and pins, and its drill history. Read-only: ops-status
 //! never writes to a catalog, and takes no lock (a set deleted meanwhile is simply gone).
 
+use crate::cli::Common;
+use crate::model;
 use crate::model::{
     AuditFacts, DbFacts, DrillFacts, RemoteCheck, RemoteVerifyFacts, RunCounts, SetFacts,
     StateFacts,
 };
 use jiff::Timestamp;
 use ops_catalog::catalog::{Catalog, Verdict};
-use ops_core::OpsError;
+use ops_core::{Category, OpsError};
 use std::path::Path;
 
 pub use ops_catalog::drills::DRILLS_FILE;
@@ -235,6 +237,34 @@ pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
             .as_deref()
             .map(unit_failures)
             .unwrap_or_default(),
+    })
+}
+
+/// The catalog the flags name: its root, the databases `-d` selects, and the drills.
+pub fn load_catalog(
+    common: &Common,
+) -> Result<(Vec<model::DbFacts>, Vec<model::DrillFacts>), OpsError> {
+    let root = common.at.dir()?;
+    if !root.is_dir() {
+        return Err(OpsError::new(
+            "catalog_missing",
+            Category::Io,
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    let mut dbs = catalog(root)?;
+    dbs.retain(|d| common.select.wants(&d.label));
+    dbs.sort_by(|a, b| a.label.cmp(&b.label));
+    Ok((dbs, drills(&root.join(DRILLS_FILE))?))
+}
+
+/// Reads the catalog the flags name into a snapshot.
+pub fn load(common: &Common) -> Result<model::Snapshot, OpsError> {
+    let (dbs, drills) = load_catalog(common)?;
+    let snapshot = model::snapshot(&dbs, &drills, jiff::Timestamp::now());
+    Ok(match &common.state_dir {
+        Some(dir) => snapshot.with_state(state(dir)?),
+        None => snapshot,
     })
 }
 

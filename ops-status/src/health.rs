@@ -272,6 +272,25 @@ pub fn document(overall: Overall, components: &[Component], at: Timestamp) -> se
     })
 }
 
+/// The `health` document of a snapshot (or of the error that prevented one), and its
+/// verdict.
+pub fn doc(
+    loaded: &Result<crate::model::Snapshot, ops_core::OpsError>,
+    policy: &Policy,
+) -> (Overall, serde_json::Value) {
+    match loaded {
+        // What cannot be read cannot be told: 2, with the reason.
+        Err(e) => (
+            Overall::Unknown,
+            unreadable(e.code, &e.message, jiff::Timestamp::now()),
+        ),
+        Ok(s) => {
+            let (overall, components) = evaluate(s, policy, s.taken_at);
+            (overall, document(overall, &components, s.taken_at))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

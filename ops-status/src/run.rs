@@ -1,39 +1,11 @@
 //! Running a view: read (gather), compute (model), show (views, health, metrics).
 
 use crate::cli::{Args, Common, View};
-use crate::{gather, health, metrics, model, views};
+use crate::{gather, health, metrics, views};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
-use ops_core::{Category, ExitCode, OpsError};
+use ops_core::{ExitCode, OpsError};
 use serde_json::json;
-
-/// The catalog the flags name: its root, the databases `-d` selects, and the drills.
-fn load_catalog(
-    common: &Common,
-) -> Result<(Vec<model::DbFacts>, Vec<model::DrillFacts>), OpsError> {
-    let root = common.at.dir()?;
-    if !root.is_dir() {
-        return Err(OpsError::new(
-            "catalog_missing",
-            Category::Io,
-            format!("{} is not a directory", root.display()),
-        ));
-    }
-    let mut dbs = gather::catalog(root)?;
-    dbs.retain(|d| common.select.wants(&d.label));
-    dbs.sort_by(|a, b| a.label.cmp(&b.label));
-    Ok((dbs, gather::drills(&root.join(gather::DRILLS_FILE))?))
-}
-
-/// Reads the catalog the flags name into a snapshot.
-pub fn load(common: &Common) -> Result<model::Snapshot, OpsError> {
-    let (dbs, drills) = load_catalog(common)?;
-    let snapshot = model::snapshot(&dbs, &drills, jiff::Timestamp::now());
-    Ok(match &common.state_dir {
-        Some(dir) => snapshot.with_state(gather::state(dir)?),
-        None => snapshot,
-    })
-}
 
 /// Whether a person reads stdout: a table or words, unless `--json`; `--table` forces it.
 fn for_a_person(common: &Common) -> bool {
@@ -48,25 +20,6 @@ fn colour() -> bool {
     )
 }
 
-/// The `health` document of a snapshot (or of the error that prevented one), and its
-/// verdict.
-pub fn health_doc(
-    loaded: &Result<model::Snapshot, OpsError>,
-    policy: &health::Policy,
-) -> (health::Overall, serde_json::Value) {
-    match loaded {
-        // What cannot be read cannot be told: 2, with the reason.
-        Err(e) => (
-            health::Overall::Unknown,
-            health::unreadable(e.code, &e.message, jiff::Timestamp::now()),
-        ),
-        Ok(s) => {
-            let (overall, components) = health::evaluate(s, policy, s.taken_at);
-            (overall, health::document(overall, &components, s.taken_at))
-        }
-    }
-}
-
 fn build() -> metrics::BuildInfo {
     metrics::BuildInfo {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -78,7 +31,7 @@ fn build() -> metrics::BuildInfo {
 pub fn run(args: &Args) -> i32 {
     let emitter = Emitter::stdout("ops-status", correlation_id_from_env()).without_run_history();
     match &args.view {
-        None => match load(&args.common) {
+        None => match gather::load(&args.common) {
             // A person at a terminal gets a table; scripts and pipes get JSON lines.
             Ok(s) if for_a_person(&args.common) => {
                 println!(
@@ -103,7 +56,7 @@ pub fn run(args: &Args) -> i32 {
             Err(e) => ops_core::cli::fail_run(&emitter, "status", e).code(),
         },
         Some(View::Health(policy)) => {
-            let (overall, doc) = health_doc(&load(&args.common), &policy.policy());
+            let (overall, doc) = health::doc(&gather::load(&args.common), &policy.policy());
             if for_a_person(&args.common) {
                 print!("{}", views::health_words(&doc));
             } else {
@@ -111,7 +64,7 @@ pub fn run(args: &Args) -> i32 {
             }
             overall.exit_code()
         }
-        Some(View::Sets) => match load_catalog(&args.common) {
+        Some(View::Sets) => match gather::load_catalog(&args.common) {
             Ok((dbs, drills)) if for_a_person(&args.common) => {
                 let now = jiff::Timestamp::now();
                 print!(
@@ -151,7 +104,7 @@ pub fn run(args: &Args) -> i32 {
             crate::serve::run(&args.common, serve, &emitter, build()).code()
         }
         Some(View::Metrics { output }) => {
-            let text = match load(&args.common) {
+            let text = match gather::load(&args.common) {
                 Ok(s) => metrics::render(&s, &build()),
                 Err(e) => {
                     return match output {

@@ -132,7 +132,7 @@ async fn serve(
     let policy = args.policy.policy();
     let load = {
         let common = common.clone();
-        move || crate::run::load(&common)
+        move || crate::gather::load(&common)
     };
     let shared = Arc::new(http::Shared {
         published: RwLock::new(Arc::new(publish(&load(), &policy, &build))),

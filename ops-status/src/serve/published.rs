@@ -84,7 +84,7 @@ pub fn publish(
     build: &BuildInfo,
 ) -> Published {
     // The readiness document is `ops-status health`'s, from the one function both use.
-    let (overall, doc) = crate::run::health_doc(loaded, policy);
+    let (overall, doc) = crate::health::doc(loaded, policy);
     let readiness = match (overall, loaded) {
         (Overall::Healthy, _) => Answer::ok(doc),
         (_, Err(e)) => Answer::failed(doc, e.code, &e.message),
