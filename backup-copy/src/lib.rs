@@ -329,8 +329,8 @@ fn required<'a, T>(
 fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
     let keys = Keys::load(args)?;
     let mode = plan::mode(
-        ops_offsite::sealed::is_sealed_location(&args.source),
-        args.destination.starts_with("s3://"),
+        ops_offsite::sets::is_sealed(&args.source),
+        ops_offsite::sets::is_object_store(&args.destination),
         keys.recipients.is_some(),
     )
     .map_err(|m| OpsError::validation("invalid_location", m))?;

@@ -160,31 +160,20 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
     // Before any work (no download, no connection): a target never to touch.
     plan::check_target(&target, args.target.is_some(), mode)?;
     let admin = settings.for_database("postgres");
-    // From a bucket: unsealed into a scratch catalog first, every signature and hash
-    // checked on the way, which proves what verification would (the download is part of
-    // the RTO).
-    let fetched = match location.to_str() {
-        Some(l) if ops_offsite::sealed::is_sealed_location(l) => {
-            let (trust, identities) = (args.trust.require()?, args.identity.require()?);
-            Some(ops_offsite::fetch::fetch(&ops_offsite::fetch::Request {
-                location: l,
-                db: &db,
-                backup_id: args.backup_id.as_deref(),
-                with_globals: args.globals,
-                trust: &trust,
-                identities: &identities,
-            })?)
-        }
-        _ => None,
-    };
-    if let Some(f) = &fetched {
-        ops_offsite::fetch::report_passed_over(f, &db, emitter);
-    }
-    let root = fetched
-        .as_ref()
-        .map_or(location.clone(), |f| f.scratch.path().to_path_buf());
+    let source = ops_offsite::fetch::source(
+        &ops_offsite::fetch::Want {
+            location: &location,
+            db: &db,
+            backup_id: args.backup_id.as_deref(),
+            with_globals: args.globals,
+            trust: &args.trust,
+            identity: &args.identity,
+        },
+        emitter,
+    )?;
+    let (root, fetched) = (&source.root, &source.fetched);
     // Shared: rotation cannot delete the set while it is restored.
-    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
     let catalog = catalog.with_trust(args.trust.load()?);
     let chosen = choose(
         &catalog,

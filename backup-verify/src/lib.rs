@@ -110,7 +110,7 @@ fn execute(
         .as_deref()
         .and_then(|d| d.to_str())
     {
-        if ops_offsite::sealed::is_sealed_location(location) {
+        if ops_offsite::sets::is_sealed(location) {
             return remote::execute(args, location, emitter);
         }
     }

@@ -240,6 +240,56 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, OpsError> {
     })
 }
 
+/// What a restore or a drill wants, before it knows where the catalog lies.
+#[derive(Debug)]
+pub struct Want<'a> {
+    /// The catalog: a local directory, or a sealed catalog (`s3://`, a sealed directory).
+    pub location: &'a std::path::Path,
+    pub db: &'a str,
+    pub backup_id: Option<&'a str>,
+    pub with_globals: bool,
+    pub trust: &'a ops_catalog::cli::TrustArgs,
+    pub identity: &'a crate::cli::IdentityArgs,
+}
+
+/// The local catalog a restore or a drill reads its set from.
+#[derive(Debug)]
+pub struct Source {
+    /// The catalog at the location, or the scratch catalog a sealed set was unsealed into.
+    pub root: std::path::PathBuf,
+    /// What was unsealed, when the location is a sealed catalog (every signature and hash
+    /// checked on the way, which proves what verification would: the download is part of
+    /// the RTO).
+    pub fetched: Option<Fetched>,
+}
+
+/// The catalog to restore from: the location itself when it is local; for a sealed
+/// catalog, the set (and the globals when asked) unsealed into a scratch catalog, the
+/// newer sets passed over reported. The one place a restore tells a bucket from a
+/// directory.
+pub fn source(want: &Want<'_>, emitter: &ops_core::event::Emitter) -> Result<Source, OpsError> {
+    let Some(location) = want.location.to_str().filter(|l| crate::sets::is_sealed(l)) else {
+        return Ok(Source {
+            root: want.location.to_path_buf(),
+            fetched: None,
+        });
+    };
+    let (trust, identities) = (want.trust.require()?, want.identity.require()?);
+    let fetched = fetch(&Request {
+        location,
+        db: want.db,
+        backup_id: want.backup_id,
+        with_globals: want.with_globals,
+        trust: &trust,
+        identities: &identities,
+    })?;
+    report_passed_over(&fetched, want.db, emitter);
+    Ok(Source {
+        root: fetched.scratch.path().to_path_buf(),
+        fetched: Some(fetched),
+    })
+}
+
 /// Says, for each set `fetched` passed over, which one was restored instead.
 pub fn report_passed_over(fetched: &Fetched, db: &str, emitter: &ops_core::event::Emitter) {
     let (location, chosen) = fetched

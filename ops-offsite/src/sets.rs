@@ -27,10 +27,20 @@ pub struct Open {
     pub trust: Option<TrustedKey>,
 }
 
-/// Whether `location` is a sealed catalog: an `s3://` bucket, or a directory whose
-/// descriptor says so.
+/// Whether `location` holds sealed sets: every object-store location does (what leaves
+/// the host is always encrypted); a directory does when its descriptor says so.
 pub fn is_sealed(location: &str) -> bool {
-    crate::sealed::is_sealed_location(location)
+    is_object_store(location)
+        || std::fs::read(Path::new(location).join(crate::sealed::DESCRIPTOR))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["layout"] == "sealed")
+}
+
+/// Whether `location` names an object store (`s3://bucket/prefix`): what goes there is
+/// always sealed.
+pub fn is_object_store(location: &str) -> bool {
+    location.starts_with("s3://")
 }
 
 /// Opens the catalog at `location`: a local catalog under its lock, or a sealed one (its

@@ -451,28 +451,20 @@ fn drill(
     let started_at = jiff::Timestamp::now();
     let inputs = resolve_inputs(args, events)?;
     let stop = StopSignal::install(None)?;
-    let remote = match inputs.root.to_str() {
-        Some(l) if ops_offsite::sealed::is_sealed_location(l) => {
-            let (trust, identities) = (args.trust.require()?, args.identity.require()?);
-            Some(fetch::fetch(&fetch::Request {
-                location: l,
-                db: &inputs.db,
-                backup_id: args.backup_id.as_deref(),
-                with_globals: args.with_owners,
-                trust: &trust,
-                identities: &identities,
-            })?)
-        }
-        _ => None,
-    };
-    if let Some(r) = &remote {
-        fetch::report_passed_over(r, &inputs.db, emitter);
-    }
-    let root = remote
-        .as_ref()
-        .map_or(inputs.root.clone(), |r| r.scratch.path().to_path_buf());
+    let source = fetch::source(
+        &fetch::Want {
+            location: &inputs.root,
+            db: &inputs.db,
+            backup_id: args.backup_id.as_deref(),
+            with_globals: args.with_owners,
+            trust: &args.trust,
+            identity: &args.identity,
+        },
+        emitter,
+    )?;
+    let (root, remote) = (&source.root, &source.fetched);
     // Shared: rotation cannot delete the set while it is being restored.
-    let (catalog, _lock) = Catalog::open(&root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
     let catalog = catalog.with_trust(args.trust.load()?);
     let CheckedSet { set, manifest } =
         choose_set(&catalog, &inputs.db, args.backup_id.as_deref(), events)?;

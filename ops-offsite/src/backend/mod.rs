@@ -232,6 +232,7 @@ impl Default for StoreOptions {
 
 /// Opens the store a catalog location names: `s3://bucket[/prefix]`, or a local directory.
 pub fn open_location(location: &str, options: &StoreOptions) -> Result<Box<dyn Store>, StoreError> {
+    // The one place that tells an object store from a directory.
     match location.strip_prefix("s3://") {
         Some(rest) => Ok(Box::new(s3::S3Store::open(rest, options)?)),
         None if location.contains("://") => Err(StoreError::Invalid(format!(

@@ -110,16 +110,6 @@ pub fn key(dir: &str, id: &str, name: &str) -> String {
     format!("{dir}/{id}/{name}")
 }
 
-/// Whether a catalog location holds sealed sets: every object-store location does (what
-/// leaves the host is always encrypted); a directory does when its descriptor says so.
-pub fn is_sealed_location(location: &str) -> bool {
-    location.starts_with("s3://")
-        || std::fs::read(std::path::Path::new(location).join(DESCRIPTOR))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .is_some_and(|v| v["layout"] == "sealed")
-}
-
 pub use ops_catalog::catalog::DESCRIPTOR;
 /// The layout version this build writes and reads.
 pub const FORMAT_VERSION: u64 = 1;
