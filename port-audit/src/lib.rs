@@ -90,171 +90,276 @@ fn finding_words(p: &Value) -> String {
     )
 }
 
+/// One judged item of evidence, before it is reported.
+#[derive(Debug)]
+struct Finding {
+    payload: Value,
+    verdict: Verdict,
+}
+
+/// What one kind of evidence found, and what it could not look at.
+#[derive(Debug, Default)]
+struct Evidence {
+    findings: Vec<Finding>,
+    incomplete: Vec<String>,
+    sources: Vec<String>,
+    /// `proto/port` that answered a probe.
+    open_ports: Vec<String>,
+}
+
+/// Where the audit looks and by which policy: resolved from the flags before any work.
+struct Inputs {
+    policy: Policy,
+    probe_ports: Vec<PortSpec>,
+    private_addrs: Vec<std::net::IpAddr>,
+}
+
+fn resolve(args: &cli::Args) -> Result<Inputs, OpsError> {
+    Ok(Inputs {
+        policy: load_policy(args)?,
+        probe_ports: policy::parse_list(&args.ports)
+            .map_err(|e| OpsError::validation("invalid_ports", e))?,
+        private_addrs: probe::interface_addresses(&args.private_interfaces),
+    })
+}
+
+/// Evidence 1: what listens on this host.
+fn socket_evidence(inputs: &Inputs) -> Result<Evidence, OpsError> {
+    let mut ev = Evidence {
+        sources: vec!["sockets".into()],
+        ..Evidence::default()
+    };
+    let socks = sockets::read_sockets()
+        .map_err(|e| OpsError::new("proc_unreadable", ops_core::Category::Io, e))?;
+    let (owners, unreadable) = sockets::owners();
+    if !unreadable.is_empty() {
+        ev.incomplete.push(format!(
+            "/proc/<pid>/fd of {} process(es) could not be read (run as root)",
+            unreadable.len()
+        ));
+    }
+    for s in socks {
+        let scope = scope::classify(s.address, &inputs.private_addrs);
+        let j = inputs.policy.judge(s.proto, s.port, scope);
+        let process = owners.get(&s.inode);
+        ev.findings.push(Finding {
+            payload: json!({
+                "evidence": "socket", "proto": s.proto, "family": s.family, "address": s.address.to_string(),
+                "port": s.port, "scope": scope, "state": if s.proto == Proto::Tcp { "listen" } else { "bound" },
+                "verdict": j.verdict, "rule": j.rule, "reason": j.reason,
+                "process": process.map(|p| json!({"pid": p.pid, "command": p.command, "uid": s.uid})),
+            }),
+            verdict: j.verdict,
+        });
+    }
+    Ok(ev)
+}
+
+/// Where a NAT rule exposes a port: its interface decides before its address. Pure.
+fn rule_scope(
+    e: &netfilter::Exposure,
+    private_interfaces: &[String],
+    private: &[std::net::IpAddr],
+) -> scope::Scope {
+    match (&e.interface, e.address) {
+        (Some(i), _) if i == "lo" => scope::Scope::Loopback,
+        (Some(i), _)
+            if private_interfaces
+                .iter()
+                .any(|p| scope::interface_matches(p, i)) =>
+        {
+            scope::Scope::Wireguard
+        }
+        (_, Some(a)) => scope::classify(a, private),
+        _ => scope::Scope::Wildcard,
+    }
+}
+
+/// Evidence 2: what the firewall's NAT rules forward, which no socket table shows.
+fn rule_evidence(args: &cli::Args, inputs: &Inputs) -> Evidence {
+    let ipt = args
+        .iptables_save
+        .clone()
+        .or_else(|| which("iptables-save"));
+    let ip6t = args
+        .ip6tables_save
+        .clone()
+        .or_else(|| which("ip6tables-save"));
+    let nft = args.nft.clone().or_else(|| which("nft"));
+    let rules = netfilter::read_rules(ipt.as_deref(), ip6t.as_deref(), nft.as_deref());
+    let mut ev = Evidence {
+        incomplete: rules.incomplete,
+        sources: rules.sources,
+        ..Evidence::default()
+    };
+    for e in rules.exposures {
+        let scope = rule_scope(&e, &args.private_interfaces, &inputs.private_addrs);
+        let j = inputs.policy.judge(e.proto, e.port, scope);
+        let family = match e.address {
+            Some(std::net::IpAddr::V6(_)) => "ipv6",
+            Some(_) => "ipv4",
+            None if e.source == "ip6tables" => "ipv6",
+            None => "any",
+        };
+        ev.findings.push(Finding {
+            payload: json!({
+                "evidence": "rule", "proto": e.proto, "family": family,
+                "address": e.address.map(|a| a.to_string()), "port": e.port, "scope": scope, "state": "forwarded",
+                "verdict": j.verdict, "rule": j.rule, "reason": format!("{} (a NAT rule forwards it; no socket shows it)", j.reason),
+                "nat_rule": e.rule, "source": e.source, "interface": e.interface,
+            }),
+            verdict: j.verdict,
+        });
+    }
+    ev
+}
+
+/// The verdict of what a probe saw of one port. Pure: an open port is judged by the
+/// policy; a closed one is fine; silence is fine where the policy allows the port (e.g.
+/// WireGuard), else inconclusive.
+fn probe_verdict(
+    p: &probe::Probed,
+    policy: &Policy,
+    scope: scope::Scope,
+) -> (Verdict, String, String) {
+    match p.state {
+        probe::State::Closed => (Verdict::Ok, "closed".to_string(), "closed".to_string()),
+        probe::State::Open => {
+            let j = policy.judge(p.proto, p.port, scope);
+            (j.verdict, j.rule, j.reason)
+        }
+        _ => {
+            let j = policy.judge(p.proto, p.port, scope);
+            match j.verdict {
+                Verdict::Ok => (
+                    Verdict::Ok,
+                    j.rule,
+                    "no answer, as expected (e.g. WireGuard stays silent)".to_string(),
+                ),
+                _ => (
+                    Verdict::Inconclusive,
+                    j.rule,
+                    "no answer: open or filtered".to_string(),
+                ),
+            }
+        }
+    }
+}
+
+fn ports_of(specs: &[PortSpec], proto: Proto) -> Vec<u16> {
+    specs
+        .iter()
+        .filter(|s| s.proto == proto)
+        .flat_map(|s| s.from..=s.to)
+        .collect()
+}
+
+/// Evidence 3: what answers at `host` from where port-audit runs.
+fn probe_evidence(
+    args: &cli::Args,
+    inputs: &Inputs,
+    host: std::net::IpAddr,
+) -> Result<Evidence, OpsError> {
+    let mut ev = Evidence {
+        sources: vec![format!("probe {host}")],
+        ..Evidence::default()
+    };
+    let scope = scope::classify(host, &inputs.private_addrs);
+    let (method, results) = probe::tcp_probe(
+        host,
+        &ports_of(&inputs.probe_ports, Proto::Tcp),
+        args.probe_method,
+        args.probe_concurrency as usize,
+        args.probe_timeout,
+    )?;
+    let mut all: Vec<probe::Probed> = results
+        .into_iter()
+        .filter(|p| p.state == probe::State::Open)
+        .collect();
+    for port in ports_of(&inputs.probe_ports, Proto::Udp) {
+        all.push(
+            probe::udp_probe(host, port, args.probe_timeout)
+                .map_err(|e| OpsError::io(format!("probing {host} udp/{port}"), &e))?,
+        );
+    }
+    let family = if host.is_ipv4() { "ipv4" } else { "ipv6" };
+    for p in all {
+        let (verdict, rule, reason) = probe_verdict(&p, &inputs.policy, scope);
+        if p.state == probe::State::Open {
+            ev.open_ports.push(format!("{}/{}", p.proto, p.port));
+        }
+        ev.findings.push(Finding {
+            payload: json!({
+                "evidence": "probe", "proto": p.proto, "family": family, "address": host.to_string(), "port": p.port,
+                "method": if p.proto == Proto::Tcp { method } else { "udp" },
+                "scope": scope, "state": p.state, "verdict": verdict, "rule": rule, "reason": reason,
+            }),
+            verdict,
+        });
+    }
+    Ok(ev)
+}
+
+/// The audit as reported so far: each source's findings are emitted as soon as they are
+/// judged (a long probe does not hold back what the sockets showed).
+#[derive(Debug, Default)]
+struct Tally {
+    verdicts: BTreeMap<&'static str, usize>,
+    /// What breaks the policy, as `proto/port`: what an operator closes first.
+    violating: std::collections::BTreeSet<String>,
+    incomplete: Vec<String>,
+    sources: Vec<String>,
+    open_ports: Vec<String>,
+}
+
+impl Tally {
+    fn report(&mut self, ev: Evidence, emitter: &Emitter) {
+        for Finding {
+            mut payload,
+            verdict,
+        } in ev.findings
+        {
+            payload["message"] = finding_words(&payload).into();
+            if verdict == Verdict::Violation {
+                if let (Some(proto), Some(port)) =
+                    (payload["proto"].as_str(), payload["port"].as_u64())
+                {
+                    self.violating.insert(format!("{proto}/{port}"));
+                }
+            }
+            *self.verdicts.entry(verdict.name()).or_default() += 1;
+            emitter.emit(names::AUDIT_FINDING, severity(verdict), payload);
+        }
+        self.incomplete.extend(ev.incomplete);
+        self.sources.extend(ev.sources);
+        self.open_ports.extend(ev.open_ports);
+    }
+
+    fn violations(&self) -> usize {
+        self.verdicts.get("violation").copied().unwrap_or(0)
+    }
+}
+
 /// Runs the audit; returns the exit code after `run.finished`.
 pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
-    let policy = load_policy(args)?;
-    let probe_ports =
-        policy::parse_list(&args.ports).map_err(|e| OpsError::validation("invalid_ports", e))?;
-    let private_addrs = probe::interface_addresses(&args.private_interfaces);
-    let mut verdicts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let mut incomplete: Vec<String> = Vec::new();
-    let mut sources: Vec<String> = Vec::new();
-    // What breaks the policy, as `proto/port`: what an operator closes first.
-    let mut violating: std::collections::BTreeSet<String> = Default::default();
-    let mut finding = |mut payload: Value, verdict: Verdict| {
-        payload["message"] = finding_words(&payload).into();
-        if verdict == Verdict::Violation {
-            if let (Some(proto), Some(port)) = (payload["proto"].as_str(), payload["port"].as_u64())
-            {
-                violating.insert(format!("{proto}/{port}"));
-            }
-        }
-        *verdicts
-            .entry(match verdict {
-                Verdict::Ok => "ok",
-                Verdict::Violation => "violation",
-                Verdict::Warning => "warning",
-                Verdict::Inconclusive => "inconclusive",
-            })
-            .or_default() += 1;
-        emitter.emit(names::AUDIT_FINDING, severity(verdict), payload);
-    };
-
+    let inputs = resolve(args)?;
+    let mut tally = Tally::default();
     if !args.no_sockets {
-        sources.push("sockets".into());
-        let socks = sockets::read_sockets()
-            .map_err(|e| OpsError::new("proc_unreadable", ops_core::Category::Io, e))?;
-        let (owners, unreadable) = sockets::owners();
-        if !unreadable.is_empty() {
-            incomplete.push(format!(
-                "/proc/<pid>/fd of {} process(es) could not be read (run as root)",
-                unreadable.len()
-            ));
-        }
-        for s in socks {
-            let scope = scope::classify(s.address, &private_addrs);
-            let j = policy.judge(s.proto, s.port, scope);
-            let process = owners.get(&s.inode);
-            finding(
-                json!({
-                    "evidence": "socket", "proto": s.proto, "family": s.family, "address": s.address.to_string(),
-                    "port": s.port, "scope": scope, "state": if s.proto == Proto::Tcp { "listen" } else { "bound" },
-                    "verdict": j.verdict, "rule": j.rule, "reason": j.reason,
-                    "process": process.map(|p| json!({"pid": p.pid, "command": p.command, "uid": s.uid})),
-                }),
-                j.verdict,
-            );
-        }
+        tally.report(socket_evidence(&inputs)?, emitter);
     }
     if !args.no_rules {
-        let ipt = args
-            .iptables_save
-            .clone()
-            .or_else(|| which("iptables-save"));
-        let ip6t = args
-            .ip6tables_save
-            .clone()
-            .or_else(|| which("ip6tables-save"));
-        let nft = args.nft.clone().or_else(|| which("nft"));
-        let rules = netfilter::read_rules(ipt.as_deref(), ip6t.as_deref(), nft.as_deref());
-        incomplete.extend(rules.incomplete);
-        sources.extend(rules.sources);
-        for e in rules.exposures {
-            let scope = match (&e.interface, e.address) {
-                (Some(i), _) if i == "lo" => scope::Scope::Loopback,
-                (Some(i), _)
-                    if args
-                        .private_interfaces
-                        .iter()
-                        .any(|p| scope::interface_matches(p, i)) =>
-                {
-                    scope::Scope::Wireguard
-                }
-                (_, Some(a)) => scope::classify(a, &private_addrs),
-                _ => scope::Scope::Wildcard,
-            };
-            let j = policy.judge(e.proto, e.port, scope);
-            finding(
-                json!({
-                    "evidence": "rule", "proto": e.proto, "family": match e.address { Some(std::net::IpAddr::V6(_)) => "ipv6", Some(_) => "ipv4", None => if e.source == "ip6tables" { "ipv6" } else { "any" } },
-                    "address": e.address.map(|a| a.to_string()), "port": e.port, "scope": scope, "state": "forwarded",
-                    "verdict": j.verdict, "rule": j.rule, "reason": format!("{} (a NAT rule forwards it; no socket shows it)", j.reason),
-                    "nat_rule": e.rule, "source": e.source, "interface": e.interface,
-                }),
-                j.verdict,
-            );
-        }
+        tally.report(rule_evidence(args, &inputs), emitter);
     }
-    let mut open_ports: Vec<Value> = Vec::new();
     for host in &args.probe {
-        sources.push(format!("probe {host}"));
-        let scope = scope::classify(*host, &private_addrs);
-        let tcp: Vec<u16> = probe_ports
-            .iter()
-            .filter(|s| s.proto == Proto::Tcp)
-            .flat_map(|s| s.from..=s.to)
-            .collect();
-        let (method, results) = probe::tcp_probe(
-            *host,
-            &tcp,
-            args.probe_method,
-            args.probe_concurrency as usize,
-            args.probe_timeout,
-        )?;
-        let udp: Vec<u16> = probe_ports
-            .iter()
-            .filter(|s| s.proto == Proto::Udp)
-            .flat_map(|s| s.from..=s.to)
-            .collect();
-        let mut all: Vec<probe::Probed> = results
-            .into_iter()
-            .filter(|p| p.state == probe::State::Open)
-            .collect();
-        for port in udp {
-            all.push(
-                probe::udp_probe(*host, port, args.probe_timeout)
-                    .map_err(|e| OpsError::io(format!("probing {host} udp/{port}"), &e))?,
-            );
-        }
-        for p in all {
-            let family = if host.is_ipv4() { "ipv4" } else { "ipv6" };
-            let (verdict, rule, reason) = match p.state {
-                probe::State::Open => {
-                    let j = policy.judge(p.proto, p.port, scope);
-                    (j.verdict, j.rule, j.reason)
-                }
-                probe::State::Closed => (Verdict::Ok, "closed".to_string(), "closed".to_string()),
-                _ => {
-                    let j = policy.judge(p.proto, p.port, scope);
-                    match j.verdict {
-                        Verdict::Ok => (
-                            Verdict::Ok,
-                            j.rule,
-                            "no answer, as expected (e.g. WireGuard stays silent)".to_string(),
-                        ),
-                        _ => (
-                            Verdict::Inconclusive,
-                            j.rule,
-                            "no answer: open or filtered".to_string(),
-                        ),
-                    }
-                }
-            };
-            if p.state == probe::State::Open {
-                open_ports.push(json!(format!("{}/{}", p.proto, p.port)));
-            }
-            finding(
-                json!({
-                    "evidence": "probe", "proto": p.proto, "family": family, "address": host.to_string(), "port": p.port,
-                    "method": if p.proto == Proto::Tcp { method } else { "udp" },
-                    "scope": scope, "state": p.state, "verdict": verdict, "rule": rule, "reason": reason,
-                }),
-                verdict,
-            );
-        }
+        tally.report(probe_evidence(args, &inputs, *host)?, emitter);
     }
-    let violations = verdicts.get("violation").copied().unwrap_or(0);
-    let complete = incomplete.is_empty();
+    Ok(summarize(&tally, &inputs.policy, emitter))
+}
+
+/// `audit.summary`, the record for ops-status, and `run.finished`.
+fn summarize(tally: &Tally, policy: &Policy, emitter: &Emitter) -> ExitCode {
+    let violations = tally.violations();
+    let complete = tally.incomplete.is_empty();
     let exit = if violations > 0 {
         ExitCode::Problem
     } else if !complete {
@@ -263,8 +368,8 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
         ExitCode::Ok
     };
     let summary = json!({
-        "verdicts": verdicts, "violations": violations, "complete": complete, "incomplete": incomplete,
-        "sources": sources, "open_ports": open_ports, "violating_ports": violating,
+        "verdicts": tally.verdicts, "violations": violations, "complete": complete, "incomplete": tally.incomplete,
+        "sources": tally.sources, "open_ports": tally.open_ports, "violating_ports": tally.violating,
         "policy": {"allow": policy.allow.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
                    "never_public": policy.never_public.iter().map(|s| s.to_string()).collect::<Vec<_>>()},
     });
@@ -274,7 +379,7 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
     record["correlation_id"] = emitter.correlation_id().into();
     // A run that did not look at the host (probes only) never replaces the host's audit:
     // ops-status reads both and a violation of either stands.
-    let looked_at_host = sources.iter().any(|s| !s.starts_with("probe"));
+    let looked_at_host = tally.sources.iter().any(|s| !s.starts_with("probe"));
     ops_core::state::write_record(
         if looked_at_host {
             ops_core::state::AUDIT_FILE
@@ -283,22 +388,19 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> Result<ExitCode, OpsError> {
         },
         &record,
     );
-    emitter.emit(
-        names::AUDIT_SUMMARY,
-        if violations > 0 {
-            Severity::Error
-        } else if complete {
-            Severity::Info
-        } else {
-            Severity::Warning
-        },
-        summary,
-    );
-    Ok(emitter.finish(
+    let severity = if violations > 0 {
+        Severity::Error
+    } else if complete {
+        Severity::Info
+    } else {
+        Severity::Warning
+    };
+    emitter.emit(names::AUDIT_SUMMARY, severity, summary);
+    emitter.finish(
         "audit",
         exit,
         json!({"violations": violations, "complete": complete}),
-    ))
+    )
 }
 
 #[cfg(test)]

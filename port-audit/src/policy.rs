@@ -192,6 +192,18 @@ pub enum Verdict {
     Inconclusive,
 }
 
+impl Verdict {
+    /// Its name in `audit.summary`'s `verdicts` tally (as it is serialised).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Violation => "violation",
+            Verdict::Warning => "warning",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
 /// A judgement: the verdict, the rule that decided it, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
