@@ -280,7 +280,7 @@ pub fn execute(
                 Severity::Warning,
                 json!({"kind": "set_incomplete", "database": label, "id": id,
                        "path": format!("{location}/{dir}/{id}"),
-                       "message": "objects without an envelope: a copy in progress or interrupted; backup-rotate removes them after a day"}),
+                       "message": "objects without an envelope: a copy in progress, or left by an interrupted copy or deletion; never counted as a set, and no pgops tool removes them yet (delete them by hand once no copy runs)"}),
             );
         }
         let chosen: Vec<&SealedSet> = if args.all_sets {
