@@ -82,9 +82,7 @@ fn label(dir: &SetDir) -> String {
 /// Refuses what no rule could apply before any catalog is opened: no keep rule at all
 /// (that is not "delete everything"), or a window that keeps nothing.
 fn check_rules(args: &cli::Args, rules: &Rules) -> Result<(), OpsError> {
-    let pinning = !args.pin.is_empty() || !args.unpin.is_empty();
-    let retiring = !args.retire.is_empty() || !args.unretire.is_empty();
-    if !pinning && !retiring && !rules.has_keep_rule() {
+    if args.action() == "rotate" && !rules.has_keep_rule() {
         return Err(OpsError::validation(
             "no_keep_rule",
             "no keep rule given (--keep-last/-hourly/-daily/-weekly/-monthly/-yearly/-within): refusing to treat that as \"delete everything\"",
@@ -116,11 +114,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             trust: args.trust.load()?,
         },
     )?;
-    if !args.pin.is_empty()
-        || !args.unpin.is_empty()
-        || !args.retire.is_empty()
-        || !args.unretire.is_empty()
-    {
+    if args.action() != "rotate" {
         return markers(args, sets.local(), emitter);
     }
     let dirs = sets.dirs(&|l| args.select.wants(l))?;
@@ -160,7 +154,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
 
 /// `--pin`/`--unpin` and `--retire`/`--unretire`: markers only a local catalog holds.
 fn markers(args: &cli::Args, catalog: Option<&Catalog>, emitter: &Emitter) -> Result<(), OpsError> {
-    let pinning = !args.pin.is_empty() || !args.unpin.is_empty();
+    let pinning = args.action() == "pin";
     let Some(catalog) = catalog else {
         // A marker in the bucket would be the one unsigned thing there; a retirement
         // silences freshness: whoever can write to the bucket could hide that backups

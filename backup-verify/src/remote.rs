@@ -240,7 +240,8 @@ pub fn execute(
     let mut newest = Vec::new();
     // Per database, what this run found of its newest checked set: for ops-status.
     let mut recorded = serde_json::Map::new();
-    // Per database, every set this run failed: remote rotation counts them for nothing.
+    // Per directory of sets (its encoded name, never the label: a database may be named
+    // `_globals`), every set this run failed: remote rotation counts them for nothing.
     let mut failed_sets: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (dir, label) in set_dirs(store, |l| args.select.wants(l)).map_err(at)? {
         let scanned = scan_dir(store, &dir, &trust, now).map_err(at)?;
@@ -324,7 +325,7 @@ pub fn execute(
             report_set(emitter, verdict, payload);
             if verdict == Verdict::Fail {
                 failed_sets
-                    .entry(label.clone())
+                    .entry(dir.clone())
                     .or_default()
                     .push(set.id.clone());
             }

@@ -66,7 +66,8 @@ pub struct SealedSets {
     location: String,
     store: Box<dyn Store>,
     trust: TrustedKey,
-    /// What the last verification of this catalog found failed, per directory label
+    /// What the last verification of this catalog found failed, per directory of sets by
+    /// its key (the encoded name: a database may be named `_globals`)
     /// (`remote-verify/<hash>.json` in the state directory), as a local set's
     /// `verify.json`: e.g. a ciphertext altered in place, which no listing shows.
     failed: BTreeMap<String, Vec<String>>,
@@ -118,7 +119,7 @@ impl Sets for SealedSets {
     fn scan(&self, dir: &SetsDir, now: timefmt::Timestamp) -> Result<ScannedDir, OpsError> {
         let scanned =
             scan_dir(self.store.as_ref(), &dir.key, &self.trust, now).map_err(self.at())?;
-        let failed_here = self.failed.get(&dir.label);
+        let failed_here = self.failed.get(&dir.key);
         let sets = scanned
             .sets
             .iter()
@@ -171,6 +172,8 @@ impl Sets for SealedSets {
     }
 
     fn delete(&self, dir: &SetsDir, id: &str) -> Result<(), OpsError> {
+        // Listed again, not taken from the scan: a copy may have added objects since, and
+        // every object under the set goes with it (one LIST per deleted set).
         let listed: Vec<String> = self
             .store
             .list_tree(&format!("{}/{id}", dir.key))

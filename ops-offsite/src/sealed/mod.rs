@@ -91,7 +91,8 @@ pub fn remote_verify_record(location: &str) -> String {
     format!("{}/{key}.json", ops_core::state::REMOTE_VERIFY_DIR)
 }
 
-/// The sets whose last remote verification failed, per directory label, from the record
+/// The sets whose last remote verification failed, per directory of sets (its encoded
+/// name, never the label: a database may be named `_globals`), from the record
 /// of `location` in the state directory (none recorded: empty).
 pub fn remotely_failed(location: &str) -> std::collections::BTreeMap<String, Vec<String>> {
     let Some(dir) = ops_core::state::dir_from_env() else {
