@@ -112,6 +112,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             mode: LockMode::Exclusive,
             lock_timeout: args.catalog.lock.lock_timeout,
             trust: args.trust.load()?,
+            identities: None,
         },
     )?;
     if args.action() != "rotate" {

@@ -9,7 +9,7 @@
 //! the scan; what a set is *worth* (retention, min-keep, pins) is decided above the face,
 //! by the same code for every storage.
 
-use crate::catalog::{self, Catalog, SetDir, SetRef, Verdict};
+use crate::catalog::{self, Catalog, SetDir, SetRef, Verdict, VerifyRecord};
 use crate::lock::CatalogLock;
 use ops_core::{timefmt, OpsError};
 
@@ -37,6 +37,9 @@ pub struct ListedSet {
     pub failed: Option<String>,
     /// Pinned (`KEEP`): never deleted by retention.
     pub pinned: bool,
+    /// Its last recorded verification passed (a local set's `verify.json`; a bucket keeps
+    /// no verdicts), so freshness may count it without checking it again.
+    pub passed: bool,
 }
 
 /// An entry named like a set that is not taken for one: reported, never counted, never
@@ -56,17 +59,95 @@ pub struct RefusedSet {
 pub struct OtherEntry {
     pub id: Option<String>,
     pub place: String,
+    /// What it is, as backup-verify's findings name it: `stale_partial`, `unknown_entry`,
+    /// `set_incomplete`, `stray_objects`.
+    pub kind: &'static str,
     /// A stable code where the storage has one (`set_incomplete`).
     pub code: Option<&'static str>,
     pub reason: String,
 }
 
 /// What one directory of sets holds: sets oldest first, then what is not a set.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScannedDir {
     pub sets: Vec<ListedSet>,
     pub refused: Vec<RefusedSet>,
     pub others: Vec<OtherEntry>,
+    /// The database was retired on purpose and no set started since (only a catalog on the
+    /// backup host keeps retirements: in a bucket it would be the one unsigned thing).
+    pub retired: Option<catalog::Retirement>,
+}
+
+/// How deep a check of a set looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Depth {
+    /// A sealed set's signed envelope, and every object it names there with its size.
+    Presence,
+    /// And every object's bytes hashed against the envelope.
+    Ciphertext,
+    /// The set's files read in full: decoded, structure parsed, rows counted.
+    Full,
+}
+
+impl Depth {
+    pub fn name(self) -> &'static str {
+        match self {
+            Depth::Presence => "presence",
+            Depth::Ciphertext => "ciphertext",
+            Depth::Full => "full",
+        }
+    }
+}
+
+/// A set opened for checking, as deep as its storage (and the keys at hand) allow.
+#[derive(Debug)]
+pub enum ForCheck {
+    /// The set's files in a directory: a local set in place, or a sealed set unsealed into
+    /// `scratch` (removed when this value drops), every object checked against its envelope.
+    Files {
+        dir: SetDir,
+        set: SetRef,
+        scratch: Option<ops_core::scratch::Dir>,
+        /// The bytes the storage holds, when they are not the files' (a sealed set's
+        /// ciphertext).
+        stored_bytes: Option<u64>,
+    },
+    /// What a sealed set proves without its plaintext.
+    Envelope(EnvelopeProof),
+    /// The set could not be opened: the one check this fails (of the seven) and why.
+    Failed {
+        check: &'static str,
+        code: &'static str,
+        reason: String,
+        stored_bytes: Option<u64>,
+    },
+}
+
+/// The facts a sealed set offers without its identity, for backup-verify to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeProof {
+    /// What the envelope says of itself (its version and objects), when it parsed and lies
+    /// where it says.
+    pub envelope: String,
+    /// The key the envelope and manifest are signed with, or why they are not.
+    pub signature: Result<String, String>,
+    /// Objects the envelope names that are missing or of another size.
+    pub missing: Vec<String>,
+    /// With `Depth::Ciphertext`: objects whose SHA-256 is not the envelope's; `None` when
+    /// the ciphertext was not read.
+    pub altered: Option<Vec<String>>,
+    pub stored_bytes: u64,
+}
+
+/// One set's verdict in a verification run, for the storage's own record of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub dir: SetsDir,
+    pub id: String,
+    pub verdict: Verdict,
+    pub depth: Depth,
+    /// Refused as a set (not one of its database's sets, e.g. a bad signature).
+    pub refused: bool,
 }
 
 /// A deletion a crash interrupted, finished (or not) by [`Sets::finish_deletions`].
@@ -86,7 +167,7 @@ pub struct Dirs {
 }
 
 /// Where a catalog's sets lie, as every tool sees them.
-pub trait Sets: std::fmt::Debug {
+pub trait Sets: std::fmt::Debug + Send + Sync {
     /// Where, for people (never a secret).
     fn location(&self) -> String;
     /// The directories of sets whose label `wants` selects.
@@ -104,6 +185,32 @@ pub trait Sets: std::fmt::Debug {
     fn local(&self) -> Option<&Catalog> {
         None
     }
+    /// The directory of `database`'s sets (`None`: the globals'), listed or not.
+    fn dir_of(&self, database: Option<&str>) -> SetsDir {
+        let key = database.map_or_else(|| catalog::GLOBALS_DIR.to_string(), catalog::encode_db_dir);
+        SetsDir {
+            label: database.unwrap_or(catalog::GLOBALS_DIR).to_string(),
+            place: format!("{}/{key}", self.location().trim_end_matches('/')),
+            key,
+        }
+    }
+    /// The deepest check this storage can make with the keys at hand; `read_data` asks a
+    /// sealed catalog without an identity to read the ciphertext.
+    fn depth(&self, read_data: bool) -> Depth;
+    /// Opens set `id` of `dir` for a check no deeper than `depth`. A set from the future is
+    /// opened like any other (its bytes are what they are). `Err` stops the run: the
+    /// storage failed, or the identity opens nothing of this catalog.
+    fn open_for_check(&self, dir: &SetsDir, id: &str, depth: Depth) -> Result<ForCheck, OpsError>;
+    /// Records a set's verdict where the storage keeps verdicts (a local set's
+    /// `verify.json`); `false` when nothing was written (a bucket is never written to by a
+    /// verification).
+    fn record_verdict(&self, _dir: &SetsDir, _record: &VerifyRecord) -> Result<bool, OpsError> {
+        Ok(false)
+    }
+    /// Records a whole verification run where the storage keeps runs: a sealed catalog's
+    /// in the state directory, read by ops-status and by rotation (a set that failed there
+    /// counts for nothing).
+    fn record_run(&self, _depth: Depth, _correlation_id: &str, _verified: &[Verified]) {}
 }
 
 /// How long a `.partial-<id>` may be a backup still being written.
@@ -183,6 +290,10 @@ impl Sets for LocalSets {
                 place: place(&s.set.path),
                 failed: local_failure(&s.set),
                 pinned: s.set.is_pinned(),
+                passed: s
+                    .set
+                    .read_verify()
+                    .is_some_and(|r| r.verdict == Verdict::Pass),
             })
             .collect();
         let refused = scan
@@ -204,16 +315,21 @@ impl Sets for LocalSets {
                 let started = name
                     .strip_prefix(catalog::PARTIAL_PREFIX)
                     .and_then(timefmt::parse_set_id);
-                let reason = match started {
-                    Some(s) if timefmt::seconds_between(s, now) < PARTIAL_IN_PROGRESS_SECS => {
-                        "a backup being written (or died less than a day ago): left to its writer"
-                    }
-                    Some(_) => "a backup that never finished; the next pgdump-run removes it",
-                    None => "not a complete set: never touched",
+                let (kind, reason) = match started {
+                    Some(s) if timefmt::seconds_between(s, now) < PARTIAL_IN_PROGRESS_SECS => (
+                        "stale_partial",
+                        "a backup being written (or died less than a day ago): left to its writer",
+                    ),
+                    Some(_) => (
+                        "stale_partial",
+                        "a backup that never finished; the next pgdump-run removes it",
+                    ),
+                    None => ("unknown_entry", "not a complete set: never touched"),
                 };
                 OtherEntry {
                     id: None,
                     place: place(&set_dir.path.join(name)),
+                    kind,
                     code: None,
                     reason: reason.to_string(),
                 }
@@ -223,6 +339,7 @@ impl Sets for LocalSets {
             sets,
             refused,
             others,
+            retired: scan.retired().cloned(),
         })
     }
 
@@ -268,5 +385,35 @@ impl Sets for LocalSets {
 
     fn local(&self) -> Option<&Catalog> {
         Some(&self.catalog)
+    }
+
+    fn depth(&self, _read_data: bool) -> Depth {
+        Depth::Full
+    }
+
+    fn open_for_check(&self, dir: &SetsDir, id: &str, _depth: Depth) -> Result<ForCheck, OpsError> {
+        // Always in place and in full: whatever the directory holds (a link, a misplaced
+        // manifest) is what the checks judge and name.
+        let set_dir = self.set_dir(dir);
+        Ok(ForCheck::Files {
+            set: SetRef {
+                id: id.to_string(),
+                path: set_dir.path.join(id),
+            },
+            dir: set_dir,
+            scratch: None,
+            stored_bytes: None,
+        })
+    }
+
+    fn record_verdict(&self, dir: &SetsDir, record: &VerifyRecord) -> Result<bool, OpsError> {
+        let path = self.set_dir(dir).path.join(&record.id);
+        // A link or a file named like a set is reported, never written into.
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            return Ok(false);
+        }
+        catalog::write_verify(&path, record)
+            .map(|()| true)
+            .map_err(|e| OpsError::io_at("recording the verdict in", &path, &e))
     }
 }

@@ -140,6 +140,12 @@ impl Emitter {
         }
     }
 
+    /// Writes a typed event: its name, severity and payload (its serialisation) are its own.
+    pub fn send(&self, event: &impl Event) {
+        let payload = serde_json::to_value(event).expect("events serialize");
+        self.emit(event.name(), event.severity(), payload);
+    }
+
     /// Writes another tool's event line as it is (`backup-verify - --forward`: the
     /// producer's events go on to the journal, ahead of the consumer's own).
     pub fn forward(&self, line: &str) {
@@ -313,4 +319,12 @@ mod tests {
         assert!(!is_valid_correlation_id("a b"));
         assert!(!is_valid_correlation_id("x\ny"));
     }
+}
+
+/// An event as a typed struct, serialised once as its payload: the struct is the event's
+/// shape in code, the schema in `docs/schemas/events/` its contract (the tests check every
+/// line against it).
+pub trait Event: serde::Serialize {
+    fn name(&self) -> &'static str;
+    fn severity(&self) -> Severity;
 }

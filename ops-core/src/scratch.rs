@@ -18,7 +18,10 @@ pub fn alive(pid: i32) -> bool {
 
 /// A private scratch directory `pgops-<kind>-<pid>-<random>` in the temporary directory,
 /// removed when dropped.
-pub fn dir(kind: &str) -> std::io::Result<tempfile::TempDir> {
+/// A scratch directory, removed when dropped.
+pub type Dir = tempfile::TempDir;
+
+pub fn dir(kind: &str) -> std::io::Result<Dir> {
     tempfile::Builder::new()
         .prefix(&format!("pgops-{kind}-{}-", std::process::id()))
         .tempdir()

@@ -3,16 +3,20 @@
 //! where its bytes lie.
 
 use crate::backend::{self, Store, StoreError, StoreOptions};
-use crate::sealed::open::{check_descriptor, scan_dir, set_dirs};
+use crate::keys::Identities;
+use crate::sealed::open::{check_descriptor, hash_objects, scan_dir, set_dirs, unseal_into};
+use crate::sealed::open::{SealedDir, SealedSet};
 use crate::sealed::write::delete_sealed;
-use ops_catalog::catalog::{Catalog, KEEP_FILE};
+use ops_catalog::catalog::{self, Catalog, SetDir, SetRef, Verdict, KEEP_FILE};
 use ops_catalog::keys::TrustedKey;
 use ops_catalog::lock::{CatalogLock, LockMode};
-use ops_catalog::sets::{Dirs, Finished, ListedSet, LocalSets, OtherEntry, RefusedSet};
-use ops_catalog::sets::{ScannedDir, Sets, SetsDir};
-use ops_core::{timefmt, OpsError};
+use ops_catalog::sets::{Depth, Dirs, EnvelopeProof, Finished, ForCheck, ListedSet, LocalSets};
+use ops_catalog::sets::{OtherEntry, RefusedSet, ScannedDir, Sets, SetsDir, Verified};
+use ops_core::{timefmt, Category, OpsError};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How a tool opens a catalog.
@@ -25,6 +29,8 @@ pub struct Open {
     /// The key sets must be signed with: optional locally, required for a sealed catalog,
     /// which is trusted only through its signatures.
     pub trust: Option<TrustedKey>,
+    /// The identities that open a sealed catalog's sets, for a check in full.
+    pub identities: Option<Arc<Identities>>,
 }
 
 /// Whether `location` holds sealed sets: every object-store location does (what leaves
@@ -47,7 +53,9 @@ pub fn is_object_store(location: &str) -> bool {
 /// descriptor read, `public_key_required` without a trusted key).
 pub fn open(location: &Path, how: &Open) -> Result<Box<dyn Sets>, OpsError> {
     match location.to_str().filter(|l| is_sealed(l)) {
-        Some(l) => Ok(Box::new(SealedSets::open(l, how.trust.clone())?)),
+        Some(l) => Ok(Box::new(
+            SealedSets::open(l, how.trust.clone())?.with_identities(how.identities.clone()),
+        )),
         None => {
             let (catalog, lock): (Catalog, CatalogLock) =
                 Catalog::open(location, how.mode, how.lock_timeout)?;
@@ -71,6 +79,10 @@ pub struct SealedSets {
     /// (`remote-verify/<hash>.json` in the state directory), as a local set's
     /// `verify.json`: e.g. a ciphertext altered in place, which no listing shows.
     failed: BTreeMap<String, Vec<String>>,
+    identities: Option<Arc<Identities>>,
+    /// Each directory's last scan, by key: a check opens the sets the scan read (their
+    /// envelopes were read and their signatures checked once).
+    scans: Mutex<BTreeMap<String, SealedDir>>,
 }
 
 impl SealedSets {
@@ -84,7 +96,91 @@ impl SealedSets {
             location: location.trim_end_matches('/').to_string(),
             store,
             trust,
+            identities: None,
+            scans: Mutex::default(),
         })
+    }
+
+    pub fn with_identities(mut self, identities: Option<Arc<Identities>>) -> SealedSets {
+        self.identities = identities;
+        self
+    }
+
+    /// The directory's sealed listing: the last scan's, or a new one.
+    fn sealed_dir(&self, dir: &SetsDir, now: timefmt::Timestamp) -> Result<SealedDir, OpsError> {
+        let mut scans = self.scans.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(scanned) = scans.get(&dir.key) {
+            return Ok(scanned.clone());
+        }
+        let scanned =
+            scan_dir(self.store.as_ref(), &dir.key, &self.trust, now).map_err(self.at())?;
+        scans.insert(dir.key.clone(), scanned.clone());
+        Ok(scanned)
+    }
+
+    /// What the envelope and the listing prove (and with `Ciphertext`, the bytes' hashes).
+    fn envelope_proof(&self, set: &SealedSet, depth: Depth) -> Result<EnvelopeProof, OpsError> {
+        let altered = if depth >= Depth::Ciphertext && set.damage.objects.is_empty() {
+            Some(hash_objects(self.store.as_ref(), set).map_err(self.at())?.0)
+        } else {
+            None
+        };
+        Ok(EnvelopeProof {
+            envelope: format!(
+                "envelope v{}: {} objects, lies where it says (the manifest itself is encrypted: --identity reads it)",
+                set.envelope.v,
+                set.envelope.objects.len()
+            ),
+            signature: match &set.damage.unsigned_manifest {
+                None => Ok(self.trust.key_id()),
+                Some(why) => Err(why.clone()),
+            },
+            missing: set.damage.objects.clone(),
+            altered,
+            stored_bytes: set.envelope.bytes(),
+        })
+    }
+
+    /// The set unsealed into a scratch catalog (every object checked against the
+    /// envelope, every file against its manifest), to be checked as a local set.
+    fn unsealed(&self, set: &SealedSet, identities: &Identities) -> Result<ForCheck, OpsError> {
+        let stored_bytes = Some(set.envelope.bytes());
+        let scratch = ops_core::scratch::dir("verify")
+            .map_err(|e| OpsError::io("creating a scratch directory", &e))?;
+        match unseal_into(
+            self.store.as_ref(),
+            set,
+            identities,
+            &self.trust,
+            scratch.path(),
+        ) {
+            Ok((path, _)) => Ok(ForCheck::Files {
+                dir: SetDir {
+                    database: catalog::decode_db_dir(&set.dir),
+                    path: scratch.path().join(&set.dir),
+                    trust: Some(self.trust.clone()),
+                },
+                set: SetRef {
+                    id: set.id.clone(),
+                    path,
+                },
+                scratch: Some(scratch),
+                stored_bytes,
+            }),
+            // The store itself failing stops the run; anything about this set fails it.
+            Err(e) if e.category == Category::Dependency || e.code == "wrong_identity" => Err(e),
+            Err(e) => Ok(ForCheck::Failed {
+                check: match e.code {
+                    "signature_invalid" => "signature",
+                    "store_not_found" | "object_missing" => "files",
+                    "object_altered" | "decrypt_failed" | "checksum_mismatch" => "checksum",
+                    _ => "manifest",
+                },
+                code: e.code,
+                reason: format!("{}: {}", e.code, e.message),
+                stored_bytes,
+            }),
+        }
     }
 
     fn at(&self) -> impl Fn(StoreError) -> OpsError + '_ {
@@ -119,6 +215,10 @@ impl Sets for SealedSets {
     fn scan(&self, dir: &SetsDir, now: timefmt::Timestamp) -> Result<ScannedDir, OpsError> {
         let scanned =
             scan_dir(self.store.as_ref(), &dir.key, &self.trust, now).map_err(self.at())?;
+        self.scans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(dir.key.clone(), scanned.clone());
         let failed_here = self.failed.get(&dir.key);
         let sets = scanned
             .sets
@@ -135,6 +235,8 @@ impl Sets for SealedSets {
                 pinned: scanned
                     .objects
                     .contains_key(&format!("{}/{KEEP_FILE}", s.id)),
+                // A bucket keeps no verdicts: only a check in this run counts a set fresh.
+                passed: false,
             })
             .collect();
         let refused = scanned
@@ -147,21 +249,30 @@ impl Sets for SealedSets {
                 reason: r.reason.clone(),
             })
             .collect();
-        let others = scanned
-            .incomplete
-            .iter()
-            .map(|id| OtherEntry {
-                id: Some(id.clone()),
-                place: self.place(dir, id),
-                code: Some("set_incomplete"),
-                reason: "objects without an envelope: a copy in progress or interrupted; kept"
-                    .to_string(),
-            })
-            .collect();
+        let incomplete = scanned.incomplete.iter().map(|id| OtherEntry {
+            id: Some(id.clone()),
+            place: self.place(dir, id),
+            kind: "set_incomplete",
+            code: Some("set_incomplete"),
+            reason: "objects without an envelope: a copy in progress, or left by an interrupted copy or deletion; never counted as a set, and no pgops tool removes them yet (delete them by hand once no copy runs)"
+                .to_string(),
+        });
+        let strays = scanned.sets.iter().filter(|s| !s.strays.is_empty()).map(|s| OtherEntry {
+            id: Some(s.id.clone()),
+            place: self.place(dir, &s.id),
+            kind: "stray_objects",
+            code: None,
+            reason: format!(
+                "{} object(s) its envelope does not name ({}): a copy in progress, or left by an interrupted one; they go with the set when it is deleted",
+                s.strays.len(),
+                s.strays.join(", ")
+            ),
+        });
         Ok(ScannedDir {
             sets,
             refused,
-            others,
+            others: strays.chain(incomplete).collect(),
+            retired: None,
         })
     }
 
@@ -182,5 +293,77 @@ impl Sets for SealedSets {
             .map(|o| o.name)
             .collect();
         delete_sealed(self.store.as_ref(), &dir.key, id, &listed)
+    }
+
+    fn depth(&self, read_data: bool) -> Depth {
+        match (&self.identities, read_data) {
+            (Some(_), _) => Depth::Full,
+            (None, true) => Depth::Ciphertext,
+            (None, false) => Depth::Presence,
+        }
+    }
+
+    fn open_for_check(&self, dir: &SetsDir, id: &str, depth: Depth) -> Result<ForCheck, OpsError> {
+        let scanned = self.sealed_dir(dir, timefmt::Timestamp::now())?;
+        let set = match scanned.sets.iter().find(|s| s.id == id) {
+            Some(set) => set,
+            None => match scanned.rejected.iter().find(|r| r.id == id) {
+                // Refused only for its start: its bytes are what they are.
+                Some(r) if r.future.is_some() => r.future.as_deref().expect("checked"),
+                Some(r) => {
+                    return Ok(ForCheck::Failed {
+                        check: if r.code == "signature_invalid" {
+                            "signature"
+                        } else {
+                            "manifest"
+                        },
+                        code: r.code,
+                        reason: format!("{}: {}", r.code, r.reason),
+                        stored_bytes: None,
+                    })
+                }
+                None => {
+                    return Ok(ForCheck::Failed {
+                        check: "files",
+                        code: "store_not_found",
+                        reason: format!("store_not_found: no envelope of {id} at {}", dir.place),
+                        stored_bytes: None,
+                    })
+                }
+            },
+        };
+        match (&self.identities, depth) {
+            (Some(ids), Depth::Full) => self.unsealed(set, ids),
+            _ => Ok(ForCheck::Envelope(self.envelope_proof(set, depth)?)),
+        }
+    }
+
+    fn record_run(&self, depth: Depth, correlation_id: &str, verified: &[Verified]) {
+        // Per database, the newest set checked (sets that are not its sets are not its
+        // state); per directory by its key, every set that failed.
+        let mut databases = serde_json::Map::new();
+        let mut failed: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for v in verified {
+            let newer = databases
+                .get(&v.dir.label)
+                .and_then(|d| d["id"].as_str())
+                .is_none_or(|id| id < v.id.as_str());
+            if !v.refused && newer {
+                databases.insert(
+                    v.dir.label.clone(),
+                    json!({"id": v.id, "verdict": v.verdict, "depth": v.depth.name()}),
+                );
+            }
+            if v.verdict == Verdict::Fail {
+                failed.entry(&v.dir.key).or_default().push(&v.id);
+            }
+        }
+        let location = ops_core::redact::scrub(&self.location);
+        ops_core::state::write_record(
+            &crate::sealed::remote_verify_record(&location),
+            &json!({"v": 1, "location": location, "verified_at": timefmt::now_rfc3339(),
+                    "depth": depth.name(), "correlation_id": correlation_id,
+                    "databases": databases, "failed": failed}),
+        );
     }
 }
