@@ -328,12 +328,9 @@ fn required<'a, T>(
 
 fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
     let keys = Keys::load(args)?;
-    let mode = plan::mode(
-        ops_offsite::sets::is_sealed(&args.source),
-        ops_offsite::sets::is_object_store(&args.destination),
-        keys.recipients.is_some(),
-    )
-    .map_err(|m| OpsError::validation("invalid_location", m))?;
+    let mode =
+        ops_offsite::sets::copy_mode(&args.source, &args.destination, keys.recipients.is_some())
+            .map_err(|m| OpsError::validation("invalid_location", m))?;
     let options = StoreOptions {
         stall_timeout: args.stall_timeout,
         retry_timeout: args.retry_timeout,
@@ -511,16 +508,6 @@ impl Target {
         match self {
             Target::Store { dst, .. } => dst.location(),
             Target::Local { .. } => given.to_string(),
-        }
-    }
-}
-
-impl Mode {
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Plain => "plain",
-            Mode::Seal => "seal",
-            Mode::Unseal => "unseal",
         }
     }
 }

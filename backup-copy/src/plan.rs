@@ -6,34 +6,7 @@ use ops_offsite::sealed::open::SealedSet;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-/// Which way a run copies, from the two locations and the flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// A directory to a directory, files as they are (a second disk).
-    Plain,
-    /// A directory to an off-site catalog: encrypted, signed (shipping).
-    Seal,
-    /// An off-site catalog back to a directory: checked, decrypted (recovery).
-    Unseal,
-}
-
-/// Decides the mode: what leaves for an object store is always sealed; `--recipient`
-/// seals to a directory too (an NFS mount off-site); a sealed source is always unsealed
-/// into a directory (recipients configured for shipping do not matter then).
-pub fn mode(
-    source_sealed: bool,
-    destination_s3: bool,
-    recipients: bool,
-) -> Result<Mode, &'static str> {
-    match (source_sealed, destination_s3, recipients) {
-        (false, false, false) => Ok(Mode::Plain),
-        (false, _, _) => Ok(Mode::Seal),
-        (true, false, _) => Ok(Mode::Unseal),
-        (true, true, _) => Err(
-            "the source is a sealed catalog: copy it back to a directory (recovery), then from there",
-        ),
-    }
-}
+pub use ops_offsite::sets::CopyMode as Mode;
 
 /// Where a source set's bytes are.
 #[derive(Debug, Clone)]
@@ -233,15 +206,5 @@ mod tests {
             "app/20261121T000000Z/manifest.json"
         );
         assert_eq!(sets[1].bytes(), 10);
-    }
-
-    #[test]
-    fn what_leaves_for_a_bucket_is_sealed_and_what_comes_back_unsealed() {
-        assert_eq!(mode(false, false, false), Ok(Mode::Plain));
-        assert_eq!(mode(false, true, false), Ok(Mode::Seal));
-        assert_eq!(mode(false, false, true), Ok(Mode::Seal));
-        assert_eq!(mode(true, false, false), Ok(Mode::Unseal));
-        assert_eq!(mode(true, false, true), Ok(Mode::Unseal));
-        assert!(mode(true, true, false).is_err());
     }
 }

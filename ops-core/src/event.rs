@@ -258,6 +258,14 @@ pub fn is_valid_correlation_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
+/// An event as a typed struct, serialised once as its payload: the struct is the event's
+/// shape in code, the schema in `docs/schemas/events/` its contract (the tests check every
+/// line against it).
+pub trait Event: serde::Serialize {
+    fn name(&self) -> &'static str;
+    fn severity(&self) -> Severity;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,12 +327,4 @@ mod tests {
         assert!(!is_valid_correlation_id("a b"));
         assert!(!is_valid_correlation_id("x\ny"));
     }
-}
-
-/// An event as a typed struct, serialised once as its payload: the struct is the event's
-/// shape in code, the schema in `docs/schemas/events/` its contract (the tests check every
-/// line against it).
-pub trait Event: serde::Serialize {
-    fn name(&self) -> &'static str;
-    fn severity(&self) -> Severity;
 }

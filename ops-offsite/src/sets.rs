@@ -49,6 +49,55 @@ pub fn is_object_store(location: &str) -> bool {
     location.starts_with("s3://")
 }
 
+/// Which way a run copies, from the two locations and the flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyMode {
+    /// A directory to a directory, files as they are (a second disk).
+    Plain,
+    /// A directory to an off-site catalog: encrypted, signed (shipping).
+    Seal,
+    /// An off-site catalog back to a directory: checked, decrypted (recovery).
+    Unseal,
+}
+
+/// Decides the mode: what leaves for an object store is always sealed; `--recipient`
+/// seals to a directory too (an NFS mount off-site); a sealed source is always unsealed
+/// into a directory (recipients configured for shipping do not matter then).
+fn mode(
+    source_sealed: bool,
+    destination_s3: bool,
+    recipients: bool,
+) -> Result<CopyMode, &'static str> {
+    match (source_sealed, destination_s3, recipients) {
+        (false, false, false) => Ok(CopyMode::Plain),
+        (false, _, _) => Ok(CopyMode::Seal),
+        (true, false, _) => Ok(CopyMode::Unseal),
+        (true, true, _) => Err(
+            "the source is a sealed catalog: copy it back to a directory (recovery), then from there",
+        ),
+    }
+}
+
+impl CopyMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            CopyMode::Plain => "plain",
+            CopyMode::Seal => "seal",
+            CopyMode::Unseal => "unseal",
+        }
+    }
+}
+
+/// Which way a copy from `source` to `destination` goes; `recipients`: the run has keys
+/// to seal with.
+pub fn copy_mode(
+    source: &str,
+    destination: &str,
+    recipients: bool,
+) -> Result<CopyMode, &'static str> {
+    mode(is_sealed(source), is_object_store(destination), recipients)
+}
+
 /// Opens the catalog at `location`: a local catalog under its lock, or a sealed one (its
 /// descriptor read, `public_key_required` without a trusted key).
 pub fn open(location: &Path, how: &Open) -> Result<Box<dyn Sets>, OpsError> {
@@ -365,5 +414,20 @@ impl Sets for SealedSets {
                     "depth": depth.name(), "correlation_id": correlation_id,
                     "databases": databases, "failed": failed}),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_leaves_for_a_bucket_is_sealed_and_what_comes_back_unsealed() {
+        assert_eq!(mode(false, false, false), Ok(CopyMode::Plain));
+        assert_eq!(mode(false, true, false), Ok(CopyMode::Seal));
+        assert_eq!(mode(false, false, true), Ok(CopyMode::Seal));
+        assert_eq!(mode(true, false, false), Ok(CopyMode::Unseal));
+        assert_eq!(mode(true, false, true), Ok(CopyMode::Unseal));
+        assert!(mode(true, true, false).is_err());
     }
 }

@@ -5,6 +5,7 @@
 use crate::archive::{self, StreamError, Written};
 use crate::server::ServerInfo;
 use crate::server_files;
+use ops_catalog::catalog::SetWriter;
 use ops_catalog::catalog::{
     self, Catalog, Compression, DumpFormat, FileEntry, Manifest, SetKind, TableRows, ToolInfo,
 };
@@ -20,7 +21,7 @@ use ops_pg::conn::ConnSettings;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What a set backs up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,28 +103,12 @@ pub fn backup(
         Target::Database(db) => ctx.catalog.db_dir(db),
         Target::Globals => ctx.catalog.globals_dir(),
     };
-    // A directory made for this database's first set goes again if that set fails: a
-    // database that was never backed up (a typo, a dump that failed) leaves nothing
-    // behind for freshness checks to trip on. Only an empty one is removed, and only when
-    // this run made it.
-    let made_dir = !dir.exists();
-    let abandon = |partial: Option<&Path>| {
-        if let Some(p) = partial {
-            if let Err(e) = catalog::remove_partial(p) {
-                eprintln!("pgdump-run: could not remove {}: {e}", p.display());
-            }
-        }
-        if made_dir {
-            let _ = std::fs::remove_dir(&dir);
-        }
-    };
-    let prepared = atomic::ensure_private_dir(&dir)
-        .map_err(|e| OpsError::io(format!("creating {}", dir.display()), &e))
-        .and_then(|()| new_partial(&dir));
-    let (id, started_at, partial) = match prepared {
-        Ok(p) => p,
+    // The writer removes its partial, and the database's directory when it made it for
+    // this first set, unless the set is published: a database that was never backed up (a
+    // typo, a dump that failed) leaves nothing behind for freshness checks to trip on.
+    let writer = match SetWriter::new_set(&dir) {
+        Ok(w) => w,
         Err(error) => {
-            abandon(None);
             report_failure(
                 ctx,
                 target,
@@ -137,6 +122,11 @@ pub fn backup(
             return false;
         }
     };
+    let (id, started_at, partial) = (
+        writer.id().to_string(),
+        writer.started(),
+        writer.path().to_path_buf(),
+    );
     let format = match target {
         Target::Database(_) => ctx.format,
         Target::Globals => DumpFormat::Plain,
@@ -167,7 +157,7 @@ pub fn backup(
     let (written, mut notes) = match result {
         Ok(w) => w,
         Err(failure) => {
-            abandon(Some(&partial));
+            drop(writer);
             report_failure(ctx, target, Some(&id), started, failure);
             return false;
         }
@@ -239,15 +229,13 @@ pub fn backup(
             ctx.pg_dump_version, ctx.server.version
         ));
     }
-    let final_dir = dir.join(&id);
-    let published = catalog::write_signed_manifest(&partial, &manifest, ctx.signing)
-        .and_then(|()| atomic::publish_dir(&partial, &final_dir))
-        .map_err(|e| OpsError::io(format!("publishing {}", final_dir.display()), &e));
-    if let Err(error) = published {
-        abandon(Some(&partial));
-        report_failure(ctx, target, Some(&id), started, error.into());
-        return false;
-    }
+    let final_dir = match writer.publish(&manifest, ctx.signing) {
+        Ok(path) => path,
+        Err(error) => {
+            report_failure(ctx, target, Some(&id), started, error.into());
+            return false;
+        }
+    };
     let mut payload = json!({
         "kind": kind(target),
         "id": id,
@@ -347,25 +335,6 @@ fn report_failure(
         &failure.error,
         payload,
     );
-}
-
-/// Picks the set id (start time, to the second) and creates `.partial-<id>`. Waits for the
-/// next second if a set of this database already has this id.
-fn new_partial(dir: &Path) -> Result<(String, jiff::Timestamp, PathBuf), OpsError> {
-    loop {
-        let now = jiff::Timestamp::now();
-        let id = timefmt::set_id(now);
-        let partial = dir.join(format!("{}{id}", catalog::PARTIAL_PREFIX));
-        if !dir.join(&id).exists() && !partial.exists() {
-            atomic::create_private_dir(&partial)
-                .and_then(|()| atomic::fsync_dir(dir))
-                .map_err(|e| OpsError::io(format!("creating {}", partial.display()), &e))?;
-            return Ok((id, now, partial));
-        }
-        std::thread::sleep(Duration::from_millis(
-            1000 - now.as_millisecond().rem_euclid(1000) as u64,
-        ));
-    }
 }
 
 /// Runs the dump into `partial/file_name`. Globals fall back to `--no-role-passwords` when

@@ -19,10 +19,12 @@
 mod layout;
 mod records;
 mod rule;
+mod writer;
 
 pub use layout::*;
 pub use records::*;
 pub use rule::*;
+pub use writer::SetWriter;
 
 use crate::keys::TrustedKey;
 use ops_core::atomic;

@@ -7,9 +7,9 @@ use super::{DESCRIPTOR, ENVELOPE_VERSION, FORMAT_VERSION};
 use crate::backend::{Hashing, Stored};
 use crate::backend::{Store, StoreError};
 use crate::keys::Identities;
-use ops_catalog::catalog::{self, Manifest, MANIFEST_FILE, PARTIAL_PREFIX, SIGNATURE_FILE};
+use ops_catalog::catalog::{self, Manifest, MANIFEST_FILE, SIGNATURE_FILE};
 use ops_catalog::keys::{TrustedKey, SIGNATURE_INVALID};
-use ops_core::{atomic, timefmt, Category, OpsError};
+use ops_core::{timefmt, Category, OpsError};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -416,27 +416,9 @@ pub fn unseal_into(
     trust: &TrustedKey,
     root: &Path,
 ) -> Result<(PathBuf, Manifest), OpsError> {
-    let dir = root.join(&set.dir);
-    atomic::create_private_dir_all(&dir)
-        .map_err(|e| OpsError::io(format!("creating {}", dir.display()), &e))?;
-    let partial = dir.join(format!("{PARTIAL_PREFIX}{}", set.id));
-    if partial.exists() {
-        // Left by an interrupted recovery: this run is the only writer (catalog lock).
-        catalog::remove_partial(&partial)
-            .map_err(|e| OpsError::io(format!("removing {}", partial.display()), &e))?;
-    }
-    atomic::create_private_dir_all(&partial)
-        .map_err(|e| OpsError::io(format!("creating {}", partial.display()), &e))?;
-    let result = unseal_files(store, set, identities, trust, &partial).and_then(|m| {
-        let final_dir = dir.join(&set.id);
-        atomic::publish_dir(&partial, &final_dir)
-            .map_err(|e| OpsError::io(format!("publishing {}", final_dir.display()), &e))?;
-        Ok((final_dir, m))
-    });
-    if result.is_err() {
-        let _ = catalog::remove_partial(&partial);
-    }
-    result
+    let writer = catalog::SetWriter::copy_of(&root.join(&set.dir), &set.id)?;
+    let manifest = unseal_files(store, set, identities, trust, writer.path())?;
+    Ok((writer.publish_as_written()?, manifest))
 }
 
 fn unseal_files(
