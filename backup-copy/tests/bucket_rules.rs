@@ -352,3 +352,94 @@ fn a_set_that_failed_its_remote_check_fills_no_period_and_strays_are_reported() 
     let why = r.named("rotate.deleted")[0]["reasons"][0].to_string();
     assert!(why.contains("verification failed"), "{why}");
 }
+
+/// A database really named `_globals` and the globals sets are two directories in the
+/// bucket too: a set of that database whose ciphertext was altered fails the remote check,
+/// and rotation counts *its* set for nothing, never the globals set of the same id
+/// (remote verdicts are recorded by directory, not by label).
+#[test]
+fn a_database_named_globals_is_not_the_globals_in_the_bucket() {
+    let s3 = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["20261120T030000Z", "20261121T030000Z"];
+    let key = ops_catalog::keys::SigningKey::from_file(&Keys::shared().signing_key).unwrap();
+    for id in ids {
+        for database in [Some("_globals"), None] {
+            let set = testkit::fake::write_set(dir.path(), database, id);
+            let (_, mut m) =
+                ops_catalog::catalog::load_manifest(&set.join("manifest.json")).unwrap();
+            // As pgdump-run writes it (a fake globals set leaves the name empty).
+            m.database = "_globals".into();
+            ops_catalog::catalog::write_signed_manifest(&set, &m, Some(&key)).unwrap();
+        }
+    }
+    let src = dir.path().to_str().unwrap();
+    let dst = s3.location("named");
+    let r = common::copy(Some(&s3), &["--unverified", src, &dst]);
+    assert_eq!(r.named("copy.completed").len(), 4, "{:#?}", r.events);
+    let st = store(&s3, "named");
+    let db_dir = ops_catalog::catalog::encode_db_dir("_globals");
+    assert_ne!(db_dir, "_globals");
+    let altered = object_of(&st, &format!("{db_dir}/{}", ids[1]), ".dump");
+    let mut bytes = read(&st, &altered);
+    bytes[0] ^= 0xff;
+    st.put(&altered, &mut &bytes[..], None, PutMode::Overwrite)
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+
+    let r = ToolRun::check(
+        Cluster::shared()
+            .tool("backup-verify")
+            .envs(s3.env())
+            .envs(Keys::shared().env())
+            .env_remove("PGOPS_IDENTITY_FILE")
+            .env("PGOPS_STATE_DIR", state.path())
+            .args(["--backup-dir", &dst, "--all-sets", "--read-data"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    let failed = r.named("verify.failed");
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["database"], "_globals");
+    assert_eq!(failed[0]["id"], ids[1]);
+    assert!(
+        failed[0]["path"].as_str().unwrap().contains(&db_dir),
+        "{failed:#?}"
+    );
+    assert_eq!(r.named("verify.passed").len(), 3, "{:#?}", r.events);
+
+    let r = ToolRun::check(
+        common::rotate_remote_cmd(&s3, &dst, &["--keep-last", "1"])
+            .env("PGOPS_STATE_DIR", state.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let deleted: Vec<(String, String)> = r
+        .named("rotate.deleted")
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(deleted.len(), 2, "{:#?}", r.events);
+    // The database's altered newest set goes; the globals keep their newest.
+    assert!(
+        deleted
+            .iter()
+            .any(|(p, id)| p.contains(&format!("/{db_dir}/")) && id == ids[1]),
+        "{deleted:?}"
+    );
+    assert!(
+        deleted
+            .iter()
+            .any(|(p, id)| p.contains("/_globals/") && id == ids[0]),
+        "{deleted:?}"
+    );
+    assert_eq!(st.list_dir("_globals").unwrap().dirs, [ids[1]]);
+    assert_eq!(st.list_dir(&db_dir).unwrap().dirs, [ids[0]]);
+}
