@@ -12,13 +12,13 @@ use ops_catalog::catalog::{
 use ops_catalog::keys::SigningKey;
 use ops_core::atomic;
 use ops_core::child;
-use ops_core::event::{Emitter, Severity};
+use ops_core::event::{Emitter, Event, Severity};
 use ops_core::event_names as names;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, OpsError};
 use ops_pg::conn::ConnSettings;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -91,13 +91,48 @@ fn compression_label(c: &Compression) -> String {
     }
 }
 
+/// What one set is written as: decided from the target and the run's flags alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Layout {
+    format: DumpFormat,
+    /// The dump's file in the set (`<encoded db>.dump.zst`, `globals.sql.zst`).
+    file_name: String,
+}
+
+impl Layout {
+    fn of(target: &Target, format: DumpFormat, compression: &Compression) -> Layout {
+        let (format, stem) = match target {
+            Target::Database(db) => (format, catalog::encode_db_dir(db)),
+            // pg_dumpall writes SQL only.
+            Target::Globals => (DumpFormat::Plain, "globals".into()),
+        };
+        Layout {
+            file_name: format!("{stem}.{}{}", format.extension(), compression.extension()),
+            format,
+        }
+    }
+}
+
+/// What the database is, read before its dump: carried into the manifest.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub database_size: Option<u64>,
+    pub database_properties: Option<catalog::DatabaseProperties>,
+}
+
+/// A set written and published.
+#[derive(Debug)]
+struct Published {
+    path: PathBuf,
+    layout: Layout,
+    manifest: Manifest,
+    stored: ops_catalog::codec::Written,
+    /// Roles were dumped without their passwords (globals only).
+    without_role_passwords: bool,
+}
+
 /// Takes one backup set and reports it. Returns true when the set was published.
-pub fn backup(
-    ctx: &RunContext<'_>,
-    target: &Target,
-    database_size: Option<u64>,
-    database_properties: Option<catalog::DatabaseProperties>,
-) -> bool {
+pub fn backup(ctx: &RunContext<'_>, target: &Target, facts: Facts) -> bool {
     let started = Instant::now();
     let dir = match &target {
         Target::Database(db) => ctx.catalog.db_dir(db),
@@ -106,67 +141,67 @@ pub fn backup(
     // The writer removes its partial, and the database's directory when it made it for
     // this first set, unless the set is published: a database that was never backed up (a
     // typo, a dump that failed) leaves nothing behind for freshness checks to trip on.
-    let writer = match SetWriter::new_set(&dir) {
-        Ok(w) => w,
-        Err(error) => {
-            report_failure(
-                ctx,
-                target,
-                None,
-                started,
-                Failure {
-                    error,
-                    stderr: None,
-                },
-            );
-            return false;
+    let result = match SetWriter::new_set(&dir) {
+        Ok(writer) => {
+            let id = writer.id().to_string();
+            write_set(ctx, target, writer, &facts, started).map_err(|f| (Some(id), f))
         }
+        Err(error) => Err((None, error.into())),
     };
-    let (id, started_at, partial) = (
-        writer.id().to_string(),
-        writer.started(),
-        writer.path().to_path_buf(),
-    );
-    let format = match target {
-        Target::Database(_) => ctx.format,
-        Target::Globals => DumpFormat::Plain,
-    };
-    let file_stem = match target {
-        Target::Database(db) => catalog::encode_db_dir(db),
-        Target::Globals => "globals".into(),
-    };
-    let file_name = format!(
-        "{file_stem}.{}{}",
-        format.extension(),
-        ctx.compression.extension()
-    );
-    ctx.emitter.emit(
-        names::BACKUP_STARTED,
-        Severity::Info,
-        json!({
-            "kind": kind(target),
-            "id": id,
-            "database": target.label(),
-            "format": format,
-            "compression": compression_label(&ctx.compression),
-            "server_version": ctx.server.version,
-            "pg_dump_version": ctx.pg_dump_version,
-        }),
-    );
-    let result = take(ctx, target, &partial, &file_name, format, database_size);
-    let (written, mut notes) = match result {
-        Ok(w) => w,
-        Err(failure) => {
-            drop(writer);
-            report_failure(ctx, target, Some(&id), started, failure);
-            return false;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(set) => {
+            ctx.emitter
+                .send(&BackupCompleted::of(ctx, target, &set, duration_ms));
+            true
         }
-    };
+        Err((id, failure)) => {
+            ctx.emitter.send(&BackupFailed {
+                kind: kind(target),
+                id: id.as_deref(),
+                database: target.label(),
+                duration_ms,
+                stderr: failure.stderr.as_deref().filter(|s| !s.trim().is_empty()),
+                error: &failure.error,
+            });
+            false
+        }
+    }
+}
+
+/// Dumps `target` into `writer`'s partial, adds what the set holds besides, and publishes
+/// it with its manifest. Any failure drops the writer, which removes the partial.
+fn write_set(
+    ctx: &RunContext<'_>,
+    target: &Target,
+    writer: SetWriter,
+    facts: &Facts,
+    started: Instant,
+) -> Result<Published, Failure> {
+    let layout = Layout::of(target, ctx.format, &ctx.compression);
+    ctx.emitter.send(&BackupStarted {
+        kind: kind(target),
+        id: writer.id(),
+        database: target.label(),
+        format: layout.format,
+        compression: compression_label(&ctx.compression),
+        server_version: &ctx.server.version,
+        pg_dump_version: &ctx.pg_dump_version,
+    });
+    let (written, mut notes) = take(
+        ctx,
+        target,
+        writer.path(),
+        &layout.file_name,
+        layout.format,
+        facts.database_size,
+    )?;
+    let without_role_passwords = *target == Target::Globals && !notes.is_empty();
     // Next to the roles, what a rebuilt server needs: its settings, pg_hba.conf and
     // pg_ident.conf. A server that will not say is a note, never a failed globals set.
     let mut extra_files = Vec::new();
     if matches!(target, Target::Globals) {
-        match keep_server_files(ctx, &partial) {
+        match keep_server_files(ctx, writer.path()) {
             Ok((files, more)) => {
                 extra_files = files;
                 notes.extend(more);
@@ -174,28 +209,61 @@ pub fn backup(
             Err(e) => notes.push(format!("server settings not kept: {}", e.message)),
         }
     }
+    let manifest = manifest_of(
+        ctx,
+        target,
+        &writer,
+        &layout,
+        &written,
+        extra_files,
+        notes,
+        facts,
+        started,
+    );
+    let path = writer.publish(&manifest, ctx.signing)?;
+    Ok(Published {
+        path,
+        layout,
+        manifest,
+        stored: written.stored,
+        without_role_passwords,
+    })
+}
+
+/// The set's manifest, from what was written. Pure.
+#[allow(clippy::too_many_arguments)]
+fn manifest_of(
+    ctx: &RunContext<'_>,
+    target: &Target,
+    writer: &SetWriter,
+    layout: &Layout,
+    written: &archive::Written,
+    extra_files: Vec<FileEntry>,
+    notes: Vec<String>,
+    facts: &Facts,
+    started: Instant,
+) -> Manifest {
     let mut manifest = Manifest {
         v: catalog::MANIFEST_VERSION,
-        id: id.clone(),
+        id: writer.id().to_string(),
         kind: kind(target),
         database: target.label().to_string(),
         status: "complete".into(),
-        started_at: timefmt::rfc3339(started_at),
+        started_at: timefmt::rfc3339(writer.started()),
         finished_at: timefmt::now_rfc3339(),
         duration_ms: started.elapsed().as_millis() as u64,
         server_version: ctx.server.version.clone(),
         pg_dump_version: ctx.pg_dump_version.clone(),
-        format,
+        format: layout.format,
         compression: ctx.compression,
-        files: vec![FileEntry {
-            name: file_name.clone(),
+        files: std::iter::once(FileEntry {
+            name: layout.file_name.clone(),
             bytes: written.stored.bytes,
             sha256: written.stored.sha256.clone(),
             raw_bytes: written.stored.raw_bytes,
             raw_sha256: None,
             frame_raw_bytes: written.stored.frame_raw_bytes,
-        }]
-        .into_iter()
+        })
         .chain(extra_files)
         .collect(),
         tables: written
@@ -209,15 +277,15 @@ pub fn backup(
             })
             .collect(),
         large_objects: written.summary.large_objects,
-        database_size,
+        database_size: facts.database_size,
         connection: ctx.settings.describe(),
         tool: ToolInfo {
             name: "pgdump-run".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
         correlation_id: ctx.emitter.correlation_id().to_string(),
-        notes: notes.clone(),
-        database_properties,
+        notes,
+        database_properties: facts.database_properties.clone(),
     };
     // A pg_dump newer than the server (its own major is not installed) writes an archive
     // only that newer major restores: said now, in the set itself, not on the night of
@@ -229,41 +297,116 @@ pub fn backup(
             ctx.pg_dump_version, ctx.server.version
         ));
     }
-    let final_dir = match writer.publish(&manifest, ctx.signing) {
-        Ok(path) => path,
-        Err(error) => {
-            report_failure(ctx, target, Some(&id), started, error.into());
-            return false;
-        }
-    };
-    let mut payload = json!({
-        "kind": kind(target),
-        "id": id,
-        "database": target.label(),
-        "path": final_dir.display().to_string(),
-        "file": file_name,
-        "format": format,
-        "compression": compression_label(&ctx.compression),
-        "bytes": written.stored.bytes,
-        "raw_bytes": written.stored.raw_bytes,
-        "sha256": written.stored.sha256,
-        "tables": manifest.tables.len(),
-        "rows": manifest.total_rows(),
-        "large_objects": manifest.large_objects,
-        "database_size": database_size,
-        "duration_ms": started.elapsed().as_millis() as u64,
-    });
-    if *target == Target::Globals && !notes.is_empty() {
-        payload["role_passwords"] = json!(false);
+    manifest
+}
+
+/// `backup.started`.
+#[derive(Debug, Serialize)]
+struct BackupStarted<'a> {
+    kind: SetKind,
+    id: &'a str,
+    database: &'a str,
+    format: DumpFormat,
+    compression: String,
+    server_version: &'a str,
+    pg_dump_version: &'a str,
+}
+
+impl Event for BackupStarted<'_> {
+    fn name(&self) -> &'static str {
+        names::BACKUP_STARTED
     }
-    let severity = if manifest.notes.is_empty() {
+    fn severity(&self) -> Severity {
         Severity::Info
-    } else {
-        payload["notes"] = json!(manifest.notes);
-        Severity::Warning
-    };
-    ctx.emitter.emit(names::BACKUP_COMPLETED, severity, payload);
-    true
+    }
+}
+
+/// `backup.completed`: a warning when the set carries notes (roles without passwords,
+/// settings not kept, a newer pg_dump).
+#[derive(Debug, Serialize)]
+struct BackupCompleted<'a> {
+    kind: SetKind,
+    id: &'a str,
+    database: &'a str,
+    path: String,
+    file: &'a str,
+    format: DumpFormat,
+    compression: String,
+    bytes: u64,
+    raw_bytes: u64,
+    sha256: &'a str,
+    tables: usize,
+    rows: u64,
+    large_objects: u64,
+    database_size: Option<u64>,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_passwords: Option<bool>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
+}
+
+impl<'a> BackupCompleted<'a> {
+    fn of(
+        ctx: &RunContext<'_>,
+        target: &'a Target,
+        set: &'a Published,
+        duration_ms: u64,
+    ) -> BackupCompleted<'a> {
+        BackupCompleted {
+            kind: kind(target),
+            id: &set.manifest.id,
+            database: target.label(),
+            path: set.path.display().to_string(),
+            file: &set.layout.file_name,
+            format: set.layout.format,
+            compression: compression_label(&ctx.compression),
+            bytes: set.stored.bytes,
+            raw_bytes: set.stored.raw_bytes,
+            sha256: &set.stored.sha256,
+            tables: set.manifest.tables.len(),
+            rows: set.manifest.total_rows(),
+            large_objects: set.manifest.large_objects,
+            database_size: set.manifest.database_size,
+            duration_ms,
+            role_passwords: set.without_role_passwords.then_some(false),
+            notes: &set.manifest.notes,
+        }
+    }
+}
+
+impl Event for BackupCompleted<'_> {
+    fn name(&self) -> &'static str {
+        names::BACKUP_COMPLETED
+    }
+    fn severity(&self) -> Severity {
+        if self.notes.is_empty() {
+            Severity::Info
+        } else {
+            Severity::Warning
+        }
+    }
+}
+
+/// `backup.failed`, with pg_dump's redacted stderr when it said anything.
+#[derive(Debug, Serialize)]
+struct BackupFailed<'a> {
+    kind: SetKind,
+    id: Option<&'a str>,
+    database: &'a str,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stderr: Option<&'a str>,
+    error: &'a OpsError,
+}
+
+impl Event for BackupFailed<'_> {
+    fn name(&self) -> &'static str {
+        names::BACKUP_FAILED
+    }
+    fn severity(&self) -> Severity {
+        Severity::Error
+    }
 }
 
 /// Writes the server's settings and configuration files into the globals set being
@@ -311,30 +454,6 @@ fn kind(target: &Target) -> SetKind {
         Target::Database(_) => SetKind::Database,
         Target::Globals => SetKind::Globals,
     }
-}
-
-fn report_failure(
-    ctx: &RunContext<'_>,
-    target: &Target,
-    id: Option<&str>,
-    started: Instant,
-    failure: Failure,
-) {
-    let mut payload = json!({
-        "kind": kind(target),
-        "id": id,
-        "database": target.label(),
-        "duration_ms": started.elapsed().as_millis() as u64,
-    });
-    if let Some(stderr) = failure.stderr.filter(|s| !s.trim().is_empty()) {
-        payload["stderr"] = Value::String(stderr);
-    }
-    ctx.emitter.emit_error(
-        names::BACKUP_FAILED,
-        Severity::Error,
-        &failure.error,
-        payload,
-    );
 }
 
 /// Runs the dump into `partial/file_name`. Globals fall back to `--no-role-passwords` when

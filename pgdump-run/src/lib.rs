@@ -19,7 +19,6 @@ pub mod server;
 pub mod server_files;
 
 use dump::{RunContext, Target};
-use ops_catalog::catalog::DatabaseProperties;
 use ops_catalog::catalog::{self, Catalog};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
@@ -64,120 +63,221 @@ struct Tally {
     planned: Option<usize>,
 }
 
+/// Resolve (flags, keys, connection, client programs: nothing connected) → plan (the
+/// server, its client tools, the sets to take: a value) → report it (`--dry-run`) or open
+/// the catalog and take every set → tally.
 fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<ExitCode, OpsError> {
-    let backup_dir = args.catalog.dir()?.to_path_buf();
-    if backup_dir.to_str().is_some_and(|d| d.contains("://")) {
-        // Dumps land on a local disk first, are verified there, and only then leave the
-        // host, sealed: a half-written dump never sits in a bucket.
-        return Err(OpsError::validation(
-            "invalid_location",
-            format!(
-                "{}: pgdump-run writes a local catalog; ship its verified sets with backup-copy",
-                backup_dir.display()
-            ),
-        ));
-    }
-    // Read before anything runs: a bad key fails the run at once, not after the dumps.
-    let signing = args.signing.load()?;
-    if !args.all && args.dbnames.is_empty() {
-        return Err(OpsError::validation(
-            "no_database",
-            "nothing to back up: pass --all or -d DB",
-        ));
-    }
-    let flags = args.conn.flags(args.dbnames.first().cloned());
-    let settings = ConnSettings::resolve(&flags)?;
-    let redactor = Redactor::new(settings.secrets());
-    let exclude = selection::Patterns::new(&args.exclude)?;
-
-    // Before any connection: is there a pg_dump at all?
-    let installs = ops_pg::programs::installations(args.pg_bin.pg_bin_dir.as_deref());
-    if !installs.iter().any(|i| i.has("pg_dump")) {
-        return Err(pgbin::missing("pg_dump", args.pg_bin.pg_bin_dir.as_deref()));
-    }
-
-    // The first -d may be a conninfo/URI; what it names is the first database.
-    let mut named: Vec<String> = args.dbnames.clone();
-    if let Some(first) = named.first_mut() {
-        *first = settings.effective_dbname();
-    }
-    let maintenance = if args.all {
-        settings.clone()
-    } else {
-        settings.for_database(&named[0])
-    };
-    let mut client = server::connect(&maintenance).map_err(|e| OpsError {
-        message: redactor.redact(&e.message),
+    let inputs = Inputs::resolve(args)?;
+    let mut client = server::connect(&inputs.maintenance).map_err(|e| OpsError {
+        message: inputs.redactor.redact(&e.message),
         ..e
     })?;
-    let server = server::server_info(&mut client)?;
-    // The client for this server's major (ops_pg::programs: its own, else the newest).
-    let Some(tools) = ops_pg::programs::pick_dump(&installs, server.major) else {
-        let newest = installs
-            .iter()
-            .filter(|i| i.has("pg_dump"))
-            .map(|i| i.version.as_str())
-            .next()
-            .unwrap_or("?");
-        return Err(OpsError::validation(
-            "version_mismatch",
-            format!(
-                "pg_dump {newest} is older than the server ({}): it cannot dump it; install postgresql-client-{} or pass --pg-bin-dir",
-                server.version, server.major
-            ),
-        ));
-    };
-    // The installation's version is pg_dump's own (`install_at` asks pg_dump first).
-    let pg_dump = tools.program("pg_dump");
-    let pg_dump_version = tools.version.clone();
-    let pg_dumpall = if args.no_globals {
-        None
-    } else {
-        Some(pgbin::locate("pg_dumpall", &tools.dir)?)
-    };
-    let databases = if args.all {
-        server::list_databases(&mut client)?
-    } else {
-        named
-    };
-    let databases = selection::select(databases, &exclude);
-    if databases.is_empty() {
-        return Err(OpsError::validation(
-            "no_database",
-            "every database was excluded",
-        ));
-    }
-
+    let plan = Plan::make(args, &inputs, &mut client)?;
+    drop(client);
     if args.dry_run {
-        let catalog = Catalog::new(&backup_dir);
-        let mut planned = 0;
-        if !args.no_globals {
-            emitter.emit(
-                names::BACKUP_PLANNED,
-                Severity::Info,
-                json!({"kind": "globals", "database": ops_catalog::catalog::GLOBALS_DIR, "bytes": null,
-                       "path": catalog.globals_dir().display().to_string()}),
-            );
-            planned += 1;
-        }
-        for db in &databases {
-            emitter.emit(
-                names::BACKUP_PLANNED,
-                Severity::Info,
-                json!({"kind": "database", "database": db,
-                       "bytes": server::database_size(&mut client, db),
-                       "path": catalog.db_dir(db).display().to_string()}),
-            );
-            planned += 1;
-        }
-        tally.planned = Some(planned);
+        tally.planned = Some(report_planned(
+            &plan,
+            &Catalog::new(&inputs.backup_dir),
+            emitter,
+        ));
         return Ok(ExitCode::Ok);
     }
+    let (catalog, _lock) = open_catalog(&inputs.backup_dir, args, emitter)?;
+    let stop = StopSignal::install(args.timeout.map(|t| Instant::now() + t))?;
+    let ctx = RunContext {
+        emitter,
+        catalog: &catalog,
+        settings: &inputs.settings,
+        redactor: &inputs.redactor,
+        pg_dump: plan.pg_dump,
+        pg_dumpall: plan.pg_dumpall,
+        pg_dump_version: plan.pg_dump_version,
+        server: plan.server,
+        format: args.format.into(),
+        compression: args.compress,
+        stop: &stop,
+        signing: inputs.signing.as_ref(),
+    };
+    let published = ops_core::parallel::map(&plan.targets, args.jobs.jobs as usize, |(t, f)| {
+        dump::backup(&ctx, t, f.clone())
+    });
+    tally.completed = published.iter().filter(|ok| **ok).count();
+    tally.failed = plan.targets.len() - tally.completed;
+    Ok(if stop.reason().is_some() {
+        ExitCode::Unavailable
+    } else if tally.failed > 0 {
+        ExitCode::Problem
+    } else {
+        ExitCode::Ok
+    })
+}
 
-    // A mistyped --backup-dir must not quietly start a second catalog: a new one is said
-    // out loud (a warning, on the terminal and in the journal too).
+/// What the flags and the environment say, checked before anything connects: a bad key,
+/// a bucket for a catalog or a missing pg_dump fails the run at once.
+struct Inputs {
+    backup_dir: std::path::PathBuf,
+    signing: Option<ops_catalog::keys::SigningKey>,
+    settings: ConnSettings,
+    /// Where the server is asked which databases there are and what it is.
+    maintenance: ConnSettings,
+    redactor: Redactor,
+    exclude: selection::Patterns,
+    installs: Vec<ops_pg::programs::Install>,
+    /// `-d` names (the first as the connection resolved it), or empty with `--all`.
+    named: Vec<String>,
+}
+
+impl Inputs {
+    fn resolve(args: &cli::Args) -> Result<Inputs, OpsError> {
+        let backup_dir = args.catalog.dir()?.to_path_buf();
+        if backup_dir.to_str().is_some_and(|d| d.contains("://")) {
+            // Dumps land on a local disk first, are verified there, and only then leave
+            // the host, sealed: a half-written dump never sits in a bucket.
+            return Err(OpsError::validation(
+                "invalid_location",
+                format!(
+                    "{}: pgdump-run writes a local catalog; ship its verified sets with backup-copy",
+                    backup_dir.display()
+                ),
+            ));
+        }
+        let signing = args.signing.load()?;
+        if !args.all && args.dbnames.is_empty() {
+            return Err(OpsError::validation(
+                "no_database",
+                "nothing to back up: pass --all or -d DB",
+            ));
+        }
+        let settings = ConnSettings::resolve(&args.conn.flags(args.dbnames.first().cloned()))?;
+        let redactor = Redactor::new(settings.secrets());
+        let exclude = selection::Patterns::new(&args.exclude)?;
+        let installs = ops_pg::programs::installations(args.pg_bin.pg_bin_dir.as_deref());
+        if !installs.iter().any(|i| i.has("pg_dump")) {
+            return Err(pgbin::missing("pg_dump", args.pg_bin.pg_bin_dir.as_deref()));
+        }
+        // The first -d may be a conninfo/URI; what it names is the first database.
+        let mut named: Vec<String> = args.dbnames.clone();
+        if let Some(first) = named.first_mut() {
+            *first = settings.effective_dbname();
+        }
+        let maintenance = if args.all {
+            settings.clone()
+        } else {
+            settings.for_database(&named[0])
+        };
+        Ok(Inputs {
+            backup_dir,
+            signing,
+            settings,
+            maintenance,
+            redactor,
+            exclude,
+            installs,
+            named: if args.all { Vec::new() } else { named },
+        })
+    }
+}
+
+/// What the run will take, and with which client programs.
+struct Plan {
+    server: server::ServerInfo,
+    pg_dump: std::path::PathBuf,
+    pg_dumpall: Option<std::path::PathBuf>,
+    pg_dump_version: String,
+    /// The globals first (unless `--no-globals`), then each database with what it is.
+    targets: Vec<(Target, dump::Facts)>,
+}
+
+impl Plan {
+    fn make(
+        args: &cli::Args,
+        inputs: &Inputs,
+        client: &mut postgres::Client,
+    ) -> Result<Plan, OpsError> {
+        let server = server::server_info(client)?;
+        // The client for this server's major (ops_pg::programs: its own, else the newest).
+        let Some(tools) = ops_pg::programs::pick_dump(&inputs.installs, server.major) else {
+            let newest = inputs
+                .installs
+                .iter()
+                .filter(|i| i.has("pg_dump"))
+                .map(|i| i.version.as_str())
+                .next()
+                .unwrap_or("?");
+            return Err(OpsError::validation(
+                "version_mismatch",
+                format!(
+                    "pg_dump {newest} is older than the server ({}): it cannot dump it; install postgresql-client-{} or pass --pg-bin-dir",
+                    server.version, server.major
+                ),
+            ));
+        };
+        let pg_dumpall = if args.no_globals {
+            None
+        } else {
+            Some(pgbin::locate("pg_dumpall", &tools.dir)?)
+        };
+        let databases = if args.all {
+            server::list_databases(client)?
+        } else {
+            inputs.named.clone()
+        };
+        let databases = selection::select(databases, &inputs.exclude);
+        if databases.is_empty() {
+            return Err(OpsError::validation(
+                "no_database",
+                "every database was excluded",
+            ));
+        }
+        let globals = (!args.no_globals).then(|| (Target::Globals, dump::Facts::default()));
+        let targets = globals
+            .into_iter()
+            .chain(databases.into_iter().map(|db| {
+                let facts = dump::Facts {
+                    database_size: server::database_size(client, &db),
+                    database_properties: server::database_properties(client, &db),
+                };
+                (Target::Database(db), facts)
+            }))
+            .collect();
+        Ok(Plan {
+            server,
+            // The installation's version is pg_dump's own (`install_at` asks it first).
+            pg_dump: tools.program("pg_dump"),
+            pg_dumpall,
+            pg_dump_version: tools.version.clone(),
+            targets,
+        })
+    }
+}
+
+/// `--dry-run`: one `backup.planned` per set; returns how many.
+fn report_planned(plan: &Plan, catalog: &Catalog, emitter: &Emitter) -> usize {
+    for (target, facts) in &plan.targets {
+        let (kind, database, path) = match target {
+            Target::Globals => ("globals", catalog::GLOBALS_DIR, catalog.globals_dir()),
+            Target::Database(db) => ("database", db.as_str(), catalog.db_dir(db)),
+        };
+        emitter.emit(
+            names::BACKUP_PLANNED,
+            Severity::Info,
+            json!({"kind": kind, "database": database, "bytes": facts.database_size,
+                   "path": path.display().to_string()}),
+        );
+    }
+    plan.targets.len()
+}
+
+/// Opens (creating) the catalog under its writer lock and removes what dead runs left. A
+/// mistyped --backup-dir must not quietly start a second catalog: a new one is said out
+/// loud (a warning, on the terminal and in the journal too).
+fn open_catalog(
+    backup_dir: &std::path::Path,
+    args: &cli::Args,
+    emitter: &Emitter,
+) -> Result<(Catalog, ops_catalog::lock::CatalogLock), OpsError> {
     let is_new = !backup_dir.exists();
-    let (catalog, _lock) = Catalog::create(&backup_dir, args.catalog.lock.lock_timeout)?;
+    let (catalog, lock) = Catalog::create(backup_dir, args.catalog.lock.lock_timeout)?;
     if is_new {
         emitter.emit(
             names::CATALOG_CREATED,
@@ -187,47 +287,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         );
     }
     remove_stale_partials(&catalog, emitter)?;
-
-    let stop = StopSignal::install(args.timeout.map(|t| Instant::now() + t))?;
-    let mut targets: Vec<(Target, Option<u64>, Option<DatabaseProperties>)> = Vec::new();
-    if !args.no_globals {
-        targets.push((Target::Globals, None, None));
-    }
-    for db in databases {
-        let size = server::database_size(&mut client, &db);
-        let props = server::database_properties(&mut client, &db);
-        targets.push((Target::Database(db), size, props));
-    }
-    drop(client);
-
-    let ctx = RunContext {
-        emitter,
-        catalog: &catalog,
-        settings: &settings,
-        redactor: &redactor,
-        pg_dump,
-        pg_dumpall,
-        pg_dump_version,
-        server,
-        format: args.format.into(),
-        compression: args.compress,
-        stop: &stop,
-        signing: signing.as_ref(),
-    };
-    let published = ops_core::parallel::map(
-        &targets,
-        args.jobs.jobs as usize,
-        |(target, size, props)| dump::backup(&ctx, target, *size, props.clone()),
-    );
-    tally.completed = published.iter().filter(|ok| **ok).count();
-    tally.failed = targets.len() - tally.completed;
-    Ok(if stop.reason().is_some() {
-        ExitCode::Unavailable
-    } else if tally.failed > 0 {
-        ExitCode::Problem
-    } else {
-        ExitCode::Ok
-    })
+    Ok((catalog, lock))
 }
 
 /// A partial set can only be left by a run that died: we hold the writer lock, so no live
