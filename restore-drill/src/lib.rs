@@ -442,6 +442,8 @@ enum Drilled {
     Planned,
 }
 
+/// Resolve (inputs, the catalog wherever it lies, the set) → plan (`--dry-run` reports it)
+/// → check, restore and prove → report, and record it in the drill history.
 fn drill(
     args: &cli::DrillArgs,
     events: Option<&input::Input>,
@@ -450,6 +452,7 @@ fn drill(
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
     let inputs = resolve_inputs(args, events)?;
+    // Installed first: a signal from here on stops the drill and drops its scratch.
     let stop = StopSignal::install(None)?;
     let source = fetch::source(
         &fetch::Want {
@@ -462,84 +465,139 @@ fn drill(
         },
         emitter,
     )?;
-    let (root, remote) = (&source.root, &source.fetched);
     // Shared: rotation cannot delete the set while it is being restored.
-    let (catalog, _lock) = Catalog::open(root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(
+        &source.root,
+        LockMode::Shared,
+        args.catalog.lock.lock_timeout,
+    )?;
     let catalog = catalog.with_trust(args.trust.load()?);
-    let CheckedSet { set, manifest } =
-        choose_set(&catalog, &inputs.db, args.backup_id.as_deref(), events)?;
-    let file = manifest.files.first().ok_or_else(|| {
+    let chosen = choose_set(&catalog, &inputs.db, args.backup_id.as_deref(), events)?;
+    let file = chosen.manifest.files.first().ok_or_else(|| {
         OpsError::new(
             "manifest_invalid",
             Category::Integrity,
             "the manifest lists no file",
         )
     })?;
-    let archive = set.path.join(&file.name);
     if args.dry_run {
-        let target = if args.ephemeral {
-            json!({"kind": "ephemeral", "database": inputs.db})
-        } else {
-            json!({"kind": "server", "database": target::scratch_name(&inputs.db, started_at)})
-        };
-        emitter.emit(
-            names::DRILL_PLANNED,
-            Severity::Info,
-            json!({"database": inputs.db, "id": set.id, "path": set.path.display().to_string(),
-                   "bytes": file.bytes, "tables": manifest.tables.len(),
-                   "rows": manifest.tables.iter().map(|t| t.rows).sum::<u64>(),
-                   "target": target, "with_owners": args.with_owners, "jobs": args.jobs.jobs,
-                   "rto_target_ms": args.rto_target.as_millis() as u64}),
-        );
+        report_planned(args, &inputs, &chosen, file, started_at, emitter);
         return Ok(Drilled::Planned);
     }
     let mut f = Findings::default();
-    let phase = |f: &mut Findings, name: &str, t: Instant| {
-        f.phases.insert(format!("{name}_ms"), ms(t).into());
-    };
-    if let Some(r) = &remote {
+    if let Some(r) = &source.fetched {
         f.phases.insert("download_ms".into(), r.download_ms.into());
     }
-
     let t = Instant::now();
+    let archive = chosen.set.path.join(&file.name);
     let sum = checksum(&archive, file);
-    phase(&mut f, "checksum", t);
+    f.phases.insert("checksum_ms".into(), ms(t).into());
     let sum_ok = sum.status == CheckStatus::Pass;
     f.checks.push(sum);
     if sum_ok {
-        let t = Instant::now();
-        let (mut scratch, programs) = prepare(args, &inputs, &manifest, started_at, emitter)?;
-        phase(&mut f, "prepare", t);
-        let kept = scratch.kept();
-        let restore = restore::Restore {
-            programs: &programs,
-            target: scratch.settings(),
-            jobs: args.jobs.jobs,
-            with_owners: args.with_owners,
+        let drilled = Drill {
+            args,
+            inputs: &inputs,
+            catalog: &catalog,
+            chosen: &chosen,
+            archive: &archive,
+            started_at,
             stop: &stop,
-            redactor: &inputs.redactor,
         };
+        drilled.restore_and_prove(&mut f, emitter)?;
+    }
+    let mut report = report(
+        args,
+        &inputs.db,
+        &chosen.set,
+        &chosen.manifest,
+        started_at,
+        ms(started),
+        f,
+    );
+    if let Some(r) = &source.fetched {
+        report["path"] = r.path.clone().into();
+        report["downloaded_bytes"] = r.bytes.into();
+    }
+    record_history(args, &inputs, source.fetched.is_some(), &report, emitter);
+    Ok(Drilled::Report(report))
+}
 
-        // Phase 2: the restore (the globals first, with --with-owners).
+/// `--dry-run`: what the drill would restore, where, and against which target.
+fn report_planned(
+    args: &cli::DrillArgs,
+    inputs: &Inputs,
+    chosen: &CheckedSet,
+    file: &ops_catalog::catalog::FileEntry,
+    started_at: jiff::Timestamp,
+    emitter: &Emitter,
+) {
+    let target = if args.ephemeral {
+        json!({"kind": "ephemeral", "database": inputs.db})
+    } else {
+        json!({"kind": "server", "database": target::scratch_name(&inputs.db, started_at)})
+    };
+    let manifest = &chosen.manifest;
+    emitter.emit(
+        names::DRILL_PLANNED,
+        Severity::Info,
+        json!({"database": inputs.db, "id": chosen.set.id, "path": chosen.set.path.display().to_string(),
+               "bytes": file.bytes, "tables": manifest.tables.len(),
+               "rows": manifest.tables.iter().map(|t| t.rows).sum::<u64>(),
+               "target": target, "with_owners": args.with_owners, "jobs": args.jobs.jobs,
+               "rto_target_ms": args.rto_target.as_millis() as u64}),
+    );
+}
+
+/// Appends the drill's line to the history: `--history`, or the catalog's own file. A
+/// sealed catalog takes no history file: a drill of one records where it is told to.
+fn record_history(
+    args: &cli::DrillArgs,
+    inputs: &Inputs,
+    fetched: bool,
+    report: &Value,
+    emitter: &Emitter,
+) {
+    let history = match (&args.history, fetched) {
+        (Some(h), _) => h.clone(),
+        (None, false) => inputs.root.join(ops_catalog::drills::DRILLS_FILE),
+        (None, true) => return,
+    };
+    let mut line = report.clone();
+    line["v"] = 1.into();
+    line["correlation_id"] = emitter.correlation_id().into();
+    if let Err(e) = history::append(&history, &line) {
+        eprintln!(
+            "restore-drill: could not append to {}: {e}",
+            history.display()
+        );
+    }
+}
+
+/// One drill of a set whose checksum passed: what it needs to restore and prove it.
+struct Drill<'a> {
+    args: &'a cli::DrillArgs,
+    inputs: &'a Inputs,
+    catalog: &'a Catalog,
+    chosen: &'a CheckedSet,
+    archive: &'a std::path::Path,
+    started_at: jiff::Timestamp,
+    stop: &'a StopSignal,
+}
+
+impl Drill<'_> {
+    /// Prepares the scratch database, restores into it, proves it and drops it, timing each
+    /// phase into `f`. `Err` only when the run must stop (a signal, the server gone).
+    fn restore_and_prove(&self, f: &mut Findings, emitter: &Emitter) -> Result<(), OpsError> {
+        let (args, manifest) = (self.args, &self.chosen.manifest);
         let t = Instant::now();
-        let globals = args.with_owners.then(|| newest_globals(&catalog)).flatten();
-        let mut restored = Ok(());
-        if let Some((g, gf)) = globals
-            .as_ref()
-            .and_then(|g| g.manifest.files.first().map(|gf| (g, gf)))
-        {
-            restored = restore
-                .globals(
-                    &g.set.path.join(&gf.name),
-                    &g.manifest,
-                    &scratch.admin_settings(),
-                )
-                .map(|_| ());
-        }
-        if restored.is_ok() {
-            restored = restore.run(&archive, &manifest);
-        }
-        phase(&mut f, "restore", t);
+        let (mut scratch, programs) =
+            prepare(args, self.inputs, manifest, self.started_at, emitter)?;
+        f.phases.insert("prepare_ms".into(), ms(t).into());
+        let kept = scratch.kept();
+        let t = Instant::now();
+        let restored = self.restore(&scratch, &programs);
+        f.phases.insert("restore_ms".into(), ms(t).into());
         match restored {
             Err(e) if StopSignal::caused(&e) => return Err(e), // the scratch drops on the way out
             Err(e) => f.checks.push(check("restore", false, e.message)),
@@ -547,22 +605,34 @@ fn drill(
                 f.checks.push(check(
                     "restore",
                     true,
-                    format!("{} restored into {}", file.name, scratch.name),
+                    format!(
+                        "{} restored into {}",
+                        self.archive
+                            .file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default(),
+                        scratch.name
+                    ),
                 ));
                 let t = Instant::now();
-                let (checks, mismatches) = prove(&scratch, &manifest, inputs.check_sql.as_deref())?;
+                let (checks, mismatches) =
+                    prove(&scratch, manifest, self.inputs.check_sql.as_deref())?;
                 f.checks.extend(checks);
                 f.mismatches = mismatches;
                 if args.compare_live {
-                    let mut source = inputs.settings.for_database(&inputs.db).connect()?;
-                    f.live = Some(proof::compare_live(&mut source, &manifest));
+                    let mut source = self
+                        .inputs
+                        .settings
+                        .for_database(&self.inputs.db)
+                        .connect()?;
+                    f.live = Some(proof::compare_live(&mut source, manifest));
                 }
-                phase(&mut f, "checks", t);
+                f.phases.insert("checks_ms".into(), ms(t).into());
             }
         }
         let t = Instant::now();
         let dropped = scratch.drop_now();
-        phase(&mut f, "cleanup", t);
+        f.phases.insert("cleanup_ms".into(), ms(t).into());
         if let Err(e) = dropped {
             f.checks.push(check("cleanup", false, e.message));
         }
@@ -572,39 +642,40 @@ fn drill(
             "server"
         };
         f.target = json!({"kind": kind, "database": scratch.name.clone(), "kept": kept});
+        Ok(())
     }
 
-    let mut report = report(
-        args,
-        &inputs.db,
-        &set,
-        &manifest,
-        started_at,
-        ms(started),
-        f,
-    );
-    if let Some(r) = &remote {
-        report["path"] = r.path.clone().into();
-        report["downloaded_bytes"] = r.bytes.into();
-    }
-    // A sealed catalog takes no history file: a drill records where it is told to.
-    let history = match (&args.history, &remote) {
-        (Some(h), _) => Some(h.clone()),
-        (None, None) => Some(inputs.root.join(ops_catalog::drills::DRILLS_FILE)),
-        (None, Some(_)) => None,
-    };
-    let mut line = report.clone();
-    line["v"] = 1.into();
-    line["correlation_id"] = emitter.correlation_id().into();
-    if let Some(history) = history {
-        if let Err(e) = history::append(&history, &line) {
-            eprintln!(
-                "restore-drill: could not append to {}: {e}",
-                history.display()
-            );
+    /// The restore: the newest globals first (with `--with-owners`), then the set.
+    fn restore(
+        &self,
+        scratch: &target::Scratch,
+        programs: &restore::Programs,
+    ) -> Result<(), OpsError> {
+        let restore = restore::Restore {
+            programs,
+            target: scratch.settings(),
+            jobs: self.args.jobs.jobs,
+            with_owners: self.args.with_owners,
+            stop: self.stop,
+            redactor: &self.inputs.redactor,
+        };
+        let globals = self
+            .args
+            .with_owners
+            .then(|| newest_globals(self.catalog))
+            .flatten();
+        if let Some((g, gf)) = globals
+            .as_ref()
+            .and_then(|g| g.manifest.files.first().map(|gf| (g, gf)))
+        {
+            restore.globals(
+                &g.set.path.join(&gf.name),
+                &g.manifest,
+                &scratch.admin_settings(),
+            )?;
         }
+        restore.run(self.archive, &self.chosen.manifest)
     }
-    Ok(Drilled::Report(report))
 }
 
 /// The drill's report: the RTO check last, the verdict from every check. Pure.
