@@ -336,124 +336,179 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
         retry_timeout: args.retry_timeout,
     };
     let (sets, dst, present) = match mode {
-        Mode::Plain | Mode::Seal => {
-            if mode == Mode::Seal {
-                required(&keys.recipients, "encryption_required",
-                    "what leaves this host is encrypted: pass --recipient or --recipients-file (age or SSH public keys)")?;
-                required(
-                    &keys.signing,
-                    "signing_key_required",
-                    "sealed sets are signed: pass --signing-key (a minisign key, `minisign -G -W`)",
-                )?;
-            }
-            let dst = backend::open_location(&args.destination, &options)
-                .map_err(|e| e.to_ops_error("opening the destination"))?;
-            // Shared: rotation cannot delete a set while it is being copied.
-            let (catalog, lock) = Catalog::open(
-                Path::new(&args.source),
-                LockMode::Shared,
-                args.lock.lock_timeout,
-            )?;
-            let catalog = catalog.with_trust(keys.trust.clone());
-            let sets = local_sets(&catalog, args, emitter)?;
-            ensure_descriptor(dst.as_ref(), args.dry_run, &descriptor(mode, &keys))?;
-            let there = destination_objects(dst.as_ref(), &sets)?;
-            let last = if mode == Mode::Seal {
-                ENVELOPE_FILE
-            } else {
-                MANIFEST_FILE
-            };
-            let present: BTreeSet<(String, String)> = sets
-                .iter()
-                .filter(|s| there.contains_key(&s.key(last)))
-                .map(|s| (s.dir_name.clone(), s.id.clone()))
-                .collect();
-            let target = Target::Store {
-                dst,
-                there,
-                _lock: lock,
-            };
-            (sets, target, present)
-        }
-        Mode::Unseal => {
-            let trust = keys
-                .trust
-                .as_ref()
-                .ok_or_else(ops_catalog::cli::public_key_required)?;
-            if keys.identities.is_none() {
-                return Err(ops_offsite::cli::identity_required());
-            }
-            let src = backend::open_location(&args.source, &options)
-                .map_err(|e| e.to_ops_error("opening the source"))?;
-            ops_offsite::sealed::open::check_descriptor(src.as_ref())?;
-            let sets = sealed_sets(src.as_ref(), trust, args, emitter)?;
-            let root = Path::new(&args.destination).to_path_buf();
-            let (catalog, lock) = if args.dry_run {
-                (Catalog::new(&root), None)
-            } else {
-                let (c, l) = Catalog::create(&root, args.lock.lock_timeout)?;
-                (c, Some(l))
-            };
-            let present = sets
-                .iter()
-                .filter(|s| catalog.root().join(&s.dir_name).join(&s.id).is_dir())
-                .map(|s| (s.dir_name.clone(), s.id.clone()))
-                .collect();
-            (
-                sets,
-                Target::Local {
-                    src,
-                    root,
-                    _lock: lock,
-                },
-                present,
-            )
-        }
+        Mode::Plain | Mode::Seal => open_for_shipping(mode, args, &keys, &options, emitter)?,
+        Mode::Unseal => open_for_recovery(args, &keys, &options, emitter)?,
     };
     let plan = plan::plan(&sets, &present, args.unverified, args.latest);
+    let destination = dst.location(&args.destination);
+    let run = Run {
+        args,
+        keys: &keys,
+        mode,
+        dst: &dst,
+        destination: &destination,
+        emitter,
+    };
     for (i, why) in &plan.skip {
-        let s = &sets[*i];
+        run.skipped(&sets[*i], *why, tally);
+    }
+    for i in &plan.copy {
+        run.copy(&sets[*i], tally)?;
+    }
+    Ok(())
+}
+
+/// The local catalog to ship from (under its shared lock: rotation cannot delete a set
+/// while it is copied), its sets, the destination store and what it holds already.
+fn open_for_shipping(
+    mode: Mode,
+    args: &cli::Args,
+    keys: &Keys,
+    options: &StoreOptions,
+    emitter: &Emitter,
+) -> Result<Ends, OpsError> {
+    if mode == Mode::Seal {
+        required(&keys.recipients, "encryption_required",
+            "what leaves this host is encrypted: pass --recipient or --recipients-file (age or SSH public keys)")?;
+        required(
+            &keys.signing,
+            "signing_key_required",
+            "sealed sets are signed: pass --signing-key (a minisign key, `minisign -G -W`)",
+        )?;
+    }
+    let dst = backend::open_location(&args.destination, options)
+        .map_err(|e| e.to_ops_error("opening the destination"))?;
+    // Shared: rotation cannot delete a set while it is being copied.
+    let (catalog, lock) = Catalog::open(
+        Path::new(&args.source),
+        LockMode::Shared,
+        args.lock.lock_timeout,
+    )?;
+    let catalog = catalog.with_trust(keys.trust.clone());
+    let sets = local_sets(&catalog, args, emitter)?;
+    ensure_descriptor(dst.as_ref(), args.dry_run, &descriptor(mode, keys))?;
+    let there = destination_objects(dst.as_ref(), &sets)?;
+    let last = if mode == Mode::Seal {
+        ENVELOPE_FILE
+    } else {
+        MANIFEST_FILE
+    };
+    let present: BTreeSet<(String, String)> = sets
+        .iter()
+        .filter(|s| there.contains_key(&s.key(last)))
+        .map(|s| (s.dir_name.clone(), s.id.clone()))
+        .collect();
+    let target = Target::Store {
+        dst,
+        there,
+        _lock: lock,
+    };
+    Ok((sets, target, present))
+}
+
+/// The sealed catalog to recover from (the public key and an identity required), its
+/// sets, and the local catalog they are unsealed into (created, under its lock).
+fn open_for_recovery(
+    args: &cli::Args,
+    keys: &Keys,
+    options: &StoreOptions,
+    emitter: &Emitter,
+) -> Result<Ends, OpsError> {
+    let trust = keys
+        .trust
+        .as_ref()
+        .ok_or_else(ops_catalog::cli::public_key_required)?;
+    if keys.identities.is_none() {
+        return Err(ops_offsite::cli::identity_required());
+    }
+    let src = backend::open_location(&args.source, options)
+        .map_err(|e| e.to_ops_error("opening the source"))?;
+    ops_offsite::sealed::open::check_descriptor(src.as_ref())?;
+    let sets = sealed_sets(src.as_ref(), trust, args, emitter)?;
+    let root = Path::new(&args.destination).to_path_buf();
+    let (catalog, lock) = if args.dry_run {
+        (Catalog::new(&root), None)
+    } else {
+        let (c, l) = Catalog::create(&root, args.lock.lock_timeout)?;
+        (c, Some(l))
+    };
+    let present = sets
+        .iter()
+        .filter(|s| catalog.root().join(&s.dir_name).join(&s.id).is_dir())
+        .map(|s| (s.dir_name.clone(), s.id.clone()))
+        .collect();
+    Ok((
+        sets,
+        Target::Local {
+            src,
+            root,
+            _lock: lock,
+        },
+        present,
+    ))
+}
+
+/// The sets of the source, where they go, and which of them are there already.
+type Ends = (Vec<SourceSet>, Target, BTreeSet<(String, String)>);
+
+/// What every set of a run is copied with and reported against.
+struct Run<'a> {
+    args: &'a cli::Args,
+    keys: &'a Keys,
+    mode: Mode,
+    dst: &'a Target,
+    /// The destination as reported (never a secret).
+    destination: &'a str,
+    emitter: &'a Emitter,
+}
+
+impl Run<'_> {
+    /// A set the plan does not copy: said why; one at the destination already is noted in
+    /// the source set as off-site.
+    fn skipped(&self, s: &SourceSet, why: plan::Skip, tally: &mut Tally) {
         tally.skipped += 1;
         let severity = match why {
             plan::Skip::AtDestination | plan::Skip::NotLatest => Severity::Info,
             _ => Severity::Warning,
         };
-        emitter.emit(
+        self.emitter.emit(
             names::COPY_SKIPPED,
             severity,
             json!({"database": s.label, "id": s.id, "code": why.code(), "reason": why.reason()}),
         );
-        if *why == plan::Skip::AtDestination {
+        if why == plan::Skip::AtDestination {
             tally.present += 1;
-        }
-        if *why == plan::Skip::AtDestination && !args.dry_run {
-            record_offsite(s, &dst.location(&args.destination), mode);
+            if !self.args.dry_run {
+                record_offsite(s, self.destination, self.mode);
+            }
         }
     }
-    for i in &plan.copy {
-        let s = &sets[*i];
-        let what = json!({"database": s.label, "id": s.id, "destination": dst.location(&args.destination),
-                          "files": s.files(), "bytes": s.bytes(), "mode": mode.name()});
-        if args.dry_run {
-            emitter.emit(names::COPY_PLANNED, Severity::Info, what);
-            continue;
+
+    /// Copies one set (or with `--dry-run` says it would) and reports how it went. `Err`
+    /// only when the run must stop (the destination unreachable, access denied).
+    fn copy(&self, s: &SourceSet, tally: &mut Tally) -> Result<(), OpsError> {
+        let what = json!({"database": s.label, "id": s.id, "destination": self.destination,
+                          "files": s.files(), "bytes": s.bytes(), "mode": self.mode.name()});
+        if self.args.dry_run {
+            self.emitter.emit(names::COPY_PLANNED, Severity::Info, what);
+            return Ok(());
         }
         let started = Instant::now();
-        match copy_one(&dst, s, &keys, &args.source) {
+        match copy_one(self.dst, s, self.keys, &self.args.source) {
             Ok(c) if c.by_another => {
                 // Two copies of one set at once: one published it, this one says so
                 // rather than claiming a copy that is not the one standing.
                 tally.skipped += 1;
                 tally.present += 1;
                 tally.sent += c.sent;
-                emitter.emit(
+                self.emitter.emit(
                     names::COPY_SKIPPED,
                     Severity::Info,
                     json!({"database": s.label, "id": s.id, "code": "copied_by_another",
                            "bytes_sent": c.sent,
                            "reason": "another copy published this set first while this run copied it: the copy standing is that one, and this run's bytes were not needed"}),
                 );
-                record_offsite(s, &dst.location(&args.destination), mode);
+                record_offsite(s, self.destination, self.mode);
             }
             Ok(c) => {
                 tally.copied += 1;
@@ -462,12 +517,13 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                 payload["bytes_sent"] = c.sent.into();
                 payload["bytes_resumed"] = c.resumed.into();
                 payload["duration_ms"] = (started.elapsed().as_millis() as u64).into();
-                emitter.emit(names::COPY_COMPLETED, Severity::Info, payload);
-                record_offsite(s, &dst.location(&args.destination), mode);
+                self.emitter
+                    .emit(names::COPY_COMPLETED, Severity::Info, payload);
+                record_offsite(s, self.destination, self.mode);
             }
             Err(TransferError::Busy) => {
                 tally.skipped += 1;
-                emitter.emit(
+                self.emitter.emit(
                     names::COPY_SKIPPED,
                     Severity::Info,
                     json!({"database": s.label, "id": s.id, "code": "copy_in_progress",
@@ -477,7 +533,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             Err(e) if e.is_run_level() => return Err(e.to_ops_error()),
             Err(e) => {
                 tally.failed += 1;
-                emitter.emit_error(
+                self.emitter.emit_error(
                     names::COPY_FAILED,
                     Severity::Error,
                     &e.to_ops_error(),
@@ -485,8 +541,8 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
                 );
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Where a run writes: a store (shipping, a second disk), or a local catalog (recovery).
