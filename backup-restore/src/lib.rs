@@ -145,25 +145,52 @@ fn step_text(s: &Step) -> Value {
     }
 }
 
+/// What the flags name, settled before any download or connection.
+struct Resolved {
+    location: std::path::PathBuf,
+    settings: ConnSettings,
+    /// The database whose set is restored (as the connection resolved it).
+    db: String,
+    /// Where it is restored: `--target`, or the database itself.
+    target: String,
+    mode: Mode,
+    admin: ConnSettings,
+}
+
+impl Resolved {
+    fn of(args: &cli::Args) -> Result<Resolved, OpsError> {
+        let location = args.catalog.dir()?.to_path_buf();
+        let settings = ConnSettings::resolve(&args.conn.flags(Some(args.dbname.clone())))?;
+        let db = settings.effective_dbname();
+        let target = args.target.clone().unwrap_or_else(|| db.clone());
+        let mode = match (args.clean, args.swap) {
+            (true, _) => Mode::Clean,
+            (_, true) => Mode::Swap,
+            _ => Mode::Refuse,
+        };
+        // Before any work (no download, no connection): a target never to touch.
+        plan::check_target(&target, args.target.is_some(), mode)?;
+        Ok(Resolved {
+            location,
+            admin: settings.for_database("postgres"),
+            settings,
+            db,
+            target,
+            mode,
+        })
+    }
+}
+
+/// Resolve → the set, wherever it lies → plan (a value; `--dry-run` reports it, a
+/// refusal included) → execute → report.
 fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
     let started = Instant::now();
     let stamp = ops_core::timefmt::set_id(jiff::Timestamp::now());
-    let location = args.catalog.dir()?.to_path_buf();
-    let settings = ConnSettings::resolve(&args.conn.flags(Some(args.dbname.clone())))?;
-    let db = settings.effective_dbname();
-    let target = args.target.clone().unwrap_or_else(|| db.clone());
-    let mode = match (args.clean, args.swap) {
-        (true, _) => Mode::Clean,
-        (_, true) => Mode::Swap,
-        _ => Mode::Refuse,
-    };
-    // Before any work (no download, no connection): a target never to touch.
-    plan::check_target(&target, args.target.is_some(), mode)?;
-    let admin = settings.for_database("postgres");
+    let r = Resolved::of(args)?;
     let source = ops_offsite::fetch::source(
         &ops_offsite::fetch::Want {
-            location: &location,
-            db: &db,
+            location: &r.location,
+            db: &r.db,
             backup_id: args.backup_id.as_deref(),
             with_globals: args.globals,
             trust: &args.trust,
@@ -171,43 +198,34 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         },
         emitter,
     )?;
-    let (root, fetched) = (&source.root, &source.fetched);
     // Shared: rotation cannot delete the set while it is restored.
-    let (catalog, _lock) = Catalog::open(root, LockMode::Shared, args.catalog.lock.lock_timeout)?;
+    let (catalog, _lock) = Catalog::open(
+        &source.root,
+        LockMode::Shared,
+        args.catalog.lock.lock_timeout,
+    )?;
     let catalog = catalog.with_trust(args.trust.load()?);
     let chosen = choose(
         &catalog,
-        &db,
+        &r.db,
         args.backup_id.as_deref(),
-        args.unverified || fetched.is_some(),
+        args.unverified || source.fetched.is_some(),
     )?;
     if !args.dry_run {
-        // What a --swap killed before left: its side database, dropped once provably
-        // ownerless (ops_restore::owned), else reported.
-        for l in ops_restore::owned::sweep(&admin, &server::SIDE)? {
-            emitter.emit(
-                names::RESTORE_LEFTOVER,
-                l.action.severity(),
-                serde_json::to_value(&l).expect("leftovers serialize"),
-            );
-        }
+        sweep_leftovers(&r.admin, emitter)?;
     }
-    let path = fetched
+    let path = source
+        .fetched
         .as_ref()
         .map_or_else(|| chosen.set.path.display().to_string(), |f| f.path.clone());
-    let plan = match plan::plan(
-        &target,
-        server::state(&admin, &target)?,
-        mode,
-        args.globals,
-        &stamp,
-    ) {
+    let state = server::state(&r.admin, &r.target)?;
+    let plan = match plan::plan(&r.target, state, r.mode, args.globals, &stamp) {
         // A dry run shows what would happen, a refusal included, with the ways around it.
         Err(e) if args.dry_run => {
             emitter.emit(
                 names::RESTORE_PLANNED,
                 Severity::Warning,
-                json!({"database": db, "id": chosen.set.id, "path": path, "target": target,
+                json!({"database": r.db, "id": chosen.set.id, "path": path, "target": r.target,
                        "kept_as": null, "steps": [],
                        "refused": {"code": e.code, "message": e.message}}),
             );
@@ -215,19 +233,7 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         }
         planned => planned?,
     };
-    let mut described = json!({
-        "database": db, "id": chosen.set.id, "path": path,
-        "target": target, "kept_as": plan.kept_as,
-        "steps": plan.steps.iter().map(step_text).collect::<Vec<_>>(),
-    });
-    // Said before: the sessions --clean or --swap will end.
-    let ends_sessions = plan
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::Drop(d) | Step::Rename { from: d, .. } if *d == target));
-    if ends_sessions {
-        described["sessions_to_end"] = server::sessions(&admin, &target)?.into();
-    }
+    let described = describe(&r, &plan, &chosen, path)?;
     if args.dry_run {
         emitter.emit(names::RESTORE_PLANNED, Severity::Info, described);
         return Ok(Outcome::Planned);
@@ -236,15 +242,77 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         .globals
         .then(|| ops_restore::newest_globals(&catalog))
         .flatten();
+    let executed = execute(
+        args,
+        &plan,
+        &chosen,
+        globals.as_ref(),
+        &r.admin,
+        &r.settings,
+    )?;
+    Ok(report(
+        described,
+        executed,
+        &chosen,
+        source.fetched.as_ref(),
+        started,
+    ))
+}
+
+/// What a `--swap` killed before left: its side database, dropped once provably ownerless
+/// (ops_restore::owned), else reported.
+fn sweep_leftovers(admin: &ConnSettings, emitter: &Emitter) -> Result<(), OpsError> {
+    for l in ops_restore::owned::sweep(admin, &server::SIDE)? {
+        emitter.emit(
+            names::RESTORE_LEFTOVER,
+            l.action.severity(),
+            serde_json::to_value(&l).expect("leftovers serialize"),
+        );
+    }
+    Ok(())
+}
+
+/// The plan as people read it: what is restored where, its steps, and the sessions
+/// `--clean` or `--swap` will end (said before they are).
+fn describe(
+    r: &Resolved,
+    plan: &Plan,
+    chosen: &CheckedSet,
+    path: String,
+) -> Result<Value, OpsError> {
+    let mut described = json!({
+        "database": r.db, "id": chosen.set.id, "path": path,
+        "target": r.target, "kept_as": plan.kept_as,
+        "steps": plan.steps.iter().map(step_text).collect::<Vec<_>>(),
+    });
+    let ends_sessions = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Drop(d) | Step::Rename { from: d, .. } if *d == r.target));
+    if ends_sessions {
+        described["sessions_to_end"] = server::sessions(&r.admin, &r.target)?.into();
+    }
+    Ok(described)
+}
+
+/// The restore's report: the plan as described, the recount against the manifest, the
+/// time it took. A mismatch fails it. Pure.
+fn report(
+    described: Value,
+    executed: Executed,
+    chosen: &CheckedSet,
+    fetched: Option<&ops_offsite::fetch::Fetched>,
+    started: Instant,
+) -> Outcome {
     let Executed {
         counted,
         roles,
         sessions_ended,
-    } = execute(args, &plan, &chosen, globals.as_ref(), &admin, &settings)?;
+    } = executed;
     let mismatches: Vec<&proof::TableCount> = counted.iter().filter(|c| !c.matches()).collect();
     let mut report = described;
     report["rto_ms"] = (started.elapsed().as_millis() as u64).into();
-    if let Some(f) = &fetched {
+    if let Some(f) = fetched {
         report["download_ms"] = f.download_ms.into();
         report["downloaded_bytes"] = f.bytes.into();
     }
@@ -262,11 +330,11 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
             "this set predates recorded database properties: its settings, comment, connection limit and grants were not re-applied"
         ]);
     }
-    Ok(if mismatches.is_empty() {
+    if mismatches.is_empty() {
         Outcome::Restored(report)
     } else {
         Outcome::Failed(report)
-    })
+    }
 }
 
 /// Runs the plan's steps; returns the recount of the restored database. A restore whose
