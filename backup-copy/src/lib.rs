@@ -12,10 +12,9 @@
 //! create-only). Everything is reported as events; `--dry-run` reports the plan.
 
 pub mod cli;
-pub mod execute;
 pub mod plan;
+pub mod transfer;
 
-use execute::Copied;
 use ops_catalog::catalog::{encode_db_dir, Catalog, GLOBALS_DIR, MANIFEST_FILE};
 use ops_catalog::keys::{SigningKey, TrustedKey};
 use ops_catalog::lock::LockMode;
@@ -33,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
+use transfer::Copied;
 
 pub use ops_offsite::sealed::{DESCRIPTOR, FORMAT_VERSION};
 
@@ -66,7 +66,7 @@ impl Tally {
 
 pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
     let mut tally = Tally::default();
-    match execute_run(args, emitter, &mut tally) {
+    match execute(args, emitter, &mut tally) {
         // A run that left nothing off-site (an empty source, every set unverified) proves
         // nothing: said as a failure, never "ok".
         Ok(()) if tally.copied + tally.present + tally.failed == 0 && !args.dry_run => {
@@ -326,7 +326,7 @@ fn required<'a, T>(
         .ok_or_else(|| OpsError::validation(code, message.to_string()))
 }
 
-fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
+fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
     let keys = Keys::load(args)?;
     let mode =
         ops_offsite::sets::copy_mode(&args.source, &args.destination, keys.recipients.is_some())
@@ -607,7 +607,7 @@ fn copy_one(
                         by_another: done.lost_race,
                     })
                 }
-                _ => execute::copy_set(dst.as_ref(), s, path, manifest, there),
+                _ => transfer::copy_set(dst.as_ref(), s, path, manifest, there),
             }
         }
         (Target::Local { src, root, .. }, Origin::Sealed(set)) => {

@@ -44,7 +44,7 @@ pub fn run(args: &cli::Args) -> ExitCode {
     let emitter = Emitter::stdout("backup-restore", correlation_id_from_env());
     // What a restore killed before left in the temporary directory (decrypted sets).
     ops_core::scratch::sweep_and_report(&emitter);
-    match restore_run(args, &emitter) {
+    match execute(args, &emitter) {
         Ok(Outcome::Planned) => emitter.finish("restore", ExitCode::Ok, json!({"dry_run": true})),
         Ok(Outcome::Restored(report)) => {
             // The summary names the set restored and where the old database went.
@@ -183,7 +183,7 @@ impl Resolved {
 
 /// Resolve → the set, wherever it lies → plan (a value; `--dry-run` reports it, a
 /// refusal included) → execute → report.
-fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
+fn execute(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
     let started = Instant::now();
     let stamp = ops_core::timefmt::set_id(jiff::Timestamp::now());
     let r = Resolved::of(args)?;
@@ -242,7 +242,7 @@ fn restore_run(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError>
         .globals
         .then(|| ops_restore::newest_globals(&catalog))
         .flatten();
-    let executed = execute(
+    let executed = apply(
         args,
         &plan,
         &chosen,
@@ -339,7 +339,7 @@ fn report(
 
 /// Runs the plan's steps; returns the recount of the restored database. A restore whose
 /// recount fails stops before any rename: the old target stays as it was.
-fn execute(
+fn apply(
     args: &cli::Args,
     plan: &Plan,
     set: &CheckedSet,

@@ -5,7 +5,7 @@
 //! events, and `--dry-run` reports the same plan without changing anything.
 
 pub mod cli;
-pub mod execute;
+pub mod effects;
 pub mod policy;
 
 use ops_catalog::catalog::{Catalog, SetDir};
@@ -45,7 +45,7 @@ pub(crate) struct Tally {
 
 pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
     let mut tally = Tally::default();
-    match execute_run(args, emitter, &mut tally) {
+    match execute(args, emitter, &mut tally) {
         Ok(()) => {
             let exit = if tally.failed_deletions > 0 {
                 ExitCode::Problem
@@ -97,7 +97,7 @@ fn check_rules(args: &cli::Args, rules: &Rules) -> Result<(), OpsError> {
     Ok(())
 }
 
-fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
+fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
     let root = args.catalog.dir()?.to_path_buf();
     let rules = rules_of(args);
     check_rules(args, &rules)?;
@@ -128,7 +128,7 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
     }
     let now = jiff::Timestamp::now();
     for dir in &dirs.dirs {
-        execute::finish_deletions(
+        effects::finish_deletions(
             sets.as_ref(),
             dir,
             args.dry_run,
@@ -136,11 +136,11 @@ fn execute_run(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result
             &mut tally.deleted,
         );
         let scan = sets.scan(dir, now)?;
-        execute::report_non_sets(dir, &scan, emitter);
+        effects::report_non_sets(dir, &scan, emitter);
         let infos: Vec<SetInfo> = scan.sets.iter().map(SetInfo::of).collect();
         warn_if_none_passed(&infos, &dir.label, &dir.place, emitter);
         let plan = policy::plan(&infos, &rules, &tz);
-        execute::apply(
+        effects::apply(
             sets.as_ref(),
             dir,
             &scan,
@@ -176,10 +176,10 @@ fn markers(args: &cli::Args, catalog: Option<&Catalog>, emitter: &Emitter) -> Re
             .iter()
             .filter(|d| args.select.wants(d.label()))
             .collect();
-        return execute::pins(&dirs, &args.pin, &args.unpin, args.dry_run, emitter, label);
+        return effects::pins(&dirs, &args.pin, &args.unpin, args.dry_run, emitter, label);
     }
-    let plan = execute::retirement_plan(&listing.set_dirs, &args.retire, &args.unretire)?;
-    execute::retirements(&plan, args.reason.as_deref(), args.dry_run, emitter)
+    let plan = effects::retirement_plan(&listing.set_dirs, &args.retire, &args.unretire)?;
+    effects::retirements(&plan, args.reason.as_deref(), args.dry_run, emitter)
 }
 
 /// The policy deletes nothing of a database whose every set failed (or is damaged): said

@@ -79,7 +79,7 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
     // What a drill killed before left in the temporary directory (decrypted sets,
     // unpacked archives).
     ops_core::scratch::sweep_and_report(&emitter);
-    match drill(args, events.as_ref(), &emitter) {
+    match execute(args, events.as_ref(), &emitter) {
         Ok(Drilled::Planned) => emitter.finish("drill", ExitCode::Ok, json!({"dry_run": true})),
         Ok(Drilled::Report(report)) => {
             let failed = report["result"] == "failed";
@@ -444,7 +444,7 @@ enum Drilled {
 
 /// Resolve (inputs, the catalog wherever it lies, the set) → plan (`--dry-run` reports it)
 /// → check, restore and prove → report, and record it in the drill history.
-fn drill(
+fn execute(
     args: &cli::DrillArgs,
     events: Option<&input::Input>,
     emitter: &Emitter,
