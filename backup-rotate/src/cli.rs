@@ -58,8 +58,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub min_keep: u32,
     /// Calendar periods in: local, UTC, ±HH:MM or an IANA name (Europe/Paris).
-    #[arg(long, default_value = "local")]
-    pub timezone: String,
+    #[arg(long, default_value = "local", value_parser = crate::policy::timezone_arg)]
+    pub timezone: jiff::tz::TimeZone,
     /// Print the plan; change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -259,6 +259,11 @@ fn why_deleted(s: &SetInfo, rules: &Rules) -> String {
 }
 
 /// Parses `--timezone`: `local`, `UTC`, `±HH:MM`, or an IANA name such as `Europe/Paris`.
+/// `--timezone`, parsed by clap before any work (`invalid_timezone`).
+pub fn timezone_arg(text: &str) -> Result<TimeZone, ops_core::OpsError> {
+    parse_timezone(text).map_err(|e| ops_core::OpsError::validation("invalid_timezone", e))
+}
+
 pub fn parse_timezone(text: &str) -> Result<TimeZone, String> {
     match text {
         "local" => Ok(TimeZone::system()),

@@ -45,10 +45,27 @@ pub fn parse<A: clap::Parser + ToolArgs>(
                 .unwrap_or("invalid arguments")
                 .trim_start_matches("error: ");
             let emitter = Emitter::stdout(source, correlation_id_from_env());
-            let error = OpsError::validation("invalid_argument", first.to_string());
+            let error = match flag_error(&e) {
+                Some(own) => own,
+                None => OpsError::validation("invalid_argument", first.to_string()),
+            };
             Err(fail_run(&emitter, action, error))
         }
     }
+}
+
+/// The error a flag's own value parser gave (a typed flag parsed before any work keeps its
+/// stable code: `invalid_timezone`, `invalid_ports`…), naming the flag.
+fn flag_error(e: &clap::Error) -> Option<OpsError> {
+    let own = std::error::Error::source(e)?.downcast_ref::<OpsError>()?;
+    let flag = match e.get(clap::error::ContextKind::InvalidArg) {
+        Some(clap::error::ContextValue::String(flag)) => flag.clone(),
+        _ => "a flag".to_string(),
+    };
+    Some(OpsError {
+        message: format!("{flag}: {}", own.message),
+        ..own.clone()
+    })
 }
 
 /// `--help` (and `-?`) without `-h`, for the tools where `-h` is the server host as in
@@ -126,4 +143,36 @@ pub struct JobsArgs {
     /// one restore (a custom-format archive is then decompressed to a temporary file).
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn even(s: &str) -> Result<u32, OpsError> {
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| n % 2 == 0)
+            .ok_or_else(|| OpsError::validation("invalid_even", format!("{s:?} is not even")))
+    }
+
+    #[derive(Debug, Parser)]
+    struct Args {
+        #[arg(long, value_parser = even)]
+        even: u32,
+    }
+
+    #[test]
+    fn a_typed_flag_keeps_its_own_code_and_names_itself() {
+        let e = Args::try_parse_from(["t", "--even", "3"]).unwrap_err();
+        let own = flag_error(&e).expect("the parser's own error");
+        assert_eq!(own.code, "invalid_even");
+        assert!(own.message.starts_with("--even"), "{}", own.message);
+        let e = Args::try_parse_from(["t", "--odd"]).unwrap_err();
+        assert!(
+            flag_error(&e).is_none(),
+            "clap's own errors stay invalid_argument"
+        );
+    }
 }

@@ -37,15 +37,16 @@ pub struct Args {
     #[arg(
         long,
         default_value = "tcp/1-65535,udp/51820,udp/8472",
-        value_name = "LIST"
+        value_name = "LIST",
+        value_parser = crate::policy::ports_arg
     )]
-    pub ports: String,
+    pub ports: crate::policy::PortList,
     /// Ports allowed to be public.
-    #[arg(long, default_value = crate::policy::DEFAULT_ALLOW, value_name = "LIST")]
-    pub allow: String,
+    #[arg(long, default_value = crate::policy::DEFAULT_ALLOW, value_name = "LIST", value_parser = crate::policy::policy_arg)]
+    pub allow: crate::policy::PortList,
     /// Ports that must never be public.
-    #[arg(long, default_value = crate::policy::DEFAULT_NEVER_PUBLIC, value_name = "LIST")]
-    pub never_public: String,
+    #[arg(long, default_value = crate::policy::DEFAULT_NEVER_PUBLIC, value_name = "LIST", value_parser = crate::policy::policy_arg)]
+    pub never_public: crate::policy::PortList,
     /// A JSON policy file {"allow": [...], "never_public": [...]} (overrides the flags).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,

@@ -37,28 +37,28 @@ fn which(name: &str) -> Option<String> {
     ops_core::child::locate(name, None).map(|p| p.display().to_string())
 }
 
+/// The policy: `--policy FILE` when given, else the flags (parsed by clap already).
 fn load_policy(args: &cli::Args) -> Result<Policy, OpsError> {
-    let bad = |e: String| OpsError::validation("invalid_policy", e);
-    let (allow, never): (Vec<String>, Vec<String>) = match &args.policy {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-            let f: policy::PolicyFile =
-                serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", path.display())))?;
-            (f.allow, f.never_public)
-        }
-        None => (vec![args.allow.clone()], vec![args.never_public.clone()]),
+    let Some(path) = &args.policy else {
+        return Ok(Policy {
+            allow: args.allow.0.clone(),
+            never_public: args.never_public.0.clone(),
+        });
     };
-    let parse = |v: Vec<String>| -> Result<Vec<PortSpec>, OpsError> {
+    let bad =
+        |e: String| OpsError::validation("invalid_policy", format!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let f: policy::PolicyFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let parse = |v: &[String]| -> Result<Vec<PortSpec>, OpsError> {
         let mut out = Vec::new();
         for s in v {
-            out.extend(policy::parse_list(&s).map_err(bad)?);
+            out.extend(policy::parse_list(s).map_err(bad)?);
         }
         Ok(out)
     };
     Ok(Policy {
-        allow: parse(allow)?,
-        never_public: parse(never)?,
+        allow: parse(&f.allow)?,
+        never_public: parse(&f.never_public)?,
     })
 }
 
@@ -117,8 +117,7 @@ struct Inputs {
 fn resolve(args: &cli::Args) -> Result<Inputs, OpsError> {
     Ok(Inputs {
         policy: load_policy(args)?,
-        probe_ports: policy::parse_list(&args.ports)
-            .map_err(|e| OpsError::validation("invalid_ports", e))?,
+        probe_ports: args.ports.0.clone(),
         private_addrs: probe::interface_addresses(&args.private_interfaces),
     })
 }

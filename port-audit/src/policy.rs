@@ -86,6 +86,24 @@ impl std::str::FromStr for PortSpec {
 /// nmap's `-p` syntax so an operator's habits work: bare ports and ranges are TCP
 /// (`22,80,443`, `1-1024`, `-` for 1-65535, `-1024`, `60000-`), and a `T:` or `U:` prefix
 /// sets the protocol for it and the items after it (`U:51820,8472,T:22`), as nmap does.
+/// A list of ports from the command line, parsed by clap before any work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortList(pub Vec<PortSpec>);
+
+/// `--ports` (`invalid_ports`).
+pub fn ports_arg(s: &str) -> Result<PortList, ops_core::OpsError> {
+    parse_list(s)
+        .map(PortList)
+        .map_err(|e| ops_core::OpsError::validation("invalid_ports", e))
+}
+
+/// `--allow`, `--never-public` (`invalid_policy`).
+pub fn policy_arg(s: &str) -> Result<PortList, ops_core::OpsError> {
+    parse_list(s)
+        .map(PortList)
+        .map_err(|e| ops_core::OpsError::validation("invalid_policy", e))
+}
+
 pub fn parse_list(s: &str) -> Result<Vec<PortSpec>, String> {
     let mut proto = Proto::Tcp;
     let mut out = Vec::new();
