@@ -1,6 +1,7 @@
 //! Applying a plan: the only code of backup-rotate that changes the disk.
 
 use crate::policy::Decision;
+use crate::report::{DeletionFailed, Pin, Retired, SetOutcome, Skipped, Unretired};
 use crate::Tally;
 use ops_catalog::catalog::{self, Catalog, SetDir};
 use ops_catalog::sets::{ScannedDir, Sets, SetsDir};
@@ -9,16 +10,6 @@ use ops_core::event::{actor, Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::{timefmt, OpsError};
 use serde_json::json;
-
-/// The event of a deletion: done (`rotate.deleted`), or with `--dry-run` only planned
-/// (`rotate.planned`): a dry run never says it deleted anything.
-pub fn deletion_event(dry_run: bool) -> &'static str {
-    if dry_run {
-        names::ROTATE_PLANNED
-    } else {
-        names::ROTATE_DELETED
-    }
-}
 
 /// Applies the plan of one directory: reports what is kept, deletes (unless `dry_run`)
 /// what goes, with why. A set whose deletion failed is counted and reported; a storage
@@ -39,11 +30,18 @@ pub(crate) fn apply(
             .find(|s| s.id == d.id)
             .map(|s| s.place.clone())
             .unwrap_or_default();
-        let mut payload = json!({"database": dir.label, "id": d.id, "path": place,
-                                 "reasons": d.reasons, "dry_run": dry_run});
+        let outcome = |event| SetOutcome {
+            event,
+            database: &dir.label,
+            id: &d.id,
+            path: &place,
+            reasons: &d.reasons,
+            dry_run,
+            resumed: false,
+        };
         if d.keep {
             tally.kept += 1;
-            emitter.emit(names::ROTATE_KEPT, Severity::Info, payload);
+            emitter.send(&outcome(names::ROTATE_KEPT));
             continue;
         }
         match if dry_run {
@@ -53,13 +51,19 @@ pub(crate) fn apply(
         } {
             Ok(()) => {
                 tally.deleted += 1;
-                emitter.emit(deletion_event(dry_run), Severity::Info, payload);
+                emitter.send(&outcome(SetOutcome::deletion(dry_run)));
             }
             Err(e) if e.category == ops_core::Category::Dependency => return Err(e),
             Err(e) => {
                 tally.failed_deletions += 1;
-                payload["reasons"] = json!([]);
-                emitter.emit_error(names::ROTATE_FAILED, Severity::Error, &e, payload);
+                emitter.send(&DeletionFailed {
+                    database: &dir.label,
+                    id: &d.id,
+                    path: Some(&place),
+                    reasons: Some(&[]),
+                    dry_run: Some(dry_run),
+                    error: &e,
+                });
             }
         }
     }
@@ -78,20 +82,24 @@ pub fn finish_deletions(
         match f.result {
             Ok(()) => {
                 *deleted += 1;
-                emitter.emit(
-                    deletion_event(dry_run),
-                    Severity::Info,
-                    json!({"database": dir.label, "id": f.id, "path": f.place,
-                           "reasons": ["a deletion a crash interrupted: finished"],
-                           "dry_run": dry_run, "resumed": true}),
-                );
+                emitter.send(&SetOutcome {
+                    event: SetOutcome::deletion(dry_run),
+                    database: &dir.label,
+                    id: &f.id,
+                    path: &f.place,
+                    reasons: &["a deletion a crash interrupted: finished".to_string()],
+                    dry_run,
+                    resumed: true,
+                });
             }
-            Err(error) => emitter.emit_error(
-                names::ROTATE_FAILED,
-                Severity::Error,
-                &error,
-                json!({"database": dir.label, "id": f.id}),
-            ),
+            Err(error) => emitter.send(&DeletionFailed {
+                database: &dir.label,
+                id: &f.id,
+                path: None,
+                reasons: None,
+                dry_run: None,
+                error: &error,
+            }),
         }
     }
 }
@@ -102,22 +110,27 @@ pub fn finish_deletions(
 /// operator must look.
 pub fn report_non_sets(dir: &SetsDir, scan: &ScannedDir, emitter: &Emitter) {
     for r in &scan.refused {
-        emitter.emit(
-            names::ROTATE_SKIPPED,
-            Severity::Warning,
-            json!({"database": dir.label, "id": r.id, "path": r.place, "code": r.code,
-                   "reason": format!("not taken for a set ({}): {}; kept, never counted", r.code, r.reason)}),
-        );
+        emitter.send(&Skipped {
+            severity: Severity::Warning,
+            database: Some(&dir.label),
+            id: Some(&r.id),
+            path: &r.place,
+            code: Some(r.code),
+            reason: format!(
+                "not taken for a set ({}): {}; kept, never counted",
+                r.code, r.reason
+            ),
+        });
     }
     for o in &scan.others {
-        let mut payload = json!({"database": dir.label, "path": o.place, "reason": o.reason});
-        if let Some(id) = &o.id {
-            payload["id"] = json!(id);
-        }
-        if let Some(code) = o.code {
-            payload["code"] = json!(code);
-        }
-        emitter.emit(names::ROTATE_SKIPPED, Severity::Info, payload);
+        emitter.send(&Skipped {
+            severity: Severity::Info,
+            database: Some(&dir.label),
+            id: o.id.as_deref(),
+            path: &o.place,
+            code: o.code,
+            reason: o.reason.clone(),
+        });
     }
 }
 
@@ -162,11 +175,13 @@ pub fn pins(
                     };
                     result.map_err(|e| OpsError::io(format!("updating {}", keep.display()), &e))?;
                 }
-                emitter.emit(
-                    if pinning { names::ROTATE_PINNED } else { names::ROTATE_UNPINNED },
-                    Severity::Info,
-                    json!({"database": label(dir), "id": id, "path": set.path.display().to_string(), "dry_run": dry_run}),
-                );
+                emitter.send(&Pin {
+                    pinned: pinning,
+                    database: &label(dir),
+                    id,
+                    path: set.path.display().to_string(),
+                    dry_run,
+                });
             }
             if !found {
                 return Err(OpsError::validation(
@@ -238,12 +253,14 @@ pub fn retirements(
                 catalog::write_retirement(&step.dir.path, &record)
                     .map_err(|e| OpsError::io_at("retiring", &step.dir.path, &e))?;
             }
-            emitter.emit(
-                names::ROTATE_RETIRED,
-                Severity::Info,
-                json!({"database": database, "path": path, "retired_at": record.retired_at,
-                       "reason": reason, "newest_set": newest, "dry_run": dry_run}),
-            );
+            emitter.send(&Retired {
+                database: &database,
+                path: &path,
+                retired_at: &record.retired_at,
+                reason,
+                newest_set: newest.as_deref(),
+                dry_run,
+            });
         } else {
             let was_retired = if dry_run {
                 step.dir.path.join(catalog::RETIRED_FILE).exists()
@@ -251,12 +268,12 @@ pub fn retirements(
                 catalog::remove_retirement(&step.dir.path)
                     .map_err(|e| OpsError::io_at("un-retiring", &step.dir.path, &e))?
             };
-            emitter.emit(
-                names::ROTATE_UNRETIRED,
-                Severity::Info,
-                json!({"database": database, "path": path, "was_retired": was_retired,
-                       "dry_run": dry_run}),
-            );
+            emitter.send(&Unretired {
+                database: &database,
+                path: &path,
+                was_retired,
+                dry_run,
+            });
         }
     }
     Ok(())

@@ -7,14 +7,13 @@
 pub mod cli;
 pub mod effects;
 pub mod policy;
+pub mod report;
 
 use ops_catalog::catalog::{Catalog, SetDir};
 use ops_catalog::lock::LockMode;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
-use ops_core::event_names as names;
 use ops_core::{ExitCode, OpsError};
 use policy::{Rules, SetInfo};
-use serde_json::json;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
 pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
@@ -32,7 +31,12 @@ fn fail_run(emitter: &Emitter, action: &str, error: OpsError, dry_run: bool) -> 
         emitter,
         action,
         error,
-        json!({"sets_kept": 0, "sets_deleted": 0, "dry_run": dry_run}),
+        report::Tally {
+            sets_kept: 0,
+            sets_deleted: 0,
+            dry_run,
+        }
+        .value(),
     )
 }
 
@@ -55,7 +59,12 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
             emitter.finish(
                 args.action(),
                 exit,
-                json!({"sets_kept": tally.kept, "sets_deleted": tally.deleted, "dry_run": args.dry_run}),
+                report::Tally {
+                    sets_kept: tally.kept,
+                    sets_deleted: tally.deleted,
+                    dry_run: args.dry_run,
+                }
+                .value(),
             )
         }
         Err(error) => fail_run(emitter, args.action(), error, args.dry_run),
@@ -119,11 +128,14 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(),
     }
     let dirs = sets.dirs(&|l| args.select.wants(l))?;
     for unknown in &dirs.unknown {
-        emitter.emit(
-            names::ROTATE_SKIPPED,
-            Severity::Info,
-            json!({"path": unknown, "database": null, "reason": "not a pgops entry: never touched"}),
-        );
+        emitter.send(&report::Skipped {
+            severity: Severity::Info,
+            database: None,
+            id: None,
+            path: unknown,
+            code: None,
+            reason: "not a pgops entry: never touched".into(),
+        });
     }
     let now = jiff::Timestamp::now();
     for dir in &dirs.dirs {
@@ -190,11 +202,13 @@ pub(crate) fn warn_if_none_passed(
     emitter: &Emitter,
 ) {
     if !infos.is_empty() && infos.iter().all(|s| s.failed.is_some()) {
-        emitter.emit(
-            names::ROTATE_SKIPPED,
-            Severity::Warning,
-            json!({"path": path, "database": database,
-                   "reason": "no set of this database passed verification: nothing is deleted"}),
-        );
+        emitter.send(&report::Skipped {
+            severity: Severity::Warning,
+            database: Some(database),
+            id: None,
+            path,
+            code: None,
+            reason: "no set of this database passed verification: nothing is deleted".into(),
+        });
     }
 }
