@@ -8,11 +8,12 @@
 
 pub mod cli;
 pub mod plan;
+pub mod report;
 pub mod server;
 
 use ops_catalog::catalog::{self, Catalog, CheckedSet, Verdict};
 use ops_catalog::lock::LockMode;
-use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event::{correlation_id_from_env, Emitter};
 use ops_core::event_names as names;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
@@ -20,7 +21,7 @@ use ops_core::{Category, ExitCode, OpsError};
 use ops_pg::conn::ConnSettings;
 use ops_restore::{proof, restore};
 use plan::{Mode, Plan, Step};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Instant;
 
 /// Parses the command line and runs.
@@ -34,9 +35,9 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 /// What a run ended with.
 enum Outcome {
     Planned,
-    Restored(Value),
-    /// The restore ran but its proof failed (the report says which tables).
-    Failed(Value),
+    Restored(report::Summary),
+    /// The restore ran but its proof failed (its event says which tables).
+    Failed,
 }
 
 /// Runs with parsed flags; returns the exit code.
@@ -46,18 +47,12 @@ pub fn run(args: &cli::Args) -> ExitCode {
     ops_core::scratch::sweep_and_report(&emitter);
     match execute(args, &emitter) {
         Ok(Outcome::Planned) => emitter.finish("restore", ExitCode::Ok, json!({"dry_run": true})),
-        Ok(Outcome::Restored(report)) => {
-            // The summary names the set restored and where the old database went.
-            let summary = json!({"set": report["id"], "into": report["target"],
-                                 "old_database_kept_as": report["kept_as"],
-                                 "sessions_ended": report["sessions_ended"]});
-            emitter.emit(names::RESTORE_COMPLETED, Severity::Info, report);
-            emitter.finish("restore", ExitCode::Ok, summary)
-        }
-        Ok(Outcome::Failed(report)) => {
-            emitter.emit(names::RESTORE_FAILED, Severity::Error, report);
-            emitter.finish("restore", ExitCode::Problem, json!({}))
-        }
+        Ok(Outcome::Restored(summary)) => emitter.finish(
+            "restore",
+            ExitCode::Ok,
+            serde_json::to_value(summary).expect("summaries serialize"),
+        ),
+        Ok(Outcome::Failed) => emitter.finish("restore", ExitCode::Problem, json!({})),
         Err(e) => ops_core::cli::fail_run(&emitter, "restore", e),
     }
 }
@@ -132,17 +127,6 @@ pub fn choose(
             ),
         )
     })
-}
-
-fn step_text(s: &Step) -> Value {
-    match s {
-        Step::Globals => json!({"step": "globals"}),
-        Step::Drop(d) => json!({"step": "drop", "database": d}),
-        Step::Create(d) => json!({"step": "create", "database": d}),
-        Step::Restore(d) => json!({"step": "restore", "database": d}),
-        Step::Properties(d) => json!({"step": "properties", "database": d}),
-        Step::Rename { from, to } => json!({"step": "rename", "from": from, "to": to}),
-    }
 }
 
 /// What the flags name, settled before any download or connection.
@@ -222,20 +206,26 @@ fn execute(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
     let plan = match plan::plan(&r.target, state, r.mode, args.globals, &stamp) {
         // A dry run shows what would happen, a refusal included, with the ways around it.
         Err(e) if args.dry_run => {
-            emitter.emit(
-                names::RESTORE_PLANNED,
-                Severity::Warning,
-                json!({"database": r.db, "id": chosen.set.id, "path": path, "target": r.target,
-                       "kept_as": null, "steps": [],
-                       "refused": {"code": e.code, "message": e.message}}),
-            );
+            emitter.send(&report::Described {
+                database: &r.db,
+                id: &chosen.set.id,
+                path,
+                target: &r.target,
+                kept_as: None,
+                steps: Vec::new(),
+                sessions_to_end: None,
+                refused: Some(report::Refused {
+                    code: e.code,
+                    message: e.message,
+                }),
+            });
             return Ok(Outcome::Planned);
         }
         planned => planned?,
     };
     let described = describe(&r, &plan, &chosen, path)?;
     if args.dry_run {
-        emitter.emit(names::RESTORE_PLANNED, Severity::Info, described);
+        emitter.send(&described);
         return Ok(Outcome::Planned);
     }
     let globals = args
@@ -250,13 +240,24 @@ fn execute(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
         &r.admin,
         &r.settings,
     )?;
-    Ok(report(
+    let restored = report(
         described,
-        executed,
+        &executed,
         &chosen,
         source.fetched.as_ref(),
         started,
-    ))
+    );
+    emitter.send(&restored);
+    Ok(if restored.mismatches.is_empty() {
+        Outcome::Restored(report::Summary {
+            set: chosen.set.id.clone(),
+            into: r.target.clone(),
+            old_database_kept_as: plan.kept_as.clone(),
+            sessions_ended: executed.sessions_ended,
+        })
+    } else {
+        Outcome::Failed
+    })
 }
 
 /// What a `--swap` killed before left: its side database, dropped once provably ownerless
@@ -274,66 +275,59 @@ fn sweep_leftovers(admin: &ConnSettings, emitter: &Emitter) -> Result<(), OpsErr
 
 /// The plan as people read it: what is restored where, its steps, and the sessions
 /// `--clean` or `--swap` will end (said before they are).
-fn describe(
-    r: &Resolved,
-    plan: &Plan,
-    chosen: &CheckedSet,
+fn describe<'a>(
+    r: &'a Resolved,
+    plan: &'a Plan,
+    chosen: &'a CheckedSet,
     path: String,
-) -> Result<Value, OpsError> {
-    let mut described = json!({
-        "database": r.db, "id": chosen.set.id, "path": path,
-        "target": r.target, "kept_as": plan.kept_as,
-        "steps": plan.steps.iter().map(step_text).collect::<Vec<_>>(),
-    });
+) -> Result<report::Described<'a>, OpsError> {
     let ends_sessions = plan
         .steps
         .iter()
         .any(|s| matches!(s, Step::Drop(d) | Step::Rename { from: d, .. } if *d == r.target));
-    if ends_sessions {
-        described["sessions_to_end"] = server::sessions(&r.admin, &r.target)?.into();
-    }
-    Ok(described)
+    Ok(report::Described {
+        database: &r.db,
+        id: &chosen.set.id,
+        path,
+        target: &r.target,
+        kept_as: plan.kept_as.as_deref(),
+        steps: plan.steps.iter().map(report::StepText::of).collect(),
+        sessions_to_end: if ends_sessions {
+            Some(server::sessions(&r.admin, &r.target)?)
+        } else {
+            None
+        },
+        refused: None,
+    })
 }
 
 /// The restore's report: the plan as described, the recount against the manifest, the
 /// time it took. A mismatch fails it. Pure.
-fn report(
-    described: Value,
-    executed: Executed,
+fn report<'a>(
+    described: report::Described<'a>,
+    executed: &'a Executed,
     chosen: &CheckedSet,
     fetched: Option<&ops_offsite::fetch::Fetched>,
     started: Instant,
-) -> Outcome {
-    let Executed {
-        counted,
-        roles,
-        sessions_ended,
-    } = executed;
-    let mismatches: Vec<&proof::TableCount> = counted.iter().filter(|c| !c.matches()).collect();
-    let mut report = described;
-    report["rto_ms"] = (started.elapsed().as_millis() as u64).into();
-    if let Some(f) = fetched {
-        report["download_ms"] = f.download_ms.into();
-        report["downloaded_bytes"] = f.bytes.into();
-    }
-    if let Some(r) = &roles {
-        // Roles that existed were left as they are: said, so nobody expects them reset.
-        report["roles_created"] = json!(r.roles_created);
-        report["roles_unchanged"] = json!(r.roles_kept);
-    }
-    report["sessions_ended"] = sessions_ended.into();
-    report["tables"] = counted.len().into();
-    report["rows"] = counted.iter().filter_map(|c| c.actual).sum::<u64>().into();
-    report["mismatches"] = serde_json::to_value(&mismatches).expect("counts serialize");
-    if chosen.manifest.database_properties.is_none() {
-        report["notes"] = json!([
-            "this set predates recorded database properties: its settings, comment, connection limit and grants were not re-applied"
-        ]);
-    }
-    if mismatches.is_empty() {
-        Outcome::Restored(report)
-    } else {
-        Outcome::Failed(report)
+) -> report::Restored<'a> {
+    let counted = &executed.counted;
+    let roles = executed.roles.as_ref();
+    report::Restored {
+        described,
+        rto_ms: started.elapsed().as_millis() as u64,
+        download_ms: fetched.map(|f| f.download_ms),
+        downloaded_bytes: fetched.map(|f| f.bytes),
+        roles_created: roles.map(|r| r.roles_created.as_slice()),
+        roles_unchanged: roles.map(|r| r.roles_kept.as_slice()),
+        sessions_ended: executed.sessions_ended,
+        tables: counted.len(),
+        rows: counted.iter().filter_map(|c| c.actual).sum(),
+        mismatches: counted.iter().filter(|c| !c.matches()).collect(),
+        notes: if chosen.manifest.database_properties.is_none() {
+            vec!["this set predates recorded database properties: its settings, comment, connection limit and grants were not re-applied"]
+        } else {
+            Vec::new()
+        },
     }
 }
 
