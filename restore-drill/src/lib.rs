@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod history;
+pub mod report;
 pub mod target;
 
 // The restore machinery is shared with backup-restore (ops-restore).
@@ -23,7 +24,7 @@ use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, ExitCode, OpsError};
 use ops_pg::conn::ConnSettings;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -82,27 +83,18 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
     match execute(args, events.as_ref(), &emitter) {
         Ok(Drilled::Planned) => emitter.finish("drill", ExitCode::Ok, json!({"dry_run": true})),
         Ok(Drilled::Report(report)) => {
-            let failed = report["result"] == "failed";
-            let (event, severity) = if failed {
-                (names::DRILL_FAILED, Severity::Error)
-            } else {
-                (names::DRILL_COMPLETED, Severity::Info)
-            };
-            // The summary's key numbers: which set, how long it took, how old it was.
-            let secs = |k: &str| {
-                report[k]
-                    .as_u64()
-                    .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
-            };
-            let summary = json!({"set": report["id"], "rto": secs("rto_ms"),
-                                 "rpo": report["rpo_ms"].as_u64().map(|ms| ops_core::timefmt::human_age(ms / 1000))});
-            emitter.emit(event, severity, report);
-            let exit = if failed {
+            emitter.send(report.as_ref());
+            let exit = if report.failed() {
                 ExitCode::Problem
             } else {
                 ExitCode::Ok
             };
-            emitter.finish("drill", report_upstream(exit), summary)
+            let summary = report::Summary::of(&report);
+            emitter.finish(
+                "drill",
+                report_upstream(exit),
+                serde_json::to_value(summary).expect("summaries serialize"),
+            )
         }
         Err(error) => {
             let exit = report_upstream(error.category.run_exit_code());
@@ -430,15 +422,15 @@ fn prove(
 #[derive(Default)]
 struct Findings {
     checks: Vec<CheckResult>,
-    phases: serde_json::Map<String, Value>,
+    phases: std::collections::BTreeMap<String, u64>,
     mismatches: Vec<proof::TableCount>,
     live: Option<Vec<proof::LiveDiff>>,
-    target: Value,
+    target: Option<report::Target>,
 }
 
 /// What a drill run produced: its report, or with `--dry-run` only its plan (emitted).
 enum Drilled {
-    Report(Value),
+    Report(Box<report::DrillReport>),
     Planned,
 }
 
@@ -486,12 +478,12 @@ fn execute(
     }
     let mut f = Findings::default();
     if let Some(r) = &source.fetched {
-        f.phases.insert("download_ms".into(), r.download_ms.into());
+        f.phases.insert("download_ms".into(), r.download_ms);
     }
     let t = Instant::now();
     let archive = chosen.set.path.join(&file.name);
     let sum = checksum(&archive, file);
-    f.phases.insert("checksum_ms".into(), ms(t).into());
+    f.phases.insert("checksum_ms".into(), ms(t));
     let sum_ok = sum.status == CheckStatus::Pass;
     f.checks.push(sum);
     if sum_ok {
@@ -516,11 +508,11 @@ fn execute(
         f,
     );
     if let Some(r) = &source.fetched {
-        report["path"] = r.path.clone().into();
-        report["downloaded_bytes"] = r.bytes.into();
+        report.path = r.path.clone();
+        report.downloaded_bytes = Some(r.bytes);
     }
     record_history(args, &inputs, source.fetched.is_some(), &report, emitter);
-    Ok(Drilled::Report(report))
+    Ok(Drilled::Report(Box::new(report)))
 }
 
 /// `--dry-run`: what the drill would restore, where, and against which target.
@@ -533,20 +525,30 @@ fn report_planned(
     emitter: &Emitter,
 ) {
     let target = if args.ephemeral {
-        json!({"kind": "ephemeral", "database": inputs.db})
+        report::Target {
+            kind: "ephemeral",
+            database: inputs.db.clone(),
+            kept: None,
+        }
     } else {
-        json!({"kind": "server", "database": target::scratch_name(&inputs.db, started_at)})
+        report::Target {
+            kind: "server",
+            database: target::scratch_name(&inputs.db, started_at),
+            kept: None,
+        }
     };
-    let manifest = &chosen.manifest;
-    emitter.emit(
-        names::DRILL_PLANNED,
-        Severity::Info,
-        json!({"database": inputs.db, "id": chosen.set.id, "path": chosen.set.path.display().to_string(),
-               "bytes": file.bytes, "tables": manifest.tables.len(),
-               "rows": manifest.tables.iter().map(|t| t.rows).sum::<u64>(),
-               "target": target, "with_owners": args.with_owners, "jobs": args.jobs.jobs,
-               "rto_target_ms": args.rto_target.as_millis() as u64}),
-    );
+    emitter.send(&report::Planned {
+        database: &inputs.db,
+        id: &chosen.set.id,
+        path: chosen.set.path.display().to_string(),
+        bytes: file.bytes,
+        tables: chosen.manifest.tables.len(),
+        rows: chosen.manifest.total_rows(),
+        target,
+        with_owners: args.with_owners,
+        jobs: args.jobs.jobs,
+        rto_target_ms: args.rto_target.as_millis() as u64,
+    });
 }
 
 /// Appends the drill's line to the history: `--history`, or the catalog's own file. A
@@ -555,7 +557,7 @@ fn record_history(
     args: &cli::DrillArgs,
     inputs: &Inputs,
     fetched: bool,
-    report: &Value,
+    report: &report::DrillReport,
     emitter: &Emitter,
 ) {
     let history = match (&args.history, fetched) {
@@ -563,9 +565,12 @@ fn record_history(
         (None, false) => inputs.root.join(ops_catalog::drills::DRILLS_FILE),
         (None, true) => return,
     };
-    let mut line = report.clone();
-    line["v"] = 1.into();
-    line["correlation_id"] = emitter.correlation_id().into();
+    let line = report::HistoryLine {
+        v: 1,
+        report,
+        correlation_id: emitter.correlation_id(),
+    };
+    let line = serde_json::to_value(line).expect("drill reports serialize");
     if let Err(e) = history::append(&history, &line) {
         eprintln!(
             "restore-drill: could not append to {}: {e}",
@@ -593,11 +598,11 @@ impl Drill<'_> {
         let t = Instant::now();
         let (mut scratch, programs) =
             prepare(args, self.inputs, manifest, self.started_at, emitter)?;
-        f.phases.insert("prepare_ms".into(), ms(t).into());
+        f.phases.insert("prepare_ms".into(), ms(t));
         let kept = scratch.kept();
         let t = Instant::now();
         let restored = self.restore(&scratch, &programs);
-        f.phases.insert("restore_ms".into(), ms(t).into());
+        f.phases.insert("restore_ms".into(), ms(t));
         match restored {
             Err(e) if StopSignal::caused(&e) => return Err(e), // the scratch drops on the way out
             Err(e) => f.checks.push(check("restore", false, e.message)),
@@ -627,12 +632,12 @@ impl Drill<'_> {
                         .connect()?;
                     f.live = Some(proof::compare_live(&mut source, manifest));
                 }
-                f.phases.insert("checks_ms".into(), ms(t).into());
+                f.phases.insert("checks_ms".into(), ms(t));
             }
         }
         let t = Instant::now();
         let dropped = scratch.drop_now();
-        f.phases.insert("cleanup_ms".into(), ms(t).into());
+        f.phases.insert("cleanup_ms".into(), ms(t));
         if let Err(e) = dropped {
             f.checks.push(check("cleanup", false, e.message));
         }
@@ -641,7 +646,11 @@ impl Drill<'_> {
         } else {
             "server"
         };
-        f.target = json!({"kind": kind, "database": scratch.name.clone(), "kept": kept});
+        f.target = Some(report::Target {
+            kind,
+            database: scratch.name.clone(),
+            kept: Some(kept),
+        });
         Ok(())
     }
 
@@ -687,50 +696,44 @@ fn report(
     started_at: jiff::Timestamp,
     rto_ms: u64,
     mut f: Findings,
-) -> Value {
+) -> report::DrillReport {
     let rto_target_ms = args.rto_target.as_millis() as u64;
     f.checks.push(check(
         "rto",
         rto_ms <= rto_target_ms,
         format!("{rto_ms} ms against a target of {rto_target_ms} ms"),
     ));
-    let failed: Vec<&str> = f
+    let failed: Vec<String> = f
         .checks
         .iter()
         .filter(|c| c.status == CheckStatus::Fail)
-        .map(|c| c.name.as_str())
+        .map(|c| c.name.clone())
         .collect();
-    let result = if failed.is_empty() {
-        "completed"
-    } else {
-        "failed"
-    };
-    let live_json = f.live.map(|diffs| {
-        let missing: u64 = diffs.iter().map(|d| d.missing_rows).sum();
-        json!({"missing_rows": missing, "tables": diffs.into_iter().filter(|d| d.missing_rows > 0).collect::<Vec<_>>()})
-    });
-    json!({
-        "started_at": timefmt::rfc3339(started_at),
-        "finished_at": timefmt::now_rfc3339(),
-        "database": db,
-        "id": set.id,
-        "path": set.path.display().to_string(),
-        "result": result,
-        "failed": failed,
-        "target": f.target,
-        "rto_ms": rto_ms,
-        "rto_target_ms": rto_target_ms,
-        "rpo_s": timefmt::seconds_between(set.started(), started_at),
-        // The same unit as rto_ms, so `rto_ms` and `rpo_ms` compare in jq (rpo_s stays
-        // for the history's readers).
-        "rpo_ms": started_at.duration_since(set.started()).as_millis() as i64,
-        "phases": f.phases,
-        "checks": f.checks,
-        "mismatches": f.mismatches,
-        "tables": manifest.tables.len(),
-        "rows": manifest.total_rows(),
-        "compare_live": live_json,
-    })
+    report::DrillReport {
+        started_at: timefmt::rfc3339(started_at),
+        finished_at: timefmt::now_rfc3339(),
+        database: db.to_string(),
+        id: set.id.clone(),
+        path: set.path.display().to_string(),
+        result: if failed.is_empty() {
+            "completed"
+        } else {
+            "failed"
+        },
+        failed,
+        target: f.target,
+        rto_ms,
+        rto_target_ms,
+        rpo_s: timefmt::seconds_between(set.started(), started_at),
+        rpo_ms: started_at.duration_since(set.started()).as_millis() as i64,
+        phases: f.phases,
+        checks: f.checks,
+        mismatches: f.mismatches,
+        tables: manifest.tables.len(),
+        rows: manifest.total_rows(),
+        compare_live: f.live.map(report::Live::of),
+        downloaded_bytes: None,
+    }
 }
 
 fn run_history(args: &cli::HistoryArgs, at: &ops_catalog::cli::BackupDirArgs) -> ExitCode {
