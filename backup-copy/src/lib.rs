@@ -13,13 +13,13 @@
 
 pub mod cli;
 pub mod plan;
+pub mod report;
 pub mod transfer;
 
 use ops_catalog::catalog::{encode_db_dir, Catalog, GLOBALS_DIR, MANIFEST_FILE};
 use ops_catalog::keys::{SigningKey, TrustedKey};
 use ops_catalog::lock::LockMode;
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
-use ops_core::event_names as names;
 use ops_core::{Category, ExitCode, OpsError};
 use ops_offsite::backend::{self, PutMode, Store, StoreError, StoreOptions, TransferError};
 use ops_offsite::keys::{Identities, Recipients};
@@ -59,8 +59,14 @@ struct Tally {
 
 impl Tally {
     fn json(&self, dry_run: bool) -> Value {
-        json!({"sets_copied": self.copied, "sets_skipped": self.skipped,
-               "sets_failed": self.failed, "bytes_sent": self.sent, "dry_run": dry_run})
+        serde_json::to_value(report::Tally {
+            sets_copied: self.copied,
+            sets_skipped: self.skipped,
+            sets_failed: self.failed,
+            bytes_sent: self.sent,
+            dry_run,
+        })
+        .expect("tallies serialize")
     }
 }
 
@@ -122,12 +128,14 @@ fn local_sets(
             None => GLOBALS_DIR.to_string(),
         };
         for r in &sets.rejected {
-            emitter.emit(
-                names::COPY_SKIPPED,
-                Severity::Error,
-                json!({"database": dir.label(), "id": r.set.id, "code": r.why.code(),
-                       "reason": r.reason}),
-            );
+            emitter.send(&report::Skipped {
+                severity: Severity::Error,
+                database: dir.label(),
+                id: &r.set.id,
+                code: r.why.code(),
+                reason: r.reason.clone(),
+                bytes_sent: None,
+            });
         }
         out.extend(sets.sets.into_iter().map(|c| SourceSet {
             label: dir.label().to_string(),
@@ -156,29 +164,37 @@ fn sealed_sets(
     for (dir, label) in set_dirs(src, |l| args.select.wants(l)).map_err(at)? {
         let scanned = scan_dir(src, &dir, trust, jiff::Timestamp::now()).map_err(at)?;
         for r in &scanned.rejected {
-            emitter.emit(
-                names::COPY_SKIPPED,
-                Severity::Error,
-                json!({"database": label, "id": r.id, "code": r.code, "reason": r.reason}),
-            );
+            emitter.send(&report::Skipped {
+                severity: Severity::Error,
+                database: &label,
+                id: &r.id,
+                code: r.code,
+                reason: r.reason.clone(),
+                bytes_sent: None,
+            });
         }
         for id in &scanned.incomplete {
-            emitter.emit(
-                names::COPY_SKIPPED,
-                Severity::Warning,
-                json!({"database": label, "id": id, "code": "set_incomplete",
-                       "reason": "objects without an envelope: a copy in progress or interrupted, not a set"}),
-            );
+            emitter.send(&report::Skipped {
+                severity: Severity::Warning,
+                database: &label,
+                id,
+                code: "set_incomplete",
+                reason: "objects without an envelope: a copy in progress or interrupted, not a set"
+                    .into(),
+                bytes_sent: None,
+            });
         }
         let (intact, damaged): (Vec<_>, Vec<_>) =
             scanned.sets.into_iter().partition(|s| s.intact());
         for s in damaged {
-            emitter.emit(
-                names::COPY_SKIPPED,
-                Severity::Error,
-                json!({"database": label, "id": s.id, "code": SET_DAMAGED,
-                       "reason": s.damage_text()}),
-            );
+            emitter.send(&report::Skipped {
+                severity: Severity::Error,
+                database: &label,
+                id: &s.id,
+                code: SET_DAMAGED,
+                reason: s.damage_text().unwrap_or_default(),
+                bytes_sent: None,
+            });
         }
         out.extend(intact.into_iter().map(|s| SourceSet {
             label: label.clone(),
@@ -471,11 +487,14 @@ impl Run<'_> {
             plan::Skip::AtDestination | plan::Skip::NotLatest => Severity::Info,
             _ => Severity::Warning,
         };
-        self.emitter.emit(
-            names::COPY_SKIPPED,
+        self.emitter.send(&report::Skipped {
             severity,
-            json!({"database": s.label, "id": s.id, "code": why.code(), "reason": why.reason()}),
-        );
+            database: &s.label,
+            id: &s.id,
+            code: why.code(),
+            reason: why.reason().to_string(),
+            bytes_sent: None,
+        });
         if why == plan::Skip::AtDestination {
             tally.present += 1;
             if !self.args.dry_run {
@@ -487,10 +506,20 @@ impl Run<'_> {
     /// Copies one set (or with `--dry-run` says it would) and reports how it went. `Err`
     /// only when the run must stop (the destination unreachable, access denied).
     fn copy(&self, s: &SourceSet, tally: &mut Tally) -> Result<(), OpsError> {
-        let what = json!({"database": s.label, "id": s.id, "destination": self.destination,
-                          "files": s.files(), "bytes": s.bytes(), "mode": self.mode.name()});
+        let mut what = report::Copy {
+            done: false,
+            database: &s.label,
+            id: &s.id,
+            destination: self.destination,
+            files: s.files(),
+            bytes: s.bytes(),
+            mode: self.mode.name(),
+            bytes_sent: None,
+            bytes_resumed: None,
+            duration_ms: None,
+        };
         if self.args.dry_run {
-            self.emitter.emit(names::COPY_PLANNED, Severity::Info, what);
+            self.emitter.send(&what);
             return Ok(());
         }
         let started = Instant::now();
@@ -501,44 +530,47 @@ impl Run<'_> {
                 tally.skipped += 1;
                 tally.present += 1;
                 tally.sent += c.sent;
-                self.emitter.emit(
-                    names::COPY_SKIPPED,
-                    Severity::Info,
-                    json!({"database": s.label, "id": s.id, "code": "copied_by_another",
-                           "bytes_sent": c.sent,
-                           "reason": "another copy published this set first while this run copied it: the copy standing is that one, and this run's bytes were not needed"}),
-                );
+                self.emitter.send(&report::Skipped {
+                    severity: Severity::Info,
+                    database: &s.label,
+                    id: &s.id,
+                    code: "copied_by_another",
+                    reason: "another copy published this set first while this run copied it: the copy standing is that one, and this run's bytes were not needed".into(),
+                    bytes_sent: Some(c.sent),
+                });
                 record_offsite(s, self.destination, self.mode);
             }
             Ok(c) => {
                 tally.copied += 1;
                 tally.sent += c.sent;
-                let mut payload = what;
-                payload["bytes_sent"] = c.sent.into();
-                payload["bytes_resumed"] = c.resumed.into();
-                payload["duration_ms"] = (started.elapsed().as_millis() as u64).into();
-                self.emitter
-                    .emit(names::COPY_COMPLETED, Severity::Info, payload);
+                what.done = true;
+                what.bytes_sent = Some(c.sent);
+                what.bytes_resumed = Some(c.resumed);
+                what.duration_ms = Some(started.elapsed().as_millis() as u64);
+                self.emitter.send(&what);
                 record_offsite(s, self.destination, self.mode);
             }
             Err(TransferError::Busy) => {
                 tally.skipped += 1;
-                self.emitter.emit(
-                    names::COPY_SKIPPED,
-                    Severity::Info,
-                    json!({"database": s.label, "id": s.id, "code": "copy_in_progress",
-                           "reason": "another copy on this host is sealing this set to this destination"}),
-                );
+                self.emitter.send(&report::Skipped {
+                    severity: Severity::Info,
+                    database: &s.label,
+                    id: &s.id,
+                    code: "copy_in_progress",
+                    reason: "another copy on this host is sealing this set to this destination"
+                        .into(),
+                    bytes_sent: None,
+                });
             }
             Err(e) if e.is_run_level() => return Err(e.to_ops_error()),
             Err(e) => {
                 tally.failed += 1;
-                self.emitter.emit_error(
-                    names::COPY_FAILED,
-                    Severity::Error,
-                    &e.to_ops_error(),
-                    json!({"scope": "set", "database": s.label, "id": s.id}),
-                );
+                self.emitter.send(&report::SetFailed {
+                    scope: "set",
+                    database: &s.label,
+                    id: &s.id,
+                    error: &e.to_ops_error(),
+                });
             }
         }
         Ok(())

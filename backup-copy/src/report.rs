@@ -1,0 +1,92 @@
+//! backup-copy's events as typed structs, serialised once (the schemas in
+//! `docs/schemas/events/copy.*.json` are their contract).
+
+use ops_core::event::{Event, Severity};
+use ops_core::event_names as names;
+use ops_core::OpsError;
+use serde::Serialize;
+
+/// `copy.skipped`: a set this run did not copy, with its code and why.
+#[derive(Debug, Serialize)]
+pub struct Skipped<'a> {
+    #[serde(skip)]
+    pub severity: Severity,
+    pub database: &'a str,
+    pub id: &'a str,
+    pub code: &'a str,
+    pub reason: String,
+    /// Another copy published the set first: what this run had sent meanwhile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+}
+
+impl Event for Skipped<'_> {
+    fn name(&self) -> &'static str {
+        names::COPY_SKIPPED
+    }
+    fn severity(&self) -> Severity {
+        self.severity
+    }
+}
+
+/// `copy.planned` (`--dry-run`) and `copy.completed`: one set, where it goes and how.
+#[derive(Debug, Serialize)]
+pub struct Copy<'a> {
+    #[serde(skip)]
+    pub done: bool,
+    pub database: &'a str,
+    pub id: &'a str,
+    pub destination: &'a str,
+    pub files: usize,
+    pub bytes: u64,
+    /// `plain`, `seal` or `unseal`.
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+    /// Bytes an interrupted copy had sent already and this one did not send again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_resumed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+impl Event for Copy<'_> {
+    fn name(&self) -> &'static str {
+        if self.done {
+            names::COPY_COMPLETED
+        } else {
+            names::COPY_PLANNED
+        }
+    }
+    fn severity(&self) -> Severity {
+        Severity::Info
+    }
+}
+
+/// `copy.failed` for one set (the run goes on with the others).
+#[derive(Debug, Serialize)]
+pub struct SetFailed<'a> {
+    pub scope: &'static str,
+    pub database: &'a str,
+    pub id: &'a str,
+    pub error: &'a OpsError,
+}
+
+impl Event for SetFailed<'_> {
+    fn name(&self) -> &'static str {
+        names::COPY_FAILED
+    }
+    fn severity(&self) -> Severity {
+        Severity::Error
+    }
+}
+
+/// The run's tally, in `run.finished`.
+#[derive(Debug, Serialize)]
+pub struct Tally {
+    pub sets_copied: usize,
+    pub sets_skipped: usize,
+    pub sets_failed: usize,
+    pub bytes_sent: u64,
+    pub dry_run: bool,
+}
