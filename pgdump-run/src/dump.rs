@@ -3,6 +3,7 @@
 //! Any failure removes the partial; nothing that looks complete is left behind.
 
 use crate::archive::{self, StreamError, Written};
+use crate::report::{BackupCompleted, BackupFailed, BackupStarted};
 use crate::server::ServerInfo;
 use crate::server_files;
 use ops_catalog::catalog::SetWriter;
@@ -12,13 +13,11 @@ use ops_catalog::catalog::{
 use ops_catalog::keys::SigningKey;
 use ops_core::atomic;
 use ops_core::child;
-use ops_core::event::{Emitter, Event, Severity};
-use ops_core::event_names as names;
+use ops_core::event::Emitter;
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{timefmt, Category, OpsError};
 use ops_pg::conn::ConnSettings;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -39,7 +38,7 @@ impl Target {
         }
     }
 
-    fn label(&self) -> &str {
+    pub(crate) fn label(&self) -> &str {
         self.database().unwrap_or(catalog::GLOBALS_DIR)
     }
 }
@@ -78,7 +77,7 @@ impl From<OpsError> for Failure {
     }
 }
 
-fn compression_label(c: &Compression) -> String {
+pub(crate) fn compression_label(c: &Compression) -> String {
     match c.level {
         Some(l) => format!(
             "{}:{l}",
@@ -93,10 +92,10 @@ fn compression_label(c: &Compression) -> String {
 
 /// What one set is written as: decided from the target and the run's flags alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Layout {
-    format: DumpFormat,
+pub(crate) struct Layout {
+    pub(crate) format: DumpFormat,
     /// The dump's file in the set (`<encoded db>.dump.zst`, `globals.sql.zst`).
-    file_name: String,
+    pub(crate) file_name: String,
 }
 
 impl Layout {
@@ -122,13 +121,13 @@ pub struct Facts {
 
 /// A set written and published.
 #[derive(Debug)]
-struct Published {
-    path: PathBuf,
-    layout: Layout,
-    manifest: Manifest,
-    stored: ops_catalog::codec::Written,
+pub(crate) struct Published {
+    pub(crate) path: PathBuf,
+    pub(crate) layout: Layout,
+    pub(crate) manifest: Manifest,
+    pub(crate) stored: ops_catalog::codec::Written,
     /// Roles were dumped without their passwords (globals only).
-    without_role_passwords: bool,
+    pub(crate) without_role_passwords: bool,
 }
 
 /// Takes one backup set and reports it. Returns true when the set was published.
@@ -300,115 +299,6 @@ fn manifest_of(
     manifest
 }
 
-/// `backup.started`.
-#[derive(Debug, Serialize)]
-struct BackupStarted<'a> {
-    kind: SetKind,
-    id: &'a str,
-    database: &'a str,
-    format: DumpFormat,
-    compression: String,
-    server_version: &'a str,
-    pg_dump_version: &'a str,
-}
-
-impl Event for BackupStarted<'_> {
-    fn name(&self) -> &'static str {
-        names::BACKUP_STARTED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Info
-    }
-}
-
-/// `backup.completed`: a warning when the set carries notes (roles without passwords,
-/// settings not kept, a newer pg_dump).
-#[derive(Debug, Serialize)]
-struct BackupCompleted<'a> {
-    kind: SetKind,
-    id: &'a str,
-    database: &'a str,
-    path: String,
-    file: &'a str,
-    format: DumpFormat,
-    compression: String,
-    bytes: u64,
-    raw_bytes: u64,
-    sha256: &'a str,
-    tables: usize,
-    rows: u64,
-    large_objects: u64,
-    database_size: Option<u64>,
-    duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role_passwords: Option<bool>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    notes: &'a [String],
-}
-
-impl<'a> BackupCompleted<'a> {
-    fn of(
-        ctx: &RunContext<'_>,
-        target: &'a Target,
-        set: &'a Published,
-        duration_ms: u64,
-    ) -> BackupCompleted<'a> {
-        BackupCompleted {
-            kind: kind(target),
-            id: &set.manifest.id,
-            database: target.label(),
-            path: set.path.display().to_string(),
-            file: &set.layout.file_name,
-            format: set.layout.format,
-            compression: compression_label(&ctx.compression),
-            bytes: set.stored.bytes,
-            raw_bytes: set.stored.raw_bytes,
-            sha256: &set.stored.sha256,
-            tables: set.manifest.tables.len(),
-            rows: set.manifest.total_rows(),
-            large_objects: set.manifest.large_objects,
-            database_size: set.manifest.database_size,
-            duration_ms,
-            role_passwords: set.without_role_passwords.then_some(false),
-            notes: &set.manifest.notes,
-        }
-    }
-}
-
-impl Event for BackupCompleted<'_> {
-    fn name(&self) -> &'static str {
-        names::BACKUP_COMPLETED
-    }
-    fn severity(&self) -> Severity {
-        if self.notes.is_empty() {
-            Severity::Info
-        } else {
-            Severity::Warning
-        }
-    }
-}
-
-/// `backup.failed`, with pg_dump's redacted stderr when it said anything.
-#[derive(Debug, Serialize)]
-struct BackupFailed<'a> {
-    kind: SetKind,
-    id: Option<&'a str>,
-    database: &'a str,
-    duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stderr: Option<&'a str>,
-    error: &'a OpsError,
-}
-
-impl Event for BackupFailed<'_> {
-    fn name(&self) -> &'static str {
-        names::BACKUP_FAILED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Error
-    }
-}
-
 /// Writes the server's settings and configuration files into the globals set being
 /// taken, compressed as the set is; returns their entries and what could not be read.
 fn keep_server_files(
@@ -449,7 +339,7 @@ fn keep_server_files(
     Ok((entries, found.notes))
 }
 
-fn kind(target: &Target) -> SetKind {
+pub(crate) fn kind(target: &Target) -> SetKind {
     match target {
         Target::Database(_) => SetKind::Database,
         Target::Globals => SetKind::Globals,

@@ -14,12 +14,13 @@ pub mod archive;
 pub mod cli;
 pub mod dump;
 pub mod pgbin;
+pub mod report;
 pub mod selection;
 pub mod server;
 pub mod server_files;
 
 use dump::{RunContext, Target};
-use ops_catalog::catalog::{self, Catalog};
+use ops_catalog::catalog::{self, Catalog, SetKind};
 use ops_core::event::{correlation_id_from_env, Emitter, Severity};
 use ops_core::event_names as names;
 use ops_core::redact::Redactor;
@@ -49,10 +50,20 @@ pub fn run(args: cli::Args) -> ExitCode {
         }
     };
     let summary = match tally.planned {
-        Some(n) => json!({"sets_planned": n, "dry_run": true}),
-        None => json!({"sets_completed": tally.completed, "sets_failed": tally.failed}),
+        Some(n) => report::Tally::Planned {
+            sets_planned: n,
+            dry_run: true,
+        },
+        None => report::Tally::Taken {
+            sets_completed: tally.completed,
+            sets_failed: tally.failed,
+        },
     };
-    emitter.finish("backup", exit, summary)
+    emitter.finish(
+        "backup",
+        exit,
+        serde_json::to_value(summary).expect("tallies serialize"),
+    )
 }
 
 #[derive(Debug, Default)]
@@ -255,15 +266,19 @@ impl Plan {
 fn report_planned(plan: &Plan, catalog: &Catalog, emitter: &Emitter) -> usize {
     for (target, facts) in &plan.targets {
         let (kind, database, path) = match target {
-            Target::Globals => ("globals", catalog::GLOBALS_DIR, catalog.globals_dir()),
-            Target::Database(db) => ("database", db.as_str(), catalog.db_dir(db)),
+            Target::Globals => (
+                SetKind::Globals,
+                catalog::GLOBALS_DIR,
+                catalog.globals_dir(),
+            ),
+            Target::Database(db) => (SetKind::Database, db.as_str(), catalog.db_dir(db)),
         };
-        emitter.emit(
-            names::BACKUP_PLANNED,
-            Severity::Info,
-            json!({"kind": kind, "database": database, "bytes": facts.database_size,
-                   "path": path.display().to_string()}),
-        );
+        emitter.send(&report::Planned {
+            kind,
+            database,
+            bytes: facts.database_size,
+            path: path.display().to_string(),
+        });
     }
     plan.targets.len()
 }
@@ -279,12 +294,10 @@ fn open_catalog(
     let is_new = !backup_dir.exists();
     let (catalog, lock) = Catalog::create(backup_dir, args.catalog.lock.lock_timeout)?;
     if is_new {
-        emitter.emit(
-            names::CATALOG_CREATED,
-            Severity::Warning,
-            json!({"path": backup_dir.display().to_string(),
-                   "message": format!("created a new, empty catalog at {}: if you meant an existing one, check --backup-dir (PGOPS_BACKUP_DIR)", backup_dir.display())}),
-        );
+        emitter.send(&report::CatalogCreated {
+            path: backup_dir.display().to_string(),
+            message: format!("created a new, empty catalog at {}: if you meant an existing one, check --backup-dir (PGOPS_BACKUP_DIR)", backup_dir.display()),
+        });
     }
     remove_stale_partials(&catalog, emitter)?;
     Ok((catalog, lock))
@@ -298,18 +311,14 @@ fn remove_stale_partials(catalog: &Catalog, emitter: &Emitter) -> Result<(), Ops
         .map_err(|e| OpsError::io(format!("scanning {}", catalog.root().display()), &e))?;
     for p in partials {
         let result = catalog::remove_partial(&p);
-        emitter.emit(
-            names::BACKUP_PARTIAL_REMOVED,
-            Severity::Warning,
-            json!({
-                "path": p.display().to_string(),
-                "removed": result.is_ok(),
-                "message": match &result {
-                    Ok(()) => "a previous run died mid-backup; its partial set was removed".to_string(),
-                    Err(e) => format!("could not remove a stale partial set: {e}"),
-                },
-            }),
-        );
+        emitter.send(&report::PartialRemoved {
+            path: p.display().to_string(),
+            removed: result.is_ok(),
+            message: match &result {
+                Ok(()) => "a previous run died mid-backup; its partial set was removed".to_string(),
+                Err(e) => format!("could not remove a stale partial set: {e}"),
+            },
+        });
     }
     Ok(())
 }
