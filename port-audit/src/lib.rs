@@ -9,15 +9,15 @@ pub mod netfilter;
 pub mod policy;
 pub mod probe;
 pub mod probed;
+pub mod report;
 pub use ops_core::scope;
 pub mod sockets;
 pub mod syn;
 
-use ops_core::event::{correlation_id_from_env, Emitter, Severity};
-use ops_core::event_names as names;
+use ops_core::event::{correlation_id_from_env, Emitter};
 use ops_core::{ExitCode, OpsError};
 use policy::{Policy, PortSpec, Proto, Verdict};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
@@ -62,45 +62,10 @@ fn load_policy(args: &cli::Args) -> Result<Policy, OpsError> {
     })
 }
 
-fn severity(v: Verdict) -> Severity {
-    match v {
-        Verdict::Ok => Severity::Info,
-        Verdict::Warning | Verdict::Inconclusive => Severity::Warning,
-        Verdict::Violation => Severity::Error,
-    }
-}
-
-/// A finding in words, for the line on stderr and the event's `message`: what is exposed
-/// where, and the verdict's reason: `tcp/5432 on 0.0.0.0 (wildcard, listen, postgres): …`.
-fn finding_words(p: &Value) -> String {
-    let proto = p["proto"].as_str().unwrap_or("?");
-    let port = p["port"].as_u64().map_or("?".into(), |n| n.to_string());
-    let address = p["address"].as_str().unwrap_or("any address");
-    let mut context: Vec<String> = ["scope", "state"]
-        .iter()
-        .filter_map(|k| p[*k].as_str().map(str::to_string))
-        .collect();
-    if let Some(c) = p["process"]["command"].as_str() {
-        context.push(c.to_string());
-    }
-    let reason = p["reason"].as_str().unwrap_or("");
-    format!(
-        "{proto}/{port} on {address} ({}): {reason}",
-        context.join(", ")
-    )
-}
-
-/// One judged item of evidence, before it is reported.
-#[derive(Debug)]
-struct Finding {
-    payload: Value,
-    verdict: Verdict,
-}
-
 /// What one kind of evidence found, and what it could not look at.
 #[derive(Debug, Default)]
 struct Evidence {
-    findings: Vec<Finding>,
+    findings: Vec<report::Finding>,
     incomplete: Vec<String>,
     sources: Vec<String>,
     /// `proto/port` that answered a probe.
@@ -141,14 +106,31 @@ fn socket_evidence(inputs: &Inputs) -> Result<Evidence, OpsError> {
         let scope = scope::classify(s.address, &inputs.private_addrs);
         let j = inputs.policy.judge(s.proto, s.port, scope);
         let process = owners.get(&s.inode);
-        ev.findings.push(Finding {
-            payload: json!({
-                "evidence": "socket", "proto": s.proto, "family": s.family, "address": s.address.to_string(),
-                "port": s.port, "scope": scope, "state": if s.proto == Proto::Tcp { "listen" } else { "bound" },
-                "verdict": j.verdict, "rule": j.rule, "reason": j.reason,
-                "process": process.map(|p| json!({"pid": p.pid, "command": p.command, "uid": s.uid})),
-            }),
+        ev.findings.push(report::Finding {
+            evidence: "socket",
+            proto: s.proto,
+            family: s.family,
+            address: Some(s.address.to_string()),
+            port: s.port,
+            scope,
+            state: if s.proto == Proto::Tcp {
+                "listen"
+            } else {
+                "bound"
+            },
+            method: None,
             verdict: j.verdict,
+            rule: j.rule,
+            reason: j.reason,
+            process: Some(process.map(|p| report::Process {
+                pid: p.pid,
+                command: p.command.clone(),
+                uid: s.uid,
+            })),
+            nat_rule: None,
+            source: None,
+            interface: None,
+            message: String::new(),
         });
     }
     Ok(ev)
@@ -200,14 +182,23 @@ fn rule_evidence(args: &cli::Args, inputs: &Inputs) -> Evidence {
             None if e.source == "ip6tables" => "ipv6",
             None => "any",
         };
-        ev.findings.push(Finding {
-            payload: json!({
-                "evidence": "rule", "proto": e.proto, "family": family,
-                "address": e.address.map(|a| a.to_string()), "port": e.port, "scope": scope, "state": "forwarded",
-                "verdict": j.verdict, "rule": j.rule, "reason": format!("{} (a NAT rule forwards it; no socket shows it)", j.reason),
-                "nat_rule": e.rule, "source": e.source, "interface": e.interface,
-            }),
+        ev.findings.push(report::Finding {
+            evidence: "rule",
+            proto: e.proto,
+            family,
+            address: e.address.map(|a| a.to_string()),
+            port: e.port,
+            scope,
+            state: "forwarded",
+            method: None,
             verdict: j.verdict,
+            rule: j.rule,
+            reason: format!("{} (a NAT rule forwards it; no socket shows it)", j.reason),
+            process: None,
+            nat_rule: Some(e.rule.clone()),
+            source: Some(e.source),
+            interface: Some(e.interface.clone()),
+            message: String::new(),
         });
     }
     ev
@@ -287,13 +278,23 @@ fn probe_evidence(
         if p.state == probe::State::Open {
             ev.open_ports.push(format!("{}/{}", p.proto, p.port));
         }
-        ev.findings.push(Finding {
-            payload: json!({
-                "evidence": "probe", "proto": p.proto, "family": family, "address": host.to_string(), "port": p.port,
-                "method": if p.proto == Proto::Tcp { method } else { "udp" },
-                "scope": scope, "state": p.state, "verdict": verdict, "rule": rule, "reason": reason,
-            }),
+        ev.findings.push(report::Finding {
+            evidence: "probe",
+            proto: p.proto,
+            family,
+            address: Some(host.to_string()),
+            port: p.port,
+            scope,
+            state: p.state.name(),
+            method: Some(if p.proto == Proto::Tcp { method } else { "udp" }),
             verdict,
+            rule,
+            reason,
+            process: None,
+            nat_rule: None,
+            source: None,
+            interface: None,
+            message: String::new(),
         });
     }
     Ok(ev)
@@ -313,21 +314,13 @@ struct Tally {
 
 impl Tally {
     fn report(&mut self, ev: Evidence, emitter: &Emitter) {
-        for Finding {
-            mut payload,
-            verdict,
-        } in ev.findings
-        {
-            payload["message"] = finding_words(&payload).into();
-            if verdict == Verdict::Violation {
-                if let (Some(proto), Some(port)) =
-                    (payload["proto"].as_str(), payload["port"].as_u64())
-                {
-                    self.violating.insert(format!("{proto}/{port}"));
-                }
+        for mut f in ev.findings {
+            f.message = f.words();
+            if f.verdict == Verdict::Violation {
+                self.violating.insert(format!("{}/{}", f.proto, f.port));
             }
-            *self.verdicts.entry(verdict.name()).or_default() += 1;
-            emitter.emit(names::AUDIT_FINDING, severity(verdict), payload);
+            *self.verdicts.entry(f.verdict.name()).or_default() += 1;
+            emitter.send(&f);
         }
         self.incomplete.extend(ev.incomplete);
         self.sources.extend(ev.sources);
@@ -366,16 +359,20 @@ fn summarize(tally: &Tally, policy: &Policy, emitter: &Emitter) -> ExitCode {
     } else {
         ExitCode::Ok
     };
-    let summary = json!({
-        "verdicts": tally.verdicts, "violations": violations, "complete": complete, "incomplete": tally.incomplete,
-        "sources": tally.sources, "open_ports": tally.open_ports, "violating_ports": tally.violating,
-        "policy": {"allow": policy.allow.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                   "never_public": policy.never_public.iter().map(|s| s.to_string()).collect::<Vec<_>>()},
-    });
+    let summary = report::Summary {
+        verdicts: tally.verdicts.clone(),
+        violations,
+        complete,
+        incomplete: tally.incomplete.clone(),
+        sources: tally.sources.clone(),
+        open_ports: tally.open_ports.clone(),
+        violating_ports: tally.violating.clone(),
+        policy: report::PolicyText {
+            allow: policy.allow.iter().map(|s| s.to_string()).collect(),
+            never_public: policy.never_public.iter().map(|s| s.to_string()).collect(),
+        },
+    };
     // The last audit, for ops-status (its health component and pgops_audit_violations).
-    let mut record = summary.clone();
-    record["finished_at"] = ops_core::timefmt::now_rfc3339().into();
-    record["correlation_id"] = emitter.correlation_id().into();
     // A run that did not look at the host (probes only) never replaces the host's audit:
     // ops-status reads both and a violation of either stands.
     let looked_at_host = tally.sources.iter().any(|s| !s.starts_with("probe"));
@@ -385,16 +382,14 @@ fn summarize(tally: &Tally, policy: &Policy, emitter: &Emitter) -> ExitCode {
         } else {
             ops_core::state::AUDIT_PROBE_FILE
         },
-        &record,
+        &serde_json::to_value(report::Record {
+            summary: &summary,
+            finished_at: ops_core::timefmt::now_rfc3339(),
+            correlation_id: emitter.correlation_id(),
+        })
+        .expect("audits serialize"),
     );
-    let severity = if violations > 0 {
-        Severity::Error
-    } else if complete {
-        Severity::Info
-    } else {
-        Severity::Warning
-    };
-    emitter.emit(names::AUDIT_SUMMARY, severity, summary);
+    emitter.send(&summary);
     emitter.finish(
         "audit",
         exit,
@@ -404,13 +399,34 @@ fn summarize(tally: &Tally, policy: &Policy, emitter: &Emitter) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_finding_names_its_port_address_and_why() {
-        let p = serde_json::json!({"proto": "tcp", "port": 5432, "address": "0.0.0.0",
-            "scope": "wildcard", "state": "listen", "process": {"command": "postgres"},
-            "reason": "public, but never allowed public"});
+        let f = report::Finding {
+            evidence: "socket",
+            proto: Proto::Tcp,
+            family: "ipv4",
+            address: Some("0.0.0.0".into()),
+            port: 5432,
+            scope: scope::Scope::Wildcard,
+            state: "listen",
+            method: None,
+            verdict: Verdict::Violation,
+            rule: "never_public".into(),
+            reason: "public, but never allowed public".into(),
+            process: Some(Some(report::Process {
+                pid: 1,
+                command: "postgres".into(),
+                uid: 0,
+            })),
+            nat_rule: None,
+            source: None,
+            interface: None,
+            message: String::new(),
+        };
         assert_eq!(
-            super::finding_words(&p),
+            f.words(),
             "tcp/5432 on 0.0.0.0 (wildcard, listen, postgres): public, but never allowed public"
         );
     }

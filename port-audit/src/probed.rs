@@ -18,6 +18,18 @@ pub enum State {
     Filtered,
 }
 
+impl State {
+    /// As `nmap` names it (the event's `state`).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Closed => "closed",
+            State::OpenFiltered => "open|filtered",
+            State::Filtered => "filtered",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Probed {
     pub proto: Proto,
