@@ -4,46 +4,141 @@
 use crate::model::{AuditFacts, DbFacts, DbStatus, DrillFacts, SetFacts, SetSummary, Snapshot};
 use comfy_table::{Cell, Color};
 use jiff::Timestamp;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 fn age_s(at: Timestamp, now: Timestamp) -> i64 {
     now.duration_since(at).as_secs()
 }
 
-fn set(s: &Option<SetSummary>, now: Timestamp) -> Value {
-    match s {
-        None => Value::Null,
-        Some(s) => json!({"id": s.id, "started_at": s.started.to_string(),
-                          "age_s": age_s(s.started, now), "bytes": s.bytes,
-                          "duration_ms": s.duration_ms,
-                          "restores_only_into": s.restores_only_into}),
+/// A set as `status.database` names it (newest, newest good).
+#[derive(Debug, Serialize)]
+struct SetView<'a> {
+    id: &'a str,
+    started_at: String,
+    age_s: i64,
+    bytes: u64,
+    duration_ms: u64,
+    restores_only_into: Option<u32>,
+}
+
+impl<'a> SetView<'a> {
+    fn of(s: &'a SetSummary, now: Timestamp) -> SetView<'a> {
+        SetView {
+            id: &s.id,
+            started_at: s.started.to_string(),
+            age_s: age_s(s.started, now),
+            bytes: s.bytes,
+            duration_ms: s.duration_ms,
+            restores_only_into: s.restores_only_into,
+        }
     }
+}
+
+/// A verification: passed, and when.
+#[derive(Debug, Serialize)]
+struct Verified {
+    passed: bool,
+    at: String,
+}
+
+/// The newest set confirmed at a destination.
+#[derive(Debug, Serialize)]
+struct Offsite<'a> {
+    destination: &'a str,
+    id: &'a str,
+    confirmed_at: String,
+    age_s: i64,
+}
+
+/// An off-site location's last remote verification.
+#[derive(Debug, Serialize)]
+struct OffsiteVerified<'a> {
+    destination: &'a str,
+    id: &'a str,
+    passed: bool,
+    depth: &'a str,
+    at: String,
+    age_s: i64,
+}
+
+/// The last drill of a database.
+#[derive(Debug, Serialize)]
+struct LastDrill {
+    finished_at: String,
+    rto_ms: u64,
+    rpo_s: i64,
+    completed: bool,
+}
+
+/// A retirement in force.
+#[derive(Debug, Serialize)]
+struct RetiredView<'a> {
+    at: Option<String>,
+    reason: Option<&'a str>,
+}
+
+/// The `status.database` payload.
+#[derive(Debug, Serialize)]
+struct DatabaseView<'a> {
+    database: &'a str,
+    sets: usize,
+    pinned: usize,
+    newest: Option<SetView<'a>>,
+    newest_good: Option<SetView<'a>>,
+    last_verify: Option<Verified>,
+    offsite: Vec<Offsite<'a>>,
+    offsite_verified: Vec<OffsiteVerified<'a>>,
+    last_drill: Option<LastDrill>,
+    retired: Option<RetiredView<'a>>,
 }
 
 /// The `status.database` payload of `d`.
 pub fn database(d: &DbStatus, now: Timestamp) -> Value {
-    json!({
-        "database": d.label,
-        "sets": d.sets,
-        "pinned": d.pinned,
-        "newest": set(&d.newest, now),
-        "newest_good": set(&d.newest_good, now),
-        "last_verify": d.last_verify.map(|(passed, at)| json!({"passed": passed, "at": at.to_string()})),
-        "offsite": d.offsite.iter().map(|(dest, (id, at))| json!({
-            "destination": dest, "id": id, "confirmed_at": at.to_string(), "age_s": age_s(*at, now)
-        })).collect::<Vec<_>>(),
-        "offsite_verified": d.offsite_verified.iter().map(|(dest, c)| json!({
-            "destination": dest, "id": c.id, "passed": c.passed, "depth": c.depth,
-            "at": c.at.to_string(), "age_s": age_s(c.at, now)
-        })).collect::<Vec<_>>(),
-        "last_drill": d.last_drill.as_ref().map(|r| json!({
-            "finished_at": r.finished_at.to_string(), "rto_ms": r.rto_ms, "rpo_s": r.rpo_s,
-            "completed": r.completed
-        })),
-        "retired": d.retired.as_ref().map(|r| json!({
-            "at": r.at.map(|at| at.to_string()), "reason": r.reason
-        })),
-    })
+    let view = DatabaseView {
+        database: &d.label,
+        sets: d.sets,
+        pinned: d.pinned,
+        newest: d.newest.as_ref().map(|s| SetView::of(s, now)),
+        newest_good: d.newest_good.as_ref().map(|s| SetView::of(s, now)),
+        last_verify: d.last_verify.map(|(passed, at)| Verified {
+            passed,
+            at: at.to_string(),
+        }),
+        offsite: d
+            .offsite
+            .iter()
+            .map(|(dest, (id, at))| Offsite {
+                destination: dest,
+                id,
+                confirmed_at: at.to_string(),
+                age_s: age_s(*at, now),
+            })
+            .collect(),
+        offsite_verified: d
+            .offsite_verified
+            .iter()
+            .map(|(dest, c)| OffsiteVerified {
+                destination: dest,
+                id: &c.id,
+                passed: c.passed,
+                depth: &c.depth,
+                at: c.at.to_string(),
+                age_s: age_s(c.at, now),
+            })
+            .collect(),
+        last_drill: d.last_drill.as_ref().map(|r| LastDrill {
+            finished_at: r.finished_at.to_string(),
+            rto_ms: r.rto_ms,
+            rpo_s: r.rpo_s,
+            completed: r.completed,
+        }),
+        retired: d.retired.as_ref().map(|r| RetiredView {
+            at: r.at.map(|at| at.to_string()),
+            reason: r.reason.as_deref(),
+        }),
+    };
+    serde_json::to_value(view).expect("views serialize")
 }
 
 /// Every database of `s`, in order.
@@ -54,17 +149,28 @@ pub fn databases(s: &Snapshot) -> Vec<Value> {
         .collect()
 }
 
+/// The `status.audit` payload.
+#[derive(Debug, Serialize)]
+struct AuditView<'a> {
+    finished_at: String,
+    age_s: i64,
+    violations: u64,
+    complete: bool,
+    violating_ports: &'a [String],
+}
+
 /// The `status.audit` payload: the last port audit (`None`: no state directory, or no
 /// audit recorded in it).
 pub fn audit(s: &Snapshot) -> Option<Value> {
     let a = s.state.as_ref()?.audit.as_ref()?;
-    Some(json!({
-        "finished_at": a.finished_at.to_string(),
-        "age_s": age_s(a.finished_at, s.taken_at),
-        "violations": a.violations,
-        "complete": a.complete,
-        "violating_ports": a.violating_ports,
-    }))
+    let view = AuditView {
+        finished_at: a.finished_at.to_string(),
+        age_s: age_s(a.finished_at, s.taken_at),
+        violations: a.violations,
+        complete: a.complete,
+        violating_ports: &a.violating_ports,
+    };
+    Some(serde_json::to_value(view).expect("views serialize"))
 }
 
 /// Whether a person's terminal gets colour: only a terminal, and never when `NO_COLOR` is
@@ -275,11 +381,32 @@ fn set_row(s: &SetFacts, drills: &[&DrillFacts], now: Timestamp) -> (Value, [Str
         ),
         None => "no".into(),
     };
-    let json = json!({"id": s.id, "started_at": s.started.to_string(), "age_s": age_s(s.started, now),
-        "bytes": s.bytes, "duration_ms": s.duration_ms, "pinned": s.pinned,
-        "verified": s.verified.map(|(p, at)| json!({"passed": p, "at": at.to_string()})),
-        "offsite": s.offsite.iter().map(|(d, at)| json!({"destination": d, "confirmed_at": at.to_string()})).collect::<Vec<_>>(),
-        "drill": drill.map(|d| json!({"completed": d.completed, "finished_at": d.finished_at.to_string(), "rto_ms": d.rto_ms}))});
+    let json = serde_json::to_value(SetRow {
+        id: &s.id,
+        started_at: s.started.to_string(),
+        age_s: age_s(s.started, now),
+        bytes: s.bytes,
+        duration_ms: s.duration_ms,
+        pinned: s.pinned,
+        verified: s.verified.map(|(passed, at)| Verified {
+            passed,
+            at: at.to_string(),
+        }),
+        offsite: s
+            .offsite
+            .iter()
+            .map(|(d, at)| Confirmed {
+                destination: d,
+                confirmed_at: at.to_string(),
+            })
+            .collect(),
+        drill: drill.map(|d| SetDrill {
+            completed: d.completed,
+            finished_at: d.finished_at.to_string(),
+            rto_ms: d.rto_ms,
+        }),
+    })
+    .expect("views serialize");
     let row = [
         s.id.clone() + if s.pinned { " (pinned)" } else { "" },
         ago(s.started, now),
@@ -290,6 +417,35 @@ fn set_row(s: &SetFacts, drills: &[&DrillFacts], now: Timestamp) -> (Value, [Str
         format!("{:.1} s", s.duration_ms as f64 / 1000.0),
     ];
     (json, row)
+}
+
+/// A copy of a set confirmed at a destination.
+#[derive(Debug, Serialize)]
+struct Confirmed<'a> {
+    destination: &'a str,
+    confirmed_at: String,
+}
+
+/// The newest drill of a set.
+#[derive(Debug, Serialize)]
+struct SetDrill {
+    completed: bool,
+    finished_at: String,
+    rto_ms: u64,
+}
+
+/// The `status.set` payload.
+#[derive(Debug, Serialize)]
+struct SetRow<'a> {
+    id: &'a str,
+    started_at: String,
+    age_s: i64,
+    bytes: u64,
+    duration_ms: u64,
+    pinned: bool,
+    verified: Option<Verified>,
+    offsite: Vec<Confirmed<'a>>,
+    drill: Option<SetDrill>,
 }
 
 /// The `status.set` payloads of every set of `dbs`, newest first per database.
