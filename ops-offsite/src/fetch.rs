@@ -297,12 +297,39 @@ pub fn report_passed_over(fetched: &Fetched, db: &str, emitter: &ops_core::event
         .rsplit_once('/')
         .unwrap_or((fetched.path.as_str(), ""));
     for p in &fetched.passed_over {
-        emitter.emit(
-            ops_core::event_names::SET_PASSED_OVER,
-            ops_core::event::Severity::Warning,
-            serde_json::json!({"database": db, "id": p.id, "path": format!("{location}/{}", p.id),
-                               "code": p.code, "reason": p.reason, "chosen": chosen,
-                               "message": format!("{db}: set {} passed over ({}), restoring {chosen}: {}", p.id, p.code, p.reason)}),
-        );
+        emitter.send(&PassedOverEvent {
+            database: db,
+            id: &p.id,
+            path: format!("{location}/{}", p.id),
+            code: p.code,
+            reason: &p.reason,
+            chosen,
+            message: format!(
+                "{db}: set {} passed over ({}), restoring {chosen}: {}",
+                p.id, p.code, p.reason
+            ),
+        });
+    }
+}
+
+/// `set.passed_over`: a newer set a restore did not take, and why.
+#[derive(Debug, serde::Serialize)]
+struct PassedOverEvent<'a> {
+    database: &'a str,
+    id: &'a str,
+    path: String,
+    code: &'a str,
+    reason: &'a str,
+    /// The set restored instead.
+    chosen: &'a str,
+    message: String,
+}
+
+impl ops_core::event::Event for PassedOverEvent<'_> {
+    fn name(&self) -> &'static str {
+        ops_core::event_names::SET_PASSED_OVER
+    }
+    fn severity(&self) -> ops_core::event::Severity {
+        ops_core::event::Severity::Warning
     }
 }

@@ -13,11 +13,33 @@ use ops_catalog::lock::{CatalogLock, LockMode};
 use ops_catalog::sets::{Depth, Dirs, EnvelopeProof, Finished, ForCheck, ListedSet, LocalSets};
 use ops_catalog::sets::{OtherEntry, RefusedSet, ScannedDir, Sets, SetsDir, Verified};
 use ops_core::{timefmt, Category, OpsError};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// `remote-verify/<hash>.json` in the state directory: the last verification of a sealed
+/// catalog (`docs/schemas/files/remote-verify.json`), read by ops-status and by rotation.
+#[derive(Debug, serde::Serialize)]
+struct RemoteVerifyRecord<'a> {
+    v: u32,
+    location: &'a str,
+    verified_at: String,
+    /// The run's depth: presence, ciphertext or full.
+    depth: &'static str,
+    correlation_id: &'a str,
+    /// Per database, the newest set checked.
+    databases: BTreeMap<&'a str, RemoteVerdict<'a>>,
+    /// Per directory of sets by its key (never the label), every set that failed.
+    failed: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct RemoteVerdict<'a> {
+    id: &'a str,
+    verdict: Verdict,
+    depth: &'static str,
+}
 
 /// How a tool opens a catalog.
 #[derive(Debug, Clone)]
@@ -390,17 +412,20 @@ impl Sets for SealedSets {
     fn record_run(&self, depth: Depth, correlation_id: &str, verified: &[Verified]) {
         // Per database, the newest set checked (sets that are not its sets are not its
         // state); per directory by its key, every set that failed.
-        let mut databases = serde_json::Map::new();
+        let mut databases: BTreeMap<&str, RemoteVerdict> = BTreeMap::new();
         let mut failed: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for v in verified {
+        for v in verified.iter() {
             let newer = databases
-                .get(&v.dir.label)
-                .and_then(|d| d["id"].as_str())
-                .is_none_or(|id| id < v.id.as_str());
+                .get(v.dir.label.as_str())
+                .is_none_or(|d| d.id < v.id.as_str());
             if !v.refused && newer {
                 databases.insert(
-                    v.dir.label.clone(),
-                    json!({"id": v.id, "verdict": v.verdict, "depth": v.depth.name()}),
+                    &v.dir.label,
+                    RemoteVerdict {
+                        id: &v.id,
+                        verdict: v.verdict,
+                        depth: v.depth.name(),
+                    },
                 );
             }
             if v.verdict == Verdict::Fail {
@@ -408,11 +433,18 @@ impl Sets for SealedSets {
             }
         }
         let location = ops_core::redact::scrub(&self.location);
+        let record = RemoteVerifyRecord {
+            v: 1,
+            location: &location,
+            verified_at: timefmt::now_rfc3339(),
+            depth: depth.name(),
+            correlation_id,
+            databases,
+            failed,
+        };
         ops_core::state::write_record(
             &crate::sealed::remote_verify_record(&location),
-            &json!({"v": 1, "location": location, "verified_at": timefmt::now_rfc3339(),
-                    "depth": depth.name(), "correlation_id": correlation_id,
-                    "databases": databases, "failed": failed}),
+            &serde_json::to_value(record).expect("records serialize"),
         );
     }
 }
