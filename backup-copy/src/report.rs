@@ -72,14 +72,7 @@ pub struct SetFailed<'a> {
     pub error: &'a OpsError,
 }
 
-impl Event for SetFailed<'_> {
-    fn name(&self) -> &'static str {
-        names::COPY_FAILED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Error
-    }
-}
+ops_core::event!(SetFailed<'_>, names::COPY_FAILED, Severity::Error);
 
 /// The run's tally, in `run.finished`.
 #[derive(Debug, Serialize)]

@@ -37,6 +37,31 @@ fn drill_cmd(s3: &S3Server, location: &str, db: &str) -> Command {
     cmd
 }
 
+/// Remote verification with `--read-data`, recording into the state directory `state`.
+fn verify_read_data(s3: &S3Server, dst: &str, state: &std::path::Path) -> ToolRun {
+    ToolRun::check(
+        Cluster::shared()
+            .tool("backup-verify")
+            .envs(s3.env())
+            .envs(Keys::shared().env())
+            .env_remove("PGOPS_IDENTITY_FILE")
+            .env("PGOPS_STATE_DIR", state)
+            .args(["--backup-dir", dst, "--all-sets", "--read-data"])
+            .output()
+            .unwrap(),
+    )
+}
+
+/// Remote rotation that reads the state directory `state` (what verification failed).
+fn rotate_with_state(s3: &S3Server, dst: &str, state: &std::path::Path, args: &[&str]) -> ToolRun {
+    ToolRun::check(
+        common::rotate_remote_cmd(s3, dst, args)
+            .env("PGOPS_STATE_DIR", state)
+            .output()
+            .unwrap(),
+    )
+}
+
 fn ids_of(r: &ToolRun, event: &str) -> Vec<String> {
     r.named(event)
         .iter()
@@ -319,17 +344,7 @@ fn a_set_that_failed_its_remote_check_fills_no_period_and_strays_are_reported() 
         .unwrap();
     let state = tempfile::tempdir().unwrap();
 
-    let r = ToolRun::check(
-        Cluster::shared()
-            .tool("backup-verify")
-            .envs(s3.env())
-            .envs(Keys::shared().env())
-            .env_remove("PGOPS_IDENTITY_FILE")
-            .env("PGOPS_STATE_DIR", state.path())
-            .args(["--backup-dir", &dst, "--all-sets", "--read-data"])
-            .output()
-            .unwrap(),
-    );
+    let r = verify_read_data(&s3, &dst, state.path());
     assert_eq!(r.code, 1, "{:#?}", r.events);
     assert_eq!(ids_of(&r, "verify.failed"), [ids[1].clone()]);
     let strays: Vec<&Value> = r
@@ -340,12 +355,7 @@ fn a_set_that_failed_its_remote_check_fills_no_period_and_strays_are_reported() 
     assert_eq!(strays.len(), 1, "{:#?}", r.events);
     assert_eq!(strays[0]["id"], ids[2].as_str());
 
-    let r = ToolRun::check(
-        common::rotate_remote_cmd(&s3, &dst, &["--keep-last", "2"])
-            .env("PGOPS_STATE_DIR", state.path())
-            .output()
-            .unwrap(),
-    );
+    let r = rotate_with_state(&s3, &dst, state.path(), &["--keep-last", "2"]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert_eq!(ids_of(&r, "rotate.kept"), [ids[2].clone(), ids[0].clone()]);
     assert_eq!(ids_of(&r, "rotate.deleted"), [ids[1].clone()]);
@@ -387,17 +397,7 @@ fn a_database_named_globals_is_not_the_globals_in_the_bucket() {
         .unwrap();
     let state = tempfile::tempdir().unwrap();
 
-    let r = ToolRun::check(
-        Cluster::shared()
-            .tool("backup-verify")
-            .envs(s3.env())
-            .envs(Keys::shared().env())
-            .env_remove("PGOPS_IDENTITY_FILE")
-            .env("PGOPS_STATE_DIR", state.path())
-            .args(["--backup-dir", &dst, "--all-sets", "--read-data"])
-            .output()
-            .unwrap(),
-    );
+    let r = verify_read_data(&s3, &dst, state.path());
     assert_eq!(r.code, 1, "{:#?}", r.events);
     let failed = r.named("verify.failed");
     assert_eq!(failed.len(), 1, "{failed:#?}");
@@ -409,12 +409,7 @@ fn a_database_named_globals_is_not_the_globals_in_the_bucket() {
     );
     assert_eq!(r.named("verify.passed").len(), 3, "{:#?}", r.events);
 
-    let r = ToolRun::check(
-        common::rotate_remote_cmd(&s3, &dst, &["--keep-last", "1"])
-            .env("PGOPS_STATE_DIR", state.path())
-            .output()
-            .unwrap(),
-    );
+    let r = rotate_with_state(&s3, &dst, state.path(), &["--keep-last", "1"]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let deleted: Vec<(String, String)> = r
         .named("rotate.deleted")

@@ -56,14 +56,7 @@ pub struct DeletionFailed<'a> {
     pub error: &'a OpsError,
 }
 
-impl Event for DeletionFailed<'_> {
-    fn name(&self) -> &'static str {
-        names::ROTATE_FAILED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Error
-    }
-}
+ops_core::event!(DeletionFailed<'_>, names::ROTATE_FAILED, Severity::Error);
 
 /// `rotate.skipped`: something rotation did not touch, and why.
 #[derive(Debug, Serialize)]
@@ -124,14 +117,7 @@ pub struct Retired<'a> {
     pub dry_run: bool,
 }
 
-impl Event for Retired<'_> {
-    fn name(&self) -> &'static str {
-        names::ROTATE_RETIRED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Info
-    }
-}
+ops_core::event!(Retired<'_>, names::ROTATE_RETIRED, Severity::Info);
 
 /// `rotate.unretired`.
 #[derive(Debug, Serialize)]
@@ -142,14 +128,7 @@ pub struct Unretired<'a> {
     pub dry_run: bool,
 }
 
-impl Event for Unretired<'_> {
-    fn name(&self) -> &'static str {
-        names::ROTATE_UNRETIRED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Info
-    }
-}
+ops_core::event!(Unretired<'_>, names::ROTATE_UNRETIRED, Severity::Info);
 
 /// The run's tally, in `run.finished`.
 #[derive(Debug, Serialize)]

@@ -143,14 +143,7 @@ impl StaleDatabase<'_> {
     }
 }
 
-impl Event for StaleDatabase<'_> {
-    fn name(&self) -> &'static str {
-        names::VERIFY_STALE
-    }
-    fn severity(&self) -> Severity {
-        Severity::Error
-    }
-}
+ops_core::event!(StaleDatabase<'_>, names::VERIFY_STALE, Severity::Error);
 
 /// The run's tally, in `run.finished`.
 #[derive(Debug, Default, Serialize)]

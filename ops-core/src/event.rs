@@ -266,6 +266,22 @@ pub trait Event: serde::Serialize {
     fn severity(&self) -> Severity;
 }
 
+/// Declares a typed event whose name and severity never change:
+/// `ops_core::event!(Planned<'_>, names::BACKUP_PLANNED, Severity::Info);`.
+#[macro_export]
+macro_rules! event {
+    ($ty:ty, $name:expr, $severity:expr) => {
+        impl $crate::event::Event for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn severity(&self) -> $crate::event::Severity {
+                $severity
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

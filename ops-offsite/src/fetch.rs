@@ -325,11 +325,8 @@ struct PassedOverEvent<'a> {
     message: String,
 }
 
-impl ops_core::event::Event for PassedOverEvent<'_> {
-    fn name(&self) -> &'static str {
-        ops_core::event_names::SET_PASSED_OVER
-    }
-    fn severity(&self) -> ops_core::event::Severity {
-        ops_core::event::Severity::Warning
-    }
-}
+ops_core::event!(
+    PassedOverEvent<'_>,
+    ops_core::event_names::SET_PASSED_OVER,
+    ops_core::event::Severity::Warning
+);

@@ -20,14 +20,7 @@ pub struct BackupStarted<'a> {
     pub pg_dump_version: &'a str,
 }
 
-impl Event for BackupStarted<'_> {
-    fn name(&self) -> &'static str {
-        names::BACKUP_STARTED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Info
-    }
-}
+ops_core::event!(BackupStarted<'_>, names::BACKUP_STARTED, Severity::Info);
 
 /// `backup.completed`: a warning when the set carries notes (roles without passwords,
 /// settings not kept, a newer pg_dump).
@@ -108,14 +101,7 @@ pub struct BackupFailed<'a> {
     pub error: &'a OpsError,
 }
 
-impl Event for BackupFailed<'_> {
-    fn name(&self) -> &'static str {
-        names::BACKUP_FAILED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Error
-    }
-}
+ops_core::event!(BackupFailed<'_>, names::BACKUP_FAILED, Severity::Error);
 
 /// `backup.planned` (`--dry-run`): a set the run would take.
 #[derive(Debug, Serialize)]
@@ -127,14 +113,7 @@ pub struct Planned<'a> {
     pub path: String,
 }
 
-impl Event for Planned<'_> {
-    fn name(&self) -> &'static str {
-        names::BACKUP_PLANNED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Info
-    }
-}
+ops_core::event!(Planned<'_>, names::BACKUP_PLANNED, Severity::Info);
 
 /// `catalog.created`: a new, empty catalog (said out loud: a mistyped --backup-dir must
 /// not quietly start a second catalog).
@@ -144,14 +123,7 @@ pub struct CatalogCreated {
     pub message: String,
 }
 
-impl Event for CatalogCreated {
-    fn name(&self) -> &'static str {
-        names::CATALOG_CREATED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Warning
-    }
-}
+ops_core::event!(CatalogCreated, names::CATALOG_CREATED, Severity::Warning);
 
 /// `backup.partial_removed`: what a run that died left, and whether it is gone.
 #[derive(Debug, Serialize)]
@@ -161,14 +133,11 @@ pub struct PartialRemoved {
     pub message: String,
 }
 
-impl Event for PartialRemoved {
-    fn name(&self) -> &'static str {
-        names::BACKUP_PARTIAL_REMOVED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Warning
-    }
-}
+ops_core::event!(
+    PartialRemoved,
+    names::BACKUP_PARTIAL_REMOVED,
+    Severity::Warning
+);
 
 /// The run's tally, in `run.finished`.
 #[derive(Debug, Serialize)]

@@ -137,11 +137,4 @@ pub struct Planned<'a> {
     pub rto_target_ms: u64,
 }
 
-impl Event for Planned<'_> {
-    fn name(&self) -> &'static str {
-        names::DRILL_PLANNED
-    }
-    fn severity(&self) -> Severity {
-        Severity::Info
-    }
-}
+ops_core::event!(Planned<'_>, names::DRILL_PLANNED, Severity::Info);
