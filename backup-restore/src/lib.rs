@@ -206,19 +206,7 @@ fn execute(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
     let plan = match plan::plan(&r.target, state, r.mode, args.globals, &stamp) {
         // A dry run shows what would happen, a refusal included, with the ways around it.
         Err(e) if args.dry_run => {
-            emitter.send(&report::Described {
-                database: &r.db,
-                id: &chosen.set.id,
-                path,
-                target: &r.target,
-                kept_as: None,
-                steps: Vec::new(),
-                sessions_to_end: None,
-                refused: Some(report::Refused {
-                    code: e.code,
-                    message: e.message,
-                }),
-            });
+            emitter.send(&refused(&r, &chosen, path, e));
             return Ok(Outcome::Planned);
         }
         planned => planned?,
@@ -271,6 +259,28 @@ fn sweep_leftovers(admin: &ConnSettings, emitter: &Emitter) -> Result<(), OpsErr
         );
     }
     Ok(())
+}
+
+/// A dry run's plan that would be refused: shown, with the ways around it, not failed.
+fn refused<'a>(
+    r: &'a Resolved,
+    chosen: &'a CheckedSet,
+    path: String,
+    e: OpsError,
+) -> report::Described<'a> {
+    report::Described {
+        database: &r.db,
+        id: &chosen.set.id,
+        path,
+        target: &r.target,
+        kept_as: None,
+        steps: Vec::new(),
+        sessions_to_end: None,
+        refused: Some(report::Refused {
+            code: e.code,
+            message: e.message,
+        }),
+    }
 }
 
 /// The plan as people read it: what is restored where, its steps, and the sessions
