@@ -160,8 +160,19 @@ impl SigningKey {
     /// (`minisign -V` prints it as the trusted comment).
     pub fn sign(&self, data: &[u8], comment: &str) -> String {
         // The trusted comment is one line of the signature file: a database name with a
-        // newline would make a file no reader parses. Control characters are escaped.
-        let comment: String = comment.chars().flat_map(char::escape_default).collect();
+        // newline would make a file no reader parses. Control characters are escaped, and
+        // so is a space at either end of the line, which a reader trims (a database may
+        // be named "shop "): the signature covers the comment as written.
+        let escaped: String = comment.chars().flat_map(char::escape_default).collect();
+        let inner = escaped.trim_matches(' ');
+        let ends = |n: usize| "\\u{20}".repeat(n);
+        let lead = escaped.len() - escaped.trim_start_matches(' ').len();
+        let trail = escaped.len() - escaped.trim_end_matches(' ').len();
+        let comment = if inner.is_empty() {
+            ends(escaped.len())
+        } else {
+            format!("{}{inner}{}", ends(lead), ends(trail))
+        };
         let comment = comment.as_str();
         minisign::sign(
             Some(&self.pk),
@@ -244,6 +255,26 @@ impl TrustedKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database whose name begins or ends with a space (PostgreSQL allows it) signs a
+    /// trusted comment with that space at an end of its line, which a reader trims: the
+    /// signature must still check.
+    #[test]
+    fn a_comment_with_spaces_at_its_ends_still_checks() {
+        let k = SigningKey::generate();
+        for comment in [
+            "pgops database set 1 of db ",
+            " lead",
+            "pgops globals set 1 of ",
+            "\ttab ",
+        ] {
+            let sig = k.sign(b"manifest", comment);
+            assert!(
+                k.trusted().verify(b"manifest", &sig).is_ok(),
+                "{comment:?}: {sig}"
+            );
+        }
+    }
 
     #[test]
     fn a_signature_checks_only_against_its_key_and_its_bytes() {
