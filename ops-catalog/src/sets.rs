@@ -1,10 +1,11 @@
 //! The one face every tool works against, wherever the sets lie (ADR 0023): list the
 //! directories of sets, scan one into the sets that count and the entries that do not,
-//! finish what an interrupted deletion left, delete a set.
+//! finish what an interrupted deletion left, delete a set, open a set for checking as deep
+//! as the storage and the keys allow ([`ForCheck`]), record verdicts.
 //!
 //! The catalog on a local directory ([`LocalSets`]) is the first implementation; a sealed
-//! catalog (a bucket, or a sealed directory) is `ops_offsite`'s, and `ops_offsite::open` is
-//! the only place that tells them apart. What a set *is* (its storage's set rule, the one
+//! catalog (a bucket, or a sealed directory) is `ops_offsite`'s, and
+//! `ops_offsite::sets::open` is the only place that tells them apart. What a set *is* (its storage's set rule, the one
 //! clock rule [`catalog::clock_skew`], "a failed or damaged set is failed") is settled by
 //! the scan; what a set is *worth* (retention, min-keep, pins) is decided above the face,
 //! by the same code for every storage.
