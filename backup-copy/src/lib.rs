@@ -58,15 +58,14 @@ struct Tally {
 }
 
 impl Tally {
-    fn json(&self, dry_run: bool) -> Value {
-        serde_json::to_value(report::Tally {
+    fn report(&self, dry_run: bool) -> report::Tally {
+        report::Tally {
             sets_copied: self.copied,
             sets_skipped: self.skipped,
             sets_failed: self.failed,
             bytes_sent: self.sent,
             dry_run,
-        })
-        .expect("tallies serialize")
+        }
     }
 }
 
@@ -89,7 +88,7 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
                     Category::Integrity,
                     format!("nothing was copied and nothing is at the destination: {why}"),
                 ),
-                tally.json(args.dry_run),
+                tally.report(args.dry_run),
             )
         }
         Ok(()) => {
@@ -98,10 +97,10 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
             } else {
                 ExitCode::Ok
             };
-            emitter.finish("copy", exit, tally.json(args.dry_run))
+            emitter.finish("copy", exit, tally.report(args.dry_run))
         }
         Err(error) => {
-            ops_core::cli::fail_run_with(emitter, "copy", error, tally.json(args.dry_run))
+            ops_core::cli::fail_run_with(emitter, "copy", error, tally.report(args.dry_run))
         }
     }
 }

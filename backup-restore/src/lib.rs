@@ -47,11 +47,7 @@ pub fn run(args: &cli::Args) -> ExitCode {
     ops_core::scratch::sweep_and_report(&emitter);
     match execute(args, &emitter) {
         Ok(Outcome::Planned) => emitter.finish("restore", ExitCode::Ok, json!({"dry_run": true})),
-        Ok(Outcome::Restored(summary)) => emitter.finish(
-            "restore",
-            ExitCode::Ok,
-            serde_json::to_value(summary).expect("summaries serialize"),
-        ),
+        Ok(Outcome::Restored(summary)) => emitter.finish("restore", ExitCode::Ok, summary),
         Ok(Outcome::Failed) => emitter.finish("restore", ExitCode::Problem, json!({})),
         Err(e) => ops_core::cli::fail_run(&emitter, "restore", e),
     }

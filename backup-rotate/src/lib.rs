@@ -35,8 +35,7 @@ fn fail_run(emitter: &Emitter, action: &str, error: OpsError, dry_run: bool) -> 
             sets_kept: 0,
             sets_deleted: 0,
             dry_run,
-        }
-        .value(),
+        },
     )
 }
 
@@ -63,8 +62,7 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
                     sets_kept: tally.kept,
                     sets_deleted: tally.deleted,
                     dry_run: args.dry_run,
-                }
-                .value(),
+                },
             )
         }
         Err(error) => fail_run(emitter, args.action(), error, args.dry_run),

@@ -137,9 +137,3 @@ pub struct Tally {
     pub sets_deleted: usize,
     pub dry_run: bool,
 }
-
-impl Tally {
-    pub fn value(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("tallies serialize")
-    }
-}

@@ -78,11 +78,7 @@ pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
     // What a verification killed before left in the temporary directory (decrypted sets).
     ops_core::scratch::sweep_and_report(&emitter);
     match execute(&args, from_stdin.as_ref(), &emitter) {
-        Ok((exit, tally)) => emitter.finish(
-            "verify",
-            report_upstream(exit),
-            serde_json::to_value(tally).expect("tallies serialize"),
-        ),
+        Ok((exit, tally)) => emitter.finish("verify", report_upstream(exit), tally),
         Err(error) => {
             let exit = report_upstream(error.category.run_exit_code());
             emitter.emit_error(names::RUN_FAILED, Severity::Error, &error, json!({}));
@@ -139,7 +135,7 @@ fn execute(
         sets_checked: outcomes.len(),
         sets_passed: passed,
         databases_stale: stale.len(),
-        depth: Some(depth.name()),
+        depth: depth.name(),
     };
     if outcomes.is_empty() && plan.problems == 0 {
         return Err(OpsError::new(
@@ -163,31 +159,28 @@ fn execute(
 /// this run) by its recorded verdict. Sets refused by the set rule (from the future,
 /// misplaced…) are not its sets and never count.
 fn newest_passing(scope: &[plan::Scope], outcomes: &[Verified]) -> Vec<freshness::Newest> {
+    let this_run: std::collections::HashMap<(&str, &str), Verdict> = outcomes
+        .iter()
+        .map(|o| ((o.dir.key.as_str(), o.id.as_str()), o.verdict))
+        .collect();
     scope
         .iter()
         .map(|s| {
-            let listed = s
-                .scan
-                .as_ref()
-                .map(|scan| scan.sets.as_slice())
-                .unwrap_or_default();
-            let passing = listed
-                .iter()
-                .rev()
-                .find(|set| {
-                    match outcomes
-                        .iter()
-                        .find(|o| o.dir.key == s.dir.key && o.id == set.id)
-                    {
-                        Some(o) => o.verdict == Verdict::Pass,
+            let scan = s.scan.as_ref();
+            let passing = scan
+                .into_iter()
+                .flat_map(|scan| scan.sets.iter().rev())
+                .find(
+                    |set| match this_run.get(&(s.dir.key.as_str(), set.id.as_str())) {
+                        Some(v) => *v == Verdict::Pass,
                         None => set.passed,
-                    }
-                })
+                    },
+                )
                 .map(|set| (set.id.clone(), set.started));
             freshness::Newest {
                 database: s.dir.label.clone(),
                 passing,
-                retired: s.scan.as_ref().is_some_and(|scan| scan.retired.is_some()),
+                retired: scan.is_some_and(|scan| scan.retired.is_some()),
             }
         })
         .collect()

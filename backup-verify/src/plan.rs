@@ -94,6 +94,7 @@ pub fn plan(
                 plan.findings.push(finding(
                     Severity::Warning,
                     "unknown_entry",
+                    None,
                     path,
                     "not a pgops entry: reported, never touched".into(),
                 ));
@@ -111,17 +112,16 @@ pub fn plan(
                     Err(e) => {
                         // One unreadable directory must not hide the others' verdicts.
                         plan.problems += 1;
-                        let mut f = finding(
+                        plan.findings.push(finding(
                             Severity::Error,
                             "unreadable",
+                            Some(&dir.label),
                             dir.place.clone(),
                             format!(
                                 "cannot list the sets of {:?}: {}; its backups are unverifiable",
                                 dir.label, e.message
                             ),
-                        );
-                        f.database = Some(dir.label.clone());
-                        plan.findings.push(f);
+                        ));
                     }
                 }
             }
@@ -161,11 +161,17 @@ fn scope_findings(scope: &Scope) -> Vec<Finding> {
     let Some(scan) = &scope.scan else {
         return Vec::new();
     };
+    let label = Some(scope.dir.label.as_str());
     let mut out = Vec::new();
     for o in &scan.others {
-        let mut f = finding(Severity::Warning, o.kind, o.place.clone(), o.reason.clone());
+        let mut f = finding(
+            Severity::Warning,
+            o.kind,
+            label,
+            o.place.clone(),
+            o.reason.clone(),
+        );
         f.id = o.id.clone();
-        f.database = Some(scope.dir.label.clone());
         out.push(f);
     }
     // A future set is a clock fault: freshness ignores it whatever its bytes.
@@ -177,11 +183,11 @@ fn scope_findings(scope: &Scope) -> Vec<Finding> {
         let mut f = finding(
             Severity::Warning,
             "clock_skew",
+            label,
             r.place.clone(),
             r.reason.clone(),
         );
         f.code = Some(r.code);
-        f.database = Some(scope.dir.label.clone());
         f.id = Some(r.id.clone());
         out.push(f);
     }
@@ -189,6 +195,7 @@ fn scope_findings(scope: &Scope) -> Vec<Finding> {
         out.push(finding(
             Severity::Info,
             "retired",
+            label,
             scope.dir.place.clone(),
             format!(
                 "retired at {} ({}): its freshness is not judged; backup-rotate --unretire {} undoes it",
@@ -197,19 +204,22 @@ fn scope_findings(scope: &Scope) -> Vec<Finding> {
                 scope.dir.label
             ),
         ));
-        if let Some(f) = out.last_mut() {
-            f.database = Some(scope.dir.label.clone());
-        }
     }
     out
 }
 
-fn finding(severity: Severity, kind: &'static str, path: String, message: String) -> Finding {
+fn finding(
+    severity: Severity,
+    kind: &'static str,
+    database: Option<&str>,
+    path: String,
+    message: String,
+) -> Finding {
     Finding {
         severity,
         kind,
         code: None,
-        database: None,
+        database: database.map(str::to_string),
         id: None,
         path,
         message,

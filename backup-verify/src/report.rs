@@ -146,13 +146,12 @@ impl StaleDatabase<'_> {
 ops_core::event!(StaleDatabase<'_>, names::VERIFY_STALE, Severity::Error);
 
 /// The run's tally, in `run.finished`.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Tally {
     pub sets_checked: usize,
     pub sets_passed: usize,
     pub databases_stale: usize,
     /// How deep this run could look (a sealed catalog's presence or ciphertext without
-    /// its identity).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub depth: Option<&'static str>,
+    /// its identity; full on a local catalog).
+    pub depth: &'static str,
 }

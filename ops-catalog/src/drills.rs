@@ -33,8 +33,9 @@ impl Entry {
 }
 
 /// Appends one report and fsyncs, so a drill that reported is on disk.
-pub fn append(path: &Path, report: &serde_json::Value) -> std::io::Result<()> {
-    ops_core::state::append_line(path, &report.to_string())
+pub fn append(path: &Path, report: &impl serde::Serialize) -> std::io::Result<()> {
+    let line = serde_json::to_string(report).expect("drill reports serialize");
+    ops_core::state::append_line(path, &line)
 }
 
 /// Parses a history; lines that are not a drill (a torn write, a hand edit) are counted,

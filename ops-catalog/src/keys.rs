@@ -164,15 +164,15 @@ impl SigningKey {
         // so is a space at either end of the line, which a reader trims (a database may
         // be named "shop "): the signature covers the comment as written.
         let escaped: String = comment.chars().flat_map(char::escape_default).collect();
-        let inner = escaped.trim_matches(' ');
-        let ends = |n: usize| "\\u{20}".repeat(n);
-        let lead = escaped.len() - escaped.trim_start_matches(' ').len();
-        let trail = escaped.len() - escaped.trim_end_matches(' ').len();
-        let comment = if inner.is_empty() {
-            ends(escaped.len())
-        } else {
-            format!("{}{inner}{}", ends(lead), ends(trail))
-        };
+        let n = escaped.len();
+        let lead = n - escaped.trim_start_matches(' ').len();
+        let trail = (n - escaped.trim_end_matches(' ').len()).min(n - lead);
+        let comment = format!(
+            "{}{}{}",
+            r"\u{20}".repeat(lead),
+            &escaped[lead..n - trail],
+            r"\u{20}".repeat(trail)
+        );
         let comment = comment.as_str();
         minisign::sign(
             Some(&self.pk),

@@ -239,13 +239,6 @@ impl LocalSets {
     }
 }
 
-/// What the local set rule's verdict file says of a set, for retention.
-pub fn local_failure(set: &SetRef) -> Option<String> {
-    set.read_verify()
-        .is_some_and(|r| r.verdict == Verdict::Fail)
-        .then(|| "its verification failed".to_string())
-}
-
 impl Sets for LocalSets {
     fn location(&self) -> String {
         self.catalog.root().display().to_string()
@@ -285,16 +278,18 @@ impl Sets for LocalSets {
         let sets = scan
             .sets
             .iter()
-            .map(|s| ListedSet {
-                id: s.set.id.clone(),
-                started: s.set.started(),
-                place: place(&s.set.path),
-                failed: local_failure(&s.set),
-                pinned: s.set.is_pinned(),
-                passed: s
-                    .set
-                    .read_verify()
-                    .is_some_and(|r| r.verdict == Verdict::Pass),
+            .map(|s| {
+                // `verify.json` read once: what retention and freshness both need of it.
+                let verdict = s.set.read_verify().map(|r| r.verdict);
+                ListedSet {
+                    id: s.set.id.clone(),
+                    started: s.set.started(),
+                    place: place(&s.set.path),
+                    failed: (verdict == Some(Verdict::Fail))
+                        .then(|| "its verification failed".to_string()),
+                    pinned: s.set.is_pinned(),
+                    passed: verdict == Some(Verdict::Pass),
+                }
             })
             .collect();
         let refused = scan

@@ -122,7 +122,7 @@ pub fn fail_run_with(
     emitter: &Emitter,
     action: &str,
     error: OpsError,
-    tally: serde_json::Value,
+    tally: impl serde::Serialize,
 ) -> ExitCode {
     let exit = error.category.run_exit_code();
     emitter.emit_error(

@@ -172,7 +172,8 @@ impl Emitter {
     }
 
     /// Writes the closing `run.finished` audit event and returns the exit code to use.
-    pub fn finish(&self, action: &str, exit: ExitCode, extra: Value) -> ExitCode {
+    pub fn finish(&self, action: &str, exit: ExitCode, extra: impl serde::Serialize) -> ExitCode {
+        let extra = serde_json::to_value(extra).expect("tallies serialize");
         let result = RunResult::from_exit(exit);
         let severity = match result {
             RunResult::Ok => Severity::Info,

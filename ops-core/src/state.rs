@@ -71,7 +71,7 @@ pub fn record_run(line: &str) {
 
 /// Replaces the record `name` (a file name, or `subdirectory/file`) in the state
 /// directory atomically, if one is set; a missing subdirectory is created.
-pub fn write_record(name: &str, value: &serde_json::Value) {
+pub fn write_record(name: &str, record: &impl serde::Serialize) {
     if let Some(dir) = dir_from_env() {
         let path = dir.join(name);
         let written = (|| {
@@ -79,7 +79,9 @@ pub fn write_record(name: &str, value: &serde_json::Value) {
                 crate::atomic::ensure_private_dir(parent)?;
             }
             // No secret goes into a state file, whoever built the record.
-            let value = crate::redact::scrub_value(value.clone());
+            let value = crate::redact::scrub_value(
+                serde_json::to_value(record).expect("state records serialize"),
+            );
             crate::atomic::write_file(&path, value.to_string().as_bytes())
         })();
         if let Err(e) = written {

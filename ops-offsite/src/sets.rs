@@ -153,7 +153,7 @@ pub struct SealedSets {
     identities: Option<Arc<Identities>>,
     /// Each directory's last scan, by key: a check opens the sets the scan read (their
     /// envelopes were read and their signatures checked once).
-    scans: Mutex<BTreeMap<String, SealedDir>>,
+    scans: Mutex<BTreeMap<String, Arc<SealedDir>>>,
 }
 
 impl SealedSets {
@@ -177,16 +177,30 @@ impl SealedSets {
         self
     }
 
-    /// The directory's sealed listing: the last scan's, or a new one.
-    fn sealed_dir(&self, dir: &SetsDir, now: timefmt::Timestamp) -> Result<SealedDir, OpsError> {
-        let mut scans = self.scans.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(scanned) = scans.get(&dir.key) {
-            return Ok(scanned.clone());
-        }
+    /// Lists the directory (every envelope read, every signature checked) and keeps the
+    /// result for the checks that open its sets.
+    fn rescan(&self, dir: &SetsDir, now: timefmt::Timestamp) -> Result<Arc<SealedDir>, OpsError> {
         let scanned =
-            scan_dir(self.store.as_ref(), &dir.key, &self.trust, now).map_err(self.at())?;
-        scans.insert(dir.key.clone(), scanned.clone());
+            Arc::new(scan_dir(self.store.as_ref(), &dir.key, &self.trust, now).map_err(self.at())?);
+        self.scans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(dir.key.clone(), Arc::clone(&scanned));
         Ok(scanned)
+    }
+
+    /// The directory's sealed listing: the last scan's, or a new one.
+    fn sealed_dir(&self, dir: &SetsDir) -> Result<Arc<SealedDir>, OpsError> {
+        let kept = self
+            .scans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&dir.key)
+            .cloned();
+        match kept {
+            Some(scanned) => Ok(scanned),
+            None => self.rescan(dir, timefmt::Timestamp::now()),
+        }
     }
 
     /// What the envelope and the listing prove (and with `Ciphertext`, the bytes' hashes).
@@ -284,12 +298,7 @@ impl Sets for SealedSets {
     }
 
     fn scan(&self, dir: &SetsDir, now: timefmt::Timestamp) -> Result<ScannedDir, OpsError> {
-        let scanned =
-            scan_dir(self.store.as_ref(), &dir.key, &self.trust, now).map_err(self.at())?;
-        self.scans
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(dir.key.clone(), scanned.clone());
+        let scanned = self.rescan(dir, now)?;
         let failed_here = self.failed.get(&dir.key);
         let sets = scanned
             .sets
@@ -375,7 +384,7 @@ impl Sets for SealedSets {
     }
 
     fn open_for_check(&self, dir: &SetsDir, id: &str, depth: Depth) -> Result<ForCheck, OpsError> {
-        let scanned = self.sealed_dir(dir, timefmt::Timestamp::now())?;
+        let scanned = self.sealed_dir(dir)?;
         let set = match scanned.sets.iter().find(|s| s.id == id) {
             Some(set) => set,
             None => match scanned.rejected.iter().find(|r| r.id == id) {
@@ -442,10 +451,7 @@ impl Sets for SealedSets {
             databases,
             failed,
         };
-        ops_core::state::write_record(
-            &crate::sealed::remote_verify_record(&location),
-            &serde_json::to_value(record).expect("records serialize"),
-        );
+        ops_core::state::write_record(&crate::sealed::remote_verify_record(&location), &record);
     }
 }
 

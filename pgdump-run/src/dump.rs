@@ -198,27 +198,30 @@ fn write_set(
     let without_role_passwords = *target == Target::Globals && !notes.is_empty();
     // Next to the roles, what a rebuilt server needs: its settings, pg_hba.conf and
     // pg_ident.conf. A server that will not say is a note, never a failed globals set.
-    let mut extra_files = Vec::new();
+    let mut files = vec![FileEntry {
+        name: layout.file_name.clone(),
+        bytes: written.stored.bytes,
+        sha256: written.stored.sha256.clone(),
+        raw_bytes: written.stored.raw_bytes,
+        raw_sha256: None,
+        frame_raw_bytes: written.stored.frame_raw_bytes,
+    }];
     if matches!(target, Target::Globals) {
         match keep_server_files(ctx, writer.path()) {
-            Ok((files, more)) => {
-                extra_files = files;
+            Ok((extra, more)) => {
+                files.extend(extra);
                 notes.extend(more);
             }
             Err(e) => notes.push(format!("server settings not kept: {}", e.message)),
         }
     }
-    let manifest = manifest_of(
-        ctx,
-        target,
-        &writer,
-        &layout,
-        &written,
-        extra_files,
+    let contents = Contents {
+        format: layout.format,
+        files,
+        summary: &written.summary,
         notes,
-        facts,
-        started,
-    );
+    };
+    let manifest = manifest_of(ctx, target, &writer, contents, facts, started);
     let path = writer.publish(&manifest, ctx.signing)?;
     Ok(Published {
         path,
@@ -229,19 +232,30 @@ fn write_set(
     })
 }
 
+/// What a set holds once its files are written: for its manifest.
+struct Contents<'a> {
+    format: DumpFormat,
+    /// The dump's file first, then the server's settings (globals).
+    files: Vec<FileEntry>,
+    summary: &'a pg_archive::Summary,
+    notes: Vec<String>,
+}
+
 /// The set's manifest, from what was written. Pure.
-#[allow(clippy::too_many_arguments)]
 fn manifest_of(
     ctx: &RunContext<'_>,
     target: &Target,
     writer: &SetWriter,
-    layout: &Layout,
-    written: &archive::Written,
-    extra_files: Vec<FileEntry>,
-    notes: Vec<String>,
+    contents: Contents<'_>,
     facts: &Facts,
     started: Instant,
 ) -> Manifest {
+    let Contents {
+        format,
+        files,
+        summary,
+        notes,
+    } = contents;
     let mut manifest = Manifest {
         v: catalog::MANIFEST_VERSION,
         id: writer.id().to_string(),
@@ -253,20 +267,10 @@ fn manifest_of(
         duration_ms: started.elapsed().as_millis() as u64,
         server_version: ctx.server.version.clone(),
         pg_dump_version: ctx.pg_dump_version.clone(),
-        format: layout.format,
+        format,
         compression: ctx.compression,
-        files: std::iter::once(FileEntry {
-            name: layout.file_name.clone(),
-            bytes: written.stored.bytes,
-            sha256: written.stored.sha256.clone(),
-            raw_bytes: written.stored.raw_bytes,
-            raw_sha256: None,
-            frame_raw_bytes: written.stored.frame_raw_bytes,
-        })
-        .chain(extra_files)
-        .collect(),
-        tables: written
-            .summary
+        files,
+        tables: summary
             .tables
             .iter()
             .map(|t| TableRows {
@@ -275,7 +279,7 @@ fn manifest_of(
                 rows: t.rows,
             })
             .collect(),
-        large_objects: written.summary.large_objects,
+        large_objects: summary.large_objects,
         database_size: facts.database_size,
         connection: ctx.settings.describe(),
         tool: ToolInfo {

@@ -59,11 +59,7 @@ pub fn run(args: cli::Args) -> ExitCode {
             sets_failed: tally.failed,
         },
     };
-    emitter.finish(
-        "backup",
-        exit,
-        serde_json::to_value(summary).expect("tallies serialize"),
-    )
+    emitter.finish("backup", exit, summary)
 }
 
 #[derive(Debug, Default)]

@@ -382,12 +382,11 @@ fn summarize(tally: &Tally, policy: &Policy, emitter: &Emitter) -> ExitCode {
         } else {
             ops_core::state::AUDIT_PROBE_FILE
         },
-        &serde_json::to_value(report::Record {
+        &report::Record {
             summary: &summary,
             finished_at: ops_core::timefmt::now_rfc3339(),
             correlation_id: emitter.correlation_id(),
-        })
-        .expect("audits serialize"),
+        },
     );
     emitter.send(&summary);
     emitter.finish(

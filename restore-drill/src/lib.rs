@@ -90,11 +90,7 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
                 ExitCode::Ok
             };
             let summary = report::Summary::of(&report);
-            emitter.finish(
-                "drill",
-                report_upstream(exit),
-                serde_json::to_value(summary).expect("summaries serialize"),
-            )
+            emitter.finish("drill", report_upstream(exit), summary)
         }
         Err(error) => {
             let exit = report_upstream(error.category.run_exit_code());
@@ -570,7 +566,6 @@ fn record_history(
         report,
         correlation_id: emitter.correlation_id(),
     };
-    let line = serde_json::to_value(line).expect("drill reports serialize");
     if let Err(e) = history::append(&history, &line) {
         eprintln!(
             "restore-drill: could not append to {}: {e}",
