@@ -26,13 +26,7 @@ pub struct Args {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     #[command(flatten)]
-    pub at: ops_catalog::cli::BackupDirArgs,
-    #[command(flatten)]
-    pub select: ops_catalog::cli::SelectArgs,
-    /// The state directory: the tools' run history and the last port audit
-    /// (PGOPS_STATE_DIR; unset: neither is shown).
-    #[arg(long, env = "PGOPS_STATE_DIR", value_name = "DIR", global = true)]
-    pub state_dir: Option<PathBuf>,
+    pub sources: ops_health::cli::SourceArgs,
     /// JSON lines even on a terminal (they are the default when stdout is not one).
     #[arg(long, global = true, conflicts_with = "table")]
     pub json: bool,
@@ -45,7 +39,7 @@ pub struct Common {
 pub enum View {
     /// One JSON document: the overall health and each component's state with its reasons.
     /// Exit 0 healthy, 1 degraded, 2 cannot tell.
-    Health(PolicyArgs),
+    Health(ops_health::cli::PolicyArgs),
     /// Every set, newest first: id (for --backup-id), age, size, verified, off-site,
     /// drilled. A table on a terminal, `status.set` JSON lines otherwise.
     Sets,
@@ -64,49 +58,6 @@ pub enum View {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-}
-
-/// The thresholds `health` (and `serve`'s `/readiness`) judge by.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PolicyArgs {
-    /// The newest good set of every database is at most this old.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "26h", value_name = "DURATION")]
-    pub max_backup_age: std::time::Duration,
-    /// Every database has an off-site copy confirmed at most this long ago.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "50h", value_name = "DURATION")]
-    pub max_offsite_age: std::time::Duration,
-    /// No off-site copy is expected.
-    #[arg(long)]
-    pub no_offsite: bool,
-    /// The last drill is at most this old.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "35d", value_name = "DURATION")]
-    pub max_drill_age: std::time::Duration,
-    /// The last drill's RTO target.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "60m", value_name = "DURATION")]
-    pub rto_target: std::time::Duration,
-    /// The last port audit (in the state directory) is at most this old.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "3h", value_name = "DURATION")]
-    pub max_audit_age: std::time::Duration,
-    /// No port audit is expected (e.g. it runs on another host).
-    #[arg(long)]
-    pub no_audit: bool,
-}
-
-fn signed(d: std::time::Duration) -> jiff::SignedDuration {
-    jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)
-}
-
-impl PolicyArgs {
-    /// The policy these flags describe.
-    pub fn policy(&self) -> crate::health::Policy {
-        crate::health::Policy {
-            max_backup_age: signed(self.max_backup_age),
-            max_offsite_age: (!self.no_offsite).then(|| signed(self.max_offsite_age)),
-            max_drill_age: signed(self.max_drill_age),
-            rto_target_ms: self.rto_target.as_millis() as u64,
-            max_audit_age: (!self.no_audit).then(|| signed(self.max_audit_age)),
-        }
-    }
 }
 
 /// `serve`'s flags. The rate limit and the token can also come from `--config`, which is
@@ -136,7 +87,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "60s", value_name = "DURATION")]
     pub refresh: std::time::Duration,
     #[command(flatten)]
-    pub policy: PolicyArgs,
+    pub policy: ops_health::cli::PolicyArgs,
 }
 
 impl ops_core::cli::ToolArgs for Args {

@@ -1,20 +1,19 @@
 //! ops-status: what pgops knows about backups, copies and drills, as one snapshot
 //! (ADR 0015), shown as JSON, a table, a health document or Prometheus metrics.
 //!
-//! - [`gather`]: what the tools wrote, read into facts (a catalog, its drill history).
-//! - [`model`]: the snapshot, computed from those facts (pure).
-//! - [`health`]: every promise judged, with reasons and an exit code (pure).
+//! - [`gather`], [`model`], [`health`] (from ops-health): the facts, the snapshot and the
+//!   verdict.
 //! - [`metrics`]: the Prometheus text format of a snapshot (pure).
 //! - [`serve`]: the snapshot over HTTP, refreshed when the catalog changes.
 
 pub mod cli;
-pub mod gather;
-pub mod health;
 pub mod metrics;
-pub mod model;
 pub mod run;
 pub mod serve;
 pub mod views;
+
+// The facts and the verdict live in ops-health, shared with ops-notify (ADR 0024).
+pub use ops_health::{gather, health, model};
 
 /// Parses the command line and runs; returns the exit code. Invalid flags get an event
 /// and exit 2.

@@ -259,7 +259,7 @@ pub fn render(s: &Snapshot, build: &BuildInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests::{set, t};
+    use crate::model::fixtures::{set, t};
     use crate::model::{snapshot, DbFacts};
 
     fn build() -> BuildInfo {
@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn every_family_has_help_and_type_and_base_units() {
-        let s = crate::model::tests::one_app(9500);
+        let s = crate::model::fixtures::one_app(9500);
         let text = render(&s, &build());
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();

@@ -31,7 +31,7 @@ fn build() -> metrics::BuildInfo {
 pub fn run(args: &Args) -> i32 {
     let emitter = Emitter::stdout("ops-status", correlation_id_from_env()).without_run_history();
     match &args.view {
-        None => match gather::load(&args.common) {
+        None => match gather::load(&args.common.sources) {
             // A person at a terminal gets a table; scripts and pipes get JSON lines.
             Ok(s) if for_a_person(&args.common) => {
                 println!(
@@ -56,7 +56,7 @@ pub fn run(args: &Args) -> i32 {
             Err(e) => ops_core::cli::fail_run(&emitter, "status", e).code(),
         },
         Some(View::Health(policy)) => {
-            let (overall, doc) = health::doc(&gather::load(&args.common), &policy.policy());
+            let (overall, doc) = health::doc(&gather::load(&args.common.sources), &policy.policy());
             if for_a_person(&args.common) {
                 print!("{}", views::health_words(&doc));
             } else {
@@ -64,7 +64,7 @@ pub fn run(args: &Args) -> i32 {
             }
             overall.exit_code()
         }
-        Some(View::Sets) => match gather::load_catalog(&args.common) {
+        Some(View::Sets) => match gather::load_catalog(&args.common.sources) {
             Ok((dbs, drills)) if for_a_person(&args.common) => {
                 let now = jiff::Timestamp::now();
                 print!(
@@ -93,7 +93,7 @@ pub fn run(args: &Args) -> i32 {
             Err(e) => ops_core::cli::fail_run(&emitter, "sets", e).code(),
         },
         Some(View::RecordFailure { unit }) => {
-            match record_failure(args.common.state_dir.as_deref(), unit, &emitter) {
+            match record_failure(args.common.sources.state_dir.as_deref(), unit, &emitter) {
                 Ok(()) => emitter
                     .finish("record-failure", ExitCode::Ok, json!({}))
                     .code(),
@@ -104,7 +104,7 @@ pub fn run(args: &Args) -> i32 {
             crate::serve::run(&args.common, serve, &emitter, build()).code()
         }
         Some(View::Metrics { output }) => {
-            let text = match gather::load(&args.common) {
+            let text = match gather::load(&args.common.sources) {
                 Ok(s) => metrics::render(&s, &build()),
                 Err(e) => {
                     return match output {

@@ -519,7 +519,7 @@ pub fn sets_table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests::{set, t};
+    use crate::model::fixtures::{set, t};
     use crate::model::{snapshot, DbFacts};
 
     #[test]

@@ -131,8 +131,8 @@ async fn serve(
         .unwrap_or_default();
     let policy = args.policy.policy();
     let load = {
-        let common = common.clone();
-        move || crate::gather::load(&common)
+        let sources = common.sources.clone();
+        move || crate::gather::load(&sources)
     };
     let shared = Arc::new(http::Shared {
         published: RwLock::new(Arc::new(publish(&load(), &policy, &build))),
@@ -142,9 +142,14 @@ async fn serve(
 
     // Refresh: on a change (debounced) and every --refresh.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut watched: Vec<&std::path::Path> =
-        common.at.backup_dir.iter().map(|p| p.as_path()).collect();
-    watched.extend(common.state_dir.as_deref());
+    let mut watched: Vec<&std::path::Path> = common
+        .sources
+        .at
+        .backup_dir
+        .iter()
+        .map(|p| p.as_path())
+        .collect();
+    watched.extend(common.sources.state_dir.as_deref());
     let _watcher = watch(&watched, tx);
     let refresher = {
         let shared = shared.clone();

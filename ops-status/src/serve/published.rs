@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn answers_are_rendered_once_and_wrapped_per_request() {
-        let s = crate::model::tests::one_app(9000);
+        let s = crate::model::fixtures::one_app(9000);
         let policy = Policy {
             max_audit_age: None,
             ..Policy::default()

@@ -209,8 +209,9 @@ impl Snapshot {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// Facts for tests of this crate and of the tools over it (feature `fixtures`).
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
     use super::*;
 
     pub fn t(s: &str) -> Timestamp {
@@ -266,6 +267,12 @@ pub(crate) mod tests {
             t("2026-11-24T00:00:00Z"),
         )
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
 
     #[test]
     fn the_newest_good_set_is_the_backup_that_counts() {

@@ -2,7 +2,7 @@
 //! `verify.json`, `offsite.json` and pins, and its drill history. Read-only: ops-status
 //! never writes to a catalog, and takes no lock (a set deleted meanwhile is simply gone).
 
-use crate::cli::Common;
+use crate::cli::SourceArgs;
 use crate::model;
 use crate::model::{
     AuditFacts, DbFacts, DrillFacts, RemoteCheck, RemoteVerifyFacts, RunCounts, SetFacts,
@@ -242,7 +242,7 @@ pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
 
 /// The catalog the flags name: its root, the databases `-d` selects, and the drills.
 pub fn load_catalog(
-    common: &Common,
+    common: &SourceArgs,
 ) -> Result<(Vec<model::DbFacts>, Vec<model::DrillFacts>), OpsError> {
     let root = common.at.dir()?;
     if !root.is_dir() {
@@ -259,7 +259,7 @@ pub fn load_catalog(
 }
 
 /// Reads the catalog the flags name into a snapshot.
-pub fn load(common: &Common) -> Result<model::Snapshot, OpsError> {
+pub fn load(common: &SourceArgs) -> Result<model::Snapshot, OpsError> {
     let (dbs, drills) = load_catalog(common)?;
     let snapshot = model::snapshot(&dbs, &drills, jiff::Timestamp::now());
     Ok(match &common.state_dir {

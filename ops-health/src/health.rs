@@ -294,7 +294,7 @@ pub fn doc(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests::{set, t};
+    use crate::model::fixtures::{set, t};
     use crate::model::{snapshot, AuditFacts, DbFacts, DrillFacts, StateFacts};
 
     #[test]
@@ -507,7 +507,7 @@ mod tests {
                 depth: "ciphertext".into(),
             },
         );
-        let s = crate::model::tests::one_app(9000).with_state(StateFacts {
+        let s = crate::model::fixtures::one_app(9000).with_state(StateFacts {
             unit_failures: Default::default(),
             runs: Default::default(),
             audit: None,
