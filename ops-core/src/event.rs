@@ -242,11 +242,15 @@ pub fn new_correlation_id() -> String {
 }
 
 /// The correlation id for a run with no input events: `PGOPS_CORRELATION_ID` if it is a
-/// sane token, else a new one.
+/// sane token, else systemd's `INVOCATION_ID` (the unit run), else a new one.
 pub fn correlation_id_from_env() -> String {
-    std::env::var("PGOPS_CORRELATION_ID")
-        .ok()
-        .filter(|id| is_valid_correlation_id(id))
+    // Under systemd every tool of one unit run shares the unit's invocation id, so
+    // `ops-notify unit` (OnSuccess=/OnFailure=, given MONITOR_INVOCATION_ID) finds exactly
+    // that run's `run.finished` lines, and `journalctl _SYSTEMD_INVOCATION_ID=` matches.
+    ["PGOPS_CORRELATION_ID", "INVOCATION_ID"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|id| is_valid_correlation_id(id))
         .unwrap_or_else(new_correlation_id)
 }
 

@@ -18,6 +18,9 @@ pub const DRILL_FAILED: &str = "drill.failed";
 pub const DRILL_LEFTOVER: &str = "drill.leftover";
 pub const DRILL_PLANNED: &str = "drill.planned";
 pub const DRILL_MONTH: &str = "drill.month";
+pub const NOTIFY_FAILED: &str = "notify.failed";
+pub const NOTIFY_HELD: &str = "notify.held";
+pub const NOTIFY_SENT: &str = "notify.sent";
 pub const RESTORE_COMPLETED: &str = "restore.completed";
 pub const RESTORE_FAILED: &str = "restore.failed";
 pub const RESTORE_LEFTOVER: &str = "restore.leftover";
@@ -49,7 +52,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 44] = [
+pub const ALL: [&str; 47] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -67,6 +70,9 @@ pub const ALL: [&str; 44] = [
     DRILL_LEFTOVER,
     DRILL_MONTH,
     DRILL_PLANNED,
+    NOTIFY_FAILED,
+    NOTIFY_HELD,
+    NOTIFY_SENT,
     RESTORE_COMPLETED,
     RESTORE_FAILED,
     RESTORE_LEFTOVER,

@@ -6,7 +6,12 @@
 use std::path::{Path, PathBuf};
 
 /// The prefixes of every scratch entry pgops makes in the temporary directory.
-pub const KINDS: [&str; 3] = ["pgops-restore-", "pgops-verify-", "pgops-drill-"];
+pub const KINDS: [&str; 4] = [
+    "pgops-restore-",
+    "pgops-verify-",
+    "pgops-drill-",
+    "pgops-notify-",
+];
 
 /// Whether process `pid` is alive. A pid reused since counts as alive: its scratch is
 /// kept (the safe mistake), never removed from under a live run.
@@ -16,11 +21,11 @@ pub fn alive(pid: i32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
-/// A private scratch directory `pgops-<kind>-<pid>-<random>` in the temporary directory,
-/// removed when dropped.
 /// A scratch directory, removed when dropped.
 pub type Dir = tempfile::TempDir;
 
+/// A private (0700) scratch directory `pgops-<kind>-<pid>-<random>` in the temporary
+/// directory, removed when dropped.
 pub fn dir(kind: &str) -> std::io::Result<Dir> {
     tempfile::Builder::new()
         .prefix(&format!("pgops-{kind}-{}-", std::process::id()))

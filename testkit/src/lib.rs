@@ -220,6 +220,7 @@ impl Cluster {
         cmd.env("PATH", format!("{}:{path}", self.bin_dir().display()))
             .env_remove("PGOPS_BACKUP_DIR")
             .env_remove("PGOPS_CORRELATION_ID")
+            .env_remove("INVOCATION_ID")
             .env_remove("PGOPS_FAILPOINT")
             .env_remove("PGOPS_SIGNING_KEY")
             .env_remove("PGOPS_PUBLIC_KEY")
