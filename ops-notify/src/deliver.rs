@@ -251,11 +251,13 @@ fn smtp(s: &Smtp, m: &Message, o: &Options) -> Result<(), Failure> {
         // A permanent SMTP answer (5xx: a refused login, a refused recipient) will not
         // pass by trying again; a transient one (4xx) or a connection error may.
         let retry = !e.is_permanent();
-        let code = if e.is_tls() {
-            "notify_tls"
-        } else {
-            "notify_smtp"
-        };
+        // lettre reports a failed handshake as a connection error whose source is
+        // OpenSSL's: its words say so.
+        let cause = std::error::Error::source(&e)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let tls = e.is_tls() || cause.contains("SSL routines") || cause.contains("certificate");
+        let code = if tls { "notify_tls" } else { "notify_smtp" };
         let words = if e.is_permanent() {
             format!(
                 "the mail server refused the message ({})",
@@ -266,8 +268,8 @@ fn smtp(s: &Smtp, m: &Message, o: &Options) -> Result<(), Failure> {
                 "the mail server deferred the message ({})",
                 e.status().map(|c| c.to_string()).unwrap_or_default()
             )
-        } else if e.is_tls() {
-            "TLS with the mail server failed".to_string()
+        } else if tls {
+            format!("TLS with the mail server failed ({cause})")
         } else {
             format!(
                 "the mail server could not be reached ({})",

@@ -140,13 +140,8 @@ impl Run<'_> {
                 None => {
                     self.count(t, Outcome::Sent, now);
                     self.tally.messages_sent += 1;
-                    self.emitter.send(&Sent {
-                        to: Named::from(t),
-                        kind: m.kind,
-                        subject: m.subject.clone(),
-                        attempts: d.attempts,
-                        queued_since: None,
-                    });
+                    self.emitter
+                        .send(&Sent::new(t, m.kind, &m.subject, d.attempts, None));
                 }
                 Some(error) => {
                     self.count(t, Outcome::Failed, now);
@@ -168,15 +163,15 @@ impl Run<'_> {
                             .is_ok()
                         });
                     self.tally.messages_queued += u64::from(queued);
-                    self.emitter.send(&Failed {
-                        to: Named::from(t),
-                        kind: m.kind,
-                        subject: m.subject.clone(),
-                        attempts: d.attempts,
+                    self.emitter.send(&Failed::new(
+                        Named::from(t),
+                        m.kind,
+                        &m.subject,
+                        d.attempts,
                         queued,
-                        dropped: false,
+                        false,
                         error,
-                    });
+                    ));
                 }
             }
         }
@@ -219,13 +214,13 @@ impl Run<'_> {
                     let _ = store.unqueue(&path);
                     self.count(t, Outcome::Sent, now);
                     self.tally.messages_sent += 1;
-                    self.emitter.send(&Sent {
-                        to: Named::from(t),
-                        kind: q.message.kind,
-                        subject: q.message.subject.clone(),
-                        attempts: q.attempts + d.attempts,
-                        queued_since: Some(q.first_at.to_string()),
-                    });
+                    self.emitter.send(&Sent::new(
+                        t,
+                        q.message.kind,
+                        &q.message.subject,
+                        q.attempts + d.attempts,
+                        Some(q.first_at.to_string()),
+                    ));
                 }
                 Some(error) => {
                     self.count(t, Outcome::Failed, now);
@@ -241,15 +236,15 @@ impl Run<'_> {
                         q.next_at = now + Queued::backoff(q.attempts);
                         let _ = store.requeue(&path, &q);
                     }
-                    self.emitter.send(&Failed {
-                        to: Named::from(t),
-                        kind: q.message.kind,
-                        subject: q.message.subject.clone(),
-                        attempts: q.attempts,
-                        queued: !give_up,
-                        dropped: give_up,
+                    self.emitter.send(&Failed::new(
+                        Named::from(t),
+                        q.message.kind,
+                        &q.message.subject,
+                        q.attempts,
+                        !give_up,
+                        give_up,
                         error,
-                    });
+                    ));
                 }
             }
         }
@@ -257,19 +252,21 @@ impl Run<'_> {
 
     fn dropped(&mut self, q: &Queued, code: &'static str, why: &str) {
         self.tally.messages_dropped += 1;
-        self.emitter.send(&Failed {
-            to: Named {
-                target: q.target_line,
-                label: q.label.clone(),
-                sink: q.scheme.clone(),
-            },
-            kind: q.message.kind,
-            subject: q.message.subject.clone(),
-            attempts: q.attempts,
-            queued: false,
-            dropped: true,
-            error: OpsError::validation(code, why.to_string()),
-        });
+        let to = Named {
+            target: q.target_line,
+            label: q.label.clone(),
+            sink: q.scheme.clone(),
+        };
+        let error = OpsError::validation(code, why.to_string());
+        self.emitter.send(&Failed::new(
+            to,
+            q.message.kind,
+            &q.message.subject,
+            q.attempts,
+            false,
+            true,
+            error,
+        ));
     }
 
     /// Pings every heartbeat target. A late heartbeat would lie about when the job ran:
@@ -297,26 +294,21 @@ impl Run<'_> {
                 None => {
                     self.count(t, Outcome::Sent, now);
                     self.tally.messages_sent += 1;
-                    self.emitter.send(&Sent {
-                        to: Named::from(t),
-                        kind: Kind::Heartbeat,
-                        subject,
-                        attempts: d.attempts,
-                        queued_since: None,
-                    });
+                    self.emitter
+                        .send(&Sent::new(t, Kind::Heartbeat, &subject, d.attempts, None));
                 }
                 Some(error) => {
                     self.count(t, Outcome::Failed, now);
                     self.tally.deliveries_failed += 1;
-                    self.emitter.send(&Failed {
-                        to: Named::from(t),
-                        kind: Kind::Heartbeat,
-                        subject,
-                        attempts: d.attempts,
-                        queued: false,
-                        dropped: false,
+                    self.emitter.send(&Failed::new(
+                        Named::from(t),
+                        Kind::Heartbeat,
+                        &subject,
+                        d.attempts,
+                        false,
+                        false,
                         error,
-                    });
+                    ));
                 }
             }
         }
@@ -362,12 +354,12 @@ impl Run<'_> {
         };
         for (change, reason) in &decision.held {
             self.tally.changes_held += 1;
-            self.emitter.send(&Held {
-                component: change.component.clone(),
-                what: change.what,
-                reason: *reason,
-                flips: change.flips,
-            });
+            self.emitter.send(&Held::new(
+                &change.component,
+                change.what,
+                *reason,
+                change.flips,
+            ));
         }
         if !decision.tell.is_empty() {
             let m = compose::changes(

@@ -281,7 +281,11 @@ pub fn label(url: &str) -> String {
     let host = rest.split(['/', '?']).next().unwrap_or("");
     // Everything before `@` is credentials; token-style schemes hold a token as "host".
     let host = host.rsplit('@').next().unwrap_or("");
-    let host = if host.contains('.') || host.starts_with('[') || host == "localhost" {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let host = if name.contains('.') || name.starts_with('[') || name == "localhost" {
         host
     } else {
         ""

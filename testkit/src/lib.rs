@@ -11,6 +11,7 @@
 pub mod fake;
 pub mod faulty;
 pub mod keys;
+pub mod receivers;
 pub mod s3;
 pub mod schema;
 pub mod tls;
