@@ -112,7 +112,10 @@ pub fn age(seconds: i64) -> String {
         0..=119 => format!("{s} s"),
         120..=7199 => format!("{} min", s / 60),
         7200..=172_799 => format!("{} h", s / 3600),
-        _ => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
+        _ => match (s % 86_400) / 3600 {
+            0 => format!("{} d", s / 86_400),
+            h => format!("{} d {h} h", s / 86_400),
+        },
     }
 }
 
@@ -123,6 +126,7 @@ mod tests {
     #[test]
     fn ages_read_as_people_say_them() {
         assert_eq!(age(42), "42 s");
+        assert_eq!(age(3 * 86_400 + 59), "3 d");
         assert_eq!(age(600), "10 min");
         assert_eq!(age(26 * 3600), "26 h");
         assert_eq!(age(3 * 86_400 + 4 * 3600 + 5), "3 d 4 h");

@@ -3,132 +3,13 @@
 //! TLS and AUTH, and Debian's msmtp as the `sendmail` ops-notify calls.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use testkit::receivers::{
     HttpReceiver, SmtpReceiver, SENTINEL_SMTP_PASSWORD, SENTINEL_TOKEN, SENTINEL_WEBHOOK_SECRET,
     SMTP_USER,
 };
 
-const SENTINELS: [&str; 3] = [
-    SENTINEL_SMTP_PASSWORD,
-    SENTINEL_WEBHOOK_SECRET,
-    SENTINEL_TOKEN,
-];
-
-/// A place for one test: the targets file, the state directory, a catalog.
-struct Lab {
-    dir: tempfile::TempDir,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let lab = Lab {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir_all(lab.state()).unwrap();
-        std::fs::create_dir_all(lab.catalog()).unwrap();
-        lab
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn state(&self) -> PathBuf {
-        self.path("state")
-    }
-
-    fn catalog(&self) -> PathBuf {
-        self.path("catalog")
-    }
-
-    /// Writes a private file (a secret, or the targets).
-    fn private(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        p
-    }
-
-    fn targets(&self, lines: &[String]) {
-        self.private("notify.urls", &(lines.join("\n") + "\n"));
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ops-notify"));
-        for v in [
-            "PGOPS_BACKUP_DIR",
-            "PGOPS_CORRELATION_ID",
-            "INVOCATION_ID",
-            "MONITOR_SERVICE_RESULT",
-            "MONITOR_EXIT_STATUS",
-            "MONITOR_EXIT_CODE",
-            "MONITOR_INVOCATION_ID",
-            "PGOPS_RUNBOOK_URL",
-        ] {
-            c.env_remove(v);
-        }
-        c.env("PGOPS_NOTIFY_TARGETS_FILE", self.path("notify.urls"))
-            .env("PGOPS_STATE_DIR", self.state())
-            .args(["--backoff", "100ms"])
-            .args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self.cmd(args).output().unwrap();
-        no_secret(&out);
-        out
-    }
-
-    /// Every file under the state directory, read: none may hold a secret.
-    fn assert_state_holds_no_secret(&self) {
-        for e in walk(&self.state()) {
-            let text = std::fs::read_to_string(&e).unwrap_or_default();
-            for s in SENTINELS {
-                assert!(!text.contains(s), "{} holds a secret", e.display());
-            }
-        }
-    }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn no_secret(out: &Output) {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for s in SENTINELS {
-        assert!(!text.contains(s), "a secret in the output:\n{text}");
-    }
-}
-
-/// The events of a run, each checked against its schema.
-fn events(out: &Output) -> Vec<serde_json::Value> {
-    testkit::schema::validate_stdout(&out.stdout)
-}
-
-fn named<'a>(events: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
-    events.iter().filter(|e| e["event"] == name).collect()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap()
-}
+mod common;
+use common::*;
 
 #[test]
 fn every_service_gets_the_shape_it_accepts_and_a_signed_webhook_verifies() {
@@ -205,32 +86,6 @@ fn every_service_gets_the_shape_it_accepts_and_a_signed_webhook_verifies() {
     let hc = http.requests();
     assert_eq!(hc.last().unwrap()["path"], "/svc/hc/uuid/start");
     lab.assert_state_holds_no_secret();
-}
-
-/// An msmtp configuration relaying to the SMTP server with STARTTLS and AUTH.
-fn msmtprc(lab: &Lab, smtp: &SmtpReceiver) -> PathBuf {
-    let home = lab.path("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let pw = lab.private("msmtp.pw", SENTINEL_SMTP_PASSWORD);
-    let rc = home.join(".msmtprc");
-    std::fs::write(
-        &rc,
-        format!(
-            "defaults\ntls on\ntls_starttls on\ntls_trust_file {}\n\naccount default\nhost localhost\nport {}\nauth plain\nuser {SMTP_USER}\npasswordeval cat {}\nfrom pgops@db1.example.org\n",
-            smtp.ca_file().display(),
-            smtp.starttls_port,
-            pw.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
-    home
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 #[test]
@@ -385,26 +240,6 @@ fn a_receiver_down_slow_or_failing_never_loses_the_message() {
     assert_eq!(stats["sent"]["json"], 1);
 
     lab.assert_state_holds_no_secret();
-}
-
-impl Lab {
-    /// ops-notify on a clock `offset` ahead (Debian's faketime): the outbox's backoff
-    /// passes without waiting for it.
-    fn later(&self, offset: &str, args: &[&str]) -> Output {
-        let c = self.cmd(args);
-        let program = c.get_program().to_owned();
-        let mut f = Command::new("faketime");
-        f.args(["-f", offset]).arg(program).args(c.get_args());
-        for (k, v) in c.get_envs() {
-            match v {
-                Some(v) => f.env(k, v),
-                None => f.env_remove(k),
-            };
-        }
-        let out = f.output().expect("faketime (scripts/test installs it)");
-        no_secret(&out);
-        out
-    }
 }
 
 #[test]
