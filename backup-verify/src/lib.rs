@@ -21,7 +21,7 @@ use ops_catalog::catalog::{self, Verdict, VerifyRecord};
 use ops_catalog::input;
 use ops_catalog::lock::LockMode;
 use ops_catalog::sets::{Depth, Sets, Verified};
-use ops_core::event::{correlation_id_from_env, Emitter, Severity};
+use ops_core::event::{correlation_id_from_env, Emitter};
 use ops_core::event_names as names;
 use ops_core::{timefmt, Category, ExitCode, OpsError};
 use plan::Target;
@@ -81,8 +81,7 @@ pub fn run(args: cli::Args, stdin: &mut dyn std::io::BufRead) -> ExitCode {
         Ok((exit, tally)) => emitter.finish("verify", report_upstream(exit), tally),
         Err(error) => {
             let exit = report_upstream(error.category.run_exit_code());
-            emitter.emit_error(names::RUN_FAILED, Severity::Error, &error, json!({}));
-            emitter.finish("verify", exit, json!({}))
+            ops_core::cli::fail_run_as(&emitter, "verify", error, exit, json!({}))
         }
     }
 }

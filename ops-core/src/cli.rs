@@ -125,12 +125,33 @@ pub fn fail_run_with(
     tally: impl serde::Serialize,
 ) -> ExitCode {
     let exit = error.category.run_exit_code();
+    fail_run_as(emitter, action, error, exit, tally)
+}
+
+/// [`fail_run_with`], ending with `exit` (e.g. the worse of the error's and an upstream
+/// run's, for `backup-verify -`).
+pub fn fail_run_as(
+    emitter: &Emitter,
+    action: &str,
+    error: OpsError,
+    exit: ExitCode,
+    tally: impl serde::Serialize,
+) -> ExitCode {
     emitter.emit_error(
         crate::event_names::RUN_FAILED,
         Severity::Error,
         &error,
         serde_json::json!({}),
     );
+    // run.finished carries the error too: the run history (runs.jsonl) keeps only that
+    // line, and what reads it later (ops-notify unit) must say why the run failed.
+    let mut tally = serde_json::to_value(tally).expect("tallies serialize");
+    if let serde_json::Value::Object(m) = &mut tally {
+        m.insert(
+            "error".into(),
+            serde_json::to_value(&error).expect("errors serialize"),
+        );
+    }
     emitter.finish(action, exit, tally)
 }
 

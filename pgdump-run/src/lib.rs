@@ -21,13 +21,11 @@ pub mod server_files;
 
 use dump::{RunContext, Target};
 use ops_catalog::catalog::{self, Catalog, SetKind};
-use ops_core::event::{correlation_id_from_env, Emitter, Severity};
-use ops_core::event_names as names;
+use ops_core::event::{correlation_id_from_env, Emitter};
 use ops_core::redact::Redactor;
 use ops_core::stop::StopSignal;
 use ops_core::{ExitCode, OpsError};
 use ops_pg::conn::ConnSettings;
-use serde_json::json;
 use std::time::Instant;
 
 /// Parses the command line and runs. Invalid flags get an event and exit 2.
@@ -42,13 +40,7 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 pub fn run(args: cli::Args) -> ExitCode {
     let emitter = Emitter::stdout("pgdump-run", correlation_id_from_env());
     let mut tally = Tally::default();
-    let exit = match execute(&args, &emitter, &mut tally) {
-        Ok(exit) => exit,
-        Err(error) => {
-            emitter.emit_error(names::RUN_FAILED, Severity::Error, &error, json!({}));
-            error.category.run_exit_code()
-        }
-    };
+    let result = execute(&args, &emitter, &mut tally);
     let summary = match tally.planned {
         Some(n) => report::Tally::Planned {
             sets_planned: n,
@@ -59,7 +51,10 @@ pub fn run(args: cli::Args) -> ExitCode {
             sets_failed: tally.failed,
         },
     };
-    emitter.finish("backup", exit, summary)
+    match result {
+        Ok(exit) => emitter.finish("backup", exit, summary),
+        Err(error) => ops_core::cli::fail_run_with(&emitter, "backup", error, summary),
+    }
 }
 
 #[derive(Debug, Default)]

@@ -94,8 +94,7 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
         }
         Err(error) => {
             let exit = report_upstream(error.category.run_exit_code());
-            emitter.emit_error(names::RUN_FAILED, Severity::Error, &error, json!({}));
-            emitter.finish("drill", exit, json!({}))
+            ops_core::cli::fail_run_as(&emitter, "drill", error, exit, json!({}))
         }
     }
 }
