@@ -4,7 +4,8 @@
 #                            OpenSSL headers and pkg-config, iproute2, iptables, nftables, nmap,
 #                            age, minisign, ssh-keygen, promtool (prometheus), vmalert
 #                            (victoria-metrics), curl, systemd-analyze (systemd), strace,
-#                            dpkg-dev, fakeroot, lintian, faketime
+#                            dpkg-dev, fakeroot, lintian, faketime, msmtp,
+#                            prometheus-alertmanager
 
 pgops_missing() {
   local missing=()
@@ -50,6 +51,10 @@ pgops_missing() {
   command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
   command -v fakeroot >/dev/null || missing+=(fakeroot)
   command -v lintian >/dev/null || missing+=(lintian)
+  # ops-notify's tests: a real sendmail (msmtp relaying to the test's SMTP server), and
+  # Alertmanager routing a pgops alert to it by mail
+  command -v msmtp >/dev/null || missing+=(msmtp)
+  command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
   printf '%s\n' "${missing[@]}"
 }
 

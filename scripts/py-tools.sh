@@ -6,14 +6,15 @@
 # pgdumplib: an independent reader of custom-format archives (pg-archive/tests/cross_check.rs);
 # moto_server: a real S3-compatible server on loopback for the object-store tests; awscli
 # (aws s3 cp) for the comparisons in scripts/bench; kubernetes-validate: the Kubernetes
-# manifests against the API schemas, offline.
+# manifests against the API schemas, offline; aiosmtpd: a real SMTP server (STARTTLS,
+# implicit TLS, AUTH) that ops-notify's tests and Alertmanager send mail to.
 
 if [ "$(id -u)" -eq 0 ]; then
   PGOPS_PY_VENV=${PGOPS_PY_VENV:-/var/cache/pgops/venv}
 else
   PGOPS_PY_VENV=${PGOPS_PY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/pgops/venv}
 fi
-PGOPS_PY_PACKAGES=(pgdumplib==4.0.0 "moto[server]==5.2.5" awscli==1.46.2 kubernetes-validate==1.34.1)
+PGOPS_PY_PACKAGES=(pgdumplib==4.0.0 "moto[server]==5.2.5" awscli==1.46.2 kubernetes-validate==1.34.1 aiosmtpd==1.4.6)
 
 pgops_python_tools() {
   local want="${PGOPS_PY_PACKAGES[*]}" stamp="$PGOPS_PY_VENV/.pgops-packages"

@@ -35,9 +35,11 @@ pub struct Args {
 /// Where the targets are and how hard to try them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeliveryArgs {
-    /// The targets file: one URL per line, private (not readable by every user).
-    #[arg(long = "targets", env = crate::target::TARGETS_ENV, default_value = crate::target::DEFAULT_TARGETS_FILE, value_name = "FILE", global = true)]
-    pub targets: PathBuf,
+    /// The targets file: one URL per line, private (not readable by every user). Unset:
+    /// /etc/pgops/notify.urls, and when that does not exist nothing is configured and
+    /// nothing is sent (a unit wired to ops-notify stays quiet until it is).
+    #[arg(long = "targets", env = crate::target::TARGETS_ENV, value_name = "FILE", global = true)]
+    pub targets: Option<PathBuf>,
     /// One attempt's limit.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "10s", value_name = "DURATION", global = true)]
     pub timeout: std::time::Duration,
@@ -105,6 +107,10 @@ pub struct PingArgs {
     /// A short text for the ping's body.
     #[arg(long, value_name = "TEXT")]
     pub message: Option<String>,
+    /// The unit this ping is about: the heartbeat targets that follow it are pinged
+    /// (`?unit=` on a target; none: pgops-backup.service).
+    #[arg(long, value_name = "UNIT", default_value = crate::target::DEFAULT_HEARTBEAT_UNIT)]
+    pub unit: String,
 }
 
 #[derive(Debug, Clone, clap::Args)]

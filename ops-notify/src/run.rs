@@ -61,7 +61,26 @@ fn action(c: &Command) -> &'static str {
 }
 
 fn execute(args: &Args, emitter: &Emitter) -> Result<Tally, OpsError> {
-    let targets = crate::target::load(&args.delivery.targets)?;
+    let targets = match &args.delivery.targets {
+        Some(file) => crate::target::load(file)?,
+        None => {
+            let default = std::path::Path::new(crate::target::DEFAULT_TARGETS_FILE);
+            match default.exists() {
+                true => crate::target::load(default)?,
+                false => Vec::new(),
+            }
+        }
+    };
+    if targets.is_empty() && matches!(args.command, Command::Test) {
+        return Err(OpsError::validation(
+            "notify_no_targets",
+            format!(
+                "no target to test: write one URL per line in {} (or name a file with --targets / {})",
+                crate::target::DEFAULT_TARGETS_FILE,
+                crate::target::TARGETS_ENV
+            ),
+        ));
+    }
     let store = match &args.sources.state_dir {
         Some(dir) => Some(
             Store::open(dir)
@@ -103,6 +122,7 @@ fn execute(args: &Args, emitter: &Emitter) -> Result<Tally, OpsError> {
                 phase,
                 exit_code: f.exit_status.as_deref().and_then(|s| s.parse().ok()),
                 message: Some(body),
+                unit: f.unit.clone(),
             };
             run.ping(&ping, f.invocation_id.as_deref());
         }
@@ -285,7 +305,7 @@ impl Run<'_> {
             }),
         };
         let now = Timestamp::now();
-        for t in self.targets.iter().filter(|t| t.wants(Kind::Heartbeat)) {
+        for t in self.targets.iter().filter(|t| t.follows(&p.unit)) {
             let Some(d) = deliver::ping(t, &call, &self.options) else {
                 continue;
             };

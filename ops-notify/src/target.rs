@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 /// The variable naming the targets file.
 pub const TARGETS_ENV: &str = "PGOPS_NOTIFY_TARGETS_FILE";
+/// The unit a heartbeat target follows unless its `unit=` names others.
+pub const DEFAULT_HEARTBEAT_UNIT: &str = "pgops-backup.service";
 /// Where the targets file is when nothing names it.
 pub const DEFAULT_TARGETS_FILE: &str = "/etc/pgops/notify.urls";
 
@@ -105,6 +107,8 @@ pub enum PingService {
 pub struct Ping {
     pub service: PingService,
     pub url: String,
+    /// The units whose runs it follows (`?unit=a.service,b.service`; none: the backup).
+    pub units: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,13 +137,29 @@ pub struct Target {
 
 impl Target {
     /// Whether this target gets a message of `kind`: a heartbeat target gets pings only,
-    /// every other target gets the messages its tags name (a test message always).
+    /// every other target gets the messages its tags name (a test message always). No
+    /// tags: failures, recoveries and digests; what each unit proved (`proven`, a
+    /// message per unit run) only when asked for, or the hourly audit alone would send
+    /// 24 a day.
     pub fn wants(&self, kind: Kind) -> bool {
         match (&self.sink, kind) {
             (Sink::Ping(_), k) => k == Kind::Heartbeat,
             (_, Kind::Heartbeat) => false,
             (_, Kind::Test) => true,
-            (_, k) => self.tags.as_ref().is_none_or(|t| t.contains(&k)),
+            (_, k) => match &self.tags {
+                Some(t) => t.contains(&k),
+                None => k != Kind::Proven,
+            },
+        }
+    }
+
+    /// Whether this heartbeat target follows `unit` (its `unit=` list; none: the nightly
+    /// backup, [`DEFAULT_HEARTBEAT_UNIT`]).
+    pub fn follows(&self, unit: &str) -> bool {
+        match &self.sink {
+            Sink::Ping(p) if p.units.is_empty() => unit == DEFAULT_HEARTBEAT_UNIT,
+            Sink::Ping(p) => p.units.iter().any(|u| u == unit),
+            _ => false,
         }
     }
 
@@ -173,14 +193,6 @@ fn invalid(line: usize, why: impl std::fmt::Display) -> OpsError {
         "notify_target_invalid",
         format!("the targets file, line {line}: {why}"),
     )
-}
-
-/// The file named by `PGOPS_NOTIFY_TARGETS_FILE`, or the default.
-pub fn file_from_env() -> PathBuf {
-    std::env::var_os(TARGETS_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_TARGETS_FILE))
 }
 
 /// Reads a file holding a secret: refused when every user may read it (owner and group
@@ -358,7 +370,9 @@ impl Params {
 }
 
 /// The parameters pgops reads, removed from an endpoint that is otherwise sent as given.
-const OWN_PARAMS: [&str; 8] = [
+const OWN_PARAMS: [&str; 10] = [
+    "unit",
+    "ca_file",
     "secret",
     "secret_file",
     "token",
@@ -511,13 +525,14 @@ fn sink(url: &str, read: &dyn Fn(&Path) -> Result<String, OpsError>) -> Result<S
             } else {
                 endpoint(&u, if scheme == "hcs" { "https" } else { "http" })?
             };
-            ping(PingService::Healthchecks, url)
+            ping(PingService::Healthchecks, url, Params::of(&u).list("unit"))
         }
         "kuma" | "kumas" => {
             let u = parse_url(url)?;
             ping(
                 PingService::Kuma,
                 endpoint(&u, if scheme == "kumas" { "https" } else { "http" })?,
+                Params::of(&u).list("unit"),
             )
         }
         "http" | "https" => known_host(&parse_url(url)?, &scheme, read),
@@ -586,8 +601,8 @@ fn explicit(
         "json" => Service::Json {
             secret: p.secret("secret", read)?,
         },
-        "hc" => return ping(PingService::Healthchecks, url),
-        "kuma" => return ping(PingService::Kuma, url),
+        "hc" => return ping(PingService::Healthchecks, url, p.list("unit")),
+        "kuma" => return ping(PingService::Kuma, url, p.list("unit")),
         other => return Err(format!("unknown service {other}+{transport}://").into()),
     };
     Ok(Sink::Http(Http {
@@ -605,8 +620,12 @@ fn http(service: Service, url: String) -> Result<Sink, Bad> {
     }))
 }
 
-fn ping(service: PingService, url: String) -> Result<Sink, Bad> {
-    Ok(Sink::Ping(Ping { service, url }))
+fn ping(service: PingService, url: String, units: Vec<String>) -> Result<Sink, Bad> {
+    Ok(Sink::Ping(Ping {
+        service,
+        url,
+        units,
+    }))
 }
 
 fn smtp(
@@ -885,6 +904,18 @@ mod tests {
         assert!(!t.wants(Kind::Heartbeat));
         let hb = one("hc://u");
         assert!(hb.wants(Kind::Heartbeat) && !hb.wants(Kind::Failure));
+        assert!(hb.follows("pgops-backup.service") && !hb.follows("pgops-audit.service"));
+        let hb = one("hcs://hc.example.org/p?unit=pgops-copy.service,pgops-drill.service");
+        assert_eq!(
+            url_of(&hb),
+            "https://hc.example.org/p",
+            "unit= is pgops' own"
+        );
+        assert!(hb.follows("pgops-drill.service") && !hb.follows("pgops-backup.service"));
+        let plain = one("ntfy://h.org/t");
+        assert!(
+            plain.wants(Kind::Failure) && plain.wants(Kind::Digest) && !plain.wants(Kind::Proven)
+        );
         assert!(err("nonsense=ntfy://t").message.contains("unknown tag"));
         // A URL whose query holds `=` has no tags.
         assert_eq!(one("ntfy://h.org/t?x=1").tags, None);

@@ -353,4 +353,26 @@ fn a_bad_targets_file_is_refused_with_its_line_and_no_secret() {
         ),
         (2, Some("notify_file_missing"))
     );
+
+    // Nothing configured (no --targets, no PGOPS_NOTIFY_TARGETS_FILE, no
+    // /etc/pgops/notify.urls): a unit wired to ops-notify stays quiet; `test` says why.
+    if !std::path::Path::new("/etc/pgops/notify.urls").exists() {
+        let out = lab
+            .cmd(&["ping", "start"])
+            .env_remove("PGOPS_NOTIFY_TARGETS_FILE")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0);
+        assert_eq!(named(&events(&out), "run.finished")[0]["targets"], 0);
+        let out = lab
+            .cmd(&["test"])
+            .env_remove("PGOPS_NOTIFY_TARGETS_FILE")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2);
+        assert_eq!(
+            named(&events(&out), "run.failed")[0]["error"]["code"],
+            "notify_no_targets"
+        );
+    }
 }

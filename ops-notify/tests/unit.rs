@@ -25,11 +25,11 @@ fn a_unit_run_is_told_as_proven_or_as_failed_from_what_its_tools_recorded() {
     let secret = lab.private("hook.secret", SENTINEL_WEBHOOK_SECRET);
     lab.targets(&[
         format!(
-            "mailtos://{SMTP_USER}:{SENTINEL_SMTP_PASSWORD}@localhost:{}?to=ops@example.org&from=pgops@db1.example.org&ca_file={}",
+            "failure,proven=mailtos://{SMTP_USER}:{SENTINEL_SMTP_PASSWORD}@localhost:{}?to=ops@example.org&from=pgops@db1.example.org&ca_file={}",
             smtp.implicit_port,
             smtp.ca_file().display()
         ),
-        format!("json://{}?secret_file={}", http.url("/svc/json/unit"), secret.display()),
+        format!("proven,failure=json://{}?secret_file={}", http.url("/svc/json/unit"), secret.display()),
         format!("hc+http://{}", http.url("/svc/hc/night")),
     ]);
     let catalog = lab.catalog();

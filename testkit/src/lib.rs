@@ -508,7 +508,7 @@ pub fn python() -> PathBuf {
 }
 
 /// Every pgops tool, by the name it is installed as.
-pub const TOOLS: [&str; 8] = [
+pub const TOOLS: [&str; 9] = [
     "pgdump-run",
     "backup-verify",
     "backup-rotate",
@@ -517,6 +517,7 @@ pub const TOOLS: [&str; 8] = [
     "restore-drill",
     "port-audit",
     "ops-status",
+    "ops-notify",
 ];
 
 /// A tool's event stream cut before its `run.finished`, as a producer killed at its end

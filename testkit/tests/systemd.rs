@@ -296,6 +296,50 @@ fn the_backup_units_syscall_filter_allows_every_call_the_backup_makes() {
     );
 }
 
+/// The notification unit's sandbox lets a delivery through: every call ops-notify makes
+/// sending a signed webhook over HTTP and a mail over implicit TLS with AUTH (OpenSSL's
+/// handshake included) is one `pgops-notify@.service`'s filter allows.
+#[test]
+fn the_notify_units_syscall_filter_allows_every_call_a_delivery_makes() {
+    use std::os::unix::fs::PermissionsExt;
+    use testkit::receivers::{HttpReceiver, SmtpReceiver, SENTINEL_SMTP_PASSWORD, SMTP_USER};
+    let sets = syscall_sets();
+    let all = units();
+    let (allow, deny) = allowed(&all["pgops-notify@.service"], &sets);
+    let http = HttpReceiver::start(None);
+    let smtp = SmtpReceiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("notify.urls");
+    std::fs::write(
+        &targets,
+        format!(
+            "json://{}?secret=s3cret-value\nmailtos://{SMTP_USER}:{SENTINEL_SMTP_PASSWORD}@localhost:{}?to=ops@example.org&ca_file={}\n",
+            http.url("/svc/json/trace"),
+            smtp.implicit_port,
+            smtp.ca_file().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&targets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    let mut notify = Command::new(testkit::tool_bin("ops-notify"));
+    notify
+        .args(["test", "--attempts", "1"])
+        .env("PGOPS_NOTIFY_TARGETS_FILE", &targets)
+        .env("PGOPS_STATE_DIR", dir.path().join("state"));
+    let used = traced(notify);
+    assert_eq!(smtp.mails().len(), 1, "the traced run delivered the mail");
+    assert!(used.contains("connect"), "{used:?}");
+    let refused: Vec<&String> = used
+        .iter()
+        .filter(|call| !allow.contains(*call) || deny.contains(*call))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "calls the notify unit's SystemCallFilter= would refuse: {refused:?}"
+    );
+}
+
 /// A stream socket like journald's for stdout or stderr, and what arrives on it.
 fn journal_socket() -> (Stdio, std::thread::JoinHandle<String>) {
     let (ours, theirs) = UnixStream::pair().unwrap();

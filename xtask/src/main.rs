@@ -24,6 +24,7 @@ fn tools() -> Vec<clap::Command> {
         restore_drill::cli::Args::command(),
         port_audit::cli::Args::command(),
         ops_status::cli::Args::command(),
+        ops_notify::cli::Args::command(),
     ]
 }
 
