@@ -31,8 +31,9 @@ pub struct PolicyArgs {
     /// The last drill is at most this old.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "35d", value_name = "DURATION")]
     pub max_drill_age: std::time::Duration,
-    /// The last drill's RTO target.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "60m", value_name = "DURATION")]
+    /// The last drill's RTO target (PGOPS_RTO_TARGET: the one setting restore-drill,
+    /// health, the metrics and their alerts all read).
+    #[arg(long, env = "PGOPS_RTO_TARGET", value_parser = ops_core::duration::parse, default_value = "60m", value_name = "DURATION")]
     pub rto_target: std::time::Duration,
     /// The last port audit (in the state directory) is at most this old.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "3h", value_name = "DURATION")]
@@ -40,6 +41,12 @@ pub struct PolicyArgs {
     /// No port audit is expected (e.g. it runs on another host).
     #[arg(long)]
     pub no_audit: bool,
+    /// The recovery point objective (PGOPS_RPO_TARGET): the data lost if the host were
+    /// lost now (the age of the newest set off-site; of the newest good set with
+    /// --no-offsite) is at most this.
+    /// A daily dump copied off-site within two hours stays under 26 h.
+    #[arg(long, env = "PGOPS_RPO_TARGET", value_parser = ops_core::duration::parse, default_value = "30h", value_name = "DURATION")]
+    pub rpo_target: std::time::Duration,
 }
 
 fn signed(d: std::time::Duration) -> jiff::SignedDuration {
@@ -55,6 +62,7 @@ impl PolicyArgs {
             max_drill_age: signed(self.max_drill_age),
             rto_target_ms: self.rto_target.as_millis() as u64,
             max_audit_age: (!self.no_audit).then(|| signed(self.max_audit_age)),
+            rpo_target: Some(signed(self.rpo_target)),
         }
     }
 }

@@ -5,8 +5,8 @@
 use crate::cli::SourceArgs;
 use crate::model;
 use crate::model::{
-    AuditFacts, DbFacts, DrillFacts, RemoteCheck, RemoteVerifyFacts, RunCounts, SetFacts,
-    StateFacts,
+    AuditFacts, DbFacts, DrillFacts, NotifyFacts, RemoteCheck, RemoteVerifyFacts, RunCounts,
+    SetFacts, Space, StateFacts,
 };
 use jiff::Timestamp;
 use ops_catalog::catalog::{Catalog, Verdict};
@@ -227,6 +227,7 @@ pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
     }
     remote.sort_by(|a, b| a.location.cmp(&b.location));
     Ok(StateFacts {
+        notify: notify(dir)?,
         runs: runs_text.as_deref().map(runs).unwrap_or_default(),
         audit: merge_audits(
             audit_text.as_deref().and_then(audit),
@@ -237,6 +238,56 @@ pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
             .as_deref()
             .map(unit_failures)
             .unwrap_or_default(),
+    })
+}
+
+/// ops-notify's counts and outbox in `<state dir>/notify/` (`None`: it never ran here).
+fn notify(dir: &Path) -> Result<Option<NotifyFacts>, OpsError> {
+    let notify = dir.join("notify");
+    let Some(text) = read_optional(&notify.join("stats.json"))? else {
+        return Ok(None);
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let counts = |key: &str| -> std::collections::BTreeMap<String, u64> {
+        v[key]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, n)| Some((k.clone(), n.as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let queued = std::fs::read_dir(notify.join("outbox"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .count() as u64
+        })
+        .unwrap_or(0);
+    Ok(Some(NotifyFacts {
+        sent: counts("sent"),
+        failures: counts("failures"),
+        dropped: counts("dropped"),
+        queued,
+    }))
+}
+
+/// The file system holding `path`: free space for an unprivileged user, and its size.
+pub fn space(path: &Path) -> Option<Space> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain old data, valid all zero; statvfs fills it in from a
+    // NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    let unit = st.f_frsize as u64;
+    Some(Space {
+        avail_bytes: st.f_bavail as u64 * unit,
+        size_bytes: st.f_blocks as u64 * unit,
     })
 }
 
@@ -261,7 +312,8 @@ pub fn load_catalog(
 /// Reads the catalog the flags name into a snapshot.
 pub fn load(common: &SourceArgs) -> Result<model::Snapshot, OpsError> {
     let (dbs, drills) = load_catalog(common)?;
-    let snapshot = model::snapshot(&dbs, &drills, jiff::Timestamp::now());
+    let mut snapshot = model::snapshot(&dbs, &drills, jiff::Timestamp::now());
+    snapshot.catalog_space = common.at.dir().ok().and_then(space);
     Ok(match &common.state_dir {
         Some(dir) => snapshot.with_state(state(dir)?),
         None => snapshot,

@@ -21,6 +21,10 @@ pub struct Policy {
     /// The last port audit is at most this old, complete and clean (`None`: no audit is
     /// expected).
     pub max_audit_age: Option<SignedDuration>,
+    /// The recovery point objective: the data lost if the host were lost now (the age of
+    /// the newest set off-site, or of the newest good set when no off-site copy is
+    /// expected) is at most this (`None`: none is set).
+    pub rpo_target: Option<SignedDuration>,
 }
 
 impl Default for Policy {
@@ -31,6 +35,7 @@ impl Default for Policy {
             max_drill_age: SignedDuration::from_hours(35 * 24),
             rto_target_ms: 3_600_000,
             max_audit_age: Some(SignedDuration::from_hours(3)),
+            rpo_target: Some(SignedDuration::from_hours(30)),
         }
     }
 }
@@ -163,6 +168,15 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
         out.push(component("offsite_fresh", bad, Vec::new()));
     }
 
+    if let Some(target) = policy.rpo_target {
+        out.push(rpo_component(
+            s,
+            target,
+            policy.max_offsite_age.is_some(),
+            now,
+        ));
+    }
+
     let mut bad = Vec::new();
     let mut unknown = Vec::new();
     let last = dbs
@@ -203,6 +217,27 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
         Overall::Healthy
     };
     (overall, out)
+}
+
+/// The data that would be lost if the host were lost now, per database, against the
+/// target. With daily dumps it reaches about a day and more; saying so is the point.
+fn rpo_component(s: &Snapshot, target: SignedDuration, offsite: bool, now: Timestamp) -> Component {
+    let mut bad = Vec::new();
+    for d in s.databases.iter().filter(|d| d.retired.is_none()) {
+        let Some((at, what)) = d.recovery_point(offsite) else {
+            // No good set at all: backup_fresh says so.
+            continue;
+        };
+        let lost = now.duration_since(at);
+        if lost > target {
+            bad.push(format!(
+                "{}: losing the host now would lose {:#} of data ({what}), over the RPO target of {target:#}",
+                d.label,
+                jiff::SignedDuration::from_secs(lost.as_secs())
+            ));
+        }
+    }
+    component("rpo_within_target", bad, Vec::new())
 }
 
 fn audit_component(s: &Snapshot, max: SignedDuration, now: Timestamp) -> Component {
@@ -298,6 +333,54 @@ mod tests {
     use crate::model::{snapshot, AuditFacts, DbFacts, DrillFacts, StateFacts};
 
     #[test]
+    fn the_recovery_point_is_the_newest_set_that_survives_the_host() {
+        // A set copied off-site 40 h before now, a newer one only local.
+        let s = snapshot(
+            &[DbFacts {
+                label: "shop".into(),
+                sets: vec![
+                    set("20261122T080000Z", Some(true), &["s3://b/p"]),
+                    set("20261123T220000Z", Some(true), &[]),
+                ],
+                retired: None,
+            }],
+            &[],
+            t("2026-11-24T00:00:00Z"),
+        );
+        let rpo = |p: &Policy| {
+            evaluate(&s, p, s.taken_at)
+                .1
+                .into_iter()
+                .find(|c| c.name == "rpo_within_target")
+                .unwrap()
+        };
+        let c = rpo(&Policy::default());
+        assert_eq!(c.state, State::NotReady);
+        assert!(
+            c.reasons[0].contains(
+                "would lose 40h of data (the newest set at s3://b/p is 20261122T080000Z)"
+            ),
+            "{:?}",
+            c.reasons
+        );
+        let local_only = Policy {
+            max_offsite_age: None,
+            ..Policy::default()
+        };
+        assert_eq!(
+            rpo(&local_only).state,
+            State::Ready,
+            "2 h since the newest good set"
+        );
+        let tight = Policy {
+            max_offsite_age: None,
+            rpo_target: Some(SignedDuration::from_hours(1)),
+            ..Policy::default()
+        };
+        assert_eq!(rpo(&tight).state, State::NotReady);
+    }
+
+    #[test]
     fn a_set_only_a_newer_major_restores_is_named() {
         let mut newer = set("20261124T030000Z", Some(true), &[]);
         newer.restores_only_into = Some(18);
@@ -352,6 +435,7 @@ mod tests {
             t("2026-11-24T00:00:00Z"),
         )
         .with_state(StateFacts {
+            notify: None,
             unit_failures: Default::default(),
             runs: Default::default(),
             audit: Some(AuditFacts {
@@ -457,6 +541,7 @@ mod tests {
         let now = t("2026-11-24T00:00:00Z");
         let p = Policy::default();
         let exposed = base.clone().with_state(StateFacts {
+            notify: None,
             unit_failures: Default::default(),
             runs: Default::default(),
             audit: Some(AuditFacts {
@@ -475,6 +560,7 @@ mod tests {
         assert_eq!(evaluate(&base, &p, now).0, Overall::Unknown);
         let no_audit = Policy {
             max_audit_age: None,
+            rpo_target: None,
             ..Policy::default()
         };
         let (o, c) = evaluate(&base, &no_audit, now);
@@ -508,6 +594,7 @@ mod tests {
             },
         );
         let s = crate::model::fixtures::one_app(9000).with_state(StateFacts {
+            notify: None,
             unit_failures: Default::default(),
             runs: Default::default(),
             audit: None,
@@ -518,6 +605,7 @@ mod tests {
         });
         let p = Policy {
             max_audit_age: None,
+            rpo_target: None,
             ..Policy::default()
         };
         let (o, c) = evaluate(&s, &p, t("2026-11-24T00:00:00Z"));

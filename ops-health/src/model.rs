@@ -136,6 +136,25 @@ pub struct StateFacts {
     pub remote_verify: Vec<RemoteVerifyFacts>,
     /// Per systemd unit: how many failures were recorded, and the last one's time.
     pub unit_failures: BTreeMap<String, (u64, Timestamp)>,
+    /// ops-notify's deliveries (`None`: it never ran here).
+    pub notify: Option<NotifyFacts>,
+}
+
+/// ops-notify's counts (`notify/stats.json`) and its outbox, per sink scheme.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotifyFacts {
+    pub sent: BTreeMap<String, u64>,
+    pub failures: BTreeMap<String, u64>,
+    pub dropped: BTreeMap<String, u64>,
+    /// Messages waiting in the outbox for another attempt.
+    pub queued: u64,
+}
+
+/// The catalog's file system: what is free (for the catalog's user) and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub avail_bytes: u64,
+    pub size_bytes: u64,
 }
 
 /// Everything, at one instant.
@@ -145,6 +164,8 @@ pub struct Snapshot {
     pub databases: Vec<DbStatus>,
     /// The state directory's facts (`None`: none was named).
     pub state: Option<StateFacts>,
+    /// The catalog's file system (`None`: not read, e.g. a snapshot built in a test).
+    pub catalog_space: Option<Space>,
 }
 
 fn status(db: &DbFacts, drills: &[DrillFacts]) -> DbStatus {
@@ -182,6 +203,38 @@ fn status(db: &DbFacts, drills: &[DrillFacts]) -> DbStatus {
     }
 }
 
+impl DbStatus {
+    /// The newest point it can be recovered to if the host is lost: the start of the
+    /// newest set confirmed off-site (`offsite`: copies are expected), else of the newest
+    /// good set; with what it is, in words.
+    pub fn recovery_point(&self, offsite: bool) -> Option<(Timestamp, String)> {
+        if offsite {
+            return self
+                .offsite
+                .iter()
+                .filter_map(|(dest, (id, _))| {
+                    Some((
+                        set_started(id)?,
+                        format!("the newest set at {dest} is {id}"),
+                    ))
+                })
+                .max_by_key(|(at, _)| *at);
+        }
+        self.newest_good
+            .as_ref()
+            .map(|g| (g.started, format!("the newest good set is {}", g.id)))
+    }
+}
+
+/// When the set `id` (`20261123T030000Z`) started.
+pub fn set_started(id: &str) -> Option<Timestamp> {
+    jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", id)
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
+}
+
 /// The snapshot of `databases` (sorted by label) and the drill history.
 pub fn snapshot(databases: &[DbFacts], drills: &[DrillFacts], taken_at: Timestamp) -> Snapshot {
     let mut out: Vec<DbStatus> = databases.iter().map(|d| status(d, drills)).collect();
@@ -190,6 +243,7 @@ pub fn snapshot(databases: &[DbFacts], drills: &[DrillFacts], taken_at: Timestam
         taken_at,
         databases: out,
         state: None,
+        catalog_space: None,
     }
 }
 

@@ -57,6 +57,9 @@ pub enum View {
         /// Write the metrics to this file, atomically (events then go to stdout).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// The targets (RTO, RPO) are exported for the alerts to compare with.
+        #[command(flatten)]
+        policy: ops_health::cli::PolicyArgs,
     },
 }
 

@@ -1,7 +1,8 @@
 //! The Prometheus text exposition format of a snapshot (ADR 0015), for node_exporter's
 //! textfile collector and `/metrics`. Pure: a snapshot in, text out.
 
-use crate::model::{DbStatus, RemoteCheck, Snapshot, StateFacts};
+use crate::health::Policy;
+use crate::model::{DbStatus, NotifyFacts, RemoteCheck, Snapshot, StateFacts};
 use std::fmt::Write;
 
 /// What the build is, for `pgops_build_info`.
@@ -183,9 +184,88 @@ const GAUGES: [Gauge; 12] = [
     ),
 ];
 
-/// The metrics of `s`.
-pub fn render(s: &Snapshot, build: &BuildInfo) -> String {
+/// ops-notify's deliveries per sink, and its outbox.
+fn notify(out: &mut String, n: &NotifyFacts) {
+    for (name, help, counts) in [
+        ("pgops_notify_sent_total", "Messages and pings ops-notify delivered, per sink.", &n.sent),
+        (
+            "pgops_notify_failures_total",
+            "Failed deliveries by ops-notify, per sink (each run's attempts at one message count once).",
+            &n.failures,
+        ),
+        (
+            "pgops_notify_dropped_total",
+            "Messages ops-notify gave up on after a day of attempts, per sink.",
+            &n.dropped,
+        ),
+    ] {
+        typed(out, name, help, "counter");
+        for (sink, v) in counts {
+            sample(out, name, &[("sink", sink)], *v as f64);
+        }
+    }
+    let name = "pgops_notify_queued";
+    header(
+        out,
+        name,
+        "Messages waiting in ops-notify's outbox for another attempt.",
+    );
+    sample(out, name, &[], n.queued as f64);
+}
+
+/// The targets the alerts compare with, from the same configuration as `health`.
+fn targets(out: &mut String, s: &Snapshot, policy: &Policy) {
+    let name = "pgops_rto_target_seconds";
+    header(
+        out,
+        name,
+        "The recovery time objective a restore drill is held to.",
+    );
+    sample(out, name, &[], policy.rto_target_ms as f64 / 1000.0);
+    if let Some(rpo) = policy.rpo_target {
+        let name = "pgops_rpo_target_seconds";
+        header(
+            out,
+            name,
+            "The recovery point objective: the most data losing the host may lose.",
+        );
+        sample(out, name, &[], rpo.as_secs_f64());
+    }
+    let name = "pgops_recovery_point_timestamp_seconds";
+    header(
+        out,
+        name,
+        "Start of the newest set that survives the host (off-site; the newest good set when no copy is expected): time() minus it is the data losing the host now would lose.",
+    );
+    let offsite = policy.max_offsite_age.is_some();
+    for d in &s.databases {
+        if let Some((at, _)) = d.recovery_point(offsite) {
+            sample(out, name, &[("database", &d.label)], seconds(at));
+        }
+    }
+    if let Some(space) = s.catalog_space {
+        for (name, help, v) in [
+            (
+                "pgops_catalog_filesystem_avail_bytes",
+                "Free space of the catalog's file system, for its (unprivileged) user.",
+                space.avail_bytes,
+            ),
+            (
+                "pgops_catalog_filesystem_size_bytes",
+                "Size of the catalog's file system.",
+                space.size_bytes,
+            ),
+        ] {
+            header(out, name, help);
+            sample(out, name, &[], v as f64);
+        }
+    }
+}
+
+/// The metrics of `s`, with the targets of `policy`.
+pub fn render(s: &Snapshot, build: &BuildInfo, policy: &Policy) -> String {
     let mut out = String::new();
+    targets(&mut out, s, policy);
     for (name, help, value) in GAUGES {
         header(&mut out, name, help);
         for d in &s.databases {
@@ -237,6 +317,9 @@ pub fn render(s: &Snapshot, build: &BuildInfo) -> String {
     }
     if let Some(st) = &s.state {
         state(&mut out, st);
+        if let Some(n) = &st.notify {
+            notify(&mut out, n);
+        }
     }
     let name = "pgops_status_snapshot_timestamp_seconds";
     header(
@@ -272,7 +355,7 @@ mod tests {
     #[test]
     fn every_family_has_help_and_type_and_base_units() {
         let s = crate::model::fixtures::one_app(9500);
-        let text = render(&s, &build());
+        let text = render(&s, &build(), &Policy::default());
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
@@ -300,6 +383,12 @@ mod tests {
         runs.insert(("pgdump-run".into(), "error".into()), 1);
         let text = render(
             &s.with_state(StateFacts {
+                notify: Some(NotifyFacts {
+                    sent: [("smtp".to_string(), 5)].into(),
+                    failures: [("ntfy".to_string(), 2)].into(),
+                    dropped: Default::default(),
+                    queued: 1,
+                }),
                 unit_failures: [(
                     "pgops-backup.service".to_string(),
                     (3, t("2026-11-23T03:00:00Z")),
@@ -315,7 +404,15 @@ mod tests {
                 remote_verify: vec![],
             }),
             &build(),
+            &Policy::default(),
         );
+        assert!(
+            text.contains("pgops_notify_failures_total{sink=\"ntfy\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("pgops_notify_queued 1\n"));
+        assert!(text.contains("pgops_rto_target_seconds 3600\n"));
+        assert!(text.contains("pgops_rpo_target_seconds 108000\n"));
         assert!(text.contains("# TYPE pgops_runs_total counter\n"));
         assert!(text.contains("pgops_unit_failures_total{unit=\"pgops-backup.service\"} 3\n"));
         assert!(text.contains("pgops_runs_total{tool=\"pgdump-run\",result=\"ok\"} 41\n"));
@@ -334,7 +431,7 @@ mod tests {
             &[],
             t("2026-11-24T00:00:00Z"),
         );
-        let text = render(&s, &build());
+        let text = render(&s, &build(), &Policy::default());
         assert!(
             !text.lines().any(|l| l.starts_with("evil_metric")),
             "{text}"

@@ -103,9 +103,9 @@ pub fn run(args: &Args) -> i32 {
         Some(View::Serve(serve)) => {
             crate::serve::run(&args.common, serve, &emitter, build()).code()
         }
-        Some(View::Metrics { output }) => {
+        Some(View::Metrics { output, policy }) => {
             let text = match gather::load(&args.common.sources) {
-                Ok(s) => metrics::render(&s, &build()),
+                Ok(s) => metrics::render(&s, &build(), &policy.policy()),
                 Err(e) => {
                     return match output {
                         Some(_) => ops_core::cli::fail_run(&emitter, "metrics", e).code(),

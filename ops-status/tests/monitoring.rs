@@ -79,6 +79,14 @@ fn emitted() -> BTreeSet<String> {
         "{\"v\":1,\"location\":\"s3://b/p\",\"verified_at\":\"2026-11-23T06:00:00Z\",\"depth\":\"presence\",\"databases\":{\"app\":{\"id\":\"20261123T030000Z\",\"verdict\":\"pass\",\"depth\":\"presence\"}}}",
     )
     .unwrap();
+    // ops-notify's counts and a message held in its outbox (as ops-notify writes them).
+    std::fs::create_dir_all(state.path().join("notify/outbox")).unwrap();
+    std::fs::write(
+        state.path().join("notify/stats.json"),
+        r#"{"v":1,"sent":{"smtp":4},"failures":{"json":2},"dropped":{"json":1},"last_failure_at":null,"last_sent_at":null}"#,
+    )
+    .unwrap();
+    std::fs::write(state.path().join("notify/outbox/01M.json"), "{}").unwrap();
     std::fs::write(
         state.path().join("runs.jsonl"),
         "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\"}\n",

@@ -50,12 +50,28 @@ fn promtool_accepts_the_metrics() {
         rpo_s: 10_800,
         completed: true,
     }];
+    let mut s = snapshot(&dbs, &drills, ts("2026-11-24T00:00:00Z")).with_state(
+        ops_status::model::StateFacts {
+            notify: Some(ops_status::model::NotifyFacts {
+                sent: [("smtp".to_string(), 3)].into(),
+                failures: [("json".to_string(), 1)].into(),
+                dropped: [("json".to_string(), 1)].into(),
+                queued: 2,
+            }),
+            ..Default::default()
+        },
+    );
+    s.catalog_space = Some(ops_status::model::Space {
+        avail_bytes: 10 << 30,
+        size_bytes: 100 << 30,
+    });
     let text = render(
-        &snapshot(&dbs, &drills, ts("2026-11-24T00:00:00Z")),
+        &s,
         &BuildInfo {
             version: "0.1.0".into(),
             commit: "4d47dcc".into(),
         },
+        &ops_status::health::Policy::default(),
     );
     let said = testkit::promtool_check_metrics(&text);
     assert!(said.trim().is_empty(), "promtool's lint: {said}");

@@ -85,8 +85,9 @@ pub struct DrillArgs {
     /// A file of SQL statements, one per line, each returning true.
     #[arg(long, value_name = "FILE")]
     pub check_sql: Option<PathBuf>,
-    /// A drill slower than this fails.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "60m", value_name = "DURATION")]
+    /// A drill slower than this fails (PGOPS_RTO_TARGET: the same setting ops-status and
+    /// its alerts read).
+    #[arg(long, env = "PGOPS_RTO_TARGET", value_parser = ops_core::duration::parse, default_value = "60m", value_name = "DURATION")]
     pub rto_target: Duration,
     /// Where the report is appended (default: <backup-dir>/_drills.jsonl; none for a
     /// sealed catalog unless given).

@@ -105,7 +105,7 @@ pub fn publish(
             readiness,
             backups: Answer::ok(backups(s)),
             restore: Answer::ok(restore(s)),
-            metrics: Ok(metrics::render(s, build)),
+            metrics: Ok(metrics::render(s, build, policy)),
         },
         Err(e) => Published {
             snapshot_at: jiff::Timestamp::now().to_string(),
@@ -146,6 +146,7 @@ mod tests {
         let s = crate::model::fixtures::one_app(9000);
         let policy = Policy {
             max_audit_age: None,
+            rpo_target: None,
             ..Policy::default()
         };
         let p = publish(&Ok(s), &policy, &build());
