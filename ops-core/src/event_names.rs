@@ -7,6 +7,7 @@ pub const BACKUP_COMPLETED: &str = "backup.completed";
 pub const BACKUP_FAILED: &str = "backup.failed";
 pub const BACKUP_PLANNED: &str = "backup.planned";
 pub const BACKUP_PARTIAL_REMOVED: &str = "backup.partial_removed";
+pub const BACKUP_SPACE_LOW: &str = "backup.space_low";
 pub const BACKUP_STARTED: &str = "backup.started";
 pub const CATALOG_CREATED: &str = "catalog.created";
 pub const COPY_COMPLETED: &str = "copy.completed";
@@ -52,13 +53,14 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 47] = [
+pub const ALL: [&str; 48] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
     BACKUP_FAILED,
     BACKUP_PARTIAL_REMOVED,
     BACKUP_PLANNED,
+    BACKUP_SPACE_LOW,
     BACKUP_STARTED,
     CATALOG_CREATED,
     COPY_COMPLETED,

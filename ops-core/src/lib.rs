@@ -25,6 +25,7 @@ pub mod atomic;
 pub mod child;
 pub mod chunks;
 pub mod cli;
+pub mod disk;
 pub mod duration;
 pub mod error;
 pub mod event;

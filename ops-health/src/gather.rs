@@ -6,7 +6,7 @@ use crate::cli::SourceArgs;
 use crate::model;
 use crate::model::{
     AuditFacts, DbFacts, DrillFacts, NotifyFacts, RemoteCheck, RemoteVerifyFacts, RunCounts,
-    SetFacts, Space, StateFacts,
+    SetFacts, StateFacts,
 };
 use jiff::Timestamp;
 use ops_catalog::catalog::{Catalog, Verdict};
@@ -274,23 +274,6 @@ fn notify(dir: &Path) -> Result<Option<NotifyFacts>, OpsError> {
     }))
 }
 
-/// The file system holding `path`: free space for an unprivileged user, and its size.
-pub fn space(path: &Path) -> Option<Space> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs is plain old data, valid all zero; statvfs fills it in from a
-    // NUL-terminated path.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    let unit = st.f_frsize as u64;
-    Some(Space {
-        avail_bytes: st.f_bavail as u64 * unit,
-        size_bytes: st.f_blocks as u64 * unit,
-    })
-}
-
 /// The catalog the flags name: its root, the databases `-d` selects, and the drills.
 pub fn load_catalog(
     common: &SourceArgs,
@@ -313,7 +296,7 @@ pub fn load_catalog(
 pub fn load(common: &SourceArgs) -> Result<model::Snapshot, OpsError> {
     let (dbs, drills) = load_catalog(common)?;
     let mut snapshot = model::snapshot(&dbs, &drills, jiff::Timestamp::now());
-    snapshot.catalog_space = common.at.dir().ok().and_then(space);
+    snapshot.catalog_space = common.at.dir().ok().and_then(ops_core::disk::space);
     Ok(match &common.state_dir {
         Some(dir) => snapshot.with_state(state(dir)?),
         None => snapshot,

@@ -151,11 +151,7 @@ pub struct NotifyFacts {
 }
 
 /// The catalog's file system: what is free (for the catalog's user) and its size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    pub avail_bytes: u64,
-    pub size_bytes: u64,
-}
+pub use ops_core::disk::Space;
 
 /// Everything, at one instant.
 #[derive(Debug, Clone, PartialEq, Eq)]

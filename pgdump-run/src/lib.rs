@@ -18,6 +18,7 @@ pub mod report;
 pub mod selection;
 pub mod server;
 pub mod server_files;
+pub mod space;
 
 use dump::{RunContext, Target};
 use ops_catalog::catalog::{self, Catalog, SetKind};
@@ -85,6 +86,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         return Ok(ExitCode::Ok);
     }
     let (catalog, _lock) = open_catalog(&inputs.backup_dir, args, emitter)?;
+    warn_if_short_of_space(&catalog, &plan, emitter);
     let stop = StopSignal::install(args.timeout.map(|t| Instant::now() + t))?;
     let ctx = RunContext {
         emitter,
@@ -292,6 +294,23 @@ fn open_catalog(
     }
     remove_stale_partials(&catalog, emitter)?;
     Ok((catalog, lock))
+}
+
+/// Says so before dumping when tonight's sets are expected to need more than the catalog's
+/// file system has free (`backup.space_low`); the run goes on.
+fn warn_if_short_of_space(catalog: &Catalog, plan: &Plan, emitter: &Emitter) {
+    let Some(free) = ops_core::disk::space(catalog.root()) else {
+        return;
+    };
+    let need = space::need(catalog, &plan.targets);
+    if need.bytes > free.avail_bytes {
+        emitter.send(&report::SpaceLow::new(
+            catalog.root(),
+            need.bytes,
+            free.avail_bytes,
+            need.estimated,
+        ));
+    }
 }
 
 /// A partial set can only be left by a run that died: we hold the writer lock, so no live

@@ -152,3 +152,33 @@ pub enum Tally {
         sets_failed: usize,
     },
 }
+
+/// `backup.space_low`: tonight's sets are expected to need more than is free.
+#[derive(Debug, Serialize)]
+pub struct SpaceLow {
+    pub path: String,
+    pub needed_bytes: u64,
+    pub available_bytes: u64,
+    /// The databases whose newest set the estimate comes from.
+    pub databases: usize,
+    pub message: String,
+}
+
+ops_core::event!(SpaceLow, names::BACKUP_SPACE_LOW, Severity::Warning);
+
+impl SpaceLow {
+    pub fn new(path: &std::path::Path, needed: u64, available: u64, databases: usize) -> SpaceLow {
+        SpaceLow {
+            path: path.display().to_string(),
+            needed_bytes: needed,
+            available_bytes: available,
+            databases,
+            message: format!(
+                "tonight's sets are expected to need {} (the newest sets of {databases} database(s), grown as their databases grew), but {} has only {} free: a dump may fail with disk_full; run backup-rotate or free space (runbook: backup.md, The disk is full)",
+                ops_core::human::bytes(needed),
+                path.display(),
+                ops_core::human::bytes(available)
+            ),
+        }
+    }
+}

@@ -162,6 +162,65 @@ fn a_full_disk_fails_cleanly_and_keeps_earlier_sets() {
     wait_no_pg_dump(&db);
 }
 
+/// A night that will not fit is said before it starts (`backup.space_low`, with the sizes),
+/// from the newest set's size; a night that fits says nothing.
+#[test]
+fn a_night_that_will_not_fit_is_warned_of_before_it_starts() {
+    let Some(fs) = Tmpfs::mount("4m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let c = Cluster::shared();
+    let db = c.unique_db("spacelow");
+    // ~1.2 MB of incompressible bytes: the set takes about that much.
+    c.connect(&db)
+        .batch_execute("CREATE TABLE blobs AS SELECT decode(md5(g::text || random()::text), 'hex') AS b FROM generate_series(1, 75000) g")
+        .unwrap();
+    let root = fs.0.path().join("catalog");
+    let base = [
+        "-d",
+        &db,
+        "--backup-dir",
+        root.to_str().unwrap(),
+        "--no-globals",
+    ];
+    let r = run(c, &base);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.named("backup.space_low").is_empty(),
+        "the first night has nothing to go by"
+    );
+    let r = run(c, &base);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.named("backup.space_low").is_empty(),
+        "a night that fits says nothing"
+    );
+    // Something else fills the file system: the next set cannot fit.
+    let free = ops_core::disk::space(&root).unwrap().avail_bytes;
+    std::fs::write(
+        fs.0.path().join("filler"),
+        vec![7u8; (free - 300_000) as usize],
+    )
+    .unwrap();
+    let r = run(c, &base);
+    let low = r.named("backup.space_low");
+    assert_eq!(low.len(), 1, "{:#?}", r.events);
+    let needed = low[0]["needed_bytes"].as_u64().unwrap();
+    assert!(
+        needed > 1_000_000 && low[0]["available_bytes"].as_u64().unwrap() < needed,
+        "{:#}",
+        low[0]
+    );
+    let first = |name: &str| r.events.iter().position(|e| e["event"] == name).unwrap();
+    assert!(
+        first("backup.space_low") < first("backup.started"),
+        "said before it starts"
+    );
+    assert_eq!(r.failure_code(), "disk_full", "and then it did not fit");
+    wait_no_pg_dump(&db);
+}
+
 #[test]
 fn server_stopped_mid_dump_is_a_pg_dump_failure() {
     let c = Cluster::start();
