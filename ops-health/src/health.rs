@@ -208,6 +208,15 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
     if let Some(max) = policy.max_audit_age {
         out.push(audit_component(s, max, now));
     }
+    if let Some((at, answer)) = &s.postgres {
+        let bad = match answer {
+            Ok(()) => Vec::new(),
+            Err(why) => vec![format!(
+                "the PostgreSQL server at {at} does not answer: {why}"
+            )],
+        };
+        out.push(component("postgres_reachable", bad, Vec::new()));
+    }
 
     let overall = if out.iter().any(|c| c.state == State::NotReady) {
         Overall::Degraded

@@ -7,8 +7,10 @@
 //! - [`model`]: the snapshot, computed from those facts (pure).
 //! - [`health`]: every promise judged, with reasons and an exit code (pure).
 //! - [`cli`]: the flags both tools share (where the facts are, the thresholds).
+//! - [`probe`]: whether the PostgreSQL server answers (for `/readiness`).
 
 pub mod cli;
 pub mod gather;
 pub mod health;
 pub mod model;
+pub mod probe;

@@ -162,6 +162,9 @@ pub struct Snapshot {
     pub state: Option<StateFacts>,
     /// The catalog's file system (`None`: not read, e.g. a snapshot built in a test).
     pub catalog_space: Option<Space>,
+    /// Whether the PostgreSQL server answered, and where it was asked (`None`: not
+    /// asked; `ops-status serve` asks for `/readiness`).
+    pub postgres: Option<(String, Result<(), String>)>,
 }
 
 fn status(db: &DbFacts, drills: &[DrillFacts]) -> DbStatus {
@@ -240,6 +243,7 @@ pub fn snapshot(databases: &[DbFacts], drills: &[DrillFacts], taken_at: Timestam
         databases: out,
         state: None,
         catalog_space: None,
+        postgres: None,
     }
 }
 

@@ -89,6 +89,10 @@ pub struct ServeArgs {
     /// Re-read the catalog at least this often (changes are also seen as they happen).
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "60s", value_name = "DURATION")]
     pub refresh: std::time::Duration,
+    /// Leave PostgreSQL out of /readiness (it asks the server PGHOST and PGPORT name
+    /// whether it answers, as pg_isready does, at every refresh).
+    #[arg(long)]
+    pub no_postgres_check: bool,
     #[command(flatten)]
     pub policy: ops_health::cli::PolicyArgs,
 }

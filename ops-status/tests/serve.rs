@@ -23,7 +23,12 @@ struct Server {
 }
 
 impl Server {
+    /// Serves `catalog`, its `/readiness` asking the shared test cluster whether it answers.
     fn start(catalog: &Path, state: &Path, extra: &[&str]) -> Server {
+        Server::start_for(testkit::Cluster::shared(), catalog, state, extra)
+    }
+
+    fn start_for(pg: &testkit::Cluster, catalog: &Path, state: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ops-status"))
             .args(["serve", "--listen", "127.0.0.1:0", "--backup-dir"])
             .arg(catalog)
@@ -31,6 +36,8 @@ impl Server {
             .arg(state)
             .args(extra)
             .env_remove("PGOPS_BACKUP_DIR")
+            .env("PGHOST", pg.socket_dir())
+            .env("PGPORT", pg.port().to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -481,4 +488,53 @@ fn slow_and_idle_clients_are_cut_off() {
         "the slow clients were held {took:?}"
     );
     assert_eq!(get(&a, &format!("{}/health", s.base), &[]).status, 200);
+}
+
+/// `/readiness` includes the PostgreSQL server: a server that stops answering makes it 503
+/// with `postgres_reachable` saying where it was asked and why it failed.
+#[test]
+fn readiness_says_when_postgresql_stops_answering() {
+    let (cat, st) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    world(cat.path(), st.path());
+    let pg = testkit::Cluster::start();
+    let s = Server::start_for(&pg, cat.path(), st.path(), &["--refresh", "1s"]);
+    let a = agent();
+    let g = get(&a, &format!("{}/readiness", s.base), &[]);
+    assert_eq!(g.status, 200, "{}", g.body);
+    let ready = g.json();
+    check("http/readiness.json", &ready);
+    let pg_component = |body: &Value| {
+        body["data"]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "postgres_reachable")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(pg_component(&ready)["state"], "ready");
+    pg.stop_server();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let g = get(&a, &format!("{}/readiness", s.base), &[]);
+        if g.status == 503 || Instant::now() > deadline {
+            assert_eq!(g.status, 503, "{}", g.body);
+            break g.json();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    check("http/readiness.json", &body);
+    let c = pg_component(&body);
+    assert_eq!(c["state"], "not_ready");
+    assert!(
+        c["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains(&pg.port().to_string()),
+        "{c}"
+    );
+    // --no-postgres-check leaves it out.
+    let s2 = Server::start_for(&pg, cat.path(), st.path(), &["--no-postgres-check"]);
+    let g = get(&a, &format!("{}/readiness", s2.base), &[]);
+    assert_eq!(g.status, 200, "{}", g.body);
 }

@@ -132,7 +132,16 @@ async fn serve(
     let policy = args.policy.policy();
     let load = {
         let sources = common.sources.clone();
-        move || crate::gather::load(&sources)
+        let server = (!args.no_postgres_check).then(ops_health::probe::Server::from_env);
+        move || {
+            crate::gather::load(&sources).map(|mut s| {
+                s.postgres = server.as_ref().map(|srv| {
+                    let answer = ops_health::probe::reachable(srv, Duration::from_secs(3));
+                    (srv.describe(), answer)
+                });
+                s
+            })
+        }
     };
     let shared = Arc::new(http::Shared {
         published: RwLock::new(Arc::new(publish(&load(), &policy, &build))),
