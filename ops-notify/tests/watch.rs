@@ -39,9 +39,21 @@ fn a_broken_promise_is_told_once_its_recovery_once_and_the_digest_on_schedule() 
     assert_eq!(got.len(), 1, "{got:#?}");
     assert_eq!(got[0]["kind"], "failure");
     let subject = got[0]["subject"].as_str().unwrap();
+    // Two promises broke at once, in one message: the backup is stale, and losing the
+    // host now would lose three days (over the 30 h RPO).
     assert!(
-        subject.contains("backup_fresh broken: shop: the newest good set"),
+        subject.contains("BROKEN on ")
+            && subject.contains("backup_fresh broken, rpo_within_target broken"),
         "{subject}"
+    );
+    let text = got[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("* backup_fresh broken: shop: the newest good set"),
+        "{text}"
+    );
+    assert!(
+        text.contains("* rpo_within_target broken: shop: losing the host now would lose"),
+        "{text}"
     );
     assert!(got[0]["runbook"]
         .as_str()
