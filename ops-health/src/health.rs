@@ -95,32 +95,71 @@ fn older(at: Timestamp, now: Timestamp, max: SignedDuration) -> bool {
     now.duration_since(at) > max
 }
 
-/// Judges `s` at `now`.
+/// Judges `s` at `now`: one component per promise, then the overall verdict.
 pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<Component>) {
-    let dbs = &s.databases;
     // The snapshot exists: the catalog was read (an unreadable one is `unreadable`).
     let mut out = vec![component("catalog_readable", Vec::new(), Vec::new())];
+    out.push(backup_component(s, policy.max_backup_age, now));
+    out.push(verify_component(s));
+    out.push(restorable_component(s));
+    if let Some(max) = policy.max_offsite_age {
+        out.push(offsite_component(s, max, now));
+    }
+    if let Some(target) = policy.rpo_target {
+        out.push(rpo_component(
+            s,
+            target,
+            policy.max_offsite_age.is_some(),
+            now,
+        ));
+    }
+    out.push(drill_component(s, policy, now));
+    if let Some(max) = policy.max_audit_age {
+        out.push(audit_component(s, max, now));
+    }
+    if let Some((at, answer)) = &s.postgres {
+        let bad = match answer {
+            Ok(()) => Vec::new(),
+            Err(why) => vec![format!(
+                "the PostgreSQL server at {at} does not answer: {why}"
+            )],
+        };
+        out.push(component("postgres_reachable", bad, Vec::new()));
+    }
+    let overall = if out.iter().any(|c| c.state == State::NotReady) {
+        Overall::Degraded
+    } else if out.iter().any(|c| c.state == State::Unknown) {
+        Overall::Unknown
+    } else {
+        Overall::Healthy
+    };
+    (overall, out)
+}
 
+/// The newest good set of every database (not retired) is at most `max` old.
+fn backup_component(s: &Snapshot, max: SignedDuration, now: Timestamp) -> Component {
     let (mut bad, mut unknown) = (Vec::new(), Vec::new());
-    if dbs.is_empty() {
+    if s.databases.is_empty() {
         unknown.push("the catalog holds no database".to_string());
     }
     // A retired database's backups stopped on purpose: its freshness is not judged.
-    for d in dbs.iter().filter(|d| d.retired.is_none()) {
+    for d in s.databases.iter().filter(|d| d.retired.is_none()) {
         match &d.newest_good {
             None => bad.push(format!("{}: no set has passed verification", d.label)),
-            Some(g) if older(g.started, now, policy.max_backup_age) => bad.push(format!(
-                "{}: the newest good set {} is older than {:#}",
-                d.label, g.id, policy.max_backup_age
+            Some(g) if older(g.started, now, max) => bad.push(format!(
+                "{}: the newest good set {} is older than {max:#}",
+                d.label, g.id
             )),
             Some(_) => {}
         }
     }
-    out.push(component("backup_fresh", bad, unknown));
+    component("backup_fresh", bad, unknown)
+}
 
-    let mut bad = Vec::new();
-    let mut unknown = Vec::new();
-    for d in dbs {
+/// The last verification of every database passed.
+fn verify_component(s: &Snapshot) -> Component {
+    let (mut bad, mut unknown) = (Vec::new(), Vec::new());
+    for d in &s.databases {
         match d.last_verify {
             None => unknown.push(format!("{}: never verified", d.label)),
             Some((false, at)) => {
@@ -129,11 +168,14 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
             Some((true, _)) => {}
         }
     }
-    out.push(component("verify_passed", bad, unknown));
+    component("verify_passed", bad, unknown)
+}
 
-    // A newest good set that only a newer major restores: a server reinstalled at its own
-    // major (the usual disaster) could not take it back.
-    let bad: Vec<String> = dbs
+/// A newest good set that only a newer major restores: a server reinstalled at its own
+/// major (the usual disaster) could not take it back.
+fn restorable_component(s: &Snapshot) -> Component {
+    let bad: Vec<String> = s
+        .databases
         .iter()
         .filter_map(|d| {
             let g = d.newest_good.as_ref()?;
@@ -143,43 +185,39 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
             ))
         })
         .collect();
-    out.push(component("restorable_into_own_major", bad, Vec::new()));
+    component("restorable_into_own_major", bad, Vec::new())
+}
 
-    if let Some(max) = policy.max_offsite_age {
-        let mut bad = Vec::new();
-        for d in dbs {
-            // Retired: no new copy is expected (a failed check of the last one still counts).
-            let expected = d.retired.is_none();
-            match d.offsite.values().map(|(_, at)| *at).max() {
-                None if expected => bad.push(format!("{}: no off-site copy recorded", d.label)),
-                Some(at) if expected && older(at, now, max) => bad.push(format!(
-                    "{}: the newest off-site copy was confirmed at {at}, more than {max:#} ago",
-                    d.label
-                )),
-                _ => {}
-            }
-            for (loc, c) in d.offsite_verified.iter().filter(|(_, c)| !c.passed) {
-                bad.push(format!(
-                    "{}: the last verification of its copy at {loc} ({} check of set {}, {}) failed",
-                    d.label, c.depth, c.id, c.at
-                ));
-            }
-        }
-        out.push(component("offsite_fresh", bad, Vec::new()));
-    }
-
-    if let Some(target) = policy.rpo_target {
-        out.push(rpo_component(
-            s,
-            target,
-            policy.max_offsite_age.is_some(),
-            now,
-        ));
-    }
-
+/// Every database has a copy off-site confirmed at most `max` ago, and the last
+/// verification of each copy passed.
+fn offsite_component(s: &Snapshot, max: SignedDuration, now: Timestamp) -> Component {
     let mut bad = Vec::new();
-    let mut unknown = Vec::new();
-    let last = dbs
+    for d in &s.databases {
+        // Retired: no new copy is expected (a failed check of the last one still counts).
+        let expected = d.retired.is_none();
+        match d.offsite.values().map(|(_, at)| *at).max() {
+            None if expected => bad.push(format!("{}: no off-site copy recorded", d.label)),
+            Some(at) if expected && older(at, now, max) => bad.push(format!(
+                "{}: the newest off-site copy was confirmed at {at}, more than {max:#} ago",
+                d.label
+            )),
+            _ => {}
+        }
+        for (loc, c) in d.offsite_verified.iter().filter(|(_, c)| !c.passed) {
+            bad.push(format!(
+                "{}: the last verification of its copy at {loc} ({} check of set {}, {}) failed",
+                d.label, c.depth, c.id, c.at
+            ));
+        }
+    }
+    component("offsite_fresh", bad, Vec::new())
+}
+
+/// The last drill (of any database) is recent, passed, and within the RTO target.
+fn drill_component(s: &Snapshot, policy: &Policy, now: Timestamp) -> Component {
+    let (mut bad, mut unknown) = (Vec::new(), Vec::new());
+    let last = s
+        .databases
         .iter()
         .filter_map(|d| d.last_drill.as_ref())
         .max_by_key(|r| r.finished_at);
@@ -203,29 +241,7 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
             }
         }
     }
-    out.push(component("drill_within_rto", bad, unknown));
-
-    if let Some(max) = policy.max_audit_age {
-        out.push(audit_component(s, max, now));
-    }
-    if let Some((at, answer)) = &s.postgres {
-        let bad = match answer {
-            Ok(()) => Vec::new(),
-            Err(why) => vec![format!(
-                "the PostgreSQL server at {at} does not answer: {why}"
-            )],
-        };
-        out.push(component("postgres_reachable", bad, Vec::new()));
-    }
-
-    let overall = if out.iter().any(|c| c.state == State::NotReady) {
-        Overall::Degraded
-    } else if out.iter().any(|c| c.state == State::Unknown) {
-        Overall::Unknown
-    } else {
-        Overall::Healthy
-    };
-    (overall, out)
+    component("drill_within_rto", bad, unknown)
 }
 
 /// The data that would be lost if the host were lost now, per database, against the

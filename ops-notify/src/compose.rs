@@ -179,69 +179,15 @@ pub type Verdict<'a> = Option<(Overall, &'a [Component], &'a Snapshot)>;
 /// A unit's run: its failure (with the error code and the runbook), or what it proved.
 pub fn unit(u: &UnitFacts, verdict: Verdict<'_>, ctx: &Ctx) -> Message {
     let failed_run = u.runs.iter().find(|r| r.result != "ok");
-    let code = failed_run.and_then(|r| r.error_code.clone());
-    let (kind, subject) = if u.succeeded {
-        let dbs = verdict.map(|(_, _, s)| s.databases.len()).unwrap_or(0);
-        (
-            Kind::Proven,
-            match verdict.and_then(|(_, _, s)| newest_good(s)) {
-                Some((label, id)) => format!(
-                    "[pgops] {} on {}: proven, {dbs} database(s), newest good set {label} {id}",
-                    u.unit, ctx.host
-                ),
-                None => format!("[pgops] {} on {}: succeeded", u.unit, ctx.host),
-            },
-        )
-    } else {
-        let what = match failed_run {
-            Some(r) => format!(
-                "{} {}",
-                r.tool,
-                r.error_code.as_deref().unwrap_or(r.result.as_str())
-            ),
-            None => u
-                .service_result
-                .clone()
-                .unwrap_or_else(|| "failed before any tool ran".into()),
-        };
-        (
-            Kind::Failure,
-            format!("[pgops] {} FAILED on {}: {what}", u.unit, ctx.host),
-        )
-    };
-    let mut text = vec![format!(
-        "{} {} on {} at {}{}.",
-        u.unit,
-        if u.succeeded { "succeeded" } else { "FAILED" },
-        ctx.host,
-        ctx.at,
-        match (&u.service_result, &u.exit_status) {
-            (Some(r), Some(s)) => format!(" (systemd: {r}, exit status {s})"),
-            (Some(r), None) => format!(" (systemd: {r})"),
-            (None, Some(s)) => format!(" (exit status {s})"),
-            (None, None) => String::new(),
-        }
-    )];
-    text.push(String::new());
-    if u.runs.is_empty() {
-        text.push("No tool recorded a run for it (the unit failed before its tool ran, or no state directory is set): see journalctl -u UNIT.".replace("UNIT", &u.unit));
-    } else {
-        text.push("What ran:".into());
-        for r in &u.runs {
-            text.push(format!("  {}: {}", r.tool, r.words));
-            if let (Some(c), Some(m)) = (&r.error_code, &r.error) {
-                text.push(format!("    error {c}: {m}"));
-            }
-        }
-    }
-    let runbook_page = if u.succeeded {
-        None
-    } else {
-        Some(runbook(
+    let (kind, subject) = unit_subject(u, failed_run, verdict, ctx);
+    let runbook_page = (!u.succeeded).then(|| {
+        runbook(
             &ctx.runbook_base,
             tool_runbook(failed_run.map(|r| r.tool.as_str()).unwrap_or("")),
-        ))
-    };
+        )
+    });
+    let code = failed_run.and_then(|r| r.error_code.clone());
+    let mut text = unit_runs(u, ctx);
     if let Some(page) = &runbook_page {
         text.push(String::new());
         if let Some(c) = &code {
@@ -261,19 +207,83 @@ pub fn unit(u: &UnitFacts, verdict: Verdict<'_>, ctx: &Ctx) -> Message {
         "journalctl -u {} shows every event of the run.",
         u.unit
     ));
-    let summary = match failed_run {
-        Some(r) => format!("{}\n{}: {}", subject_words(&subject), r.tool, r.words),
-        None => {
-            let mut lines = vec![subject_words(&subject)];
-            lines.extend(u.runs.iter().map(|r| format!("{}: {}", r.tool, r.words)));
-            lines.join("\n")
-        }
+    // Chat: the subject and the failed run, or every run of a success.
+    let shown: Vec<&RunLine> = match failed_run {
+        Some(r) => vec![r],
+        None => u.runs.iter().collect(),
     };
+    let summary = std::iter::once(subject_words(&subject))
+        .chain(shown.iter().map(|r| format!("{}: {}", r.tool, r.words)))
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut m = ctx.message(kind, subject, summary, text.join("\n"));
     m.code = code;
     m.runbook = runbook_page;
     m.facts = serde_json::json!({ "unit": u });
     m
+}
+
+/// What a unit's message is about: proven (the newest good set) or failed (the tool and
+/// its error code, or systemd's word when no tool ran).
+fn unit_subject(
+    u: &UnitFacts,
+    failed_run: Option<&RunLine>,
+    verdict: Verdict<'_>,
+    ctx: &Ctx,
+) -> (Kind, String) {
+    if u.succeeded {
+        let dbs = verdict.map(|(_, _, s)| s.databases.len()).unwrap_or(0);
+        let subject = match verdict.and_then(|(_, _, s)| newest_good(s)) {
+            Some((label, id)) => format!(
+                "[pgops] {} on {}: proven, {dbs} database(s), newest good set {label} {id}",
+                u.unit, ctx.host
+            ),
+            None => format!("[pgops] {} on {}: succeeded", u.unit, ctx.host),
+        };
+        return (Kind::Proven, subject);
+    }
+    let what = match failed_run {
+        Some(r) => format!(
+            "{} {}",
+            r.tool,
+            r.error_code.as_deref().unwrap_or(r.result.as_str())
+        ),
+        None => u
+            .service_result
+            .clone()
+            .unwrap_or_else(|| "failed before any tool ran".into()),
+    };
+    (
+        Kind::Failure,
+        format!("[pgops] {} FAILED on {}: {what}", u.unit, ctx.host),
+    )
+}
+
+/// The first lines of a unit's message: how it ended, and what each of its tools did.
+fn unit_runs(u: &UnitFacts, ctx: &Ctx) -> Vec<String> {
+    let systemd = match (&u.service_result, &u.exit_status) {
+        (Some(r), Some(s)) => format!(" (systemd: {r}, exit status {s})"),
+        (Some(r), None) => format!(" (systemd: {r})"),
+        (None, Some(s)) => format!(" (exit status {s})"),
+        (None, None) => String::new(),
+    };
+    let ended = if u.succeeded { "succeeded" } else { "FAILED" };
+    let mut text = vec![
+        format!("{} {ended} on {} at {}{systemd}.", u.unit, ctx.host, ctx.at),
+        String::new(),
+    ];
+    if u.runs.is_empty() {
+        text.push(format!("No tool recorded a run for it (the unit failed before its tool ran, or no state directory is set): see journalctl -u {}.", u.unit));
+        return text;
+    }
+    text.push("What ran:".into());
+    for r in &u.runs {
+        text.push(format!("  {}: {}", r.tool, r.words));
+        if let (Some(c), Some(m)) = (&r.error_code, &r.error) {
+            text.push(format!("    error {c}: {m}"));
+        }
+    }
+    text
 }
 
 /// The subject without its `[pgops] ` tag, for chat (which shows who sent it).
@@ -322,64 +332,26 @@ pub fn changes(
     snapshot: Option<&Snapshot>,
     ctx: &Ctx,
 ) -> Message {
-    let bad = changed.iter().filter(|c| c.what != ChangeKind::Recovered);
-    let kind = if bad.clone().next().is_some() {
-        Kind::Failure
-    } else {
-        Kind::Recovery
+    let first_bad = changed.iter().find(|c| c.what != ChangeKind::Recovered);
+    let kind = match first_bad {
+        Some(_) => Kind::Failure,
+        None => Kind::Recovery,
     };
-    let words = |c: &Change| {
-        let what = match c.what {
-            ChangeKind::Broke => "broken",
-            ChangeKind::Changed => "still broken (changed)",
-            ChangeKind::Reminder => "still broken",
-            ChangeKind::Recovered => "kept again",
-        };
-        let first = c
-            .reasons
-            .first()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        format!("{} {what}{first}", c.component)
+    let about = match changed {
+        [one] => change_words(one),
+        many => many
+            .iter()
+            .map(|c| format!("{} {}", c.component, short(c.what)))
+            .collect::<Vec<_>>()
+            .join(", "),
     };
-    let subject = match changed {
-        [one] => format!(
-            "[pgops] {} on {}: {}",
-            kind_word(kind),
-            ctx.host,
-            words(one)
-        ),
-        many => format!(
-            "[pgops] {} on {}: {}",
-            kind_word(kind),
-            ctx.host,
-            many.iter()
-                .map(|c| format!("{} {}", c.component, short(c.what)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let subject = format!("[pgops] {} on {}: {about}", kind_word(kind), ctx.host);
     let mut text = vec![
         format!("pgops on {} at {}:", ctx.host, ctx.at),
         String::new(),
     ];
     for c in changed {
-        text.push(format!("* {}", words(c)));
-        for r in c.reasons.iter().skip(1) {
-            text.push(format!("    - {r}"));
-        }
-        if c.flips > 1 {
-            text.push(format!(
-                "    (it changed {} times since you were last told)",
-                c.flips
-            ));
-        }
-        if c.what != ChangeKind::Recovered {
-            text.push(format!(
-                "    Runbook: {}",
-                runbook(&ctx.runbook_base, component_runbook(&c.component))
-            ));
-        }
+        text.extend(change_lines(c, ctx));
     }
     text.push(String::new());
     if let Some(s) = snapshot {
@@ -396,7 +368,6 @@ pub fn changes(
         )
         .collect::<Vec<_>>()
         .join("\n");
-    let first_bad = changed.iter().find(|c| c.what != ChangeKind::Recovered);
     let mut m = ctx.message(kind, subject, summary, text.join("\n"));
     m.runbook = first_bad.map(|c| runbook(&ctx.runbook_base, component_runbook(&c.component)));
     m.code = first_bad.map(|c| c.component.clone());
@@ -405,6 +376,41 @@ pub fn changes(
         "health": health_facts(overall, all),
     });
     m
+}
+
+/// `backup_fresh broken: shop: …` — the component, what happened, its first reason.
+fn change_words(c: &Change) -> String {
+    let what = match c.what {
+        ChangeKind::Broke => "broken",
+        ChangeKind::Changed => "still broken (changed)",
+        ChangeKind::Reminder => "still broken",
+        ChangeKind::Recovered => "kept again",
+    };
+    let first = c
+        .reasons
+        .first()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    format!("{} {what}{first}", c.component)
+}
+
+/// One change in the body: its words, its other reasons, its flips, its runbook.
+fn change_lines(c: &Change, ctx: &Ctx) -> Vec<String> {
+    let mut out = vec![format!("* {}", change_words(c))];
+    out.extend(c.reasons.iter().skip(1).map(|r| format!("    - {r}")));
+    if c.flips > 1 {
+        out.push(format!(
+            "    (it changed {} times since you were last told)",
+            c.flips
+        ));
+    }
+    if c.what != ChangeKind::Recovered {
+        out.push(format!(
+            "    Runbook: {}",
+            runbook(&ctx.runbook_base, component_runbook(&c.component))
+        ));
+    }
+    out
 }
 
 fn kind_word(k: Kind) -> &'static str {

@@ -49,83 +49,31 @@ fn chat_text(m: &Message) -> String {
 /// stamps a signed webhook.
 pub fn message(h: &Http, m: &Message, now: i64) -> Vec<Request> {
     let bad = m.kind.is_bad();
-    let mut req = match &h.service {
-        // ntfy's JSON publishing: the topic in the body, posted to the server's root.
-        Service::Ntfy { topic } => vec![json_post(
-            &h.url,
-            json!({
-                "topic": topic,
-                "title": m.subject,
-                "message": chat_text(m),
-                "priority": if bad { 4 } else { 3 },
-                "tags": [if bad { "rotating_light" } else { "white_check_mark" }, "pgops"],
-            }),
-        )],
+    let text = chat_text(m);
+    let mut requests = match &h.service {
+        Service::Ntfy { topic } => vec![json_post(&h.url, ntfy(topic, m, bad))],
         Service::Gotify => vec![json_post(
             &h.url,
-            json!({"title": m.subject, "message": chat_text(m), "priority": if bad { 8 } else { 4 }}),
+            json!({"title": m.subject, "message": text, "priority": if bad { 8 } else { 4 }}),
         )],
-        Service::Slack => vec![json_post(
-            &h.url,
-            json!({"text": chat_text(m), "username": "pgops"}),
-        )],
+        Service::Slack => vec![json_post(&h.url, json!({"text": text, "username": "pgops"}))],
         // Discord refuses content over 2000 characters.
         Service::Discord => vec![json_post(
             &h.url,
-            json!({"content": truncate(&chat_text(m), 1900), "username": "pgops"}),
+            json!({"content": truncate(&text, 1900), "username": "pgops"}),
         )],
         Service::Telegram { chat_ids } => chat_ids
             .iter()
             .map(|id| {
-                json_post(
-                    &h.url,
-                    json!({"chat_id": id, "text": truncate(&chat_text(m), 4000), "disable_web_page_preview": true}),
-                )
+                let body = json!({"chat_id": id, "text": truncate(&text, 4000), "disable_web_page_preview": true});
+                json_post(&h.url, body)
             })
             .collect(),
-        Service::Teams => vec![json_post(
-            &h.url,
-            json!({
-                "@type": "MessageCard",
-                "@context": "https://schema.org/extensions",
-                "summary": m.subject,
-                "title": m.subject,
-                "themeColor": if bad { "D70000" } else { "2EB886" },
-                "text": chat_text(m).replace('\n', "\n\n"),
-            }),
-        )],
-        Service::Workflows => vec![json_post(
-            &h.url,
-            json!({
-                "type": "message",
-                "attachments": [{
-                    "contentType": "application/vnd.microsoft.card.adaptive",
-                    "content": {
-                        "type": "AdaptiveCard",
-                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                        "version": "1.4",
-                        "body": [
-                            {"type": "TextBlock", "text": m.subject, "weight": "Bolder", "wrap": true,
-                             "color": if bad { "Attention" } else { "Good" }},
-                            {"type": "TextBlock", "text": chat_text(m), "wrap": true}
-                        ]
-                    }
-                }]
-            }),
-        )],
-        Service::Json { secret } => {
-            let body = serde_json::to_string(m).expect("messages serialize");
-            let mut r = json_post(&h.url, serde_json::Value::Null);
-            if let Some(secret) = secret {
-                r.headers.push((TIMESTAMP_HEADER.into(), now.to_string()));
-                r.headers
-                    .push((SIGNATURE_HEADER.into(), signature(secret, now, &body)));
-            }
-            r.body = Some(body);
-            vec![r]
-        }
+        Service::Teams => vec![json_post(&h.url, teams(m, bad))],
+        Service::Workflows => vec![json_post(&h.url, workflows(m, bad))],
+        Service::Json { secret } => vec![signed_json(&h.url, m, secret.as_ref(), now)],
     };
-    for r in &mut req {
+    for r in &mut requests {
         match (&h.service, &h.token) {
             (Service::Gotify, Some(t)) => r.headers.push(("X-Gotify-Key".into(), t.0.clone())),
             (_, Some(t)) => r
@@ -134,7 +82,63 @@ pub fn message(h: &Http, m: &Message, now: i64) -> Vec<Request> {
             _ => {}
         }
     }
-    req
+    requests
+}
+
+/// ntfy's JSON publishing: the topic in the body, posted to the server's root.
+fn ntfy(topic: &str, m: &Message, bad: bool) -> serde_json::Value {
+    json!({
+        "topic": topic,
+        "title": m.subject,
+        "message": chat_text(m),
+        "priority": if bad { 4 } else { 3 },
+        "tags": [if bad { "rotating_light" } else { "white_check_mark" }, "pgops"],
+    })
+}
+
+/// A Teams (Office 365 connector) MessageCard.
+fn teams(m: &Message, bad: bool) -> serde_json::Value {
+    json!({
+        "@type": "MessageCard",
+        "@context": "https://schema.org/extensions",
+        "summary": m.subject,
+        "title": m.subject,
+        "themeColor": if bad { "D70000" } else { "2EB886" },
+        "text": chat_text(m).replace('\n', "\n\n"),
+    })
+}
+
+/// A Teams Workflows message: one Adaptive Card.
+fn workflows(m: &Message, bad: bool) -> serde_json::Value {
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": {
+                "type": "AdaptiveCard",
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "version": "1.4",
+                "body": [
+                    {"type": "TextBlock", "text": m.subject, "weight": "Bolder", "wrap": true,
+                     "color": if bad { "Attention" } else { "Good" }},
+                    {"type": "TextBlock", "text": chat_text(m), "wrap": true}
+                ]
+            }
+        }]
+    })
+}
+
+/// pgops' own JSON, signed when a secret is set (the signature covers the exact body).
+fn signed_json(url: &str, m: &Message, secret: Option<&Secret>, now: i64) -> Request {
+    let body = serde_json::to_string(m).expect("messages serialize");
+    let mut r = json_post(url, serde_json::Value::Null);
+    if let Some(secret) = secret {
+        r.headers.push((TIMESTAMP_HEADER.into(), now.to_string()));
+        r.headers
+            .push((SIGNATURE_HEADER.into(), signature(secret, now, &body)));
+    }
+    r.body = Some(body);
+    r
 }
 
 /// A heartbeat's phase.

@@ -61,16 +61,7 @@ fn action(c: &Command) -> &'static str {
 }
 
 fn execute(args: &Args, emitter: &Emitter) -> Result<Tally, OpsError> {
-    let targets = match &args.delivery.targets {
-        Some(file) => crate::target::load(file)?,
-        None => {
-            let default = std::path::Path::new(crate::target::DEFAULT_TARGETS_FILE);
-            match default.exists() {
-                true => crate::target::load(default)?,
-                false => Vec::new(),
-            }
-        }
-    };
+    let targets = crate::target::configured(args.delivery.targets.as_deref())?;
     if targets.is_empty() && matches!(args.command, Command::Test) {
         return Err(OpsError::validation(
             "notify_no_targets",
@@ -107,25 +98,7 @@ fn execute(args: &Args, emitter: &Emitter) -> Result<Tally, OpsError> {
         Command::Flush => {}
         Command::Test => run.deliver(&compose::test(&ctx())),
         Command::Ping(p) => run.ping(p, None),
-        Command::Unit(u) => {
-            let f = facts::unit(u, &args.sources)?;
-            let verdict = facts::verdict(&args.sources, &u.policy);
-            let m = compose::unit(&f, verdict.as_ref().and_then(|v| v.for_message()), &ctx());
-            run.deliver(&m);
-            let phase = if f.succeeded {
-                Phase::Success
-            } else {
-                Phase::Fail
-            };
-            let body = m.summary.clone();
-            let ping = PingArgs {
-                phase,
-                exit_code: f.exit_status.as_deref().and_then(|s| s.parse().ok()),
-                message: Some(body),
-                unit: f.unit.clone(),
-            };
-            run.ping(&ping, f.invocation_id.as_deref());
-        }
+        Command::Unit(u) => run.unit(u, &args.sources)?,
         Command::Digest(policy) => {
             let v = facts::verdict(&args.sources, policy).ok_or_else(no_catalog)?;
             let m = compose::digest(
@@ -150,6 +123,30 @@ fn no_catalog() -> OpsError {
 }
 
 impl Run<'_> {
+    /// After a unit: its message, then its heartbeat's end.
+    fn unit(
+        &mut self,
+        u: &crate::cli::UnitArgs,
+        sources: &ops_health::cli::SourceArgs,
+    ) -> Result<(), OpsError> {
+        let f = facts::unit(u, sources)?;
+        let verdict = facts::verdict(sources, &u.policy);
+        let m = compose::unit(&f, verdict.as_ref().and_then(|v| v.for_message()), &ctx());
+        self.deliver(&m);
+        let ping = PingArgs {
+            phase: if f.succeeded {
+                Phase::Success
+            } else {
+                Phase::Fail
+            },
+            exit_code: f.exit_status.as_deref().and_then(|s| s.parse().ok()),
+            message: Some(m.summary),
+            unit: f.unit.clone(),
+        };
+        self.ping(&ping, f.invocation_id.as_deref());
+        Ok(())
+    }
+
     /// Delivers `m` to every target that wants it; what fails and may pass later is
     /// queued in the outbox.
     fn deliver(&mut self, m: &Message) {

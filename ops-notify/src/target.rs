@@ -224,6 +224,16 @@ pub fn read_private(path: &Path, what: &str) -> Result<String, OpsError> {
         .map_err(|e| OpsError::io(format!("reading {what} {}", path.display()), &e))
 }
 
+/// The targets configured: the file named (it must exist), else the default file, whose
+/// absence means nothing is configured (no target, nothing sent).
+pub fn configured(named: Option<&Path>) -> Result<Vec<Target>, OpsError> {
+    match named {
+        Some(file) => load(file),
+        None if Path::new(DEFAULT_TARGETS_FILE).exists() => load(Path::new(DEFAULT_TARGETS_FILE)),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Reads and parses the targets file at `path`.
 pub fn load(path: &Path) -> Result<Vec<Target>, OpsError> {
     parse(&read_private(path, "the targets file")?, &|p| {
@@ -405,7 +415,10 @@ fn parse_url(url: &str) -> Result<url::Url, Bad> {
     url::Url::parse(url).map_err(|e| Bad::Line(format!("not a valid URL ({e})")))
 }
 
-fn sink(url: &str, read: &dyn Fn(&Path) -> Result<String, OpsError>) -> Result<Sink, Bad> {
+/// The function that reads secrets a target names (`*_file=`).
+type ReadSecret<'a> = &'a dyn Fn(&Path) -> Result<String, OpsError>;
+
+fn sink(url: &str, read: ReadSecret<'_>) -> Result<Sink, Bad> {
     let (scheme, rest) = url.split_once("://").ok_or("not a URL (no ://)")?;
     let scheme = scheme.to_ascii_lowercase();
     // `service+https://endpoint`: the service's request, sent to exactly this endpoint.
@@ -421,119 +434,32 @@ fn sink(url: &str, read: &dyn Fn(&Path) -> Result<String, OpsError>) -> Result<S
         let u = parse_url(&format!("{transport}://{rest}"))?;
         return explicit(service, &u, transport, read);
     }
+    // The scheme's last `s` (`ntfys`, `mailtos`) asks for TLS.
+    let tls = if scheme.ends_with('s') {
+        "https"
+    } else {
+        "http"
+    };
     match scheme.as_str() {
         "mailto" | "smtp" | "mailtos" | "smtps" => smtp(&scheme, &parse_url(url)?, read),
         "sendmail" => sendmail(&parse_url(url)?),
-        "ntfy" | "ntfys" => {
-            let u = parse_url(url)?;
-            let tls = if scheme == "ntfys" { "https" } else { "http" };
-            let segments = path_segments(&u);
-            // `ntfy://topic`: the public ntfy.sh.
-            let (base, topic) = match segments.last() {
-                None => ("https://ntfy.sh/".to_string(), host(&u)?),
-                Some(topic) => (
-                    format!("{tls}://{}{}/", host_port(&u)?, prefix(&segments)),
-                    topic.clone(),
-                ),
-            };
-            let p = Params::of(&u);
-            let token = p.secret("token", read)?.or_else(|| password(&u));
-            Ok(Sink::Http(Http {
-                service: Service::Ntfy { topic },
-                url: base,
-                token,
-            }))
-        }
-        "gotify" | "gotifys" => {
-            let u = parse_url(url)?;
-            let tls = if scheme == "gotifys" { "https" } else { "http" };
-            let segments = path_segments(&u);
-            let token = segments
-                .last()
-                .cloned()
-                .map(Secret)
-                .ok_or("gotify://host/TOKEN: the application token is missing")?;
-            Ok(Sink::Http(Http {
-                service: Service::Gotify,
-                url: format!("{tls}://{}{}/message", host_port(&u)?, prefix(&segments)),
-                token: Some(token),
-            }))
-        }
-        "slack" => {
-            let parts = token_parts(rest);
-            if parts.len() != 3 {
-                return Err("slack://A/B/C: the three parts of the webhook token".into());
-            }
-            http(Service::Slack, format!("https://hooks.slack.com/services/{}", parts.join("/")))
-        }
-        "mmost" | "mmosts" | "rocket" | "rockets" => {
-            let u = parse_url(url)?;
-            let tls = if scheme.ends_with('s') { "https" } else { "http" };
-            let segments = path_segments(&u);
-            // `rocket://TOKEN@host` (Apprise) or `mmost://host/TOKEN`.
-            let token = match u.username() {
-                "" => segments.last().cloned(),
-                user => Some(user.to_string()),
-            }
-            .ok_or_else(|| format!("{scheme}://host/TOKEN: the webhook token is missing"))?;
-            let path_prefix = if u.username().is_empty() {
-                prefix(&segments)
-            } else {
-                prefix_all(&segments)
-            };
-            http(
-                Service::Slack,
-                format!("{tls}://{}{path_prefix}/hooks/{token}", host_port(&u)?),
-            )
-        }
-        "discord" => {
-            let parts = token_parts(rest);
-            if parts.len() != 2 {
-                return Err("discord://WEBHOOK_ID/WEBHOOK_TOKEN".into());
-            }
-            http(Service::Discord, format!("https://discord.com/api/webhooks/{}", parts.join("/")))
-        }
-        "tgram" => {
-            let parts = token_parts(rest);
-            if parts.len() < 2 {
-                return Err("tgram://BOT_TOKEN/CHAT_ID[/CHAT_ID…]".into());
-            }
-            http(
-                Service::Telegram {
-                    chat_ids: parts[1..].to_vec(),
-                },
-                format!("https://api.telegram.org/bot{}/sendMessage", parts[0]),
-            )
-        }
+        "slack" | "discord" | "tgram" => token_style(&scheme, rest),
+        "ntfy" | "ntfys" => ntfy(&parse_url(url)?, tls, read),
+        "gotify" | "gotifys" => gotify(&parse_url(url)?, tls),
+        "mmost" | "mmosts" | "rocket" | "rockets" => slack_compatible(&scheme, &parse_url(url)?, tls),
         "json" | "jsons" => {
             let u = parse_url(url)?;
-            let p = Params::of(&u);
+            let secret = Params::of(&u).secret("secret", read)?;
             Ok(Sink::Http(Http {
-                service: Service::Json {
-                    secret: p.secret("secret", read)?,
-                },
-                url: endpoint(&u, if scheme == "jsons" { "https" } else { "http" })?,
+                service: Service::Json { secret },
+                url: endpoint(&u, tls)?,
                 token: None,
             }))
         }
-        "hc" | "hcs" => {
-            let u = parse_url(url)?;
-            let segments = path_segments(&u);
-            // `hc://UUID`: the hosted healthchecks.io.
-            let url = if segments.is_empty() && !host(&u)?.contains('.') && u.port().is_none() {
-                format!("https://hc-ping.com/{}", host(&u)?)
-            } else {
-                endpoint(&u, if scheme == "hcs" { "https" } else { "http" })?
-            };
-            ping(PingService::Healthchecks, url, Params::of(&u).list("unit"))
-        }
+        "hc" | "hcs" => healthchecks(&parse_url(url)?, tls),
         "kuma" | "kumas" => {
             let u = parse_url(url)?;
-            ping(
-                PingService::Kuma,
-                endpoint(&u, if scheme == "kumas" { "https" } else { "http" })?,
-                Params::of(&u).list("unit"),
-            )
+            ping(PingService::Kuma, endpoint(&u, tls)?, Params::of(&u).list("unit"))
         }
         "http" | "https" => known_host(&parse_url(url)?, &scheme, read),
         other => Err(format!(
@@ -543,13 +469,93 @@ fn sink(url: &str, read: &dyn Fn(&Path) -> Result<String, OpsError>) -> Result<S
     }
 }
 
+/// `slack://A/B/C`, `discord://ID/TOKEN`, `tgram://BOT/CHAT…`: tokens, not hosts.
+fn token_style(scheme: &str, rest: &str) -> Result<Sink, Bad> {
+    let parts = token_parts(rest);
+    match scheme {
+        "slack" if parts.len() == 3 => http(
+            Service::Slack,
+            format!("https://hooks.slack.com/services/{}", parts.join("/")),
+        ),
+        "slack" => Err("slack://A/B/C: the three parts of the webhook token".into()),
+        "discord" if parts.len() == 2 => http(
+            Service::Discord,
+            format!("https://discord.com/api/webhooks/{}", parts.join("/")),
+        ),
+        "discord" => Err("discord://WEBHOOK_ID/WEBHOOK_TOKEN".into()),
+        _ if parts.len() >= 2 => http(
+            Service::Telegram {
+                chat_ids: parts[1..].to_vec(),
+            },
+            format!("https://api.telegram.org/bot{}/sendMessage", parts[0]),
+        ),
+        _ => Err("tgram://BOT_TOKEN/CHAT_ID[/CHAT_ID…]".into()),
+    }
+}
+
+/// `ntfy://[user:pw@]host/topic`, or `ntfy://topic` on the public ntfy.sh.
+fn ntfy(u: &url::Url, tls: &str, read: ReadSecret<'_>) -> Result<Sink, Bad> {
+    let segments = path_segments(u);
+    let (base, topic) = match segments.last() {
+        None => ("https://ntfy.sh/".to_string(), host(u)?),
+        Some(topic) => (
+            format!("{tls}://{}{}/", host_port(u)?, prefix(&segments)),
+            topic.clone(),
+        ),
+    };
+    let token = Params::of(u).secret("token", read)?.or_else(|| password(u));
+    Ok(Sink::Http(Http {
+        service: Service::Ntfy { topic },
+        url: base,
+        token,
+    }))
+}
+
+/// `gotify://host[/path]/TOKEN`.
+fn gotify(u: &url::Url, tls: &str) -> Result<Sink, Bad> {
+    let segments = path_segments(u);
+    let token = segments
+        .last()
+        .cloned()
+        .map(Secret)
+        .ok_or("gotify://host/TOKEN: the application token is missing")?;
+    Ok(Sink::Http(Http {
+        service: Service::Gotify,
+        url: format!("{tls}://{}{}/message", host_port(u)?, prefix(&segments)),
+        token: Some(token),
+    }))
+}
+
+/// Mattermost's and Rocket.Chat's incoming webhooks: `mmost://host/TOKEN`,
+/// `rocket://TOKEN@host` (Apprise's form).
+fn slack_compatible(scheme: &str, u: &url::Url, tls: &str) -> Result<Sink, Bad> {
+    let segments = path_segments(u);
+    let (token, path_prefix) = match u.username() {
+        "" => (segments.last().cloned(), prefix(&segments)),
+        user => (Some(user.to_string()), prefix_all(&segments)),
+    };
+    let token =
+        token.ok_or_else(|| format!("{scheme}://host/TOKEN: the webhook token is missing"))?;
+    http(
+        Service::Slack,
+        format!("{tls}://{}{path_prefix}/hooks/{token}", host_port(u)?),
+    )
+}
+
+/// `hc://UUID` (the hosted healthchecks.io) or `hc[s]://host/path` (self-hosted).
+fn healthchecks(u: &url::Url, tls: &str) -> Result<Sink, Bad> {
+    let hosted = path_segments(u).is_empty() && !host(u)?.contains('.') && u.port().is_none();
+    let url = if hosted {
+        format!("https://hc-ping.com/{}", host(u)?)
+    } else {
+        endpoint(u, tls)?
+    };
+    ping(PingService::Healthchecks, url, Params::of(u).list("unit"))
+}
+
 /// A plain https:// URL names its service by its host (a Slack, Discord, Teams or
 /// healthchecks URL pasted as the service shows it).
-fn known_host(
-    u: &url::Url,
-    scheme: &str,
-    read: &dyn Fn(&Path) -> Result<String, OpsError>,
-) -> Result<Sink, Bad> {
+fn known_host(u: &url::Url, scheme: &str, read: ReadSecret<'_>) -> Result<Sink, Bad> {
     let h = host(u)?;
     let service = if h == "hooks.slack.com" {
         "slack"
@@ -575,7 +581,7 @@ fn explicit(
     service: &str,
     u: &url::Url,
     transport: &str,
-    read: &dyn Fn(&Path) -> Result<String, OpsError>,
+    read: ReadSecret<'_>,
 ) -> Result<Sink, Bad> {
     let p = Params::of(u);
     let url = endpoint(u, transport)?;
@@ -628,11 +634,7 @@ fn ping(service: PingService, url: String, units: Vec<String>) -> Result<Sink, B
     }))
 }
 
-fn smtp(
-    scheme: &str,
-    u: &url::Url,
-    read: &dyn Fn(&Path) -> Result<String, OpsError>,
-) -> Result<Sink, Bad> {
+fn smtp(scheme: &str, u: &url::Url, read: ReadSecret<'_>) -> Result<Sink, Bad> {
     let p = Params::of(u);
     let mut security = if scheme.ends_with('s') {
         Security::Implicit

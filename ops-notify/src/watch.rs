@@ -162,50 +162,25 @@ pub fn decide(
     let (mut tell, mut held) = (Vec::new(), Vec::new());
     for c in components {
         let entry = state.components.entry(c.name.to_string()).or_default();
-        // "Cannot tell" (no drill ever recorded, no state directory) is not a broken
-        // promise: it is in the digest, not paged.
-        let broken = c.state == State::NotReady;
-        if broken != entry.seen_broken {
-            entry.flips += 1;
-            entry.seen_broken = broken;
-        }
-        let what = match (entry.broken, broken) {
-            (false, true) => Some(ChangeKind::Broke),
-            (true, false) => Some(ChangeKind::Recovered),
-            (true, true) if entry.reasons != c.reasons => Some(ChangeKind::Changed),
-            (true, true)
-                if entry
-                    .at
-                    .is_none_or(|at| now.duration_since(at) >= settings.repeat) =>
-            {
-                Some(ChangeKind::Reminder)
-            }
-            _ => None,
-        };
-        // Told and still true (whatever flipped in between came back): nothing to say;
-        // the flips stay counted for the next message about it.
-        let Some(what) = what else {
+        let Some(change) = observe(entry, c, now, settings.repeat) else {
             continue;
-        };
-        let change = Change {
-            component: c.name.to_string(),
-            what,
-            reasons: c.reasons.clone(),
-            flips: entry.flips,
         };
         let recent = entry
             .at
             .is_some_and(|at| now.duration_since(at) < settings.min_interval);
-        if recent {
-            held.push((change, HoldReason::MinInterval));
-        } else if capped {
-            held.push((change, HoldReason::MaxPerHour));
-        } else {
-            entry.broken = broken;
-            entry.reasons = c.reasons.clone();
-            entry.at = Some(now);
-            entry.flips = 0;
-            tell.push(change);
+        match (recent, capped) {
+            (true, _) => held.push((change, HoldReason::MinInterval)),
+            (false, true) => held.push((change, HoldReason::MaxPerHour)),
+            (false, false) => {
+                *entry = Told {
+                    broken: change.what != ChangeKind::Recovered,
+                    reasons: c.reasons.clone(),
+                    at: Some(now),
+                    seen_broken: entry.seen_broken,
+                    flips: 0,
+                };
+                tell.push(change);
+            }
         }
     }
     let digest_due = match (&settings.digest, prev.last_digest) {
@@ -216,18 +191,45 @@ pub fn decide(
         // The first watch starts the schedule rather than sending a digest at once.
         state.last_digest = Some(now);
     }
-    if !tell.is_empty() {
-        state.sent.push(now);
-    }
-    if digest_due {
-        state.sent.push(now);
-    }
+    let messages = usize::from(!tell.is_empty()) + usize::from(digest_due);
+    state.sent.extend(std::iter::repeat_n(now, messages));
     Decision {
         tell,
         held,
         digest_due,
         state,
     }
+}
+
+/// Records what is seen of `c` in `entry` (its flips) and says what differs from what
+/// was told (`None`: nothing to say; the flips stay counted for the next message).
+fn observe(
+    entry: &mut Told,
+    c: &Component,
+    now: Timestamp,
+    repeat: SignedDuration,
+) -> Option<Change> {
+    // "Cannot tell" (no drill ever recorded, no state directory) is not a broken
+    // promise: it is in the digest, not paged.
+    let broken = c.state == State::NotReady;
+    if broken != entry.seen_broken {
+        entry.flips += 1;
+        entry.seen_broken = broken;
+    }
+    let due = entry.at.is_none_or(|at| now.duration_since(at) >= repeat);
+    let what = match (entry.broken, broken) {
+        (false, true) => ChangeKind::Broke,
+        (true, false) => ChangeKind::Recovered,
+        (true, true) if entry.reasons != c.reasons => ChangeKind::Changed,
+        (true, true) if due => ChangeKind::Reminder,
+        _ => return None,
+    };
+    Some(Change {
+        component: c.name.to_string(),
+        what,
+        reasons: c.reasons.clone(),
+        flips: entry.flips,
+    })
 }
 
 #[cfg(test)]
