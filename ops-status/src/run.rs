@@ -30,33 +30,11 @@ fn build() -> metrics::BuildInfo {
 /// Runs the view `args` names; returns the process exit code.
 pub fn run(args: &Args) -> i32 {
     let emitter = Emitter::stdout("ops-status", correlation_id_from_env()).without_run_history();
+    let sources = &args.common.sources;
     match &args.view {
-        None => match gather::load(&args.common.sources) {
-            // A person at a terminal gets a table; scripts and pipes get JSON lines.
-            Ok(s) if for_a_person(&args.common) => {
-                println!(
-                    "{}",
-                    views::table(&s, colour(), ops_core::human::terminal_width())
-                );
-                0
-            }
-            Ok(s) => {
-                let dbs = views::databases(&s);
-                let n = dbs.len();
-                for p in dbs {
-                    emitter.emit(names::STATUS_DATABASE, Severity::Info, p);
-                }
-                if let Some(a) = views::audit(&s) {
-                    emitter.emit(names::STATUS_AUDIT, Severity::Info, a);
-                }
-                emitter
-                    .finish("status", ExitCode::Ok, json!({"databases": n}))
-                    .code()
-            }
-            Err(e) => ops_core::cli::fail_run(&emitter, "status", e).code(),
-        },
+        None => status(&args.common, &emitter),
         Some(View::Health(policy)) => {
-            let (overall, doc) = health::doc(&gather::load(&args.common.sources), &policy.policy());
+            let (overall, doc) = health::doc(&gather::load(sources), &policy.policy());
             if for_a_person(&args.common) {
                 print!("{}", views::health_words(&doc));
             } else {
@@ -64,36 +42,9 @@ pub fn run(args: &Args) -> i32 {
             }
             overall.exit_code()
         }
-        Some(View::Sets) => match gather::load_catalog(&args.common.sources) {
-            Ok((dbs, drills)) if for_a_person(&args.common) => {
-                let now = jiff::Timestamp::now();
-                print!(
-                    "{}",
-                    views::sets_table(
-                        &dbs,
-                        &drills,
-                        now,
-                        colour(),
-                        ops_core::human::terminal_width()
-                    )
-                );
-                println!();
-                0
-            }
-            Ok((dbs, drills)) => {
-                let sets = views::set_payloads(&dbs, &drills, jiff::Timestamp::now());
-                let n = sets.len();
-                for p in sets {
-                    emitter.emit(names::STATUS_SET, Severity::Info, p);
-                }
-                emitter
-                    .finish("sets", ExitCode::Ok, json!({"sets": n}))
-                    .code()
-            }
-            Err(e) => ops_core::cli::fail_run(&emitter, "sets", e).code(),
-        },
+        Some(View::Sets) => sets(&args.common, &emitter),
         Some(View::RecordFailure { unit }) => {
-            match record_failure(args.common.sources.state_dir.as_deref(), unit, &emitter) {
+            match record_failure(sources.state_dir.as_deref(), unit, &emitter) {
                 Ok(()) => emitter
                     .finish("record-failure", ExitCode::Ok, json!({}))
                     .code(),
@@ -104,43 +55,98 @@ pub fn run(args: &Args) -> i32 {
             crate::serve::run(&args.common, serve, &emitter, build()).code()
         }
         Some(View::Metrics { output, policy }) => {
-            let text = match gather::load(&args.common.sources) {
-                Ok(s) => metrics::render(&s, &build(), &policy.policy()),
-                Err(e) => {
-                    return match output {
-                        Some(_) => ops_core::cli::fail_run(&emitter, "metrics", e).code(),
-                        // stdout is the scrape: the error goes to stderr.
-                        None => {
-                            eprintln!("ops-status: {}: {}", e.code, e.message);
-                            e.category.run_exit_code().code()
-                        }
-                    };
-                }
-            };
-            match output {
-                None => {
-                    print!("{text}");
-                    0
-                }
-                // 0644: node_exporter's user reads it; metrics hold no secret.
-                Some(path) => match ops_core::atomic::write_file_mode(path, text.as_bytes(), 0o644)
-                {
-                    Ok(()) => emitter
-                        .finish(
-                            "metrics",
-                            ExitCode::Ok,
-                            json!({"output": path.display().to_string(), "bytes": text.len()}),
-                        )
-                        .code(),
-                    Err(e) => ops_core::cli::fail_run(
-                        &emitter,
-                        "metrics",
-                        OpsError::io(format!("writing {}", path.display()), &e),
-                    )
-                    .code(),
-                },
-            }
+            metrics(sources, &policy.policy(), output.as_deref(), &emitter)
         }
+    }
+}
+
+/// The status of every database: a table for a person, `status.database` lines otherwise.
+fn status(common: &Common, emitter: &Emitter) -> i32 {
+    match gather::load(&common.sources) {
+        // A person at a terminal gets a table; scripts and pipes get JSON lines.
+        Ok(s) if for_a_person(common) => {
+            println!(
+                "{}",
+                views::table(&s, colour(), ops_core::human::terminal_width())
+            );
+            0
+        }
+        Ok(s) => {
+            let dbs = views::databases(&s);
+            let n = dbs.len();
+            for p in dbs {
+                emitter.emit(names::STATUS_DATABASE, Severity::Info, p);
+            }
+            if let Some(a) = views::audit(&s) {
+                emitter.emit(names::STATUS_AUDIT, Severity::Info, a);
+            }
+            emitter
+                .finish("status", ExitCode::Ok, json!({"databases": n}))
+                .code()
+        }
+        Err(e) => ops_core::cli::fail_run(emitter, "status", e).code(),
+    }
+}
+
+/// Every set, newest first.
+fn sets(common: &Common, emitter: &Emitter) -> i32 {
+    match gather::load_catalog(&common.sources) {
+        Ok((dbs, drills)) if for_a_person(common) => {
+            let now = jiff::Timestamp::now();
+            let width = ops_core::human::terminal_width();
+            print!("{}", views::sets_table(&dbs, &drills, now, colour(), width));
+            println!();
+            0
+        }
+        Ok((dbs, drills)) => {
+            let sets = views::set_payloads(&dbs, &drills, jiff::Timestamp::now());
+            let n = sets.len();
+            for p in sets {
+                emitter.emit(names::STATUS_SET, Severity::Info, p);
+            }
+            emitter
+                .finish("sets", ExitCode::Ok, json!({"sets": n}))
+                .code()
+        }
+        Err(e) => ops_core::cli::fail_run(emitter, "sets", e).code(),
+    }
+}
+
+/// The Prometheus text: on stdout (it is the scrape: errors go to stderr), or into
+/// `output` atomically (events on stdout).
+fn metrics(
+    sources: &ops_health::cli::SourceArgs,
+    policy: &health::Policy,
+    output: Option<&std::path::Path>,
+    emitter: &Emitter,
+) -> i32 {
+    let text = match gather::load(sources) {
+        Ok(s) => metrics::render(&s, &build(), policy),
+        Err(e) if output.is_some() => return ops_core::cli::fail_run(emitter, "metrics", e).code(),
+        Err(e) => {
+            eprintln!("ops-status: {}: {}", e.code, e.message);
+            return e.category.run_exit_code().code();
+        }
+    };
+    let Some(path) = output else {
+        print!("{text}");
+        return 0;
+    };
+    // 0644: node_exporter's user reads it; metrics hold no secret.
+    match ops_core::atomic::write_file_mode(path, text.as_bytes(), 0o644) {
+        Ok(()) => emitter
+            .finish(
+                "metrics",
+                ExitCode::Ok,
+                json!({"output": path.display().to_string(), "bytes": text.len()}),
+            )
+            .code(),
+        Err(e) => ops_core::cli::fail_run(
+            emitter,
+            "metrics",
+            OpsError::io(format!("writing {}", path.display()), &e),
+        )
+        .code(),
     }
 }
 
