@@ -12,6 +12,28 @@ use testkit::Cluster;
 const NIGHT: &str = "0123456789abcdef0123456789abcdef";
 const BAD_NIGHT: &str = "fedcba9876543210fedcba9876543210";
 
+/// `pgops-notify@pgops-backup.service` as systemd runs it after the backup unit ended with
+/// `result` and `status` (its MONITOR_* variables).
+fn on_unit_end(lab: &Lab, result: &str, status: &str, invocation: &str) -> std::process::Output {
+    let catalog = lab.catalog();
+    let out = lab
+        .cmd(&[
+            "unit",
+            "pgops-backup.service",
+            "--no-offsite",
+            "--no-audit",
+            "--backup-dir",
+        ])
+        .arg(&catalog)
+        .env("MONITOR_SERVICE_RESULT", result)
+        .env("MONITOR_EXIT_STATUS", status)
+        .env("MONITOR_INVOCATION_ID", invocation)
+        .output()
+        .unwrap();
+    no_secret(&out);
+    out
+}
+
 #[test]
 fn a_unit_run_is_told_as_proven_or_as_failed_from_what_its_tools_recorded() {
     let c = Cluster::shared();
@@ -67,21 +89,7 @@ fn a_unit_run_is_told_as_proven_or_as_failed_from_what_its_tools_recorded() {
     );
 
     // OnSuccess=pgops-notify@pgops-backup.service.service
-    let out = lab
-        .cmd(&[
-            "unit",
-            "pgops-backup.service",
-            "--backup-dir",
-            catalog.to_str().unwrap(),
-            "--no-offsite",
-            "--no-audit",
-        ])
-        .env("MONITOR_SERVICE_RESULT", "success")
-        .env("MONITOR_EXIT_STATUS", "0")
-        .env("MONITOR_INVOCATION_ID", NIGHT)
-        .output()
-        .unwrap();
-    no_secret(&out);
+    let out = on_unit_end(&lab, "success", "0", NIGHT);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
     let got = messages(&http.requests());
     let proven = &got[0];
@@ -119,21 +127,7 @@ fn a_unit_run_is_told_as_proven_or_as_failed_from_what_its_tools_recorded() {
         .unwrap();
     let exit = out.status.code().unwrap();
     assert_ne!(exit, 0);
-    let out = lab
-        .cmd(&[
-            "unit",
-            "pgops-backup.service",
-            "--backup-dir",
-            catalog.to_str().unwrap(),
-            "--no-offsite",
-            "--no-audit",
-        ])
-        .env("MONITOR_SERVICE_RESULT", "exit-code")
-        .env("MONITOR_EXIT_STATUS", exit.to_string())
-        .env("MONITOR_INVOCATION_ID", BAD_NIGHT)
-        .output()
-        .unwrap();
-    no_secret(&out);
+    on_unit_end(&lab, "exit-code", &exit.to_string(), BAD_NIGHT);
     let got = messages(&http.requests());
     let failed = got.last().unwrap();
     assert_eq!(failed["kind"], "failure");

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use testkit::Cluster;
 
@@ -118,6 +118,33 @@ impl Tmpfs {
     }
 }
 
+impl Tmpfs {
+    /// A database of its own (`prefix`) made with `sql`, and the arguments that back it
+    /// up alone into a catalog on a tmpfs of `size`; `None` when not root.
+    fn catalog_for(size: &str, prefix: &str, sql: &str) -> Option<(Tmpfs, String, PathBuf)> {
+        let Some(fs) = Tmpfs::mount(size) else {
+            eprintln!("SKIPPED: mounting a tmpfs needs root (CI runs as root)");
+            return None;
+        };
+        let c = Cluster::shared();
+        let db = c.unique_db(prefix);
+        c.connect(&db).batch_execute(sql).unwrap();
+        let root = fs.0.path().join("catalog");
+        Some((fs, db, root))
+    }
+}
+
+/// `-d DB --backup-dir ROOT --no-globals`.
+fn alone<'a>(db: &'a str, root: &'a Path) -> [&'a str; 5] {
+    [
+        "-d",
+        db,
+        "--backup-dir",
+        root.to_str().unwrap(),
+        "--no-globals",
+    ]
+}
+
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount")
@@ -128,23 +155,13 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_fails_cleanly_and_keeps_earlier_sets() {
-    let Some(fs) = Tmpfs::mount("2m") else {
-        eprintln!("SKIPPED: mounting a tmpfs needs root (CI runs as root)");
+    let Some((_fs, db, root)) =
+        Tmpfs::catalog_for("2m", "diskfull", "CREATE TABLE blobs (b bytea)")
+    else {
         return;
     };
     let c = Cluster::shared();
-    let db = c.unique_db("diskfull");
-    c.connect(&db)
-        .batch_execute("CREATE TABLE blobs (b bytea)")
-        .unwrap();
-    let root = fs.0.path().join("catalog");
-    let base = [
-        "-d",
-        &db,
-        "--backup-dir",
-        root.to_str().unwrap(),
-        "--no-globals",
-    ];
+    let base = alone(&db, &root);
     assert_eq!(run(c, &base).code, 0);
     let before = first_set(&root, &db);
     // ~6 MB of incompressible bytes: more than the 2 MB disk can hold even compressed.
@@ -166,24 +183,13 @@ fn a_full_disk_fails_cleanly_and_keeps_earlier_sets() {
 /// from the newest set's size; a night that fits says nothing.
 #[test]
 fn a_night_that_will_not_fit_is_warned_of_before_it_starts() {
-    let Some(fs) = Tmpfs::mount("4m") else {
-        eprintln!("SKIPPED: mounting a tmpfs needs root (CI runs as root)");
+    // ~1.2 MB of incompressible bytes: the set takes about that much.
+    let blobs = "CREATE TABLE blobs AS SELECT decode(md5(g::text || random()::text), 'hex') AS b FROM generate_series(1, 75000) g";
+    let Some((fs, db, root)) = Tmpfs::catalog_for("4m", "spacelow", blobs) else {
         return;
     };
     let c = Cluster::shared();
-    let db = c.unique_db("spacelow");
-    // ~1.2 MB of incompressible bytes: the set takes about that much.
-    c.connect(&db)
-        .batch_execute("CREATE TABLE blobs AS SELECT decode(md5(g::text || random()::text), 'hex') AS b FROM generate_series(1, 75000) g")
-        .unwrap();
-    let root = fs.0.path().join("catalog");
-    let base = [
-        "-d",
-        &db,
-        "--backup-dir",
-        root.to_str().unwrap(),
-        "--no-globals",
-    ];
+    let base = alone(&db, &root);
     let r = run(c, &base);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(

@@ -531,6 +531,20 @@ pub fn without_run_finished(events: &[u8]) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Every file under `dir`, at any depth (a missing directory: none).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// The path of another workspace binary (e.g. `pgdump-run` from backup-verify's tests),
 /// built on first use so that a test of one crate can drive the tool of another.
 pub fn tool_bin(name: &str) -> PathBuf {

@@ -116,26 +116,9 @@ impl SmtpReceiver {
     pub fn start() -> SmtpReceiver {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let out = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-            ])
-            .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            .args(["-keyout", "key.pem", "-out", "ca.pem"])
-            .current_dir(d)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // The server's own certificate, self-signed: the CA a client must trust.
+        let san = ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"];
+        crate::tls::self_signed(d, "server", "localhost", &san);
         std::fs::write(d.join("password"), SENTINEL_SMTP_PASSWORD).unwrap();
         let (starttls_port, implicit_port) = (crate::free_port(), crate::free_port());
         let ready = d.join("ready");
@@ -143,7 +126,7 @@ impl SmtpReceiver {
             .arg(script("smtp_receiver.py"))
             .arg(d.join("mail.jsonl"))
             .arg(&ready)
-            .args([d.join("ca.pem"), d.join("key.pem")])
+            .args([d.join("server.crt"), d.join("server.key")])
             .arg(SMTP_USER)
             .arg(d.join("password"))
             .args([starttls_port.to_string(), implicit_port.to_string()])
@@ -162,7 +145,7 @@ impl SmtpReceiver {
 
     /// The server's certificate (self-signed): the CA a client must trust.
     pub fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
+        self.dir.path().join("server.crt")
     }
 
     /// Every message accepted so far.

@@ -18,7 +18,8 @@ pub struct TlsLab {
     pub port: u16,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Runs the openssl command in `dir`; it must succeed.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -33,26 +34,36 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A self-signed CA named `name` (`name.crt`, `name.key`).
 fn make_ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-        ],
+    self_signed(dir, name, name, &[]);
+}
+
+/// A self-signed certificate `name.crt`/`name.key` for `cn`, with `extra` arguments
+/// (e.g. `-addext subjectAltName=…`): a CA, or a server's own certificate.
+pub(crate) fn self_signed(dir: &Path, name: &str, cn: &str, extra: &[&str]) {
+    let (subject, key, crt) = (
+        format!("/CN={cn}"),
+        format!("{name}.key"),
+        format!("{name}.crt"),
     );
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &subject,
+        "-keyout",
+        &key,
+        "-out",
+        &crt,
+    ];
+    args.extend_from_slice(extra);
+    openssl(dir, &args);
 }
 
 /// A certificate `name.crt`/`name.key` for `cn`, signed by `ca`, with extensions `ext`.

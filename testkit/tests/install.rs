@@ -39,24 +39,11 @@ fn mode(p: &Path) -> u32 {
 
 /// Every file under `dir`, relative, sorted.
 fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = walk(dir)
+    let mut out: Vec<PathBuf> = testkit::files_under(dir)
         .into_iter()
         .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
         .collect();
     out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
     out
 }
 
@@ -155,7 +142,7 @@ fn install_into_a_destdir_then_again_then_uninstall() {
         assert!(!d.join(format!("usr/share/man/man1/{t}.1.gz")).exists());
     }
     assert!(
-        walk(&d.join("usr/share/man")).is_empty(),
+        testkit::files_under(&d.join("usr/share/man")).is_empty(),
         "every page, the subcommands' too"
     );
     assert!(!d.join("etc/systemd/system/pgops-backup.timer").exists());

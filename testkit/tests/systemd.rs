@@ -221,6 +221,23 @@ fn allowed(
     (allow, deny)
 }
 
+/// Every call in `used` is one the unit's filter (`allow` minus `deny`) lets through.
+fn assert_filter_allows(
+    used: &BTreeSet<String>,
+    allow: &BTreeSet<String>,
+    deny: &BTreeSet<String>,
+    unit: &str,
+) {
+    let refused: Vec<&String> = used
+        .iter()
+        .filter(|call| !allow.contains(*call) || deny.contains(*call))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "calls {unit}'s SystemCallFilter= would refuse: {refused:?}"
+    );
+}
+
 /// The system calls `command` makes, its children's included (strace -f).
 fn traced(command: Command) -> BTreeSet<String> {
     let log = tempfile::NamedTempFile::new().unwrap();
@@ -286,14 +303,7 @@ fn the_backup_units_syscall_filter_allows_every_call_the_backup_makes() {
     let mut used = traced(backup);
     used.extend(traced(verify));
     assert!(used.contains("openat") || used.contains("open"), "{used:?}");
-    let refused: Vec<&String> = used
-        .iter()
-        .filter(|call| !allow.contains(*call) || deny.contains(*call))
-        .collect();
-    assert!(
-        refused.is_empty(),
-        "calls the backup unit's SystemCallFilter= would refuse: {refused:?}"
-    );
+    assert_filter_allows(&used, &allow, &deny, "pgops-backup.service");
 }
 
 /// The notification unit's sandbox lets a delivery through: every call ops-notify makes
@@ -330,14 +340,7 @@ fn the_notify_units_syscall_filter_allows_every_call_a_delivery_makes() {
     let used = traced(notify);
     assert_eq!(smtp.mails().len(), 1, "the traced run delivered the mail");
     assert!(used.contains("connect"), "{used:?}");
-    let refused: Vec<&String> = used
-        .iter()
-        .filter(|call| !allow.contains(*call) || deny.contains(*call))
-        .collect();
-    assert!(
-        refused.is_empty(),
-        "calls the notify unit's SystemCallFilter= would refuse: {refused:?}"
-    );
+    assert_filter_allows(&used, &allow, &deny, "pgops-notify@.service");
 }
 
 /// A stream socket like journald's for stdout or stderr, and what arrives on it.

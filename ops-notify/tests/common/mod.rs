@@ -83,26 +83,13 @@ impl Lab {
 
     /// Every file under the state directory, read: none may hold a secret.
     pub fn assert_state_holds_no_secret(&self) {
-        for e in walk(&self.state()) {
+        for e in testkit::files_under(&self.state()) {
             let text = std::fs::read_to_string(&e).unwrap_or_default();
             for s in SENTINELS {
                 assert!(!text.contains(s), "{} holds a secret", e.display());
             }
         }
     }
-}
-
-pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 pub fn no_secret(out: &Output) {
