@@ -113,11 +113,14 @@ fn execute(
         emitter.send(f);
     }
     let depth = sets.depth(args.read_data || args.read_data_subset.is_some());
-    let outcomes = ops_core::parallel::map(&plan.targets, args.jobs.jobs as usize, |t| {
-        verify_set(sets, t, depth, args, emitter)
-    })
-    .into_iter()
-    .collect::<Result<Vec<Verified>, OpsError>>()?;
+    let (outcomes, counted): (Vec<Verified>, Vec<Counted>) =
+        ops_core::parallel::map(&plan.targets, args.jobs.jobs as usize, |t| {
+            verify_set(sets, t, depth, args, emitter)
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, OpsError>>()?
+        .into_iter()
+        .unzip();
 
     let newest = newest_passing(&plan.scope, &outcomes);
     let stale = freshness::stale(&newest, &args.expect, now, args.max_age);
@@ -134,6 +137,8 @@ fn execute(
         sets_checked: outcomes.len(),
         sets_passed: passed,
         databases_stale: stale.len(),
+        tables_counted: counted.iter().map(|c| c.tables).sum(),
+        rows_counted: counted.iter().map(|c| c.rows).sum(),
         depth: depth.name(),
     };
     if outcomes.is_empty() && plan.problems == 0 {
@@ -185,6 +190,14 @@ fn newest_passing(scope: &[plan::Scope], outcomes: &[Verified]) -> Vec<freshness
         .collect()
 }
 
+/// What a set that passed proved it holds: its tables and their rows, counted in the
+/// archive (zero for a set that did not pass, or was not read).
+#[derive(Debug, Default, Clone, Copy)]
+struct Counted {
+    tables: usize,
+    rows: u64,
+}
+
 /// Opens, judges, records and reports one set. `Err` only when the storage failed.
 fn verify_set(
     sets: &dyn Sets,
@@ -192,7 +205,7 @@ fn verify_set(
     run_depth: Depth,
     args: &cli::Args,
     emitter: &Emitter,
-) -> Result<Verified, OpsError> {
+) -> Result<(Verified, Counted), OpsError> {
     let started = Instant::now();
     // Outside this run's subset a set gets the presence check only.
     let depth = match args.read_data_subset {
@@ -226,11 +239,19 @@ fn verify_set(
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     emitter.send(&report);
-    Ok(Verified {
+    let counted = match verdict {
+        Verdict::Pass => Counted {
+            tables: report.tables.unwrap_or(0),
+            rows: report.rows.unwrap_or(0),
+        },
+        _ => Counted::default(),
+    };
+    let verified = Verified {
         dir: t.dir.clone(),
         id: t.id.clone(),
         verdict,
         depth: judged.depth,
         refused: t.refused.is_some(),
-    })
+    };
+    Ok((verified, counted))
 }

@@ -151,6 +151,10 @@ pub struct Tally {
     pub sets_checked: usize,
     pub sets_passed: usize,
     pub databases_stale: usize,
+    /// Tables and rows the sets that passed hold, counted in their archives: what the run
+    /// proved, in the run history (`ops-notify unit` says it).
+    pub tables_counted: usize,
+    pub rows_counted: u64,
     /// How deep this run could look (a sealed catalog's presence or ciphertext without
     /// its identity; full on a local catalog).
     pub depth: &'static str,

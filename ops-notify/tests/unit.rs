@@ -113,6 +113,11 @@ fn a_unit_run_is_told_as_proven_or_as_failed_from_what_its_tools_recorded() {
         "{text}"
     );
     assert!(text.contains(&format!("{db}: newest good set ")), "{text}");
+    // What the verification proved, from its run.finished: the table and its rows.
+    assert!(
+        text.contains("1 tables counted, 1000 rows counted"),
+        "{text}"
+    );
     let hc = http.requests();
     let end = hc
         .iter()
