@@ -312,8 +312,30 @@ pub fn table(s: &Snapshot, colour: bool, width: Option<u16>) -> String {
     if let Some(state) = &s.state {
         out.push('\n');
         out.push_str(&audit_line(state.audit.as_ref(), now));
+        if let Some(n) = &state.notify {
+            out.push('\n');
+            out.push_str(&notify_line(n));
+        }
     }
     out
+}
+
+/// ops-notify's deliveries, when it ran here: a person sees at once that nobody is told.
+fn notify_line(n: &crate::model::NotifyFacts) -> String {
+    let total = |m: &std::collections::BTreeMap<String, u64>| m.values().sum::<u64>();
+    let held = match n.queued {
+        0 => String::new(),
+        q => format!(", {q} HELD (undelivered: journalctl -u 'pgops-notify*')"),
+    };
+    let dropped = match total(&n.dropped) {
+        0 => String::new(),
+        d => format!(", {d} GIVEN UP"),
+    };
+    format!(
+        "Notifications: {} sent, {} failed attempt(s){held}{dropped}",
+        total(&n.sent),
+        total(&n.failures)
+    )
 }
 
 /// The health document in words, for a person at a terminal: the verdict, then each
@@ -521,6 +543,25 @@ mod tests {
     use super::*;
     use crate::model::fixtures::{set, t};
     use crate::model::{snapshot, DbFacts};
+
+    #[test]
+    fn the_table_says_when_notifications_are_held() {
+        let n = crate::model::NotifyFacts {
+            sent: [("smtp".to_string(), 7)].into(),
+            failures: [("json".to_string(), 3)].into(),
+            dropped: Default::default(),
+            queued: 2,
+        };
+        assert_eq!(
+            notify_line(&n),
+            "Notifications: 7 sent, 3 failed attempt(s), 2 HELD (undelivered: journalctl -u 'pgops-notify*')"
+        );
+        let quiet = crate::model::NotifyFacts::default();
+        assert_eq!(
+            notify_line(&quiet),
+            "Notifications: 0 sent, 0 failed attempt(s)"
+        );
+    }
 
     #[test]
     fn a_person_reads_ages_and_sizes() {
