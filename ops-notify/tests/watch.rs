@@ -183,6 +183,14 @@ fn a_hundred_flips_in_a_minute_send_a_bounded_number_of_messages() {
         got.len()
     );
     assert!(held >= 90, "the changes held are reported ({held})");
+    if let Ok(dir) = std::env::var("PGOPS_NOTIFY_SAMPLES") {
+        let took = started.elapsed().as_secs_f64();
+        let line = format!(
+            "100 flips in {took:.1} s: {} message(s) sent, {held} change(s) held\n",
+            got.len()
+        );
+        std::fs::write(format!("{dir}/storm.txt"), line).unwrap();
+    }
     // After --min-interval the watch tells the state then, once, with the flips counted.
     let catalog = lab.catalog();
     let mut args = vec!["watch", "--backup-dir", catalog.to_str().unwrap()];
