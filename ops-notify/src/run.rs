@@ -24,9 +24,11 @@ struct Run<'a> {
 }
 
 fn ctx() -> Ctx {
+    let now = Timestamp::now();
     Ctx {
         host: host_name(),
-        at: Timestamp::now(),
+        // To the second: a person reads it, and the events carry the exact time.
+        at: now.round(jiff::Unit::Second).unwrap_or(now),
         runbook_base: runbook_base(),
     }
 }
