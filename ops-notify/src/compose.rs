@@ -45,6 +45,9 @@ pub struct RunLine {
     pub error_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The items it did not do, and why (pgdump-run's sets not taken: database, code).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<(String, String)>,
 }
 
 impl RunLine {
@@ -60,6 +63,12 @@ impl RunLine {
             words: v["message"].as_str().unwrap_or("").to_string(),
             error_code: v["error"]["code"].as_str().map(String::from),
             error: v["error"]["message"].as_str().map(String::from),
+            failed: v["failed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| Some((f["database"].as_str()?.into(), f["code"].as_str()?.into())))
+                .collect(),
         })
     }
 }
@@ -186,7 +195,11 @@ pub fn unit(u: &UnitFacts, verdict: Verdict<'_>, ctx: &Ctx) -> Message {
             tool_runbook(failed_run.map(|r| r.tool.as_str()).unwrap_or("")),
         )
     });
-    let code = failed_run.and_then(|r| r.error_code.clone());
+    let code = failed_run.and_then(|r| {
+        r.error_code
+            .clone()
+            .or_else(|| r.failed.first().map(|(_, c)| c.clone()))
+    });
     let mut text = unit_runs(u, ctx);
     if let Some(page) = &runbook_page {
         text.push(String::new());
@@ -243,11 +256,18 @@ fn unit_subject(
         return (Kind::Proven, subject);
     }
     let what = match failed_run {
-        Some(r) => format!(
-            "{} {}",
-            r.tool,
-            r.error_code.as_deref().unwrap_or(r.result.as_str())
-        ),
+        Some(r) => match (&r.error_code, r.failed.as_slice()) {
+            (Some(code), _) => format!("{} {code}", r.tool),
+            (None, [(db, code), rest @ ..]) => format!(
+                "{} {code} ({db}{})",
+                r.tool,
+                match rest.len() {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                }
+            ),
+            (None, []) => format!("{} {}", r.tool, r.result),
+        },
         None => u
             .service_result
             .clone()
@@ -281,6 +301,9 @@ fn unit_runs(u: &UnitFacts, ctx: &Ctx) -> Vec<String> {
         text.push(format!("  {}: {}", r.tool, r.words));
         if let (Some(c), Some(m)) = (&r.error_code, &r.error) {
             text.push(format!("    error {c}: {m}"));
+        }
+        for (db, code) in &r.failed {
+            text.push(format!("    {db}: not taken ({code})"));
         }
     }
     text
@@ -507,6 +530,7 @@ mod tests {
             words: format!("{tool} {result} in 1.0 s"),
             error_code: code.map(String::from),
             error: code.map(|c| format!("what {c} means")),
+            failed: Vec::new(),
         }
     }
 
@@ -563,6 +587,40 @@ mod tests {
             m.subject
         );
         assert!(m.runbook.is_none() && m.code.is_none());
+    }
+
+    #[test]
+    fn a_set_not_taken_is_named_with_its_database() {
+        let mut dump = run("pgdump-run", "failed", None);
+        dump.failed = vec![
+            ("shop".into(), "pg_dump_failed".into()),
+            ("crm".into(), "disk_full".into()),
+        ];
+        let u = UnitFacts {
+            unit: "pgops-backup.service".into(),
+            succeeded: false,
+            service_result: Some("exit-code".into()),
+            exit_status: Some("1".into()),
+            invocation_id: None,
+            runs: vec![dump],
+        };
+        let m = unit(&u, None, &ctx());
+        assert_eq!(
+            m.subject,
+            "[pgops] pgops-backup.service FAILED on db1: pgdump-run pg_dump_failed (shop and 1 more)"
+        );
+        assert_eq!(m.code.as_deref(), Some("pg_dump_failed"));
+        assert!(
+            m.text.contains("    crm: not taken (disk_full)"),
+            "{}",
+            m.text
+        );
+        let line = serde_json::json!({"event": "run.finished", "source": "pgdump-run", "result": "failed",
+            "failed": [{"database": "shop", "code": "pg_dump_failed"}]});
+        assert_eq!(
+            RunLine::of(&line).unwrap().failed,
+            [("shop".to_string(), "pg_dump_failed".to_string())]
+        );
     }
 
     #[test]

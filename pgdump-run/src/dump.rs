@@ -131,7 +131,15 @@ pub(crate) struct Published {
 }
 
 /// Takes one backup set and reports it. Returns true when the set was published.
-pub fn backup(ctx: &RunContext<'_>, target: &Target, facts: Facts) -> bool {
+/// A set that was not taken: which, and why (its error code), for the run's tally.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotTaken {
+    pub database: String,
+    pub code: &'static str,
+}
+
+/// Takes one set of `target`, reporting it; `Err` says which set was not taken and why.
+pub fn backup(ctx: &RunContext<'_>, target: &Target, facts: Facts) -> Result<(), NotTaken> {
     let started = Instant::now();
     let dir = match &target {
         Target::Database(db) => ctx.catalog.db_dir(db),
@@ -152,7 +160,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, facts: Facts) -> bool {
         Ok(set) => {
             ctx.emitter
                 .send(&BackupCompleted::of(ctx, target, &set, duration_ms));
-            true
+            Ok(())
         }
         Err((id, failure)) => {
             ctx.emitter.send(&BackupFailed {
@@ -163,7 +171,10 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, facts: Facts) -> bool {
                 stderr: failure.stderr.as_deref().filter(|s| !s.trim().is_empty()),
                 error: &failure.error,
             });
-            false
+            Err(NotTaken {
+                database: target.label().to_string(),
+                code: failure.error.code,
+            })
         }
     }
 }

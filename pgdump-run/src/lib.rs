@@ -49,7 +49,8 @@ pub fn run(args: cli::Args) -> ExitCode {
         },
         None => report::Tally::Taken {
             sets_completed: tally.completed,
-            sets_failed: tally.failed,
+            sets_failed: tally.failed.len(),
+            failed: tally.failed.clone(),
         },
     };
     match result {
@@ -61,7 +62,8 @@ pub fn run(args: cli::Args) -> ExitCode {
 #[derive(Debug, Default)]
 struct Tally {
     completed: usize,
-    failed: usize,
+    /// The sets not taken, and why: in run.finished, so the run history says which.
+    failed: Vec<dump::NotTaken>,
     /// With --dry-run: how many sets would be taken.
     planned: Option<usize>,
 }
@@ -105,11 +107,11 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
     let published = ops_core::parallel::map(&plan.targets, args.jobs.jobs as usize, |(t, f)| {
         dump::backup(&ctx, t, f.clone())
     });
-    tally.completed = published.iter().filter(|ok| **ok).count();
-    tally.failed = plan.targets.len() - tally.completed;
+    tally.completed = published.iter().filter(|r| r.is_ok()).count();
+    tally.failed = published.into_iter().filter_map(Result::err).collect();
     Ok(if stop.reason().is_some() {
         ExitCode::Unavailable
-    } else if tally.failed > 0 {
+    } else if !tally.failed.is_empty() {
         ExitCode::Problem
     } else {
         ExitCode::Ok

@@ -150,6 +150,8 @@ pub enum Tally {
     Taken {
         sets_completed: usize,
         sets_failed: usize,
+        /// Each set not taken: its database (`_globals`) and error code.
+        failed: Vec<crate::dump::NotTaken>,
     },
 }
 
