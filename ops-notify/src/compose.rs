@@ -181,6 +181,25 @@ pub fn health_lines(overall: Overall, components: &[Component]) -> Vec<String> {
     out
 }
 
+/// What every message ends with: the proof of each database under `heading` (when the
+/// catalog was read), then every promise's state.
+fn verdict_lines(
+    snapshot: Option<&Snapshot>,
+    overall: Overall,
+    all: &[Component],
+    heading: &str,
+    ctx: &Ctx,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = snapshot {
+        out.push(heading.to_string());
+        out.extend(proof_lines(s, ctx.at).into_iter().map(|l| format!("  {l}")));
+        out.push(String::new());
+    }
+    out.extend(health_lines(overall, all));
+    out
+}
+
 /// The verdict and snapshot a unit message shows after its runs (`None`: the catalog
 /// could not be read, or none was named).
 pub type Verdict<'a> = Option<(Overall, &'a [Component], &'a Snapshot)>;
@@ -210,10 +229,13 @@ pub fn unit(u: &UnitFacts, verdict: Verdict<'_>, ctx: &Ctx) -> Message {
     }
     if let Some((overall, components, s)) = verdict {
         text.push(String::new());
-        text.push("What is proven now:".into());
-        text.extend(proof_lines(s, ctx.at).into_iter().map(|l| format!("  {l}")));
-        text.push(String::new());
-        text.extend(health_lines(overall, components));
+        text.extend(verdict_lines(
+            Some(s),
+            overall,
+            components,
+            "What is proven now:",
+            ctx,
+        ));
     }
     text.push(String::new());
     text.push(format!(
@@ -377,12 +399,13 @@ pub fn changes(
         text.extend(change_lines(c, ctx));
     }
     text.push(String::new());
-    if let Some(s) = snapshot {
-        text.push("What is proven now:".into());
-        text.extend(proof_lines(s, ctx.at).into_iter().map(|l| format!("  {l}")));
-        text.push(String::new());
-    }
-    text.extend(health_lines(overall, all));
+    text.extend(verdict_lines(
+        snapshot,
+        overall,
+        all,
+        "What is proven now:",
+        ctx,
+    ));
     let summary = std::iter::once(subject_words(&subject))
         .chain(
             changed
@@ -483,12 +506,13 @@ pub fn digest(
         format!("pgops on {} at {}.", ctx.host, ctx.at),
         String::new(),
     ];
-    if let Some(s) = snapshot {
-        text.push("What is proven:".into());
-        text.extend(proof_lines(s, ctx.at).into_iter().map(|l| format!("  {l}")));
-        text.push(String::new());
-    }
-    text.extend(health_lines(overall, all));
+    text.extend(verdict_lines(
+        snapshot,
+        overall,
+        all,
+        "What is proven:",
+        ctx,
+    ));
     let summary = std::iter::once(subject_words(&subject))
         .chain(snapshot.into_iter().flat_map(|s| proof_lines(s, ctx.at)))
         .collect::<Vec<_>>()

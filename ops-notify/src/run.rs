@@ -157,14 +157,18 @@ impl Run<'_> {
             let d = deliver::message(t, m, &self.options);
             match d.error {
                 None => {
-                    self.count(t, Outcome::Sent, now);
-                    self.tally.messages_sent += 1;
+                    count(self.store.as_ref(), &mut self.tally, t, Outcome::Sent, now);
                     self.emitter
                         .send(&Sent::new(t, m.kind, &m.subject, d.attempts, None));
                 }
                 Some(error) => {
-                    self.count(t, Outcome::Failed, now);
-                    self.tally.deliveries_failed += 1;
+                    count(
+                        self.store.as_ref(),
+                        &mut self.tally,
+                        t,
+                        Outcome::Failed,
+                        now,
+                    );
                     let queued = d.retryable
                         && self.store.as_ref().is_some_and(|s| {
                             s.queue(&Queued {
@@ -196,14 +200,6 @@ impl Run<'_> {
         }
     }
 
-    fn count(&self, t: &Target, outcome: Outcome, now: Timestamp) {
-        if let Some(s) = &self.store {
-            if let Err(e) = s.count(t.scheme(), outcome, now) {
-                eprintln!("ops-notify: warning: could not count the delivery: {e}");
-            }
-        }
-    }
-
     /// Tries every held message that is due.
     fn flush(&mut self, now: Timestamp) {
         let Some(store) = self.store.clone() else {
@@ -231,8 +227,7 @@ impl Run<'_> {
             match d.error {
                 None => {
                     let _ = store.unqueue(&path);
-                    self.count(t, Outcome::Sent, now);
-                    self.tally.messages_sent += 1;
+                    count(self.store.as_ref(), &mut self.tally, t, Outcome::Sent, now);
                     self.emitter.send(&Sent::new(
                         t,
                         q.message.kind,
@@ -242,15 +237,25 @@ impl Run<'_> {
                     ));
                 }
                 Some(error) => {
-                    self.count(t, Outcome::Failed, now);
-                    self.tally.deliveries_failed += 1;
+                    count(
+                        self.store.as_ref(),
+                        &mut self.tally,
+                        t,
+                        Outcome::Failed,
+                        now,
+                    );
                     q.attempts += d.attempts;
                     q.last_error = error.code.to_string();
                     let give_up = !d.retryable || now.duration_since(q.first_at) >= GIVE_UP_AFTER;
                     if give_up {
                         let _ = store.unqueue(&path);
-                        self.count(t, Outcome::Dropped, now);
-                        self.tally.messages_dropped += 1;
+                        count(
+                            self.store.as_ref(),
+                            &mut self.tally,
+                            t,
+                            Outcome::Dropped,
+                            now,
+                        );
                     } else {
                         q.next_at = now + Queued::backoff(q.attempts);
                         let _ = store.requeue(&path, &q);
@@ -311,14 +316,18 @@ impl Run<'_> {
             let subject = format!("{:?} ping", call.phase).to_lowercase();
             match d.error {
                 None => {
-                    self.count(t, Outcome::Sent, now);
-                    self.tally.messages_sent += 1;
+                    count(self.store.as_ref(), &mut self.tally, t, Outcome::Sent, now);
                     self.emitter
                         .send(&Sent::new(t, Kind::Heartbeat, &subject, d.attempts, None));
                 }
                 Some(error) => {
-                    self.count(t, Outcome::Failed, now);
-                    self.tally.deliveries_failed += 1;
+                    count(
+                        self.store.as_ref(),
+                        &mut self.tally,
+                        t,
+                        Outcome::Failed,
+                        now,
+                    );
                     self.emitter.send(&Failed::new(
                         Named::from(t),
                         Kind::Heartbeat,
@@ -396,6 +405,19 @@ impl Run<'_> {
             self.deliver(&m);
         }
         Ok(())
+    }
+}
+
+/// Counts a delivery's outcome in this run's tally and in the store (what ops-status
+/// exports); a store that cannot be written loses a count, never a message.
+fn count(store: Option<&Store>, tally: &mut Tally, t: &Target, outcome: Outcome, now: Timestamp) {
+    match outcome {
+        Outcome::Sent => tally.messages_sent += 1,
+        Outcome::Failed => tally.deliveries_failed += 1,
+        Outcome::Dropped => tally.messages_dropped += 1,
+    }
+    if let Some(Err(e)) = store.map(|s| s.count(t.scheme(), outcome, now)) {
+        eprintln!("ops-notify: warning: could not count the delivery: {e}");
     }
 }
 

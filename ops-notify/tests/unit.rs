@@ -34,6 +34,14 @@ fn on_unit_end(lab: &Lab, result: &str, status: &str, invocation: &str) -> std::
     out
 }
 
+/// The last heartbeat ping the receiver got.
+fn last_ping(requests: &[serde_json::Value]) -> &serde_json::Value {
+    requests
+        .iter()
+        .rfind(|r| r["path"].as_str().unwrap().starts_with("/svc/hc/"))
+        .expect("a heartbeat ping")
+}
+
 #[test]
 fn a_unit_run_is_told_as_proven_or_as_failed_from_what_its_tools_recorded() {
     let c = Cluster::shared();
@@ -119,10 +127,7 @@ fn a_unit_run_is_told_as_proven_or_as_failed_from_what_its_tools_recorded() {
         "{text}"
     );
     let hc = http.requests();
-    let end = hc
-        .iter()
-        .rfind(|r| r["path"].as_str().unwrap().starts_with("/svc/hc/"))
-        .unwrap();
+    let end = last_ping(&hc);
     assert_eq!(end["path"], "/svc/hc/night", "success: the check's own URL");
 
     // A failing night: a database that does not exist.
@@ -159,10 +164,7 @@ fn a_unit_run_is_told_as_proven_or_as_failed_from_what_its_tools_recorded() {
         "{text}"
     );
     let hc = http.requests();
-    let end = hc
-        .iter()
-        .rfind(|r| r["path"].as_str().unwrap().starts_with("/svc/hc/"))
-        .unwrap();
+    let end = last_ping(&hc);
     assert_eq!(
         end["path"],
         format!("/svc/hc/night/{exit}"),
