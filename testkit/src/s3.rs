@@ -76,22 +76,64 @@ impl S3Server {
         s
     }
 
+    /// Creates bucket `name` with Object Lock (and so versioning) enabled.
+    pub fn create_locked_bucket(&self, name: &str) {
+        self.aws(&[
+            "s3api",
+            "create-bucket",
+            "--bucket",
+            name,
+            "--object-lock-enabled-for-bucket",
+        ]);
+    }
+
+    /// An IAM user allowed exactly `actions` on every bucket (on a server from
+    /// [`start_with_auth`](Self::start_with_auth), which enforces it): the environment
+    /// that points a tool at this server as that user.
+    pub fn user(&self, name: &str, actions: &[&str]) -> Vec<(String, String)> {
+        self.aws(&["iam", "create-user", "--user-name", name]);
+        let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": actions, "Resource": "*"}]});
+        self.aws(&[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            name,
+            "--policy-name",
+            "pgops",
+            "--policy-document",
+            &policy.to_string(),
+        ]);
+        let out = self.aws(&["iam", "create-access-key", "--user-name", name]);
+        let key: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let mut env = self.env();
+        env[0].1 = key["AccessKey"]["AccessKeyId"].as_str().unwrap().into();
+        env[1].1 = key["AccessKey"]["SecretAccessKey"].as_str().unwrap().into();
+        env
+    }
+
     /// Runs the aws command against this server with its keys; it must succeed.
-    fn aws(&self, args: &[&str]) -> Vec<u8> {
+    pub fn aws(&self, args: &[&str]) -> Vec<u8> {
+        self.aws_as(&self.env(), args)
+            .unwrap_or_else(|e| panic!("aws {args:?}: {e}"))
+    }
+
+    /// Runs the aws command with the environment `env` (a user's keys): its output, or
+    /// its error text.
+    pub fn aws_as(&self, env: &[(String, String)], args: &[&str]) -> Result<Vec<u8>, String> {
         let out = Command::new(venv_bin("aws"))
             .args(["--endpoint-url", &self.endpoint()])
             .args(args)
-            .envs(self.env())
+            .envs(env.iter().cloned())
             // awscli 1 reads only the older name.
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .output()
             .expect("the aws command (scripts/py-tools.sh installs it)");
-        assert!(
-            out.status.success(),
-            "aws {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     /// (Re)starts the server process on the same port (after [`stop`](Self::stop): its

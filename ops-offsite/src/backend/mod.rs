@@ -35,6 +35,73 @@ pub struct Stored {
     pub sha256: String,
 }
 
+/// Object Lock's two modes: under `Governance` a principal with
+/// `s3:BypassGovernanceRetention` may still delete a version early; under `Compliance` no
+/// one can, the account's root included, until the date.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RetentionMode {
+    Governance,
+    Compliance,
+}
+
+impl RetentionMode {
+    /// The mode as S3 writes it (`GOVERNANCE`), or as pgops's flags do (`governance`).
+    pub fn parse(text: &str) -> Option<RetentionMode> {
+        match text.to_ascii_lowercase().as_str() {
+            "governance" => Some(RetentionMode::Governance),
+            "compliance" => Some(RetentionMode::Compliance),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "governance",
+            RetentionMode::Compliance => "compliance",
+        }
+    }
+
+    pub fn s3_name(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "GOVERNANCE",
+            RetentionMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// An object's retention: no version of it can be deleted or overwritten before `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    pub mode: RetentionMode,
+    pub until: jiff::Timestamp,
+}
+
+/// What a store offers against deletion.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Protection {
+    /// Every version of an object is kept (a delete only hides it behind a marker).
+    pub versioning: bool,
+    /// Object Lock is enabled on the bucket.
+    pub object_lock: bool,
+    /// The bucket's default retention rule: every new version is locked this long.
+    pub default_retention: Option<(RetentionMode, Duration)>,
+}
+
+/// One version of an object, or a delete marker, with its key relative to the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub key: String,
+    pub version_id: String,
+    /// The key's current version (or marker).
+    pub latest: bool,
+    pub modified: jiff::Timestamp,
+    pub size: u64,
+    pub delete_marker: bool,
+}
+
 /// Whether a write may replace an existing object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutMode {
@@ -61,6 +128,15 @@ pub enum StoreError {
     Stalled(Duration),
     #[error("{0}")]
     Invalid(String),
+    /// A lock was asked of a store that cannot honour it.
+    #[error("{0}")]
+    LockUnsupported(String),
+    /// A locked version the store refused to delete.
+    #[error("{0}")]
+    Locked(String),
+    /// What this kind of store cannot do (versions of a directory).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{0}")]
     Other(String),
 }
@@ -75,6 +151,9 @@ impl StoreError {
             StoreError::Unreachable(_) => "store_unreachable",
             StoreError::Stalled(_) => "stalled",
             StoreError::Invalid(_) => "invalid_location",
+            StoreError::LockUnsupported(_) => "lock_unsupported",
+            StoreError::Locked(_) => "set_locked",
+            StoreError::Unsupported(_) => "store_unsupported",
             StoreError::Other(_) => "store_failed",
         }
     }
@@ -82,7 +161,9 @@ impl StoreError {
     /// The error a tool reports, with what it was doing.
     pub fn to_ops_error(&self, context: &str) -> OpsError {
         let category = match self {
-            StoreError::Invalid(_) => Category::Validation,
+            StoreError::Invalid(_)
+            | StoreError::LockUnsupported(_)
+            | StoreError::Unsupported(_) => Category::Validation,
             StoreError::Denied(_) => Category::Authz,
             StoreError::Stalled(_) => Category::Timeout,
             StoreError::NotFound(_) | StoreError::Exists(_) => Category::Integrity,
@@ -127,6 +208,7 @@ impl TransferError {
                     | StoreError::Unreachable(_)
                     | StoreError::Stalled(_)
                     | StoreError::Invalid(_)
+                    | StoreError::LockUnsupported(_)
             ),
             TransferError::Set(e) => e.code == "wrong_identity",
             TransferError::Busy => false,
@@ -207,8 +289,56 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         size_hint: Option<u64>,
         mode: PutMode,
     ) -> Result<Stored, StoreError>;
-    /// Removes `key` (no error if it is gone already).
+    /// Removes `key` (no error if it is gone already). On a versioned bucket this hides
+    /// it behind a delete marker; [`purge`](Store::purge) removes it for good.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Removes `key` and, where the store keeps versions, every version of it: what a
+    /// deletion by retention means (a delete marker frees nothing). A locked version fails
+    /// with `Locked`.
+    fn purge(&self, key: &str) -> Result<(), StoreError> {
+        self.delete(key)
+    }
+    /// What the store offers against deletion (a directory: nothing).
+    fn protection(&self) -> Result<Protection, StoreError> {
+        Ok(Protection::default())
+    }
+    /// The retention every object written from now on gets: the one asked for
+    /// ([`StoreOptions::retention`]) or the bucket's default rule; `None` if none.
+    fn write_retention(&self) -> Option<Retention> {
+        None
+    }
+    /// Every version and delete marker under `dir` (`""`: the whole catalog), keys
+    /// relative to the catalog's root.
+    fn versions(&self, _dir: &str) -> Result<Vec<ObjectVersion>, StoreError> {
+        Err(StoreError::Unsupported(format!(
+            "{} keeps no versions",
+            self.location()
+        )))
+    }
+    /// Makes `version` the current content of `key` again (nothing deleted), with the
+    /// retention given.
+    fn restore_version(
+        &self,
+        _key: &str,
+        _version: &str,
+        _retention: Option<&Retention>,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(format!(
+            "{} keeps no versions",
+            self.location()
+        )))
+    }
+    /// Deletes one version or delete marker of `key`.
+    fn delete_version(&self, _key: &str, _version: &str) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(format!(
+            "{} keeps no versions",
+            self.location()
+        )))
+    }
+    /// The retention of `key` as the store enforces it.
+    fn retention(&self, _key: &str) -> Result<Option<Retention>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Settings of a store that are not in its location.
@@ -219,6 +349,9 @@ pub struct StoreOptions {
     /// How long one request is retried (5xx, throttling, broken connections) before the
     /// error is reported.
     pub retry_timeout: Duration,
+    /// Lock every object written with this retention (S3 Object Lock); a store that
+    /// cannot is refused at open with `lock_unsupported`.
+    pub retention: Option<Retention>,
 }
 
 impl Default for StoreOptions {
@@ -226,6 +359,7 @@ impl Default for StoreOptions {
         StoreOptions {
             stall_timeout: Duration::from_secs(120),
             retry_timeout: Duration::from_secs(60),
+            retention: None,
         }
     }
 }
@@ -237,6 +371,9 @@ pub fn open_location(location: &str, options: &StoreOptions) -> Result<Box<dyn S
         Some(rest) => Ok(Box::new(s3::S3Store::open(rest, options)?)),
         None if location.contains("://") => Err(StoreError::Invalid(format!(
             "{location:?}: only local directories and s3:// locations are supported"
+        ))),
+        None if options.retention.is_some() => Err(StoreError::LockUnsupported(format!(
+            "{location}: a directory cannot hold locked copies (Object Lock is a bucket's)"
         ))),
         None => Ok(Box::new(local::LocalStore::new(location))),
     }

@@ -9,17 +9,24 @@
 //! checksum and no storage class (R2 rejects both), and are retried with backoff on 5xx,
 //! throttling and broken connections.
 
+mod control;
+
 use super::{
-    check_key, DirListing, Hashing, ObjectInfo, PutMode, Store, StoreError, StoreOptions, Stored,
+    check_key, DirListing, Hashing, ObjectInfo, ObjectVersion, Protection, PutMode, Retention,
+    Store, StoreError, StoreOptions, Stored,
 };
 use bytes::Bytes;
+use control::Control;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutOptions, PutPayload, WriteMultipart};
+use object_store::{
+    ClientOptions, HeaderMap, HeaderValue, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    WriteMultipart,
+};
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// S3 allows at most 10,000 parts; sizes are chosen to stay well under (ADR 0012).
@@ -45,6 +52,18 @@ pub struct S3Store {
     prefix: String,
     rt: Arc<tokio::runtime::Runtime>,
     stall: Duration,
+    /// The builder of `store`, for the writer a locked bucket needs.
+    builder: AmazonS3Builder,
+    allow_http: bool,
+    /// The calls object_store does not make: lock settings and versions.
+    control: Control,
+    /// The retention asked for every object written (`--lock-mode`).
+    requested: Option<Retention>,
+    /// The bucket's settings, read once when first needed.
+    protection: OnceLock<Result<Protection, StoreError>>,
+    /// What objects are written with: `store`, or a client that sends the lock and
+    /// checksum headers a locked bucket requires.
+    writer: OnceLock<Arc<AmazonS3>>,
 }
 
 /// The part size for an object of `size` bytes: big enough to stay under the part limit.
@@ -95,6 +114,14 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
+/// The region: the environment's, else the profile's, else `us-east-1`.
+fn region_of(env: &dyn Fn(&str) -> Option<String>, profile: &Option<String>) -> String {
+    env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or(profile.clone())
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
 impl S3Store {
     /// Opens `bucket[/prefix]` (the part of the location after `s3://`).
     pub fn open(rest: &str, options: &StoreOptions) -> Result<S3Store, StoreError> {
@@ -142,17 +169,17 @@ impl S3Store {
                 b = b.with_token(t);
             }
         }
-        let region = env("AWS_REGION")
-            .or_else(|| env("AWS_DEFAULT_REGION"))
-            .or(profile.region)
-            .unwrap_or_else(|| "us-east-1".into());
-        b = b.with_region(region);
+        let profile_region = profile.region.clone();
+        b = b.with_region(region_of(env, &profile_region));
         let endpoint = env("AWS_ENDPOINT_URL").or(profile.endpoint_url);
         if let Some(url) = &endpoint {
             b = b
                 .with_endpoint(url)
                 .with_allow_http(url.starts_with("http://"));
         }
+        let allow_http = endpoint
+            .as_deref()
+            .is_some_and(|u| u.starts_with("http://"));
         let retry = object_store::RetryConfig {
             max_retries: 10,
             retry_timeout: options.retry_timeout,
@@ -161,26 +188,129 @@ impl S3Store {
         // The payload is not hashed a third time for the request signature: pgops hashes
         // every object it stores itself (the envelope's SHA-256), and TLS protects the
         // transfer (UNSIGNED-PAYLOAD, as S3, R2 and MinIO accept).
-        let store = b
-            .with_retry(retry)
-            .with_unsigned_payload(true)
-            .build()
-            .map_err(|e| {
-                StoreError::Invalid(format!("s3://{rest}: {}", first_line(&e.to_string())))
-            })?;
+        let b = b.with_retry(retry).with_unsigned_payload(true);
+        let store = b.clone().build().map_err(|e| {
+            StoreError::Invalid(format!("s3://{rest}: {}", first_line(&e.to_string())))
+        })?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("pgops-s3")
             .enable_all()
             .build()
             .map_err(|e| StoreError::Other(format!("starting the S3 client: {e}")))?;
-        Ok(S3Store {
+        let control = Control::new(
+            store.credentials().clone(),
+            &region_of(env, &profile_region),
+            endpoint.as_deref(),
+            bucket,
+            env("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").as_deref() == Some("true"),
+            options.stall_timeout,
+        )?;
+        let s = S3Store {
             store: Arc::new(store),
             bucket: bucket.to_string(),
             prefix,
             rt: Arc::new(rt),
             stall: options.stall_timeout,
-        })
+            builder: b,
+            allow_http,
+            control,
+            requested: options.retention.clone(),
+            protection: OnceLock::new(),
+            writer: OnceLock::new(),
+        };
+        if s.requested.is_some() {
+            s.check_lockable()?;
+        }
+        Ok(s)
+    }
+
+    /// A lock was asked for: the bucket must have Object Lock (and so versioning), or the
+    /// request is refused by name before anything is written.
+    fn check_lockable(&self) -> Result<(), StoreError> {
+        let location = self.location();
+        match self.bucket_protection() {
+            Ok(p) if p.object_lock && p.versioning => Ok(()),
+            Ok(_) => Err(StoreError::LockUnsupported(format!(
+                "{location}: the bucket has no Object Lock, so copies cannot be locked: create a bucket with it \
+                 (`aws s3api create-bucket --object-lock-enabled-for-bucket`, docs/storage.md), or copy without --lock-mode"
+            ))),
+            Err(e @ (StoreError::NoBucket(_) | StoreError::Unreachable(_) | StoreError::Stalled(_))) => Err(e),
+            Err(e) => Err(StoreError::LockUnsupported(format!(
+                "{location}: cannot read the bucket's Object Lock settings, so a lock cannot be promised: {e}"
+            ))),
+        }
+    }
+
+    /// The bucket's Object Lock and versioning, read once.
+    fn bucket_protection(&self) -> Result<Protection, StoreError> {
+        self.protection
+            .get_or_init(|| self.wait(self.control.protection()).and_then(|r| r))
+            .clone()
+    }
+
+    /// The client objects are written with. A bucket with a default retention rule, or a
+    /// run that locks, needs every upload checksummed (S3 refuses a locked upload without
+    /// one) and, for the run's own lock, the lock headers on the upload itself: the object
+    /// is never stored unlocked, and no request per object is added.
+    fn writer(&self) -> Result<Arc<AmazonS3>, StoreError> {
+        if let Some(w) = self.writer.get() {
+            return Ok(w.clone());
+        }
+        let default_rule = self.requested.is_none()
+            && self
+                .bucket_protection()
+                .is_ok_and(|p| p.default_retention.is_some());
+        let w = if self.requested.is_none() && !default_rule {
+            self.store.clone()
+        } else {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "x-amz-sdk-checksum-algorithm",
+                HeaderValue::from_static("SHA256"),
+            );
+            for (name, value) in self.requested.iter().flat_map(control::lock_headers) {
+                let value = HeaderValue::from_str(&value)
+                    .map_err(|e| StoreError::Invalid(format!("{name}: {e}")))?;
+                headers.insert(name, value);
+            }
+            let options = ClientOptions::new()
+                .with_allow_http(self.allow_http)
+                .with_default_headers(headers);
+            let built = self
+                .builder
+                .clone()
+                .with_client_options(options)
+                .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+                .build()
+                .map_err(|e| StoreError::Invalid(format!("{}: {e}", self.location())))?;
+            Arc::new(built)
+        };
+        Ok(self.writer.get_or_init(|| w).clone())
+    }
+
+    /// After a multipart upload, checks that the object holds the lock asked for, and sets
+    /// it if not: S3 applies the upload's lock headers at completion, but not every
+    /// S3-compatible server does (moto does not), and a lock is never assumed.
+    fn confirm_lock(&self, key: &str) -> Result<(), StoreError> {
+        let Some(wanted) = &self.requested else {
+            return Ok(());
+        };
+        let full = self.full_key(key);
+        let held = self.wait(self.control.retention(&full, None))??;
+        if held.is_some_and(|h| h.mode == wanted.mode && h.until >= wanted.until) {
+            return Ok(());
+        }
+        self.wait(self.control.put_retention(&full, wanted))?
+    }
+
+    /// The key as the bucket names it (with the catalog's prefix).
+    fn full_key(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
     }
 
     fn path(&self, key: &str) -> Result<ObjPath, StoreError> {
@@ -326,6 +456,7 @@ impl Store for S3Store {
         mode: PutMode,
     ) -> Result<Stored, StoreError> {
         let path = self.path(key)?;
+        let store = self.writer()?;
         let part = part_size(size_hint);
         let mut src = Hashing::new(src);
         let mut buf = vec![0u8; part];
@@ -339,7 +470,7 @@ impl Store for S3Store {
                 },
                 ..Default::default()
             };
-            self.wait(self.store.put_opts(&path, PutPayload::from(buf), opts))?
+            self.wait(store.put_opts(&path, PutPayload::from(buf), opts))?
                 .map_err(|e| classify(e, key))?;
             return Ok(super::stored(src));
         }
@@ -349,7 +480,7 @@ impl Store for S3Store {
             )));
         }
         let upload = self
-            .wait(self.store.put_multipart(&path))?
+            .wait(store.put_multipart(&path))?
             .map_err(|e| classify(e, key))?;
         // WriteMultipart spawns each part's upload on the runtime it is used in.
         let _in_runtime = self.rt.enter();
@@ -369,6 +500,7 @@ impl Store for S3Store {
         match sent {
             Ok(()) => {
                 self.wait(w.finish())?.map_err(|e| classify(e, key))?;
+                self.confirm_lock(key)?;
                 Ok(super::stored(src))
             }
             Err(e) => {
@@ -387,6 +519,79 @@ impl Store for S3Store {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(classify(e, key)),
         }
+    }
+
+    /// On a versioned bucket every version and delete marker of `key`, one by one;
+    /// elsewhere a plain delete.
+    fn purge(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        if !self.bucket_protection().is_ok_and(|p| p.versioning) {
+            return self.delete(key);
+        }
+        let full = self.full_key(key);
+        let versions = self.wait(self.control.versions(&full))??;
+        for v in versions.iter().filter(|v| v.key == full) {
+            self.wait(self.control.delete_version(&full, &v.version_id))??;
+        }
+        Ok(())
+    }
+
+    fn protection(&self) -> Result<Protection, StoreError> {
+        self.bucket_protection()
+    }
+
+    fn write_retention(&self) -> Option<Retention> {
+        if let Some(r) = &self.requested {
+            return Some(r.clone());
+        }
+        let (mode, period) = self.bucket_protection().ok()?.default_retention?;
+        let until = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::try_from(period).ok()?)
+            .ok()?;
+        Some(Retention { mode, until })
+    }
+
+    fn versions(&self, dir: &str) -> Result<Vec<ObjectVersion>, StoreError> {
+        let root = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let prefix = if dir.is_empty() {
+            root.clone()
+        } else {
+            check_key(dir)?;
+            format!("{root}{dir}/")
+        };
+        let mut found = self.wait(self.control.versions(&prefix))??;
+        for v in &mut found {
+            v.key = v.key.get(root.len()..).unwrap_or_default().to_string();
+        }
+        found.sort_by(|a, b| a.key.cmp(&b.key).then(b.modified.cmp(&a.modified)));
+        Ok(found)
+    }
+
+    fn restore_version(
+        &self,
+        key: &str,
+        version: &str,
+        retention: Option<&Retention>,
+    ) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.wait(
+            self.control
+                .restore(&self.full_key(key), version, retention),
+        )?
+    }
+
+    fn delete_version(&self, key: &str, version: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.wait(self.control.delete_version(&self.full_key(key), version))?
+    }
+
+    fn retention(&self, key: &str) -> Result<Option<Retention>, StoreError> {
+        check_key(key)?;
+        self.wait(self.control.retention(&self.full_key(key), None))?
     }
 }
 
