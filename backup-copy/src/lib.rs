@@ -349,6 +349,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(),
     let options = StoreOptions {
         stall_timeout: args.stall_timeout,
         retry_timeout: args.retry_timeout,
+        retention: None,
     };
     let (sets, dst, present) = match mode {
         Mode::Plain | Mode::Seal => open_for_shipping(mode, args, &keys, &options, emitter)?,

@@ -15,6 +15,7 @@ fn quick() -> StoreOptions {
     StoreOptions {
         stall_timeout: Duration::from_secs(20),
         retry_timeout: Duration::from_secs(2),
+        retention: None,
     }
 }
 
