@@ -146,7 +146,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(),
         );
         let scan = sets.scan(dir, now)?;
         effects::report_non_sets(dir, &scan, emitter);
-        let infos: Vec<SetInfo> = scan.sets.iter().map(SetInfo::of).collect();
+        let infos: Vec<SetInfo> = scan.sets.iter().map(|s| SetInfo::of(s, now)).collect();
         warn_if_none_passed(&infos, &dir.label, &dir.place, emitter);
         let plan = policy::plan(&infos, &rules, &tz);
         effects::apply(

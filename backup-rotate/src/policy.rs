@@ -10,6 +10,8 @@
 //!   never fills a period that a good one would have;
 //! - the newest `min_keep` sets that did not fail are always kept;
 //! - pinned sets are always kept;
+//! - sets the store still locks (S3 Object Lock) are kept until their date, said as a
+//!   reason: a deletion the store would refuse is never planned;
 //! - with no set that did not fail, everything is kept (the caller warns).
 
 use jiff::tz::TimeZone;
@@ -46,16 +48,19 @@ pub struct SetInfo {
     /// last verification of the bucket), or the bucket's listing shows it damaged.
     pub failed: Option<String>,
     pub pinned: bool,
+    /// Locked by the store until this date, still in the future.
+    pub locked: Option<Timestamp>,
 }
 
 impl SetInfo {
-    /// What the policy needs of a listed set, wherever it lies.
-    pub fn of(s: &ops_catalog::sets::ListedSet) -> SetInfo {
+    /// What the policy needs of a listed set, wherever it lies, at `now`.
+    pub fn of(s: &ops_catalog::sets::ListedSet, now: Timestamp) -> SetInfo {
         SetInfo {
             id: s.id.clone(),
             time: s.started,
             failed: s.failed.clone(),
             pinned: s.pinned,
+            locked: s.locked_until.filter(|t| *t > now),
         }
     }
 }
@@ -200,6 +205,9 @@ pub fn plan(sets: &[SetInfo], rules: &Rules, tz: &TimeZone) -> Vec<Decision> {
         if s.pinned {
             reasons[i].push("pinned".into());
         }
+        if let Some(t) = s.locked {
+            reasons[i].push(format!("locked until {t}"));
+        }
     }
     order
         .iter()
@@ -300,6 +308,7 @@ mod tests {
             time: at.parse().unwrap(),
             failed: None,
             pinned: false,
+            locked: None,
         }
     }
 
@@ -329,6 +338,7 @@ mod tests {
                     time: t,
                     failed: None,
                     pinned: false,
+                    locked: None,
                 }
             })
             .collect();
@@ -524,6 +534,50 @@ mod tests {
         assert!(plan(&all_bad, &rules, &TimeZone::UTC)
             .iter()
             .all(|d| d.keep));
+    }
+
+    #[test]
+    fn a_set_the_store_still_locks_is_kept_until_its_date() {
+        use ops_catalog::sets::ListedSet;
+        let listed = |id: &str, locked: Option<&str>| ListedSet {
+            id: id.into(),
+            started: ops_core::timefmt::parse_set_id(id).unwrap(),
+            place: id.into(),
+            failed: None,
+            pinned: false,
+            passed: false,
+            locked_until: locked.map(|t| t.parse().unwrap()),
+        };
+        let now: Timestamp = "2026-12-06T12:00:00Z".parse().unwrap();
+        let sets: Vec<SetInfo> = [
+            listed("20261206T030000Z", Some("2027-01-05T03:00:00Z")),
+            listed("20261120T030000Z", Some("2026-12-20T03:00:00Z")),
+            // Its lock has expired: the policy alone decides.
+            listed("20261101T030000Z", Some("2026-12-01T03:00:00Z")),
+            listed("20261001T030000Z", None),
+        ]
+        .iter()
+        .map(|s| SetInfo::of(s, now))
+        .collect();
+        let rules = Rules {
+            last: 1,
+            ..Rules::default()
+        };
+        let p = plan(&sets, &rules, &TimeZone::UTC);
+        assert_eq!(
+            kept(&p),
+            vec![
+                (
+                    "20261206T030000Z",
+                    vec!["last", "locked until 2027-01-05T03:00:00Z"]
+                ),
+                (
+                    "20261120T030000Z",
+                    vec!["locked until 2026-12-20T03:00:00Z"]
+                ),
+            ]
+        );
+        assert_eq!(p.iter().filter(|d| !d.keep).count(), 2);
     }
 
     #[test]

@@ -206,6 +206,7 @@ proptest! {
                 time: jiff::Timestamp::from_second(*t).unwrap(),
                 failed: None,
                 pinned: false,
+                locked: None,
             })
             .collect();
         let mut snaps: Vec<Snap> = times

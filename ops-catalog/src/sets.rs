@@ -41,6 +41,9 @@ pub struct ListedSet {
     /// Its last recorded verification passed (a local set's `verify.json`; a bucket keeps
     /// no verdicts), so freshness may count it without checking it again.
     pub passed: bool,
+    /// The store refuses to delete it before this date (S3 Object Lock, as its signed
+    /// envelope records); `None` where nothing locks it.
+    pub locked_until: Option<timefmt::Timestamp>,
 }
 
 /// An entry named like a set that is not taken for one: reported, never counted, never
@@ -289,6 +292,8 @@ impl Sets for LocalSets {
                         .then(|| "its verification failed".to_string()),
                     pinned: s.set.is_pinned(),
                     passed: verdict == Some(Verdict::Pass),
+                    // A directory has no Object Lock.
+                    locked_until: None,
                 }
             })
             .collect();

@@ -317,6 +317,7 @@ impl Sets for SealedSets {
                     .contains_key(&format!("{}/{KEEP_FILE}", s.id)),
                 // A bucket keeps no verdicts: only a check in this run counts a set fresh.
                 passed: false,
+                locked_until: s.envelope.lock.as_ref().and_then(|l| l.until()),
             })
             .collect();
         let refused = scanned

@@ -166,7 +166,10 @@ impl StoreError {
             | StoreError::Unsupported(_) => Category::Validation,
             StoreError::Denied(_) => Category::Authz,
             StoreError::Stalled(_) => Category::Timeout,
-            StoreError::NotFound(_) | StoreError::Exists(_) => Category::Integrity,
+            // A locked set fails alone; the run goes on with the others.
+            StoreError::NotFound(_) | StoreError::Exists(_) | StoreError::Locked(_) => {
+                Category::Integrity
+            }
             _ => Category::Dependency,
         };
         OpsError::new(self.code(), category, format!("{context}: {self}"))

@@ -53,6 +53,10 @@ pub struct SealedObject {
     /// Size and SHA-256 of the ciphertext, as stored.
     pub bytes: u64,
     pub sha256: String,
+    /// The Object Lock retention the store gave it when it was written (RFC 3339): no
+    /// version of it can be deleted before then. Absent where nothing locked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<String>,
 }
 
 /// `envelope.json`: the clear, signed description of a sealed set.
@@ -67,6 +71,41 @@ pub struct Envelope {
     pub sealed_at: String,
     pub encryption: String,
     pub objects: Vec<SealedObject>,
+    /// The lock of the whole set, when every object has one: the mode, and the earliest
+    /// of their dates (until then the store deletes none of them). Absent when unlocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<SetLock>,
+}
+
+/// A sealed set's Object Lock, as its envelope records it (signed with the set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetLock {
+    pub mode: crate::backend::RetentionMode,
+    /// RFC 3339: the earliest date until which one of its objects is locked.
+    pub until: String,
+}
+
+impl SetLock {
+    /// The set's lock from its objects' (none if one of them is unlocked).
+    pub fn of(
+        objects: &[SealedObject],
+        mode: Option<crate::backend::RetentionMode>,
+    ) -> Option<SetLock> {
+        let mode = mode?;
+        let dates: Option<Vec<jiff::Timestamp>> = objects
+            .iter()
+            .map(|o| o.locked_until.as_deref().and_then(|d| d.parse().ok()))
+            .collect();
+        let until = dates?.into_iter().min()?;
+        Some(SetLock {
+            mode,
+            until: ops_core::timefmt::rfc3339(until),
+        })
+    }
+
+    pub fn until(&self) -> Option<jiff::Timestamp> {
+        self.until.parse().ok()
+    }
 }
 
 impl Envelope {

@@ -7,7 +7,7 @@
 //! not write itself (an object found in the bucket proves nothing: anyone with write access
 //! could have put it there).
 
-use super::{envelope_signature_name, key, Envelope, SealedObject, AGE_SUFFIX};
+use super::{envelope_signature_name, key, Envelope, SealedObject, SetLock, AGE_SUFFIX};
 use super::{ENVELOPE_FILE, ENVELOPE_FORMAT, ENVELOPE_VERSION};
 use crate::backend::Hashing;
 use crate::backend::{check_source, check_written_size, PutMode, Store, StoreError, TransferError};
@@ -374,6 +374,9 @@ pub fn seal_set(
             file: file.clone(),
             bytes: stored.size,
             sha256: stored.sha256,
+            locked_until: dst
+                .write_retention()
+                .map(|r| ops_core::timefmt::rfc3339(r.until)),
         };
         j.objects.insert(file, o.clone());
         save_journal(journal, &j).map_err(|e| {
@@ -391,6 +394,7 @@ pub fn seal_set(
         id: s.id.to_string(),
         sealed_at: ops_core::timefmt::now_rfc3339(),
         encryption: "age".into(),
+        lock: SetLock::of(&objects, dst.write_retention().map(|r| r.mode)),
         objects,
     };
     let mut text = serde_json::to_vec_pretty(&envelope).expect("an envelope serializes");
@@ -450,12 +454,14 @@ pub fn delete_sealed(
         move |e: StoreError| e.to_ops_error(&what)
     };
     let envelope = key(dir, id, ENVELOPE_FILE);
+    // Purged, not hidden: on a versioned bucket a delete marker would free nothing and
+    // leave the set to be found again by a recovery.
     store
-        .delete(&envelope)
+        .purge(&envelope)
         .map_err(at(&format!("deleting {envelope}")))?;
     for name in listed.iter().filter(|n| *n != ENVELOPE_FILE) {
         let k = key(dir, id, name);
-        store.delete(&k).map_err(at(&format!("deleting {k}")))?;
+        store.purge(&k).map_err(at(&format!("deleting {k}")))?;
     }
     if store
         .size(&envelope)
