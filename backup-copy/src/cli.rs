@@ -9,6 +9,8 @@ const EXAMPLES: &str = "Examples:
       /var/backups/pgops s3://backups/pgops                      (off-site)
   backup-copy --latest --identity ~/pgops.age --public-key minisign.pub \\
       s3://backups/pgops /var/backups/pgops                      (recovery: the newest sets)
+  backup-copy -R recipients --signing-key k --object-lock compliance \
+      --object-lock-for 40d /var/backups/pgops s3://backups/pgops  (locked copies)
   backup-copy /var/backups/pgops /mnt/second-disk/pgops          (a second disk)
   backup-copy --dry-run -R recipients --signing-key k /var/backups/pgops s3://b/p";
 
@@ -63,6 +65,8 @@ pub struct Args {
     /// How long one request to the destination is retried (5xx, throttling, resets).
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "1m", value_name = "DURATION")]
     pub retry_timeout: Duration,
+    #[command(flatten)]
+    pub object_lock: ops_offsite::cli::ObjectLockArgs,
     #[command(flatten)]
     pub lock: ops_catalog::cli::LockArgs,
 }

@@ -349,8 +349,14 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(),
     let options = StoreOptions {
         stall_timeout: args.stall_timeout,
         retry_timeout: args.retry_timeout,
-        retention: None,
+        retention: args.object_lock.retention(jiff::Timestamp::now())?,
     };
+    if options.retention.is_some() && mode != Mode::Seal {
+        return Err(OpsError::validation(
+            "lock_unsupported",
+            "--object-lock locks the sealed copies a bucket receives: it has no meaning for a plain copy or a recovery",
+        ));
+    }
     let (sets, dst, present) = match mode {
         Mode::Plain | Mode::Seal => open_for_shipping(mode, args, &keys, &options, emitter)?,
         Mode::Unseal => open_for_recovery(args, &keys, &options, emitter)?,
@@ -517,6 +523,7 @@ impl Run<'_> {
             bytes_sent: None,
             bytes_resumed: None,
             duration_ms: None,
+            locked_until: None,
         };
         if self.args.dry_run {
             self.emitter.send(&what);
@@ -547,6 +554,7 @@ impl Run<'_> {
                 what.bytes_sent = Some(c.sent);
                 what.bytes_resumed = Some(c.resumed);
                 what.duration_ms = Some(started.elapsed().as_millis() as u64);
+                what.locked_until = c.locked_until;
                 self.emitter.send(&what);
                 record_offsite(s, self.destination, self.mode);
             }
@@ -637,6 +645,7 @@ fn copy_one(
                         sent: done.sent,
                         resumed: done.resumed,
                         by_another: done.lost_race,
+                        locked_until: done.lock.map(|l| l.until),
                     })
                 }
                 _ => transfer::copy_set(dst.as_ref(), s, path, manifest, there),
@@ -650,6 +659,7 @@ fn copy_one(
                 sent: set.envelope.bytes(),
                 resumed: 0,
                 by_another: false,
+                locked_until: None,
             })
         }
         _ => unreachable!("the mode pairs origins and targets"),

@@ -48,6 +48,9 @@ pub struct Copy<'a> {
     pub bytes_resumed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The store locks the set's objects until then (Object Lock, `--object-lock`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<String>,
 }
 
 impl Event for Copy<'_> {

@@ -19,6 +19,8 @@ pub struct Copied {
     /// Another copy published the set first while this one ran: what stands is its copy,
     /// not this run's (which then copied nothing that counts).
     pub by_another: bool,
+    /// The date until which the store locks the set's objects (Object Lock).
+    pub locked_until: Option<String>,
 }
 
 /// Copies `s` to `dst`. A file already there (`there`: key → size, as listed) with its

@@ -199,6 +199,8 @@ pub struct Sealed {
     pub resumed: u64,
     /// Another writer sealed the same set first: its envelope stands, ours was dropped.
     pub lost_race: bool,
+    /// The set's Object Lock, as its envelope records it.
+    pub lock: Option<SetLock>,
 }
 
 /// Where the bytes of a travelling file come from.
@@ -397,6 +399,7 @@ pub fn seal_set(
         lock: SetLock::of(&objects, dst.write_retention().map(|r| r.mode)),
         objects,
     };
+    done.lock = envelope.lock.clone();
     let mut text = serde_json::to_vec_pretty(&envelope).expect("an envelope serializes");
     text.push(b'\n');
     let kind = match s.manifest.kind {

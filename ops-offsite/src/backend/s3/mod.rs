@@ -233,7 +233,7 @@ impl S3Store {
             Ok(p) if p.object_lock && p.versioning => Ok(()),
             Ok(_) => Err(StoreError::LockUnsupported(format!(
                 "{location}: the bucket has no Object Lock, so copies cannot be locked: create a bucket with it \
-                 (`aws s3api create-bucket --object-lock-enabled-for-bucket`, docs/storage.md), or copy without --lock-mode"
+                 (`aws s3api create-bucket --object-lock-enabled-for-bucket`, docs/storage.md), or copy without --object-lock"
             ))),
             Err(e @ (StoreError::NoBucket(_) | StoreError::Unreachable(_) | StoreError::Stalled(_))) => Err(e),
             Err(e) => Err(StoreError::LockUnsupported(format!(
