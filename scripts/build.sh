@@ -5,7 +5,7 @@
 #                          completions), as the user who ran sudo when run through sudo
 # Every script builds the same set of packages: cargo unifies features per build, so a
 # different set (one without xtask, say) would rebuild much of the tree a second time.
-PGOPS_TOOLS=(pgdump-run backup-verify backup-rotate backup-copy backup-restore restore-drill port-audit ops-status ops-notify)
+PGOPS_TOOLS=(pgdump-run backup-verify backup-rotate backup-copy backup-restore backup-bucket restore-drill port-audit ops-status ops-notify)
 
 pgops_build_release() {
   # The build date --version shows is the last commit's (reproducible, and the same for

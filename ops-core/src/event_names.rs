@@ -9,6 +9,11 @@ pub const BACKUP_PLANNED: &str = "backup.planned";
 pub const BACKUP_PARTIAL_REMOVED: &str = "backup.partial_removed";
 pub const BACKUP_SPACE_LOW: &str = "backup.space_low";
 pub const BACKUP_STARTED: &str = "backup.started";
+pub const BUCKET_CHANGED: &str = "bucket.changed";
+pub const BUCKET_CHECKED: &str = "bucket.checked";
+pub const BUCKET_FAILED: &str = "bucket.failed";
+pub const BUCKET_FINDING: &str = "bucket.finding";
+pub const BUCKET_RESTORED: &str = "bucket.restored";
 pub const CATALOG_CREATED: &str = "catalog.created";
 pub const COPY_COMPLETED: &str = "copy.completed";
 pub const COPY_FAILED: &str = "copy.failed";
@@ -53,7 +58,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 48] = [
+pub const ALL: [&str; 53] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -62,6 +67,11 @@ pub const ALL: [&str; 48] = [
     BACKUP_PLANNED,
     BACKUP_SPACE_LOW,
     BACKUP_STARTED,
+    BUCKET_CHANGED,
+    BUCKET_CHECKED,
+    BUCKET_FAILED,
+    BUCKET_FINDING,
+    BUCKET_RESTORED,
     CATALOG_CREATED,
     COPY_COMPLETED,
     COPY_FAILED,

@@ -10,7 +10,9 @@
 //! - [`sets`]: [`sets::open`], a catalog by its location: the sealed implementation of
 //!   `ops_catalog::sets::Sets`, or the local one.
 //! - [`fetch`]: the set a restore or a drill takes from a sealed catalog.
-//! - [`cli`]: the flags of tools that read sealed catalogs.
+//! - [`versions`]: what a versioned bucket held at a point in time, and the plan that
+//!   brings it back after an intruder hid or overwrote objects.
+//! - [`cli`]: the flags of tools that read or write sealed catalogs.
 //!
 //! Only the tools that touch a bucket depend on this crate: pgdump-run, port-audit and
 //! ops-status compile no object store, async runtime, TLS stack or age.
@@ -21,3 +23,4 @@ pub mod fetch;
 pub mod keys;
 pub mod sealed;
 pub mod sets;
+pub mod versions;

@@ -83,7 +83,7 @@ fn object_lock_versions_and_recovery() {
     s.put("db/1/envelope.json", &mut &b"{}"[..], None, PutMode::Create)
         .unwrap();
     for key in ["db/1/big.age", "db/1/envelope.json"] {
-        let r = s.retention(key).unwrap().expect("locked");
+        let r = s.retention(key, None).unwrap().expect("locked");
         assert_eq!(r.mode, RetentionMode::Compliance, "{key}");
     }
     // Locked versions cannot be deleted; a plain delete only hides (a marker).
@@ -143,7 +143,7 @@ fn object_lock_versions_and_recovery() {
     assert_eq!(w.mode, RetentionMode::Governance);
     assert!(w.until > jiff::Timestamp::now() + jiff::SignedDuration::from_hours(23));
     assert_eq!(
-        r.retention("db/2/x.age").unwrap().unwrap().mode,
+        r.retention("db/2/x.age", None).unwrap().unwrap().mode,
         RetentionMode::Governance
     );
 }

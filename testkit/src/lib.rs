@@ -508,12 +508,13 @@ pub fn python() -> PathBuf {
 }
 
 /// Every pgops tool, by the name it is installed as.
-pub const TOOLS: [&str; 9] = [
+pub const TOOLS: [&str; 10] = [
     "pgdump-run",
     "backup-verify",
     "backup-rotate",
     "backup-copy",
     "backup-restore",
+    "backup-bucket",
     "restore-drill",
     "port-audit",
     "ops-status",

@@ -21,6 +21,7 @@ fn tools() -> Vec<clap::Command> {
         backup_rotate::cli::Args::command(),
         backup_copy::cli::Args::command(),
         backup_restore::cli::Args::command(),
+        backup_bucket::cli::Args::command(),
         restore_drill::cli::Args::command(),
         port_audit::cli::Args::command(),
         ops_status::cli::Args::command(),

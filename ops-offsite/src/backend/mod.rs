@@ -338,8 +338,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             self.location()
         )))
     }
-    /// The retention of `key` as the store enforces it.
-    fn retention(&self, _key: &str) -> Result<Option<Retention>, StoreError> {
+    /// The retention of `key` (its current version, or `version`) as the store enforces
+    /// it.
+    fn retention(
+        &self,
+        _key: &str,
+        _version: Option<&str>,
+    ) -> Result<Option<Retention>, StoreError> {
         Ok(None)
     }
 }

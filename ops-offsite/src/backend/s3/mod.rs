@@ -589,9 +589,9 @@ impl Store for S3Store {
         self.wait(self.control.delete_version(&self.full_key(key), version))?
     }
 
-    fn retention(&self, key: &str) -> Result<Option<Retention>, StoreError> {
+    fn retention(&self, key: &str, version: Option<&str>) -> Result<Option<Retention>, StoreError> {
         check_key(key)?;
-        self.wait(self.control.retention(&self.full_key(key), None))?
+        self.wait(self.control.retention(&self.full_key(key), version))?
     }
 }
 
