@@ -49,6 +49,10 @@ pub struct Args {
     pub trust: ops_catalog::cli::TrustArgs,
     #[command(flatten)]
     pub identity: ops_offsite::cli::IdentityArgs,
+    /// Sealed catalogs: the restore's proof is written beside the set in the bucket,
+    /// signed with this key (PGOPS_SIGNING_KEY); without it no proof is kept there.
+    #[command(flatten)]
+    pub signing: ops_catalog::cli::SigningArgs,
     /// Restore this set instead of the newest verified one.
     #[arg(long, value_name = "ID")]
     pub backup_id: Option<String>,

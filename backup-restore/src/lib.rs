@@ -224,13 +224,16 @@ fn execute(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
         &r.admin,
         &r.settings,
     )?;
-    let restored = report(
+    let mut restored = report(
         described,
         &executed,
         &chosen,
         source.fetched.as_ref(),
         started,
     );
+    if let Some(fetched) = &source.fetched {
+        keep_proof(args, fetched, &chosen, &r.target, &mut restored, emitter);
+    }
     emitter.send(&restored);
     Ok(if restored.mismatches.is_empty() {
         Outcome::Restored(report::Summary {
@@ -242,6 +245,36 @@ fn execute(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
     } else {
         Outcome::Failed
     })
+}
+
+/// A restore of a sealed set keeps its signed proof beside the set in the bucket; without
+/// a signing key it says why it kept none. The restore's result stands either way.
+fn keep_proof(
+    args: &cli::Args,
+    fetched: &ops_offsite::fetch::Fetched,
+    chosen: &CheckedSet,
+    target: &str,
+    restored: &mut report::Restored<'_>,
+    emitter: &Emitter,
+) {
+    let by = ops_catalog::sets::ProofBy {
+        tool: "backup-restore",
+        version: ops_core::cli::VERSION,
+        correlation_id: emitter.correlation_id(),
+    };
+    let rpo = ops_core::timefmt::seconds_between(chosen.set.started(), jiff::Timestamp::now());
+    let proof = restored.proof(target, rpo as f64);
+    let kept = args
+        .signing
+        .load()
+        .and_then(|key| ops_offsite::proofs::keep(fetched, &proof, &by, key.as_ref()));
+    match kept {
+        Ok(place) => restored.proof = Some(place),
+        Err(e) => {
+            eprintln!("backup-restore: no proof kept in the bucket: {}", e.message);
+            restored.proof_error = Some(e.code);
+        }
+    }
 }
 
 /// What a `--swap` killed before left: its side database, dropped once provably ownerless
@@ -329,6 +362,8 @@ fn report<'a>(
         tables: counted.len(),
         rows: counted.iter().filter_map(|c| c.actual).sum(),
         mismatches: counted.iter().filter(|c| !c.matches()).collect(),
+        proof: None,
+        proof_error: None,
         notes: if chosen.manifest.database_properties.is_none() {
             vec!["this set predates recorded database properties: its settings, comment, connection limit and grants were not re-applied"]
         } else {

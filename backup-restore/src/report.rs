@@ -107,6 +107,47 @@ pub struct Restored<'a> {
     pub mismatches: Vec<&'a proof::TableCount>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<&'static str>,
+    /// A sealed set: the restore's signed proof kept beside it in the bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+    /// Why no proof could be kept there (its code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_error: Option<&'static str>,
+}
+
+impl Restored<'_> {
+    /// What the restore proved, for the bucket to keep beside the set: the target, the
+    /// recount, the time it took and the data the set would lose.
+    pub fn proof(&self, target: &str, rpo_seconds: f64) -> ops_catalog::sets::Proof {
+        use ops_catalog::sets::{Proof, ProofFailure, ProofKind};
+        let verdict = if self.mismatches.is_empty() {
+            ops_catalog::catalog::Verdict::Pass
+        } else {
+            ops_catalog::catalog::Verdict::Fail
+        };
+        let mut p = Proof::new(ProofKind::Restore, verdict);
+        p.checks = vec!["row_counts".into()];
+        p.failed = self.mismatches.first().map(|m| ProofFailure {
+            code: "row_count_mismatch".into(),
+            reason: format!(
+                "{}.{}: {} rows in the manifest, {:?} restored ({} table(s) differ)",
+                m.schema,
+                m.name,
+                m.expected,
+                m.actual,
+                self.mismatches.len()
+            ),
+        });
+        if p.failed.is_some() {
+            p.checks.clear();
+        }
+        p.tables = Some(self.tables as u64);
+        p.rows = Some(self.rows);
+        p.rto_seconds = Some(self.rto_ms as f64 / 1000.0);
+        p.rpo_seconds = Some(rpo_seconds);
+        p.target = Some(target.to_string());
+        p
+    }
 }
 
 impl Event for Restored<'_> {

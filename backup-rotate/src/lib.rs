@@ -119,6 +119,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(),
             lock_timeout: args.catalog.lock.lock_timeout,
             trust: args.trust.load()?,
             identities: None,
+            signing: None,
         },
     )?;
     if args.action() != "rotate" {

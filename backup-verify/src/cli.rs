@@ -51,6 +51,10 @@ pub struct Args {
     /// With a sealed catalog, the identity gives the full proof (decode, structure, rows).
     #[command(flatten)]
     pub identity: ops_offsite::cli::IdentityArgs,
+    /// Sealed catalogs: each set's proof is written beside it in the bucket, signed with
+    /// this key (the backup host's, PGOPS_SIGNING_KEY); without it no proof is kept there.
+    #[command(flatten)]
+    pub signing: ops_catalog::cli::SigningArgs,
     /// A database whose newest passing set is older than this is stale.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "26h", value_name = "DURATION")]
     pub max_age: Duration,

@@ -20,7 +20,7 @@ pub mod subset;
 use ops_catalog::catalog::{self, Verdict, VerifyRecord};
 use ops_catalog::input;
 use ops_catalog::lock::LockMode;
-use ops_catalog::sets::{Depth, Sets, Verified};
+use ops_catalog::sets::{Depth, Proof, ProofBy, ProofFailure, ProofKind, Sets, Verified};
 use ops_core::event::{correlation_id_from_env, Emitter};
 use ops_core::event_names as names;
 use ops_core::{timefmt, Category, ExitCode, OpsError};
@@ -100,6 +100,12 @@ fn execute(
             lock_timeout: args.catalog.lock.lock_timeout,
             trust: args.trust.load()?,
             identities: args.identity.load()?.map(std::sync::Arc::new),
+            // Read only where proofs are kept: a local verification needs no secret key.
+            signing: if ops_offsite::sets::is_sealed(&location.to_string_lossy()) {
+                args.signing.load()?.map(std::sync::Arc::new)
+            } else {
+                None
+            },
         },
     )?;
     let sets = sets.as_ref();
@@ -198,6 +204,30 @@ struct Counted {
     rows: u64,
 }
 
+/// What this verification proved of a set, for the storage to keep beside it.
+fn proof_of(judged: &judge::Judged, report: &SetVerdict) -> Proof {
+    use ops_catalog::catalog::CheckStatus;
+    let mut proof = Proof::new(ProofKind::Verify, judged.verdict);
+    proof.depth = Some(judged.depth.name().to_string());
+    proof.checks = judged
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Pass)
+        .map(|c| c.name.clone())
+        .collect();
+    proof.failed = judged
+        .checks
+        .iter()
+        .find(|c| c.status == CheckStatus::Fail)
+        .map(|c| ProofFailure {
+            code: c.name.clone(),
+            reason: c.reason.clone(),
+        });
+    proof.tables = report.tables.map(|t| t as u64);
+    proof.rows = report.rows;
+    proof
+}
+
 /// Opens, judges, records and reports one set. `Err` only when the storage failed.
 fn verify_set(
     sets: &dyn Sets,
@@ -235,6 +265,22 @@ fn verify_set(
         match sets.record_verdict(&t.dir, &record) {
             Ok(recorded) => report.recorded = recorded,
             Err(e) => eprintln!("backup-verify: could not record {}: {}", t.place, e.message),
+        }
+        let proof = proof_of(&judged, &report);
+        let by = ProofBy {
+            tool: "backup-verify",
+            version: ops_core::cli::VERSION,
+            correlation_id: emitter.correlation_id(),
+        };
+        match sets.record_proof(&t.dir, &t.id, &proof, &by) {
+            Ok(place) => report.proof = place,
+            Err(e) => {
+                eprintln!(
+                    "backup-verify: no proof kept for {}: {}",
+                    t.place, e.message
+                );
+                report.proof_error = Some(e.code);
+            }
         }
     }
     report.duration_ms = started.elapsed().as_millis() as u64;

@@ -34,6 +34,12 @@ pub struct SetVerdict {
     /// The bytes the storage holds when they are not the files' (a sealed set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stored_bytes: Option<u64>,
+    /// The signed proof of this verification kept beside the set (a bucket).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+    /// Why no proof could be kept there (its code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_error: Option<&'static str>,
 }
 
 impl SetVerdict {
@@ -75,6 +81,8 @@ impl SetVerdict {
             duration_ms: 0,
             depth: judged.depth.name(),
             stored_bytes: judged.stored_bytes,
+            proof: None,
+            proof_error: None,
         }
     }
 }

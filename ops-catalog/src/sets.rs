@@ -143,6 +143,91 @@ pub struct EnvelopeProof {
     pub stored_bytes: u64,
 }
 
+/// What kind of run proved something of a set.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofKind {
+    Verify,
+    Drill,
+    Restore,
+}
+
+impl ProofKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProofKind::Verify => "verify",
+            ProofKind::Drill => "drill",
+            ProofKind::Restore => "restore",
+        }
+    }
+}
+
+/// The check that failed, in a proof.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProofFailure {
+    pub code: String,
+    pub reason: String,
+}
+
+/// What a verification, a drill or a restore proved of one set, for the storage to keep
+/// beside it (ADR 0025): a bucket keeps it as a signed proof object, so that the proof
+/// outlives the host; a local catalog has its own records (`verify.json`, the drill
+/// history) and keeps none.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Proof {
+    pub kind: ProofKind,
+    pub verdict: Verdict,
+    /// A verification's depth: `presence`, `ciphertext` or `full`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<String>,
+    /// The checks that passed, by name.
+    #[serde(default)]
+    pub checks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<ProofFailure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// A drill's or a restore's time to recover, download included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_seconds: Option<f64>,
+    /// The data the set would lose: its age when it was proven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_seconds: Option<f64>,
+    /// A restore's target database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl Proof {
+    /// A proof of `kind` with `verdict` and nothing else yet.
+    pub fn new(kind: ProofKind, verdict: Verdict) -> Proof {
+        Proof {
+            kind,
+            verdict,
+            depth: None,
+            checks: Vec::new(),
+            failed: None,
+            tables: None,
+            rows: None,
+            rto_seconds: None,
+            rpo_seconds: None,
+            target: None,
+        }
+    }
+}
+
+/// Who made a proof, for its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofBy<'a> {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub correlation_id: &'a str,
+}
+
 /// One set's verdict in a verification run, for the storage's own record of the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -215,6 +300,17 @@ pub trait Sets: std::fmt::Debug + Send + Sync {
     /// in the state directory, read by ops-status and by rotation (a set that failed there
     /// counts for nothing).
     fn record_run(&self, _depth: Depth, _correlation_id: &str, _verified: &[Verified]) {}
+    /// Keeps `proof` of set `id` beside it where the storage keeps proofs (a bucket:
+    /// a signed proof object, returned by its place); `None` where it keeps none.
+    fn record_proof(
+        &self,
+        _dir: &SetsDir,
+        _id: &str,
+        _proof: &Proof,
+        _by: &ProofBy<'_>,
+    ) -> Result<Option<String>, OpsError> {
+        Ok(None)
+    }
 }
 
 /// How long a `.partial-<id>` may be a backup still being written.

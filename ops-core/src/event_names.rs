@@ -49,6 +49,8 @@ pub const SET_PASSED_OVER: &str = "set.passed_over";
 pub const STATUS_DATABASE: &str = "status.database";
 pub const STATUS_AUDIT: &str = "status.audit";
 pub const STATUS_RELOADED: &str = "status.reloaded";
+pub const STATUS_PROOF: &str = "status.proof";
+pub const STATUS_PROOF_REFUSED: &str = "status.proof_refused";
 pub const STATUS_SET: &str = "status.set";
 pub const STATUS_SERVING: &str = "status.serving";
 pub const UNIT_FAILED: &str = "unit.failed";
@@ -58,7 +60,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 53] = [
+pub const ALL: [&str; 55] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -106,6 +108,8 @@ pub const ALL: [&str; 53] = [
     STATUS_DATABASE,
     STATUS_RELOADED,
     STATUS_SERVING,
+    STATUS_PROOF,
+    STATUS_PROOF_REFUSED,
     STATUS_SET,
     UNIT_FAILED,
     VERIFY_FAILED,

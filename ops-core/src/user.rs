@@ -1,5 +1,17 @@
 //! Who runs the tool, by name: for the `actor` of every event and for errors about a
-//! file's owner.
+//! file's owner; and where, by the host's name.
+
+/// This host's name (gethostname), else `localhost`.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into the buffer it is given.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
 
 /// The name of the user `uid` (getpwuid_r), else `$USER`, else the number.
 pub fn user_name(uid: libc::uid_t) -> String {

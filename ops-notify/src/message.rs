@@ -81,16 +81,7 @@ pub struct Message {
 pub const MESSAGE_VERSION: u32 = 1;
 
 /// This host's name, as messages and subjects say it.
-pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into the buffer it is given.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
+pub use ops_core::user::host_name;
 
 /// Where the runbooks are: `PGOPS_RUNBOOK_URL` (e.g. a wiki), else the installed docs.
 pub fn runbook_base() -> String {

@@ -28,6 +28,10 @@ pub struct Fetched {
     pub scratch: tempfile::TempDir,
     /// Where the set lies in the sealed catalog.
     pub path: String,
+    /// The sealed catalog, and the set by its directory and id (where its proof goes).
+    pub location: String,
+    pub dir: String,
+    pub id: String,
     pub download_ms: u64,
     /// Ciphertext bytes downloaded.
     pub bytes: u64,
@@ -234,6 +238,9 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, OpsError> {
     Ok(Fetched {
         scratch,
         path: format!("{location}/{dir}/{}", set.id),
+        location: location.to_string(),
+        dir: dir.clone(),
+        id: set.id.clone(),
         download_ms: started.elapsed().as_millis() as u64,
         bytes,
         passed_over,

@@ -9,18 +9,21 @@
 //!   sealed from a local set and unsealed back into one.
 //! - [`sets`]: [`sets::open`], a catalog by its location: the sealed implementation of
 //!   `ops_catalog::sets::Sets`, or the local one.
+//! - [`proofs`]: signed proofs of verifications, drills and restores kept in the bucket
+//!   beside the sets.
 //! - [`fetch`]: the set a restore or a drill takes from a sealed catalog.
 //! - [`versions`]: what a versioned bucket held at a point in time, and the plan that
 //!   brings it back after an intruder hid or overwrote objects.
 //! - [`cli`]: the flags of tools that read or write sealed catalogs.
 //!
 //! Only the tools that touch a bucket depend on this crate: pgdump-run, port-audit and
-//! ops-status compile no object store, async runtime, TLS stack or age.
+//! ops-notify compile no object store, async runtime, TLS stack or age.
 
 pub mod backend;
 pub mod cli;
 pub mod fetch;
 pub mod keys;
+pub mod proofs;
 pub mod sealed;
 pub mod sets;
 pub mod versions;

@@ -8,10 +8,11 @@ use crate::sealed::open::{check_descriptor, hash_objects, scan_dir, set_dirs, un
 use crate::sealed::open::{SealedDir, SealedSet};
 use crate::sealed::write::delete_sealed;
 use ops_catalog::catalog::{self, Catalog, SetDir, SetRef, Verdict, KEEP_FILE};
-use ops_catalog::keys::TrustedKey;
+use ops_catalog::keys::{SigningKey, TrustedKey};
 use ops_catalog::lock::{CatalogLock, LockMode};
+use ops_catalog::sets::Verified;
 use ops_catalog::sets::{Depth, Dirs, EnvelopeProof, Finished, ForCheck, ListedSet, LocalSets};
-use ops_catalog::sets::{OtherEntry, RefusedSet, ScannedDir, Sets, SetsDir, Verified};
+use ops_catalog::sets::{OtherEntry, Proof, ProofBy, RefusedSet, ScannedDir, Sets, SetsDir};
 use ops_core::{timefmt, Category, OpsError};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,6 +54,8 @@ pub struct Open {
     pub trust: Option<TrustedKey>,
     /// The identities that open a sealed catalog's sets, for a check in full.
     pub identities: Option<Arc<Identities>>,
+    /// The key that signs the proofs a sealed catalog keeps beside its sets.
+    pub signing: Option<Arc<SigningKey>>,
 }
 
 /// Whether `location` holds sealed sets: every object-store location does (what leaves
@@ -125,7 +128,9 @@ pub fn copy_mode(
 pub fn open(location: &Path, how: &Open) -> Result<Box<dyn Sets>, OpsError> {
     match location.to_str().filter(|l| is_sealed(l)) {
         Some(l) => Ok(Box::new(
-            SealedSets::open(l, how.trust.clone())?.with_identities(how.identities.clone()),
+            SealedSets::open(l, how.trust.clone())?
+                .with_identities(how.identities.clone())
+                .with_signing(how.signing.clone()),
         )),
         None => {
             let (catalog, lock): (Catalog, CatalogLock) =
@@ -151,6 +156,7 @@ pub struct SealedSets {
     /// `verify.json`: e.g. a ciphertext altered in place, which no listing shows.
     failed: BTreeMap<String, Vec<String>>,
     identities: Option<Arc<Identities>>,
+    signing: Option<Arc<SigningKey>>,
     /// Each directory's last scan, by key: a check opens the sets the scan read (their
     /// envelopes were read and their signatures checked once).
     scans: Mutex<BTreeMap<String, Arc<SealedDir>>>,
@@ -168,12 +174,18 @@ impl SealedSets {
             store,
             trust,
             identities: None,
+            signing: None,
             scans: Mutex::default(),
         })
     }
 
     pub fn with_identities(mut self, identities: Option<Arc<Identities>>) -> SealedSets {
         self.identities = identities;
+        self
+    }
+
+    pub fn with_signing(mut self, signing: Option<Arc<SigningKey>>) -> SealedSets {
+        self.signing = signing;
         self
     }
 
@@ -373,7 +385,32 @@ impl Sets for SealedSets {
             .into_iter()
             .map(|o| o.name)
             .collect();
-        delete_sealed(self.store.as_ref(), &dir.key, id, &listed)
+        delete_sealed(self.store.as_ref(), &dir.key, id, &listed)?;
+        // Its proofs go with it, once the set is gone.
+        let proofs = crate::proofs::set_proofs(&dir.key, id);
+        for o in self.store.list_tree(&proofs).map_err(self.at())? {
+            let k = format!("{proofs}/{}", o.name);
+            self.store.purge(&k).map_err(self.at())?;
+        }
+        Ok(())
+    }
+
+    fn record_proof(
+        &self,
+        dir: &SetsDir,
+        id: &str,
+        proof: &Proof,
+        by: &ProofBy<'_>,
+    ) -> Result<Option<String>, OpsError> {
+        let signing = self.signing.as_ref().ok_or_else(|| {
+            OpsError::validation(
+                "signing_key_required",
+                "a proof kept in the bucket is signed: pass --signing-key (PGOPS_SIGNING_KEY)",
+            )
+        })?;
+        let key = crate::proofs::write(self.store.as_ref(), signing, &dir.key, id, proof, by)
+            .map_err(|e| e.to_ops_error("writing the proof"))?;
+        Ok(Some(format!("{}/{key}", self.location)))
     }
 
     fn depth(&self, read_data: bool) -> Depth {

@@ -7,7 +7,8 @@ const EXAMPLES: &str = r#"Examples:
   ops-status --backup-dir /var/backups/pgops | jq -r '"\(.database) \(.newest_good.age_s)"'
   ops-status health --backup-dir /var/backups/pgops; echo $?      (0 healthy, 1, 2)
   ops-status -d shop sets --backup-dir /var/backups/pgops        (which set to restore)
-  ops-status metrics --output /var/lib/node_exporter/textfile/pgops.prom"#;
+  ops-status metrics --output /var/lib/node_exporter/textfile/pgops.prom
+  ops-status proofs s3://backups --public-key minisign.pub       (every host's proofs in a bucket)"#;
 
 /// What pgops knows: per database the sets, their verification, the off-site copies and
 /// the last drill, as JSON lines (`status.database`), a health verdict, or Prometheus
@@ -43,6 +44,10 @@ pub enum View {
     /// Every set, newest first: id (for --backup-id), age, size, verified, off-site,
     /// drilled. A table on a terminal, `status.set` JSON lines otherwise.
     Sets,
+    /// The signed proofs kept in buckets beside the sets (each remote verification, drill
+    /// and restore): per host prefix and database, the newest of each kind, or every one
+    /// with --all. A tampered, unsigned or misplaced proof is refused by name (exit 1).
+    Proofs(ProofsArgs),
     /// An HTTP server: /health, /readiness, /backups/status, /restore/status, /metrics.
     Serve(ServeArgs),
     /// Record that a systemd unit failed (the units' OnFailure=pgops-failure@%n): one line
@@ -101,4 +106,18 @@ impl ops_core::cli::ToolArgs for Args {
     fn human(&self) -> &ops_core::human::HumanArgs {
         &self.human
     }
+}
+
+/// `proofs`' flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProofsArgs {
+    /// Sealed catalogs: s3://BUCKET/PREFIX, or s3://BUCKET for every host prefix in the
+    /// bucket (each holding a pgops-catalog.json): one view of a small fleet.
+    #[arg(value_name = "LOCATION", required = true)]
+    pub locations: Vec<String>,
+    /// Every proof, not only the newest of each kind per database.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub trust: ops_catalog::cli::TrustArgs,
 }

@@ -4,10 +4,12 @@
 //! - [`gather`], [`model`], [`health`] (from ops-health): the facts, the snapshot and the
 //!   verdict.
 //! - [`metrics`]: the Prometheus text format of a snapshot (pure).
+//! - [`proofs`]: the signed proofs kept in buckets, read back and checked (ADR 0025).
 //! - [`serve`]: the snapshot over HTTP, refreshed when the catalog changes.
 
 pub mod cli;
 pub mod metrics;
+pub mod proofs;
 pub mod run;
 pub mod serve;
 pub mod views;

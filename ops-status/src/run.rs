@@ -43,6 +43,9 @@ pub fn run(args: &Args) -> i32 {
             overall.exit_code()
         }
         Some(View::Sets) => sets(&args.common, &emitter),
+        Some(View::Proofs(proofs)) => {
+            crate::proofs::run(proofs, for_a_person(&args.common), &emitter)
+        }
         Some(View::RecordFailure { unit }) => {
             match record_failure(sources.state_dir.as_deref(), unit, &emitter) {
                 Ok(()) => emitter

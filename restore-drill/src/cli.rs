@@ -71,6 +71,10 @@ pub struct DrillArgs {
     pub backup_id: Option<String>,
     #[command(flatten)]
     pub identity: ops_offsite::cli::IdentityArgs,
+    /// Sealed catalogs: the drill's proof is written beside the set in the bucket, signed
+    /// with this key (PGOPS_SIGNING_KEY); without it no proof is kept there.
+    #[command(flatten)]
+    pub signing: ops_catalog::cli::SigningArgs,
     /// Restore into a private temporary cluster, not the target server.
     #[arg(long)]
     pub ephemeral: bool,

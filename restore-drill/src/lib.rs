@@ -505,9 +505,36 @@ fn execute(
     if let Some(r) = &source.fetched {
         report.path = r.path.clone();
         report.downloaded_bytes = Some(r.bytes);
+        keep_proof(args, r, &mut report, emitter);
     }
     record_history(args, &inputs, source.fetched.is_some(), &report, emitter);
     Ok(Drilled::Report(Box::new(report)))
+}
+
+/// A drill of a sealed set keeps its signed proof beside the set in the bucket, so that the
+/// drill history survives the host; a drill without a signing key says why it kept none.
+fn keep_proof(
+    args: &cli::DrillArgs,
+    fetched: &ops_offsite::fetch::Fetched,
+    report: &mut report::DrillReport,
+    emitter: &Emitter,
+) {
+    let by = ops_catalog::sets::ProofBy {
+        tool: "restore-drill",
+        version: ops_core::cli::VERSION,
+        correlation_id: emitter.correlation_id(),
+    };
+    let kept = args
+        .signing
+        .load()
+        .and_then(|key| ops_offsite::proofs::keep(fetched, &report.proof(), &by, key.as_ref()));
+    match kept {
+        Ok(place) => report.proof = Some(place),
+        Err(e) => {
+            eprintln!("restore-drill: no proof kept in the bucket: {}", e.message);
+            report.proof_error = Some(e.code);
+        }
+    }
 }
 
 /// `--dry-run`: what the drill would restore, where, and against which target.
@@ -727,6 +754,8 @@ fn report(
         rows: manifest.total_rows(),
         compare_live: f.live.map(report::Live::of),
         downloaded_bytes: None,
+        proof: None,
+        proof_error: None,
     }
 }
 

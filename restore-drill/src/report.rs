@@ -68,6 +68,44 @@ pub struct DrillReport {
     /// A sealed set: the ciphertext downloaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downloaded_bytes: Option<u64>,
+    /// A sealed set: the drill's signed proof kept beside it in the bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+    /// Why no proof could be kept there (its code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_error: Option<&'static str>,
+}
+
+impl DrillReport {
+    /// What the drill proved, for the bucket to keep beside the set.
+    pub fn proof(&self) -> ops_catalog::sets::Proof {
+        use ops_catalog::sets::{Proof, ProofFailure, ProofKind};
+        let verdict = if self.failed() {
+            ops_catalog::catalog::Verdict::Fail
+        } else {
+            ops_catalog::catalog::Verdict::Pass
+        };
+        let mut p = Proof::new(ProofKind::Drill, verdict);
+        p.checks = self
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Pass)
+            .map(|c| c.name.clone())
+            .collect();
+        p.failed = self
+            .checks
+            .iter()
+            .find(|c| c.status == CheckStatus::Fail)
+            .map(|c| ProofFailure {
+                code: c.name.clone(),
+                reason: c.reason.clone(),
+            });
+        p.tables = Some(self.tables as u64);
+        p.rows = Some(self.rows);
+        p.rto_seconds = Some(self.rto_ms as f64 / 1000.0);
+        p.rpo_seconds = Some(self.rpo_s as f64);
+        p
+    }
 }
 
 impl DrillReport {

@@ -169,7 +169,7 @@ fn read_journal(path: &Path) -> Journal {
         })
 }
 
-fn new_nonce() -> String {
+pub(crate) fn new_nonce() -> String {
     let mut b = [0u8; 4];
     getrandom::getrandom(&mut b).expect("the system has randomness");
     hex::encode(b)
