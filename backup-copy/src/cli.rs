@@ -26,9 +26,11 @@ pub struct Args {
     /// The catalog to copy from: a directory, or s3://BUCKET[/PREFIX] (recovery).
     #[arg(value_name = "SRC")]
     pub source: String,
-    /// The catalog to copy to: a directory, or s3://BUCKET[/PREFIX] (AWS_* settings).
-    #[arg(value_name = "DST")]
-    pub destination: String,
+    /// The catalogs to copy to: directories, or s3://BUCKET[/PREFIX] (AWS_* settings);
+    /// several destinations (a second provider, a second disk) are served one after the
+    /// other, each reported on its own; one that fails does not stop the others.
+    #[arg(value_name = "DST", required = true, num_args = 1..)]
+    pub destinations: Vec<String>,
     #[command(flatten)]
     pub select: ops_catalog::cli::SelectArgs,
     /// Copy sets that no backup-verify run has passed yet (by default only passed sets go).

@@ -55,6 +55,10 @@ struct Tally {
     present: usize,
     failed: usize,
     sent: u64,
+    /// Destinations that failed as a whole (several destinations only).
+    destinations_failed: usize,
+    /// The worst exit code of those failures.
+    destination_exit: Option<ExitCode>,
 }
 
 impl Tally {
@@ -64,6 +68,7 @@ impl Tally {
             sets_skipped: self.skipped,
             sets_failed: self.failed,
             bytes_sent: self.sent,
+            destinations_failed: self.destinations_failed,
             dry_run,
         }
     }
@@ -71,7 +76,7 @@ impl Tally {
 
 pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
     let mut tally = Tally::default();
-    match execute(args, emitter, &mut tally) {
+    match execute_all(args, emitter, &mut tally) {
         // A run that left nothing off-site (an empty source, every set unverified) proves
         // nothing: said as a failure, never "ok".
         Ok(()) if tally.copied + tally.present + tally.failed == 0 && !args.dry_run => {
@@ -92,7 +97,9 @@ pub fn run(args: &cli::Args, emitter: &Emitter) -> ExitCode {
             )
         }
         Ok(()) => {
-            let exit = if tally.failed > 0 {
+            let exit = if let Some(exit) = tally.destination_exit {
+                exit
+            } else if tally.failed > 0 {
                 ExitCode::Problem
             } else {
                 ExitCode::Ok
@@ -341,11 +348,48 @@ fn required<'a, T>(
         .ok_or_else(|| OpsError::validation(code, message.to_string()))
 }
 
-fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
+/// Every destination in turn. With one, its failure is the run's; with several, a
+/// destination that fails is reported (`copy.failed`, scope `destination`) and the others
+/// are still served; the run then ends with the worst exit code of those failures.
+fn execute_all(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(), OpsError> {
+    if let [only] = args.destinations.as_slice() {
+        return execute(args, only, emitter, tally);
+    }
+    let mut worst: Option<OpsError> = None;
+    for destination in &args.destinations {
+        if let Err(error) = execute(args, destination, emitter, tally) {
+            emitter.send(&report::DestinationFailed {
+                scope: "destination",
+                destination: &ops_core::redact::scrub(destination),
+                error: &error,
+            });
+            tally.destinations_failed += 1;
+            let exit = error.category.run_exit_code();
+            if tally
+                .destination_exit
+                .is_none_or(|w| exit.code() > w.code())
+            {
+                tally.destination_exit = Some(exit);
+            }
+            worst.get_or_insert(error);
+        }
+    }
+    match worst {
+        // Every destination failed alike: the run failed.
+        Some(e) if tally.copied + tally.present == 0 => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn execute(
+    args: &cli::Args,
+    destination: &str,
+    emitter: &Emitter,
+    tally: &mut Tally,
+) -> Result<(), OpsError> {
     let keys = Keys::load(args)?;
-    let mode =
-        ops_offsite::sets::copy_mode(&args.source, &args.destination, keys.recipients.is_some())
-            .map_err(|m| OpsError::validation("invalid_location", m))?;
+    let mode = ops_offsite::sets::copy_mode(&args.source, destination, keys.recipients.is_some())
+        .map_err(|m| OpsError::validation("invalid_location", m))?;
     let options = StoreOptions {
         stall_timeout: args.stall_timeout,
         retry_timeout: args.retry_timeout,
@@ -357,12 +401,19 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(),
             "--object-lock locks the sealed copies a bucket receives: it has no meaning for a plain copy or a recovery",
         ));
     }
-    let (sets, dst, present) = match mode {
-        Mode::Plain | Mode::Seal => open_for_shipping(mode, args, &keys, &options, emitter)?,
-        Mode::Unseal => open_for_recovery(args, &keys, &options, emitter)?,
-    };
+    let (sets, dst, present) =
+        match mode {
+            Mode::Plain | Mode::Seal => {
+                open_for_shipping(mode, args, destination, &keys, &options, emitter)?
+            }
+            Mode::Unseal if args.destinations.len() > 1 => return Err(OpsError::validation(
+                "invalid_argument",
+                "a recovery from a sealed catalog goes into one directory: name one destination",
+            )),
+            Mode::Unseal => open_for_recovery(args, destination, &keys, &options, emitter)?,
+        };
     let plan = plan::plan(&sets, &present, args.unverified, args.latest);
-    let destination = dst.location(&args.destination);
+    let destination = dst.location(destination);
     let run = Run {
         args,
         keys: &keys,
@@ -385,6 +436,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(),
 fn open_for_shipping(
     mode: Mode,
     args: &cli::Args,
+    destination: &str,
     keys: &Keys,
     options: &StoreOptions,
     emitter: &Emitter,
@@ -398,7 +450,7 @@ fn open_for_shipping(
             "sealed sets are signed: pass --signing-key (a minisign key, `minisign -G -W`)",
         )?;
     }
-    let dst = backend::open_location(&args.destination, options)
+    let dst = backend::open_location(destination, options)
         .map_err(|e| e.to_ops_error("opening the destination"))?;
     // Shared: rotation cannot delete a set while it is being copied.
     let (catalog, lock) = Catalog::open(
@@ -432,6 +484,7 @@ fn open_for_shipping(
 /// sets, and the local catalog they are unsealed into (created, under its lock).
 fn open_for_recovery(
     args: &cli::Args,
+    destination: &str,
     keys: &Keys,
     options: &StoreOptions,
     emitter: &Emitter,
@@ -447,7 +500,7 @@ fn open_for_recovery(
         .map_err(|e| e.to_ops_error("opening the source"))?;
     ops_offsite::sealed::open::check_descriptor(src.as_ref())?;
     let sets = sealed_sets(src.as_ref(), trust, args, emitter)?;
-    let root = Path::new(&args.destination).to_path_buf();
+    let root = Path::new(destination).to_path_buf();
     let (catalog, lock) = if args.dry_run {
         (Catalog::new(&root), None)
     } else {

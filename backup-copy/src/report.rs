@@ -84,5 +84,23 @@ pub struct Tally {
     pub sets_skipped: usize,
     pub sets_failed: usize,
     pub bytes_sent: u64,
+    /// Destinations that failed as a whole (a run with several).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub destinations_failed: usize,
     pub dry_run: bool,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// `copy.failed` with scope `destination`: one of several destinations could not be used
+/// (unreachable, denied, refused a lock…); the others were still served.
+#[derive(Debug, Serialize)]
+pub struct DestinationFailed<'a> {
+    pub scope: &'static str,
+    pub destination: &'a str,
+    pub error: &'a OpsError,
+}
+
+ops_core::event!(DestinationFailed<'_>, names::COPY_FAILED, Severity::Error);

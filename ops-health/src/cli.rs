@@ -28,6 +28,16 @@ pub struct PolicyArgs {
     /// No off-site copy is expected.
     #[arg(long)]
     pub no_offsite: bool,
+    /// An off-site destination every database is expected at, judged on its own
+    /// (repeatable; PGOPS_REMOTE: the destinations backup-copy's unit copies to, separated
+    /// by spaces). Unset: every destination the sets record is judged.
+    #[arg(
+        long = "offsite",
+        env = "PGOPS_REMOTE",
+        value_delimiter = ' ',
+        value_name = "LOCATION"
+    )]
+    pub offsite: Vec<String>,
     /// The last drill is at most this old.
     #[arg(long, value_parser = ops_core::duration::parse, default_value = "35d", value_name = "DURATION")]
     pub max_drill_age: std::time::Duration,
@@ -63,6 +73,13 @@ impl PolicyArgs {
             rto_target_ms: self.rto_target.as_millis() as u64,
             max_audit_age: (!self.no_audit).then(|| signed(self.max_audit_age)),
             rpo_target: Some(signed(self.rpo_target)),
+            // As backup-copy records them: without a trailing slash, never a secret.
+            destinations: self
+                .offsite
+                .iter()
+                .filter(|d| !d.trim().is_empty())
+                .map(|d| ops_core::redact::scrub(d.trim().trim_end_matches('/')))
+                .collect(),
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct Policy {
     /// the newest set off-site, or of the newest good set when no off-site copy is
     /// expected) is at most this (`None`: none is set).
     pub rpo_target: Option<SignedDuration>,
+    /// The off-site destinations every database is expected at, each judged on its own
+    /// (empty: every destination the sets record).
+    pub destinations: Vec<String>,
 }
 
 impl Default for Policy {
@@ -36,6 +39,7 @@ impl Default for Policy {
             rto_target_ms: 3_600_000,
             max_audit_age: Some(SignedDuration::from_hours(3)),
             rpo_target: Some(SignedDuration::from_hours(30)),
+            destinations: Vec::new(),
         }
     }
 }
@@ -103,7 +107,7 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
     out.push(verify_component(s));
     out.push(restorable_component(s));
     if let Some(max) = policy.max_offsite_age {
-        out.push(offsite_component(s, max, now));
+        out.push(offsite_component(s, max, &policy.destinations, now));
     }
     if let Some(target) = policy.rpo_target {
         out.push(rpo_component(
@@ -188,20 +192,20 @@ fn restorable_component(s: &Snapshot) -> Component {
     component("restorable_into_own_major", bad, Vec::new())
 }
 
-/// Every database has a copy off-site confirmed at most `max` ago, and the last
-/// verification of each copy passed.
-fn offsite_component(s: &Snapshot, max: SignedDuration, now: Timestamp) -> Component {
+/// Every database has a copy confirmed at most `max` ago at *each* destination (the
+/// configured ones, else every one its sets record: a stale second destination is not
+/// hidden behind a fresh first), and the last verification of each copy passed.
+fn offsite_component(
+    s: &Snapshot,
+    max: SignedDuration,
+    destinations: &[String],
+    now: Timestamp,
+) -> Component {
     let mut bad = Vec::new();
     for d in &s.databases {
         // Retired: no new copy is expected (a failed check of the last one still counts).
-        let expected = d.retired.is_none();
-        match d.offsite.values().map(|(_, at)| *at).max() {
-            None if expected => bad.push(format!("{}: no off-site copy recorded", d.label)),
-            Some(at) if expected && older(at, now, max) => bad.push(format!(
-                "{}: the newest off-site copy was confirmed at {at}, more than {max:#} ago",
-                d.label
-            )),
-            _ => {}
+        if d.retired.is_none() {
+            bad.extend(offsite_reasons(d, max, destinations, now));
         }
         for (loc, c) in d.offsite_verified.iter().filter(|(_, c)| !c.passed) {
             bad.push(format!(
@@ -211,6 +215,35 @@ fn offsite_component(s: &Snapshot, max: SignedDuration, now: Timestamp) -> Compo
         }
     }
     component("offsite_fresh", bad, Vec::new())
+}
+
+/// Why one database's copies are not fresh, destination by destination.
+fn offsite_reasons(
+    d: &crate::model::DbStatus,
+    max: SignedDuration,
+    configured: &[String],
+    now: Timestamp,
+) -> Vec<String> {
+    let recorded: Vec<String> = d.offsite.keys().cloned().collect();
+    let judged = if configured.is_empty() {
+        &recorded
+    } else {
+        configured
+    };
+    if judged.is_empty() {
+        return vec![format!("{}: no off-site copy recorded", d.label)];
+    }
+    judged
+        .iter()
+        .filter_map(|dest| match d.offsite.get(dest) {
+            None => Some(format!("{}: no copy recorded at {dest}", d.label)),
+            Some((id, at)) if older(*at, now, max) => Some(format!(
+                "{}: the newest copy at {dest} ({id}) was confirmed at {at}, more than {max:#} ago",
+                d.label
+            )),
+            Some(_) => None,
+        })
+        .collect()
 }
 
 /// The last drill (of any database) is recent, passed, and within the RTO target.
@@ -403,6 +436,48 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(rpo(&tight).state, State::NotReady);
+    }
+
+    #[test]
+    fn a_stale_second_destination_is_not_hidden_behind_a_fresh_first() {
+        // The newest set is at the first destination; the second got its last copy three
+        // days ago.
+        let mut old = set("20261120T030000Z", Some(true), &["s3://b/p", "/mnt/second"]);
+        old.offsite[1].1 = t("2026-11-20T04:00:00Z");
+        let new = set("20261123T030000Z", Some(true), &["s3://b/p"]);
+        let s = snapshot(
+            &[DbFacts {
+                retired: None,
+                label: "app".into(),
+                sets: vec![old, new],
+            }],
+            &[],
+            t("2026-11-23T12:00:00Z"),
+        );
+        let p = Policy {
+            max_audit_age: None,
+            rpo_target: None,
+            ..Policy::default()
+        };
+        let now = t("2026-11-23T12:00:00Z");
+        let (o, c) = evaluate(&s, &p, now);
+        assert_eq!(o, Overall::Degraded);
+        let off = c.iter().find(|c| c.name == "offsite_fresh").unwrap();
+        assert_eq!(off.reasons.len(), 1, "{off:?}");
+        assert!(off.reasons[0].contains("/mnt/second"), "{off:?}");
+        // A configured destination that never got a copy is named too; one not configured
+        // is not judged.
+        let p = Policy {
+            destinations: vec!["s3://b/p".into(), "s3://other/p".into()],
+            ..p
+        };
+        let (_, c) = evaluate(&s, &p, now);
+        let off = c.iter().find(|c| c.name == "offsite_fresh").unwrap();
+        assert_eq!(off.reasons.len(), 1, "{off:?}");
+        assert!(
+            off.reasons[0].contains("no copy recorded at s3://other/p"),
+            "{off:?}"
+        );
     }
 
     #[test]

@@ -101,6 +101,12 @@ fn object_lock_versions_and_recovery() {
         .unwrap();
     assert_eq!(read(s.as_ref(), "db/1/envelope.json"), b"{}");
     // Overwritten: the old version is copied on top again.
+    let old = s
+        .versions("db/1")
+        .unwrap()
+        .into_iter()
+        .find(|v| v.key == "db/1/envelope.json" && v.latest)
+        .unwrap();
     s.put(
         "db/1/envelope.json",
         &mut &b"forged"[..],
@@ -108,13 +114,7 @@ fn object_lock_versions_and_recovery() {
         PutMode::Overwrite,
     )
     .unwrap();
-    let old = s
-        .versions("db/1")
-        .unwrap()
-        .into_iter()
-        .filter(|v| v.key == "db/1/envelope.json" && !v.delete_marker)
-        .min_by_key(|v| v.modified)
-        .unwrap();
+    assert_eq!(read(s.as_ref(), "db/1/envelope.json"), b"forged");
     s.restore_version("db/1/envelope.json", &old.version_id, None)
         .unwrap();
     assert_eq!(read(s.as_ref(), "db/1/envelope.json"), b"{}");

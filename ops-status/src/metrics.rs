@@ -291,6 +291,26 @@ pub fn render(s: &Snapshot, build: &BuildInfo, policy: &Policy) -> String {
             );
         }
     }
+    // The destinations every database is expected at (PGOPS_REMOTE): one that never got a
+    // copy has no sample above, and the alert must still see it.
+    if policy.max_offsite_age.is_some() && !policy.destinations.is_empty() {
+        let name = "pgops_offsite_expected";
+        header(
+            &mut out,
+            name,
+            "1 for each database (not retired) and each destination it is expected at (PGOPS_REMOTE).",
+        );
+        for d in s.databases.iter().filter(|d| d.retired.is_none()) {
+            for dest in &policy.destinations {
+                sample(
+                    &mut out,
+                    name,
+                    &[("database", &d.label), ("destination", dest)],
+                    1.0,
+                );
+            }
+        }
+    }
     for (name, help, value) in [
         (
             "pgops_offsite_verify_last_success",

@@ -38,7 +38,11 @@ fn catalogs(location: &str) -> Result<Vec<Box<dyn Store>>, OpsError> {
             .map_err(at)?
             .is_some()
         {
-            let sub = format!("{}/{dir}", location.trim_end_matches('/'));
+            // The prefix goes before a `?profile=` setting.
+            let (base, query) = location
+                .split_once('?')
+                .map_or((location, String::new()), |(b, q)| (b, format!("?{q}")));
+            let sub = format!("{}/{dir}{query}", base.trim_end_matches('/'));
             out.push(backend::open_location(&sub, &StoreOptions::default()).map_err(at)?);
         }
     }

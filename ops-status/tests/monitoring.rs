@@ -118,7 +118,10 @@ fn emitted() -> BTreeSet<String> {
             .arg("--backup-dir")
             .arg(cat.path())
             .arg("--state-dir")
-            .arg(state.path()),
+            .arg(state.path())
+            // The destinations expected (PGOPS_REMOTE, as the units set it): one has a
+            // copy, the other never got one.
+            .env("PGOPS_REMOTE", "s3://b/p s3://second/p"),
         "ops-status metrics",
     );
     // Only families with a sample: a HELP line alone proves nothing is emitted.

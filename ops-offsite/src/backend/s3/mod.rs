@@ -50,6 +50,8 @@ pub struct S3Store {
     store: Arc<AmazonS3>,
     bucket: String,
     prefix: String,
+    /// The AWS profile the location names (`?profile=`), part of its identity.
+    profile: Option<String>,
     rt: Arc<tokio::runtime::Runtime>,
     stall: Duration,
     /// The builder of `store`, for the writer a locked bucket needs.
@@ -131,10 +133,42 @@ impl S3Store {
     }
 
     pub fn open_with(
-        rest: &str,
+        location: &str,
         options: &StoreOptions,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<S3Store, StoreError> {
+        // `?profile=NAME`: this destination's keys, endpoint and region come from that
+        // profile alone (a second provider in the same run), never from AWS_* variables.
+        let (rest, profile_name) = match location.split_once('?') {
+            None => (location, None),
+            Some((rest, q)) => match q.strip_prefix("profile=") {
+                Some(name) if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
+                    (rest, Some(name.to_string()))
+                }
+                _ => {
+                    return Err(StoreError::Invalid(format!(
+                        "s3://{location}: the only setting a location takes is ?profile=NAME (an AWS profile)"
+                    )))
+                }
+            },
+        };
+        let own_env;
+        let env: &dyn Fn(&str) -> Option<String> = match &profile_name {
+            None => env,
+            Some(name) => {
+                own_env = move |k: &str| match k {
+                    "AWS_PROFILE" => Some(name.clone()),
+                    "AWS_ACCESS_KEY_ID"
+                    | "AWS_SECRET_ACCESS_KEY"
+                    | "AWS_SESSION_TOKEN"
+                    | "AWS_ENDPOINT_URL"
+                    | "AWS_REGION"
+                    | "AWS_DEFAULT_REGION" => None,
+                    _ => env(k),
+                };
+                &own_env
+            }
+        };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         // Credentials have no place in a location: it is in argv (ps shows it), in the
         // units, in every event. Refused without repeating it.
@@ -162,7 +196,14 @@ impl S3Store {
                 profile.session_token,
             ),
         };
-        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        // A profile's destination takes nothing from AWS_* variables.
+        let mut b = match profile_name {
+            None => AmazonS3Builder::from_env(),
+            Some(_) => AmazonS3Builder::new().with_virtual_hosted_style_request(
+                env("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").as_deref() == Some("true"),
+            ),
+        }
+        .with_bucket_name(bucket);
         if let (Some(id), Some(secret)) = (id, secret) {
             b = b.with_access_key_id(id).with_secret_access_key(secret);
             if let Some(t) = token {
@@ -210,6 +251,7 @@ impl S3Store {
             store: Arc::new(store),
             bucket: bucket.to_string(),
             prefix,
+            profile: profile_name,
             rt: Arc::new(rt),
             stall: options.stall_timeout,
             builder: b,
@@ -364,11 +406,16 @@ impl Read for S3Reader {
 
 impl Store for S3Store {
     fn location(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("s3://{}", self.bucket)
-        } else {
-            format!("s3://{}/{}", self.bucket, self.prefix)
+        let mut out = format!("s3://{}", self.bucket);
+        if !self.prefix.is_empty() {
+            out.push('/');
+            out.push_str(&self.prefix);
         }
+        if let Some(p) = &self.profile {
+            out.push_str("?profile=");
+            out.push_str(p);
+        }
+        out
     }
 
     fn list_dir(&self, dir: &str) -> Result<DirListing, StoreError> {
