@@ -42,6 +42,31 @@ pub enum Command {
     /// delete delete markers (s3:ListBucketVersions, s3:DeleteObjectVersion): the
     /// operator's, not the backup host's.
     Recover(Recover),
+    /// Re-seals every set to new age recipients (key rotation): each set unsealed with
+    /// --identity and every check made, sealed again to the new recipients, its envelope
+    /// replaced and signed with --signing-key, then its old objects removed (those the
+    /// store still locks stay until their date). Run where the identity is, never on the
+    /// backup host; give the host the new recipients before or after.
+    Reseal(Reseal),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Reseal {
+    #[command(flatten)]
+    pub location: Location,
+    /// The identity that opens the sets now (PGOPS_IDENTITY_FILE).
+    #[command(flatten)]
+    pub identity: ops_offsite::cli::IdentityArgs,
+    /// A new recipient: an age public key (age1…) or an SSH public key (repeatable).
+    #[arg(short = 'r', long = "recipient", value_name = "KEY")]
+    pub recipients: Vec<String>,
+    /// A file of new recipients, one a line (repeatable).
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub signing: ops_catalog::cli::SigningArgs,
+    #[command(flatten)]
+    pub trust: ops_catalog::cli::TrustArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -97,6 +122,7 @@ impl Args {
             Command::Check(_) => "check",
             Command::Versions(_) => "versions",
             Command::Recover(_) => "recover",
+            Command::Reseal(_) => "reseal",
         }
     }
 
@@ -105,6 +131,7 @@ impl Args {
             Command::Check(l) => &l.location,
             Command::Versions(a) => &a.location.location,
             Command::Recover(r) => &r.as_of.location.location,
+            Command::Reseal(r) => &r.location.location,
         }
     }
 }

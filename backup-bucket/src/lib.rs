@@ -4,12 +4,14 @@
 //!   ([`check`]: probed with a canary, judged by a pure function);
 //! - `versions` / `recover --as-of TIME`: what an intruder hid or overwrote, and every key
 //!   brought back to its version at TIME (the plan: `ops_offsite::versions`, pure; applied
-//!   by [`recover`]).
+//!   by [`recover`]);
+//! - `reseal`: every set sealed again to new recipients ([`reseal`], key rotation).
 
 pub mod check;
 pub mod cli;
 pub mod recover;
 pub mod report;
+pub mod reseal;
 
 use ops_core::event::{correlation_id_from_env, Emitter};
 use ops_core::{ExitCode, OpsError};
@@ -68,6 +70,7 @@ fn execute(
             emitter,
             tally,
         ),
+        cli::Command::Reseal(r) => reseal::run(store.as_ref(), r, emitter, tally),
     }
 }
 

@@ -95,6 +95,19 @@ pub struct Failed<'a> {
 
 ops_core::event!(Failed<'_>, names::BUCKET_FAILED, Severity::Error);
 
+/// `bucket.resealed`: a set sealed again to the new recipients.
+#[derive(Debug, Serialize)]
+pub struct Resealed<'a> {
+    pub location: &'a str,
+    pub database: &'a str,
+    pub id: &'a str,
+    /// Old objects removed, and those the store still locks (left until their date).
+    pub removed: usize,
+    pub locked: usize,
+}
+
+ops_core::event!(Resealed<'_>, names::BUCKET_RESEALED, Severity::Info);
+
 /// The counts `run.finished` carries.
 #[derive(Debug, Default, Serialize)]
 pub struct Tally {
@@ -108,6 +121,10 @@ pub struct Tally {
     pub keys_added: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys_restored: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sets_resealed: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sets_failed: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }

@@ -236,7 +236,12 @@ fn descriptor(mode: Mode, keys: &Keys) -> Value {
 /// Makes sure `dst` is a pgops catalog this run may write: reads its descriptor, or creates
 /// it (create-only: two first copies agree on one). A sealed catalog signed by another key
 /// is refused: its readers would reject every set this run writes.
-fn ensure_descriptor(dst: &dyn Store, dry_run: bool, wanted: &Value) -> Result<(), OpsError> {
+fn ensure_descriptor(
+    dst: &dyn Store,
+    dry_run: bool,
+    wanted: &Value,
+    trust: Option<&TrustedKey>,
+) -> Result<(), OpsError> {
     let at = |e: StoreError| e.to_ops_error(&format!("reading {}/{DESCRIPTOR}", dst.location()));
     let text = match dst.open(DESCRIPTOR) {
         Ok(mut r) => {
@@ -284,6 +289,14 @@ fn ensure_descriptor(dst: &dyn Store, dry_run: bool, wanted: &Value) -> Result<(
         ));
     }
     if wanted["public_key"].is_string() && v["public_key"] != wanted["public_key"] {
+        // A rotation of the signing key (ADR 0025): the keyring the run trusts holds the
+        // catalog's key, so its readers can hold both; the descriptor names the new key
+        // and keeps the old ones.
+        if let (Some(trust), Some(current)) = (trust, v["public_key"].as_str()) {
+            if trust.holds(current) {
+                return rekey_descriptor(dst, dry_run, &v, wanted);
+            }
+        }
         return Err(OpsError::validation(
             "catalog_key_mismatch",
             format!(
@@ -295,6 +308,34 @@ fn ensure_descriptor(dst: &dyn Store, dry_run: bool, wanted: &Value) -> Result<(
         ));
     }
     Ok(())
+}
+
+/// Names the run's signing key in the descriptor, the keys it named before kept under
+/// `previous_keys` (readers keep trusting them until the last set they signed is gone).
+fn rekey_descriptor(
+    dst: &dyn Store,
+    dry_run: bool,
+    old: &Value,
+    wanted: &Value,
+) -> Result<(), OpsError> {
+    if dry_run {
+        return Ok(());
+    }
+    let mut d = old.clone();
+    let mut previous: Vec<Value> = old["previous_keys"].as_array().cloned().unwrap_or_default();
+    previous.push(json!({"public_key": old["public_key"], "key_id": old["key_id"]}));
+    d["previous_keys"] = Value::Array(previous);
+    d["public_key"] = wanted["public_key"].clone();
+    d["key_id"] = wanted["key_id"].clone();
+    let text = serde_json::to_vec_pretty(&d).expect("a descriptor serializes");
+    dst.put(
+        DESCRIPTOR,
+        &mut &text[..],
+        Some(text.len() as u64),
+        PutMode::Overwrite,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_ops_error(&format!("writing {}/{DESCRIPTOR}", dst.location())))
 }
 
 /// What the destination holds under each database directory of `sets`, key → size: one
@@ -460,7 +501,12 @@ fn open_for_shipping(
     )?;
     let catalog = catalog.with_trust(keys.trust.clone());
     let sets = local_sets(&catalog, args, emitter)?;
-    ensure_descriptor(dst.as_ref(), args.dry_run, &descriptor(mode, keys))?;
+    ensure_descriptor(
+        dst.as_ref(),
+        args.dry_run,
+        &descriptor(mode, keys),
+        keys.trust.as_ref(),
+    )?;
     let there = destination_objects(dst.as_ref(), &sets)?;
     let last = if mode == Mode::Seal {
         ENVELOPE_FILE

@@ -83,7 +83,7 @@ pub fn gather(dir: &SetDir, set: &SetRef) -> Evidence {
     };
     drop(bar);
     let signature = dir.trust.as_ref().map(|key| match &bytes {
-        Some(b) => catalog::check_signature(key, &set.path, b).map(|()| key.key_id()),
+        Some(b) => catalog::check_signature(key, &set.path, b),
         None => Err("the manifest could not be read".to_string()),
     });
     Evidence {

@@ -148,7 +148,7 @@ impl SigningKey {
 
     pub fn trusted(&self) -> TrustedKey {
         TrustedKey {
-            pk: self.pk.clone(),
+            keys: vec![self.pk.clone()],
         }
     }
 
@@ -186,10 +186,13 @@ impl SigningKey {
     }
 }
 
-/// The minisign public key sets are checked against.
+/// The minisign public keys sets are checked against: one key, or a keyring (a file of
+/// several `.pub` files one after the other) while a signing key is rotated (ADR 0025): a
+/// signature by any of them checks, so old sets stay verifiable and new ones use the new
+/// key.
 #[derive(Clone)]
 pub struct TrustedKey {
-    pk: minisign::PublicKey,
+    keys: Vec<minisign::PublicKey>,
 }
 
 impl std::fmt::Debug for TrustedKey {
@@ -200,55 +203,80 @@ impl std::fmt::Debug for TrustedKey {
 
 impl PartialEq for TrustedKey {
     fn eq(&self, other: &Self) -> bool {
-        self.pk.to_bytes() == other.pk.to_bytes()
+        let bytes = |k: &TrustedKey| k.keys.iter().map(|p| p.to_bytes()).collect::<Vec<_>>();
+        bytes(self) == bytes(other)
     }
 }
 
 impl Eq for TrustedKey {}
 
 impl TrustedKey {
-    /// Reads a minisign public key file (`minisign.pub`), or the bare base64 line.
+    /// Reads a minisign public key file (`minisign.pub`), the bare base64 line, or a
+    /// keyring (several of them, one after the other).
     pub fn from_file(path: &Path) -> Result<TrustedKey, OpsError> {
         let text = read_text(path)?;
         Self::parse(&text).map_err(|e| invalid(path, "a minisign public key", e))
     }
 
-    /// The file's text, or its key line alone.
+    /// The file's text (every key line in it), or one key line alone.
     pub fn parse(text: &str) -> Result<TrustedKey, String> {
-        let line = text
+        let keys = text
             .lines()
             .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
-            .ok_or("it is empty")?;
-        let pk = minisign::PublicKey::from_base64(line).map_err(|e| e.to_string())?;
-        Ok(TrustedKey { pk })
+            .filter(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
+            .map(|l| minisign::PublicKey::from_base64(l).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err("it is empty".into());
+        }
+        Ok(TrustedKey { keys })
     }
 
-    /// The key in minisign's file format.
+    /// The first key in minisign's file format.
     pub fn to_file_text(&self) -> String {
-        self.pk.to_box().expect("a key boxes").to_string()
+        self.keys[0].to_box().expect("a key boxes").to_string()
     }
 
-    /// The bare base64 key line (what `minisign -P` takes).
+    /// The first key's bare base64 line (what `minisign -P` takes).
     pub fn to_base64(&self) -> String {
-        self.pk.to_base64()
+        self.keys[0].to_base64()
     }
 
+    /// Whether the keyring holds the key whose base64 line is `line`.
+    pub fn holds(&self, line: &str) -> bool {
+        self.keys.iter().any(|k| k.to_base64() == line)
+    }
+
+    /// The key's id, or a keyring's ids joined (for people).
     pub fn key_id(&self) -> String {
-        key_id(&self.pk.to_bytes()[2..10])
+        self.keys
+            .iter()
+            .map(|k| key_id(&k.to_bytes()[2..10]))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Checks a detached signature (minisign's format) of `data`. The error says why, for
     /// a `signature_invalid` event.
     pub fn verify(&self, data: &[u8], signature: &str) -> Result<(), String> {
+        self.signer(data, signature).map(|_| ())
+    }
+
+    /// Checks a detached signature and says which key of the keyring made it.
+    pub fn signer(&self, data: &[u8], signature: &str) -> Result<String, String> {
         let sig = minisign::SignatureBox::from_string(signature)
             .map_err(|e| format!("the signature does not parse: {e}"))?;
-        minisign::verify(&self.pk, &sig, Cursor::new(data), true, false, false).map_err(|e| {
-            format!(
-                "it does not check against the trusted key {}: {e}",
-                self.key_id()
-            )
-        })
+        let mut last = String::new();
+        for pk in &self.keys {
+            match minisign::verify(pk, &sig, Cursor::new(data), true, false, false) {
+                Ok(()) => return Ok(key_id(&pk.to_bytes()[2..10])),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(format!(
+            "it does not check against the trusted key {}: {last}",
+            self.key_id()
+        ))
     }
 }
 
@@ -274,6 +302,30 @@ mod tests {
                 "{comment:?}: {sig}"
             );
         }
+    }
+
+    #[test]
+    fn a_keyring_checks_the_sets_of_every_key_it_holds() {
+        let (old, new) = (SigningKey::generate(), SigningKey::generate());
+        let ring = TrustedKey::parse(&format!(
+            "{}{}",
+            old.trusted().to_file_text(),
+            new.trusted().to_file_text()
+        ))
+        .unwrap();
+        let by_old = old.sign(b"old set", "pgops set");
+        let by_new = new.sign(b"new set", "pgops set");
+        assert_eq!(ring.signer(b"old set", &by_old).unwrap(), old.key_id());
+        assert_eq!(ring.signer(b"new set", &by_new).unwrap(), new.key_id());
+        assert!(ring.holds(&old.trusted().to_base64()));
+        assert!(
+            new.trusted().verify(b"old set", &by_old).is_err(),
+            "the old key retired"
+        );
+        let stranger = SigningKey::generate();
+        assert!(ring
+            .verify(b"x", &stranger.sign(b"x", "pgops set"))
+            .is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub const BUCKET_CHANGED: &str = "bucket.changed";
 pub const BUCKET_CHECKED: &str = "bucket.checked";
 pub const BUCKET_FAILED: &str = "bucket.failed";
 pub const BUCKET_FINDING: &str = "bucket.finding";
+pub const BUCKET_RESEALED: &str = "bucket.resealed";
 pub const BUCKET_RESTORED: &str = "bucket.restored";
 pub const CATALOG_CREATED: &str = "catalog.created";
 pub const COPY_COMPLETED: &str = "copy.completed";
@@ -60,7 +61,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 55] = [
+pub const ALL: [&str; 56] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -73,6 +74,7 @@ pub const ALL: [&str; 55] = [
     BUCKET_CHECKED,
     BUCKET_FAILED,
     BUCKET_FINDING,
+    BUCKET_RESEALED,
     BUCKET_RESTORED,
     CATALOG_CREATED,
     COPY_COMPLETED,

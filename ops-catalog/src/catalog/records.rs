@@ -404,7 +404,7 @@ pub fn write_manifest(dir: &Path, m: &Manifest) -> std::io::Result<()> {
 /// Checks the set's `manifest.json.minisig` against `manifest` (the manifest's bytes, as
 /// read once by [`load_manifest`]): what the manifest says (file hashes, row counts) is
 /// then what the backup host wrote.
-pub fn check_signature(trust: &TrustedKey, set: &Path, manifest: &[u8]) -> Result<(), String> {
+pub fn check_signature(trust: &TrustedKey, set: &Path, manifest: &[u8]) -> Result<String, String> {
     let signature = match fs::read_to_string(set.join(SIGNATURE_FILE)) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -415,7 +415,7 @@ pub fn check_signature(trust: &TrustedKey, set: &Path, manifest: &[u8]) -> Resul
         }
         Err(e) => return Err(format!("{SIGNATURE_FILE}: {e}")),
     };
-    trust.verify(manifest, &signature)
+    trust.signer(manifest, &signature)
 }
 
 /// Publishes a manifest with its signature: the signature first, then the manifest, so a

@@ -15,6 +15,7 @@
 //! `minisign -V -m envelope.json -x envelope.<nonce>.minisig -p KEY` checks a set by hand.
 //!
 //! - [`write`]: sealing a local set into a store, resumable.
+//! - [`reseal`]: a set sealed again to new recipients (key rotation, where the identity is).
 //! - [`open`]: reading sealed sets back: envelopes, their signatures, the objects'
 //!   presence and hashes, and unsealing a set into a local catalog.
 //!
@@ -23,6 +24,7 @@
 //! row counts and data are only inside `.age` objects.
 
 pub mod open;
+pub mod reseal;
 pub mod write;
 
 use ops_catalog::catalog::SetKind;

@@ -201,6 +201,8 @@ pub struct Sealed {
     pub lost_race: bool,
     /// The set's Object Lock, as its envelope records it.
     pub lock: Option<SetLock>,
+    /// The writer's nonce: every object this sealing wrote carries it.
+    pub nonce: String,
 }
 
 /// Where the bytes of a travelling file come from.
@@ -286,6 +288,20 @@ pub fn seal_set(
     recipients: &Recipients,
     signing: &SigningKey,
     journal: &Path,
+) -> Result<Sealed, TransferError> {
+    seal_set_as(dst, s, there, recipients, signing, journal, PutMode::Create)
+}
+
+/// [`seal_set`], the envelope written with `envelope`: `Create` for a copy (the first
+/// complete copy wins), `Overwrite` for a re-seal, which replaces the set's envelope.
+pub fn seal_set_as(
+    dst: &dyn Store,
+    s: &SetToSeal<'_>,
+    there: &BTreeMap<String, u64>,
+    recipients: &Recipients,
+    signing: &SigningKey,
+    journal: &Path,
+    envelope_mode: PutMode,
 ) -> Result<Sealed, TransferError> {
     // One writer per set and store on this host: two copies sharing a journal would share
     // its nonce and overwrite each other's objects.
@@ -400,6 +416,7 @@ pub fn seal_set(
         objects,
     };
     done.lock = envelope.lock.clone();
+    done.nonce = j.nonce.clone();
     let mut text = serde_json::to_vec_pretty(&envelope).expect("an envelope serializes");
     text.push(b'\n');
     let kind = match s.manifest.kind {
@@ -423,7 +440,7 @@ pub fn seal_set(
         &env_key,
         &mut &text[..],
         Some(text.len() as u64),
-        PutMode::Create,
+        envelope_mode,
     ) {
         Ok(_) => {}
         Err(StoreError::Exists(_)) => {
