@@ -20,7 +20,7 @@ pub mod subset;
 use ops_catalog::catalog::{self, Verdict, VerifyRecord};
 use ops_catalog::input;
 use ops_catalog::lock::LockMode;
-use ops_catalog::sets::{Depth, Proof, ProofBy, ProofFailure, ProofKind, Sets, Verified};
+use ops_catalog::sets::{Depth, Proof, ProofBy, ProofKind, Sets, Verified};
 use ops_core::event::{correlation_id_from_env, Emitter};
 use ops_core::event_names as names;
 use ops_core::{timefmt, Category, ExitCode, OpsError};
@@ -206,23 +206,8 @@ struct Counted {
 
 /// What this verification proved of a set, for the storage to keep beside it.
 fn proof_of(judged: &judge::Judged, report: &SetVerdict) -> Proof {
-    use ops_catalog::catalog::CheckStatus;
-    let mut proof = Proof::new(ProofKind::Verify, judged.verdict);
+    let mut proof = Proof::new(ProofKind::Verify, judged.verdict).with_checks(&judged.checks);
     proof.depth = Some(judged.depth.name().to_string());
-    proof.checks = judged
-        .checks
-        .iter()
-        .filter(|c| c.status == CheckStatus::Pass)
-        .map(|c| c.name.clone())
-        .collect();
-    proof.failed = judged
-        .checks
-        .iter()
-        .find(|c| c.status == CheckStatus::Fail)
-        .map(|c| ProofFailure {
-            code: c.name.clone(),
-            reason: c.reason.clone(),
-        });
     proof.tables = report.tables.map(|t| t as u64);
     proof.rows = report.rows;
     proof

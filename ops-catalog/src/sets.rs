@@ -218,6 +218,24 @@ impl Proof {
             target: None,
         }
     }
+
+    /// The checks that passed, by name, and the first that failed.
+    pub fn with_checks(mut self, checks: &[catalog::CheckResult]) -> Proof {
+        use catalog::CheckStatus;
+        self.checks = checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Pass)
+            .map(|c| c.name.clone())
+            .collect();
+        self.failed = checks
+            .iter()
+            .find(|c| c.status == CheckStatus::Fail)
+            .map(|c| ProofFailure {
+                code: c.name.clone(),
+                reason: c.reason.clone(),
+            });
+        self
+    }
 }
 
 /// Who made a proof, for its record.

@@ -45,6 +45,27 @@ fn host(c: &Cluster, s3: &S3Server, host: &str) -> (String, String) {
     (db, dst)
 }
 
+/// Every key of host1's proofs tree.
+fn proof_keys(s3: &S3Server) -> Vec<String> {
+    let out = s3.aws(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        "pgops",
+        "--prefix",
+        "host1/_proofs/",
+        "--query",
+        "Contents[].Key",
+        "--output",
+        "text",
+    ]);
+    String::from_utf8(out)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 fn proofs(c: &Cluster, s3: &S3Server, location: &str, extra: &[&str]) -> ToolRun {
     let mut cmd = tool(c, "ops-status", s3);
     cmd.args(["--json", "proofs", location]).args(extra);
@@ -123,22 +144,7 @@ fn proofs_survive_the_host_and_a_tampered_one_is_refused() {
     );
 
     // Tampered, unsigned, misplaced: each refused by name.
-    let keys: Vec<String> = String::from_utf8(s3.aws(&[
-        "s3api",
-        "list-objects-v2",
-        "--bucket",
-        "pgops",
-        "--prefix",
-        "host1/_proofs/",
-        "--query",
-        "Contents[].Key",
-        "--output",
-        "text",
-    ]))
-    .unwrap()
-    .split_whitespace()
-    .map(str::to_string)
-    .collect();
+    let keys = proof_keys(&s3);
     let verify_proofs: Vec<&String> = keys
         .iter()
         .filter(|k| k.contains("/verify-") && k.ends_with(".json"))
@@ -215,19 +221,7 @@ fn proofs_survive_the_host_and_a_tampered_one_is_refused() {
         .as_str()
         .unwrap()
         .to_string();
-    let left = String::from_utf8(s3.aws(&[
-        "s3api",
-        "list-objects-v2",
-        "--bucket",
-        "pgops",
-        "--prefix",
-        "host1/_proofs/",
-        "--query",
-        "Contents[].Key",
-        "--output",
-        "text",
-    ]))
-    .unwrap();
+    let left = proof_keys(&s3).join(" ");
     assert!(!left.contains(&gone), "{left}");
     assert!(!r.stderr.contains(testkit::SENTINEL_S3_SECRET));
 }

@@ -79,27 +79,13 @@ pub struct DrillReport {
 impl DrillReport {
     /// What the drill proved, for the bucket to keep beside the set.
     pub fn proof(&self) -> ops_catalog::sets::Proof {
-        use ops_catalog::sets::{Proof, ProofFailure, ProofKind};
+        use ops_catalog::sets::{Proof, ProofKind};
         let verdict = if self.failed() {
             ops_catalog::catalog::Verdict::Fail
         } else {
             ops_catalog::catalog::Verdict::Pass
         };
-        let mut p = Proof::new(ProofKind::Drill, verdict);
-        p.checks = self
-            .checks
-            .iter()
-            .filter(|c| c.status == CheckStatus::Pass)
-            .map(|c| c.name.clone())
-            .collect();
-        p.failed = self
-            .checks
-            .iter()
-            .find(|c| c.status == CheckStatus::Fail)
-            .map(|c| ProofFailure {
-                code: c.name.clone(),
-                reason: c.reason.clone(),
-            });
+        let mut p = Proof::new(ProofKind::Drill, verdict).with_checks(&self.checks);
         p.tables = Some(self.tables as u64);
         p.rows = Some(self.rows);
         p.rto_seconds = Some(self.rto_ms as f64 / 1000.0);

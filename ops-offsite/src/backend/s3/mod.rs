@@ -116,6 +116,27 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
+/// Splits `?profile=NAME` off a location: that destination's keys, endpoint and region come
+/// from that AWS profile alone (a second provider in the same run), never from `AWS_*`.
+fn split_profile(location: &str) -> Result<(&str, Option<String>), StoreError> {
+    let Some((rest, query)) = location.split_once('?') else {
+        return Ok((location, None));
+    };
+    match query.strip_prefix("profile=") {
+        Some(name)
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            Ok((rest, Some(name.to_string())))
+        }
+        _ => Err(StoreError::Invalid(format!(
+            "s3://{location}: the only setting a location takes is ?profile=NAME (an AWS profile)"
+        ))),
+    }
+}
+
 /// The region: the environment's, else the profile's, else `us-east-1`.
 fn region_of(env: &dyn Fn(&str) -> Option<String>, profile: &Option<String>) -> String {
     env("AWS_REGION")
@@ -137,21 +158,7 @@ impl S3Store {
         options: &StoreOptions,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<S3Store, StoreError> {
-        // `?profile=NAME`: this destination's keys, endpoint and region come from that
-        // profile alone (a second provider in the same run), never from AWS_* variables.
-        let (rest, profile_name) = match location.split_once('?') {
-            None => (location, None),
-            Some((rest, q)) => match q.strip_prefix("profile=") {
-                Some(name) if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
-                    (rest, Some(name.to_string()))
-                }
-                _ => {
-                    return Err(StoreError::Invalid(format!(
-                        "s3://{location}: the only setting a location takes is ?profile=NAME (an AWS profile)"
-                    )))
-                }
-            },
-        };
+        let (rest, profile_name) = split_profile(location)?;
         let own_env;
         let env: &dyn Fn(&str) -> Option<String> = match &profile_name {
             None => env,
