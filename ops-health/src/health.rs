@@ -235,13 +235,22 @@ fn offsite_reasons(
     }
     judged
         .iter()
-        .filter_map(|dest| match d.offsite.get(dest) {
-            None => Some(format!("{}: no copy recorded at {dest}", d.label)),
-            Some((id, at)) if older(*at, now, max) => Some(format!(
-                "{}: the newest copy at {dest} ({id}) was confirmed at {at}, more than {max:#} ago",
-                d.label
-            )),
-            Some(_) => None,
+        .filter_map(|dest| {
+            // As configured and as recorded, a trailing slash is no difference.
+            let dest = dest.trim_end_matches('/');
+            let copy = d
+                .offsite
+                .iter()
+                .find(|(k, _)| k.trim_end_matches('/') == dest)
+                .map(|(_, v)| v);
+            match copy {
+                None => Some(format!("{}: no copy recorded at {dest}", d.label)),
+                Some((id, at)) if older(*at, now, max) => Some(format!(
+                    "{}: the newest copy at {dest} ({id}) was confirmed at {at}, more than {max:#} ago",
+                    d.label
+                )),
+                Some(_) => None,
+            }
         })
         .collect()
 }

@@ -306,7 +306,8 @@ pub fn record_offsite(set_dir: &Path, destination: &str, mode: &str) -> std::io:
     record.v = 1;
     // Recorded as shown: a location never carries a secret into a file.
     let destination = ops_core::redact::scrub(destination);
-    let destination = destination.as_str();
+    // One spelling per destination (health and the metrics match it against PGOPS_REMOTE).
+    let destination = destination.trim_end_matches('/');
     record.copies.retain(|c| c.destination != destination);
     record.copies.push(OffsiteCopy {
         destination: destination.to_string(),
