@@ -139,14 +139,7 @@ fn signing_keys_rotate_through_a_keyring_and_copies_reseal_to_a_new_identity() {
         .args(["-euo", "pipefail", "-c", &script])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    testkit::assert_no_secret("runbook stdout", &out.stdout);
-    testkit::assert_no_secret("runbook stderr", &out.stderr);
+    let stdout = testkit::runbook_stdout(&out);
     for (word, n) in [("verified ", 2), ("resealed ", 2), ("opened ", 2)] {
         let lines = stdout.lines().filter(|l| l.starts_with(word)).count();
         assert_eq!(lines, n, "{word}: {stdout}");

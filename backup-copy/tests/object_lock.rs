@@ -125,17 +125,20 @@ fn locked_copies_survive_the_hosts_credentials_and_rotate_after_their_date() {
         .unwrap_err();
     assert!(denied.contains("AccessDenied"), "{denied}");
     // An overwrite makes a new version; the locked one stays as it was.
-    let original = s3.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        "locked",
-        "--key",
-        key,
-        "--version-id",
-        version,
-        "/dev/stdout",
-    ]);
+    let read_version = || {
+        s3.aws(&[
+            "s3api",
+            "get-object",
+            "--bucket",
+            "locked",
+            "--key",
+            key,
+            "--version-id",
+            version,
+            "/dev/stdout",
+        ])
+    };
+    let original = read_version();
     std::fs::write(dir.path().join("forged"), b"{}").unwrap();
     let put: Value = serde_json::from_slice(&s3.aws(&[
         "s3api",
@@ -148,17 +151,7 @@ fn locked_copies_survive_the_hosts_credentials_and_rotate_after_their_date() {
         dir.path().join("forged").to_str().unwrap(),
     ]))
     .unwrap();
-    let again = s3.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        "locked",
-        "--key",
-        key,
-        "--version-id",
-        version,
-        "/dev/stdout",
-    ]);
+    let again = read_version();
     assert_eq!(original, again, "the locked version is unchanged");
     // The forged version is not pgops's and not locked: removed by hand here, so the
     // set reads as it was (the recovery runbook does this for every key).

@@ -367,6 +367,20 @@ pub fn assert_no_secret(label: &str, text: &[u8]) {
     }
 }
 
+/// A runbook's script as run: it must have succeeded and said no secret on either stream;
+/// its stdout.
+pub fn runbook_stdout(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_secret("runbook stdout", &out.stdout);
+    assert_no_secret("runbook stderr", &out.stderr);
+    stdout
+}
+
 /// Checks every file under `dir` for the sentinel password.
 pub fn assert_no_secret_in_tree(dir: &Path) {
     for entry in walk(dir) {
