@@ -18,6 +18,7 @@
 
 mod copy;
 mod custom;
+pub mod digest;
 mod plain;
 
 pub use custom::BlockCompression;
