@@ -739,7 +739,15 @@ fn copy_one(
                     };
                     let journal =
                         journal_path(Path::new(source), &dst.location(), &s.dir_name, &s.id);
-                    let done = seal_set(dst.as_ref(), &set, there, recipients, signing, &journal)?;
+                    let done = seal_set(
+                        dst.as_ref(),
+                        &set,
+                        there,
+                        recipients,
+                        signing,
+                        &journal,
+                        PutMode::Create,
+                    )?;
                     Ok(Copied {
                         sent: done.sent,
                         resumed: done.resumed,

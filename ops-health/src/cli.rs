@@ -73,12 +73,12 @@ impl PolicyArgs {
             rto_target_ms: self.rto_target.as_millis() as u64,
             max_audit_age: (!self.no_audit).then(|| signed(self.max_audit_age)),
             rpo_target: Some(signed(self.rpo_target)),
-            // As backup-copy records them: without a trailing slash, never a secret.
+            // Spelled as backup-copy records them.
             destinations: self
                 .offsite
                 .iter()
                 .filter(|d| !d.trim().is_empty())
-                .map(|d| ops_core::redact::scrub(d.trim().trim_end_matches('/')))
+                .map(|d| ops_catalog::catalog::destination_name(d))
                 .collect(),
         }
     }

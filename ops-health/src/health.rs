@@ -236,13 +236,8 @@ fn offsite_reasons(
     judged
         .iter()
         .filter_map(|dest| {
-            // As configured and as recorded, a trailing slash is no difference.
-            let dest = dest.trim_end_matches('/');
-            let copy = d
-                .offsite
-                .iter()
-                .find(|(k, _)| k.trim_end_matches('/') == dest)
-                .map(|(_, v)| v);
+            // Both spelled by ops_catalog::catalog::destination_name.
+            let copy = d.offsite.get(dest);
             match copy {
                 None => Some(format!("{}: no copy recorded at {dest}", d.label)),
                 Some((id, at)) if older(*at, now, max) => Some(format!(

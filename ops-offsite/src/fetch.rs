@@ -237,7 +237,7 @@ pub fn fetch(req: &Request<'_>) -> Result<Fetched, OpsError> {
     }
     Ok(Fetched {
         scratch,
-        path: format!("{location}/{dir}/{}", set.id),
+        path: crate::backend::place_of(location, &format!("{dir}/{}", set.id)),
         location: location.to_string(),
         dir: dir.clone(),
         id: set.id.clone(),
@@ -299,15 +299,12 @@ pub fn source(want: &Want<'_>, emitter: &ops_core::event::Emitter) -> Result<Sou
 
 /// Says, for each set `fetched` passed over, which one was restored instead.
 pub fn report_passed_over(fetched: &Fetched, db: &str, emitter: &ops_core::event::Emitter) {
-    let (location, chosen) = fetched
-        .path
-        .rsplit_once('/')
-        .unwrap_or((fetched.path.as_str(), ""));
+    let chosen = fetched.id.as_str();
     for p in &fetched.passed_over {
         emitter.send(&PassedOverEvent {
             database: db,
             id: &p.id,
-            path: format!("{location}/{}", p.id),
+            path: crate::backend::place_of(&fetched.location, &format!("{}/{}", fetched.dir, p.id)),
             code: p.code,
             reason: &p.reason,
             chosen,

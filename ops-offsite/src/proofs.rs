@@ -203,5 +203,5 @@ pub fn keep(
         by,
     )
     .map_err(|e| e.to_ops_error("writing the proof"))?;
-    Ok(format!("{}/{key}", fetched.location.trim_end_matches('/')))
+    Ok(crate::backend::place_of(&fetched.location, &key))
 }

@@ -285,7 +285,7 @@ impl SealedSets {
     }
 
     fn place(&self, dir: &SetsDir, id: &str) -> String {
-        format!("{}/{id}", dir.place)
+        backend::place_of(&self.location, &format!("{}/{id}", dir.key))
     }
 }
 
@@ -300,7 +300,7 @@ impl Sets for SealedSets {
             dirs: dirs
                 .into_iter()
                 .map(|(key, label)| SetsDir {
-                    place: format!("{}/{key}", self.location),
+                    place: backend::place_of(&self.location, &key),
                     label,
                     key,
                 })
@@ -410,7 +410,7 @@ impl Sets for SealedSets {
         })?;
         let key = crate::proofs::write(self.store.as_ref(), signing, &dir.key, id, proof, by)
             .map_err(|e| e.to_ops_error("writing the proof"))?;
-        Ok(Some(format!("{}/{key}", self.location)))
+        Ok(Some(backend::place_of(&self.location, &key)))
     }
 
     fn depth(&self, read_data: bool) -> Depth {

@@ -38,11 +38,7 @@ fn catalogs(location: &str) -> Result<Vec<Box<dyn Store>>, OpsError> {
             .map_err(at)?
             .is_some()
         {
-            // The prefix goes before a `?profile=` setting.
-            let (base, query) = location
-                .split_once('?')
-                .map_or((location, String::new()), |(b, q)| (b, format!("?{q}")));
-            let sub = format!("{}/{dir}{query}", base.trim_end_matches('/'));
+            let sub = backend::place_of(location, &dir);
             out.push(backend::open_location(&sub, &StoreOptions::default()).map_err(at)?);
         }
     }

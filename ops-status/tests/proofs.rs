@@ -225,3 +225,43 @@ fn proofs_survive_the_host_and_a_tampered_one_is_refused() {
     assert!(!left.contains(&gone), "{left}");
     assert!(!r.stderr.contains(testkit::SENTINEL_S3_SECRET));
 }
+
+/// The same rule on a sealed catalog in a directory (a second disk sealed with
+/// `--recipient`): its verification keeps a signed proof beside the set there too, and a
+/// plain local catalog keeps none (it has its own `verify.json`).
+#[test]
+fn a_sealed_directory_keeps_proofs_and_a_local_catalog_none() {
+    let s3 = S3Server::start();
+    let c = Cluster::shared();
+    let db = c.unique_db("sealeddir");
+    c.load_mixed(&db, "0.001");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("local");
+    let sealed = dir.path().join("sealed");
+    let mut b = tool(c, "pgdump-run", &s3);
+    b.args(["-d", &db, "--no-globals", "--backup-dir"])
+        .arg(&root);
+    ok(b);
+    let mut v = tool(c, "backup-verify", &s3);
+    v.arg("--backup-dir").arg(&root);
+    let r = ok(v);
+    assert!(
+        r.named("verify.passed")[0]["proof"].is_null(),
+        "a local catalog keeps none"
+    );
+    let mut copy = tool(c, "backup-copy", &s3);
+    copy.arg(&root).arg(&sealed);
+    assert_eq!(ok(copy).named("copy.completed")[0]["mode"], "seal");
+    let mut v = tool(c, "backup-verify", &s3);
+    v.env_remove("PGOPS_IDENTITY_FILE")
+        .arg("--backup-dir")
+        .arg(&sealed);
+    let r = ok(v);
+    assert!(r.named("verify.passed")[0]["proof"]
+        .as_str()
+        .unwrap()
+        .contains("/_proofs/"));
+    let r = proofs(c, &s3, sealed.to_str().unwrap(), &[]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(r.named("status.proof").len(), 1);
+}

@@ -23,29 +23,29 @@ impl MultisetDigest {
 
     /// Adds a row by its SHA-256.
     pub fn add_hash(&mut self, h: &[u8; 32]) {
-        let mut carry = 0u64;
-        for (i, limb) in self.sum.iter_mut().enumerate() {
-            // The hash read big-endian as a 256-bit number: limb 0 is its last 8 bytes.
+        // The hash read big-endian as a 256-bit number: limb 0 is its last 8 bytes.
+        let limb = |i: usize| {
             let start = 32 - 8 * (i + 1);
-            let v = u64::from_be_bytes(h[start..start + 8].try_into().expect("8 bytes"));
-            let (s1, o1) = limb.overflowing_add(v);
-            let (s2, o2) = s1.overflowing_add(carry);
-            *limb = s2;
-            carry = u64::from(o1) + u64::from(o2);
-        }
-        self.rows += 1;
+            u64::from_be_bytes(h[start..start + 8].try_into().expect("8 bytes"))
+        };
+        self.add(&[limb(0), limb(1), limb(2), limb(3)], 1);
     }
 
     /// The digest of both multisets together (parts of one table read apart).
     pub fn merge(&mut self, other: &MultisetDigest) {
+        self.add(&other.sum, other.rows);
+    }
+
+    /// Adds a 256-bit number (little-endian limbs), modulo 2^256, for `rows` rows.
+    fn add(&mut self, v: &[u64; 4], rows: u64) {
         let mut carry = 0u64;
-        for (limb, v) in self.sum.iter_mut().zip(other.sum) {
-            let (s1, o1) = limb.overflowing_add(v);
+        for (limb, v) in self.sum.iter_mut().zip(v) {
+            let (s1, o1) = limb.overflowing_add(*v);
             let (s2, o2) = s1.overflowing_add(carry);
             *limb = s2;
             carry = u64::from(o1) + u64::from(o2);
         }
-        self.rows += other.rows;
+        self.rows += rows;
     }
 
     pub fn rows(&self) -> u64 {

@@ -297,6 +297,15 @@ pub struct OffsiteRecord {
 
 /// Records in `set_dir` that `destination` holds the set, complete, now (one entry per
 /// destination, replaced).
+/// The one spelling of an off-site destination, wherever one is written or compared
+/// (`offsite.json`, health's `PGOPS_REMOTE`, the metrics' labels): never a secret, no
+/// trailing slash.
+pub fn destination_name(location: &str) -> String {
+    ops_core::redact::scrub(location.trim())
+        .trim_end_matches('/')
+        .to_string()
+}
+
 pub fn record_offsite(set_dir: &Path, destination: &str, mode: &str) -> std::io::Result<()> {
     let path = set_dir.join(OFFSITE_FILE);
     let mut record: OffsiteRecord = fs::read(&path)
@@ -305,9 +314,8 @@ pub fn record_offsite(set_dir: &Path, destination: &str, mode: &str) -> std::io:
         .unwrap_or_default();
     record.v = 1;
     // Recorded as shown: a location never carries a secret into a file.
-    let destination = ops_core::redact::scrub(destination);
-    // One spelling per destination (health and the metrics match it against PGOPS_REMOTE).
-    let destination = destination.trim_end_matches('/');
+    let destination = destination_name(destination);
+    let destination = destination.as_str();
     record.copies.retain(|c| c.destination != destination);
     record.copies.push(OffsiteCopy {
         destination: destination.to_string(),

@@ -34,10 +34,15 @@ impl SetRef {
 
     /// Where the set's off-site copies are (none recorded: empty).
     pub fn read_offsite(&self) -> OffsiteRecord {
-        fs::read(self.path.join(OFFSITE_FILE))
+        let mut r: OffsiteRecord = fs::read(self.path.join(OFFSITE_FILE))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // Records written before destinations had one spelling read as if they had.
+        for c in &mut r.copies {
+            c.destination = super::destination_name(&c.destination);
+        }
+        r
     }
 
     /// True if the set is pinned (holds a `KEEP` file).

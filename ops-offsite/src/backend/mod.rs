@@ -387,6 +387,20 @@ pub fn open_location(location: &str, options: &StoreOptions) -> Result<Box<dyn S
     }
 }
 
+/// Where `key` of the catalog at `location` is, for people: `s3://b/p?profile=x` and
+/// `db/id` give `s3://b/p/db/id?profile=x` (a location's setting stays at its end).
+pub fn place_of(location: &str, key: &str) -> String {
+    let (base, setting) = location
+        .split_once('?')
+        .map_or((location, None), |(b, q)| (b, Some(q)));
+    let mut out = format!("{}/{key}", base.trim_end_matches('/'));
+    if let Some(q) = setting {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
 /// Splits a key into directory and name; rejects keys that could leave the root.
 pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
     let bad = key.is_empty()
@@ -428,6 +442,16 @@ mod tests {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
         assert!(check_key("db/20261125T000000Z/manifest.json").is_ok());
+    }
+
+    #[test]
+    fn places_keep_a_locations_setting_at_its_end() {
+        assert_eq!(place_of("s3://b/p/", "db/1"), "s3://b/p/db/1");
+        assert_eq!(
+            place_of("s3://b/p?profile=r2", "db/1"),
+            "s3://b/p/db/1?profile=r2"
+        );
+        assert_eq!(place_of("/var/x", "db"), "/var/x/db");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! with the new identity only either way, since its envelope names only the new objects.
 
 use super::open::{unseal_into, SealedSet};
-use super::write::{seal_set_as, SetToSeal};
+use super::write::{seal_set, SetToSeal};
 use super::{envelope_signature_name, key};
 use crate::backend::{PutMode, Store, StoreError};
 use crate::keys::{Identities, Recipients};
@@ -18,8 +18,6 @@ use std::path::Path;
 /// What re-sealing one set did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resealed {
-    /// Objects written for the new recipients (the envelope's signature included).
-    pub written: usize,
     /// Old objects removed.
     pub removed: usize,
     /// Old objects the store still locks: left until their date.
@@ -53,7 +51,7 @@ pub fn reseal(
         path: &path,
         manifest: &manifest,
     };
-    let sealed = seal_set_as(
+    let sealed = seal_set(
         store,
         &to_seal,
         &BTreeMap::new(),
@@ -63,10 +61,7 @@ pub fn reseal(
         PutMode::Overwrite,
     )
     .map_err(|e| e.to_ops_error())?;
-    let mut done = Resealed {
-        written: manifest.files.len() + 3,
-        ..Resealed::default()
-    };
+    let mut done = Resealed::default();
     // The old objects and the old envelope signatures (any writer's but this one's).
     let new_signature = envelope_signature_name(&sealed.nonce);
     let old = set.envelope.objects.iter().map(|o| o.name.clone()).chain(

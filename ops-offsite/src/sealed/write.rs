@@ -278,23 +278,11 @@ impl Source {
     }
 }
 
-/// Seals `s` into `dst`: data first, envelope signature, envelope last (create-only).
-/// `there` is what the destination lists (key → size); `journal` is where
-/// this copy's progress is kept.
+/// Seals `s` into `dst`: data first, envelope signature, envelope last, written with
+/// `envelope_mode`: `Create` for a copy (the first complete copy wins), `Overwrite` for a
+/// re-seal, which replaces the set's envelope. `there` is what the destination lists
+/// (key → size); `journal` is where this copy's progress is kept.
 pub fn seal_set(
-    dst: &dyn Store,
-    s: &SetToSeal<'_>,
-    there: &BTreeMap<String, u64>,
-    recipients: &Recipients,
-    signing: &SigningKey,
-    journal: &Path,
-) -> Result<Sealed, TransferError> {
-    seal_set_as(dst, s, there, recipients, signing, journal, PutMode::Create)
-}
-
-/// [`seal_set`], the envelope written with `envelope`: `Create` for a copy (the first
-/// complete copy wins), `Overwrite` for a re-seal, which replaces the set's envelope.
-pub fn seal_set_as(
     dst: &dyn Store,
     s: &SetToSeal<'_>,
     there: &BTreeMap<String, u64>,

@@ -29,23 +29,23 @@ pub(crate) struct Reply {
     pub body: Bytes,
 }
 
-/// Percent-encodes a key for a URL path as S3 expects: everything but unreserved
-/// characters and `/`.
+/// What S3 leaves unencoded in a key's path: the unreserved characters and `/`.
+const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+/// In a query value, `/` is encoded too.
+const QUERY: &percent_encoding::AsciiSet = &PATH.add(b'/');
+
+/// Percent-encodes a key for a URL path as S3 expects.
 pub(crate) fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(key, PATH).to_string()
 }
 
 fn encode_query(value: &str) -> String {
-    encode_key(value).replace('/', "%2F")
+    percent_encoding::utf8_percent_encode(value, QUERY).to_string()
 }
 
 /// The S3 error code of an error body (`<Code>AccessDenied</Code>`).

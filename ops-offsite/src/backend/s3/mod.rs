@@ -338,19 +338,15 @@ impl S3Store {
         Ok(self.writer.get_or_init(|| w).clone())
     }
 
-    /// After a multipart upload, checks that the object holds the lock asked for, and sets
-    /// it if not: S3 applies the upload's lock headers at completion, but not every
-    /// S3-compatible server does (moto does not), and a lock is never assumed.
+    /// After a multipart upload that a lock was asked for, sets the lock on the object
+    /// (PutObjectRetention, the same date: S3 accepts it again): S3 applies the upload's
+    /// lock headers at completion, but not every S3-compatible server does (moto does
+    /// not), and a lock is never assumed. One request either way; no read-back first.
     fn confirm_lock(&self, key: &str) -> Result<(), StoreError> {
-        let Some(wanted) = &self.requested else {
-            return Ok(());
-        };
-        let full = self.full_key(key);
-        let held = self.wait(self.control.retention(&full, None))??;
-        if held.is_some_and(|h| h.mode == wanted.mode && h.until >= wanted.until) {
-            return Ok(());
+        match &self.requested {
+            None => Ok(()),
+            Some(wanted) => self.wait(self.control.put_retention(&self.full_key(key), wanted))?,
         }
-        self.wait(self.control.put_retention(&full, wanted))?
     }
 
     /// The key as the bucket names it (with the catalog's prefix).
