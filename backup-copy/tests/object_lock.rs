@@ -36,18 +36,21 @@ fn locked_copies_survive_the_hosts_credentials_and_rotate_after_their_date() {
     backup(c, &db, &src, &[]);
 
     // Asked of a bucket without Object Lock: refused by name, nothing written.
-    let r = copy(
-        Some(&s3),
-        &[
-            "--unverified",
-            "--object-lock",
-            "compliance",
-            "--object-lock-for",
-            "1d",
-            &src,
-            &s3.location("unlockable"),
-        ],
-    );
+    let locked_copy = |lock_for: &str, dst: &str| {
+        copy(
+            Some(&s3),
+            &[
+                "--unverified",
+                "--object-lock",
+                "compliance",
+                "--object-lock-for",
+                lock_for,
+                &src,
+                dst,
+            ],
+        )
+    };
+    let r = locked_copy("1d", &s3.location("unlockable"));
     assert_ne!(r.code, 0);
     assert_eq!(
         r.named("run.failed")[0]["error"]["code"],
@@ -72,18 +75,7 @@ fn locked_copies_survive_the_hosts_credentials_and_rotate_after_their_date() {
     // Locked copies.
     let dst = "s3://locked/host1";
     let lock_for = format!("{LOCK_SECS}s");
-    let r = copy(
-        Some(&s3),
-        &[
-            "--unverified",
-            "--object-lock",
-            "compliance",
-            "--object-lock-for",
-            &lock_for,
-            &src,
-            dst,
-        ],
-    );
+    let r = locked_copy(&lock_for, dst);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let copied = r.named("copy.completed");
     assert_eq!(copied.len(), 2);
