@@ -362,14 +362,23 @@ fn report<'a>(
         tables: counted.len(),
         rows: counted.iter().filter_map(|c| c.actual).sum(),
         mismatches: counted.iter().filter(|c| !c.matches()).collect(),
+        digested: !counted.is_empty() && counted.iter().all(|c| c.expected_digest.is_some()),
         proof: None,
         proof_error: None,
-        notes: if chosen.manifest.database_properties.is_none() {
-            vec!["this set predates recorded database properties: its settings, comment, connection limit and grants were not re-applied"]
-        } else {
-            Vec::new()
-        },
+        notes: notes(&chosen.manifest),
     }
+}
+
+/// What the report says the restore could not do for this set.
+fn notes(m: &ops_catalog::catalog::Manifest) -> Vec<&'static str> {
+    let mut notes = Vec::new();
+    if m.database_properties.is_none() {
+        notes.push("this set predates recorded database properties: its settings, comment, connection limit and grants were not re-applied");
+    }
+    if !m.tables.is_empty() && m.tables.iter().all(|t| t.digest.is_none()) {
+        notes.push("this set predates content digests: every table's rows were counted, its values not compared");
+    }
+    notes
 }
 
 /// Runs the plan's steps; returns the recount of the restored database. A restore whose
@@ -449,7 +458,13 @@ fn apply(
                     return Err(e);
                 }
                 ops_core::failpoint::hit("restore.after_restore");
-                counted = proof::count_tables(&mut into.connect()?, m);
+                let mut client = into.connect()?;
+                if let Some(sql) = ops_core::failpoint::sql("restore.before_proof") {
+                    client
+                        .batch_execute(&sql)
+                        .map_err(|e| ops_restore::sql_error("the test's tamper point", e))?;
+                }
+                counted = proof::count_tables(&mut client, m);
                 if counted.iter().any(|c| !c.matches()) {
                     // Kept for a look, never dropped by a later run: said in the report.
                     for (name, client) in owners.iter_mut() {

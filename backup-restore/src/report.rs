@@ -105,6 +105,9 @@ pub struct Restored<'a> {
     pub tables: usize,
     pub rows: u64,
     pub mismatches: Vec<&'a proof::TableCount>,
+    /// Every table's values were compared with the backup's (its digests), not only its
+    /// count: false for a set taken before digests were recorded.
+    pub digested: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<&'static str>,
     /// A sealed set: the restore's signed proof kept beside it in the bucket.
@@ -127,14 +130,18 @@ impl Restored<'_> {
         };
         let mut p = Proof::new(ProofKind::Restore, verdict);
         p.checks = vec!["row_counts".into()];
+        if self.digested {
+            p.checks.push("content_digests".into());
+        }
         p.failed = self.mismatches.first().map(|m| ProofFailure {
-            code: "row_count_mismatch".into(),
+            code: if m.actual == Some(m.expected) {
+                "content_mismatch".into()
+            } else {
+                "row_count_mismatch".into()
+            },
             reason: format!(
-                "{}.{}: {} rows in the manifest, {:?} restored ({} table(s) differ)",
-                m.schema,
-                m.name,
-                m.expected,
-                m.actual,
+                "{} ({} table(s) differ)",
+                m.mismatch(),
                 self.mismatches.len()
             ),
         });

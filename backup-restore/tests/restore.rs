@@ -80,6 +80,7 @@ fn the_newest_verified_set_comes_back_under_its_own_name_and_a_database_in_use_i
     let done = &r.named("restore.completed")[0];
     assert_eq!(done["target"], db.as_str());
     assert!(done["mismatches"].as_array().unwrap().is_empty());
+    assert_eq!(done["digested"], true, "every table's values proven");
     assert!(done["rto_ms"].as_u64().is_some());
     assert_eq!(c.row_counts(&db), before);
 
@@ -450,4 +451,39 @@ fn a_typo_says_what_was_not_found_and_what_exists() {
     assert_eq!(r.error_code("run.failed"), "set_not_found");
     let message = r.named("run.failed")[0]["error"]["message"].to_string();
     assert!(message.contains("(passed)"), "{message}");
+}
+
+/// Issue #26: a value that differs after the restore while every count is right fails the
+/// restore naming the table, before any swap: the live database stays in place.
+#[test]
+fn a_changed_value_fails_the_restore_before_the_swap() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = verified_backup(c, "restore_values", dir.path());
+    let before = c.row_counts(&db);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-restore"));
+    c.configure_tool(&mut cmd);
+    let r = ToolRun::check(
+        cmd.env("PGOPS_FAILPOINT", "restore.before_proof")
+            .env(
+                "PGOPS_FAILPOINT_SQL",
+                "UPDATE public.\"dotted.name\" SET v = v + 10 WHERE v = 1",
+            )
+            .arg("--backup-dir")
+            .arg(dir.path())
+            .args(["-d", &db, "--swap"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    let failed = &r.named("restore.failed")[0];
+    let mm = failed["mismatches"].as_array().unwrap();
+    assert_eq!(mm.len(), 1, "{failed:#}");
+    assert_eq!(mm[0]["name"], "dotted.name");
+    assert_eq!(mm[0]["expected"], mm[0]["actual"]);
+    assert_eq!(c.row_counts(&db), before, "the live database is untouched");
+    if let Some(side) = failed["kept_as"].as_str() {
+        c.drop_db(side);
+    }
+    c.drop_db(&db);
 }

@@ -450,6 +450,7 @@ mod tests {
                     schema: "s".into(),
                     name: format!("t{i}"),
                     rows: *r,
+                    ..Default::default()
                 })
                 .collect(),
             large_objects: 0,
@@ -462,6 +463,7 @@ mod tests {
             correlation_id: "c".into(),
             notes: vec![],
             database_properties: None,
+            digest_settings: None,
         }
     }
 
@@ -481,6 +483,7 @@ mod tests {
                     schema: "s".into(),
                     name: format!("t{i}"),
                     rows: *r,
+                    ..Default::default()
                 })
                 .collect(),
             large_objects: 0,

@@ -7,9 +7,16 @@
 //! - [`programs`]: the installed PostgreSQL client programs, and which to use per major.
 //! - [`cluster`]: a private, throwaway PostgreSQL cluster on a Unix socket.
 //! - [`cli`]: the shared connection flags (`-h`, `-p`, `-U`).
+//! - [`content`]: a table's rows read back under the dump's session, and their digest.
 
 pub mod cli;
 pub mod cluster;
 pub mod conn;
+pub mod content;
 pub mod programs;
 pub mod tls;
+
+/// An SQL identifier, double-quoted (inner quotes doubled): safe for any name.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}

@@ -1,9 +1,11 @@
 //! What a drill proves after the restore: every table of the manifest is there with exactly
-//! its rows, the large objects are all there, the operator's checks hold; and, optionally,
-//! how many rows the live source has that this backup lacks.
+//! its rows and, for sets that recorded them, exactly its values (the multiset digest of
+//! its rows read back under the dump's session, ADR 0026); the large objects are all
+//! there, the operator's checks hold; and, optionally, how the live source has moved on.
 
-use ops_catalog::catalog::{CheckResult, CheckStatus, Manifest};
+use ops_catalog::catalog::{CheckResult, CheckStatus, Manifest, TableRows};
 use ops_core::{Category, OpsError};
+use ops_pg::content;
 use serde::Serialize;
 
 /// One table, backup against restored (or live).
@@ -14,12 +16,66 @@ pub struct TableCount {
     pub expected: u64,
     /// `None` when the table is missing.
     pub actual: Option<u64>,
+    /// The manifest's digest of the rows; absent for a set taken before digests (its
+    /// proof is the count alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_digest: Option<String>,
+    /// The digest of the rows read back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Why the rows could not be read back for their digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_error: Option<String>,
 }
 
 impl TableCount {
+    /// The count matches and, where the manifest has a digest, the values too.
     pub fn matches(&self) -> bool {
         self.actual == Some(self.expected)
+            && (self.expected_digest.is_none() || self.digest == self.expected_digest)
     }
+
+    /// What differs, for a person: the table named first.
+    pub fn mismatch(&self) -> String {
+        let table = format!("{}.{}", self.schema, self.name);
+        match (self.actual, &self.digest_error) {
+            (None, _) => format!("{table}: missing"),
+            (Some(a), _) if a != self.expected => {
+                format!("{table}: {a} rows, manifest says {}", self.expected)
+            }
+            (Some(_), Some(e)) => format!("{table}: values not read back: {e}"),
+            (Some(a), None) => format!(
+                "{table}: values differ from the backup's with the same {a} rows (digest {}, manifest says {})",
+                self.digest.as_deref().unwrap_or("none"),
+                self.expected_digest.as_deref().unwrap_or("none")
+            ),
+        }
+    }
+}
+
+/// The `tables` check over every table: passed, and its reason. Pure.
+pub fn tables_verdict(counts: &[TableCount], total_rows: u64) -> (bool, String) {
+    let bad: Vec<String> = counts
+        .iter()
+        .filter(|c| !c.matches())
+        .map(TableCount::mismatch)
+        .collect();
+    if !bad.is_empty() {
+        return (false, bad.join("; "));
+    }
+    let digested = counts
+        .iter()
+        .filter(|c| c.expected_digest.is_some())
+        .count();
+    let n = counts.len();
+    let reason = if digested == n {
+        format!("{n} tables, {total_rows} rows, every count and every table's values (digest) equal the backup's")
+    } else if digested == 0 {
+        format!("{n} tables, {total_rows} rows, every count(*) equals the manifest; values not compared: the set records no content digests (taken before they were)")
+    } else {
+        format!("{n} tables, {total_rows} rows, every count equals the manifest, the values of {digested} tables too ({} without a digest)", n - digested)
+    };
+    (true, reason)
 }
 
 /// Rows the live source has beyond the backup, per table.
@@ -33,13 +89,13 @@ pub struct LiveDiff {
     pub missing_rows: u64,
 }
 
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
+pub use ops_pg::quote_ident;
 
 fn count(client: &mut postgres::Client, schema: &str, name: &str) -> Option<u64> {
+    // ONLY: an inheritance parent's own rows, as its COPY in the dump holds them (its
+    // children have their own entries).
     let sql = format!(
-        "SELECT count(*) FROM {}.{}",
+        "SELECT count(*) FROM ONLY {}.{}",
         quote_ident(schema),
         quote_ident(name)
     );
@@ -57,17 +113,62 @@ fn db_error(e: postgres::Error) -> OpsError {
     OpsError::new("query_failed", Category::Dependency, detail)
 }
 
-/// Exact `count(*)` of every manifest table in the restored database.
+/// Every manifest table in the restored database: its digest read back (its rows counted
+/// on the way) where the manifest has one, else its exact `count(*)`.
 pub fn count_tables(client: &mut postgres::Client, m: &Manifest) -> Vec<TableCount> {
+    let digests = m.tables.iter().any(|t| t.digest.is_some());
+    let session = match digests {
+        true => content::apply_session(client, m.digest_settings.as_ref()).map_err(|e| {
+            format!(
+                "the dump's session cannot be set here: {}",
+                db_error(e).message
+            )
+        }),
+        false => Ok(()),
+    };
     m.tables
         .iter()
-        .map(|t| TableCount {
-            schema: t.schema.clone(),
-            name: t.name.clone(),
-            expected: t.rows,
-            actual: count(client, &t.schema, &t.name),
-        })
+        .map(|t| prove_table(client, t, session.as_ref().err()))
         .collect()
+}
+
+fn prove_table(
+    client: &mut postgres::Client,
+    t: &TableRows,
+    session_error: Option<&String>,
+) -> TableCount {
+    let mut c = TableCount {
+        schema: t.schema.clone(),
+        name: t.name.clone(),
+        expected: t.rows,
+        actual: None,
+        expected_digest: t.digest.clone(),
+        digest: None,
+        digest_error: None,
+    };
+    let read = match (&t.digest, &t.columns, session_error) {
+        (None, _, _) => None,
+        (Some(_), None, _) => Some(Err("the manifest names no columns".to_string())),
+        (Some(_), _, Some(e)) => Some(Err(e.clone())),
+        (Some(_), Some(columns), None) => Some(
+            content::table_digest(client, &t.schema, &t.name, columns).map_err(|e| match e {
+                content::DigestError::Query(e) => db_error(e).message,
+                other => other.to_string(),
+            }),
+        ),
+    };
+    match read {
+        Some(Ok(d)) => {
+            c.actual = Some(d.rows());
+            c.digest = Some(d.text());
+        }
+        Some(Err(e)) => {
+            c.actual = count(client, &t.schema, &t.name);
+            c.digest_error = c.actual.map(|_| e);
+        }
+        None => c.actual = count(client, &t.schema, &t.name),
+    }
+    c
 }
 
 pub fn large_objects(client: &mut postgres::Client) -> Result<u64, OpsError> {

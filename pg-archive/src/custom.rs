@@ -15,7 +15,8 @@
 //! marker: the archive is complete when every entry whose offset flag promises data has had
 //! its block, and nothing follows.
 
-use crate::copy::CopyLines;
+use crate::copy::{self, CopyLines};
+use crate::digest::MultisetDigest;
 use crate::{ArchiveError, Format, Summary, TableCount, TocEntry};
 use flate2::{Decompress, FlushDecompress, Status};
 use std::collections::HashMap;
@@ -165,7 +166,8 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
     if !(0..=MAX_TOC_ENTRIES).contains(&count) {
         return c.bad(format!("invalid TOC entry count {count}"));
     }
-    let mut entries = Vec::with_capacity(count.min(100_000) as usize);
+    // A hint only: a forged count must not make a small input allocate much.
+    let mut entries = Vec::with_capacity(count.min(4096) as usize);
     for _ in 0..count {
         let dump_id = c.int()?;
         if dump_id <= 0 {
@@ -185,7 +187,9 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
         }
         c.string()?; // defn
         c.string()?; // dropStmt
-        let copy = c.string()?.is_some_and(|s| !s.is_empty()); // copyStmt
+        let copy_stmt = c.string()?.filter(|s| !s.is_empty());
+        let copy = copy_stmt.is_some();
+        let columns = copy_stmt.as_deref().and_then(copy::copy_columns);
         let namespace = c.string()?.unwrap_or_default();
         c.string()?; // tablespace
         if head.version.1 >= 14 {
@@ -221,6 +225,7 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
             owner,
             has_data,
             copy,
+            columns,
             offset_field: Some(offset_field),
             data_at: None,
         });
@@ -229,7 +234,6 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
 }
 
 /// The COPY rows of one block, and what may follow its `\.` line: only blank lines.
-#[derive(Default)]
 struct Rows {
     lines: CopyLines,
     terminated: bool,
@@ -237,6 +241,14 @@ struct Rows {
 }
 
 impl Rows {
+    fn new(digest: bool) -> Rows {
+        Rows {
+            lines: CopyLines::new(digest),
+            terminated: false,
+            bad_tail: false,
+        }
+    }
+
     fn add(&mut self, mut plain: &[u8]) {
         if !self.terminated {
             match self.lines.feed(plain) {
@@ -259,11 +271,18 @@ struct Sink {
     scratch: Vec<u8>,
 }
 
+/// What one table's data block held.
+#[derive(Clone, Copy, Default)]
+struct Counted {
+    rows: u64,
+    digest: Option<MultisetDigest>,
+}
+
 impl Sink {
-    fn new(compression: BlockCompression) -> Sink {
+    fn new(compression: BlockCompression, digest: bool) -> Sink {
         let zlib = compression == BlockCompression::Zlib;
         Sink {
-            rows: Rows::default(),
+            rows: Rows::new(digest),
             inflate: zlib.then(|| Decompress::new(true)),
             stream_ended: false,
             scratch: if zlib { vec![0; 64 * 1024] } else { Vec::new() },
@@ -301,7 +320,7 @@ impl Sink {
     /// row, COPY text with its `\.` line (every pg_dump up to 18 writes it: without it, a
     /// damaged terminator would let the blank lines after it count as rows); a large
     /// object's bytes may end anywhere.
-    fn finish(mut self, copy_data: bool, terminated: bool) -> Result<u64, String> {
+    fn finish(mut self, copy_data: bool, terminated: bool) -> Result<Counted, String> {
         if let Some(z) = self.inflate.as_mut() {
             if z.total_in() > 0 && !self.stream_ended {
                 // Drain what zlib still holds before judging.
@@ -322,7 +341,7 @@ impl Sink {
             }
         }
         if !copy_data {
-            Ok(0)
+            Ok(Counted::default())
         } else if self.rows.bad_tail {
             Err("table data continues after its \\. terminator".into())
         } else if !self.rows.lines.at_row_boundary() {
@@ -330,7 +349,10 @@ impl Sink {
         } else if terminated && !self.rows.terminated {
             Err("COPY data does not end with its \\. line".into())
         } else {
-            Ok(self.rows.lines.rows)
+            Ok(Counted {
+                rows: self.rows.lines.rows,
+                digest: self.rows.lines.digest(),
+            })
         }
     }
 }
@@ -362,16 +384,19 @@ pub(crate) struct CustomReader {
     head: Option<Head>,
     entries: Vec<TocEntry>,
     pending: HashMap<i64, usize>,
-    rows: HashMap<i64, u64>,
+    rows: HashMap<i64, Counted>,
     block: Option<Block>,
     /// Where the block header being read began.
     block_start: u64,
     large_objects: u64,
+    /// Digest each table's rows (ADR 0026).
+    digests: bool,
 }
 
 impl CustomReader {
-    pub(crate) fn new() -> CustomReader {
+    pub(crate) fn new(digests: bool) -> CustomReader {
         CustomReader {
+            digests,
             phase: Phase::Toc,
             buf: Vec::new(),
             next_attempt: 0,
@@ -523,13 +548,13 @@ impl CustomReader {
                     }
                     if oid == 0 {
                         let block = self.block.take().expect("a blobs block is open");
-                        self.rows.insert(block.id, 0);
+                        self.rows.insert(block.id, Counted::default());
                         self.phase = Phase::BlockHeader;
                     } else {
                         self.large_objects += 1;
                         let compression = self.head.as_ref().expect("header parsed").compression;
                         self.block.as_mut().expect("a blobs block is open").sink =
-                            Sink::new(compression);
+                            Sink::new(compression, false);
                         self.phase = Phase::ChunkLen;
                     }
                 }
@@ -560,7 +585,7 @@ impl CustomReader {
             id,
             blobs: is_blobs,
             copy,
-            sink: Sink::new(compression),
+            sink: Sink::new(compression, copy && self.digests),
         });
         self.phase = if is_blobs {
             Phase::BlobOid
@@ -574,7 +599,7 @@ impl CustomReader {
     fn end_stream(&mut self) -> Result<(), ArchiveError> {
         let compression = self.head.as_ref().expect("header parsed").compression;
         let block = self.block.as_mut().expect("a block is open");
-        let sink = std::mem::replace(&mut block.sink, Sink::new(compression));
+        let sink = std::mem::replace(&mut block.sink, Sink::new(compression, false));
         let blobs = block.blobs;
         let id = block.id;
         let rows = sink
@@ -632,10 +657,15 @@ impl CustomReader {
             .entries
             .iter()
             .filter(|e| e.desc == "TABLE DATA")
-            .map(|e| TableCount {
-                schema: e.namespace.clone(),
-                name: e.tag.clone(),
-                rows: self.rows.get(&e.dump_id).copied().unwrap_or(0),
+            .map(|e| {
+                let counted = self.rows.get(&e.dump_id).copied().unwrap_or_default();
+                TableCount {
+                    schema: e.namespace.clone(),
+                    name: e.tag.clone(),
+                    rows: counted.rows,
+                    columns: e.columns.clone(),
+                    digest: counted.digest,
+                }
             })
             .collect();
         let head = self.head.expect("header parsed");

@@ -46,6 +46,9 @@ pub struct TocEntry {
     /// The entry's data is COPY text (its TOC carries a COPY statement), which pg_dump ends
     /// with a `\.` line: data that lacks it was cut or damaged.
     pub copy: bool,
+    /// The columns of the entry's COPY statement, in order (what the dump wrote of the
+    /// table: generated and dropped columns are not among them).
+    pub columns: Option<Vec<String>>,
     /// Custom format: where this entry's data-offset field (flag byte, then the offset)
     /// sits in the stream, and where its data block starts. pg_dump cannot fill the offsets
     /// when it writes to a pipe; a reader that stores the archive in a file can, so that
@@ -55,11 +58,15 @@ pub struct TocEntry {
 }
 
 /// Rows of one `TABLE DATA` entry, counted in its COPY data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableCount {
     pub schema: String,
     pub name: String,
     pub rows: u64,
+    /// The columns the COPY wrote, in order (from its statement).
+    pub columns: Option<Vec<String>>,
+    /// The multiset digest of the rows ([`Reader::with_digests`]).
+    pub digest: Option<digest::MultisetDigest>,
 }
 
 /// What a complete stream held.
@@ -130,6 +137,8 @@ enum Inner {
 pub struct Reader {
     inner: Inner,
     bytes: u64,
+    /// Digest each table's rows as they pass (ADR 0026).
+    digests: bool,
 }
 
 impl std::fmt::Debug for Reader {
@@ -154,6 +163,16 @@ impl Reader {
         Reader {
             inner: Inner::Undecided(Vec::new()),
             bytes: 0,
+            digests: false,
+        }
+    }
+
+    /// A reader that also digests each table's rows ([`TableCount::digest`]): what a backup
+    /// records so that a restore can prove every value, not only every count.
+    pub fn with_digests() -> Reader {
+        Reader {
+            digests: true,
+            ..Reader::new()
         }
     }
 
@@ -171,12 +190,12 @@ impl Reader {
                 }
                 let buf = std::mem::take(buf);
                 if buf.starts_with(MAGIC) {
-                    let mut c = Box::new(custom::CustomReader::new());
+                    let mut c = Box::new(custom::CustomReader::new(self.digests));
                     let r = c.feed(&buf);
                     self.inner = Inner::Custom(c);
                     r
                 } else {
-                    let mut p = plain::PlainReader::new();
+                    let mut p = plain::PlainReader::new(self.digests);
                     let r = p.feed(&buf);
                     self.inner = Inner::Plain(p);
                     r
@@ -202,6 +221,30 @@ impl Reader {
         };
         summary.bytes = self.bytes;
         Ok(summary)
+    }
+}
+
+/// The multiset digest of one table's rows read back from a server with
+/// `COPY … TO STDOUT` (text format): the same rows digest the same as in the dump stream.
+#[derive(Debug)]
+pub struct CopyDigest(copy::CopyLines);
+
+impl Default for CopyDigest {
+    fn default() -> Self {
+        CopyDigest(copy::CopyLines::new(true))
+    }
+}
+
+impl CopyDigest {
+    pub fn feed(&mut self, data: &[u8]) {
+        // No `\.` line comes over the protocol, and no row can be one (COPY writes a
+        // backslash as `\\`): the whole stream is rows.
+        self.0.feed(data);
+    }
+
+    /// The digest, or `None` when the stream ended inside a row.
+    pub fn finish(self) -> Option<digest::MultisetDigest> {
+        self.0.at_row_boundary().then(|| self.0.digest()).flatten()
     }
 }
 

@@ -2,7 +2,7 @@
 //! with `\.`, `-- Name: …; Type: …` comments for the TOC, and the completion marker that
 //! pg_dump writes last. Without that marker the dump did not finish.
 
-use crate::copy::CopyLines;
+use crate::copy::{self, CopyLines};
 use crate::{ArchiveError, Format, Summary, TableCount, TocEntry};
 
 const MARKERS: [&[u8]; 2] = [
@@ -25,14 +25,16 @@ pub(crate) struct PlainReader {
     entries: Vec<TocEntry>,
     tables: Vec<TableCount>,
     large_objects: u64,
+    digests: bool,
 }
 
 impl PlainReader {
-    pub(crate) fn new() -> PlainReader {
+    pub(crate) fn new(digests: bool) -> PlainReader {
         PlainReader {
+            digests,
             state: State::Sql,
             line: Vec::new(),
-            copy: CopyLines::default(),
+            copy: CopyLines::new(digests),
             line_no: 0,
             complete: false,
             entries: Vec::new(),
@@ -59,8 +61,10 @@ impl PlainReader {
                 },
                 State::Copy => match self.copy.feed(data) {
                     Some(used) => {
-                        self.tables.last_mut().expect("a COPY is open").rows = self.copy.rows;
-                        self.copy = CopyLines::default();
+                        let done = std::mem::replace(&mut self.copy, CopyLines::new(self.digests));
+                        let table = self.tables.last_mut().expect("a COPY is open");
+                        table.rows = done.rows;
+                        table.digest = done.digest();
                         self.state = State::Sql;
                         data = &data[used..];
                     }
@@ -86,15 +90,16 @@ impl PlainReader {
         if let Some(rest) = line.strip_prefix(b"COPY ") {
             if line.ends_with(b" FROM stdin;") {
                 let text = String::from_utf8_lossy(rest);
-                let (schema, name) =
-                    parse_qualified(&text).ok_or_else(|| ArchiveError::Corrupt {
+                let (schema, name, _) =
+                    copy::qualified(&text).ok_or_else(|| ArchiveError::Corrupt {
                         offset: self.line_no,
                         what: format!("line {}: unreadable COPY target", self.line_no),
                     })?;
                 self.tables.push(TableCount {
                     schema,
                     name,
-                    rows: 0,
+                    columns: copy::copy_columns(&String::from_utf8_lossy(line)),
+                    ..TableCount::default()
                 });
                 self.state = State::Copy;
             }
@@ -166,58 +171,12 @@ fn toc_comment(line: &[u8]) -> Option<TocEntry> {
         copy: desc == "TABLE DATA",
         offset_field: None,
         data_at: None,
+        columns: None,
         desc,
         tag,
         namespace,
         owner,
     })
-}
-
-/// Parses `schema.name` at the start of `s`, identifiers bare or `"quoted ""like"" this"`.
-pub(crate) fn parse_qualified(s: &str) -> Option<(String, String)> {
-    let mut parts = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        let mut ident = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '"' if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        ident.push('"');
-                    }
-                    '"' => break,
-                    c => ident.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == '.' || c == ' ' || c == '(' {
-                    break;
-                }
-                ident.push(c);
-                chars.next();
-            }
-            if ident.is_empty() {
-                return None;
-            }
-        }
-        parts.push(ident);
-        if chars.peek() == Some(&'.') {
-            chars.next();
-        } else {
-            break;
-        }
-    }
-    match parts.len() {
-        1 => Some((String::new(), parts.pop()?)),
-        2 => {
-            let name = parts.pop()?;
-            Some((parts.pop()?, name))
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -227,13 +186,9 @@ mod tests {
     #[test]
     fn qualified_names() {
         assert_eq!(
-            parse_qualified("app.users (id) FROM stdin;"),
-            Some(("app".into(), "users".into()))
+            copy::qualified("app.users (id) FROM stdin;"),
+            Some(("app".into(), "users".into(), " (id) FROM stdin;"))
         );
-        assert_eq!(
-            parse_qualified("\"My.Schema\".\"ta\"\"ble\" (a) FROM stdin;"),
-            Some(("My.Schema".into(), "ta\"ble".into()))
-        );
-        assert_eq!(parse_qualified("\"unterminated"), None);
+        assert_eq!(copy::qualified("\"unterminated"), None);
     }
 }

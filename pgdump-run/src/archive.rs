@@ -16,15 +16,15 @@ pub struct Written {
     pub summary: Summary,
 }
 
-/// Streams pg_dump's output `src` into `file`; an incomplete archive is
-/// `StreamError::Observed`.
+/// Streams pg_dump's output `src` into `file`, counting and digesting each table's rows
+/// (ADR 0026); an incomplete archive is `StreamError::Observed`.
 pub fn write_archive(
     src: impl Read,
     file: File,
     compression: Compression,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Written, StreamError<ArchiveError>> {
-    let mut parser = Reader::new();
+    let mut parser = Reader::with_digests();
     let w = codec::write_stored(src, file, compression, &mut |b| parser.feed(b), progress)?;
     let summary = parser.finish().map_err(StreamError::Observed)?;
     Ok(Written { stored: w, summary })

@@ -117,6 +117,8 @@ impl Layout {
 pub struct Facts {
     pub database_size: Option<u64>,
     pub database_properties: Option<catalog::DatabaseProperties>,
+    /// The session pg_dump writes the rows under: recorded with their digests.
+    pub dump_session: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A set written and published.
@@ -288,6 +290,8 @@ fn manifest_of(
                 schema: t.schema.clone(),
                 name: t.name.clone(),
                 rows: t.rows,
+                columns: t.columns.clone(),
+                digest: t.digest.map(|d| d.text()),
             })
             .collect(),
         large_objects: summary.large_objects,
@@ -300,6 +304,12 @@ fn manifest_of(
         correlation_id: ctx.emitter.correlation_id().to_string(),
         notes,
         database_properties: facts.database_properties.clone(),
+        digest_settings: summary
+            .tables
+            .iter()
+            .any(|t| t.digest.is_some())
+            .then(|| facts.dump_session.clone())
+            .flatten(),
     };
     // A pg_dump newer than the server (its own major is not installed) writes an archive
     // only that newer major restores: said now, in the set itself, not on the night of
@@ -381,6 +391,7 @@ fn take(
             };
             cmd.arg("--no-password");
             ctx.settings.for_database(db).apply_to_command(&mut cmd);
+            ops_pg::content::dump_env(&mut cmd);
             let estimate = previous_dump_size(ctx.catalog, db).or(database_size);
             run_child(ctx, cmd, &path, db, estimate).map(|w| (w, Vec::new()))
         }

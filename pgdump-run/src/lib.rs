@@ -242,6 +242,7 @@ impl Plan {
                 let facts = dump::Facts {
                     database_size: server::database_size(client, &db),
                     database_properties: server::database_properties(client, &db),
+                    dump_session: server::dump_session(&inputs.settings, &db),
                 };
                 (Target::Database(db), facts)
             }))

@@ -103,3 +103,14 @@ pub fn database_properties(
         acl: row.get(4),
     })
 }
+
+/// The session pg_dump will write the rows of `db` under (ADR 0026), read through a
+/// connection to that database as the dump's role, or `None` when it cannot be read (the
+/// set is still taken; its digests are then read back under pg_dump's own settings).
+pub fn dump_session(
+    settings: &ConnSettings,
+    db: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let mut client = settings.for_database(db).connect().ok()?;
+    ops_pg::content::dump_session(&mut client).ok()
+}

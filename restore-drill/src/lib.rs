@@ -357,42 +357,30 @@ fn prepare(
     Ok((scratch, programs))
 }
 
-/// The `tables` check from the counts: pure.
+/// The `tables` check from the counts and digests: pure.
 fn tables_check(
     counts: &[proof::TableCount],
     total_rows: u64,
 ) -> (CheckResult, Vec<proof::TableCount>) {
     let mismatches: Vec<proof::TableCount> =
         counts.iter().filter(|c| !c.matches()).cloned().collect();
-    let reason = if mismatches.is_empty() {
-        format!(
-            "{} tables, {total_rows} rows, every count(*) equals the manifest",
-            counts.len()
-        )
-    } else {
-        mismatches
-            .iter()
-            .map(|m| match m.actual {
-                Some(a) => format!(
-                    "{}.{}: {a} rows, manifest says {}",
-                    m.schema, m.name, m.expected
-                ),
-                None => format!("{}.{}: missing", m.schema, m.name),
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    (check("tables", mismatches.is_empty(), reason), mismatches)
+    let (passed, reason) = proof::tables_verdict(counts, total_rows);
+    (check("tables", passed, reason), mismatches)
 }
 
-/// Phase 3: the proof in the restored database: every table's rows, the large objects,
-/// the operator's `--check-sql`.
+/// Phase 3: the proof in the restored database: every table's rows and values, the large
+/// objects, the operator's `--check-sql`.
 fn prove(
     scratch: &target::Scratch,
     manifest: &ops_catalog::catalog::Manifest,
     check_sql: Option<&str>,
 ) -> Result<(Vec<CheckResult>, Vec<proof::TableCount>), OpsError> {
     let mut client = scratch.settings().connect()?;
+    if let Some(sql) = ops_core::failpoint::sql("drill.before_proof") {
+        client
+            .batch_execute(&sql)
+            .map_err(|e| ops_restore::sql_error("the test's tamper point", e))?;
+    }
     let counts = proof::count_tables(&mut client, manifest);
     let (tables, mismatches) = tables_check(&counts, manifest.total_rows());
     let los = proof::large_objects(&mut client)?;

@@ -738,3 +738,120 @@ fn a_failed_or_cut_upstream_fails_the_drill_with_its_error() {
     );
     assert_eq!(r.error_code("run.failed"), "upstream_incomplete");
 }
+
+/// The reason of the drill's `tables` check.
+fn tables_reason(r: &ToolRun) -> String {
+    report(r)["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "tables")
+        .map(|c| c["reason"].as_str().unwrap().to_string())
+        .expect("a tables check")
+}
+
+/// Issue #26: the drill proves every value, not only every count. A database whose own
+/// settings change how pg_dump writes its values (bytea as escape, a time zone far from
+/// UTC), holding every built-in type, is proven value for value; one value changed after
+/// the restore, with every count still right, fails the drill naming its table; a set
+/// from before digests keeps its count proof and says so; a LATIN1 database's values are
+/// read back in its own encoding.
+#[test]
+fn a_changed_value_with_every_count_right_fails_the_drill_naming_the_table() {
+    let c = Cluster::shared();
+    let db = c.unique_db("drill_values");
+    c.load_every_type(&db);
+    c.connect("postgres")
+        .batch_execute(&format!(
+            "ALTER DATABASE {db} SET bytea_output = 'escape'; \
+             ALTER DATABASE {db} SET TimeZone = 'Pacific/Chatham'"
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let done = backup(c, &db, dir.path(), &[]);
+    let set = PathBuf::from(done["path"].as_str().unwrap());
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["digest_settings"]["bytea_output"], "escape", "{m:#}");
+    assert_eq!(m["digest_settings"]["TimeZone"], "UTC", "{m:#}");
+    let every = m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "every_type")
+        .unwrap();
+    assert_eq!(every["columns"].as_array().unwrap().len(), 61);
+    let generated = m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "generated_and_dropped")
+        .unwrap();
+    assert_eq!(
+        generated["columns"],
+        serde_json::json!(["a", "b", "later", "with_default"]),
+        "no generated or dropped column"
+    );
+
+    let r = drill(c, dir.path(), &["-d", &db]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert!(
+        tables_reason(&r).contains("every table's values"),
+        "{}",
+        tables_reason(&r)
+    );
+
+    // One float changed by one part in 10^12 between the restore and its proof.
+    let mut cmd = drill_cmd(c, dir.path(), &["-d", &db]);
+    cmd.env("PGOPS_FAILPOINT", "drill.before_proof").env(
+        "PGOPS_FAILPOINT_SQL",
+        "UPDATE public.every_type SET f8 = f8 * (1 + 1e-12) WHERE id = 1",
+    );
+    let r = ToolRun::check(cmd.output().unwrap());
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    assert_eq!(failed_checks(&r), ["tables"]);
+    let mm = &report(&r)["mismatches"];
+    assert_eq!(mm.as_array().unwrap().len(), 1, "{mm:#}");
+    assert_eq!(mm[0]["name"], "every_type");
+    assert_eq!(mm[0]["expected"], mm[0]["actual"], "every count is right");
+    assert_ne!(mm[0]["digest"], mm[0]["expected_digest"]);
+    assert!(tables_reason(&r).starts_with("public.every_type: values differ"));
+    assert!(scratch_dbs(c, &db).is_empty());
+
+    // A set from before digests: its counts still prove it, and it says what it did not.
+    let mpath = set.join("manifest.json");
+    let mut old: Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("digest_settings");
+    for t in old["tables"].as_array_mut().unwrap() {
+        let t = t.as_object_mut().unwrap();
+        t.remove("digest");
+        t.remove("columns");
+    }
+    std::fs::write(&mpath, serde_json::to_vec(&old).unwrap()).unwrap();
+    let r = drill(c, dir.path(), &["-d", &db]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert!(
+        tables_reason(&r).contains("values not compared"),
+        "{}",
+        tables_reason(&r)
+    );
+
+    // LATIN1: the dump's bytes are LATIN1; the values are read back in it.
+    let latin = c.unique_db("drill_latin1");
+    c.drop_db(&latin);
+    c.connect("postgres")
+        .batch_execute(&format!(
+            "CREATE DATABASE {latin} TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'"
+        ))
+        .unwrap();
+    c.connect(&latin)
+        .batch_execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('héllo ÿ'), ('plain')")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    backup(c, &latin, dir.path(), &[]);
+    let r = drill(c, dir.path(), &["-d", &latin]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert!(tables_reason(&r).contains("every table's values"));
+    c.drop_db(&latin);
+    c.drop_db(&db);
+}

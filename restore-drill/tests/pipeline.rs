@@ -3,7 +3,9 @@
 //! the server, `PGOPS_PG_BIN_DIRS` the other installations); `scripts/pg-matrix N` runs one.
 //!
 //! Backup (tricky schema: quoted, unicode and dotted names, partitions, large objects, empty
-//! tables) → verify → rotate → drill on the server → drill in a private cluster. Then each
+//! tables; and a value of every built-in type) → verify → rotate → drill on the server →
+//! drill in a private cluster: every drill proves every table's values by digest, on every
+//! pairing of pg_dump, pg_restore and server (issue #26). Then each
 //! installed pg_dump at least the server's major takes a set, which verifies (so pg-archive
 //! reads real archives of versions 1.14, 1.15 and 1.16) and drills wherever a pg_restore
 //! can take it; an older pg_dump is a clear `version_mismatch`.
@@ -20,7 +22,29 @@ fn run(mut cmd: std::process::Command) -> ToolRun {
 fn tool(c: &Cluster, name: &str, root: &Path, args: &[&str]) -> ToolRun {
     let mut cmd = c.tool(name);
     cmd.arg("--backup-dir").arg(root).args(args);
-    run(cmd)
+    let r = run(cmd);
+    if name == "restore-drill" && r.code == 0 {
+        values_proven(&r);
+    }
+    r
+}
+
+/// A drill that passed proved every table's values, not only its count.
+fn values_proven(r: &ToolRun) {
+    let done = &r.named("drill.completed")[0];
+    let tables = done["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "tables")
+        .unwrap();
+    assert!(
+        tables["reason"]
+            .as_str()
+            .unwrap()
+            .contains("every table's values"),
+        "{tables}"
+    );
 }
 
 /// The archive format version (`1.14`…) of a stored custom-format set, from its header.
@@ -49,6 +73,7 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
     let installs = ops_pg::programs::installations(None);
     let db = c.unique_db("pipeline");
     c.load_tricky(&db);
+    c.load_every_type(&db);
     eprintln!(
         "server {major}; installations: {:?}",
         installs
@@ -81,6 +106,25 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
     assert_eq!(d.code, 0, "{:#?}", d.events);
     let e = tool(c, "restore-drill", root, &["-d", &db, "--ephemeral"]);
     assert_eq!(e.code, 0, "{:#?}", e.events);
+    // Into the newest server this host has: every value the same in a newer major.
+    if let Some(newest) = installs
+        .iter()
+        .filter(|i| i.has("initdb") && i.has("pg_restore") && i.major > major)
+        .max_by_key(|i| i.major)
+    {
+        let bin = newest.dir.display().to_string();
+        let e = tool(
+            c,
+            "restore-drill",
+            root,
+            &["-d", &db, "--ephemeral", "--pg-bin-dir", &bin],
+        );
+        assert_eq!(e.code, 0, "into {}: {:#?}", newest.major, e.events);
+        eprintln!(
+            "the set of server {major} drilled into a private {} cluster",
+            newest.major
+        );
+    }
 
     // Every pg_dump on this host.
     for i in installs.iter().filter(|i| i.has("pg_dump")) {

@@ -60,6 +60,7 @@ pub fn manifest(database: Option<&str>, id: &str, archive: &[u8]) -> Manifest {
         correlation_id: "testkit".into(),
         notes: Vec::new(),
         database_properties: None,
+        digest_settings: None,
     }
 }
 

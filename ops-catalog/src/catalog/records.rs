@@ -126,11 +126,18 @@ pub struct FileEntry {
 }
 
 /// Rows of one table as counted in the dump stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct TableRows {
     pub schema: String,
     pub name: String,
     pub rows: u64,
+    /// The columns the dump's COPY wrote, in order: what a restore's digest reads back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// The multiset digest of the rows as the dump wrote them (`sha256-sum:<hex>`, ADR
+    /// 0026); absent in sets taken before digests were recorded: those prove counts only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +176,11 @@ pub struct Manifest {
     /// backup-restore re-applies (absent in sets taken before they were recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_properties: Option<DatabaseProperties>,
+    /// The session settings under which pg_dump wrote the rows that the digests cover
+    /// (`DateStyle`, `TimeZone`, `bytea_output`, …): a restore reads the rows back under
+    /// the same ones, or text that means the same value would digest differently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_settings: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The major version in a version string: `16.4 (Debian 16.4-1)` → 16,
