@@ -87,6 +87,11 @@ pub struct LiveDiff {
     pub live_rows: Option<u64>,
     /// Rows present live but not in the backup: what this backup would lose today.
     pub missing_rows: u64,
+    /// The live table's values differ from the backup's (by content digest: rows changed,
+    /// added or removed, whatever the count says); `None` when not compared (a set without
+    /// digests, a table that cannot be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
 }
 
 pub use ops_pg::quote_ident;
@@ -209,18 +214,22 @@ pub fn check_sql(client: &mut postgres::Client, text: &str) -> Vec<CheckResult> 
         .collect()
 }
 
-/// Counts the live source's tables now.
+/// The live source's tables now: counted, and (for a set with digests) read back under the
+/// dump's session and compared by digest, so that a table whose values changed is named
+/// even when its count did not move.
 pub fn compare_live(client: &mut postgres::Client, m: &Manifest) -> Vec<LiveDiff> {
-    m.tables
-        .iter()
-        .map(|t| {
-            let live = count(client, &t.schema, &t.name);
+    let proven = count_tables(client, m);
+    proven
+        .into_iter()
+        .map(|p| {
+            let compared = p.expected_digest.is_some() && p.digest.is_some();
             LiveDiff {
-                schema: t.schema.clone(),
-                name: t.name.clone(),
-                backup_rows: t.rows,
-                live_rows: live,
-                missing_rows: live.map_or(0, |l| l.saturating_sub(t.rows)),
+                missing_rows: p.actual.map_or(0, |l| l.saturating_sub(p.expected)),
+                changed: compared.then(|| p.digest != p.expected_digest),
+                schema: p.schema,
+                name: p.name,
+                backup_rows: p.expected,
+                live_rows: p.actual,
             }
         })
         .collect()

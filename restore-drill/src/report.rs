@@ -24,15 +24,24 @@ pub struct Target {
 #[derive(Debug, Clone, Serialize)]
 pub struct Live {
     pub missing_rows: u64,
-    /// Only the tables with missing rows.
+    /// Tables whose values changed since the backup (by content digest), whatever their
+    /// count did; `None` for a set without digests.
+    pub changed_tables: Option<usize>,
+    /// Only the tables with missing rows or changed values.
     pub tables: Vec<proof::LiveDiff>,
 }
 
 impl Live {
     pub fn of(diffs: Vec<proof::LiveDiff>) -> Live {
+        let compared = diffs.iter().any(|d| d.changed.is_some());
         Live {
             missing_rows: diffs.iter().map(|d| d.missing_rows).sum(),
-            tables: diffs.into_iter().filter(|d| d.missing_rows > 0).collect(),
+            changed_tables: compared
+                .then(|| diffs.iter().filter(|d| d.changed == Some(true)).count()),
+            tables: diffs
+                .into_iter()
+                .filter(|d| d.missing_rows > 0 || d.changed == Some(true))
+                .collect(),
         }
     }
 }

@@ -337,21 +337,29 @@ fn sigint_mid_restore_drops_the_scratch_and_exits_3() {
 }
 
 #[test]
-fn compare_live_reports_exactly_the_rows_written_since_the_backup() {
+fn compare_live_reports_the_rows_written_and_the_tables_changed_since_the_backup() {
     let c = Cluster::shared();
     let (db, dir, _) = tricky_backup(c, "drill_live");
     c.connect(&db)
         .batch_execute(
-            "INSERT INTO public.\"ÜnïcødeTäble\" SELECT 'new ' || g FROM generate_series(1, 7) g",
+            "INSERT INTO public.\"ÜnïcødeTäble\" SELECT 'new ' || g FROM generate_series(1, 7) g; \
+             UPDATE public.\"dotted.name\" SET v = 3 WHERE v = 2",
         )
         .unwrap();
     let r = drill(c, dir.path(), &["-d", &db, "--compare-live"]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let live = &report(&r)["compare_live"];
     assert_eq!(live["missing_rows"], 7);
-    assert_eq!(live["tables"].as_array().unwrap().len(), 1);
-    assert_eq!(live["tables"][0]["name"], "ÜnïcødeTäble");
-    assert_eq!(live["tables"][0]["live_rows"], 12);
+    // Issue #26: the table whose count did not move but whose values did is named too.
+    assert_eq!(live["changed_tables"], 2, "{live:#}");
+    let tables = live["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 2, "{live:#}");
+    let by_name = |n: &str| tables.iter().find(|t| t["name"] == n).unwrap();
+    assert_eq!(by_name("ÜnïcødeTäble")["live_rows"], 12);
+    let updated = by_name("dotted.name");
+    assert_eq!(updated["changed"], true);
+    assert_eq!(updated["missing_rows"], 0);
+    assert_eq!(updated["live_rows"], updated["backup_rows"]);
 }
 
 #[test]
