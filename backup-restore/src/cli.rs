@@ -9,6 +9,9 @@ const EXAMPLES: &str = "Examples:
   backup-restore -d shop --target shop_copy --jobs 4      beside the original
   backup-restore -d shop --swap                           restore beside, swap when proven
   backup-restore -d shop --globals --clean                roles first, replace shop
+  backup-restore -d shop --table public.orders            one table, beside the live one
+  backup-restore -d shop --table public.orders --swap     ... and swapped in when proven
+  backup-restore -d shop --schema app --into-schema app_back   every table of a schema
   backup-restore -d shop --backup-dir s3://bucket/pgops --identity /secure/identity.age";
 
 /// Put a database back from a backup set.
@@ -60,10 +63,26 @@ pub struct Args {
     #[arg(long)]
     pub unverified: bool,
     /// A target that exists and holds anything is dropped first.
-    #[arg(long, conflicts_with = "swap")]
+    #[arg(long, conflicts_with_all = ["swap", "table", "schema"])]
     pub clean: bool,
+    /// Restore only this table (SCHEMA.NAME; repeatable; a partitioned table with its
+    /// partitions) into the live database, beside the live table: in a new schema
+    /// (--into-schema), with its indexes, constraints, owned sequences and grants, proven
+    /// by count and digest. What cannot come back with it (foreign keys to or from other
+    /// tables, views on it) is reported. A custom-format set only.
+    #[arg(long, value_name = "SCHEMA.NAME")]
+    pub table: Vec<String>,
+    /// Restore every table of this schema (repeatable), as --table does.
+    #[arg(long, value_name = "SCHEMA")]
+    pub schema: Vec<String>,
+    /// With --table/--schema: the new schema the tables are restored into (it must not
+    /// exist). Default: pgops_restored_<time>.
+    #[arg(long, value_name = "SCHEMA")]
+    pub into_schema: Option<String>,
     /// Restore beside the target, recount, then rename the old one to
-    /// <target>_before_<time> and the restored one into place.
+    /// <target>_before_<time> and the restored one into place. With --table/--schema:
+    /// each live table moves to the schema pgops_before_<time> and the restored one takes
+    /// its place, in one transaction, once proven.
     #[arg(long)]
     pub swap: bool,
     /// Replay the newest globals set first (roles, tablespaces), so owners and grants

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod plan;
 pub mod report;
 pub mod server;
+pub mod tables;
 
 use ops_catalog::catalog::{self, Catalog, CheckedSet, Verdict};
 use ops_catalog::lock::LockMode;
@@ -167,6 +168,7 @@ fn execute(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
     let started = Instant::now();
     let stamp = ops_core::timefmt::set_id(jiff::Timestamp::now());
     let r = Resolved::of(args)?;
+    let wanted = tables::wanted(args)?;
     let source = ops_offsite::fetch::source(
         &ops_offsite::fetch::Want {
             location: &r.location,
@@ -198,6 +200,9 @@ fn execute(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
         .fetched
         .as_ref()
         .map_or_else(|| chosen.set.path.display().to_string(), |f| f.path.clone());
+    if let Some(wanted) = &wanted {
+        return some_tables(args, &r, &chosen, path, &stamp, wanted, emitter);
+    }
     let state = server::state(&r.admin, &r.target)?;
     let plan = match plan::plan(&r.target, state, r.mode, args.globals, &stamp) {
         // A dry run shows what would happen, a refusal included, with the ways around it.
@@ -241,6 +246,43 @@ fn execute(args: &cli::Args, emitter: &Emitter) -> Result<Outcome, OpsError> {
             into: r.target.clone(),
             old_database_kept_as: plan.kept_as.clone(),
             sessions_ended: executed.sessions_ended,
+        })
+    } else {
+        Outcome::Failed
+    })
+}
+
+/// `--table`/`--schema`: those tables back beside the live ones, proven, swapped in when
+/// asked ([`tables`]).
+fn some_tables(
+    args: &cli::Args,
+    r: &Resolved,
+    chosen: &CheckedSet,
+    path: String,
+    stamp: &str,
+    wanted: &ops_restore::select::Wanted,
+    emitter: &Emitter,
+) -> Result<Outcome, OpsError> {
+    let job = tables::Job {
+        args,
+        admin: &r.admin,
+        settings: &r.settings,
+        db: &r.db,
+        target: &r.target,
+        chosen,
+        path,
+        stamp,
+    };
+    let restored = tables::execute(&job, wanted, emitter)?;
+    emitter.send(&restored);
+    Ok(if args.dry_run {
+        Outcome::Planned
+    } else if restored.mismatches.is_empty() {
+        Outcome::Restored(report::Summary {
+            set: chosen.set.id.clone(),
+            into: format!("{} (schema {})", r.target, restored.into_schema),
+            old_database_kept_as: restored.old_tables_in.clone(),
+            sessions_ended: 0,
         })
     } else {
         Outcome::Failed

@@ -487,3 +487,189 @@ fn a_changed_value_fails_the_restore_before_the_swap() {
     }
     c.drop_db(&db);
 }
+
+/// A small shop: orders with a serial key, a check, an index, a grant, a foreign key to
+/// customers; items with a foreign key to orders; a view on orders.
+const SHOP_SQL: &str = r#"
+CREATE TABLE public.customers (id int PRIMARY KEY, name text);
+INSERT INTO public.customers SELECT g, 'c' || g FROM generate_series(1, 5) g;
+CREATE TABLE public.orders (
+  id serial PRIMARY KEY,
+  customer_id int NOT NULL REFERENCES public.customers (id),
+  total numeric CHECK (total >= 0),
+  note text
+);
+CREATE INDEX orders_customer_idx ON public.orders (customer_id);
+INSERT INTO public.orders (customer_id, total, note)
+  SELECT 1 + g % 5, g * 1.25, CASE WHEN g % 7 = 0 THEN NULL ELSE E'n\t' || g END FROM generate_series(1, 40) g;
+CREATE TABLE public.order_items (order_id int REFERENCES public.orders (id), sku text);
+INSERT INTO public.order_items SELECT g, 's' || g FROM generate_series(1, 40) g;
+CREATE VIEW public.order_totals AS SELECT customer_id, sum(total) FROM public.orders GROUP BY 1;
+"#;
+
+fn restored_tables(c: &Cluster, root: &Path, args: &[&str]) -> ToolRun {
+    restore(c, root, &[&["--unverified"], args].concat())
+}
+
+/// Issue #26: one table back beside the live one, with its index, check, key, owned
+/// sequence and grant, proven by count and digest; what cannot come with it (the foreign
+/// keys to and from other tables, the view on it) is reported; a value changed before the
+/// proof fails it and nothing is swapped; --swap then puts it in place, the live one kept
+/// aside, and says what still refers to the old one.
+#[test]
+fn one_table_comes_back_beside_the_live_one_proven_and_swaps_in() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = c.unique_db("restore_table");
+    let reader = format!("{db}_reader");
+    c.connect("postgres")
+        .batch_execute(&format!("CREATE ROLE {reader}"))
+        .unwrap();
+    c.connect(&db)
+        .batch_execute(&format!(
+            "{SHOP_SQL} GRANT SELECT ON public.orders TO {reader};"
+        ))
+        .unwrap();
+    assert_eq!(
+        tool(c, "pgdump-run", dir.path(), &["-d", &db, "--no-globals"]).code,
+        0
+    );
+    // The mistake: half the orders gone, and the sequence moved on.
+    c.connect(&db)
+        .batch_execute(
+            "DELETE FROM public.order_items WHERE order_id % 2 = 0; \
+             DELETE FROM public.orders WHERE id % 2 = 0; \
+             INSERT INTO public.orders (customer_id, total) VALUES (1, 0)",
+        )
+        .unwrap();
+    let live_count = |c: &Cluster, table: &str| -> i64 {
+        c.connect(&db)
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(live_count(c, "public.orders"), 21);
+
+    let r = restored_tables(c, dir.path(), &["-d", &db, "--table", "public.nope"]);
+    assert_eq!(r.code, 2, "{:#?}", r.events);
+    assert_eq!(r.error_code("run.failed"), "table_not_in_set");
+
+    // A value changed between the restore and its proof: failed, nothing swapped.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-restore"));
+    c.configure_tool(&mut cmd);
+    let r = ToolRun::check(
+        cmd.env("PGOPS_FAILPOINT", "restore.before_proof")
+            .env(
+                "PGOPS_FAILPOINT_SQL",
+                "UPDATE tampered.orders SET note = 'x' WHERE id = 3",
+            )
+            .arg("--backup-dir")
+            .arg(dir.path())
+            .args(["-d", &db, "--unverified", "--table", "public.orders"])
+            .args(["--into-schema", "tampered", "--swap"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 1, "{:#?}", r.events);
+    let failed = &r.named("restore.tables_failed")[0];
+    assert_eq!(failed["mismatches"][0]["name"], "orders", "{failed:#}");
+    assert_eq!(
+        live_count(c, "public.orders"),
+        21,
+        "the live table untouched"
+    );
+
+    let r = restored_tables(c, dir.path(), &["-d", &db, "--table", "public.orders"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let done = &r.named("restore.tables_completed")[0];
+    assert_eq!(done["tables"], serde_json::json!(["public.orders"]));
+    assert_eq!(done["digested"], true);
+    assert_eq!(done["rows"], 40);
+    let into = done["into_schema"].as_str().unwrap().to_string();
+    assert!(into.starts_with("pgops_restored_"), "{done:#}");
+    let left: Vec<String> = done["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["kind"].as_str().unwrap(),
+                l["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        left.iter()
+            .any(|l| l.starts_with("VIEW public.order_totals")),
+        "{left:?}"
+    );
+    assert_eq!(
+        left.iter()
+            .filter(|l| l.starts_with("FK CONSTRAINT"))
+            .count(),
+        2,
+        "the key to customers and the key from items: {left:?}"
+    );
+    assert_eq!(
+        live_count(c, "public.orders"),
+        21,
+        "the live table untouched"
+    );
+    let restored = format!("{into}.orders");
+    assert_eq!(live_count(c, &restored), 40);
+    let mut client = c.connect(&db);
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'orders'), \
+                    (SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass($2) AND contype = 'c'), \
+                    has_table_privilege($3, to_regclass($2), 'SELECT'), \
+                    pg_get_serial_sequence($2, 'id')",
+            &[&into, &restored, &reader],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2, "primary key and index");
+    assert_eq!(row.get::<_, i64>(1), 1, "the check");
+    assert!(row.get::<_, bool>(2), "the grant");
+    let seq: String = row.get(3);
+    assert!(seq.starts_with(&format!("{into}.")), "{seq}");
+    let last: i64 = client
+        .query_one(&format!("SELECT last_value FROM {seq}"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(last, 40, "the sequence as it was backed up");
+
+    // Swapped in: the restored table in place, the live one kept aside.
+    let r = restored_tables(
+        c,
+        dir.path(),
+        &[
+            "-d",
+            &db,
+            "--table",
+            "public.orders",
+            "--into-schema",
+            "second",
+            "--swap",
+        ],
+    );
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let done = &r.named("restore.tables_completed")[0];
+    let old = done["old_tables_in"].as_str().unwrap().to_string();
+    assert_eq!(live_count(c, "public.orders"), 40);
+    assert_eq!(live_count(c, &format!("{old}.orders")), 21);
+    let still = done["still_on_old"].as_array().unwrap();
+    assert!(
+        still
+            .iter()
+            .any(|s| s.as_str().unwrap().contains("order_totals"))
+            && still
+                .iter()
+                .any(|s| s.as_str().unwrap().contains("order_items")),
+        "{done:#}"
+    );
+    c.drop_db(&db);
+    c.connect("postgres")
+        .batch_execute(&format!("DROP ROLE {reader}"))
+        .unwrap();
+}

@@ -32,6 +32,9 @@ pub const RESTORE_COMPLETED: &str = "restore.completed";
 pub const RESTORE_FAILED: &str = "restore.failed";
 pub const RESTORE_LEFTOVER: &str = "restore.leftover";
 pub const RESTORE_PLANNED: &str = "restore.planned";
+pub const RESTORE_TABLES_COMPLETED: &str = "restore.tables_completed";
+pub const RESTORE_TABLES_FAILED: &str = "restore.tables_failed";
+pub const RESTORE_TABLES_PLANNED: &str = "restore.tables_planned";
 pub const ROTATE_DELETED: &str = "rotate.deleted";
 pub const ROTATE_FAILED: &str = "rotate.failed";
 pub const ROTATE_KEPT: &str = "rotate.kept";
@@ -61,7 +64,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 56] = [
+pub const ALL: [&str; 59] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -93,6 +96,9 @@ pub const ALL: [&str; 56] = [
     RESTORE_FAILED,
     RESTORE_LEFTOVER,
     RESTORE_PLANNED,
+    RESTORE_TABLES_COMPLETED,
+    RESTORE_TABLES_FAILED,
+    RESTORE_TABLES_PLANNED,
     ROTATE_DELETED,
     ROTATE_FAILED,
     ROTATE_KEPT,

@@ -6,12 +6,15 @@
 //! - [`owned`]: databases a run creates and owns (marked, locked), and what dead runs left.
 //! - [`globals`]: what of a globals set is replayed into a live server (missing roles only).
 //! - [`proof`]: what a restore is checked against: every manifest table with exactly its
-//!   rows, the large objects, the operator's SQL checks, the live source.
+//!   rows and values, the large objects, the operator's SQL checks, the live source.
+//! - [`select`]: which entries of an archive bring back some tables, and what cannot
+//!   come back with them.
 
 pub mod globals;
 pub mod owned;
 pub mod proof;
 pub mod restore;
+pub mod select;
 
 use ops_catalog::catalog::{Catalog, CheckedSet};
 use ops_core::{Category, OpsError};

@@ -84,6 +84,55 @@ impl Restore<'_> {
         }
     }
 
+    /// Restores only the entries `ids` of a custom archive (a [`crate::select`]ion) into
+    /// the target: unpacked to a private file with its offsets set, so that pg_restore
+    /// finds each entry's data wherever it lies (`-L`, and `--jobs` when asked).
+    pub fn run_selected(&self, archive: &Path, m: &Manifest, ids: &[i64]) -> Result<(), OpsError> {
+        let raw: u64 = m.files.iter().map(|f| f.raw_bytes).sum();
+        let db = self.target.dbname.clone().unwrap_or_default();
+        let tmp = TempFile::new()?;
+        let bar = progress::bytes(format!("{db}: unpack"), Some(raw));
+        self.decompress_to(archive, m.compression.algorithm, tmp.path(), &bar)?;
+        drop(bar);
+        let list = TempFile::new()?;
+        let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        let file = ops_core::atomic::create_private_file(list.path())
+            .map_err(|e| OpsError::io("creating the restore list", &e))?;
+        (&file)
+            .write_all(text.as_bytes())
+            .map_err(|e| OpsError::io("writing the restore list", &e))?;
+        let mut cmd = self.pg_restore_cmd();
+        cmd.arg(format!("--jobs={}", self.jobs.max(1)))
+            .arg("--use-list")
+            .arg(list.path())
+            .arg(tmp.path())
+            .stdin(Stdio::null());
+        let _bar = progress::spinner(format!("{db}: pg_restore of {} entries", ids.len()));
+        self.supervise(cmd, None)
+    }
+
+    /// Copies the schema `schema` of the database `from` (on a server this run may dump)
+    /// into the target: `pg_dump -Fc -n` to a private file, then pg_restore. How the tables
+    /// a scratch database brought back reach the live database.
+    pub fn copy_schema(
+        &self,
+        pg_dump: &Path,
+        from: &ConnSettings,
+        schema: &str,
+    ) -> Result<(), OpsError> {
+        let tmp = TempFile::new()?;
+        let mut dump = Command::new(pg_dump);
+        dump.args(["--format=custom", "--no-password"])
+            .arg(format!("--schema={}", ops_pg::quote_ident(schema)))
+            .arg(format!("--file={}", tmp.path().display()));
+        from.apply_to_command(&mut dump);
+        dump.stdin(Stdio::null()).stdout(Stdio::null());
+        self.supervise(dump, None)?;
+        let mut cmd = self.pg_restore_cmd();
+        cmd.arg(tmp.path()).stdin(Stdio::null());
+        self.supervise(cmd, None)
+    }
+
     fn decoded(&self, archive: &Path, m: &Manifest) -> Result<Box<dyn Read + Send>, OpsError> {
         ops_catalog::codec::open_decoded(archive, m.compression.algorithm)
             .map_err(|e| OpsError::io(format!("opening {}", archive.display()), &e))
@@ -242,6 +291,36 @@ impl Restore<'_> {
     }
 }
 
+/// The table of contents of a custom archive, read from its first bytes (the rest is not
+/// read): what a restore of some tables chooses from.
+pub fn read_toc(archive: &Path, m: &Manifest) -> Result<Vec<pg_archive::TocEntry>, OpsError> {
+    let mut src = ops_catalog::codec::open_decoded(archive, m.compression.algorithm)
+        .map_err(|e| OpsError::io(format!("opening {}", archive.display()), &e))?;
+    let mut reader = pg_archive::Reader::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        if let Some(toc) = reader.toc() {
+            return Ok(toc.to_vec());
+        }
+        let n = src
+            .read(&mut buf)
+            .map_err(|e| restore_failed(format!("decompressing the archive: {e}")))?;
+        if n == 0 {
+            // Ended before its TOC: finish says why.
+            let why = reader
+                .finish()
+                .err()
+                .map_or("no table of contents".to_string(), |e| e.to_string());
+            return Err(restore_failed(format!(
+                "reading the archive's table of contents: {why}"
+            )));
+        }
+        reader
+            .feed(&buf[..n])
+            .map_err(|e| restore_failed(format!("reading the archive's table of contents: {e}")))?;
+    }
+}
+
 /// A conninfo value: single-quoted, with `\` and `'` escaped (libpq's rule).
 pub fn conninfo_value(v: &str) -> String {
     format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -267,7 +346,7 @@ fn patch_offsets(file: &File, summary: &pg_archive::Summary) -> io::Result<()> {
 struct TempFile(PathBuf);
 
 impl TempFile {
-    fn new() -> Result<TempFile, OpsError> {
+    pub(crate) fn new() -> Result<TempFile, OpsError> {
         Ok(TempFile(ops_core::scratch::file_path(
             "drill",
             &ops_core::event::new_correlation_id(),

@@ -31,24 +31,37 @@ impl CopyLines {
     pub(crate) fn feed(&mut self, data: &[u8]) -> Option<usize> {
         let mut start = 0;
         for nl in memchr::memchr_iter(b'\n', data) {
-            self.take(&data[start..nl]);
+            let line = &data[start..nl];
+            // A row that began in this buffer is hashed in one call (the common case, and
+            // the fast one); one that began in an earlier buffer ends its streaming hash.
+            let whole = self.len == 0;
+            self.take(line);
             let is_end = self.len == 2 && self.prefix == b"\\.";
             self.prefix.clear();
             self.len = 0;
             start = nl + 1;
             if is_end {
                 if let Some(d) = self.digest.as_mut() {
-                    d.0 = RowHasher::default(); // the `\.` line is no row
+                    d.0.reset(); // the `\.` line is no row
                 }
                 return Some(start);
             }
             self.rows += 1;
             if let Some(d) = self.digest.as_mut() {
                 let (hasher, sum) = &mut **d;
-                hasher.finish_into(sum);
+                if whole {
+                    sum.add_row(line);
+                } else {
+                    hasher.update(line);
+                    hasher.finish_into(sum);
+                }
             }
         }
-        self.take(&data[start..]);
+        let rest = &data[start..];
+        self.take(rest);
+        if let Some(d) = self.digest.as_mut() {
+            d.0.update(rest);
+        }
         None
     }
 
@@ -56,9 +69,6 @@ impl CopyLines {
         let room = 3usize.saturating_sub(self.prefix.len()).min(part.len());
         self.prefix.extend_from_slice(&part[..room]);
         self.len += part.len();
-        if let Some(d) = self.digest.as_mut() {
-            d.0.update(part);
-        }
     }
 
     /// True between rows: no partial row is pending.

@@ -17,7 +17,7 @@
 
 use crate::copy::{self, CopyLines};
 use crate::digest::MultisetDigest;
-use crate::{ArchiveError, Format, Summary, TableCount, TocEntry};
+use crate::{ArchiveError, Format, Section, Summary, TableCount, TocEntry};
 use flate2::{Decompress, FlushDecompress, Status};
 use std::collections::HashMap;
 
@@ -200,10 +200,13 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
         }
         let owner = c.string()?.unwrap_or_default();
         c.string()?; // withOids, always "false"
-        let mut deps = 0usize;
-        while c.string()?.is_some() {
-            deps += 1;
-            if deps > 10_000_000 {
+        let mut deps = Vec::new();
+        while let Some(dep) = c.string()? {
+            // An id that is not a number names nothing pgops selects by: kept out.
+            if let Ok(id) = dep.trim().parse::<i64>() {
+                deps.push(id);
+            }
+            if deps.len() > 10_000_000 {
                 return c.bad("dependency list does not end");
             }
         }
@@ -226,6 +229,13 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
             has_data,
             copy,
             columns,
+            section: match section {
+                2 => Section::PreData,
+                3 => Section::Data,
+                4 => Section::PostData,
+                _ => Section::None,
+            },
+            deps,
             offset_field: Some(offset_field),
             data_at: None,
         });
@@ -409,6 +419,11 @@ impl CustomReader {
             block_start: 0,
             large_objects: 0,
         }
+    }
+
+    /// The entries, once the TOC has been read.
+    pub(crate) fn toc(&self) -> Option<&[TocEntry]> {
+        (self.phase != Phase::Toc).then_some(self.entries.as_slice())
     }
 
     fn corrupt(&self, what: impl Into<String>) -> ArchiveError {

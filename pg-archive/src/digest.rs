@@ -1,69 +1,67 @@
-//! An order-independent digest of a table's rows (issue #26, groundwork): the rows of a
-//! table as COPY writes them, one line each, form a multiset; its digest is the sum,
-//! modulo 2^256, of each row's SHA-256. A sum, not an XOR: two equal rows must not cancel
-//! out (a table of two identical rows is not an empty table). Row order does not matter,
-//! so the digest of the dump stream and of `COPY … TO STDOUT` from the restored table
-//! agree whatever order the server returns the rows in. Pure: no I/O.
+//! An order-independent digest of a table's rows (ADR 0026): the rows of a table as COPY
+//! writes them, one line each, form a multiset; its digest is the sum, modulo 2^128, of each
+//! row's XXH3-128. A sum, not an XOR: two equal rows must not cancel out (a table of two
+//! identical rows is not an empty table). Row order does not matter, so the digest of the
+//! dump stream and of `COPY … TO STDOUT` from the restored table agree whatever order the
+//! server returns the rows in. Pure: no I/O.
+//!
+//! XXH3, not SHA-256: the digest proves that a restore gave back the values it was given
+//! (an encoding, a setting, a type's text form, a changed row), not that nobody forged
+//! them: the stored file's SHA-256 and the signed manifest do that. SHA-256 per row cost
+//! the dump a fifth of its time on this 2-core machine; XXH3 costs it nothing measurable
+//! (ADR 0026, `scripts/bench` with `PGOPS_BENCH_ONLY=values`).
 
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 /// The multiset digest of the rows seen so far, and how many.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MultisetDigest {
-    /// Little-endian 64-bit limbs of the 256-bit sum.
-    sum: [u64; 4],
+    sum: u128,
     rows: u64,
 }
 
 impl MultisetDigest {
     /// Adds one row (its bytes as COPY writes them, without the newline).
     pub fn add_row(&mut self, row: &[u8]) {
-        self.add_hash(&Sha256::digest(row).into());
+        self.add_hash(xxh3_128(row));
     }
 
-    /// Adds a row by its SHA-256.
-    pub fn add_hash(&mut self, h: &[u8; 32]) {
-        // The hash read big-endian as a 256-bit number: limb 0 is its last 8 bytes.
-        let limb = |i: usize| {
-            let start = 32 - 8 * (i + 1);
-            u64::from_be_bytes(h[start..start + 8].try_into().expect("8 bytes"))
-        };
-        self.add(&[limb(0), limb(1), limb(2), limb(3)], 1);
+    /// Adds a row by its hash.
+    pub fn add_hash(&mut self, h: u128) {
+        self.sum = self.sum.wrapping_add(h);
+        self.rows += 1;
     }
 
     /// The digest of both multisets together (parts of one table read apart).
     pub fn merge(&mut self, other: &MultisetDigest) {
-        self.add(&other.sum, other.rows);
-    }
-
-    /// Adds a 256-bit number (little-endian limbs), modulo 2^256, for `rows` rows.
-    fn add(&mut self, v: &[u64; 4], rows: u64) {
-        let mut carry = 0u64;
-        for (limb, v) in self.sum.iter_mut().zip(v) {
-            let (s1, o1) = limb.overflowing_add(*v);
-            let (s2, o2) = s1.overflowing_add(carry);
-            *limb = s2;
-            carry = u64::from(o1) + u64::from(o2);
-        }
-        self.rows += rows;
+        self.sum = self.sum.wrapping_add(other.sum);
+        self.rows += other.rows;
     }
 
     pub fn rows(&self) -> u64 {
         self.rows
     }
 
-    /// `sha256-sum:<64 hex digits>`, the form a manifest records.
+    /// `xxh3-128-sum:<32 hex digits>`, the form a manifest records.
     pub fn text(&self) -> String {
-        let hex: String = self.sum.iter().rev().map(|l| format!("{l:016x}")).collect();
-        format!("sha256-sum:{hex}")
+        format!("{PREFIX}{:032x}", self.sum)
     }
 }
 
+/// What a digest's text starts with: names the hash and the sum.
+pub const PREFIX: &str = "xxh3-128-sum:";
+
 /// A row that arrives in pieces (a COPY stream read in buffers): hashed as it comes, with
 /// no copy of the row kept.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RowHasher {
-    hasher: Sha256,
+    hasher: Xxh3,
+}
+
+impl std::fmt::Debug for RowHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RowHasher")
+    }
 }
 
 impl RowHasher {
@@ -73,8 +71,13 @@ impl RowHasher {
 
     /// Ends the row: adds it to `into` and starts the next.
     pub fn finish_into(&mut self, into: &mut MultisetDigest) {
-        let h = std::mem::take(&mut self.hasher).finalize();
-        into.add_hash(&h.into());
+        into.add_hash(self.hasher.digest128());
+        self.hasher.reset();
+    }
+
+    /// Forgets what was fed (the `\.` line, which is no row).
+    pub fn reset(&mut self) {
+        self.hasher.reset();
     }
 }
 
@@ -97,21 +100,18 @@ mod tests {
         assert_ne!(of(&[a, a]).text(), of(&[]).text());
         assert_eq!(of(&[a, b, a]), of(&[a, a, b]));
         assert_ne!(of(&[a, b]), of(&[a, a]));
-        assert!(of(&[a]).text().starts_with("sha256-sum:") && of(&[a]).text().len() == 11 + 64);
+        assert!(of(&[a]).text().starts_with(PREFIX) && of(&[a]).text().len() == PREFIX.len() + 32);
         // One changed value, the count the same: another digest.
         assert_ne!(of(&[a, b]).text(), of(&[a, b"2\t"]).text());
     }
 
     #[test]
-    fn the_sum_carries_across_limbs() {
+    fn the_sum_wraps_modulo_2_128() {
         let mut d = MultisetDigest::default();
-        let ones = [0xffu8; 32];
-        d.add_hash(&ones);
-        let mut one = [0u8; 32];
-        one[31] = 1;
-        d.add_hash(&one);
-        // (2^256 − 1) + 1 ≡ 0.
-        assert_eq!(d.text(), format!("sha256-sum:{}", "0".repeat(64)));
+        d.add_hash(u128::MAX);
+        d.add_hash(1);
+        // (2^128 − 1) + 1 ≡ 0.
+        assert_eq!(d.text(), format!("{PREFIX}{}", "0".repeat(32)));
         assert_eq!(d.rows(), 2);
     }
 

@@ -49,12 +49,28 @@ pub struct TocEntry {
     /// The columns of the entry's COPY statement, in order (what the dump wrote of the
     /// table: generated and dropped columns are not among them).
     pub columns: Option<Vec<String>>,
+    /// The restore section pg_dump put the entry in (custom format; plain SQL: `None`).
+    pub section: Section,
+    /// The dump ids this entry depends on (custom format): an index on its table, a
+    /// table's data on the table, a foreign key on both tables.
+    pub deps: Vec<i64>,
     /// Custom format: where this entry's data-offset field (flag byte, then the offset)
     /// sits in the stream, and where its data block starts. pg_dump cannot fill the offsets
     /// when it writes to a pipe; a reader that stores the archive in a file can, so that
     /// `pg_restore -j` seeks instead of scanning.
     pub offset_field: Option<u64>,
     pub data_at: Option<u64>,
+}
+
+/// pg_dump's `teSection`: where pg_restore's `--section` puts an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Section {
+    /// Outside the three sections (ACLs, comments, the encoding), or unknown.
+    #[default]
+    None,
+    PreData,
+    Data,
+    PostData,
 }
 
 /// Rows of one `TABLE DATA` entry, counted in its COPY data.
@@ -206,6 +222,15 @@ impl Reader {
             self.inner = Inner::Failed(e.clone());
         }
         result
+    }
+
+    /// The table of contents, once it has been read (custom format): what a restore of
+    /// some tables selects from, known from the first bytes of the stream.
+    pub fn toc(&self) -> Option<&[TocEntry]> {
+        match &self.inner {
+            Inner::Custom(c) => c.toc(),
+            _ => None,
+        }
     }
 
     /// Ends the stream: the summary if it was a complete archive, else why not.

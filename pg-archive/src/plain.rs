@@ -172,6 +172,8 @@ fn toc_comment(line: &[u8]) -> Option<TocEntry> {
         offset_field: None,
         data_at: None,
         columns: None,
+        section: crate::Section::None,
+        deps: Vec::new(),
         desc,
         tag,
         namespace,

@@ -134,7 +134,7 @@ pub struct TableRows {
     /// The columns the dump's COPY wrote, in order: what a restore's digest reads back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
-    /// The multiset digest of the rows as the dump wrote them (`sha256-sum:<hex>`, ADR
+    /// The multiset digest of the rows as the dump wrote them (`xxh3-128-sum:<hex>`, ADR
     /// 0026); absent in sets taken before digests were recorded: those prove counts only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
