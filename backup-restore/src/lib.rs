@@ -490,23 +490,32 @@ fn apply(
             Step::Create(db) => server::create(admin, db)?,
             Step::Restore(db) => {
                 let into = settings.for_database(db);
-                let restored = runner(&programs, into.clone(), args, &stop, &redactor)
-                    .run(&set.set.path.join(&file.name), m);
-                if let Err(e) = restored {
-                    // A database this run created goes again; one it found is left.
-                    if plan.steps.contains(&Step::Create(db.clone())) {
-                        let _ = server::drop(admin, db);
+                // Every table proven as soon as the data is in, beside the index builds.
+                let prove = || -> Result<Vec<proof::TableCount>, OpsError> {
+                    ops_core::failpoint::hit("restore.after_restore");
+                    let mut client = into.connect()?;
+                    if let Some(sql) = ops_core::failpoint::sql("restore.before_proof") {
+                        client
+                            .batch_execute(&sql)
+                            .map_err(|e| ops_restore::sql_error("the test's tamper point", e))?;
                     }
-                    return Err(e);
-                }
-                ops_core::failpoint::hit("restore.after_restore");
-                let mut client = into.connect()?;
-                if let Some(sql) = ops_core::failpoint::sql("restore.before_proof") {
-                    client
-                        .batch_execute(&sql)
-                        .map_err(|e| ops_restore::sql_error("the test's tamper point", e))?;
-                }
-                counted = proof::count_tables(&mut client, m);
+                    Ok(proof::count_tables(&mut client, m))
+                };
+                let restored = runner(&programs, into.clone(), args, &stop, &redactor).run_proving(
+                    &set.set.path.join(&file.name),
+                    m,
+                    prove,
+                );
+                counted = match restored {
+                    Ok(proven) => proven?,
+                    Err(e) => {
+                        // A database this run created goes again; one it found is left.
+                        if plan.steps.contains(&Step::Create(db.clone())) {
+                            let _ = server::drop(admin, db);
+                        }
+                        return Err(e);
+                    }
+                };
                 if counted.iter().any(|c| !c.matches()) {
                     // Kept for a look, never dropped by a later run: said in the report.
                     for (name, client) in owners.iter_mut() {

@@ -22,6 +22,10 @@ pub struct Entry {
     pub result: String,
     pub rto_ms: u64,
     pub rpo_s: i64,
+    /// The set's size as dumped (raw bytes of its files): what the RTO forecast fits the
+    /// restore time against. Absent in drills recorded before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
     #[serde(flatten)]
     pub rest: serde_json::Map<String, serde_json::Value>,
 }
@@ -61,6 +65,107 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, usize)> {
     }
 }
 
+/// Whether a database's drill is due: it never passed one, or its last passing drill
+/// finished more than `window` ago. The one rule for `restore-drill --all --due` and for
+/// health's "drilled too long ago".
+pub fn is_due(
+    last_passed: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+    window: jiff::SignedDuration,
+) -> bool {
+    last_passed.is_none_or(|at| now.duration_since(at) > window)
+}
+
+/// One drill as the forecast reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// The set's size as dumped.
+    pub bytes: u64,
+    pub rto_ms: u64,
+}
+
+/// Where a database's RTO is heading: the restore time fitted against the set's size
+/// over its drills, and the size against time over its sets, carried to a horizon.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Forecast {
+    /// The RTO the fit gives for the size the database will have at the horizon.
+    pub rto_ms_at_horizon: u64,
+    /// The size then.
+    pub bytes_at_horizon: u64,
+    /// When the projected RTO reaches the target, if it does before the horizon (or has
+    /// already: the time of the fit).
+    pub crosses_target_at: Option<jiff::Timestamp>,
+}
+
+/// Least squares `y = a + b·x`; `None` with fewer than two distinct `x`.
+fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
+    let (mx, my) = (sx / n, sy / n);
+    let (sxx, sxy) = points.iter().fold((0.0, 0.0), |(sxx, sxy), (x, y)| {
+        (sxx + (x - mx) * (x - mx), sxy + (x - mx) * (y - my))
+    });
+    if sxx <= f64::EPSILON {
+        return None;
+    }
+    let b = sxy / sxx;
+    Some((my - b * mx, b))
+}
+
+/// The forecast from a database's passing drills (`drills`: size and restore time) and its
+/// sets (`sizes`: when each was taken and its size), `horizon` ahead of `now`, against
+/// `target_ms`. The restore time is fitted linearly against size (with drills of one size
+/// only, as proportional to it); the size linearly against time. `None` when there is not
+/// enough to say: no drill with a size, or fewer than two sets.
+pub fn forecast(
+    drills: &[Measured],
+    sizes: &[(jiff::Timestamp, u64)],
+    now: jiff::Timestamp,
+    horizon: jiff::SignedDuration,
+    target_ms: u64,
+) -> Option<Forecast> {
+    let drills: Vec<(f64, f64)> = drills
+        .iter()
+        .filter(|d| d.bytes > 0)
+        .map(|d| (d.bytes as f64, d.rto_ms as f64))
+        .collect();
+    let (a, b) = fit(&drills).filter(|(_, b)| *b > 0.0).or_else(|| {
+        // One size only: the restore time in proportion to it.
+        let (bytes, ms) = drills
+            .iter()
+            .fold((0.0, 0.0), |(sb, sm), (b, m)| (sb + b, sm + m));
+        (bytes > 0.0).then(|| (0.0, ms / bytes))
+    })?;
+    let t0 = now.as_second() as f64;
+    let sizes: Vec<(f64, f64)> = sizes
+        .iter()
+        .map(|(t, b)| (t.as_second() as f64 - t0, *b as f64))
+        .collect();
+    let (c, d) = fit(&sizes)?;
+    let rto_at = |secs: f64| a + b * (c + d * secs).max(0.0);
+    let h = horizon.as_secs_f64();
+    let target = target_ms as f64;
+    let crosses = if rto_at(0.0) >= target {
+        Some(now)
+    } else if rto_at(h) >= target && d > 0.0 {
+        // a + b·(c + d·t) = target
+        let secs = ((target - a) / b - c) / d;
+        jiff::Timestamp::from_second(t0 as i64 + secs.ceil() as i64).ok()
+    } else {
+        None
+    };
+    Some(Forecast {
+        rto_ms_at_horizon: rto_at(h).max(0.0) as u64,
+        bytes_at_horizon: (c + d * h).max(0.0) as u64,
+        crosses_target_at: crosses,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +193,62 @@ mod tests {
         assert_eq!(e.finished_at.as_deref(), Some("2026-11-01T04:01:00.000Z"));
         assert_eq!(e.rest["tables"], 3);
         assert_eq!(serde_json::to_value(e).unwrap(), report, "nothing lost");
+    }
+
+    fn at(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_drill_is_due_when_none_passed_within_the_window() {
+        let now = at("2026-12-01T00:00:00Z");
+        let month = jiff::SignedDuration::from_hours(30 * 24);
+        assert!(is_due(None, now, month), "never drilled");
+        assert!(!is_due(Some(at("2026-11-15T00:00:00Z")), now, month));
+        assert!(is_due(Some(at("2026-10-01T00:00:00Z")), now, month));
+    }
+
+    /// A database that grows 1 GB a month, whose restore takes a minute per GB plus half a
+    /// minute: at 40 GB today it restores in 40.5 minutes; a 60-minute target is crossed
+    /// in about 19.5 months, so a two-year horizon sees it and a one-year one does not.
+    #[test]
+    fn the_forecast_fires_on_a_growing_history_before_the_target_is_missed() {
+        const GB: u64 = 1 << 30;
+        let now = at("2026-12-01T00:00:00Z");
+        let month = 30 * 24 * 3600;
+        let sizes: Vec<(jiff::Timestamp, u64)> = (0..12)
+            .map(|i| {
+                (
+                    jiff::Timestamp::from_second(now.as_second() - (11 - i) * month).unwrap(),
+                    (29 + i as u64) * GB,
+                )
+            })
+            .collect();
+        let drills: Vec<Measured> = [30u64, 34, 37, 40]
+            .iter()
+            .map(|g| Measured {
+                bytes: g * GB,
+                rto_ms: 30_000 + g * 60_000,
+            })
+            .collect();
+        let target = 60 * 60_000;
+        let two_years = jiff::SignedDuration::from_secs(24 * month);
+        let f = forecast(&drills, &sizes, now, two_years, target).unwrap();
+        assert!(f.rto_ms_at_horizon > target, "{f:?}");
+        let crosses = f.crosses_target_at.expect("crosses within two years");
+        let months = (crosses.as_second() - now.as_second()) as f64 / month as f64;
+        assert!((19.0..20.5).contains(&months), "{months} months");
+        let one_year = jiff::SignedDuration::from_secs(12 * month);
+        let f = forecast(&drills, &sizes, now, one_year, target).unwrap();
+        assert_eq!(f.crosses_target_at, None, "{f:?}");
+        assert!(f.rto_ms_at_horizon < target);
+        // Already over: it crosses now. Not enough to say: none.
+        let f = forecast(&drills, &sizes, now, one_year, 30 * 60_000).unwrap();
+        assert_eq!(f.crosses_target_at, Some(now));
+        assert!(forecast(&drills, &sizes[..1], now, one_year, target).is_none());
+        assert!(forecast(&[], &sizes, now, one_year, target).is_none());
+        // One drill: restore time in proportion to size.
+        let f = forecast(&drills[3..], &sizes, now, two_years, target).unwrap();
+        assert!(f.crosses_target_at.is_some());
     }
 }

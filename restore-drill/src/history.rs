@@ -75,6 +75,7 @@ mod tests {
             result: result.into(),
             rto_ms: rto,
             rpo_s: rpo,
+            bytes: None,
             rest: Default::default(),
         }
     }

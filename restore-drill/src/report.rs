@@ -71,6 +71,9 @@ pub struct DrillReport {
     pub phases: BTreeMap<String, u64>,
     pub checks: Vec<CheckResult>,
     pub mismatches: Vec<proof::TableCount>,
+    /// The set's size as dumped (raw bytes of its files): what the RTO forecast fits the
+    /// restore time against.
+    pub bytes: u64,
     pub tables: usize,
     pub rows: u64,
     pub compare_live: Option<Live>,

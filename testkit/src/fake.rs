@@ -151,6 +151,7 @@ pub fn drill_line(
         result: if completed { "completed" } else { "failed" }.into(),
         rto_ms,
         rpo_s,
+        bytes: None,
         rest: serde_json::Map::from_iter([("rpo_ms".to_string(), (rpo_s * 1000).into())]),
     };
     format!("{}\n", serde_json::to_string(&entry).unwrap())
