@@ -77,7 +77,7 @@ pub fn is_due(
 }
 
 /// One drill as the forecast reads it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Measured {
     /// The set's size as dumped.
     pub bytes: u64,

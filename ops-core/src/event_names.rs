@@ -24,6 +24,7 @@ pub const DRILL_COMPLETED: &str = "drill.completed";
 pub const DRILL_FAILED: &str = "drill.failed";
 pub const DRILL_LEFTOVER: &str = "drill.leftover";
 pub const DRILL_PLANNED: &str = "drill.planned";
+pub const DRILL_SKIPPED: &str = "drill.skipped";
 pub const DRILL_MONTH: &str = "drill.month";
 pub const NOTIFY_FAILED: &str = "notify.failed";
 pub const NOTIFY_HELD: &str = "notify.held";
@@ -64,7 +65,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 59] = [
+pub const ALL: [&str; 60] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -89,6 +90,7 @@ pub const ALL: [&str; 59] = [
     DRILL_LEFTOVER,
     DRILL_MONTH,
     DRILL_PLANNED,
+    DRILL_SKIPPED,
     NOTIFY_FAILED,
     NOTIFY_HELD,
     NOTIFY_SENT,

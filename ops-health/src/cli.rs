@@ -38,9 +38,15 @@ pub struct PolicyArgs {
         value_name = "LOCATION"
     )]
     pub offsite: Vec<String>,
-    /// The last drill is at most this old.
-    #[arg(long, value_parser = ops_core::duration::parse, default_value = "35d", value_name = "DURATION")]
+    /// Every database passed a drill at most this long ago (PGOPS_DRILL_WINDOW: the window
+    /// `restore-drill --all --due` drills by too).
+    #[arg(long, env = "PGOPS_DRILL_WINDOW", value_parser = ops_core::duration::parse, default_value = "35d", value_name = "DURATION")]
     pub max_drill_age: std::time::Duration,
+    /// How far ahead the RTO forecast looks (PGOPS_RTO_HORIZON): a database whose restore
+    /// time, fitted on its drills and its growth, will cross the RTO target within it is
+    /// flagged now. 0 turns the forecast off.
+    #[arg(long, env = "PGOPS_RTO_HORIZON", value_parser = ops_core::duration::parse, default_value = "90d", value_name = "DURATION")]
+    pub rto_horizon: std::time::Duration,
     /// The last drill's RTO target (PGOPS_RTO_TARGET: the one setting restore-drill,
     /// health, the metrics and their alerts all read).
     #[arg(long, env = "PGOPS_RTO_TARGET", value_parser = ops_core::duration::parse, default_value = "60m", value_name = "DURATION")]
@@ -71,6 +77,7 @@ impl PolicyArgs {
             max_offsite_age: (!self.no_offsite).then(|| signed(self.max_offsite_age)),
             max_drill_age: signed(self.max_drill_age),
             rto_target_ms: self.rto_target.as_millis() as u64,
+            rto_horizon: (!self.rto_horizon.is_zero()).then(|| signed(self.rto_horizon)),
             max_audit_age: (!self.no_audit).then(|| signed(self.max_audit_age)),
             rpo_target: Some(signed(self.rpo_target)),
             // Spelled as backup-copy records them.

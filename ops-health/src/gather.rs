@@ -31,6 +31,7 @@ fn dir_facts(dir: &ops_catalog::catalog::SetDir, now: Timestamp) -> Result<DbFac
             id: c.set.id.clone(),
             started: c.set.started(),
             bytes: c.manifest.files.iter().map(|f| f.bytes).sum(),
+            raw_bytes: c.manifest.files.iter().map(|f| f.raw_bytes).sum(),
             duration_ms: c.manifest.duration_ms,
             verified: c
                 .set
@@ -85,6 +86,7 @@ pub fn drills(path: &Path) -> Result<Vec<DrillFacts>, OpsError> {
                 id: e.id,
                 rto_ms: e.rto_ms,
                 rpo_s: e.rpo_s,
+                bytes: e.bytes,
             })
         })
         .collect())

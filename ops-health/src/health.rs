@@ -15,9 +15,13 @@ pub struct Policy {
     /// Every database has an off-site copy confirmed at most this long ago (`None`: no
     /// off-site copy is expected).
     pub max_offsite_age: Option<SignedDuration>,
-    /// A drill finished at most this long ago, passed, and within its RTO target.
+    /// Every database passed a drill at most this long ago (its window), its last drill
+    /// passed and stayed within the RTO target.
     pub max_drill_age: SignedDuration,
     pub rto_target_ms: u64,
+    /// The RTO forecast looks this far ahead: a database whose projected RTO crosses the
+    /// target within it is flagged before a drill fails it (`None`: no forecast).
+    pub rto_horizon: Option<SignedDuration>,
     /// The last port audit is at most this old, complete and clean (`None`: no audit is
     /// expected).
     pub max_audit_age: Option<SignedDuration>,
@@ -37,6 +41,7 @@ impl Default for Policy {
             max_offsite_age: Some(SignedDuration::from_hours(50)),
             max_drill_age: SignedDuration::from_hours(35 * 24),
             rto_target_ms: 3_600_000,
+            rto_horizon: Some(SignedDuration::from_hours(90 * 24)),
             max_audit_age: Some(SignedDuration::from_hours(3)),
             rpo_target: Some(SignedDuration::from_hours(30)),
             destinations: Vec::new(),
@@ -118,6 +123,9 @@ pub fn evaluate(s: &Snapshot, policy: &Policy, now: Timestamp) -> (Overall, Vec<
         ));
     }
     out.push(drill_component(s, policy, now));
+    if let Some(horizon) = policy.rto_horizon {
+        out.push(forecast_component(s, policy.rto_target_ms, horizon, now));
+    }
     if let Some(max) = policy.max_audit_age {
         out.push(audit_component(s, max, now));
     }
@@ -250,35 +258,91 @@ fn offsite_reasons(
         .collect()
 }
 
-/// The last drill (of any database) is recent, passed, and within the RTO target.
+/// The databases drills are judged for: those with sets, neither retired nor the globals
+/// (a globals set is replayed, never drilled on its own).
+fn drilled_databases(s: &Snapshot) -> impl Iterator<Item = &crate::model::DbStatus> {
+    s.databases.iter().filter(|d| {
+        d.retired.is_none() && d.sets > 0 && d.label != ops_catalog::catalog::GLOBALS_DIR
+    })
+}
+
+/// Every database passed a drill within its window (the one rule `restore-drill --all
+/// --due` drills by), its last drill passed, within the RTO target. Each database on its
+/// own: one drilled database does not vouch for another.
 fn drill_component(s: &Snapshot, policy: &Policy, now: Timestamp) -> Component {
     let (mut bad, mut unknown) = (Vec::new(), Vec::new());
-    let last = s
-        .databases
-        .iter()
-        .filter_map(|d| d.last_drill.as_ref())
-        .max_by_key(|r| r.finished_at);
-    match last {
-        None => unknown.push("no restore drill was ever recorded".to_string()),
-        Some(r) => {
-            if older(r.finished_at, now, policy.max_drill_age) {
-                bad.push(format!(
-                    "the last drill ({}, {}) is older than {:#}",
-                    r.database, r.finished_at, policy.max_drill_age
-                ));
-            }
-            if !r.completed {
-                bad.push(format!("the last drill ({}) failed", r.database));
-            }
-            if r.rto_ms > policy.rto_target_ms {
-                bad.push(format!(
-                    "the last drill took {} ms, over the RTO target of {} ms",
-                    r.rto_ms, policy.rto_target_ms
-                ));
-            }
+    if s.databases.iter().all(|d| d.last_drill.is_none()) {
+        unknown.push("no restore drill was ever recorded".to_string());
+        return component("drill_within_rto", bad, unknown);
+    }
+    for d in drilled_databases(s) {
+        let Some(r) = &d.last_drill else {
+            bad.push(format!("{}: never drilled", d.label));
+            continue;
+        };
+        if ops_catalog::drills::is_due(d.last_passed_drill, now, policy.max_drill_age) {
+            bad.push(match d.last_passed_drill {
+                Some(at) => format!(
+                    "{}: no drill passed within {:#} (the last that did finished {at})",
+                    d.label, policy.max_drill_age
+                ),
+                None => format!("{}: no drill ever passed", d.label),
+            });
+        }
+        if !r.completed {
+            bad.push(format!(
+                "{}: its last drill ({}) failed",
+                d.label, r.finished_at
+            ));
+        }
+        if r.rto_ms > policy.rto_target_ms {
+            bad.push(format!(
+                "{}: its last drill took {} ms, over the RTO target of {} ms",
+                d.label, r.rto_ms, policy.rto_target_ms
+            ));
         }
     }
     component("drill_within_rto", bad, unknown)
+}
+
+/// Each database's forecast ([`ops_catalog::drills::forecast`]), `horizon` ahead.
+pub fn forecasts(
+    s: &Snapshot,
+    target_ms: u64,
+    horizon: SignedDuration,
+    now: Timestamp,
+) -> Vec<(String, ops_catalog::drills::Forecast)> {
+    drilled_databases(s)
+        .filter_map(|d| {
+            let f = ops_catalog::drills::forecast(&d.drilled, &d.sizes, now, horizon, target_ms)?;
+            Some((d.label.clone(), f))
+        })
+        .collect()
+}
+
+/// No database's RTO is projected to cross the target within the horizon: the warning
+/// comes while the drills still pass.
+fn forecast_component(
+    s: &Snapshot,
+    target_ms: u64,
+    horizon: SignedDuration,
+    now: Timestamp,
+) -> Component {
+    let bad = forecasts(s, target_ms, horizon, now)
+        .into_iter()
+        .filter_map(|(db, f)| {
+            let at = f.crosses_target_at?;
+            Some(format!(
+                "{db}: its restore time is projected to reach the RTO target of {} min by {} (growing to {} MB; {} min by the horizon, {:#} ahead)",
+                target_ms / 60_000,
+                at.strftime("%Y-%m-%d"),
+                f.bytes_at_horizon >> 20,
+                f.rto_ms_at_horizon / 60_000,
+                horizon
+            ))
+        })
+        .collect();
+    component("rto_forecast", bad, Vec::new())
 }
 
 /// The data that would be lost if the host were lost now, per database, against the
@@ -514,6 +578,7 @@ mod tests {
             rto_ms,
             rpo_s: 3600,
             completed,
+            bytes: None,
         }
     }
 
@@ -524,10 +589,27 @@ mod tests {
         judge_retired(sets, None, drills)
     }
 
+    fn judge_with(
+        sets: Vec<crate::model::SetFacts>,
+        drills: &[DrillFacts],
+        policy: &Policy,
+    ) -> (Overall, Vec<Component>) {
+        judge_full(sets, None, drills, policy)
+    }
+
     fn judge_retired(
         sets: Vec<crate::model::SetFacts>,
         retired: Option<crate::model::Retired>,
         drills: &[DrillFacts],
+    ) -> (Overall, Vec<Component>) {
+        judge_full(sets, retired, drills, &Policy::default())
+    }
+
+    fn judge_full(
+        sets: Vec<crate::model::SetFacts>,
+        retired: Option<crate::model::Retired>,
+        drills: &[DrillFacts],
+        policy: &Policy,
     ) -> (Overall, Vec<Component>) {
         let s = snapshot(
             &[DbFacts {
@@ -550,7 +632,7 @@ mod tests {
             }),
             remote_verify: vec![],
         });
-        evaluate(&s, &Policy::default(), t("2026-11-24T00:00:00Z"))
+        evaluate(&s, policy, t("2026-11-24T00:00:00Z"))
     }
 
     fn state(c: &[Component], name: &str) -> State {
@@ -719,5 +801,88 @@ mod tests {
             off.reasons[0].contains("s3://b/p") && off.reasons[0].contains("ciphertext"),
             "{off:?}"
         );
+    }
+
+    /// Issue #26: each database is judged on its own drills. A drilled `app` does not
+    /// vouch for `billing`, never drilled, nor for `shop`, last passed two months ago;
+    /// the globals are never drilled and never flagged.
+    #[test]
+    fn a_database_never_drilled_or_drilled_too_long_ago_is_flagged_on_its_own() {
+        let db = |label: &str| DbFacts {
+            retired: None,
+            label: label.into(),
+            sets: vec![set("20261123T030000Z", Some(true), &[])],
+        };
+        let mut shop = drill("2026-09-20T05:00:00Z", 9000, true);
+        shop.database = "shop".into();
+        let s = snapshot(
+            &[
+                db("app"),
+                db("billing"),
+                db("shop"),
+                db(ops_catalog::catalog::GLOBALS_DIR),
+            ],
+            &[drill("2026-11-20T05:00:00Z", 9000, true), shop],
+            t("2026-11-24T00:00:00Z"),
+        );
+        let (_, c) = evaluate(&s, &Policy::default(), t("2026-11-24T00:00:00Z"));
+        let d = c.iter().find(|c| c.name == "drill_within_rto").unwrap();
+        assert_eq!(d.state, State::NotReady);
+        assert_eq!(d.reasons.len(), 2, "{:#?}", d.reasons);
+        assert_eq!(d.reasons[0], "billing: never drilled");
+        assert!(
+            d.reasons[1].starts_with("shop: no drill passed within"),
+            "{:?}",
+            d.reasons
+        );
+    }
+
+    /// Issue #26: the forecast fires on a synthetic growing history while every drill
+    /// still passes within the target: 10 GB a month, a minute per GB to restore.
+    #[test]
+    fn the_rto_forecast_fires_before_a_drill_fails() {
+        const GB: u64 = 1 << 30;
+        let now = t("2026-11-24T00:00:00Z");
+        let month = 30 * 24 * 3600;
+        let sets: Vec<crate::model::SetFacts> = (0..6)
+            .map(|i| {
+                let at = Timestamp::from_second(now.as_second() - (6 - i) * month).unwrap();
+                let mut s = set(&ops_core::timefmt::set_id(at), Some(true), &[]);
+                s.raw_bytes = (10 + 10 * i as u64) * GB;
+                s
+            })
+            .collect();
+        let drills: Vec<DrillFacts> = [20u64, 40]
+            .iter()
+            .map(|g| {
+                let mut d = drill("2026-11-20T05:00:00Z", g * 60_000, true);
+                d.bytes = Some(g * GB);
+                d
+            })
+            .collect();
+        let forecast = |horizon_days: i64| {
+            let policy = Policy {
+                rto_horizon: Some(SignedDuration::from_hours(horizon_days * 24)),
+                ..Policy::default()
+            };
+            let (_, c) = judge_with(sets.clone(), &drills, &policy);
+            c.into_iter().find(|c| c.name == "rto_forecast").unwrap()
+        };
+        // 60 GB now (a 60-minute target is reached now or within days): a 90-day horizon
+        // sees it; the drills themselves (40 minutes) still pass.
+        let f = forecast(90);
+        assert_eq!(f.state, State::NotReady, "{f:#?}");
+        assert!(
+            f.reasons[0].starts_with(
+                "app: its restore time is projected to reach the RTO target of 60 min by 2026-"
+            ),
+            "{:?}",
+            f.reasons
+        );
+        let (_, c) = judge(sets.clone(), &drills);
+        assert_eq!(state(&c, "drill_within_rto"), State::Ready);
+        // No drill with a size: nothing to say, nothing flagged.
+        let (_, c) = judge(sets.clone(), &[drill("2026-11-20T05:00:00Z", 9000, true)]);
+        assert_eq!(state(&c, "rto_forecast"), State::Ready);
     }
 }

@@ -11,6 +11,8 @@ pub struct SetFacts {
     pub started: Timestamp,
     /// Stored bytes of its files.
     pub bytes: u64,
+    /// The dump's own size (raw bytes of its files): what the RTO forecast grows.
+    pub raw_bytes: u64,
     pub duration_ms: u64,
     /// Its `verify.json`: whether it passed, and when (`None`: never verified).
     pub verified: Option<(bool, Timestamp)>,
@@ -49,6 +51,8 @@ pub struct DrillFacts {
     pub rto_ms: u64,
     pub rpo_s: i64,
     pub completed: bool,
+    /// The drilled set's size as dumped (absent in drills recorded before it was).
+    pub bytes: Option<u64>,
 }
 
 /// A set, as the views show it.
@@ -90,6 +94,12 @@ pub struct DbStatus {
     /// Per off-site location, its last verification (state directory; empty without one).
     pub offsite_verified: BTreeMap<String, RemoteCheck>,
     pub last_drill: Option<DrillFacts>,
+    /// When its last passing drill finished: what "drilled within its window" reads.
+    pub last_passed_drill: Option<Timestamp>,
+    /// Its passing drills with the size of the set they restored, and the size of each of
+    /// its sets when taken: what the RTO forecast fits.
+    pub drilled: Vec<ops_catalog::drills::Measured>,
+    pub sizes: Vec<(Timestamp, u64)>,
     /// Retired: its freshness (backup, off-site) is not judged.
     pub retired: Option<Retired>,
 }
@@ -198,6 +208,27 @@ fn status(db: &DbFacts, drills: &[DrillFacts]) -> DbStatus {
             .filter(|d| d.database == db.label)
             .max_by_key(|d| d.finished_at)
             .cloned(),
+        last_passed_drill: drills
+            .iter()
+            .filter(|d| d.database == db.label && d.completed)
+            .map(|d| d.finished_at)
+            .max(),
+        drilled: drills
+            .iter()
+            .filter(|d| d.database == db.label && d.completed)
+            .filter_map(|d| {
+                Some(ops_catalog::drills::Measured {
+                    bytes: d.bytes?,
+                    rto_ms: d.rto_ms,
+                })
+            })
+            .collect(),
+        sizes: db
+            .sets
+            .iter()
+            .filter(|s| s.raw_bytes > 0)
+            .map(|s| (s.started, s.raw_bytes))
+            .collect(),
         retired: db.retired.clone(),
     }
 }
@@ -287,6 +318,7 @@ pub mod fixtures {
             id: id.into(),
             started,
             bytes: 1000,
+            raw_bytes: 1000 * 3,
             duration_ms: 2500,
             verified: verified.map(|v| {
                 (
@@ -317,6 +349,7 @@ pub mod fixtures {
                 rto_ms,
                 rpo_s: 7200,
                 completed: true,
+                bytes: None,
             }],
             t("2026-11-24T00:00:00Z"),
         )
@@ -348,6 +381,7 @@ mod tests {
                 rto_ms: 9000,
                 rpo_s: 7200,
                 completed: true,
+                bytes: None,
             },
             DrillFacts {
                 id: "20261124T030000Z".into(),
@@ -356,6 +390,7 @@ mod tests {
                 rto_ms: 1,
                 rpo_s: 1,
                 completed: false,
+                bytes: None,
             },
         ];
         let s = snapshot(&[db], &drills, t("2026-11-24T00:00:00Z"));

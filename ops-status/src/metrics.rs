@@ -117,7 +117,7 @@ fn bool01(b: bool) -> f64 {
 type Gauge = (&'static str, &'static str, fn(&DbStatus) -> Option<f64>);
 
 /// Every per-database gauge, in exposition order.
-const GAUGES: [Gauge; 12] = [
+const GAUGES: [Gauge; 13] = [
     (
         "pgops_backup_sets",
         "Complete backup sets in the catalog, per database.",
@@ -178,6 +178,14 @@ const GAUGES: [Gauge; 12] = [
         |d| d.last_drill.as_ref().map(|r| bool01(r.completed)),
     ),
     (
+        "pgops_drill_last_pass_timestamp_seconds",
+        "When the database's last passing restore drill finished; 0 if none ever passed (the globals have none).",
+        |d| {
+            (d.label != ops_catalog::catalog::GLOBALS_DIR && d.sets > 0)
+                .then(|| d.last_passed_drill.map_or(0.0, seconds))
+        },
+    ),
+    (
         "pgops_backup_pinned_sets",
         "Pinned sets (never deleted by retention), per database.",
         |d| Some(d.pinned as f64),
@@ -222,6 +230,30 @@ fn targets(out: &mut String, s: &Snapshot, policy: &Policy) {
         "The recovery time objective a restore drill is held to.",
     );
     sample(out, name, &[], policy.rto_target_ms as f64 / 1000.0);
+    let name = "pgops_drill_window_seconds";
+    header(
+        out,
+        name,
+        "Every database is to pass a restore drill within this window (PGOPS_DRILL_WINDOW).",
+    );
+    sample(out, name, &[], policy.max_drill_age.as_secs_f64());
+    if let Some(horizon) = policy.rto_horizon {
+        let name = "pgops_rto_forecast_seconds";
+        header(
+            out,
+            name,
+            "The restore time a database is projected to have at the forecast horizon (PGOPS_RTO_HORIZON ahead), fitted on its drills and its growth.",
+        );
+        let forecasts = ops_health::health::forecasts(s, policy.rto_target_ms, horizon, s.taken_at);
+        for (db, f) in forecasts {
+            sample(
+                out,
+                name,
+                &[("database", &db)],
+                f.rto_ms_at_horizon as f64 / 1000.0,
+            );
+        }
+    }
     if let Some(rpo) = policy.rpo_target {
         let name = "pgops_rpo_target_seconds";
         header(

@@ -72,6 +72,18 @@ fn a_catalog_as_json_lines_health_and_metrics() {
     let state_arg = state.path().to_str().unwrap();
     let r = ToolRun::check(status(root, &["--state-dir", state_arg]));
     assert_eq!(r.named("status.audit")[0]["violations"], 0);
+    // Each database is held to its own drills (issue #26): crm, never drilled, degrades
+    // health until it is.
+    let out = status(root, &["health", "--state-dir", state_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("crm: never drilled"));
+    let crm =
+        testkit::fake::drill_line("crm", &jiff::Timestamp::now().to_string(), 9000, 3600, true);
+    let mut history = std::fs::OpenOptions::new()
+        .append(true)
+        .open(root.join("_drills.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut history, crm.as_bytes()).unwrap();
     let out = status(root, &["health", "--state-dir", state_arg]);
     assert_eq!(
         out.status.code(),

@@ -63,11 +63,18 @@ fn emitted() -> BTreeSet<String> {
     )
     .unwrap();
     ops_catalog::catalog::record_offsite(&path, "s3://b/p", "seal").unwrap();
-    std::fs::write(
-        cat.path().join("_drills.jsonl"),
-        testkit::fake::drill_line("app", "2026-11-23T05:00:00Z", 900, 7200, true),
-    )
+    // An older set and a drill that recorded its set's size: enough for an RTO forecast.
+    testkit::fake::write_set(cat.path(), Some("app"), "20261122T030000Z");
+    let mut drill: serde_json::Value = serde_json::from_str(&testkit::fake::drill_line(
+        "app",
+        "2026-11-23T05:00:00Z",
+        900,
+        7200,
+        true,
+    ))
     .unwrap();
+    drill["bytes"] = 1000.into();
+    std::fs::write(cat.path().join("_drills.jsonl"), format!("{drill}\n")).unwrap();
     std::fs::write(
         state.path().join("audit.json"),
         "{\"finished_at\":\"2026-11-23T05:00:00Z\",\"violations\":0,\"complete\":true,\"violating_ports\":[]}",

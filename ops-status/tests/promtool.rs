@@ -16,6 +16,7 @@ fn set(id: &str, day: u32, verified: bool) -> SetFacts {
         id: id.into(),
         started,
         bytes: 123_456_789,
+        raw_bytes: 123_456_789 * 3,
         duration_ms: 41_000,
         verified: Some((verified, ts(&format!("2026-11-{day:02}T04:00:00Z")))),
         offsite: vec![(
@@ -49,6 +50,7 @@ fn promtool_accepts_the_metrics() {
         rto_ms: 61_000,
         rpo_s: 10_800,
         completed: true,
+        bytes: None,
     }];
     let mut s = snapshot(&dbs, &drills, ts("2026-11-24T00:00:00Z")).with_state(
         ops_status::model::StateFacts {

@@ -10,7 +10,9 @@ const EXAMPLES: &str = "Examples:
   restore-drill -d shop --jobs 2 --compare-live               against the live database
   pgdump-run -d shop | restore-drill -                        the set just taken
   restore-drill history --backup-dir /var/backups/pgops       a month-by-month summary
-  restore-drill -d shop --dry-run                             which set, restored where";
+  restore-drill -d shop --dry-run                             which set, restored where
+  restore-drill --all --ephemeral                             every database, one after another
+  restore-drill --all --due 30d --max 1                       the one waiting longest, if due";
 
 /// Restore a backup set into an empty scratch database, prove it, measure RTO and data loss.
 ///
@@ -62,6 +64,17 @@ pub struct DrillArgs {
     /// The database whose backup to drill.
     #[arg(short = 'd', long = "dbname", value_name = "DB", value_parser = ops_core::cli::database_name)]
     pub dbname: Option<String>,
+    /// Drill every database of the catalog, one after another (a local catalog; not with
+    /// -d, --backup-id or -).
+    #[arg(long, conflicts_with_all = ["dbname", "backup_id", "stdin"])]
+    pub all: bool,
+    /// With --all: only the databases whose last passing drill is older than this, or that
+    /// never passed one (drill.skipped for the others); the longest waiting first.
+    #[arg(long, requires = "all", value_parser = ops_core::duration::parse, value_name = "DURATION")]
+    pub due: Option<Duration>,
+    /// With --all: at most this many drills this run; the others wait for the next.
+    #[arg(long, requires = "all", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max: Option<u16>,
     #[command(flatten)]
     pub catalog: ops_catalog::cli::CatalogArgs,
     #[command(flatten)]

@@ -6,6 +6,7 @@
 //! measures RTO (with phases) and RPO, reports, appends the report to the history
 //! ([`history`]) and drops the scratch database whatever happens.
 
+pub mod all;
 pub mod cli;
 pub mod history;
 pub mod report;
@@ -33,6 +34,7 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
     match ops_core::cli::parse::<cli::Args>(argv, "restore-drill", "drill") {
         Ok(args) => match args.command {
             Some(cli::Command::History(h)) => run_history(&h, &args.drill.catalog.at),
+            None if args.drill.all => run_all(&args.drill),
             None => run_drill(&args.drill, &mut std::io::stdin().lock()),
         },
         Err(exit) => exit,
@@ -41,6 +43,100 @@ pub fn main_with_args(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
 
 fn fail_run(emitter: &Emitter, action: &str, error: OpsError) -> ExitCode {
     ops_core::cli::fail_run(emitter, action, error)
+}
+
+/// `--all`: the round's databases drilled one after another ([`all::plan`]); each has its
+/// own drill.completed or drill.failed (or drill.skipped: not due, waiting, or could not
+/// be drilled, with the error's code); run.finished tallies them. Exit 1 when any drill
+/// failed or could not run.
+pub fn run_all(args: &cli::DrillArgs) -> ExitCode {
+    let emitter = Emitter::stdout("restore-drill", correlation_id_from_env());
+    ops_core::scratch::sweep_and_report(&emitter);
+    match drill_round(args, &emitter) {
+        Ok((exit, summary)) => emitter.finish("drill", exit, summary),
+        Err(e) => fail_run(&emitter, "drill", e),
+    }
+}
+
+/// One `--all` run: plan the round, drill each, tally.
+fn drill_round(
+    args: &cli::DrillArgs,
+    emitter: &Emitter,
+) -> Result<(ExitCode, serde_json::Value), OpsError> {
+    let root = args
+        .catalog
+        .at
+        .backup_dir
+        .clone()
+        .ok_or_else(ops_catalog::cli::backup_dir_missing)?;
+    if ops_offsite::sets::is_sealed(&root.to_string_lossy()) {
+        return Err(OpsError::validation(
+            "invalid_argument",
+            "--all drills the databases of a local catalog; for a bucket, name each with -d",
+        ));
+    }
+    let catalog = Catalog::new(root.clone());
+    let databases: Vec<String> = catalog
+        .listing()?
+        .set_dirs
+        .into_iter()
+        .filter_map(|d| d.database)
+        .collect();
+    if databases.is_empty() {
+        return Err(OpsError::validation(
+            "no_database",
+            format!("{} holds no database's sets", root.display()),
+        ));
+    }
+    let history = history_path(args, &root);
+    let (entries, _) = ops_catalog::drills::read(&history)
+        .map_err(|e| OpsError::io(format!("reading {}", history.display()), &e))?;
+    let due = args
+        .due
+        .map(|d| jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX));
+    let round = all::plan(
+        &databases,
+        &entries,
+        jiff::Timestamp::now(),
+        due,
+        args.max.map(usize::from),
+    );
+    for (db, at) in &round.not_due {
+        emitter.send(&report::Skipped::not_due(db, *at));
+    }
+    for db in &round.waiting {
+        emitter.send(&report::Skipped::waiting(db));
+    }
+    let (mut passed, mut failed, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for db in &round.drill {
+        match execute(args, None, Some(db), emitter) {
+            Ok(Drilled::Report(r)) => {
+                emitter.send(r.as_ref());
+                if r.failed() { &mut failed } else { &mut passed }.push(db.clone());
+            }
+            Ok(Drilled::Planned) => passed.push(db.clone()),
+            Err(e) if StopSignal::caused(&e) => return Err(e),
+            Err(e) => {
+                emitter.send(&report::Skipped::error(db, &e));
+                errors.push(db.clone());
+            }
+        }
+    }
+    let exit = if failed.is_empty() && errors.is_empty() {
+        ExitCode::Ok
+    } else {
+        ExitCode::Problem
+    };
+    Ok((
+        exit,
+        json!({
+            "drilled": passed,
+            "failed": failed,
+            "not_drilled": errors,
+            "not_due": round.not_due.len(),
+            "waiting": round.waiting,
+        }),
+    ))
 }
 
 /// Runs a drill; `stdin` is read only with `-`.
@@ -80,7 +176,7 @@ pub fn run_drill(args: &cli::DrillArgs, stdin: &mut dyn std::io::BufRead) -> Exi
     // What a drill killed before left in the temporary directory (decrypted sets,
     // unpacked archives).
     ops_core::scratch::sweep_and_report(&emitter);
-    match execute(args, events.as_ref(), &emitter) {
+    match execute(args, events.as_ref(), None, &emitter) {
         Ok(Drilled::Planned) => emitter.finish("drill", ExitCode::Ok, json!({"dry_run": true})),
         Ok(Drilled::Report(report)) => {
             emitter.send(report.as_ref());
@@ -239,9 +335,12 @@ struct Inputs {
     check_sql: Option<String>,
 }
 
+/// `database`: `--all`'s database of this drill, a name from the catalog (never read as a
+/// connection string).
 fn resolve_inputs(
     args: &cli::DrillArgs,
     events: Option<&input::Input>,
+    database: Option<&str>,
 ) -> Result<Inputs, OpsError> {
     let root: PathBuf = match (
         &args.catalog.at.backup_dir,
@@ -253,8 +352,12 @@ fn resolve_inputs(
     };
     // `-d` is a name, a conninfo or a URI, as for pg_dump: the database is what it names,
     // never the string itself (which may hold a password).
-    let settings = ConnSettings::resolve(&args.conn.flags(args.dbname.clone()))?;
+    let settings = match database {
+        Some(db) => ConnSettings::resolve(&args.conn.flags(None))?.for_database(db),
+        None => ConnSettings::resolve(&args.conn.flags(args.dbname.clone()))?,
+    };
     let db = match (&args.dbname, events) {
+        _ if database.is_some() => settings.effective_dbname(),
         (Some(_), _) => settings.effective_dbname(),
         (None, Some(i)) => i
             .sets
@@ -422,11 +525,12 @@ enum Drilled {
 fn execute(
     args: &cli::DrillArgs,
     events: Option<&input::Input>,
+    database: Option<&str>,
     emitter: &Emitter,
 ) -> Result<Drilled, OpsError> {
     let started = Instant::now();
     let started_at = jiff::Timestamp::now();
-    let inputs = resolve_inputs(args, events)?;
+    let inputs = resolve_inputs(args, events, database)?;
     // Installed first: a signal from here on stops the drill and drops its scratch.
     let stop = StopSignal::install(None)?;
     let source = fetch::source(
@@ -561,6 +665,13 @@ fn report_planned(
     });
 }
 
+/// The drill history of a local catalog: `--history`, or the catalog's own file.
+fn history_path(args: &cli::DrillArgs, root: &std::path::Path) -> PathBuf {
+    args.history
+        .clone()
+        .unwrap_or_else(|| root.join(ops_catalog::drills::DRILLS_FILE))
+}
+
 /// Appends the drill's line to the history: `--history`, or the catalog's own file. A
 /// sealed catalog takes no history file: a drill of one records where it is told to.
 fn record_history(
@@ -571,9 +682,8 @@ fn record_history(
     emitter: &Emitter,
 ) {
     let history = match (&args.history, fetched) {
-        (Some(h), _) => h.clone(),
-        (None, false) => inputs.root.join(ops_catalog::drills::DRILLS_FILE),
         (None, true) => return,
+        _ => history_path(args, &inputs.root),
     };
     let line = report::HistoryLine {
         v: 1,

@@ -174,3 +174,68 @@ pub struct Planned<'a> {
 }
 
 ops_core::event!(Planned<'_>, names::DRILL_PLANNED, Severity::Info);
+
+/// `--all`: a database this run does not drill, and why.
+#[derive(Debug, Serialize)]
+pub struct Skipped {
+    pub database: String,
+    /// `not_due`, `waiting` (due, beyond `--max`) or `error` (it could not be drilled).
+    pub reason: &'static str,
+    /// Its last passing drill (not due).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_passed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<SkippedError>,
+}
+
+/// Why a database could not be drilled: the error's code and words.
+#[derive(Debug, Serialize)]
+pub struct SkippedError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Skipped {
+    pub fn not_due(db: &str, at: jiff::Timestamp) -> Skipped {
+        Skipped {
+            database: db.to_string(),
+            reason: "not_due",
+            last_passed: Some(ops_core::timefmt::rfc3339(at)),
+            error: None,
+        }
+    }
+
+    pub fn waiting(db: &str) -> Skipped {
+        Skipped {
+            database: db.to_string(),
+            reason: "waiting",
+            last_passed: None,
+            error: None,
+        }
+    }
+
+    pub fn error(db: &str, e: &ops_core::OpsError) -> Skipped {
+        Skipped {
+            database: db.to_string(),
+            reason: "error",
+            last_passed: None,
+            error: Some(SkippedError {
+                code: e.code,
+                message: e.message.clone(),
+            }),
+        }
+    }
+}
+
+impl Event for Skipped {
+    fn name(&self) -> &'static str {
+        names::DRILL_SKIPPED
+    }
+    fn severity(&self) -> Severity {
+        if self.error.is_some() {
+            Severity::Error
+        } else {
+            Severity::Info
+        }
+    }
+}

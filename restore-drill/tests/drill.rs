@@ -863,3 +863,76 @@ fn a_changed_value_with_every_count_right_fails_the_drill_naming_the_table() {
     c.drop_db(&latin);
     c.drop_db(&db);
 }
+
+/// The reasons of health's `drill_within_rto` for the catalog at `root`.
+fn drill_health(c: &Cluster, root: &Path) -> Vec<String> {
+    let out = c
+        .tool("ops-status")
+        .arg("--backup-dir")
+        .arg(root)
+        .args(["health", "--no-audit", "--no-offsite"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "drill_within_rto")
+        .unwrap()["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue #26: every database drilled. With one of two databases drilled, health names the
+/// other as never drilled; `--all --due` drills only the one that is due, and says why it
+/// passes over the other; `--all --max 1` takes the one waiting longest. Every drill is in
+/// the history, and health is then content.
+#[test]
+fn all_drills_every_database_that_is_due_and_health_names_one_never_drilled() {
+    let c = Cluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (c.unique_db("all_a"), c.unique_db("all_b"));
+    for db in [&a, &b] {
+        c.connect(db)
+            .batch_execute("CREATE TABLE t (v int); INSERT INTO t SELECT generate_series(1, 10)")
+            .unwrap();
+        backup(c, db, dir.path(), &[]);
+    }
+    let r = drill(c, dir.path(), &["-d", &a]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(drill_health(c, dir.path()), [format!("{b}: never drilled")]);
+
+    let r = drill(c, dir.path(), &["--all", "--due", "30d"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let skipped = r.named("drill.skipped");
+    assert_eq!(skipped.len(), 1, "{skipped:#?}");
+    assert_eq!(
+        (
+            skipped[0]["database"].as_str(),
+            skipped[0]["reason"].as_str()
+        ),
+        (Some(a.as_str()), Some("not_due"))
+    );
+    assert_eq!(r.named("drill.completed").len(), 1);
+    assert_eq!(r.named("drill.completed")[0]["database"], b.as_str());
+    assert_eq!(r.finished()["drilled"], serde_json::json!([b]));
+    assert!(drill_health(c, dir.path()).is_empty());
+
+    // Both passed: --max 1 takes the one that waited longest (a), b waits.
+    let r = drill(c, dir.path(), &["--all", "--max", "1"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    assert_eq!(r.finished()["drilled"], serde_json::json!([a]));
+    assert_eq!(r.finished()["waiting"], serde_json::json!([b]));
+    let history = std::fs::read_to_string(dir.path().join("_drills.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 3);
+    assert!(
+        history.lines().all(|l| l.contains("\"bytes\":")),
+        "{history}"
+    );
+    c.drop_db(&a);
+    c.drop_db(&b);
+}
