@@ -434,24 +434,9 @@ fn apply(
     settings: &ConnSettings,
 ) -> Result<Executed, OpsError> {
     let m = &set.manifest;
-    let file = m.files.first().ok_or_else(|| {
-        OpsError::new(
-            "manifest_invalid",
-            Category::Integrity,
-            "the manifest lists no file",
-        )
-    })?;
-    let installs = ops_pg::programs::installations(args.pg_bin.pg_bin_dir.as_deref());
-    let archive_major = ops_pg::programs::major_of(&m.pg_dump_version);
-    let target_major = server::major(admin)?;
-    let client = ops_pg::programs::pick_restore(&installs, archive_major, target_major).ok_or_else(|| {
-        OpsError::new(
-            "no_client_pair",
-            Category::Dependency,
-            format!("no installed pg_restore can restore an archive of pg_dump {archive_major} into PostgreSQL {target_major} (ADR 0006)"),
-        )
-    })?;
-    let programs = restore::Programs::of(client);
+    let file = m.dump_file()?;
+    let clients = Clients::find(args, m, admin)?;
+    let programs = restore::Programs::of(&clients.restore);
     let stop = StopSignal::install(None)?;
     let redactor = Redactor::new(settings.secrets());
     let mut counted = Vec::new();
@@ -462,13 +447,7 @@ fn apply(
         match step {
             Step::Globals => {
                 if let Some(g) = globals {
-                    let gf = g.manifest.files.first().ok_or_else(|| {
-                        OpsError::new(
-                            "manifest_invalid",
-                            Category::Integrity,
-                            "the globals manifest lists no file",
-                        )
-                    })?;
+                    let gf = g.manifest.dump_file()?;
                     roles = Some(
                         runner(&programs, admin.clone(), args, &stop, &redactor).globals(
                             &g.set.path.join(&gf.name),
@@ -490,21 +469,10 @@ fn apply(
             Step::Create(db) => server::create(admin, db)?,
             Step::Restore(db) => {
                 let into = settings.for_database(db);
-                // Every table proven as soon as the data is in, beside the index builds.
-                let prove = || -> Result<Vec<proof::TableCount>, OpsError> {
-                    ops_core::failpoint::hit("restore.after_restore");
-                    let mut client = into.connect()?;
-                    if let Some(sql) = ops_core::failpoint::sql("restore.before_proof") {
-                        client
-                            .batch_execute(&sql)
-                            .map_err(|e| ops_restore::sql_error("the test's tamper point", e))?;
-                    }
-                    Ok(proof::count_tables(&mut client, m))
-                };
                 let restored = runner(&programs, into.clone(), args, &stop, &redactor).run_proving(
                     &set.set.path.join(&file.name),
                     m,
-                    prove,
+                    || prove(&into, m),
                 );
                 counted = match restored {
                     Ok(proven) => proven?,
@@ -550,6 +518,55 @@ fn apply(
         roles,
         sessions_ended,
     })
+}
+
+/// Every table of the restored database proven against the manifest (run as soon as the
+/// data is in, beside the index builds). The crash point and the tamper point of the
+/// fault tests sit between the restore and the proof.
+fn prove(
+    into: &ConnSettings,
+    m: &ops_catalog::catalog::Manifest,
+) -> Result<Vec<proof::TableCount>, OpsError> {
+    ops_core::failpoint::hit("restore.after_restore");
+    let mut client = into.connect()?;
+    if let Some(sql) = ops_core::failpoint::sql("restore.before_proof") {
+        client
+            .batch_execute(&sql)
+            .map_err(|e| ops_restore::sql_error("the test's tamper point", e))?;
+    }
+    Ok(proof::count_tables(&mut client, m))
+}
+
+/// The client programs a restore of `m` into the target server uses (ADR 0006): the
+/// pg_restore that takes its archive into that major, and a pg_dump of at least that
+/// major (a table restore moves tables with it).
+pub(crate) struct Clients {
+    pub(crate) restore: ops_pg::programs::Install,
+    pub(crate) dump: Option<ops_pg::programs::Install>,
+}
+
+impl Clients {
+    pub(crate) fn find(
+        args: &cli::Args,
+        m: &ops_catalog::catalog::Manifest,
+        admin: &ConnSettings,
+    ) -> Result<Clients, OpsError> {
+        let installs = ops_pg::programs::installations(args.pg_bin.pg_bin_dir.as_deref());
+        let archive_major = ops_pg::programs::major_of(&m.pg_dump_version);
+        let target_major = server::major(admin)?;
+        let restore = ops_pg::programs::pick_restore(&installs, archive_major, target_major)
+            .ok_or_else(|| {
+                OpsError::new(
+                    "no_client_pair",
+                    Category::Dependency,
+                    format!("no installed pg_restore can restore an archive of pg_dump {archive_major} into PostgreSQL {target_major} (ADR 0006)"),
+                )
+            })?;
+        Ok(Clients {
+            restore: restore.clone(),
+            dump: ops_pg::programs::pick_dump(&installs, target_major).cloned(),
+        })
+    }
 }
 
 /// What the steps did: every table recounted, and what the globals replay did to roles.

@@ -122,6 +122,14 @@ pub struct Job<'a> {
     pub stamp: &'a str,
 }
 
+/// What a table restore will do, resolved before any change: the archive, the entries
+/// that bring the tables back, and the new schema they go into.
+struct Planned {
+    archive: std::path::PathBuf,
+    selection: Selection,
+    into: String,
+}
+
 /// Restores the wanted tables; the report says what came back, proven or not.
 pub fn execute<'a>(
     job: &'a Job<'a>,
@@ -129,6 +137,27 @@ pub fn execute<'a>(
     emitter: &Emitter,
 ) -> Result<TablesRestored<'a>, OpsError> {
     let started = Instant::now();
+    let planned = resolve(job, wanted)?;
+    let mut report = described(job, &planned);
+    if job.args.dry_run {
+        return Ok(report);
+    }
+    for l in ops_restore::owned::sweep(job.admin, &SCRATCH)? {
+        emitter.emit(
+            names::RESTORE_LEFTOVER,
+            l.action.severity(),
+            serde_json::to_value(&l).expect("leftovers serialize"),
+        );
+    }
+    bring_back(job, &planned.archive, &planned.selection, &planned.into)?;
+    prove_and_swap(job, &planned, &mut report)?;
+    report.rto_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// The set's archive, its TOC's selection, the live database, the new schema: checked
+/// before anything is created.
+fn resolve(job: &Job<'_>, wanted: &Wanted) -> Result<Planned, OpsError> {
     let m = &job.chosen.manifest;
     if m.format != DumpFormat::Custom {
         return Err(OpsError::validation(
@@ -136,14 +165,7 @@ pub fn execute<'a>(
             "a plain-format set cannot be restored table by table: restore it whole with --target NAME and copy the table from there",
         ));
     }
-    let file = m.files.first().ok_or_else(|| {
-        OpsError::new(
-            "manifest_invalid",
-            Category::Integrity,
-            "the manifest lists no file",
-        )
-    })?;
-    let archive = job.chosen.set.path.join(&file.name);
+    let archive = job.chosen.set.path.join(&m.dump_file()?.name);
     let selection = select::select(&restore::read_toc(&archive, m)?, wanted).map_err(|e| {
         let select::SelectError::NotInSet { what, elsewhere } = e;
         let hint = if elsewhere.is_empty() {
@@ -167,8 +189,7 @@ pub fn execute<'a>(
         .into_schema
         .clone()
         .unwrap_or_else(|| format!("pgops_restored_{}", job.stamp.to_lowercase()));
-    let live = job.settings.for_database(job.target);
-    if schema_exists(&mut live.connect()?, &into)? {
+    if schema_exists(&mut job.settings.for_database(job.target).connect()?, &into)? {
         return Err(OpsError::validation(
             "schema_exists",
             format!(
@@ -177,14 +198,28 @@ pub fn execute<'a>(
             ),
         ));
     }
-    let mut report = TablesRestored {
+    Ok(Planned {
+        archive,
+        selection,
+        into,
+    })
+}
+
+/// The report as planned (what a dry run says): pure.
+fn described<'a>(job: &'a Job<'a>, planned: &Planned) -> TablesRestored<'a> {
+    TablesRestored {
         database: job.db,
         id: &job.chosen.set.id,
         path: job.path.clone(),
         target: job.target,
-        into_schema: into.clone(),
-        tables: selection.tables.iter().map(|t| t.to_string()).collect(),
-        left_out: selection.left_out.clone(),
+        into_schema: planned.into.clone(),
+        tables: planned
+            .selection
+            .tables
+            .iter()
+            .map(|t| t.to_string())
+            .collect(),
+        left_out: planned.selection.left_out.clone(),
         old_tables_in: job
             .args
             .swap
@@ -195,34 +230,33 @@ pub fn execute<'a>(
         mismatches: Vec::new(),
         digested: false,
         planned: job.args.dry_run,
-    };
-    if job.args.dry_run {
-        return Ok(report);
     }
-    for l in ops_restore::owned::sweep(job.admin, &SCRATCH)? {
-        emitter.emit(
-            names::RESTORE_LEFTOVER,
-            l.action.severity(),
-            serde_json::to_value(&l).expect("leftovers serialize"),
-        );
-    }
-    bring_back(job, &archive, &selection, &into)?;
-    let mut client = live.connect()?;
+}
+
+/// The restored tables proven where they lie against the manifest; with `--swap` and a
+/// proof that holds, swapped in.
+fn prove_and_swap(
+    job: &Job<'_>,
+    planned: &Planned,
+    report: &mut TablesRestored<'_>,
+) -> Result<(), OpsError> {
+    let m = &job.chosen.manifest;
+    let mut client = job.settings.for_database(job.target).connect()?;
     if let Some(sql) = ops_core::failpoint::sql("restore.before_proof") {
         client
             .batch_execute(&sql)
             .map_err(|e| ops_restore::sql_error("the test's tamper point", e))?;
     }
+    let restored = &planned.selection.tables;
     let which: Vec<(&ops_catalog::catalog::TableRows, &str)> = m
         .tables
         .iter()
         .filter(|t| {
-            selection
-                .tables
+            restored
                 .iter()
                 .any(|s| s.schema == t.schema && s.name == t.name)
         })
-        .map(|t| (t, into.as_str()))
+        .map(|t| (t, planned.into.as_str()))
         .collect();
     let proven = proof::prove_tables(&mut client, m, &which);
     report.rows = proven.iter().filter_map(|c| c.actual).sum();
@@ -230,11 +264,10 @@ pub fn execute<'a>(
     report.mismatches = proven.into_iter().filter(|c| !c.matches()).collect();
     if report.mismatches.is_empty() {
         if let Some(before) = report.old_tables_in.clone() {
-            report.still_on_old = swap(&mut client, &selection.tables, &into, &before)?;
+            report.still_on_old = swap(&mut client, restored, &planned.into, &before)?;
         }
     }
-    report.rto_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    Ok(())
 }
 
 fn schema_exists(client: &mut postgres::Client, name: &str) -> Result<bool, OpsError> {
@@ -254,19 +287,14 @@ fn bring_back(
 ) -> Result<(), OpsError> {
     let args = job.args;
     let m = &job.chosen.manifest;
-    let installs = ops_pg::programs::installations(args.pg_bin.pg_bin_dir.as_deref());
-    let target_major = server::major(job.admin)?;
-    let archive_major = ops_pg::programs::major_of(&m.pg_dump_version);
-    let no_pair = || {
+    let clients = crate::Clients::find(args, m, job.admin)?;
+    let mover = clients.dump.as_ref().ok_or_else(|| {
         OpsError::new(
             "no_client_pair",
             Category::Dependency,
-            format!("no installed pg_restore can restore an archive of pg_dump {archive_major} into PostgreSQL {target_major} (ADR 0006)"),
+            "no installed pg_dump can dump the target server (ADR 0006): the restored tables cannot be moved into it",
         )
-    };
-    let client = ops_pg::programs::pick_restore(&installs, archive_major, target_major)
-        .ok_or_else(no_pair)?;
-    let mover = ops_pg::programs::pick_dump(&installs, target_major).ok_or_else(no_pair)?;
+    })?;
     let stop = StopSignal::install(None)?;
     let redactor = Redactor::new(job.settings.secrets());
     let scratch_name = format!("pgops_tables_{}", job.stamp.to_lowercase());
@@ -275,7 +303,7 @@ fn bring_back(
         name: scratch_name.clone(),
         _owner: ops_restore::owned::create(job.admin, &scratch_name, &SCRATCH)?,
     };
-    let programs = restore::Programs::of(client);
+    let programs = restore::Programs::of(&clients.restore);
     let into_scratch = restore::Restore {
         programs: &programs,
         target: job.settings.for_database(&scratch.name),

@@ -453,6 +453,21 @@ fn a_typo_says_what_was_not_found_and_what_exists() {
     assert!(message.contains("(passed)"), "{message}");
 }
 
+/// backup-restore ARGS with the test's SQL run between the restore and its proof.
+fn tampered(c: &Cluster, root: &Path, sql: &str, args: &[&str]) -> ToolRun {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-restore"));
+    c.configure_tool(&mut cmd);
+    ToolRun::check(
+        cmd.env("PGOPS_FAILPOINT", "restore.before_proof")
+            .env("PGOPS_FAILPOINT_SQL", sql)
+            .arg("--backup-dir")
+            .arg(root)
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
 /// Issue #26: a value that differs after the restore while every count is right fails the
 /// restore naming the table, before any swap: the live database stays in place.
 #[test]
@@ -461,19 +476,11 @@ fn a_changed_value_fails_the_restore_before_the_swap() {
     let dir = tempfile::tempdir().unwrap();
     let db = verified_backup(c, "restore_values", dir.path());
     let before = c.row_counts(&db);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-restore"));
-    c.configure_tool(&mut cmd);
-    let r = ToolRun::check(
-        cmd.env("PGOPS_FAILPOINT", "restore.before_proof")
-            .env(
-                "PGOPS_FAILPOINT_SQL",
-                "UPDATE public.\"dotted.name\" SET v = v + 10 WHERE v = 1",
-            )
-            .arg("--backup-dir")
-            .arg(dir.path())
-            .args(["-d", &db, "--swap"])
-            .output()
-            .unwrap(),
+    let r = tampered(
+        c,
+        dir.path(),
+        "UPDATE public.\"dotted.name\" SET v = v + 10 WHERE v = 1",
+        &["-d", &db, "--swap"],
     );
     assert_eq!(r.code, 1, "{:#?}", r.events);
     let failed = &r.named("restore.failed")[0];
@@ -555,20 +562,20 @@ fn one_table_comes_back_beside_the_live_one_proven_and_swaps_in() {
     assert_eq!(r.error_code("run.failed"), "table_not_in_set");
 
     // A value changed between the restore and its proof: failed, nothing swapped.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-restore"));
-    c.configure_tool(&mut cmd);
-    let r = ToolRun::check(
-        cmd.env("PGOPS_FAILPOINT", "restore.before_proof")
-            .env(
-                "PGOPS_FAILPOINT_SQL",
-                "UPDATE tampered.orders SET note = 'x' WHERE id = 3",
-            )
-            .arg("--backup-dir")
-            .arg(dir.path())
-            .args(["-d", &db, "--unverified", "--table", "public.orders"])
-            .args(["--into-schema", "tampered", "--swap"])
-            .output()
-            .unwrap(),
+    let r = tampered(
+        c,
+        dir.path(),
+        "UPDATE tampered.orders SET note = 'x' WHERE id = 3",
+        &[
+            "-d",
+            &db,
+            "--unverified",
+            "--table",
+            "public.orders",
+            "--into-schema",
+            "tampered",
+            "--swap",
+        ],
     );
     assert_eq!(r.code, 1, "{:#?}", r.events);
     let failed = &r.named("restore.tables_failed")[0];

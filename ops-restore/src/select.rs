@@ -120,92 +120,107 @@ const TABLE: &str = "TABLE";
 
 /// The entries that bring back `wanted` (with the partitions of a partitioned table).
 pub fn select(entries: &[TocEntry], wanted: &Wanted) -> Result<Selection, SelectError> {
-    let by_id: BTreeMap<i64, &TocEntry> = entries.iter().map(|e| (e.dump_id, e)).collect();
-    let tables = chosen_tables(entries, wanted)?;
-    let tables = with_partitions(entries, tables);
-    let sequences = owned_sequences(entries, &tables);
-    // The table a dependency stands for: itself, or the table of an index or constraint
-    // it names (a foreign key depends on the referenced table's unique constraint).
-    let table_of = |id: i64| -> Option<i64> {
-        let e = by_id.get(&id)?;
+    let tables = with_partitions(entries, chosen_tables(entries, wanted)?);
+    let toc = Toc {
+        by_id: entries.iter().map(|e| (e.dump_id, e)).collect(),
+        sequences: owned_sequences(entries, &tables),
+        tables,
+    };
+    let mut selection = Selection::default();
+    for e in entries {
+        let (keep, left_out) = toc.decide(e);
+        if keep {
+            selection.ids.push(e.dump_id);
+        }
+        selection.left_out.extend(left_out);
+    }
+    selection.tables = toc.names();
+    Ok(selection)
+}
+
+/// The archive's entries and the tables chosen from it.
+struct Toc<'a> {
+    by_id: BTreeMap<i64, &'a TocEntry>,
+    tables: BTreeSet<i64>,
+    /// The sequences the chosen tables own.
+    sequences: BTreeSet<i64>,
+}
+
+impl Toc<'_> {
+    /// The table a dependency stands for: itself, or the table of an index or constraint
+    /// it names (a foreign key depends on the referenced table's unique constraint).
+    fn table_of(&self, id: i64) -> Option<i64> {
+        let e = self.by_id.get(&id)?;
         if e.desc == TABLE {
             return Some(id);
         }
-        if matches!(e.desc.as_str(), "CONSTRAINT" | "INDEX") {
-            return e
-                .deps
-                .iter()
-                .copied()
-                .find(|d| by_id.get(d).is_some_and(|t| t.desc == TABLE));
+        if !matches!(e.desc.as_str(), "CONSTRAINT" | "INDEX") {
+            return None;
         }
-        None
-    };
-    let mut ids = Vec::new();
-    let mut left_out = Vec::new();
-    for e in entries {
-        let on: BTreeSet<i64> = e.deps.iter().filter_map(|&d| table_of(d)).collect();
-        let touches = on.iter().any(|t| tables.contains(t));
-        let keep = match e.section {
-            // Every definition: the chosen tables and what their columns need. The
-            // data and what is built on the data come only for the chosen tables.
-            Section::PreData => {
-                if touches && matches!(e.desc.as_str(), "VIEW" | "MATERIALIZED VIEW") {
-                    left_out.push(left(
-                        e,
-                        "reads a restored table; it is not restored with it",
-                    ));
-                }
-                e.desc != "MATERIALIZED VIEW" && e.desc != "VIEW" || !touches
-            }
+        e.deps
+            .iter()
+            .copied()
+            .find(|d| self.by_id.get(d).is_some_and(|t| t.desc == TABLE))
+    }
+
+    /// Whether `e` is restored, and what of it does not come back (and why).
+    fn decide(&self, e: &TocEntry) -> (bool, Option<LeftOut>) {
+        let on: BTreeSet<i64> = e.deps.iter().filter_map(|&d| self.table_of(d)).collect();
+        let touches = on.iter().any(|t| self.tables.contains(t));
+        let view = matches!(e.desc.as_str(), "VIEW" | "MATERIALIZED VIEW");
+        match e.section {
+            // Every definition: the chosen tables and what their columns need (not the
+            // large objects). The data and what is built on the data come only for the
+            // chosen tables; a view on one is not restored with it.
+            Section::PreData if view && touches => (
+                false,
+                Some(left(
+                    e,
+                    "reads a restored table; it is not restored with it",
+                )),
+            ),
+            Section::PreData => (!matches!(e.desc.as_str(), "BLOB" | "BLOB METADATA"), None),
             Section::Data => match e.desc.as_str() {
-                "TABLE DATA" => {
-                    tables.contains(&e.dump_id) || on.iter().any(|t| tables.contains(t))
-                }
-                "SEQUENCE SET" => e.deps.iter().any(|d| sequences.contains(d)),
-                _ => false,
+                "TABLE DATA" => (on.iter().any(|t| self.tables.contains(t)), None),
+                "SEQUENCE SET" => (e.deps.iter().any(|d| self.sequences.contains(d)), None),
+                _ => (false, None),
             },
             Section::PostData | Section::None if touches => {
                 let others: Vec<String> = on
                     .iter()
-                    .filter(|t| !tables.contains(t))
-                    .filter_map(|t| by_id.get(t))
+                    .filter(|t| !self.tables.contains(t))
+                    .filter_map(|t| self.by_id.get(t))
                     .map(|t| format!("{}.{}", t.namespace, t.tag))
                     .collect();
                 if others.is_empty() {
-                    true
-                } else {
-                    left_out.push(left(
-                        e,
-                        &format!(
-                            "also depends on {}, which is not restored",
-                            others.join(", ")
-                        ),
-                    ));
-                    false
+                    return (true, None);
                 }
+                let why = format!(
+                    "also depends on {}, which is not restored",
+                    others.join(", ")
+                );
+                (false, Some(left(e, &why)))
             }
             // Grants and comments of a sequence the tables own come with them.
-            Section::None => e.deps.iter().any(|d| sequences.contains(d)),
-            Section::PostData => false,
-        };
-        if keep {
-            ids.push(e.dump_id);
+            Section::None => (e.deps.iter().any(|d| self.sequences.contains(d)), None),
+            Section::PostData => (false, None),
         }
     }
-    let mut names: Vec<QualifiedName> = tables
-        .iter()
-        .filter_map(|t| by_id.get(t))
-        .map(|e| QualifiedName {
-            schema: e.namespace.clone(),
-            name: e.tag.clone(),
-        })
-        .collect();
-    names.sort();
-    Ok(Selection {
-        ids,
-        tables: names,
-        left_out,
-    })
+
+    /// The chosen tables by name, sorted.
+    fn names(&self) -> Vec<QualifiedName> {
+        let mut names: Vec<QualifiedName> = self
+            .tables
+            .iter()
+            .filter_map(|t| self.by_id.get(t))
+            .map(|e| QualifiedName {
+                schema: e.namespace.clone(),
+                name: e.tag.clone(),
+            })
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 fn left(e: &TocEntry, reason: &str) -> LeftOut {

@@ -552,13 +552,7 @@ fn execute(
     )?;
     let catalog = catalog.with_trust(args.trust.load()?);
     let chosen = choose_set(&catalog, &inputs.db, args.backup_id.as_deref(), events)?;
-    let file = chosen.manifest.files.first().ok_or_else(|| {
-        OpsError::new(
-            "manifest_invalid",
-            Category::Integrity,
-            "the manifest lists no file",
-        )
-    })?;
+    let file = chosen.manifest.dump_file()?;
     if args.dry_run {
         report_planned(args, &inputs, &chosen, file, started_at, emitter);
         return Ok(Drilled::Planned);

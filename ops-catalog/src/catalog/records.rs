@@ -231,6 +231,17 @@ pub struct RoleSetting {
 }
 
 impl Manifest {
+    /// The dump's own file (the first: globals sets list the server's settings after it).
+    pub fn dump_file(&self) -> Result<&FileEntry, ops_core::OpsError> {
+        self.files.first().ok_or_else(|| {
+            ops_core::OpsError::new(
+                "manifest_invalid",
+                ops_core::Category::Integrity,
+                "the manifest lists no file",
+            )
+        })
+    }
+
     pub fn total_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
     }
