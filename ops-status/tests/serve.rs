@@ -390,6 +390,15 @@ fn a_catalog_changing_under_the_server_is_seen_without_a_restart() {
     };
     assert_eq!(dbs(&a), ["app"]);
     set(cat.path(), "crm", 1);
+    // Drilled too: each database is held to its own drills (issue #26), and this test
+    // is about the audit.
+    let crm =
+        testkit::fake::drill_line("crm", &jiff::Timestamp::now().to_string(), 9000, 3600, true);
+    let mut history = std::fs::OpenOptions::new()
+        .append(true)
+        .open(cat.path().join("_drills.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut history, crm.as_bytes()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while dbs(&a) != ["app", "crm"] {
         assert!(Instant::now() < deadline, "the new database never appeared");

@@ -107,14 +107,15 @@ fn drill_round(
     for db in &round.waiting {
         emitter.send(&report::Skipped::waiting(db));
     }
-    let (mut passed, mut failed, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut passed, mut failed, mut errors, mut planned) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for db in &round.drill {
         match execute(args, None, Some(db), emitter) {
             Ok(Drilled::Report(r)) => {
                 emitter.send(r.as_ref());
                 if r.failed() { &mut failed } else { &mut passed }.push(db.clone());
             }
-            Ok(Drilled::Planned) => passed.push(db.clone()),
+            Ok(Drilled::Planned) => planned.push(db.clone()),
             Err(e) if StopSignal::caused(&e) => return Err(e),
             Err(e) => {
                 emitter.send(&report::Skipped::error(db, &e));
@@ -131,6 +132,7 @@ fn drill_round(
         exit,
         json!({
             "drilled": passed,
+            "planned": planned,
             "failed": failed,
             "not_drilled": errors,
             "not_due": round.not_due.len(),
