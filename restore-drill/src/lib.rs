@@ -130,13 +130,23 @@ fn drill_round(
     };
     Ok((
         exit,
+        // The counts make the run's words ("2 drills passed, 0 drills failed, …"); the
+        // lists name the databases.
         json!({
+            "drills_planned": planned.len(),
+            "drills_passed": passed.len(),
+            "drills_failed": failed.len(),
+            // Could not be drilled (drill.skipped with the error).
+            "drills_erred": errors.len(),
+            // Passed a drill within --due: not due.
+            "databases_fresh": round.not_due.len(),
+            "databases_waiting": round.waiting.len(),
             "drilled": passed,
             "planned": planned,
             "failed": failed,
             "not_drilled": errors,
-            "not_due": round.not_due.len(),
             "waiting": round.waiting,
+            "dry_run": args.dry_run,
         }),
     ))
 }
