@@ -242,11 +242,6 @@ fn prove_and_swap(
 ) -> Result<(), OpsError> {
     let m = &job.chosen.manifest;
     let mut client = job.settings.for_database(job.target).connect()?;
-    if let Some(sql) = ops_core::failpoint::sql("restore.before_proof") {
-        client
-            .batch_execute(&sql)
-            .map_err(|e| ops_restore::sql_error("the test's tamper point", e))?;
-    }
     let restored = &planned.selection.tables;
     let which: Vec<(&ops_catalog::catalog::TableRows, &str)> = m
         .tables

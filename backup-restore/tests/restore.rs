@@ -458,7 +458,7 @@ fn tampered(c: &Cluster, root: &Path, sql: &str, args: &[&str]) -> ToolRun {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-restore"));
     c.configure_tool(&mut cmd);
     ToolRun::check(
-        cmd.env("PGOPS_FAILPOINT", "restore.before_proof")
+        cmd.env("PGOPS_FAILPOINT", "proof.before_read")
             .env("PGOPS_FAILPOINT_SQL", sql)
             .arg("--backup-dir")
             .arg(root)

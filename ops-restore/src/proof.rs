@@ -121,13 +121,34 @@ fn db_error(e: postgres::Error) -> OpsError {
 /// Every manifest table in the restored database: its digest read back (its rows counted
 /// on the way) where the manifest has one, else its exact `count(*)`.
 pub fn count_tables(client: &mut postgres::Client, m: &Manifest) -> Vec<TableCount> {
-    let all: Vec<(&TableRows, &str)> = m.tables.iter().map(|t| (t, t.schema.as_str())).collect();
-    prove_tables(client, m, &all)
+    prove_tables(client, m, &in_place(m))
 }
 
-/// The manifest tables `which`, each read where it now lies (its schema: a table restored
-/// beside the live one lies in another), proven against the manifest's count and digest.
+/// Every manifest table, where the manifest says it lies.
+fn in_place(m: &Manifest) -> Vec<(&TableRows, &str)> {
+    m.tables.iter().map(|t| (t, t.schema.as_str())).collect()
+}
+
+/// The manifest tables `which` of a restored database, each read where it now lies (its
+/// schema: a table restored beside the live one lies in another), proven against the
+/// manifest's count and digest. The fault tests' tamper point (`PGOPS_FAILPOINT=
+/// proof.before_read` with `PGOPS_FAILPOINT_SQL`) sits here, once for every tool that
+/// proves a restore: a value changed between the restore and its proof.
 pub fn prove_tables(
+    client: &mut postgres::Client,
+    m: &Manifest,
+    which: &[(&TableRows, &str)],
+) -> Vec<TableCount> {
+    if let Some(sql) = ops_core::failpoint::sql("proof.before_read") {
+        if let Err(e) = client.batch_execute(&sql) {
+            eprintln!("the test's tamper point failed: {}", db_error(e).message);
+        }
+    }
+    read_tables(client, m, which)
+}
+
+/// Reads `which` back and compares each with the manifest.
+fn read_tables(
     client: &mut postgres::Client,
     m: &Manifest,
     which: &[(&TableRows, &str)],
@@ -234,7 +255,8 @@ pub fn check_sql(client: &mut postgres::Client, text: &str) -> Vec<CheckResult> 
 /// dump's session and compared by digest, so that a table whose values changed is named
 /// even when its count did not move.
 pub fn compare_live(client: &mut postgres::Client, m: &Manifest) -> Vec<LiveDiff> {
-    let proven = count_tables(client, m);
+    // The live source: never the tamper point's.
+    let proven = read_tables(client, m, &in_place(m));
     proven
         .into_iter()
         .map(|p| {

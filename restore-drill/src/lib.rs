@@ -491,11 +491,6 @@ fn prove(
     check_sql: Option<&str>,
 ) -> Result<(Vec<CheckResult>, Vec<proof::TableCount>), OpsError> {
     let mut client = scratch.connect()?;
-    if let Some(sql) = ops_core::failpoint::sql("drill.before_proof") {
-        client
-            .batch_execute(&sql)
-            .map_err(|e| ops_restore::sql_error("the test's tamper point", e))?;
-    }
     let counts = proof::count_tables(&mut client, manifest);
     let (tables, mismatches) = tables_check(&counts, manifest.total_rows());
     let los = proof::large_objects(&mut client)?;

@@ -811,7 +811,7 @@ fn a_changed_value_with_every_count_right_fails_the_drill_naming_the_table() {
 
     // One float changed by one part in 10^12 between the restore and its proof.
     let mut cmd = drill_cmd(c, dir.path(), &["-d", &db]);
-    cmd.env("PGOPS_FAILPOINT", "drill.before_proof").env(
+    cmd.env("PGOPS_FAILPOINT", "proof.before_read").env(
         "PGOPS_FAILPOINT_SQL",
         "UPDATE public.every_type SET f8 = f8 * (1 + 1e-12) WHERE id = 1",
     );
