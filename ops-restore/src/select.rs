@@ -27,54 +27,16 @@ impl QualifiedName {
     /// `schema.name` as an operator types it (`public.orders`, `"My.Schema".orders`);
     /// a bare `orders` is in `public`.
     pub fn parse(text: &str) -> Option<QualifiedName> {
-        let (schema, name) = split_qualified(text)?;
-        Some(QualifiedName {
-            schema: schema.unwrap_or_else(|| "public".into()),
+        // pg-archive's reader of the names pg_dump writes: the same quoting rules.
+        let (schema, name, rest) = pg_archive::qualified(text.trim())?;
+        rest.is_empty().then(|| QualifiedName {
+            schema: if schema.is_empty() {
+                "public".into()
+            } else {
+                schema
+            },
             name,
         })
-    }
-}
-
-/// `a.b`, `"a.b".c`, `a`: the schema (if named) and the name, quotes removed.
-fn split_qualified(text: &str) -> Option<(Option<String>, String)> {
-    let mut parts = Vec::new();
-    let mut rest = text.trim();
-    loop {
-        let (part, after) = if let Some(q) = rest.strip_prefix('"') {
-            let mut out = String::new();
-            let mut chars = q.char_indices().peekable();
-            let end = loop {
-                match chars.next()? {
-                    (_, '"') if chars.peek().is_some_and(|&(_, c)| c == '"') => {
-                        chars.next();
-                        out.push('"');
-                    }
-                    (i, '"') => break i + 1,
-                    (_, c) => out.push(c),
-                }
-            };
-            (out, &q[end..])
-        } else {
-            let end = rest.find('.').unwrap_or(rest.len());
-            (rest[..end].to_string(), &rest[end..])
-        };
-        if part.is_empty() {
-            return None;
-        }
-        parts.push(part);
-        match after.strip_prefix('.') {
-            Some(next) => rest = next,
-            None if after.is_empty() => break,
-            None => return None,
-        }
-    }
-    match parts.len() {
-        1 => Some((None, parts.pop()?)),
-        2 => {
-            let name = parts.pop()?;
-            Some((parts.pop(), name))
-        }
-        _ => None,
     }
 }
 

@@ -23,6 +23,12 @@ mod plain;
 
 pub use custom::BlockCompression;
 
+/// `schema.name` at the start of `s`, each bare or `"quoted ""like"" this"` as pg_dump
+/// writes them (a bare `name` has the schema `""`), and what follows.
+pub fn qualified(s: &str) -> Option<(String, String, &str)> {
+    copy::qualified(s)
+}
+
 /// What kind of stream this is, detected from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
