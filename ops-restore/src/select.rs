@@ -286,6 +286,7 @@ mod tests {
             section,
             deps: deps.to_vec(),
             offset_field: None,
+            file: None,
             data_at: None,
         }
     }

@@ -36,26 +36,34 @@ const K_OFFSET_NO_DATA: u8 = 3;
 const MAX_STRING: i64 = 256 << 20;
 const MAX_TOC_ENTRIES: i64 = 50_000_000;
 
-struct Head {
-    version: (u8, u8, u8),
-    int_size: usize,
-    off_size: usize,
-    compression: BlockCompression,
-    dbname: Option<String>,
-    server_version: Option<String>,
-    pg_dump_version: Option<String>,
+pub(crate) struct Head {
+    pub(crate) version: (u8, u8, u8),
+    pub(crate) int_size: usize,
+    pub(crate) off_size: usize,
+    pub(crate) compression: BlockCompression,
+    pub(crate) dbname: Option<String>,
+    pub(crate) server_version: Option<String>,
+    pub(crate) pg_dump_version: Option<String>,
 }
 
-enum Stop {
+/// What a TOC entry ends with: the custom format's data offset, the directory format's
+/// file name (`_WriteExtraToc` of `pg_backup_custom.c` and `pg_backup_directory.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    Custom,
+    Directory,
+}
+
+pub(crate) enum Stop {
     More,
     Bad(usize, String),
     Version((u8, u8, u8)),
 }
 
-struct Cur<'a> {
-    b: &'a [u8],
-    pos: usize,
-    int_size: usize,
+pub(crate) struct Cur<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) pos: usize,
+    pub(crate) int_size: usize,
 }
 
 impl Cur<'_> {
@@ -112,7 +120,7 @@ fn decode_int(sign: u8, raw: &[u8]) -> Option<i64> {
     Some(if sign == 1 { -v } else { v })
 }
 
-fn parse_head(c: &mut Cur<'_>) -> Result<Head, Stop> {
+pub(crate) fn parse_head(c: &mut Cur<'_>, layout: Layout) -> Result<Head, Stop> {
     let magic = c.bytes(5)?;
     if magic != b"PGDMP" {
         return c.bad("missing PGDMP magic");
@@ -128,8 +136,18 @@ fn parse_head(c: &mut Cur<'_>) -> Result<Head, Stop> {
     }
     c.int_size = int_size;
     let format = c.byte()?;
-    if format != 1 {
-        return c.bad(format!("archive format {format} is not the custom format"));
+    // pg_dump 12–18 write 3 in a directory archive's toc.dat (observed); 5 is the
+    // directory format's own number in pg_backup.h.
+    match (layout, format) {
+        (Layout::Custom, 1) | (Layout::Directory, 3 | 5) => {}
+        (Layout::Custom, _) => {
+            return c.bad(format!("archive format {format} is not the custom format"))
+        }
+        (Layout::Directory, _) => {
+            return c.bad(format!(
+                "archive format {format} is not the directory format"
+            ))
+        }
     }
     let compression = if version.1 >= 15 {
         match c.byte()? {
@@ -160,8 +178,12 @@ fn parse_head(c: &mut Cur<'_>) -> Result<Head, Stop> {
     })
 }
 
-/// Parses the TOC; returns entries and their offset flags.
-fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
+/// Parses the TOC; returns entries and their offset flags (custom) or files (directory).
+pub(crate) fn parse_toc(
+    c: &mut Cur<'_>,
+    head: &Head,
+    layout: Layout,
+) -> Result<Vec<TocEntry>, Stop> {
     let count = c.int()?;
     if !(0..=MAX_TOC_ENTRIES).contains(&count) {
         return c.bad(format!("invalid TOC entry count {count}"));
@@ -210,15 +232,24 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
                 return c.bad("dependency list does not end");
             }
         }
-        let offset_field = c.pos as u64;
-        let flag = c.byte()?;
-        if !(1..=3).contains(&flag) {
-            return c.bad(format!("invalid data offset flag {flag}"));
-        }
-        c.bytes(head.off_size)?;
-        let has_data = flag != K_OFFSET_NO_DATA;
+        let (offset_field, file, has_data) = match layout {
+            Layout::Custom => {
+                let offset_field = c.pos as u64;
+                let flag = c.byte()?;
+                if !(1..=3).contains(&flag) {
+                    return c.bad(format!("invalid data offset flag {flag}"));
+                }
+                c.bytes(head.off_size)?;
+                (Some(offset_field), None, flag != K_OFFSET_NO_DATA)
+            }
+            Layout::Directory => {
+                let file = c.string()?.filter(|f| !f.is_empty());
+                let has_data = file.is_some();
+                (None, file, has_data)
+            }
+        };
         if has_data != (had_dumper == 1) {
-            return c.bad("data offset flag contradicts hadDumper");
+            return c.bad("the entry's data contradicts hadDumper");
         }
         entries.push(TocEntry {
             dump_id,
@@ -236,8 +267,9 @@ fn parse_toc(c: &mut Cur<'_>, head: &Head) -> Result<Vec<TocEntry>, Stop> {
                 _ => Section::None,
             },
             deps,
-            offset_field: Some(offset_field),
+            offset_field,
             data_at: None,
+            file,
         });
     }
     Ok(entries)
@@ -274,7 +306,7 @@ impl Rows {
 }
 
 /// Counts COPY rows (newlines) of one block's payload, inflating it first if needed.
-struct Sink {
+pub(crate) struct Sink {
     rows: Rows,
     inflate: Option<Decompress>,
     stream_ended: bool,
@@ -282,14 +314,14 @@ struct Sink {
 }
 
 /// What one table's data block held.
-#[derive(Clone, Copy, Default)]
-struct Counted {
-    rows: u64,
-    digest: Option<MultisetDigest>,
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub rows: u64,
+    pub digest: Option<MultisetDigest>,
 }
 
 impl Sink {
-    fn new(compression: BlockCompression, digest: bool) -> Sink {
+    pub(crate) fn new(compression: BlockCompression, digest: bool) -> Sink {
         let zlib = compression == BlockCompression::Zlib;
         Sink {
             rows: Rows::new(digest),
@@ -299,7 +331,7 @@ impl Sink {
         }
     }
 
-    fn feed(&mut self, mut data: &[u8]) -> Result<(), String> {
+    pub(crate) fn feed(&mut self, mut data: &[u8]) -> Result<(), String> {
         let Some(z) = self.inflate.as_mut() else {
             self.rows.add(data);
             return Ok(());
@@ -330,7 +362,7 @@ impl Sink {
     /// row, COPY text with its `\.` line (every pg_dump up to 18 writes it: without it, a
     /// damaged terminator would let the blank lines after it count as rows); a large
     /// object's bytes may end anywhere.
-    fn finish(mut self, copy_data: bool, terminated: bool) -> Result<Counted, String> {
+    pub(crate) fn finish(mut self, copy_data: bool, terminated: bool) -> Result<Counted, String> {
         if let Some(z) = self.inflate.as_mut() {
             if z.total_in() > 0 && !self.stream_ended {
                 // Drain what zlib still holds before judging.
@@ -452,8 +484,8 @@ impl CustomReader {
             pos: 0,
             int_size: 4,
         };
-        let parsed = parse_head(&mut c).and_then(|head| {
-            let entries = parse_toc(&mut c, &head)?;
+        let parsed = parse_head(&mut c, Layout::Custom).and_then(|head| {
+            let entries = parse_toc(&mut c, &head, Layout::Custom)?;
             Ok((head, entries, c.pos))
         });
         match parsed {

@@ -19,9 +19,10 @@
 mod copy;
 mod custom;
 pub mod digest;
+pub mod directory;
 mod plain;
 
-pub use custom::BlockCompression;
+pub use custom::{BlockCompression, Counted};
 
 /// `schema.name` at the start of `s`, each bare or `"quoted ""like"" this"` as pg_dump
 /// writes them (a bare `name` has the schema `""`), and what follows.
@@ -34,6 +35,8 @@ pub fn qualified(s: &str) -> Option<(String, String, &str)> {
 pub enum Format {
     /// pg_dump `-Fc`.
     Custom,
+    /// pg_dump `-Fd`: `toc.dat` and a file per table ([`directory`]).
+    Directory,
     /// pg_dump `-Fp` or pg_dumpall.
     Plain,
 }
@@ -66,6 +69,9 @@ pub struct TocEntry {
     /// `pg_restore -j` seeks instead of scanning.
     pub offset_field: Option<u64>,
     pub data_at: Option<u64>,
+    /// Directory format: the file that holds this entry's data (`<dump id>.dat`, a
+    /// `blobs….toc` for large objects), as `toc.dat` names it.
+    pub file: Option<String>,
 }
 
 /// pg_dump's `teSection`: where pg_restore's `--section` puts an entry.

@@ -170,6 +170,7 @@ fn toc_comment(line: &[u8]) -> Option<TocEntry> {
         has_data: desc == "TABLE DATA",
         copy: desc == "TABLE DATA",
         offset_field: None,
+        file: None,
         data_at: None,
         columns: None,
         section: crate::Section::None,

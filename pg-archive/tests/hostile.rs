@@ -211,3 +211,72 @@ fn hostile_input_gets_a_clean_error_or_a_sound_result() {
         archives.len()
     );
 }
+
+/// A directory archive's `toc.dat` and lists: cut anywhere, an error; bits flipped or
+/// bytes overwritten, an error or a TOC whose every file name is one pg_dump writes.
+#[test]
+fn a_hostile_directory_toc_gets_a_clean_error_or_only_names_pg_dump_writes() {
+    use pg_archive::directory::{self, FileKind};
+    let f = fixture();
+    let (_, dir, _) = &f.directories[0];
+    let toc = std::fs::read(dir.path().join("d").join(directory::TOC_FILE)).unwrap();
+    assert!(directory::read_toc(&toc).is_ok());
+    for cut in (0..toc.len()).step_by(3) {
+        assert!(
+            directory::read_toc(&toc[..cut]).is_err(),
+            "a prefix of {cut} bytes"
+        );
+    }
+    let sound = |r: Result<directory::Toc, pg_archive::ArchiveError>| {
+        if let Ok(t) = r {
+            for e in &t.entries {
+                if let Some(file) = &e.file {
+                    let kind = FileKind::of(file);
+                    prop_assert!(
+                        matches!(kind, Some(FileKind::Data(_) | FileKind::BlobsToc)),
+                        "{file:?}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    };
+    run(
+        3000,
+        proptest::collection::vec((any::<Index>(), 0u8..8), 1..9),
+        |flips| {
+            let mut bytes = toc.clone();
+            for (at, bit) in &flips {
+                let p = at.index(bytes.len());
+                bytes[p] ^= 1 << bit;
+            }
+            sound(directory::read_toc(&bytes))
+        },
+    );
+    run(
+        1000,
+        (
+            any::<Index>(),
+            proptest::collection::vec(any::<u8>(), 1..256),
+        ),
+        |(at, junk)| {
+            let mut bytes = toc.clone();
+            let p = at.index(bytes.len());
+            let end = (p + junk.len()).min(bytes.len());
+            bytes[p..end].copy_from_slice(&junk[..end - p]);
+            sound(directory::read_toc(&bytes))
+        },
+    );
+    run(
+        1000,
+        proptest::collection::vec(any::<u8>(), 0..512),
+        |junk| {
+            if let Ok(list) = directory::read_blobs_toc(&junk) {
+                for (oid, file) in list {
+                    prop_assert_eq!(FileKind::of(&file), Some(FileKind::Blob(oid)));
+                }
+            }
+            Ok(())
+        },
+    );
+}

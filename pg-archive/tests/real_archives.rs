@@ -45,6 +45,96 @@ fn row_counts_match_the_server_in_every_format() {
     assert!(s.pg_dump_version.is_some() && s.server_version.is_some());
 }
 
+/// Reads a directory archive as pgops does: each file by its name, then the TOC.
+fn read_directory(dir: &std::path::Path) -> Result<Summary, ArchiveError> {
+    use pg_archive::directory::{self, DataFile};
+    let mut files = std::collections::HashMap::new();
+    let mut bytes = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let Some(mut reader) = DataFile::for_name(&name, true) else {
+            continue;
+        };
+        let data = std::fs::read(dir.join(&name)).unwrap();
+        bytes += data.len() as u64;
+        reader.feed(&data)?;
+        files.insert(name, reader.finish()?);
+    }
+    let toc = directory::read_toc(&std::fs::read(dir.join(directory::TOC_FILE)).unwrap())?;
+    directory::summarize(toc, &files, bytes)
+}
+
+#[test]
+fn a_directory_archive_read_file_by_file_holds_what_the_custom_one_does() {
+    let f = fixture();
+    assert!(!f.directories.is_empty());
+    for (label, dir, custom) in &f.directories {
+        let dir = dir.path().join("d");
+        let d = read_directory(&dir).unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(d.format, Format::Directory);
+        assert_eq!(by_table(&d), f.counts, "{label}");
+        assert_eq!(d.large_objects, 3, "{label}");
+        let mut r = Reader::with_digests();
+        r.feed(custom).unwrap();
+        let c = r.finish().unwrap();
+        let digests = |s: &Summary| {
+            s.tables
+                .iter()
+                .map(|t| {
+                    (
+                        t.schema.clone(),
+                        t.name.clone(),
+                        t.rows,
+                        t.columns.clone(),
+                        t.digest,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            digests(&d),
+            digests(&c),
+            "{label}: the same rows, columns and digests"
+        );
+        assert!(d.tables.iter().all(|t| t.digest.is_some()), "{label}");
+        // Every file matters: a missing one, a cut one, a stray one.
+        let cut = tempfile::tempdir().unwrap();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), cut.path().join(e.file_name())).unwrap();
+        }
+        let big = d
+            .entries
+            .iter()
+            .filter(|e| e.desc == "TABLE DATA")
+            .filter_map(|e| e.file.clone())
+            .max_by_key(|f| std::fs::metadata(dir.join(f)).unwrap().len())
+            .unwrap();
+        let data = std::fs::read(dir.join(&big)).unwrap();
+        std::fs::write(cut.path().join(&big), &data[..data.len() / 2]).unwrap();
+        assert!(
+            read_directory(cut.path()).is_err(),
+            "{label}: {big} cut in half"
+        );
+        std::fs::remove_file(cut.path().join(&big)).unwrap();
+        let e = read_directory(cut.path()).unwrap_err();
+        assert!(matches!(e, ArchiveError::Truncated(_)), "{label}: {e}");
+        std::fs::write(cut.path().join(&big), &data).unwrap();
+        std::fs::write(cut.path().join("99999.dat"), b"\\.\n").unwrap();
+        let e = read_directory(cut.path()).unwrap_err();
+        assert!(e.to_string().contains("99999.dat"), "{label}: {e}");
+        std::fs::remove_file(cut.path().join("99999.dat")).unwrap();
+        let blob = std::fs::read_dir(cut.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .find(|n| n.starts_with("blob_"))
+            .unwrap();
+        std::fs::remove_file(cut.path().join(&blob)).unwrap();
+        let e = read_directory(cut.path()).unwrap_err();
+        assert!(e.to_string().contains(&blob), "{label}: {e}");
+    }
+}
+
 #[test]
 fn every_proper_prefix_of_a_custom_archive_is_an_error() {
     let f = fixture();

@@ -15,6 +15,10 @@ pub struct Fixture {
     /// Custom archives (-Z0 and default compression) of every other installed pg_dump
     /// that can dump the server: the real 1.15 and 1.16 layouts.
     pub others: Vec<(String, Vec<u8>)>,
+    /// Directory archives (`-Fd -Z0 -j 2`) of every installed pg_dump that can dump the
+    /// server, the server's own first, each with the custom `-Z0` archive of the same
+    /// pg_dump to compare with.
+    pub directories: Vec<(String, tempfile::TempDir, Vec<u8>)>,
 }
 
 pub fn fixture() -> &'static Fixture {
@@ -40,6 +44,19 @@ pub fn fixture() -> &'static Fixture {
                             c.run_client(&pg_dump, &db, &args),
                         )
                     })
+                })
+                .collect(),
+            directories: c
+                .dump_clients()
+                .into_iter()
+                .map(|i| {
+                    let pg_dump = i.program("pg_dump");
+                    let dir = tempfile::tempdir().unwrap();
+                    let out = dir.path().join("d");
+                    let out_arg = out.to_str().unwrap();
+                    c.run_client(&pg_dump, &db, &["-Fd", "-Z0", "-j", "2", "-f", out_arg]);
+                    let custom = c.run_client(&pg_dump, &db, &["-Fc", "-Z0"]);
+                    (format!("pg_dump {} -Fd", i.version), dir, custom)
                 })
                 .collect(),
         }
