@@ -156,12 +156,14 @@ pub fn fail_run_as(
 }
 
 /// `-j/--jobs`, one definition for every tool that works in parallel. What runs in
-/// parallel is the tool's unit of work: databases dumped (pgdump-run), sets verified
-/// (backup-verify), pg_restore jobs inside one restore (restore-drill, backup-restore).
+/// parallel is the tool's unit of work: dump streams (pgdump-run: databases, or the tables
+/// of one directory-format dump), sets verified (backup-verify), pg_restore jobs inside one
+/// restore (restore-drill, backup-restore).
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct JobsArgs {
-    /// How many at once (1–64): databases dumped, sets verified, or pg_restore's jobs in
-    /// one restore (a custom-format archive is then decompressed to a temporary file).
+    /// How many at once (1–64): databases dumped (or one database's tables, in the
+    /// directory format), sets verified, or pg_restore's jobs in one restore (the archive
+    /// is then decompressed to temporary files).
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
 }

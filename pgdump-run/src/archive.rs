@@ -9,10 +9,11 @@ use pg_archive::{ArchiveError, Reader, Summary};
 use std::fs::File;
 use std::io::Read;
 
-/// What one pass produced: the stored file, and the archive as pg-archive read it.
+/// What one pass produced: the stored files (by name; a single-file archive has one, a
+/// directory archive its `toc.dat` first), and the archive as pg-archive read it.
 #[derive(Debug)]
 pub struct Written {
-    pub stored: codec::Written,
+    pub files: Vec<(String, codec::Written)>,
     pub summary: Summary,
 }
 
@@ -20,14 +21,17 @@ pub struct Written {
 /// (ADR 0026); an incomplete archive is `StreamError::Observed`.
 pub fn write_archive(
     src: impl Read,
-    file: File,
+    (name, file): (&str, File),
     compression: Compression,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Written, StreamError<ArchiveError>> {
     let mut parser = Reader::with_digests();
     let w = codec::write_stored(src, file, compression, &mut |b| parser.feed(b), progress)?;
     let summary = parser.finish().map_err(StreamError::Observed)?;
-    Ok(Written { stored: w, summary })
+    Ok(Written {
+        files: vec![(name.to_string(), w)],
+        summary,
+    })
 }
 
 #[cfg(test)]
@@ -40,16 +44,21 @@ mod tests {
     fn rows_are_counted_from_what_is_stored() {
         let dir = tempfile::tempdir().unwrap();
         let file = File::create(dir.path().join("f")).unwrap();
-        let w = write_archive(SQL, file, "zstd".parse().unwrap(), &mut |_| {}).unwrap();
+        let w = write_archive(SQL, ("f", file), "zstd".parse().unwrap(), &mut |_| {}).unwrap();
         assert_eq!(w.summary.total_rows(), 3);
-        assert_eq!(w.stored.raw_bytes, SQL.len() as u64);
+        assert_eq!(w.files[0].1.raw_bytes, SQL.len() as u64);
     }
 
     #[test]
     fn an_incomplete_stream_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let file = File::create(dir.path().join("f")).unwrap();
-        let r = write_archive(&SQL[..20], file, "zstd".parse().unwrap(), &mut |_| {});
+        let r = write_archive(
+            &SQL[..20],
+            ("f", file),
+            "zstd".parse().unwrap(),
+            &mut |_| {},
+        );
         assert!(matches!(r, Err(StreamError::Observed(_))));
     }
 }

@@ -6,23 +6,44 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FormatArg {
+    /// One archive file, one pg_dump stream (the default).
     Custom,
+    /// SQL text.
     Plain,
+    /// `pg_dump -Fd -j N`: a file per table, dumped `--jobs` tables at a time.
+    Directory,
+    /// The directory format for a database of at least `--directory-from` with `--jobs`
+    /// of 2 or more, else custom.
+    Auto,
 }
 
-impl From<FormatArg> for DumpFormat {
-    fn from(f: FormatArg) -> DumpFormat {
-        match f {
+impl FormatArg {
+    /// The format one database is dumped in, from its size on the server (pure).
+    pub fn for_database(self, size: Option<u64>, jobs: u16, directory_from: u64) -> DumpFormat {
+        match self {
             FormatArg::Custom => DumpFormat::Custom,
             FormatArg::Plain => DumpFormat::Plain,
+            FormatArg::Directory => DumpFormat::Directory,
+            FormatArg::Auto if jobs >= 2 && size.is_some_and(|s| s >= directory_from) => {
+                DumpFormat::Directory
+            }
+            FormatArg::Auto => DumpFormat::Custom,
         }
     }
+}
+
+/// A size: `1GiB`, `500 MB`, `2000000` (bytes).
+fn size(s: &str) -> Result<u64, String> {
+    s.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("invalid size {s:?}: {e}"))
 }
 
 /// Shown after the flags in `--help`.
 const EXAMPLES: &str = "Examples:
   pgdump-run --all --backup-dir /var/backups/pgops            every database, and the globals
   pgdump-run -d shop -d billing --jobs 2 --compress zstd:6
+  pgdump-run -d big --format directory --jobs 4                 one database, 4 tables at a time
   pgdump-run -h pg.internal -p 5432 -U backup -d shop --timeout 2h
   pgdump-run --all | backup-verify -                          verify exactly what was taken
   pgdump-run --all --exclude-database 'test_*' --dry-run      what would be backed up";
@@ -58,6 +79,10 @@ pub struct Args {
     /// Archive format written by pg_dump.
     #[arg(long, value_enum, default_value = "custom")]
     pub format: FormatArg,
+    /// With `--format auto`: the size on the server from which a database is dumped in the
+    /// directory format.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = size)]
+    pub directory_from: u64,
     /// Compression of the stored file: zstd[:1-19], gzip[:1-9] or none.
     #[arg(long, default_value = "zstd:1")]
     pub compress: Compression,

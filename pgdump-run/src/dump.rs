@@ -54,8 +54,9 @@ pub struct RunContext<'a> {
     pub pg_dumpall: Option<PathBuf>,
     pub pg_dump_version: String,
     pub server: ServerInfo,
-    pub format: DumpFormat,
     pub compression: Compression,
+    /// pg_dump's `--jobs` for a directory-format dump (ADR 0027).
+    pub jobs: u16,
     pub stop: &'a StopSignal,
     /// Signs each manifest as it is published (ADR 0014).
     pub signing: Option<&'a SigningKey>,
@@ -94,7 +95,8 @@ pub(crate) fn compression_label(c: &Compression) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub(crate) format: DumpFormat,
-    /// The dump's file in the set (`<encoded db>.dump.zst`, `globals.sql.zst`).
+    /// The dump's file in the set (`<encoded db>.dump.zst`, `globals.sql.zst`; a directory
+    /// archive's `toc.dat.zst`, its other files beside it).
     pub(crate) file_name: String,
 }
 
@@ -105,11 +107,23 @@ impl Layout {
             // pg_dumpall writes SQL only.
             Target::Globals => (DumpFormat::Plain, "globals".into()),
         };
+        let file_name = match format {
+            DumpFormat::Directory => pg_archive::directory::TOC_FILE.to_string(),
+            _ => format!("{stem}.{}", format.extension()),
+        };
         Layout {
-            file_name: format!("{stem}.{}{}", format.extension(), compression.extension()),
+            file_name: format!("{file_name}{}", compression.extension()),
             format,
         }
     }
+}
+
+/// One set to take: what, what is known of it, and in which format (the plan's choice).
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub target: Target,
+    pub facts: Facts,
+    pub format: DumpFormat,
 }
 
 /// What the database is, read before its dump: carried into the manifest.
@@ -127,12 +141,21 @@ pub(crate) struct Published {
     pub(crate) path: PathBuf,
     pub(crate) layout: Layout,
     pub(crate) manifest: Manifest,
-    pub(crate) stored: ops_catalog::codec::Written,
+    pub(crate) stored: Stored,
     /// Roles were dumped without their passwords (globals only).
     pub(crate) without_role_passwords: bool,
 }
 
-/// Takes one backup set and reports it. Returns true when the set was published.
+/// What the archive's files take: in all (a directory archive has many), and the SHA-256
+/// of the first (the one `backup.completed` names).
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub(crate) bytes: u64,
+    pub(crate) raw_bytes: u64,
+    pub(crate) sha256: String,
+    pub(crate) files: usize,
+}
+
 /// A set that was not taken: which, and why (its error code), for the run's tally.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NotTaken {
@@ -141,7 +164,8 @@ pub struct NotTaken {
 }
 
 /// Takes one set of `target`, reporting it; `Err` says which set was not taken and why.
-pub fn backup(ctx: &RunContext<'_>, target: &Target, facts: Facts) -> Result<(), NotTaken> {
+pub fn backup(ctx: &RunContext<'_>, job: &Job) -> Result<(), NotTaken> {
+    let target = &job.target;
     let started = Instant::now();
     let dir = match &target {
         Target::Database(db) => ctx.catalog.db_dir(db),
@@ -153,7 +177,7 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, facts: Facts) -> Result<(),
     let result = match SetWriter::new_set(&dir) {
         Ok(writer) => {
             let id = writer.id().to_string();
-            write_set(ctx, target, writer, &facts, started).map_err(|f| (Some(id), f))
+            write_set(ctx, job, writer, started).map_err(|f| (Some(id), f))
         }
         Err(error) => Err((None, error.into())),
     };
@@ -185,12 +209,12 @@ pub fn backup(ctx: &RunContext<'_>, target: &Target, facts: Facts) -> Result<(),
 /// it with its manifest. Any failure drops the writer, which removes the partial.
 fn write_set(
     ctx: &RunContext<'_>,
-    target: &Target,
+    job: &Job,
     writer: SetWriter,
-    facts: &Facts,
     started: Instant,
 ) -> Result<Published, Failure> {
-    let layout = Layout::of(target, ctx.format, &ctx.compression);
+    let (target, facts) = (&job.target, &job.facts);
+    let layout = Layout::of(target, job.format, &ctx.compression);
     ctx.emitter.send(&BackupStarted {
         kind: kind(target),
         id: writer.id(),
@@ -209,16 +233,26 @@ fn write_set(
         facts.database_size,
     )?;
     let without_role_passwords = *target == Target::Globals && !notes.is_empty();
+    let stored = Stored {
+        bytes: written.files.iter().map(|(_, w)| w.bytes).sum(),
+        raw_bytes: written.files.iter().map(|(_, w)| w.raw_bytes).sum(),
+        sha256: written.files[0].1.sha256.clone(),
+        files: written.files.len(),
+    };
+    let mut files: Vec<FileEntry> = written
+        .files
+        .into_iter()
+        .map(|(name, w)| FileEntry {
+            name,
+            bytes: w.bytes,
+            sha256: w.sha256,
+            raw_bytes: w.raw_bytes,
+            raw_sha256: None,
+            frame_raw_bytes: w.frame_raw_bytes,
+        })
+        .collect();
     // Next to the roles, what a rebuilt server needs: its settings, pg_hba.conf and
     // pg_ident.conf. A server that will not say is a note, never a failed globals set.
-    let mut files = vec![FileEntry {
-        name: layout.file_name.clone(),
-        bytes: written.stored.bytes,
-        sha256: written.stored.sha256.clone(),
-        raw_bytes: written.stored.raw_bytes,
-        raw_sha256: None,
-        frame_raw_bytes: written.stored.frame_raw_bytes,
-    }];
     if matches!(target, Target::Globals) {
         match keep_server_files(ctx, writer.path()) {
             Ok((extra, more)) => {
@@ -240,7 +274,7 @@ fn write_set(
         path,
         layout,
         manifest,
-        stored: written.stored,
+        stored,
         without_role_passwords,
     })
 }
@@ -371,8 +405,9 @@ pub(crate) fn kind(target: &Target) -> SetKind {
     }
 }
 
-/// Runs the dump into `partial/file_name`. Globals fall back to `--no-role-passwords` when
-/// the user may not read password hashes; the returned notes say so.
+/// Runs the dump into `partial` (its file `file_name`, or pg_dump's own files for a
+/// directory archive). Globals fall back to `--no-role-passwords` when the user may not
+/// read password hashes; the returned notes say so.
 fn take(
     ctx: &RunContext<'_>,
     target: &Target,
@@ -388,12 +423,26 @@ fn take(
             match format {
                 DumpFormat::Custom => cmd.args(["--format=custom", "--compress=0"]),
                 DumpFormat::Plain => cmd.arg("--format=plain"),
+                // pg_dump accepts the empty partial as its directory; its files are
+                // packed there as they are closed (crate::directory).
+                DumpFormat::Directory => cmd
+                    .args(["--format=directory", "--compress=0"])
+                    .arg(format!("--jobs={}", ctx.jobs))
+                    .arg("--file")
+                    .arg(partial),
             };
             cmd.arg("--no-password");
             ctx.settings.for_database(db).apply_to_command(&mut cmd);
             ops_pg::content::dump_env(&mut cmd);
             let estimate = previous_dump_size(ctx.catalog, db).or(database_size);
-            run_child(ctx, cmd, &path, db, estimate).map(|w| (w, Vec::new()))
+            let written = if format == DumpFormat::Directory {
+                run_child(ctx, cmd, partial, db, estimate, &mut |out, progress| {
+                    crate::directory::write_directory(out, partial, ctx.compression, progress)
+                })
+            } else {
+                to_file(ctx, cmd, &path, db, estimate)
+            };
+            written.map(|w| (w, Vec::new()))
         }
         Target::Globals => {
             let program = ctx
@@ -406,7 +455,7 @@ fn take(
                 ctx.settings.apply_to_command(&mut cmd);
                 cmd
             };
-            match run_child(ctx, make(&[]), &path, "globals", None) {
+            match to_file(ctx, make(&[]), &path, "globals", None) {
                 Err(f)
                     if f.stderr.as_deref().is_some_and(|s| {
                         s.contains("pg_authid") && s.contains("permission denied")
@@ -414,13 +463,37 @@ fn take(
                 {
                     std::fs::remove_file(&path)
                         .map_err(|e| OpsError::io("removing the failed globals file", &e))?;
-                    let w = run_child(ctx, make(&["--no-role-passwords"]), &path, "globals", None)?;
+                    let w = to_file(ctx, make(&["--no-role-passwords"]), &path, "globals", None)?;
                     Ok((w, vec!["role passwords not dumped: the user may not read pg_authid (--no-role-passwords)".into()]))
                 }
                 other => other.map(|w| (w, Vec::new())),
             }
         }
     }
+}
+
+/// Runs `cmd`, whose stdout is the archive, into the new file `path`.
+fn to_file(
+    ctx: &RunContext<'_>,
+    cmd: Command,
+    path: &Path,
+    label: &str,
+    estimate: Option<u64>,
+) -> Result<Written, Failure> {
+    if let Some(error) = ctx.stop.reason() {
+        return Err(error.into());
+    }
+    let file = atomic::create_private_file(path)
+        .map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut file = Some(file);
+    run_child(ctx, cmd, path, label, estimate, &mut |out, progress| {
+        let file = file.take().expect("the child's output is consumed once");
+        archive::write_archive(out, (&name, file), ctx.compression, progress)
+    })
 }
 
 /// Runs one pg_dump/pg_dumpall child (supervised: its own process group, killed on stop,
@@ -438,18 +511,25 @@ fn previous_dump_size(catalog: &Catalog, db: &str) -> Option<u64> {
     Some(newest.manifest.files.iter().map(|f| f.raw_bytes).sum())
 }
 
+/// What consumes a child's stdout into the set: the stream into one file, or a directory
+/// archive packed as pg_dump writes it; with a progress callback (raw bytes).
+type Consume<'c> = dyn FnMut(
+        std::process::ChildStdout,
+        &mut dyn FnMut(u64),
+    ) -> Result<Written, StreamError<pg_archive::ArchiveError>>
+    + 'c;
+
 fn run_child(
     ctx: &RunContext<'_>,
     mut cmd: Command,
     path: &Path,
     label: &str,
     estimate: Option<u64>,
+    consume: &mut Consume<'_>,
 ) -> Result<Written, Failure> {
     if let Some(error) = ctx.stop.reason() {
         return Err(error.into());
     }
-    let file = atomic::create_private_file(path)
-        .map_err(|e| OpsError::io(format!("creating {}", path.display()), &e))?;
     cmd.stdin(Stdio::null()).stdout(Stdio::piped());
     let program = child::program_name(&cmd);
     let stop = ctx.stop.clone();
@@ -464,7 +544,7 @@ fn run_child(
     let bar = ops_core::progress::bytes(format!("{label}: dump"), estimate);
     let counter = bar.counter();
     let mut progress = |raw: u64| counter.set(raw);
-    let streamed = archive::write_archive(stdout, file, ctx.compression, &mut progress);
+    let streamed = consume(stdout, &mut progress);
     drop(bar);
     if streamed.is_err() {
         child.kill();

@@ -12,6 +12,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod directory;
 pub mod dump;
 pub mod pgbin;
 pub mod report;
@@ -99,14 +100,26 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         pg_dumpall: plan.pg_dumpall,
         pg_dump_version: plan.pg_dump_version,
         server: plan.server,
-        format: args.format.into(),
         compression: args.compress,
+        jobs: args.jobs.jobs,
         stop: &stop,
         signing: inputs.signing.as_ref(),
     };
-    let published = ops_core::parallel::map(&plan.targets, args.jobs.jobs as usize, |(t, f)| {
-        dump::backup(&ctx, t, f.clone())
-    });
+    // --jobs is how many dump streams run at once: the tables of one directory-format
+    // dump (one database at a time), or that many single-stream databases.
+    let (tables_in_parallel, databases_in_parallel): (Vec<_>, Vec<_>) = plan
+        .targets
+        .iter()
+        .partition(|j| j.format == ops_catalog::catalog::DumpFormat::Directory);
+    let mut published: Vec<_> = tables_in_parallel
+        .into_iter()
+        .map(|j| dump::backup(&ctx, j))
+        .collect();
+    published.extend(ops_core::parallel::map(
+        &databases_in_parallel,
+        args.jobs.jobs as usize,
+        |j| dump::backup(&ctx, j),
+    ));
     tally.completed = published.iter().filter(|r| r.is_ok()).count();
     tally.failed = published.into_iter().filter_map(Result::err).collect();
     Ok(if stop.reason().is_some() {
@@ -190,8 +203,9 @@ struct Plan {
     pg_dump: std::path::PathBuf,
     pg_dumpall: Option<std::path::PathBuf>,
     pg_dump_version: String,
-    /// The globals first (unless `--no-globals`), then each database with what it is.
-    targets: Vec<(Target, dump::Facts)>,
+    /// The globals first (unless `--no-globals`), then each database with what it is and
+    /// the format it is dumped in.
+    targets: Vec<dump::Job>,
 }
 
 impl Plan {
@@ -235,7 +249,11 @@ impl Plan {
                 "every database was excluded",
             ));
         }
-        let globals = (!args.no_globals).then(|| (Target::Globals, dump::Facts::default()));
+        let globals = (!args.no_globals).then(|| dump::Job {
+            target: Target::Globals,
+            facts: dump::Facts::default(),
+            format: ops_catalog::catalog::DumpFormat::Plain,
+        });
         let targets = globals
             .into_iter()
             .chain(databases.into_iter().map(|db| {
@@ -244,7 +262,16 @@ impl Plan {
                     database_properties: server::database_properties(client, &db),
                     dump_session: server::dump_session(&inputs.settings, &db),
                 };
-                (Target::Database(db), facts)
+                let format = args.format.for_database(
+                    facts.database_size,
+                    args.jobs.jobs,
+                    args.directory_from,
+                );
+                dump::Job {
+                    target: Target::Database(db),
+                    facts,
+                    format,
+                }
             }))
             .collect();
         Ok(Plan {
@@ -260,7 +287,12 @@ impl Plan {
 
 /// `--dry-run`: one `backup.planned` per set; returns how many.
 fn report_planned(plan: &Plan, catalog: &Catalog, emitter: &Emitter) -> usize {
-    for (target, facts) in &plan.targets {
+    for dump::Job {
+        target,
+        facts,
+        format,
+    } in &plan.targets
+    {
         let (kind, database, path) = match target {
             Target::Globals => (
                 SetKind::Globals,
@@ -272,6 +304,7 @@ fn report_planned(plan: &Plan, catalog: &Catalog, emitter: &Emitter) -> usize {
         emitter.send(&report::Planned {
             kind,
             database,
+            format: *format,
             bytes: facts.database_size,
             path: path.display().to_string(),
         });

@@ -36,6 +36,9 @@ pub struct BackupCompleted<'a> {
     pub bytes: u64,
     pub raw_bytes: u64,
     sha256: &'a str,
+    /// How many files the archive is: 1, or a directory archive's (`file` is its toc.dat;
+    /// `bytes` and `raw_bytes` count them all, `sha256` is `file`'s).
+    pub files: usize,
     pub tables: usize,
     pub rows: u64,
     pub large_objects: u64,
@@ -65,6 +68,7 @@ impl<'a> BackupCompleted<'a> {
             bytes: set.stored.bytes,
             raw_bytes: set.stored.raw_bytes,
             sha256: &set.stored.sha256,
+            files: set.stored.files,
             tables: set.manifest.tables.len(),
             rows: set.manifest.total_rows(),
             large_objects: set.manifest.large_objects,
@@ -108,6 +112,8 @@ ops_core::event!(BackupFailed<'_>, names::BACKUP_FAILED, Severity::Error);
 pub struct Planned<'a> {
     pub kind: SetKind,
     pub database: &'a str,
+    /// The format the set would be dumped in (`--format auto` decides per database).
+    pub format: DumpFormat,
     /// The database's size (`null` for the globals, or when the server would not say).
     pub bytes: Option<u64>,
     pub path: String,

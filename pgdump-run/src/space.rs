@@ -3,7 +3,7 @@
 //! space of the catalog's file system. A warning, not a refusal: the estimate can be
 //! wrong both ways, and a dump that does run out of space is cleaned up (`disk_full`).
 
-use crate::dump::{Facts, Target};
+use crate::dump::{Job, Target};
 use ops_catalog::catalog::Catalog;
 
 /// What tonight's sets are expected to take.
@@ -26,13 +26,13 @@ pub fn expected(last_stored: u64, size_then: Option<u64>, size_now: Option<u64>)
 }
 
 /// Tonight's need, from the catalog's newest sets.
-pub fn need(catalog: &Catalog, targets: &[(Target, Facts)]) -> Need {
+pub fn need(catalog: &Catalog, targets: &[Job]) -> Need {
     let now = jiff::Timestamp::now();
     let mut need = Need {
         bytes: 0,
         estimated: 0,
     };
-    for (target, facts) in targets {
+    for Job { target, facts, .. } in targets {
         let Target::Database(db) = target else {
             continue;
         };

@@ -24,13 +24,20 @@ pub enum SetKind {
 pub enum DumpFormat {
     Custom,
     Plain,
+    /// `pg_dump -Fd`: the set's directory holds the archive's own files (`toc.dat`, one
+    /// `<dump id>.dat` per table, large objects), each compressed as the set is, so that it
+    /// is itself a directory archive for `pg_restore` (ADR 0027).
+    Directory,
 }
 
 impl DumpFormat {
+    /// The extension of a single-file archive (`<db>.dump`, `<db>.sql`); a directory
+    /// archive keeps pg_dump's own names.
     pub fn extension(self) -> &'static str {
         match self {
             DumpFormat::Custom => "dump",
             DumpFormat::Plain => "sql",
+            DumpFormat::Directory => "dir",
         }
     }
 }
@@ -231,7 +238,8 @@ pub struct RoleSetting {
 }
 
 impl Manifest {
-    /// The dump's own file (the first: globals sets list the server's settings after it).
+    /// The dump's own file (the first: globals sets list the server's settings after it; a
+    /// directory archive lists its `toc.dat` first, then its other files).
     pub fn dump_file(&self) -> Result<&FileEntry, ops_core::OpsError> {
         self.files.first().ok_or_else(|| {
             ops_core::OpsError::new(
