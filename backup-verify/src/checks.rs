@@ -46,6 +46,9 @@ pub struct Evidence {
     pub entries: Vec<Entry>,
     /// One scan per manifest file, in manifest order; `Err` if it could not be read.
     pub scans: Vec<Result<Scan, ReadError>>,
+    /// The archive as pg-archive read it from those scans ([`crate::scan::structure`]):
+    /// `None` when a file it needs could not be read.
+    pub structure: Option<Result<pg_archive::Summary, pg_archive::ArchiveError>>,
     /// The manifest's signature against the trusted key: `None` without a key, else the
     /// key id it checks against or why it does not.
     pub signature: Option<Result<String, String>>,
@@ -165,13 +168,15 @@ pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
         return (verdict, checks);
     }
 
-    // The archive is the first file; its structure and rows are what the set proves.
-    match e.scans.first() {
-        Some(Ok(scan)) => match &scan.structure {
+    // The archive (the first file, or a directory archive's every file): its structure
+    // and rows are what the set proves.
+    match &e.structure {
+        Some(structure) => match structure {
             Ok(summary) => {
                 let expected_format = match m.format {
                     DumpFormat::Custom => pg_archive::Format::Custom,
                     DumpFormat::Plain => pg_archive::Format::Plain,
+                    DumpFormat::Directory => pg_archive::Format::Directory,
                 };
                 if summary.format != expected_format {
                     checks.push(fail(
@@ -199,7 +204,7 @@ pub fn evaluate(e: &Evidence) -> (Verdict, Vec<CheckResult>) {
                 checks.push(skip("rows", "the archive could not be read to its end"));
             }
         },
-        _ => {
+        None => {
             checks.push(skip("structure", "the archive is missing or unreadable"));
             checks.push(skip("rows", "the archive is missing or unreadable"));
         }
@@ -248,6 +253,21 @@ fn fold(name: &str, parts: Vec<Result<(), String>>, ok: &str) -> CheckResult {
     }
 }
 
+/// The `i`-th file of a directory archive's set has one of pg_dump's names with the set's
+/// compression, `toc.dat` first and only first.
+fn directory_name(m: &Manifest, i: usize) -> bool {
+    use pg_archive::directory::FileKind;
+    let kind = m.files[i]
+        .name
+        .strip_suffix(m.compression.extension())
+        .and_then(FileKind::of);
+    match kind {
+        Some(FileKind::Toc) => i == 0,
+        Some(_) => i > 0,
+        None => false,
+    }
+}
+
 fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
     // Where the set lies, as the catalog's one rule sees it.
     let mut problems = m.placement_problems(&e.dir, &e.set_dir);
@@ -258,16 +278,23 @@ fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
         problems.push("lists no file".into());
     }
     // The archive (the first file) is named by its format and compression; the files kept
-    // beside it (a globals set's server settings, pg_hba.conf) by their compression.
+    // beside it (a globals set's server settings, pg_hba.conf) by their compression; a
+    // directory archive's by pg_dump's own names, toc.dat first.
     let archive_suffix = format!(".{}{}", m.format.extension(), m.compression.extension());
     for (i, f) in m.files.iter().enumerate() {
-        let suffix = if i == 0 {
+        let suffix = if i == 0 && m.format != DumpFormat::Directory {
             archive_suffix.as_str()
         } else {
             m.compression.extension()
         };
         if !catalog::is_plain_name(&f.name) {
             problems.push(format!("file name {:?} is not allowed", f.name));
+        } else if m.format == DumpFormat::Directory && !directory_name(m, i) {
+            problems.push(format!(
+                "file {} is not a file of a directory archive compressed as the set says{}",
+                f.name,
+                if i == 0 { " (the first is its toc.dat)" } else { "" }
+            ));
         } else if !f.name.ends_with(suffix) {
             problems.push(format!(
                 "file {} does not end in {suffix} as its format and compression say",
@@ -582,8 +609,9 @@ mod tests {
                 stored_bytes: size,
                 stored_sha256: stored,
                 decode,
-                structure,
+                read: crate::scan::Read::Nothing,
             })],
+            structure: Some(structure),
             signature: Some(signature),
         }
     }

@@ -59,7 +59,8 @@ pub fn gather(dir: &SetDir, set: &SetRef) -> Evidence {
         (Ok(m), Some(bar)) => m
             .files
             .iter()
-            .map(|f| {
+            .enumerate()
+            .map(|(i, f)| {
                 // Only names that exist as plain files in the directory are ever opened.
                 match entries
                     .iter()
@@ -72,6 +73,7 @@ pub fn gather(dir: &SetDir, set: &SetRef) -> Evidence {
                             frame_raw: f.frame_raw_bytes.map(|n| n as usize),
                             raw_sha256: f.raw_sha256.is_some(),
                         },
+                        &scan::Reading::of(m, i),
                         &bar.counter(),
                     )
                     .map_err(|e| checks::ReadError::from_io(&e)),
@@ -82,6 +84,10 @@ pub fn gather(dir: &SetDir, set: &SetRef) -> Evidence {
         _ => Vec::new(),
     };
     drop(bar);
+    let structure = manifest
+        .as_ref()
+        .ok()
+        .and_then(|m| scan::structure(m, &scans));
     let signature = dir.trust.as_ref().map(|key| match &bytes {
         Some(b) => catalog::check_signature(key, &set.path, b),
         None => Err("the manifest could not be read".to_string()),
@@ -92,6 +98,7 @@ pub fn gather(dir: &SetDir, set: &SetRef) -> Evidence {
         manifest,
         entries,
         scans,
+        structure,
         signature,
     }
 }

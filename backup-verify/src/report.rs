@@ -53,9 +53,8 @@ impl SetVerdict {
         let summary = judged
             .evidence
             .as_ref()
-            .and_then(|e| e.scans.first())
-            .and_then(|s| s.as_ref().ok())
-            .and_then(|s| s.structure.as_ref().ok());
+            .and_then(|e| e.structure.as_ref())
+            .and_then(|s| s.as_ref().ok());
         SetVerdict {
             database: database.to_string(),
             id: id.to_string(),
