@@ -293,7 +293,11 @@ fn manifest_check(e: &Evidence, m: &Manifest) -> CheckResult {
             problems.push(format!(
                 "file {} is not a file of a directory archive compressed as the set says{}",
                 f.name,
-                if i == 0 { " (the first is its toc.dat)" } else { "" }
+                if i == 0 {
+                    " (the first is its toc.dat)"
+                } else {
+                    ""
+                }
             ));
         } else if !f.name.ends_with(suffix) {
             problems.push(format!(

@@ -154,7 +154,9 @@ pub fn structure(
         }
     }
     let Some(toc) = toc else {
-        return Some(Err(ArchiveError::Truncated("the set lists no toc.dat".into())));
+        return Some(Err(ArchiveError::Truncated(
+            "the set lists no toc.dat".into(),
+        )));
     };
     Some(directory::read_toc(toc).and_then(|t| directory::summarize(t, &files, raw)))
 }

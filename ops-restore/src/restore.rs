@@ -1,6 +1,8 @@
 //! Restoring an archive: decompress and stream into pg_restore (custom) or psql (plain),
 //! stopping on the first error; with `--jobs N > 1` a custom archive is decompressed to a
-//! private temporary file first, so pg_restore can restore in parallel.
+//! private temporary file first, so pg_restore can restore in parallel. A directory
+//! archive's files are decompressed into a private temporary directory, on every core,
+//! for `pg_restore --format=directory --jobs N` (ADR 0027).
 
 use ops_catalog::catalog::{Algorithm, DumpFormat, Manifest};
 use ops_core::child;
@@ -44,6 +46,8 @@ pub struct Restore<'a> {
 
 /// The largest globals script replayed (roles and tablespaces: kilobytes in practice).
 const GLOBALS_LIMIT: u64 = 256 << 20;
+/// The largest directory archive's toc.dat read (a few MB for 100,000 objects).
+const TOC_LIMIT: u64 = 256 << 20;
 
 fn restore_failed(message: String) -> OpsError {
     OpsError::new("restore_failed", Category::Integrity, message)
@@ -75,6 +79,21 @@ impl Restore<'_> {
         let raw: u64 = m.files.iter().map(|f| f.raw_bytes).sum();
         let db = self.target.dbname.clone().unwrap_or_default();
         match m.format {
+            DumpFormat::Directory => {
+                let dir = self.unpack_directory(archive, m)?;
+                let section = |sections: &[&str]| {
+                    let mut cmd = self.pg_restore_cmd();
+                    cmd.arg(format!("--jobs={}", self.jobs))
+                        .arg("--format=directory")
+                        .args(sections)
+                        .arg(dir.path())
+                        .stdin(Stdio::null());
+                    let _bar = progress::spinner(format!("{db}: pg_restore --jobs={}", self.jobs));
+                    self.supervise(cmd, None)
+                };
+                section(&DATA)?;
+                overlap(|| section(&POST), prove)
+            }
             DumpFormat::Custom if self.jobs > 1 => {
                 let tmp = TempFile::new()?;
                 let bar = progress::bytes(format!("{db}: unpack"), Some(raw));
@@ -122,9 +141,17 @@ impl Restore<'_> {
         let raw: u64 = m.files.iter().map(|f| f.raw_bytes).sum();
         let db = self.target.dbname.clone().unwrap_or_default();
         let tmp = TempFile::new()?;
-        let bar = progress::bytes(format!("{db}: unpack"), Some(raw));
-        self.decompress_to(archive, m.compression.algorithm, tmp.path(), &bar)?;
-        drop(bar);
+        // A directory archive is unpacked whole (pg_restore reads only what the list names);
+        // a custom one into one file with its offsets set.
+        let unpacked_dir;
+        let unpacked: &Path = if m.format == DumpFormat::Directory {
+            unpacked_dir = self.unpack_directory(archive, m)?;
+            unpacked_dir.path()
+        } else {
+            let bar = progress::bytes(format!("{db}: unpack"), Some(raw));
+            self.decompress_to(archive, m.compression.algorithm, tmp.path(), &bar)?;
+            tmp.path()
+        };
         let list = TempFile::new()?;
         let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
         let file = ops_core::atomic::create_private_file(list.path())
@@ -136,7 +163,7 @@ impl Restore<'_> {
         cmd.arg(format!("--jobs={}", self.jobs.max(1)))
             .arg("--use-list")
             .arg(list.path())
-            .arg(tmp.path())
+            .arg(unpacked)
             .stdin(Stdio::null());
         let _bar = progress::spinner(format!("{db}: pg_restore of {} entries", ids.len()));
         self.supervise(cmd, None)
@@ -271,6 +298,74 @@ impl Restore<'_> {
         Ok(())
     }
 
+    /// Decompresses every file of the directory archive whose `toc.dat` is `archive` into a
+    /// private temporary directory (removed when dropped), several files at once: what
+    /// `pg_restore --format=directory` reads, whatever compression its build knows.
+    fn unpack_directory(
+        &self,
+        archive: &Path,
+        m: &Manifest,
+    ) -> Result<ops_core::scratch::Dir, OpsError> {
+        let set = archive.parent().unwrap_or(Path::new("."));
+        let dir = ops_core::scratch::dir("drill")
+            .map_err(|e| OpsError::io("creating the temporary directory", &e))?;
+        let raw: u64 = m.files.iter().map(|f| f.raw_bytes).sum();
+        let db = self.target.dbname.clone().unwrap_or_default();
+        let bar = progress::bytes(format!("{db}: unpack"), Some(raw));
+        let unpacked = ops_core::parallel::map(&m.files, ops_core::parallel::cores(), |f| {
+            self.unpack_file(&set.join(&f.name), m, dir.path(), &bar)
+        });
+        unpacked
+            .into_iter()
+            .collect::<Result<Vec<()>, OpsError>>()?;
+        Ok(dir)
+    }
+
+    /// One file of a directory archive, decompressed into `to` under pg_dump's own name.
+    fn unpack_file(
+        &self,
+        stored: &Path,
+        m: &Manifest,
+        to: &Path,
+        bar: &progress::Bar,
+    ) -> Result<(), OpsError> {
+        let name = stored
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let raw_name = name
+            .strip_suffix(m.compression.extension())
+            .unwrap_or(&name);
+        // Only pg_dump's own names are ever written (never a path out of the directory).
+        if pg_archive::directory::FileKind::of(raw_name).is_none() {
+            return Err(restore_failed(format!(
+                "{name} is not a file of a directory archive"
+            )));
+        }
+        let mut src = ops_catalog::codec::open_decoded(stored, m.compression.algorithm)
+            .map_err(|e| OpsError::io(format!("opening {}", stored.display()), &e))?;
+        let file = ops_core::atomic::create_private_file(&to.join(raw_name))
+            .map_err(|e| OpsError::io("creating an unpacked file", &e))?;
+        let mut out = io::BufWriter::with_capacity(ops_core::chunks::CHUNK, file);
+        let mut buf = vec![0u8; ops_core::chunks::CHUNK];
+        loop {
+            if let Some(reason) = self.stop.reason() {
+                return Err(reason);
+            }
+            let n = src
+                .read(&mut buf)
+                .map_err(|e| restore_failed(format!("decompressing {name}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            bar.inc(n as u64);
+            out.write_all(&buf[..n])
+                .map_err(|e| OpsError::io("writing an unpacked file", &e))?;
+        }
+        out.flush()
+            .map_err(|e| OpsError::io("writing an unpacked file", &e))
+    }
+
     /// Runs a restore child, feeding it `input`; fails on its first error.
     fn supervise(
         &self,
@@ -339,6 +434,18 @@ fn overlap<T: Send>(
 /// The table of contents of a custom archive, read from its first bytes (the rest is not
 /// read): what a restore of some tables chooses from.
 pub fn read_toc(archive: &Path, m: &Manifest) -> Result<Vec<pg_archive::TocEntry>, OpsError> {
+    if m.format == DumpFormat::Directory {
+        // A directory archive's toc.dat is a file of its own, small: read whole, bounded.
+        let mut bytes = Vec::new();
+        ops_catalog::codec::open_decoded(archive, m.compression.algorithm)
+            .map_err(|e| OpsError::io(format!("opening {}", archive.display()), &e))?
+            .take(TOC_LIMIT)
+            .read_to_end(&mut bytes)
+            .map_err(|e| restore_failed(format!("decompressing the table of contents: {e}")))?;
+        return pg_archive::directory::read_toc(&bytes)
+            .map(|t| t.entries)
+            .map_err(|e| restore_failed(format!("reading the archive's table of contents: {e}")));
+    }
     let mut src = ops_catalog::codec::open_decoded(archive, m.compression.algorithm)
         .map_err(|e| OpsError::io(format!("opening {}", archive.display()), &e))?;
     let mut reader = pg_archive::Reader::new();

@@ -405,21 +405,37 @@ fn resolve_inputs(
     })
 }
 
-/// Phase 1: the archive's size and SHA-256 against the manifest, before anything is
-/// created or restored.
-fn checksum(archive: &std::path::Path, file: &ops_catalog::catalog::FileEntry) -> CheckResult {
-    let sum = ops_catalog::codec::sha256_file(archive);
-    let ok = matches!(&sum, Ok((n, sha)) if *n == file.bytes && *sha == file.sha256);
+/// Phase 1: the archive's size and SHA-256 against the manifest (every file of a
+/// directory archive, several at once), before anything is created or restored.
+fn checksum(set: &std::path::Path, m: &ops_catalog::catalog::Manifest) -> CheckResult {
+    let files = m.archive_files();
+    let sums = ops_core::parallel::map(files, ops_core::parallel::cores(), |f| {
+        ops_catalog::codec::sha256_file(&set.join(&f.name))
+    });
+    let wrong: Vec<String> = files
+        .iter()
+        .zip(&sums)
+        .filter_map(|(file, sum)| match sum {
+            Ok((n, sha)) if *n == file.bytes && *sha == file.sha256 => None,
+            Ok((n, sha)) => Some(format!(
+                "{}: {n} bytes with SHA-256 {sha}; the manifest says {} bytes, {}",
+                file.name, file.bytes, file.sha256
+            )),
+            Err(e) => Some(format!(
+                "cannot read {}: {e}",
+                set.join(&file.name).display()
+            )),
+        })
+        .collect();
+    let bytes: u64 = files.iter().map(|f| f.bytes).sum();
     check(
         "checksum",
-        ok,
-        match &sum {
-            Ok((n, sha)) if ok => format!("{n} bytes, SHA-256 {sha}"),
-            Ok((n, sha)) => format!(
-                "{n} bytes with SHA-256 {sha}; the manifest says {} bytes, {}",
-                file.bytes, file.sha256
-            ),
-            Err(e) => format!("cannot read {}: {e}", archive.display()),
+        wrong.is_empty() && !files.is_empty(),
+        match (wrong.first(), files) {
+            (Some(first), _) if wrong.len() == 1 => first.clone(),
+            (Some(first), _) => format!("{first} (and {} more files)", wrong.len() - 1),
+            (None, [one]) => format!("{bytes} bytes, SHA-256 {}", one.sha256),
+            (None, _) => format!("{bytes} bytes in {} files, each its SHA-256", files.len()),
         },
     )
 }
@@ -570,7 +586,7 @@ fn execute(
     }
     let t = Instant::now();
     let archive = chosen.set.path.join(&file.name);
-    let sum = checksum(&archive, file);
+    let sum = checksum(&chosen.set.path, &chosen.manifest);
     f.phases.insert("checksum_ms".into(), ms(t));
     let sum_ok = sum.status == CheckStatus::Pass;
     f.checks.push(sum);

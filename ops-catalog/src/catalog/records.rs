@@ -250,6 +250,15 @@ impl Manifest {
         })
     }
 
+    /// The files of the archive itself: every file of a directory archive, else the
+    /// first (a globals set's server settings are kept beside its archive).
+    pub fn archive_files(&self) -> &[FileEntry] {
+        match self.format {
+            DumpFormat::Directory => &self.files,
+            _ => &self.files[..self.files.len().min(1)],
+        }
+    }
+
     pub fn total_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
     }
