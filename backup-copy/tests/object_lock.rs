@@ -11,7 +11,9 @@ use serde_json::Value;
 use testkit::s3::S3Server;
 use testkit::Cluster;
 
-const LOCK_SECS: u64 = 12;
+/// Long enough that the steps between the copy and "rotation while locked" (several `aws`
+/// runs, slow on a loaded machine) end before it; the test then waits for the date itself.
+const LOCK_SECS: u64 = 40;
 
 fn versions(s3: &S3Server, prefix: &str) -> Value {
     let out = s3.aws(&[
@@ -177,7 +179,23 @@ fn locked_copies_survive_the_hosts_credentials_and_rotate_after_their_date() {
     );
 
     // After the date: exactly the planned set goes, every version of it.
-    std::thread::sleep(std::time::Duration::from_secs(LOCK_SECS + 1));
+    let until: jiff::Timestamp = copied
+        .iter()
+        .map(|e| {
+            e["locked_until"]
+                .as_str()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    let wait = until
+        .duration_since(jiff::Timestamp::now())
+        .as_millis()
+        .max(0) as u64
+        + 1000;
+    std::thread::sleep(std::time::Duration::from_millis(wait));
     let r = rotate_remote(&s3, dst, &["--keep-last", "1"]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     let deleted: Vec<&str> = r

@@ -183,7 +183,7 @@ pub enum FileRead {
 }
 
 enum Reading {
-    Table { sink: Sink, copy: bool },
+    Table { sink: Box<Sink>, copy: bool },
     LargeObject,
     BlobsList(Vec<u8>),
 }
@@ -215,7 +215,7 @@ impl DataFile {
         let reading = match FileKind::of(name)? {
             FileKind::Toc => return None,
             FileKind::Data(_) => Reading::Table {
-                sink: Sink::new(BlockCompression::None, digest),
+                sink: Box::new(Sink::new(BlockCompression::None, digest)),
                 copy: true,
             },
             FileKind::Blob(_) => Reading::LargeObject,

@@ -146,10 +146,10 @@ pub fn write_directory(
         let packer = s.spawn(move || {
             let mut done: HashMap<String, Packed> = HashMap::new();
             for name in rx {
-                if !done.contains_key(&name) {
-                    let packed = pack(dir, &name, compression)?;
+                if let std::collections::hash_map::Entry::Vacant(slot) = done.entry(name) {
+                    let packed = pack(dir, slot.key(), compression)?;
                     let _ = done_tx.send(packed.stored.raw_bytes);
-                    done.insert(name, packed);
+                    slot.insert(packed);
                 }
             }
             Ok::<_, StreamError<ArchiveError>>(done)

@@ -571,8 +571,13 @@ fn run_child(
     if !status.success() {
         let auth = stderr_text.contains("password authentication failed")
             || stderr_text.contains("no password supplied");
+        // In the directory format pg_dump writes its own files: it may meet a full disk
+        // before pgops does, and the operator's fix is the same.
+        let full = stderr_text.contains("No space left on device");
         let (code, category) = if auth {
             ("auth_failed", Category::Authz)
+        } else if full {
+            ("disk_full", Category::Io)
         } else {
             ("pg_dump_failed", Category::Dependency)
         };

@@ -81,6 +81,9 @@ fn tricky_schema_in_every_format_and_compression() {
         ("custom", "none", ".dump"),
         ("plain", "zstd", ".sql.zst"),
         ("plain", "gzip:1", ".sql.gz"),
+        ("directory", "zstd", "toc.dat.zst"),
+        ("directory", "gzip", "toc.dat.gz"),
+        ("directory", "none", "toc.dat"),
     ] {
         let (_dir, done) = backup_as(c, &db, format, compress);
         assert!(done["file"].as_str().unwrap().ends_with(suffix), "{done}");
@@ -88,7 +91,83 @@ fn tricky_schema_in_every_format_and_compression() {
         assert_eq!(manifest_rows(&m), expected, "{format}/{compress}");
         assert_eq!(m["large_objects"], 3, "{format}/{compress}");
         assert_eq!(m["format"], format);
+        // The set holds what its manifest lists and nothing else: no raw file of pg_dump's
+        // left beside a packed one, each private.
+        let set = Path::new(done["path"].as_str().unwrap());
+        let mut on_disk: Vec<String> = std::fs::read_dir(set)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n != "manifest.json")
+            .collect();
+        on_disk.sort();
+        let mut listed: Vec<String> = m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(listed[0], done["file"].as_str().unwrap());
+        listed.sort();
+        assert_eq!(on_disk, listed, "{format}/{compress}");
+        for f in &on_disk {
+            assert_eq!(mode(&set.join(f)), 0o600, "{format}/{compress}: {f}");
+        }
     }
+}
+
+/// `--format auto`: the directory format for a database at least `--directory-from` big
+/// when `--jobs` allows two streams; the plan says which, before anything is written.
+#[test]
+fn auto_chooses_the_directory_format_by_size_and_jobs() {
+    let c = Cluster::shared();
+    let db = c.unique_db("auto");
+    c.load_tricky(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let planned = |extra: &[&str]| {
+        let mut args = vec!["-d", &db, "--backup-dir", root, "--no-globals", "--dry-run"];
+        args.extend(["--format", "auto"]);
+        args.extend(extra);
+        let r = run(c, &args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.named("backup.planned")[0]["format"].clone()
+    };
+    assert_eq!(
+        planned(&["--jobs", "2", "--directory-from", "1kB"]),
+        "directory"
+    );
+    assert_eq!(
+        planned(&["--jobs", "1", "--directory-from", "1kB"]),
+        "custom"
+    );
+    assert_eq!(
+        planned(&["--jobs", "2", "--directory-from", "1TiB"]),
+        "custom"
+    );
+    assert_eq!(planned(&["--jobs", "2"]), "custom", "1GiB by default");
+    let r = run(
+        c,
+        &[
+            "-d",
+            &db,
+            "--backup-dir",
+            root,
+            "--no-globals",
+            "--format",
+            "auto",
+            "--jobs",
+            "2",
+            "--directory-from",
+            "1kB",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.completed_for(&db)["format"], "directory");
+    let bad = run(
+        c,
+        &["-d", &db, "--backup-dir", root, "--directory-from", "lots"],
+    );
+    assert_eq!(bad.code, 2);
 }
 
 #[test]

@@ -29,18 +29,30 @@ fn assert_untouched(root: &Path, db: &str, before: &(String, String)) {
 
 #[test]
 fn kill_9_mid_dump_leaves_no_set_and_the_next_run_cleans_up() {
+    kill_9_mid_dump(&[]);
+}
+
+/// The same in the directory format: killed while pg_dump's workers write and tables are
+/// being packed (ADR 0027).
+#[test]
+fn kill_9_mid_directory_dump_leaves_no_set_and_the_next_run_cleans_up() {
+    kill_9_mid_dump(&["--format", "directory", "--jobs", "2"]);
+}
+
+fn kill_9_mid_dump(format: &[&str]) {
     let c = Cluster::shared();
     let db = c.unique_db("kill9");
     c.load_mixed(&db, "0.05");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let base = [
+    let mut base = vec![
         "-d",
         &db,
         "--backup-dir",
         root.to_str().unwrap(),
         "--no-globals",
     ];
+    base.extend(format);
     assert_eq!(run(c, &base).code, 0);
     let before = first_set(root, &db);
 
@@ -155,13 +167,25 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_disk_fails_cleanly_and_keeps_earlier_sets() {
+    a_full_disk(&[]);
+}
+
+/// In the directory format, pg_dump's own raw files fill the disk too: whoever hits it
+/// first, the run fails as `disk_full` and leaves nothing.
+#[test]
+fn a_full_disk_mid_directory_dump_fails_cleanly_and_keeps_earlier_sets() {
+    a_full_disk(&["--format", "directory", "--jobs", "2"]);
+}
+
+fn a_full_disk(format: &[&str]) {
     let Some((_fs, db, root)) =
         Tmpfs::catalog_for("2m", "diskfull", "CREATE TABLE blobs (b bytea)")
     else {
         return;
     };
     let c = Cluster::shared();
-    let base = alone(&db, &root);
+    let mut base = alone(&db, &root).to_vec();
+    base.extend(format);
     assert_eq!(run(c, &base).code, 0);
     let before = first_set(&root, &db);
     // ~6 MB of incompressible bytes: more than the 2 MB disk can hold even compressed.

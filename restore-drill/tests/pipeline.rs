@@ -8,7 +8,9 @@
 //! pairing of pg_dump, pg_restore and server (issue #26). Then each
 //! installed pg_dump at least the server's major takes a set, which verifies (so pg-archive
 //! reads real archives of versions 1.14, 1.15 and 1.16) and drills wherever a pg_restore
-//! can take it; an older pg_dump is a clear `version_mismatch`.
+//! can take it; an older pg_dump is a clear `version_mismatch`. The directory format (ADR
+//! 0027) goes the same way: dumped two tables at a time, verified, copied plain, sealed and
+//! back, rotated, drilled with `pg_restore --jobs 2` on the server and in a private cluster.
 
 use serde_json::Value;
 use std::io::Read;
@@ -126,6 +128,8 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
         );
     }
 
+    directory_format(c, &db);
+
     // Every pg_dump on this host.
     for i in installs.iter().filter(|i| i.has("pg_dump")) {
         let dir = tempfile::tempdir().unwrap();
@@ -194,4 +198,102 @@ fn the_pipeline_and_every_client_pairing_on_this_major() {
             );
         }
     }
+}
+
+/// A directory-format set of `db` through every tool that handles sets.
+fn directory_format(c: &Cluster, db: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("local");
+    let keys = testkit::keys::Keys::make(&dir.path().join("keys"), "pgops");
+    let b = tool(
+        c,
+        "pgdump-run",
+        &root,
+        &[
+            "-d",
+            db,
+            "--no-globals",
+            "--format",
+            "directory",
+            "--jobs",
+            "2",
+        ],
+    );
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let done = b.named("backup.completed")[0].clone();
+    assert_eq!(done["format"], "directory");
+    assert_eq!(done["file"], "toc.dat.zst");
+    let set = Path::new(done["path"].as_str().unwrap());
+    let names: Vec<String> = std::fs::read_dir(set)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.ends_with(".zst") || n == "manifest.json"),
+        "only packed files are left: {names:?}"
+    );
+    assert_eq!(done["files"].as_u64().unwrap() as usize, names.len() - 1);
+    let v = tool(c, "backup-verify", &root, &[]);
+    assert_eq!(v.code, 0, "{:#?}", v.events);
+    // Plain to a second disk, sealed to an off-site directory, and back from it.
+    let second = dir.path().join("second");
+    let sealed = dir.path().join("sealed");
+    let back = dir.path().join("back");
+    let copy = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = c.tool("backup-copy");
+        cmd.args(args);
+        let r = run(cmd);
+        assert_eq!(r.code, 0, "{:#?}", r.events);
+    };
+    copy(&[root.as_os_str(), second.as_os_str()]);
+    copy(&[
+        "-R".as_ref(),
+        keys.recipients_file.as_os_str(),
+        "--signing-key".as_ref(),
+        keys.signing_key.as_os_str(),
+        root.as_os_str(),
+        sealed.as_os_str(),
+    ]);
+    copy(&[
+        "--identity".as_ref(),
+        keys.identity.as_os_str(),
+        "--public-key".as_ref(),
+        keys.public_key.as_os_str(),
+        sealed.as_os_str(),
+        back.as_os_str(),
+    ]);
+    for (location, extra) in [
+        (&second, vec![]),
+        (
+            &sealed,
+            vec![
+                "--identity",
+                keys.identity.to_str().unwrap(),
+                "--public-key",
+                keys.public_key.to_str().unwrap(),
+            ],
+        ),
+        (&back, vec![]),
+    ] {
+        let v = tool(c, "backup-verify", location, &extra);
+        assert_eq!(v.code, 0, "{}: {:#?}", location.display(), v.events);
+        assert_eq!(v.named("run.finished")[0]["sets_passed"], 1);
+    }
+    let r = tool(c, "backup-rotate", &back, &["--keep-last", "1"]);
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let d = tool(c, "restore-drill", &back, &["-d", db, "--jobs", "2"]);
+    assert_eq!(d.code, 0, "{:#?}", d.events);
+    let e = tool(
+        c,
+        "restore-drill",
+        &root,
+        &["-d", db, "--ephemeral", "--jobs", "2"],
+    );
+    assert_eq!(e.code, 0, "{:#?}", e.events);
+    eprintln!(
+        "directory format: {} files, verified on three catalogs, drilled with pg_restore --jobs 2",
+        done["files"]
+    );
 }

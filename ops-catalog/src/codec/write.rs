@@ -186,6 +186,12 @@ pub fn write_stored<E>(
             Err(e) => break Err(StreamError::Read(e)),
         };
         if n == 0 {
+            // Nothing at all (an empty large object of a directory archive): still one
+            // zstd frame, so that the file is a zstd file with its checksum, not 0 bytes.
+            if let (0, Some(pool)) = (raw_bytes, &pool) {
+                buf.clear();
+                let _ = to_writer.send(Piece::Frame(pool.submit(buf)));
+            }
             break Ok(());
         }
         buf.truncate(n);
@@ -240,6 +246,34 @@ mod tests {
         )
         .unwrap();
         (w, std::fs::read(&path).unwrap(), seen)
+    }
+
+    #[test]
+    fn nothing_at_all_is_stored_as_a_file_that_decodes_to_nothing() {
+        for c in ["zstd", "gzip", "none"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f");
+            let file = File::create(&path).unwrap();
+            let w = write_stored::<()>(
+                &b""[..],
+                file,
+                c.parse().unwrap(),
+                &mut |_| Ok(()),
+                &mut |_| {},
+            )
+            .unwrap();
+            assert_eq!(w.raw_bytes, 0, "{c}");
+            let compression: Compression = c.parse().unwrap();
+            let layout = crate::codec::read::Layout {
+                algorithm: compression.algorithm,
+                frame_raw: w.frame_raw_bytes.map(|n| n as usize),
+                raw_sha256: false,
+            };
+            let scan = crate::codec::read::scan_file(&path, layout, &mut |_| {}).unwrap();
+            let decoded = scan.decode.unwrap_or_else(|e| panic!("{c}: {e}"));
+            assert_eq!(decoded.raw_bytes, 0, "{c}");
+            assert_eq!(scan.stored_sha256, w.sha256, "{c}");
+        }
     }
 
     #[test]
