@@ -159,7 +159,8 @@ pub fn execute<'a>(
 /// before anything is created.
 fn resolve(job: &Job<'_>, wanted: &Wanted) -> Result<Planned, OpsError> {
     let m = &job.chosen.manifest;
-    if m.format != DumpFormat::Custom {
+    // An archive with a TOC (custom, directory) restores entry by entry; plain SQL does not.
+    if m.format == DumpFormat::Plain {
         return Err(OpsError::validation(
             "table_restore_unsupported",
             "a plain-format set cannot be restored table by table: restore it whole with --target NAME and copy the table from there",

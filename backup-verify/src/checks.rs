@@ -495,6 +495,7 @@ mod tests {
             notes: vec![],
             database_properties: None,
             digest_settings: None,
+            standby: None,
         }
     }
 

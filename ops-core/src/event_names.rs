@@ -6,6 +6,7 @@ pub const AUDIT_SUMMARY: &str = "audit.summary";
 pub const BACKUP_COMPLETED: &str = "backup.completed";
 pub const BACKUP_FAILED: &str = "backup.failed";
 pub const BACKUP_PLANNED: &str = "backup.planned";
+pub const BACKUP_REPLAY_RESUMED: &str = "backup.replay_resumed";
 pub const BACKUP_PARTIAL_REMOVED: &str = "backup.partial_removed";
 pub const BACKUP_SPACE_LOW: &str = "backup.space_low";
 pub const BACKUP_STARTED: &str = "backup.started";
@@ -65,13 +66,14 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 60] = [
+pub const ALL: [&str; 61] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
     BACKUP_FAILED,
     BACKUP_PARTIAL_REMOVED,
     BACKUP_PLANNED,
+    BACKUP_REPLAY_RESUMED,
     BACKUP_SPACE_LOW,
     BACKUP_STARTED,
     BUCKET_CHANGED,

@@ -87,6 +87,88 @@ impl LocalCluster {
     /// Creates and starts a cluster with the binaries in `bin`.
     pub fn start(bin: &Path, opts: &Options) -> Result<LocalCluster, OpsError> {
         let io = |what: &str, e: std::io::Error| OpsError::io(what, &e);
+        let (cluster, ids) = LocalCluster::prepare(bin, opts)?;
+        let data = cluster.data_dir();
+        let mut args: Vec<String> = vec![
+            "-D".into(),
+            data.display().to_string(),
+            "-U".into(),
+            "postgres".into(),
+            "-E".into(),
+            "UTF8".into(),
+            "--no-locale".into(),
+            "--no-sync".into(),
+        ];
+        let pwfile = cluster.dir.join("pwfile");
+        match &opts.password {
+            Some(pw) => {
+                ops_core::atomic::write_file(&pwfile, pw.as_bytes())
+                    .map_err(|e| io("writing the password file", e))?;
+                if let Some(ids) = ids {
+                    chown(&pwfile, ids)
+                        .map_err(|e| io("handing the password file to postgres", e))?;
+                }
+                args.push(format!("--pwfile={}", pwfile.display()));
+                args.push("--auth=scram-sha-256".into());
+            }
+            None => args.push("--auth=trust".into()),
+        }
+        ops_core::failpoint::hit("cluster.before_initdb");
+        let out = cluster.run_server_cmd("initdb", &args)?;
+        let _ = std::fs::remove_file(&pwfile);
+        if !out.status.success() {
+            return Err(failed("initdb", &out));
+        }
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// A hot standby of `primary`, streaming from it: `pg_basebackup -R -X stream` over the
+    /// primary's socket (initdb's pg_hba.conf allows local replication), then started with
+    /// `opts` on its own socket and port. Same binaries, same password.
+    pub fn replica_of(primary: &LocalCluster, opts: &Options) -> Result<LocalCluster, OpsError> {
+        let opts = Options {
+            password: primary.password.clone(),
+            ..opts.clone()
+        };
+        let (cluster, _) = LocalCluster::prepare(&primary.bin, &opts)?;
+        let mut cmd = cluster.server_cmd("pg_basebackup");
+        cmd.arg("-D")
+            .arg(cluster.data_dir())
+            .args([
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+                "--checkpoint=fast",
+                "-U",
+                "postgres",
+                "-h",
+            ])
+            .arg(&primary.dir)
+            .arg("-p")
+            .arg(primary.port.to_string());
+        if let Some(pw) = &primary.password {
+            cmd.env("PGPASSWORD", pw);
+        }
+        let out = cmd.output().map_err(|e| {
+            OpsError::new(
+                "cluster_failed",
+                Category::Dependency,
+                format!("cannot run pg_basebackup: {e}"),
+            )
+        })?;
+        if !out.status.success() {
+            return Err(failed("pg_basebackup", &out));
+        }
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// A private directory for a new cluster (owned by `postgres` when root), watched from
+    /// the start: a run killed before the server starts leaves no cluster directory.
+    fn prepare(bin: &Path, opts: &Options) -> Result<(LocalCluster, Option<(u32, u32)>), OpsError> {
+        let io = |what: &str, e: std::io::Error| OpsError::io(what, &e);
         let as_postgres = is_root();
         let ids = if as_postgres {
             Some(postgres_ids().ok_or_else(|| {
@@ -121,41 +203,8 @@ impl LocalCluster {
             chown(&cluster.dir, ids)
                 .map_err(|e| io("handing the cluster directory to postgres", e))?;
         }
-        // Watched from the start: a run killed during initdb leaves no cluster directory.
         cluster.spawn_watchdog()?;
-        let data = cluster.data_dir();
-        let mut args: Vec<String> = vec![
-            "-D".into(),
-            data.display().to_string(),
-            "-U".into(),
-            "postgres".into(),
-            "-E".into(),
-            "UTF8".into(),
-            "--no-locale".into(),
-            "--no-sync".into(),
-        ];
-        let pwfile = cluster.dir.join("pwfile");
-        match &opts.password {
-            Some(pw) => {
-                ops_core::atomic::write_file(&pwfile, pw.as_bytes())
-                    .map_err(|e| io("writing the password file", e))?;
-                if let Some(ids) = ids {
-                    chown(&pwfile, ids)
-                        .map_err(|e| io("handing the password file to postgres", e))?;
-                }
-                args.push(format!("--pwfile={}", pwfile.display()));
-                args.push("--auth=scram-sha-256".into());
-            }
-            None => args.push("--auth=trust".into()),
-        }
-        ops_core::failpoint::hit("cluster.before_initdb");
-        let out = cluster.run_server_cmd("initdb", &args)?;
-        let _ = std::fs::remove_file(&pwfile);
-        if !out.status.success() {
-            return Err(failed("initdb", &out));
-        }
-        cluster.start_server()?;
-        Ok(cluster)
+        Ok((cluster, ids))
     }
 
     fn data_dir(&self) -> PathBuf {

@@ -88,6 +88,15 @@ pub struct Args {
     pub compress: Compression,
     #[command(flatten)]
     pub jobs: ops_core::cli::JobsArgs,
+    /// On a hot standby: pause WAL replay for the run (resumed after it), so that a long
+    /// dump is never cancelled by a recovery conflict; or let it continue.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "pause",
+        env = "PGOPS_STANDBY_REPLAY"
+    )]
+    pub standby_replay: crate::standby::ReplayPolicy,
     /// Do not dump roles and tablespaces (pg_dumpall --globals-only).
     #[arg(long)]
     pub no_globals: bool,

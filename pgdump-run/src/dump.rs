@@ -60,6 +60,8 @@ pub struct RunContext<'a> {
     pub stop: &'a StopSignal,
     /// Signs each manifest as it is published (ADR 0014).
     pub signing: Option<&'a SigningKey>,
+    /// Taken from a hot standby: where its replay was (crate::standby).
+    pub standby: Option<crate::standby::StandbyFacts>,
 }
 
 /// A failed attempt: the error and pg_dump's redacted stderr, if it said anything.
@@ -338,6 +340,7 @@ fn manifest_of(
         correlation_id: ctx.emitter.correlation_id().to_string(),
         notes,
         database_properties: facts.database_properties.clone(),
+        standby: ctx.standby.clone(),
         digest_settings: summary
             .tables
             .iter()
@@ -574,10 +577,14 @@ fn run_child(
         // In the directory format pg_dump writes its own files: it may meet a full disk
         // before pgops does, and the operator's fix is the same.
         let full = stderr_text.contains("No space left on device");
+        // On a standby with replay left running (`--standby-replay continue`).
+        let conflict = stderr_text.contains("conflict with recovery");
         let (code, category) = if auth {
             ("auth_failed", Category::Authz)
         } else if full {
             ("disk_full", Category::Io)
+        } else if conflict {
+            ("recovery_conflict", Category::Dependency)
         } else {
             ("pg_dump_failed", Category::Dependency)
         };

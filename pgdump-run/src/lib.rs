@@ -20,6 +20,7 @@ pub mod selection;
 pub mod server;
 pub mod server_files;
 pub mod space;
+pub mod standby;
 
 use dump::{RunContext, Target};
 use ops_catalog::catalog::{self, Catalog, SetKind};
@@ -91,6 +92,9 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
     let (catalog, _lock) = open_catalog(&inputs.backup_dir, args, emitter)?;
     warn_if_short_of_space(&catalog, &plan, emitter);
     let stop = StopSignal::install(args.timeout.map(|t| Instant::now() + t))?;
+    // On a standby, replay is held for the whole run (every set at one position), and
+    // resumed when `held` drops, after the last dump.
+    let held = hold_standby(&plan, &inputs, args, &catalog, emitter)?;
     let ctx = RunContext {
         emitter,
         catalog: &catalog,
@@ -104,6 +108,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         jobs: args.jobs.jobs,
         stop: &stop,
         signing: inputs.signing.as_ref(),
+        standby: held.as_ref().map(|h| h.facts().clone()),
     };
     // --jobs is how many dump streams run at once: the tables of one directory-format
     // dump (one database at a time), or that many single-stream databases.
@@ -120,6 +125,7 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<Exi
         args.jobs.jobs as usize,
         |j| dump::backup(&ctx, j),
     ));
+    drop(held);
     tally.completed = published.iter().filter(|r| r.is_ok()).count();
     tally.failed = published.into_iter().filter_map(Result::err).collect();
     Ok(if stop.reason().is_some() {
@@ -330,6 +336,30 @@ fn open_catalog(
     }
     remove_stale_partials(&catalog, emitter)?;
     Ok((catalog, lock))
+}
+
+/// On a standby: first resumes the replay a killed run left paused (said as
+/// `backup.replay_resumed`), then holds replay for this run as `--standby-replay` says.
+fn hold_standby(
+    plan: &Plan,
+    inputs: &Inputs,
+    args: &cli::Args,
+    catalog: &Catalog,
+    emitter: &Emitter,
+) -> Result<Option<standby::Hold>, OpsError> {
+    if !plan.server.standby {
+        return Ok(None);
+    }
+    if let Some(left) = standby::resume_if_left(&inputs.maintenance, catalog.root())? {
+        emitter.send(&report::ReplayResumed {
+            pid: left.pid,
+            message: format!(
+                "replay on this standby was left paused by a run that is gone (pid {}): resumed",
+                left.pid
+            ),
+        });
+    }
+    standby::hold(&inputs.maintenance, args.standby_replay, catalog.root()).map(Some)
 }
 
 /// Says so before dumping when tonight's sets are expected to need more than the catalog's

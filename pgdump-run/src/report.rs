@@ -190,3 +190,16 @@ impl SpaceLow {
         }
     }
 }
+
+/// `backup.replay_resumed`: a standby's replay, left paused by a run that died, resumed.
+#[derive(Debug, Serialize)]
+pub struct ReplayResumed {
+    pub pid: i32,
+    pub message: String,
+}
+
+ops_core::event!(
+    ReplayResumed,
+    names::BACKUP_REPLAY_RESUMED,
+    Severity::Warning
+);

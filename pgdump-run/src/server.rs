@@ -9,6 +9,8 @@ pub struct ServerInfo {
     /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
     pub version: String,
     pub major: u32,
+    /// A hot standby (in recovery): replay is paused for the run (crate::standby).
+    pub standby: bool,
 }
 
 pub fn connect(settings: &ConnSettings) -> Result<postgres::Client, OpsError> {
@@ -22,7 +24,8 @@ fn query_error(err: postgres::Error) -> OpsError {
 pub fn server_info(client: &mut postgres::Client) -> Result<ServerInfo, OpsError> {
     let row = client
         .query_one(
-            "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int, \
+                    pg_is_in_recovery()",
             &[],
         )
         .map_err(query_error)?;
@@ -30,6 +33,7 @@ pub fn server_info(client: &mut postgres::Client) -> Result<ServerInfo, OpsError
     Ok(ServerInfo {
         version: row.get(0),
         major: (num / 10000) as u32,
+        standby: row.get(2),
     })
 }
 

@@ -604,3 +604,115 @@ fn a_pg_dump_newer_than_the_server_is_said_at_backup_time_and_in_health() {
         .clone();
     assert_eq!(component["state"], "not_ready", "{doc:#}");
 }
+
+/// The replay state of a standby: `not paused`, `pause requested`, `paused`.
+fn replay_state(standby: &Cluster) -> String {
+    standby
+        .connect("postgres")
+        .query_one("SELECT pg_get_wal_replay_pause_state()", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// Waits until the standby holds `db` with the primary's row counts.
+fn caught_up(primary: &Cluster, standby: &Cluster, db: &str) {
+    let want = primary.row_counts(db);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let there = standby
+            .connect("postgres")
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
+            .unwrap()
+            .is_some();
+        if there && standby.row_counts(db) == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standby never caught up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// From a hot standby (issue #27), on a real primary and streaming standby pair: replay is
+/// paused for the run and resumed after, the manifest says where the standby stood and
+/// the set holds the primary's rows; a run killed while it held replay leaves the standby
+/// paused, and the next run resumes it first and says so; `--standby-replay continue`
+/// pauses nothing.
+#[test]
+fn a_standby_is_backed_up_with_replay_paused_for_the_run_and_resumed() {
+    let t0 = std::time::Instant::now();
+    let at = |what: &str| eprintln!("{:>6.1} s  {what}", t0.elapsed().as_secs_f64());
+    let primary = Cluster::start();
+    let db = primary.unique_db("standby");
+    primary.load_tricky(&db);
+    primary.load_mixed(&db, "0.02");
+    let standby = primary.standby(&[]);
+    caught_up(&primary, &standby, &db);
+    at("standby caught up");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let base = ["-d", db.as_str(), "--backup-dir", root, "--no-globals"];
+
+    let r = run(&standby, &base);
+    at("backed up");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = manifest(r.completed_for(&db)["path"].as_str().unwrap());
+    assert_eq!(m["standby"]["replay_paused"], true, "{}", m["standby"]);
+    assert!(m["standby"]["replay_lsn"].as_str().unwrap().contains('/'));
+    assert_eq!(manifest_rows(&m), primary.row_counts(&db));
+    assert_eq!(
+        replay_state(&standby),
+        "not paused",
+        "resumed after the run"
+    );
+    assert!(!dir.path().join(".standby-replay-paused").exists());
+    // Replay goes on: a row written on the primary now reaches the standby.
+    primary
+        .connect(&db)
+        .batch_execute("CREATE TABLE after_the_run (v int); INSERT INTO after_the_run VALUES (1)")
+        .unwrap();
+    caught_up(&primary, &standby, &db);
+    at("replay goes on");
+
+    // Killed while it held replay (gzip:9 keeps the dump going long enough).
+    let mut args = base.to_vec();
+    args.extend(["--compress", "gzip:9"]);
+    let mut child = spawn(&standby, &args);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while replay_state(&standby) != "paused" {
+        assert!(std::time::Instant::now() < deadline, "replay never paused");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    at("paused by the run to kill");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        replay_state(&standby),
+        "paused",
+        "a SIGKILL cannot resume it"
+    );
+    wait_no_pg_dump(&db);
+    at("killed");
+    let r = run(&standby, &base);
+    at("resumed and backed up");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let resumed = r.named("backup.replay_resumed");
+    assert_eq!(resumed.len(), 1, "{}", r.stderr);
+    assert!(resumed[0]["pid"].as_i64().unwrap() > 0);
+    assert_eq!(replay_state(&standby), "not paused");
+
+    // Replay left running when asked: nothing paused, the manifest says so.
+    let r = run(
+        &standby,
+        &[&base[..], &["--standby-replay", "continue"]].concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = manifest(r.completed_for(&db)["path"].as_str().unwrap());
+    assert_eq!(m["standby"]["replay_paused"], false);
+    // A primary's sets say nothing of a standby.
+    let p = run(&primary, &base);
+    let m = manifest(p.completed_for(&db)["path"].as_str().unwrap());
+    assert!(m.get("standby").is_none());
+}

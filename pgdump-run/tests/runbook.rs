@@ -22,6 +22,9 @@ fn every_runbook_restore_command_restores_every_row() {
             "custom-zstd",
             "custom-gzip",
             "custom-none",
+            "directory-zstd",
+            "directory-gzip",
+            "directory-none",
             "plain-zstd",
             "plain-gzip",
             "plain-none"

@@ -292,8 +292,34 @@ fn directory_format(c: &Cluster, db: &str) {
         &["-d", db, "--ephemeral", "--jobs", "2"],
     );
     assert_eq!(e.code, 0, "{:#?}", e.events);
+    // One table back from it, beside the live one, proven.
+    let t = tool(
+        c,
+        "backup-restore",
+        &back,
+        &[
+            "-d",
+            db,
+            "--table",
+            "public.\"dotted.name\"",
+            "--into-schema",
+            "from_directory",
+            "--jobs",
+            "2",
+        ],
+    );
+    assert_eq!(t.code, 0, "{:#?}", t.events);
+    assert_eq!(
+        t.named("restore.tables_completed").len(),
+        1,
+        "{:#?}",
+        t.events
+    );
+    c.connect(db)
+        .batch_execute("DROP SCHEMA from_directory CASCADE")
+        .unwrap();
     eprintln!(
-        "directory format: {} files, verified on three catalogs, drilled with pg_restore --jobs 2",
+        "directory format: {} files, verified on three catalogs, drilled with pg_restore --jobs 2, a table restored",
         done["files"]
     );
 }

@@ -61,6 +61,7 @@ pub fn manifest(database: Option<&str>, id: &str, archive: &[u8]) -> Manifest {
         notes: Vec::new(),
         database_properties: None,
         digest_settings: None,
+        standby: None,
     }
 }
 

@@ -146,6 +146,21 @@ impl Cluster {
         Cluster { inner }
     }
 
+    /// A hot standby of this cluster, streaming from it (`pg_basebackup -R`), with extra
+    /// settings: a real primary and standby pair on Unix sockets.
+    pub fn standby(&self, settings: &[String]) -> Cluster {
+        let mut all = vec!["max_connections=200".into()];
+        all.extend_from_slice(settings);
+        let opts = ops_pg::cluster::Options {
+            password: None,
+            settings: all,
+            port: None,
+        };
+        let inner = ops_pg::cluster::LocalCluster::replica_of(&self.inner, &opts)
+            .unwrap_or_else(|e| panic!("starting a standby: {e}"));
+        Cluster { inner }
+    }
+
     /// Where the server listens: a Unix socket directory.
     pub fn socket_dir(&self) -> &Path {
         self.inner.socket_dir()

@@ -195,14 +195,19 @@ pub const DESCRIPTOR: &str = "pgops-catalog.json";
 /// Where backup-copy keeps its journals of copies to off-site stores, in the source catalog.
 pub const COPY_STATE_DIR: &str = ".copy-state";
 
+/// pgdump-run's marker while it holds a standby's replay paused (ADR 0027): a run that
+/// finds it left by a dead run resumes that standby's replay.
+pub const STANDBY_MARKER: &str = ".standby-replay-paused";
+
 /// What pgops itself keeps at a catalog's root besides database directories: the lock,
-/// the drill history, backup-copy's journals and a copy's descriptor. Never reported as
-/// unknown.
-pub const OWN_ENTRIES: [&str; 4] = [
+/// the drill history, backup-copy's journals, a copy's descriptor and the standby marker.
+/// Never reported as unknown.
+pub const OWN_ENTRIES: [&str; 5] = [
     ".lock",
     crate::drills::DRILLS_FILE,
     COPY_STATE_DIR,
     DESCRIPTOR,
+    STANDBY_MARKER,
 ];
 
 /// "the catalog has no database …" naming those it has: the error of every tool given a

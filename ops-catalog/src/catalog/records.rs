@@ -188,6 +188,22 @@ pub struct Manifest {
     /// the same ones, or text that means the same value would digest differently.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest_settings: Option<std::collections::BTreeMap<String, String>>,
+    /// Taken from a hot standby: where its replay stood.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<StandbySource>,
+}
+
+/// Where a set taken from a hot standby stands (issue #27): the primary's data up to the
+/// WAL position the standby had replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandbySource {
+    /// `pg_last_wal_replay_lsn()` when the dump started.
+    pub replay_lsn: String,
+    /// `pg_last_xact_replay_timestamp()`: when the primary committed the last transaction
+    /// the set holds (the data's true age); `None` before any replay.
+    pub replayed_at: Option<String>,
+    /// Replay was paused for the dump (`--standby-replay pause`).
+    pub replay_paused: bool,
 }
 
 /// The major version in a version string: `16.4 (Debian 16.4-1)` → 16,
