@@ -56,11 +56,8 @@ pub fn gather(dir: &SetDir, set: &SetRef) -> Evidence {
         )
     });
     let scans = match (&manifest, &bar) {
-        (Ok(m), Some(bar)) => m
-            .files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
+        (Ok(m), Some(bar)) => {
+            let scan_one = |i: usize, f: &catalog::FileEntry| {
                 // Only names that exist as plain files in the directory are ever opened.
                 match entries
                     .iter()
@@ -79,8 +76,17 @@ pub fn gather(dir: &SetDir, set: &SetRef) -> Evidence {
                     .map_err(|e| checks::ReadError::from_io(&e)),
                     None => Err(checks::ReadError::missing()),
                 }
-            })
-            .collect(),
+            };
+            // A directory archive's files are read several at once (most are far smaller
+            // than one zstd frame, which a single file would decode on every core).
+            let jobs = if m.format == catalog::DumpFormat::Directory {
+                ops_core::parallel::cores()
+            } else {
+                1
+            };
+            let indexed: Vec<(usize, &catalog::FileEntry)> = m.files.iter().enumerate().collect();
+            ops_core::parallel::map(&indexed, jobs, |&(i, f)| scan_one(i, f))
+        }
         _ => Vec::new(),
     };
     drop(bar);

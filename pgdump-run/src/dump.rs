@@ -572,31 +572,17 @@ fn run_child(
         Err(e) => return Err(with_stderr(OpsError::io("waiting for pg_dump", e))),
     };
     if !status.success() {
-        let auth = stderr_text.contains("password authentication failed")
-            || stderr_text.contains("no password supplied");
-        // In the directory format pg_dump writes its own files: it may meet a full disk
-        // before pgops does, and the operator's fix is the same.
-        let full = stderr_text.contains("No space left on device");
-        // On a standby with replay left running (`--standby-replay continue`).
-        let conflict = stderr_text.contains("conflict with recovery");
-        let (code, category) = if auth {
-            ("auth_failed", Category::Authz)
-        } else if full {
-            ("disk_full", Category::Io)
-        } else if conflict {
-            ("recovery_conflict", Category::Dependency)
-        } else {
-            ("pg_dump_failed", Category::Dependency)
-        };
+        let (code, category, hint) = classify_failure(&stderr_text);
         let how = match status.code() {
             Some(c) => format!("exited with status {c}"),
             None => "was killed by a signal".into(),
         };
         let last_line = ctx.redactor.redact(ended.last_line());
+        let hint = hint.map(|h| format!(" ({h})")).unwrap_or_default();
         return Err(with_stderr(OpsError::new(
             code,
             category,
-            format!("{program} {how}: {last_line}"),
+            format!("{program} {how}: {last_line}{hint}"),
         )));
     }
     match streamed {
@@ -608,5 +594,76 @@ fn run_child(
             format!("pg_dump succeeded but its output is not a complete archive: {e}"),
         ))),
         Err(StreamError::Write(_)) => unreachable!("handled above"),
+    }
+}
+
+/// What a failed pg_dump's stderr says went wrong (pure): the code, its category, and what
+/// fixes it when pgops knows. The first matching line of the table wins.
+fn classify_failure(stderr: &str) -> (&'static str, Category, Option<&'static str>) {
+    type Rule = (&'static str, &'static str, Category, Option<&'static str>);
+    const RULES: [Rule; 6] = [
+        ("password authentication failed", "auth_failed", Category::Authz, None),
+        ("no password supplied", "auth_failed", Category::Authz, None),
+        // In the directory format pg_dump writes its own files: it may meet a full disk
+        // before pgops does, and the operator's fix is the same.
+        ("No space left on device", "disk_full", Category::Io, None),
+        (
+            "conflict with recovery",
+            "recovery_conflict",
+            Category::Dependency,
+            Some("replay on this standby cancelled the dump: let pgops pause it (--standby-replay pause), or set max_standby_streaming_delay = -1 or hot_standby_feedback = on"),
+        ),
+        (
+            "permission denied for large object",
+            "large_object_denied",
+            Category::Authz,
+            Some("pg_read_all_data does not cover large objects: GRANT SELECT ON LARGE OBJECT to the backup role for each, or back up as their owner (README, least privilege)"),
+        ),
+        (
+            "max_locks_per_transaction",
+            "pg_dump_failed",
+            Category::Dependency,
+            Some("pg_dump locks every table at once: raise max_locks_per_transaction on the server above its tables divided by max_connections"),
+        ),
+    ];
+    RULES
+        .iter()
+        .find(|(needle, ..)| stderr.contains(needle))
+        .map_or(("pg_dump_failed", Category::Dependency, None), |r| {
+            (r.1, r.2, r.3)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_dump_is_named_by_what_its_stderr_says() {
+        let code = |s: &str| classify_failure(s).0;
+        assert_eq!(
+            code("FATAL:  password authentication failed for user \"x\""),
+            "auth_failed"
+        );
+        assert_eq!(
+            code("could not write to file \"3342.dat\": No space left on device"),
+            "disk_full"
+        );
+        assert_eq!(
+            code("ERROR:  canceling statement due to conflict with recovery"),
+            "recovery_conflict"
+        );
+        assert_eq!(
+            code("ERROR:  permission denied for large object 16392"),
+            "large_object_denied"
+        );
+        let (c, _, hint) =
+            classify_failure("HINT:  You might need to increase max_locks_per_transaction.");
+        assert_eq!(c, "pg_dump_failed");
+        assert!(hint.unwrap().contains("max_locks_per_transaction"));
+        assert_eq!(
+            classify_failure("anything else"),
+            ("pg_dump_failed", Category::Dependency, None)
+        );
     }
 }

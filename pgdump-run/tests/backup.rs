@@ -716,3 +716,72 @@ fn a_standby_is_backed_up_with_replay_paused_for_the_run_and_resumed() {
     let m = manifest(p.completed_for(&db)["path"].as_str().unwrap());
     assert!(m.get("standby").is_none());
 }
+
+/// Least privilege (issue #27): a role that is only a member of `pg_read_all_data` backs up
+/// a database it does not own, in both formats, every row, and the globals with their
+/// password hashes (the role may read pg_authid). Large objects are outside `pg_read_all_data`: refused by name
+/// (`large_object_denied`, with the fix) and nothing left, then taken once granted as the
+/// README says.
+#[test]
+fn a_role_with_only_pg_read_all_data_backs_up_every_row() {
+    let c = Cluster::shared();
+    let db = c.unique_db("leastpriv");
+    c.load_tricky(&db);
+    let role = format!("reader_{}", std::process::id());
+    c.connect("postgres")
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD '{}' IN ROLE pg_read_all_data",
+            testkit::SENTINEL_PASSWORD
+        ))
+        .unwrap();
+    let expected = c.row_counts(&db);
+    let backup = |format: &str, root: &Path| {
+        let out = command(c)
+            .env("PGUSER", &role)
+            .args(["-d", &db, "--backup-dir", root.to_str().unwrap()])
+            .args(["--format", format, "--jobs", "2"])
+            .output()
+            .unwrap();
+        check(out)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let r = backup("custom", dir.path());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let failed = &r.named("backup.failed")[0];
+    assert_eq!(failed["error"]["code"], "large_object_denied", "{failed}");
+    assert!(failed["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("GRANT SELECT ON LARGE OBJECT"));
+    let (sets, partials) = entries(&db_dir(dir.path(), &db));
+    assert!(sets.is_empty() && partials.is_empty());
+
+    // The README's grant, in the database that has large objects.
+    let mut owner = c.connect(&db);
+    for row in owner
+        .query(
+            &format!("SELECT format('GRANT SELECT ON LARGE OBJECT %s TO {role}', oid) FROM pg_largeobject_metadata"),
+            &[],
+        )
+        .unwrap()
+    {
+        owner.batch_execute(row.get::<_, &str>(0)).unwrap();
+    }
+    for format in ["custom", "directory"] {
+        let dir = tempfile::tempdir().unwrap();
+        let r = backup(format, dir.path());
+        assert_eq!(r.code, 0, "{format}: {}", r.stderr);
+        let done = r.completed_for(&db);
+        let m = manifest(done["path"].as_str().unwrap());
+        assert_eq!(manifest_rows(&m), expected, "{format}");
+        assert_eq!(m["large_objects"], 3, "{format}");
+        assert_eq!(m["connection"]["user"], role.as_str());
+        let g = r
+            .named("backup.completed")
+            .into_iter()
+            .find(|e| e["kind"] == "globals")
+            .expect("globals set");
+        // pg_read_all_data reads pg_authid too: the roles keep their password hashes.
+        assert!(g.get("role_passwords").is_none(), "{format}: {g}");
+    }
+}
