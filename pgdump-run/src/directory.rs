@@ -43,6 +43,7 @@ fn pack(
     dir: &Path,
     raw_name: &str,
     compression: Compression,
+    reuse: &mut codec::Reuse,
 ) -> Result<Packed, StreamError<ArchiveError>> {
     let stored_name = format!("{raw_name}{}", compression.extension());
     let stored_path = dir.join(&stored_name);
@@ -54,25 +55,30 @@ fn pack(
         std::fs::rename(&raw_path, &aside).map_err(StreamError::Write)?;
         raw_path = aside;
     }
-    let src = std::fs::File::open(&raw_path).map_err(StreamError::Read)?;
+    let mut src = std::fs::File::open(&raw_path).map_err(StreamError::Read)?;
+    let size = src.metadata().map_err(StreamError::Read)?.len();
     let out = atomic::create_private_file(&stored_path).map_err(StreamError::Write)?;
     let mut reader = DataFile::for_name(raw_name, true);
     let mut toc = (raw_name == directory::TOC_FILE).then(Vec::new);
-    let stored = codec::write_stored(
-        src,
-        out,
-        compression,
-        &mut |b: &[u8]| {
-            if let Some(t) = toc.as_mut() {
-                t.extend_from_slice(b);
-            }
-            match reader.as_mut() {
-                Some(r) => r.feed(b),
-                None => Ok(()),
-            }
-        },
-        &mut |_| {},
-    )?;
+    let mut observe = |b: &[u8]| {
+        if let Some(t) = toc.as_mut() {
+            t.extend_from_slice(b);
+        }
+        match reader.as_mut() {
+            Some(r) => r.feed(b),
+            None => Ok(()),
+        }
+    };
+    let stored = if size <= codec::frames::FRAME_RAW as u64 {
+        // Most files of a database of many tables: read whole and stored on this thread
+        // with one compressor for them all (same bytes as the streaming writer's).
+        let mut raw = Vec::with_capacity(size as usize);
+        src.read_to_end(&mut raw).map_err(StreamError::Read)?;
+        observe(&raw).map_err(StreamError::Observed)?;
+        codec::write_whole(&raw, out, compression, reuse).map_err(StreamError::Write)?
+    } else {
+        codec::write_stored(src, out, compression, &mut observe, &mut |_| {})?
+    };
     let read = reader
         .map(|r| r.finish())
         .transpose()
@@ -144,10 +150,11 @@ pub fn write_directory(
         let ended = s.spawn(move || drain(stdout));
         // The packer: files as pg_dump closes them, one at a time (each on every core).
         let packer = s.spawn(move || {
+            let mut reuse = codec::Reuse::default();
             let mut done: HashMap<String, Packed> = HashMap::new();
             for name in rx {
                 if let std::collections::hash_map::Entry::Vacant(slot) = done.entry(name) {
-                    let packed = pack(dir, slot.key(), compression)?;
+                    let packed = pack(dir, slot.key(), compression, &mut reuse)?;
                     let _ = done_tx.send(packed.stored.raw_bytes);
                     slot.insert(packed);
                 }
@@ -178,8 +185,9 @@ pub fn write_directory(
     });
     ended.map_err(StreamError::Read)?;
     let mut done = packed?;
+    let mut reuse = codec::Reuse::default();
     for name in unpacked(dir, &done).map_err(StreamError::Read)? {
-        let packed = pack(dir, &name, compression)?;
+        let packed = pack(dir, &name, compression, &mut reuse)?;
         done.insert(name, packed);
     }
     assemble(done, progress)

@@ -8,7 +8,7 @@ mod read;
 mod write;
 
 pub use read::{scan_file, Decoded, Layout, Observer, Scan};
-pub use write::{write_stored, StreamError, Written};
+pub use write::{write_stored, write_whole, Reuse, StreamError, Written};
 
 use crate::catalog::Algorithm;
 use std::fs::File;

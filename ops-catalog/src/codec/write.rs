@@ -223,6 +223,59 @@ pub fn write_stored<E>(
     })
 }
 
+/// A reusable compressor for [`write_whole`]: a context made once, not per file.
+#[derive(Default)]
+pub struct Reuse(Option<(i32, zstd::bulk::Compressor<'static>)>);
+
+impl std::fmt::Debug for Reuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reuse")
+    }
+}
+
+/// Stores `raw` (at most one frame, [`frames::FRAME_RAW`]) into the new file `file` in the
+/// same form [`write_stored`] gives it (one zstd frame with its checksum, a gzip member, or
+/// the bytes), on this thread, with `reuse`'s compressor: what a directory archive's many
+/// small files need, where a frame pool and a writer thread per file cost more than the
+/// compression (measured: 10,000 tables, ADR 0027). The file is fsynced.
+pub fn write_whole(
+    raw: &[u8],
+    file: File,
+    compression: Compression,
+    reuse: &mut Reuse,
+) -> io::Result<Written> {
+    assert!(
+        raw.len() <= frames::FRAME_RAW,
+        "write_whole takes one frame at most"
+    );
+    let stored = match compression.algorithm {
+        Algorithm::Zstd => {
+            let level = compression.level.unwrap_or(Compression::DEFAULT_ZSTD_LEVEL);
+            if reuse.0.as_ref().is_none_or(|(l, _)| *l != level) {
+                reuse.0 = Some((level, frames::compressor(level)?));
+            }
+            let (_, c) = reuse.0.as_mut().expect("made above");
+            frames::compress_frame(c, raw)?
+        }
+        Algorithm::Gzip | Algorithm::None => {
+            let mut enc = Encoder::new(Vec::with_capacity(raw.len() / 2 + 64), compression);
+            enc.write_all(raw)?;
+            enc.finish()?
+        }
+    };
+    let mut out = BufWriter::new(file);
+    out.write_all(&stored)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(Written {
+        bytes: stored.len() as u64,
+        sha256: hex::encode(Sha256::digest(&stored)),
+        raw_bytes: raw.len() as u64,
+        frame_raw_bytes: (compression.algorithm == Algorithm::Zstd)
+            .then_some(frames::FRAME_RAW as u64),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +299,48 @@ mod tests {
         )
         .unwrap();
         (w, std::fs::read(&path).unwrap(), seen)
+    }
+
+    #[test]
+    fn a_whole_small_file_is_stored_exactly_as_the_stream_writer_stores_it() {
+        let mut reuse = Reuse::default();
+        for c in ["zstd", "zstd:3", "gzip", "none"] {
+            for raw in [&b""[..], SQL, &[7u8; 100_000][..]] {
+                let dir = tempfile::tempdir().unwrap();
+                let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+                let compression: Compression = c.parse().unwrap();
+                let streamed = write_stored::<()>(
+                    raw,
+                    File::create(&a).unwrap(),
+                    compression,
+                    &mut |_| Ok(()),
+                    &mut |_| {},
+                )
+                .unwrap();
+                let whole =
+                    write_whole(raw, File::create(&b).unwrap(), compression, &mut reuse).unwrap();
+                assert_eq!(
+                    std::fs::read(&a).unwrap(),
+                    std::fs::read(&b).unwrap(),
+                    "{c}"
+                );
+                assert_eq!(
+                    (
+                        streamed.bytes,
+                        streamed.sha256,
+                        streamed.raw_bytes,
+                        streamed.frame_raw_bytes
+                    ),
+                    (
+                        whole.bytes,
+                        whole.sha256,
+                        whole.raw_bytes,
+                        whole.frame_raw_bytes
+                    ),
+                    "{c}"
+                );
+            }
+        }
     }
 
     #[test]
