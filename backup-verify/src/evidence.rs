@@ -56,37 +56,7 @@ pub fn gather(dir: &SetDir, set: &SetRef) -> Evidence {
         )
     });
     let scans = match (&manifest, &bar) {
-        (Ok(m), Some(bar)) => {
-            let scan_one = |i: usize, f: &catalog::FileEntry| {
-                // Only names that exist as plain files in the directory are ever opened.
-                match entries
-                    .iter()
-                    .find(|e| e.name == f.name && e.size.is_some())
-                {
-                    Some(e) => scan::scan_file(
-                        &set.path.join(&e.name),
-                        scan::Layout {
-                            algorithm: m.compression.algorithm,
-                            frame_raw: f.frame_raw_bytes.map(|n| n as usize),
-                            raw_sha256: f.raw_sha256.is_some(),
-                        },
-                        &scan::Reading::of(m, i),
-                        &bar.counter(),
-                    )
-                    .map_err(|e| checks::ReadError::from_io(&e)),
-                    None => Err(checks::ReadError::missing()),
-                }
-            };
-            // A directory archive's files are read several at once (most are far smaller
-            // than one zstd frame, which a single file would decode on every core).
-            let jobs = if m.format == catalog::DumpFormat::Directory {
-                ops_core::parallel::cores()
-            } else {
-                1
-            };
-            let indexed: Vec<(usize, &catalog::FileEntry)> = m.files.iter().enumerate().collect();
-            ops_core::parallel::map(&indexed, jobs, |&(i, f)| scan_one(i, f))
-        }
+        (Ok(m), Some(bar)) => scan_files(m, &entries, &set.path, bar),
         _ => Vec::new(),
     };
     drop(bar);
@@ -107,4 +77,42 @@ pub fn gather(dir: &SetDir, set: &SetRef) -> Evidence {
         structure,
         signature,
     }
+}
+
+/// Reads every file `m` lists (that exists as a plain file among `entries`) once, in
+/// manifest order; a directory archive's several at once (most are far smaller than one
+/// zstd frame, which a single file would decode on every core).
+fn scan_files(
+    m: &catalog::Manifest,
+    entries: &[Entry],
+    set: &Path,
+    bar: &ops_core::progress::Bar,
+) -> Vec<Result<scan::Scan, checks::ReadError>> {
+    let scan_one = |i: usize, f: &catalog::FileEntry| {
+        // Only names that exist as plain files in the directory are ever opened.
+        match entries
+            .iter()
+            .find(|e| e.name == f.name && e.size.is_some())
+        {
+            Some(e) => scan::scan_file(
+                &set.join(&e.name),
+                scan::Layout {
+                    algorithm: m.compression.algorithm,
+                    frame_raw: f.frame_raw_bytes.map(|n| n as usize),
+                    raw_sha256: f.raw_sha256.is_some(),
+                },
+                &scan::Reading::of(m, i),
+                &bar.counter(),
+            )
+            .map_err(|e| checks::ReadError::from_io(&e)),
+            None => Err(checks::ReadError::missing()),
+        }
+    };
+    let jobs = if m.format == catalog::DumpFormat::Directory {
+        ops_core::parallel::cores()
+    } else {
+        1
+    };
+    let indexed: Vec<(usize, &catalog::FileEntry)> = m.files.iter().enumerate().collect();
+    ops_core::parallel::map(&indexed, jobs, |&(i, f)| scan_one(i, f))
 }

@@ -269,24 +269,11 @@ impl Restore<'_> {
         let mut out = io::BufWriter::with_capacity(ops_core::chunks::CHUNK, file);
         let mut reader = pg_archive::Reader::new();
         let mut parsed = Ok(());
-        let mut buf = vec![0u8; ops_core::chunks::CHUNK];
-        loop {
-            if let Some(reason) = self.stop.reason() {
-                return Err(reason);
-            }
-            let n = src
-                .read(&mut buf)
-                .map_err(|e| restore_failed(format!("decompressing the archive: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            bar.inc(n as u64);
+        self.copy_decoded(&mut src, &mut out, bar, "the archive", &mut |b| {
             if parsed.is_ok() {
-                parsed = reader.feed(&buf[..n]);
+                parsed = reader.feed(b);
             }
-            out.write_all(&buf[..n])
-                .map_err(|e| OpsError::io("writing the temporary archive", &e))?;
-        }
+        })?;
         let file = out
             .into_inner()
             .map_err(|e| OpsError::io("writing the temporary archive", e.error()))?;
@@ -347,6 +334,21 @@ impl Restore<'_> {
         let file = ops_core::atomic::create_private_file(&to.join(raw_name))
             .map_err(|e| OpsError::io("creating an unpacked file", &e))?;
         let mut out = io::BufWriter::with_capacity(ops_core::chunks::CHUNK, file);
+        self.copy_decoded(&mut src, &mut out, bar, &name, &mut |_| {})?;
+        out.flush()
+            .map_err(|e| OpsError::io("writing an unpacked file", &e))
+    }
+
+    /// Copies the decoded bytes of `what` from `src` into `out`, showing each chunk to
+    /// `observe`, counting it on `bar`, and stopping at a stop signal.
+    fn copy_decoded(
+        &self,
+        src: &mut dyn Read,
+        out: &mut dyn Write,
+        bar: &progress::Bar,
+        what: &str,
+        observe: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), OpsError> {
         let mut buf = vec![0u8; ops_core::chunks::CHUNK];
         loop {
             if let Some(reason) = self.stop.reason() {
@@ -354,16 +356,15 @@ impl Restore<'_> {
             }
             let n = src
                 .read(&mut buf)
-                .map_err(|e| restore_failed(format!("decompressing {name}: {e}")))?;
+                .map_err(|e| restore_failed(format!("decompressing {what}: {e}")))?;
             if n == 0 {
-                break;
+                return Ok(());
             }
             bar.inc(n as u64);
+            observe(&buf[..n]);
             out.write_all(&buf[..n])
-                .map_err(|e| OpsError::io("writing an unpacked file", &e))?;
+                .map_err(|e| OpsError::io(format!("writing what {what} unpacks to"), &e))?;
         }
-        out.flush()
-            .map_err(|e| OpsError::io("writing an unpacked file", &e))
     }
 
     /// Runs a restore child, feeding it `input`; fails on its first error.

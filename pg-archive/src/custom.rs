@@ -704,16 +704,7 @@ impl CustomReader {
             .entries
             .iter()
             .filter(|e| e.desc == "TABLE DATA")
-            .map(|e| {
-                let counted = self.rows.get(&e.dump_id).copied().unwrap_or_default();
-                TableCount {
-                    schema: e.namespace.clone(),
-                    name: e.tag.clone(),
-                    rows: counted.rows,
-                    columns: e.columns.clone(),
-                    digest: counted.digest,
-                }
-            })
+            .map(|e| TableCount::of(e, self.rows.get(&e.dump_id).copied().unwrap_or_default()))
             .collect();
         let head = self.head.expect("header parsed");
         Ok(Summary {

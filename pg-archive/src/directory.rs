@@ -318,13 +318,7 @@ pub fn summarize(
                 Some(FileRead::Table { counted, .. }) => *counted,
                 _ => Counted::default(),
             };
-            TableCount {
-                schema: e.namespace.clone(),
-                name: e.tag.clone(),
-                rows: counted.rows,
-                columns: e.columns.clone(),
-                digest: counted.digest,
-            }
+            TableCount::of(e, counted)
         })
         .collect();
     Ok(Summary {

@@ -97,6 +97,19 @@ pub struct TableCount {
     pub digest: Option<digest::MultisetDigest>,
 }
 
+impl TableCount {
+    /// The rows of the TABLE DATA entry `e`, as counted in its data.
+    pub(crate) fn of(e: &TocEntry, counted: Counted) -> TableCount {
+        TableCount {
+            schema: e.namespace.clone(),
+            name: e.tag.clone(),
+            rows: counted.rows,
+            columns: e.columns.clone(),
+            digest: counted.digest,
+        }
+    }
+}
+
 /// What a complete stream held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {

@@ -5,19 +5,6 @@
 use std::path::Path;
 use std::process::Command;
 
-const TOOLS: [&str; 10] = [
-    "pgdump-run",
-    "backup-verify",
-    "backup-rotate",
-    "backup-copy",
-    "backup-restore",
-    "backup-bucket",
-    "restore-drill",
-    "port-audit",
-    "ops-status",
-    "ops-notify",
-];
-
 fn xtask(args: &[&str], out: &Path) {
     let status = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
@@ -33,7 +20,7 @@ fn every_tool_gets_a_man_page_and_completions_for_three_shells() {
     let (man, completions) = (dir.path().join("man"), dir.path().join("completions"));
     xtask(&["man"], &man);
     xtask(&["completions"], &completions);
-    for t in TOOLS {
+    for t in testkit::TOOLS {
         let page = std::fs::read_to_string(man.join(format!("{t}.1"))).unwrap();
         assert!(page.contains(".TH"), "{t}: a man page");
         assert!(page.contains("\\-\\-help") || page.contains("help"), "{t}");
