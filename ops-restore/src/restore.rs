@@ -44,6 +44,10 @@ pub struct Restore<'a> {
     pub redactor: &'a Redactor,
 }
 
+/// pg_restore's sections: what loads the data, then what builds on it.
+const DATA: [&str; 2] = ["--section=pre-data", "--section=data"];
+const POST: [&str; 1] = ["--section=post-data"];
+
 /// The largest globals script replayed (roles and tablespaces: kilobytes in practice).
 const GLOBALS_LIMIT: u64 = 256 << 20;
 /// The largest directory archive's toc.dat read (a few MB for 100,000 objects).
@@ -74,42 +78,19 @@ impl Restore<'_> {
         m: &Manifest,
         prove: impl FnOnce() -> T + Send,
     ) -> Result<T, OpsError> {
-        const DATA: [&str; 2] = ["--section=pre-data", "--section=data"];
-        const POST: [&str; 1] = ["--section=post-data"];
         let raw: u64 = m.files.iter().map(|f| f.raw_bytes).sum();
         let db = self.target.dbname.clone().unwrap_or_default();
         match m.format {
             DumpFormat::Directory => {
                 let dir = self.unpack_directory(archive, m)?;
-                let section = |sections: &[&str]| {
-                    let mut cmd = self.pg_restore_cmd();
-                    cmd.arg(format!("--jobs={}", self.jobs))
-                        .arg("--format=directory")
-                        .args(sections)
-                        .arg(dir.path())
-                        .stdin(Stdio::null());
-                    let _bar = progress::spinner(format!("{db}: pg_restore --jobs={}", self.jobs));
-                    self.supervise(cmd, None)
-                };
-                section(&DATA)?;
-                overlap(|| section(&POST), prove)
+                self.restore_unpacked(dir.path(), true, prove)
             }
             DumpFormat::Custom if self.jobs > 1 => {
                 let tmp = TempFile::new()?;
                 let bar = progress::bytes(format!("{db}: unpack"), Some(raw));
                 self.decompress_to(archive, m.compression.algorithm, tmp.path(), &bar)?;
                 drop(bar);
-                let section = |sections: &[&str]| {
-                    let mut cmd = self.pg_restore_cmd();
-                    cmd.arg(format!("--jobs={}", self.jobs))
-                        .args(sections)
-                        .arg(tmp.path())
-                        .stdin(Stdio::null());
-                    let _bar = progress::spinner(format!("{db}: pg_restore --jobs={}", self.jobs));
-                    self.supervise(cmd, None)
-                };
-                section(&DATA)?;
-                overlap(|| section(&POST), prove)
+                self.restore_unpacked(tmp.path(), false, prove)
             }
             DumpFormat::Custom => {
                 let section = |sections: &[&str], label: &str| {
@@ -132,6 +113,29 @@ impl Restore<'_> {
                 Ok(prove())
             }
         }
+    }
+
+    /// `pg_restore --jobs N` of an archive unpacked to `path` (a file, or a directory
+    /// archive's directory): pre-data and data, then post-data beside `prove`.
+    fn restore_unpacked<T: Send>(
+        &self,
+        path: &Path,
+        directory: bool,
+        prove: impl FnOnce() -> T + Send,
+    ) -> Result<T, OpsError> {
+        let db = self.target.dbname.clone().unwrap_or_default();
+        let section = |sections: &[&str]| {
+            let mut cmd = self.pg_restore_cmd();
+            cmd.arg(format!("--jobs={}", self.jobs));
+            if directory {
+                cmd.arg("--format=directory");
+            }
+            cmd.args(sections).arg(path).stdin(Stdio::null());
+            let _bar = progress::spinner(format!("{db}: pg_restore --jobs={}", self.jobs));
+            self.supervise(cmd, None)
+        };
+        section(&DATA)?;
+        overlap(|| section(&POST), prove)
     }
 
     /// Restores only the entries `ids` of a custom archive (a [`crate::select`]ion) into

@@ -61,7 +61,7 @@ pub struct RunContext<'a> {
     /// Signs each manifest as it is published (ADR 0014).
     pub signing: Option<&'a SigningKey>,
     /// Taken from a hot standby: where its replay was (crate::standby).
-    pub standby: Option<crate::standby::StandbyFacts>,
+    pub standby: Option<catalog::StandbySource>,
 }
 
 /// A failed attempt: the error and pg_dump's redacted stderr, if it said anything.

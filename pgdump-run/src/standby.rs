@@ -13,8 +13,7 @@ use ops_core::{Category, OpsError};
 use ops_pg::conn::ConnSettings;
 use std::path::{Path, PathBuf};
 
-/// What the manifest records of a set taken from a standby.
-pub use ops_catalog::catalog::StandbySource as StandbyFacts;
+use ops_catalog::catalog::StandbySource;
 
 /// What to do about replay while dumping from a standby.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -82,7 +81,7 @@ fn server_of(settings: &ConnSettings) -> serde_json::Value {
 pub struct Paused {
     client: postgres::Client,
     marker: PathBuf,
-    pub facts: StandbyFacts,
+    pub facts: StandbySource,
 }
 
 impl std::fmt::Debug for Paused {
@@ -109,11 +108,11 @@ impl Drop for Paused {
 #[derive(Debug)]
 pub enum Hold {
     Paused(Box<Paused>),
-    Running(StandbyFacts),
+    Running(StandbySource),
 }
 
 impl Hold {
-    pub fn facts(&self) -> &StandbyFacts {
+    pub fn facts(&self) -> &StandbySource {
         match self {
             Hold::Paused(p) => &p.facts,
             Hold::Running(f) => f,
@@ -163,7 +162,7 @@ pub fn hold(
     let mut client = settings.connect()?;
     if policy == ReplayPolicy::Continue {
         let (replay_lsn, replayed_at) = replay_position(&mut client)?;
-        return Ok(Hold::Running(StandbyFacts {
+        return Ok(Hold::Running(StandbySource {
             replay_lsn,
             replayed_at,
             replay_paused: false,
@@ -189,7 +188,7 @@ pub fn hold(
     let mut hold = Paused {
         client,
         marker,
-        facts: StandbyFacts {
+        facts: StandbySource {
             replay_lsn: String::new(),
             replayed_at: None,
             replay_paused: true,
