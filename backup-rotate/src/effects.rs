@@ -23,18 +23,20 @@ pub(crate) fn apply(
     emitter: &Emitter,
     tally: &mut Tally,
 ) -> Result<(), OpsError> {
+    // Each decision's place by id, looked up once: a scan over the sets per decision made
+    // planning 10,000 sets quadratic (half its time in comparing ids).
+    let places: std::collections::HashMap<&str, &str> = scan
+        .sets
+        .iter()
+        .map(|s| (s.id.as_str(), s.place.as_str()))
+        .collect();
     for d in plan {
-        let place = scan
-            .sets
-            .iter()
-            .find(|s| s.id == d.id)
-            .map(|s| s.place.clone())
-            .unwrap_or_default();
+        let place = places.get(d.id.as_str()).copied().unwrap_or_default();
         let outcome = |event| SetOutcome {
             event,
             database: &dir.label,
             id: &d.id,
-            path: &place,
+            path: place,
             reasons: &d.reasons,
             dry_run,
             resumed: false,
@@ -59,7 +61,7 @@ pub(crate) fn apply(
                 emitter.send(&DeletionFailed {
                     database: &dir.label,
                     id: &d.id,
-                    path: Some(&place),
+                    path: Some(place),
                     reasons: Some(&[]),
                     dry_run: Some(dry_run),
                     error: &e,

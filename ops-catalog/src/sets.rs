@@ -392,25 +392,26 @@ impl Sets for LocalSets {
             .scan(now)
             .map_err(|e| OpsError::io_at("listing", &set_dir.path, &e))?;
         let place = |p: &std::path::Path| p.display().to_string();
-        let sets = scan
-            .sets
-            .iter()
-            .map(|s| {
-                // `verify.json` read once: what retention and freshness both need of it.
-                let verdict = s.set.read_verify().map(|r| r.verdict);
-                ListedSet {
-                    id: s.set.id.clone(),
-                    started: s.set.started(),
-                    place: place(&s.set.path),
-                    failed: (verdict == Some(Verdict::Fail))
-                        .then(|| "its verification failed".to_string()),
-                    pinned: s.set.is_pinned(),
-                    passed: verdict == Some(Verdict::Pass),
-                    // A directory has no Object Lock.
-                    locked_until: None,
-                }
-            })
-            .collect();
+        let jobs = if scan.sets.len() > catalog::PARALLEL_FROM {
+            ops_core::parallel::cores()
+        } else {
+            1
+        };
+        let sets = ops_core::parallel::map(&scan.sets, jobs, |s| {
+            // `verify.json` read once: what retention and freshness both need of it.
+            let verdict = s.set.read_verify().map(|r| r.verdict);
+            ListedSet {
+                id: s.set.id.clone(),
+                started: s.set.started(),
+                place: place(&s.set.path),
+                failed: (verdict == Some(Verdict::Fail))
+                    .then(|| "its verification failed".to_string()),
+                pinned: s.set.is_pinned(),
+                passed: verdict == Some(Verdict::Pass),
+                // A directory has no Object Lock.
+                locked_until: None,
+            }
+        });
         let refused = scan
             .rejected
             .iter()

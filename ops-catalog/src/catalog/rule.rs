@@ -9,6 +9,10 @@ use serde::Serialize;
 use std::fs;
 use std::path::PathBuf;
 
+/// From how many sets in one directory their checks are spread over the cores: below,
+/// starting threads costs more than it saves.
+pub const PARALLEL_FROM: usize = 64;
+
 /// A reference to a complete set on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetRef {
@@ -276,12 +280,23 @@ impl SetDir {
         }
         ids.sort();
         out.others.sort();
-        for id in ids {
+        // Each set is checked on its own (a few system calls and its manifest read): on
+        // every core when there are many (10,000 sets of a database: half the time of
+        // planning their retention), in id order either way.
+        let jobs = if ids.len() > PARALLEL_FROM {
+            ops_core::parallel::cores()
+        } else {
+            1
+        };
+        let checked = ops_core::parallel::map(&ids, jobs, |id| {
             let set = SetRef {
-                path: self.path.join(&id),
-                id,
+                path: self.path.join(id),
+                id: id.clone(),
             };
-            match self.check(set, Some(now)) {
+            self.check(set, Some(now))
+        });
+        for c in checked {
+            match c {
                 Ok(s) => out.sets.push(s),
                 Err(r) => out.rejected.push(r),
             }
@@ -330,5 +345,70 @@ impl Manifest {
             ));
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Above [`PARALLEL_FROM`] the checks run on several threads: what comes back is what
+    /// one thread finds, in id order, every set judged by the same rule.
+    #[test]
+    fn many_sets_are_checked_in_id_order_whatever_the_threads() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = SetDir {
+            database: Some("app".into()),
+            path: root.path().join("app"),
+            trust: None,
+        };
+        fs::create_dir(&dir.path).unwrap();
+        let ids: Vec<String> = (0..(PARALLEL_FROM * 3) as u32)
+            .map(|i| {
+                format!(
+                    "202611{:02}T{:02}{:02}00Z",
+                    1 + i / 96,
+                    (i / 4) % 24,
+                    (i % 4) * 15
+                )
+            })
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let set = dir.path.join(id);
+            fs::create_dir(&set).unwrap();
+            fs::write(set.join("app.dump.zst"), b"x").unwrap();
+            // Every seventh set lies about its id: rejected, in its place.
+            let named = if i % 7 == 3 { "20261130T000000Z" } else { id };
+            let m = serde_json::json!({
+                "v": 1, "id": named, "kind": "database", "database": "app",
+                "status": "complete", "started_at": "", "finished_at": "", "duration_ms": 0,
+                "server_version": "16", "pg_dump_version": "16", "format": "custom",
+                "compression": {"algorithm": "zstd", "level": 1},
+                "files": [{"name": "app.dump.zst", "bytes": 1, "sha256": "0", "raw_bytes": 1}],
+                "tables": [], "large_objects": 0, "database_size": null, "connection": {},
+                "tool": {"name": "t", "version": "0"}, "correlation_id": "c"
+            });
+            fs::write(set.join(MANIFEST_FILE), m.to_string()).unwrap();
+        }
+        let now = "2026-12-07T00:00:00Z".parse().unwrap();
+        let scan = dir.scan(now).unwrap();
+        let want: Vec<&String> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 7 != 3)
+            .map(|(_, id)| id)
+            .collect();
+        let got: Vec<&String> = scan.sets.iter().map(|s| &s.set.id).collect();
+        assert_eq!(got, want);
+        let rejected: Vec<(usize, Rejection)> = scan
+            .rejected
+            .iter()
+            .map(|r| (ids.iter().position(|id| *id == r.set.id).unwrap(), r.why))
+            .collect();
+        assert!(rejected.windows(2).all(|w| w[0].0 < w[1].0), "{rejected:?}");
+        assert!(rejected
+            .iter()
+            .all(|(i, why)| i % 7 == 3 && *why == Rejection::Misplaced));
+        assert_eq!(rejected.len(), ids.len() - want.len());
     }
 }
