@@ -163,8 +163,9 @@ pub fn fail_run_as(
 pub struct JobsArgs {
     /// How many at once (1–64): databases dumped (or one database's tables, in the
     /// directory format), sets verified, or pg_restore's jobs in one restore (the archive
-    /// is then decompressed to temporary files).
-    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// is then decompressed to temporary files). `PGOPS_JOBS` sets it for every tool of a
+    /// host at once (the cores pgops may take).
+    #[arg(long, short = 'j', default_value_t = 1, env = "PGOPS_JOBS", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
 }
 

@@ -77,11 +77,17 @@ pub struct Args {
     #[command(flatten)]
     pub signing: ops_catalog::cli::SigningArgs,
     /// Archive format written by pg_dump.
-    #[arg(long, value_enum, default_value = "custom")]
+    #[arg(long, value_enum, default_value = "custom", env = "PGOPS_FORMAT")]
     pub format: FormatArg,
     /// With `--format auto`: the size on the server from which a database is dumped in the
     /// directory format.
-    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = size)]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "1GiB",
+        value_parser = size,
+        env = "PGOPS_DIRECTORY_FROM"
+    )]
     pub directory_from: u64,
     /// Compression of the stored file: zstd[:1-19], gzip[:1-9] or none.
     #[arg(long, default_value = "zstd:1")]

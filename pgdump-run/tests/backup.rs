@@ -145,6 +145,26 @@ fn auto_chooses_the_directory_format_by_size_and_jobs() {
         "custom"
     );
     assert_eq!(planned(&["--jobs", "2"]), "custom", "1GiB by default");
+    // The same choice from the environment (the systemd env file, the ConfigMap); a flag
+    // given wins over it.
+    let from_env = |format: &str, flags: &[&str]| {
+        let out = command(c)
+            .args(["-d", &db, "--backup-dir", root, "--no-globals", "--dry-run"])
+            .args(flags)
+            .env("PGOPS_FORMAT", format)
+            .env("PGOPS_DIRECTORY_FROM", "1kB")
+            .env("PGOPS_JOBS", "2")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let r = check(out);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.named("backup.planned")[0]["format"].clone()
+    };
+    assert_eq!(from_env("auto", &[]), "directory");
+    assert_eq!(from_env("custom", &[]), "custom");
+    assert_eq!(from_env("auto", &["--jobs", "1"]), "custom");
+    assert_eq!(from_env("auto", &["--format", "custom"]), "custom");
     let r = run(
         c,
         &[

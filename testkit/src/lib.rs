@@ -241,7 +241,11 @@ impl Cluster {
             .env_remove("PGOPS_SIGNING_KEY")
             .env_remove("PGOPS_PUBLIC_KEY")
             .env_remove("PGOPS_IDENTITY_FILE")
-            .env_remove("PGOPS_RECIPIENTS_FILE");
+            .env_remove("PGOPS_RECIPIENTS_FILE")
+            .env_remove("PGOPS_JOBS")
+            .env_remove("PGOPS_FORMAT")
+            .env_remove("PGOPS_DIRECTORY_FROM")
+            .env_remove("PGOPS_STANDBY_REPLAY");
     }
 
     /// Another workspace tool (built on demand), configured with [`configure_tool`](Self::configure_tool).
