@@ -10,7 +10,8 @@
 //! reads real archives of versions 1.14, 1.15 and 1.16) and drills wherever a pg_restore
 //! can take it; an older pg_dump is a clear `version_mismatch`. The directory format (ADR
 //! 0027) goes the same way: dumped two tables at a time, verified, copied plain, sealed and
-//! back, rotated, drilled with `pg_restore --jobs 2` on the server and in a private cluster.
+//! back, rotated, drilled with `pg_restore --jobs 2` on the server and in a private cluster;
+//! and the plain format (SQL for psql), restored whole: every format on every major.
 
 use serde_json::Value;
 use std::io::Read;
