@@ -392,12 +392,7 @@ impl Sets for LocalSets {
             .scan(now)
             .map_err(|e| OpsError::io_at("listing", &set_dir.path, &e))?;
         let place = |p: &std::path::Path| p.display().to_string();
-        let jobs = if scan.sets.len() > catalog::PARALLEL_FROM {
-            ops_core::parallel::cores()
-        } else {
-            1
-        };
-        let sets = ops_core::parallel::map(&scan.sets, jobs, |s| {
+        let sets = ops_core::parallel::map_all(&scan.sets, |s| {
             // `verify.json` read once: what retention and freshness both need of it.
             let verdict = s.set.read_verify().map(|r| r.verdict);
             ListedSet {

@@ -82,6 +82,20 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// From how many items [`map_all`] spreads them over the cores: below, starting threads
+/// costs more than it saves.
+pub const PARALLEL_FROM: usize = 64;
+
+/// Calls `f` on every item, on every core when there are more than [`PARALLEL_FROM`], in
+/// this thread otherwise; the results in item order.
+pub fn map_all<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() > PARALLEL_FROM {
+        map(items, cores(), f)
+    } else {
+        items.iter().map(f).collect()
+    }
+}
+
 /// Calls `f` on every item, at most `jobs` at a time, and returns the results in item order.
 pub fn map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);

@@ -9,10 +9,6 @@ use serde::Serialize;
 use std::fs;
 use std::path::PathBuf;
 
-/// From how many sets in one directory their checks are spread over the cores: below,
-/// starting threads costs more than it saves.
-pub const PARALLEL_FROM: usize = 64;
-
 /// A reference to a complete set on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetRef {
@@ -283,12 +279,7 @@ impl SetDir {
         // Each set is checked on its own (a few system calls and its manifest read): on
         // every core when there are many (10,000 sets of a database: half the time of
         // planning their retention), in id order either way.
-        let jobs = if ids.len() > PARALLEL_FROM {
-            ops_core::parallel::cores()
-        } else {
-            1
-        };
-        let checked = ops_core::parallel::map(&ids, jobs, |id| {
+        let checked = ops_core::parallel::map_all(&ids, |id| {
             let set = SetRef {
                 path: self.path.join(id),
                 id: id.clone(),
@@ -352,7 +343,7 @@ impl Manifest {
 mod tests {
     use super::*;
 
-    /// Above [`PARALLEL_FROM`] the checks run on several threads: what comes back is what
+    /// Above [`ops_core::parallel::PARALLEL_FROM`] the checks run on several threads: what comes back is what
     /// one thread finds, in id order, every set judged by the same rule.
     #[test]
     fn many_sets_are_checked_in_id_order_whatever_the_threads() {
@@ -363,7 +354,7 @@ mod tests {
             trust: None,
         };
         fs::create_dir(&dir.path).unwrap();
-        let ids: Vec<String> = (0..(PARALLEL_FROM * 3) as u32)
+        let ids: Vec<String> = (0..(ops_core::parallel::PARALLEL_FROM * 3) as u32)
             .map(|i| {
                 format!(
                     "202611{:02}T{:02}{:02}00Z",
