@@ -137,11 +137,12 @@ fn timers_and_cronjobs_keep_the_platforms_cadences_at_the_same_instants() {
 fn retention_passes_the_same_rules_everywhere_and_keeps_30_days_off_site() {
     let unit = read("scripts/systemd/pgops-rotate.service");
     let cron = read("scripts/kubernetes/cronjobs.yaml");
-    let args = |text: &str, after: &str| -> Vec<String> {
+    const TOOL: &str = "backup-rotate ";
+    let args = |text: &str| -> Vec<String> {
         // Every backup-rotate invocation's options, as written.
-        text.match_indices("backup-rotate ")
+        text.match_indices(TOOL)
             .map(|(i, _)| {
-                let rest = &text[i + after.len()..];
+                let rest = &text[i + TOOL.len()..];
                 let end = rest.find(['|', '&', '\n', ';']).unwrap_or(rest.len());
                 // The same words, whether quoted for systemd (`$$r`) or inside YAML (`\"`).
                 rest[..end]
@@ -152,8 +153,8 @@ fn retention_passes_the_same_rules_everywhere_and_keeps_30_days_off_site() {
             })
             .collect()
     };
-    let from_unit = args(&unit, "backup-rotate ");
-    let from_cron = args(&cron, "backup-rotate ");
+    let from_unit = args(&unit);
+    let from_cron = args(&cron);
     assert_eq!(from_unit.len(), 2, "{from_unit:?}");
     assert_eq!(
         from_unit, from_cron,
