@@ -109,6 +109,15 @@ fn execute(args: &cli::Args, emitter: &Emitter, tally: &mut Tally) -> Result<(),
     let rules = rules_of(args);
     check_rules(args, &rules)?;
     let tz = args.timezone.clone();
+    // What retention this catalog gets is configuration: a change is audited (FR27).
+    emitter.applied(
+        &format!("retention {}", root.display()),
+        format!(
+            "{} ({})",
+            rules.describe(),
+            tz.iana_name().unwrap_or("local")
+        ),
+    );
     // Exclusive: no reader (verify, drill) is inside a set while it is deleted. With a
     // trusted key, only signed sets count: a forged newer set never pushes a real one out
     // (ADR 0014).

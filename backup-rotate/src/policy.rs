@@ -33,6 +33,20 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// The rules in words, as the configuration audit records them (`last 0, hourly 0,
+    /// daily 7, …, within 30d, min-keep 1`).
+    pub fn describe(&self) -> String {
+        let mut words = format!(
+            "last {}, hourly {}, daily {}, weekly {}, monthly {}, yearly {}",
+            self.last, self.hourly, self.daily, self.weekly, self.monthly, self.yearly
+        );
+        if let Some((_, label)) = &self.within {
+            words.push_str(&format!(", within {label}"));
+        }
+        words.push_str(&format!(", min-keep {}", self.min_keep));
+        words
+    }
+
     pub fn has_keep_rule(&self) -> bool {
         self.last + self.hourly + self.daily + self.weekly + self.monthly + self.yearly > 0
             || self.within.is_some()

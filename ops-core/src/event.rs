@@ -55,6 +55,9 @@ pub struct Emitter {
     out: Mutex<Box<dyn Write + Send>>,
     /// Whether `finish` records the run in the run history ([`crate::state`]).
     record: bool,
+    /// What the tool says it applied, audited with its configuration
+    /// ([`crate::configuration`]).
+    settings: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -83,6 +86,7 @@ impl Emitter {
             started: Instant::now(),
             out: Mutex::new(out),
             record: true,
+            settings: Mutex::default(),
         }
     }
 
@@ -91,6 +95,15 @@ impl Emitter {
     pub fn without_run_history(mut self) -> Emitter {
         self.record = false;
         self
+    }
+
+    /// Records a setting the run applied (backup-rotate's retention): a change to it from
+    /// the tool's last run is audited in `run.finished` like a changed env file.
+    pub fn applied(&self, name: &str, value: String) {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), value);
     }
 
     pub fn correlation_id(&self) -> &str {
@@ -191,6 +204,17 @@ impl Emitter {
         if let Value::Object(fields) = crate::redact::scrub_value(extra) {
             payload.extend(fields);
         }
+        let changes = self.configuration_changes();
+        if !changes.is_empty() {
+            let message = crate::configuration::describe(&changes);
+            let changes = serde_json::to_value(&changes).expect("changes serialize");
+            self.emit(
+                names::CONFIG_CHANGED,
+                Severity::Info,
+                serde_json::json!({ "changes": changes, "message": message }),
+            );
+            payload.insert("config_changes".into(), changes);
+        }
         // One summary: the line's message, and the words on stderr.
         let words = crate::human::run_words(&Value::Object(payload.clone()));
         payload.insert("message".into(), words.clone().into());
@@ -211,6 +235,20 @@ impl Emitter {
             crate::state::record_run(&line);
         }
         exit
+    }
+}
+
+impl Emitter {
+    /// What changed in this tool's configuration since its last recorded run (FR27):
+    /// audited only for runs that are recorded, in a state directory.
+    fn configuration_changes(&self) -> Vec<crate::configuration::Change> {
+        match crate::state::dir_from_env() {
+            Some(dir) if self.record => {
+                let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+                crate::configuration::audit(&dir, self.source, &settings)
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub const BUCKET_FINDING: &str = "bucket.finding";
 pub const BUCKET_RESEALED: &str = "bucket.resealed";
 pub const BUCKET_RESTORED: &str = "bucket.restored";
 pub const CATALOG_CREATED: &str = "catalog.created";
+pub const CONFIG_CHANGED: &str = "config.changed";
 pub const COPY_COMPLETED: &str = "copy.completed";
 pub const COPY_FAILED: &str = "copy.failed";
 pub const COPY_PLANNED: &str = "copy.planned";
@@ -54,6 +55,7 @@ pub const SCRATCH_REMOVED: &str = "scratch.removed";
 pub const SET_PASSED_OVER: &str = "set.passed_over";
 pub const STATUS_DATABASE: &str = "status.database";
 pub const STATUS_AUDIT: &str = "status.audit";
+pub const STATUS_CONFIG: &str = "status.config";
 pub const STATUS_RELOADED: &str = "status.reloaded";
 pub const STATUS_PROOF: &str = "status.proof";
 pub const STATUS_PROOF_REFUSED: &str = "status.proof_refused";
@@ -66,7 +68,7 @@ pub const VERIFY_PASSED: &str = "verify.passed";
 pub const VERIFY_STALE: &str = "verify.stale";
 
 /// All of them, sorted.
-pub const ALL: [&str; 61] = [
+pub const ALL: [&str; 63] = [
     AUDIT_FINDING,
     AUDIT_SUMMARY,
     BACKUP_COMPLETED,
@@ -83,6 +85,7 @@ pub const ALL: [&str; 61] = [
     BUCKET_RESEALED,
     BUCKET_RESTORED,
     CATALOG_CREATED,
+    CONFIG_CHANGED,
     COPY_COMPLETED,
     COPY_FAILED,
     COPY_PLANNED,
@@ -117,6 +120,7 @@ pub const ALL: [&str; 61] = [
     SCRATCH_REMOVED,
     SET_PASSED_OVER,
     STATUS_AUDIT,
+    STATUS_CONFIG,
     STATUS_DATABASE,
     STATUS_PROOF,
     STATUS_PROOF_REFUSED,

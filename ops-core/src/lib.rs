@@ -25,6 +25,7 @@ pub mod atomic;
 pub mod child;
 pub mod chunks;
 pub mod cli;
+pub mod configuration;
 pub mod disk;
 pub mod duration;
 pub mod error;

@@ -5,8 +5,8 @@
 use crate::cli::SourceArgs;
 use crate::model;
 use crate::model::{
-    AuditFacts, DbFacts, DrillFacts, NotifyFacts, RemoteCheck, RemoteVerifyFacts, RunCounts,
-    SetFacts, StateFacts,
+    AuditFacts, ConfigChangeFacts, DbFacts, DrillFacts, NotifyFacts, RemoteCheck,
+    RemoteVerifyFacts, RunCounts, SetFacts, StateFacts,
 };
 use jiff::Timestamp;
 use ops_catalog::catalog::{Catalog, Verdict};
@@ -102,8 +102,9 @@ fn read_optional(path: &Path) -> Result<Option<String>, OpsError> {
 
 /// Runs counted by tool and result from the run history's `run.finished` lines. A line
 /// that does not parse (a torn write, a hand edit) is skipped, not fatal.
-pub fn runs(text: &str) -> RunCounts {
+pub fn runs(text: &str) -> (RunCounts, Option<ConfigChangeFacts>) {
     let mut out = RunCounts::new();
+    let mut changed: Option<ConfigChangeFacts> = None;
     for v in text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -111,9 +112,25 @@ pub fn runs(text: &str) -> RunCounts {
         if let (Some(tool), Some(result)) = (v["source"].as_str(), v["result"].as_str()) {
             *out.entry((tool.to_string(), result.to_string()))
                 .or_default() += 1;
+            if let (Some(changes), Some(at)) = (
+                v["config_changes"].as_array(),
+                v["ts"].as_str().and_then(time),
+            ) {
+                if changed.as_ref().is_none_or(|c| c.at <= at) {
+                    changed = Some(ConfigChangeFacts {
+                        at,
+                        tool: tool.to_string(),
+                        items: changes
+                            .iter()
+                            .filter_map(|c| c["item"].as_str().map(str::to_string))
+                            .collect(),
+                        correlation_id: v["correlation_id"].as_str().unwrap_or("").to_string(),
+                    });
+                }
+            }
         }
     }
-    out
+    (out, changed)
 }
 
 /// port-audit's last summary (`None`: no audit recorded, or a record that cannot be read
@@ -228,9 +245,11 @@ pub fn state(dir: &Path) -> Result<StateFacts, OpsError> {
         }
     }
     remote.sort_by(|a, b| a.location.cmp(&b.location));
+    let (runs, last_config_change) = runs_text.as_deref().map(runs).unwrap_or_default();
     Ok(StateFacts {
         notify: notify(dir)?,
-        runs: runs_text.as_deref().map(runs).unwrap_or_default(),
+        runs,
+        last_config_change,
         audit: merge_audits(
             audit_text.as_deref().and_then(audit),
             probe_text.as_deref().and_then(audit),
@@ -370,12 +389,28 @@ mod tests {
             "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\"}\n",
             "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\"}\n",
             "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"error\"}\n",
+            "{\"event\":\"run.finished\",\"source\":\"backup-rotate\",\"result\":\"ok\",\"ts\":\"2026-11-24T03:00:00Z\",\"correlation_id\":\"c1\",\"config_changes\":[{\"item\":\"setting:retention /b\",\"change\":\"changed\"}]}\n",
+            "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\",\"ts\":\"2026-11-24T04:00:00Z\"}\n",
             "{\"event\":\"run.fini",
         );
-        let r = runs(text);
-        assert_eq!(r[&("pgdump-run".into(), "ok".into())], 2);
+        let (r, changed) = runs(text);
+        // The last configuration change (FR27) is the newest run that recorded one.
+        let changed = changed.unwrap();
+        assert_eq!(
+            (
+                changed.tool.as_str(),
+                changed.items.as_slice(),
+                changed.correlation_id.as_str()
+            ),
+            (
+                "backup-rotate",
+                ["setting:retention /b".to_string()].as_slice(),
+                "c1"
+            )
+        );
+        assert_eq!(r[&("pgdump-run".into(), "ok".into())], 3);
         assert_eq!(r[&("pgdump-run".into(), "error".into())], 1);
-        assert_eq!(r.len(), 2);
+        assert_eq!(r.len(), 3);
         let a = audit(r#"{"finished_at":"2026-11-24T00:00:00.123Z","violations":1,"complete":true,"violating_ports":["tcp/5432"]}"#).unwrap();
         assert_eq!((a.violations, a.complete), (1, true));
         assert_eq!(a.violating_ports, ["tcp/5432"]);

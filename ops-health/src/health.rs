@@ -623,6 +623,7 @@ mod tests {
         .with_state(StateFacts {
             notify: None,
             unit_failures: Default::default(),
+            last_config_change: None,
             runs: Default::default(),
             audit: Some(AuditFacts {
                 finished_at: t("2026-11-23T23:00:00Z"),
@@ -729,6 +730,7 @@ mod tests {
         let exposed = base.clone().with_state(StateFacts {
             notify: None,
             unit_failures: Default::default(),
+            last_config_change: None,
             runs: Default::default(),
             audit: Some(AuditFacts {
                 finished_at: t("2026-11-23T23:30:00Z"),
@@ -782,6 +784,7 @@ mod tests {
         let s = crate::model::fixtures::one_app(9000).with_state(StateFacts {
             notify: None,
             unit_failures: Default::default(),
+            last_config_change: None,
             runs: Default::default(),
             audit: None,
             remote_verify: vec![crate::model::RemoteVerifyFacts {

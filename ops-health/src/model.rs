@@ -148,6 +148,19 @@ pub struct StateFacts {
     pub unit_failures: BTreeMap<String, (u64, Timestamp)>,
     /// ops-notify's deliveries (`None`: it never ran here).
     pub notify: Option<NotifyFacts>,
+    /// The newest run that found its configuration changed (FR27), from the run history.
+    pub last_config_change: Option<ConfigChangeFacts>,
+}
+
+/// A run that found its configuration changed since its tool's last run: when, which
+/// tool, what (item names, no values: a person reads the run trace for those), and the
+/// words of its `config.changed` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChangeFacts {
+    pub at: Timestamp,
+    pub tool: String,
+    pub items: Vec<String>,
+    pub correlation_id: String,
 }
 
 /// ops-notify's counts (`notify/stats.json`) and its outbox, per sink scheme.

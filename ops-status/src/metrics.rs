@@ -81,6 +81,15 @@ fn state(out: &mut String, state: &StateFacts) {
             sample(out, name, &[("unit", unit)], seconds(*at));
         }
     }
+    if let Some(c) = &state.last_config_change {
+        let name = "pgops_config_last_change_timestamp_seconds";
+        header(
+            out,
+            name,
+            "When a pgops run last found its configuration changed (env file, units, keys, retention), by the tool that saw it.",
+        );
+        sample(out, name, &[("tool", &c.tool)], seconds(c.at));
+    }
     if let Some(a) = &state.audit {
         for (name, help, value) in [
             (
@@ -454,6 +463,12 @@ mod tests {
                     violating_ports: vec![],
                 }),
                 remote_verify: vec![],
+                last_config_change: Some(crate::model::ConfigChangeFacts {
+                    at: t("2026-11-23T22:00:00Z"),
+                    tool: "backup-rotate".into(),
+                    items: vec!["setting:retention /b".into()],
+                    correlation_id: "c1".into(),
+                }),
             }),
             &build(),
             &Policy::default(),
@@ -469,6 +484,9 @@ mod tests {
         assert!(text.contains("pgops_unit_failures_total{unit=\"pgops-backup.service\"} 3\n"));
         assert!(text.contains("pgops_runs_total{tool=\"pgdump-run\",result=\"ok\"} 41\n"));
         assert!(text.contains("pgops_audit_violations 2\n"), "{text}");
+        assert!(text.contains(
+            "pgops_config_last_change_timestamp_seconds{tool=\"backup-rotate\"} 1795471200\n"
+        ));
     }
 
     #[test]

@@ -83,6 +83,9 @@ fn status(common: &Common, emitter: &Emitter) -> i32 {
             if let Some(a) = views::audit(&s) {
                 emitter.emit(names::STATUS_AUDIT, Severity::Info, a);
             }
+            if let Some(c) = views::config_change(&s) {
+                emitter.emit(names::STATUS_CONFIG, Severity::Info, c);
+            }
             emitter
                 .finish("status", ExitCode::Ok, json!({"databases": n}))
                 .code()

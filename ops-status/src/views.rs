@@ -173,6 +173,30 @@ pub fn audit(s: &Snapshot) -> Option<Value> {
     Some(serde_json::to_value(view).expect("views serialize"))
 }
 
+/// The `status.config` payload: the newest run that found its configuration changed
+/// (FR27; `None`: no state directory, or no change recorded in it).
+pub fn config_change(s: &Snapshot) -> Option<Value> {
+    let c = s.state.as_ref()?.last_config_change.as_ref()?;
+    Some(serde_json::json!({
+        "changed_at": c.at.to_string(),
+        "age_s": age_s(c.at, s.taken_at),
+        "tool": c.tool,
+        "items": c.items,
+        "correlation_id": c.correlation_id,
+    }))
+}
+
+/// The last configuration change for a person, with what to read for the values.
+fn config_line(c: &crate::model::ConfigChangeFacts, now: Timestamp) -> String {
+    format!(
+        "Configuration: last changed {} (seen by {}: {}; the values: jq 'select(.correlation_id == \"{}\")' runs.jsonl)",
+        ago(c.at, now),
+        c.tool,
+        c.items.join(", "),
+        c.correlation_id
+    )
+}
+
 /// Whether a person's terminal gets colour: only a terminal, and never when `NO_COLOR` is
 /// set (no-color.org) or the terminal says it cannot (`TERM=dumb`).
 pub fn use_colour(is_terminal: bool, no_color: Option<&str>, term: Option<&str>) -> bool {
@@ -312,6 +336,10 @@ pub fn table(s: &Snapshot, colour: bool, width: Option<u16>) -> String {
     if let Some(state) = &s.state {
         out.push('\n');
         out.push_str(&audit_line(state.audit.as_ref(), now));
+        if let Some(c) = &state.last_config_change {
+            out.push('\n');
+            out.push_str(&config_line(c, now));
+        }
         if let Some(n) = &state.notify {
             out.push('\n');
             out.push_str(&notify_line(n));

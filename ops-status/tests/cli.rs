@@ -264,3 +264,135 @@ fn sets_are_listed_to_fit_the_terminal_and_health_reads_as_words() {
     assert!(text.contains("✗ ") || text.contains("? "), "{text}");
     assert!(!text.trim_start().starts_with('{'), "{text}");
 }
+
+/// FR27: the operator changes the env file (a setting and the password), a unit, a key and
+/// the retention; the next run of the tool records exactly what changed in its run trace
+/// (values only where they are not secret), the run after it nothing, and ops-status shows
+/// the last change to a script, a person and Prometheus.
+#[test]
+fn configuration_changes_are_audited_in_the_run_trace_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, state, etc) = (
+        dir.path().join("catalog"),
+        dir.path().join("state"),
+        dir.path().join("etc"),
+    );
+    for d in [&root, &state, &etc] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    set(&root, "app", 2, Some(true), None);
+    let env_file = etc.join("pgops.env");
+    let unit = etc.join("pgops-rotate.service");
+    let key = etc.join("backup.pub");
+    let pw = testkit::SENTINEL_PASSWORD;
+    std::fs::write(
+        &env_file,
+        format!("PGOPS_RTO_TARGET=60m\nPGPASSWORD={pw}\n"),
+    )
+    .unwrap();
+    std::fs::copy(
+        testkit::workspace_root().join("scripts/systemd/pgops-rotate.service"),
+        &unit,
+    )
+    .unwrap();
+    std::fs::write(&key, "untrusted comment: first key\nRWQAAAAAAAAAAA\n").unwrap();
+    let rotate = |keep_daily: &str, password: &str| {
+        let out = Command::new(testkit::tool_bin("backup-rotate"))
+            .env_remove("PGOPS_BACKUP_DIR")
+            .env_remove("PGOPS_CORRELATION_ID")
+            .env_remove("INVOCATION_ID")
+            .env("PGOPS_STATE_DIR", &state)
+            .env(
+                "PGOPS_CONFIG_FILES",
+                format!("{}:/nonexistent/pgops-*", etc.display()),
+            )
+            .env("PGPASSWORD", password)
+            .args([
+                "--keep-daily",
+                keep_daily,
+                "--timezone",
+                "UTC",
+                "--backup-dir",
+            ])
+            .arg(&root)
+            .output()
+            .unwrap();
+        testkit::assert_no_secret("stdout", &out.stdout);
+        testkit::assert_no_secret("stderr", &out.stderr);
+        ToolRun::check(out)
+    };
+    // The first run is the baseline; an unchanged run records nothing.
+    for _ in 0..2 {
+        let r = rotate("7", pw);
+        assert_eq!(r.code, 0, "{:#?}", r.events);
+        assert!(r.named("config.changed").is_empty(), "{:#?}", r.events);
+        assert!(r.named("run.finished")[0].get("config_changes").is_none());
+    }
+
+    std::fs::write(
+        &env_file,
+        format!("PGOPS_RTO_TARGET=30m\nPGPASSWORD={pw}-rotated\n"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&unit).unwrap();
+    std::fs::write(&unit, text.replace("--keep-daily 7", "--keep-daily 3")).unwrap();
+    std::fs::write(&key, "untrusted comment: second key\nRWQBBBBBBBBBBB\n").unwrap();
+    let r = rotate("3", &format!("{pw}-rotated"));
+    assert_eq!(r.code, 0, "{:#?}", r.events);
+    let changed = r.named("config.changed");
+    assert_eq!(changed.len(), 1, "{:#?}", r.events);
+    let changes = changed[0]["changes"].as_array().unwrap();
+    assert_eq!(
+        &r.named("run.finished")[0]["config_changes"],
+        &changed[0]["changes"]
+    );
+    let find = |item: String| {
+        changes
+            .iter()
+            .find(|c| c["item"] == item.as_str())
+            .unwrap_or_else(|| panic!("{item} not in {changes:#?}"))
+    };
+    let setting = find(format!("file:{}:PGOPS_RTO_TARGET", env_file.display()));
+    assert_eq!(
+        (&setting["from"], &setting["to"]),
+        (&"60m".into(), &"30m".into())
+    );
+    let retention = find(format!("setting:retention {}", root.display()));
+    assert!(retention["from"].as_str().unwrap().contains("daily 7"));
+    assert!(retention["to"].as_str().unwrap().contains("daily 3"));
+    for file in [&env_file, &unit, &key] {
+        let c = find(format!("file:{}", file.display()));
+        assert_eq!(c["change"], "changed");
+        assert!(c.get("from").is_none() && c.get("to").is_none(), "{c}");
+    }
+    // The password changed: the env file's digest says so, nothing names or shows it.
+    assert_eq!(changes.len(), 5, "{changes:#?}");
+    testkit::assert_no_secret_in_tree(&state);
+    assert!(!std::fs::read_to_string(state.join("runs.jsonl"))
+        .unwrap()
+        .contains("-rotated"));
+
+    let r = rotate("3", &format!("{pw}-rotated"));
+    assert!(r.named("config.changed").is_empty(), "{:#?}", r.events);
+
+    // ops-status: the last change for scripts, a person and Prometheus.
+    let state_arg = state.to_str().unwrap();
+    let r = ToolRun::check(status(&root, &["--state-dir", state_arg]));
+    let shown = r.named("status.config");
+    assert_eq!(shown.len(), 1, "{:#?}", r.events);
+    assert_eq!(shown[0]["tool"], "backup-rotate");
+    assert_eq!(shown[0]["items"].as_array().unwrap().len(), 5);
+    assert!(shown[0]["age_s"].as_i64().unwrap() < 600);
+    let table = status(&root, &["--state-dir", state_arg, "--table"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("Configuration: last changed") && table.contains("backup-rotate"),
+        "{table}"
+    );
+    let metrics = status(&root, &["metrics", "--state-dir", state_arg]);
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        metrics.contains("pgops_config_last_change_timestamp_seconds{tool=\"backup-rotate\"} "),
+        "{metrics}"
+    );
+}

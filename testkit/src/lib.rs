@@ -245,7 +245,8 @@ impl Cluster {
             .env_remove("PGOPS_JOBS")
             .env_remove("PGOPS_FORMAT")
             .env_remove("PGOPS_DIRECTORY_FROM")
-            .env_remove("PGOPS_STANDBY_REPLAY");
+            .env_remove("PGOPS_STANDBY_REPLAY")
+            .env_remove("PGOPS_CONFIG_FILES");
     }
 
     /// Another workspace tool (built on demand), configured with [`configure_tool`](Self::configure_tool).
