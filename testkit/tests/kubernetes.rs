@@ -1,51 +1,96 @@
-//! The Kubernetes manifests (`scripts/kubernetes/`, #14): every resource valid against the
-//! Kubernetes API schemas offline (kubernetes-validate, strict: no unknown field), and what
-//! no schema there covers checked for what it must say: the kustomization names every
-//! file, the ServiceMonitor finds the Service's port, every Secret and ConfigMap a pod
-//! reads is one the README tells the operator to create or the manifests define, no
-//! Secret is committed, and the PrometheusRule is the promtool-checked rule file
-//! (ops-status/tests/monitoring.rs).
+//! The Kubernetes manifests (`scripts/kubernetes/`, #14, #28): the base and the platform
+//! overlay rendered by kubectl's kustomize (the same as `kubectl apply -k`), every resource
+//! of each valid against the Kubernetes API schemas offline (kubernetes-validate, strict:
+//! no unknown field), and what no schema there covers checked for what it must say: the
+//! kustomization names every file, the ServiceMonitor finds the Service's port, every
+//! Secret and ConfigMap a pod reads is one the README tells the operator to create or the
+//! manifests define, no Secret is committed, the PrometheusRule is the promtool-checked
+//! rule file (ops-status/tests/monitoring.rs), and the overlay deploys pgops as the
+//! platform names things (namespaces, the database service, labels) and changes nothing
+//! else.
 
+use std::path::PathBuf;
 use std::process::Command;
 
-fn dir() -> std::path::PathBuf {
+fn dir() -> PathBuf {
     testkit::workspace_root().join("scripts/kubernetes")
+}
+
+fn venv_tool(name: &str) -> PathBuf {
+    std::path::Path::new(&testkit::python()).with_file_name(name)
+}
+
+/// `kubectl kustomize scripts/kubernetes/<which>` (kubectl from PyPI, installed by
+/// scripts/py-tools.sh), written to a file in `out`.
+fn render(which: &str, out: &std::path::Path) -> PathBuf {
+    let rendered = Command::new(venv_tool("kubectl"))
+        .arg("kustomize")
+        .arg(dir().join(which))
+        .output()
+        .expect("kubectl (PyPI, installed by scripts/py-tools.sh)");
+    assert!(
+        rendered.status.success(),
+        "{which}: {}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let path = out.join(format!("{}.yaml", which.replace('/', "-")));
+    std::fs::write(&path, &rendered.stdout).unwrap();
+    path
+}
+
+/// Runs a Python check with PyYAML (the test virtual environment's) over `args`.
+fn python_check(check: &str, args: &[&std::path::Path]) {
+    let out = Command::new(testkit::python())
+        .args(["-c", check])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn every_resource_is_valid_for_the_kubernetes_api() {
-    let files: Vec<std::path::PathBuf> = std::fs::read_dir(dir())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    let validate = std::path::Path::new(&testkit::python()).with_file_name("kubernetes-validate");
+    let tmp = tempfile::tempdir().unwrap();
+    let rendered = [
+        ("base", render("base", tmp.path()), 16),
+        (
+            "overlays/platform",
+            render("overlays/platform", tmp.path()),
+            15,
+        ),
+    ];
     for version in ["1.30.0", "1.33.0"] {
-        let out = Command::new(&validate)
-            .args(["--strict", "-k", version])
-            .args(&files)
-            .output()
-            .expect("kubernetes-validate (PyPI, installed by scripts/py-tools.sh)");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{version}:\n{text}");
-        // Only the custom resources have no schema there; they are checked below.
-        for line in text.lines().filter(|l| !l.starts_with("INFO")) {
+        for (which, file, resources) in &rendered {
+            let out = Command::new(venv_tool("kubernetes-validate"))
+                .args(["--strict", "-k", version])
+                .arg(file)
+                .output()
+                .expect("kubernetes-validate (PyPI, installed by scripts/py-tools.sh)");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{which} on {version}:\n{text}");
+            // Only the custom resources have no schema there; they are checked below.
+            for line in text.lines().filter(|l| !l.starts_with("INFO")) {
+                assert!(
+                    ["PrometheusRule", "ServiceMonitor"]
+                        .iter()
+                        .any(|k| line.contains(&format!("schema for kind {k} "))),
+                    "{which} on {version}: {line}"
+                );
+            }
             assert!(
-                ["Kustomization", "PrometheusRule", "ServiceMonitor"]
-                    .iter()
-                    .any(|k| line.contains(&format!("schema for kind {k} "))),
-                "{version}: {line}"
+                text.matches(" passed for resource ").count() >= *resources,
+                "{which}: {text}"
             );
         }
-        assert!(
-            text.matches(" passed for resource ").count() >= 13,
-            "{text}"
-        );
     }
 }
 
@@ -53,13 +98,14 @@ fn every_resource_is_valid_for_the_kubernetes_api() {
 fn what_no_schema_covers_is_consistent() {
     let check = r#"
 import sys, os, glob, yaml, re
-d = sys.argv[1]
+d, rendered = sys.argv[1], sys.argv[2]
 docs = {}
-for f in sorted(glob.glob(os.path.join(d, "*.yaml"))):
+for f in sorted(glob.glob(os.path.join(d, "base", "*.yaml"))):
     for doc in yaml.safe_load_all(open(f)):
         if doc:
             docs.setdefault(os.path.basename(f), []).append(doc)
-every = [x for ds in docs.values() for x in ds]
+# What is applied: the rendered kustomization (base or overlay).
+every = [x for x in yaml.safe_load_all(open(rendered)) if x]
 kust = docs["kustomization.yaml"][0]
 listed = set(kust["resources"])
 files = set(docs) - {"kustomization.yaml"}
@@ -111,15 +157,68 @@ plain = yaml.safe_load(open(os.path.join(d, "..", "prometheus", "pgops-alerts.ya
 assert rule["spec"] == plain, "run scripts/prometheus/sync"
 print(len(every), "resources,", len(pods), "pods,", len(secrets), "secrets")
 "#;
-    let out = Command::new(testkit::python())
-        .args(["-c", check])
-        .arg(dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let tmp = tempfile::tempdir().unwrap();
+    for which in ["base", "overlays/platform"] {
+        let rendered = render(which, tmp.path());
+        python_check(check, &[&dir(), &rendered]);
+    }
+}
+
+/// The platform overlay (ADR 0029): pgops beside `postgres-prod` in `platform-data`, no
+/// namespace of its own, scraped from `platform-monitoring` only, the jobs reaching only the
+/// `postgres-prod` pods on 5432 and checking its certificate against the chart's CA, the
+/// platform's label on every resource and pod; and nothing else changed from the base.
+#[test]
+fn the_platform_overlay_deploys_as_the_platform_names_it() {
+    let check = r#"
+import sys, yaml
+base = [x for x in yaml.safe_load_all(open(sys.argv[1])) if x]
+over = [x for x in yaml.safe_load_all(open(sys.argv[2])) if x]
+key = lambda x: (x["kind"], x["metadata"]["name"])
+assert not [x for x in over if x["kind"] == "Namespace"], "the platform owns its namespaces"
+assert sorted(map(key, over)) == sorted(key(x) for x in base if x["kind"] != "Namespace")
+for x in over:
+    md = x["metadata"]
+    assert md["namespace"] == "platform-data", key(x)
+    assert md["labels"]["app.kubernetes.io/part-of"] == "platform", key(x)
+    assert md["labels"]["app.kubernetes.io/name"] == "pgops", key(x)
+cm = [x for x in over if key(x) == ("ConfigMap", "pgops-env")][0]["data"]
+assert cm["PGHOST"] == "postgres-prod-postgresql.platform-data.svc.cluster.local", cm["PGHOST"]
+assert cm["PGPORT"] == "5432" and cm["PGSSLMODE"] == "verify-full"
+np = [x for x in over if key(x) == ("NetworkPolicy", "pgops")][0]["spec"]
+sources = [f for rule in np["ingress"] for f in rule["from"]]
+assert sources == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "platform-monitoring"}}}], sources
+to_pg = [r for r in np["egress"] if any(p["port"] == 5432 for p in r["ports"])]
+assert len(to_pg) == 1 and to_pg[0]["to"] == [{"podSelector": {"matchLabels": {
+    "app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": "postgres-prod"}}}], to_pg
+def pod(x):
+    if x["kind"] == "CronJob": return x["spec"]["jobTemplate"]["spec"]["template"]
+    if x["kind"] == "Deployment": return x["spec"]["template"]
+bases = {key(x): x for x in base}
+connecting = 0
+for x in over:
+    p = pod(x)
+    if p is None: continue
+    assert p["metadata"]["labels"]["app.kubernetes.io/part-of"] == "platform", key(x)
+    b = pod(bases[key(x)])
+    for v in p["spec"].get("volumes", []):
+        if v["name"] == "tls":
+            connecting += 1
+            assert v["secret"]["secretName"] == "postgres-prod-postgresql-crt", key(x)
+    assert all(v.get("secret", {}).get("secretName") != "pgops-ca" for v in p["spec"]["volumes"]), key(x)
+    # Same schedule, same commands, same mounts: the overlay changes where, not what.
+    if x["kind"] == "CronJob":
+        assert x["spec"]["schedule"] == bases[key(x)]["spec"]["schedule"], key(x)
+    assert p["spec"]["containers"] == b["spec"]["containers"], key(x)
+    assert sorted(v["name"] for v in p["spec"]["volumes"]) == sorted(v["name"] for v in b["spec"]["volumes"]), key(x)
+assert connecting == 7, connecting
+for kind in ["ServiceMonitor", "PrometheusRule"]:
+    x = [x for x in over if x["kind"] == kind][0]
+    assert x["metadata"]["labels"]["release"] == "kube-prometheus-stack", kind
+print("overlay ok:", len(over), "resources")
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let base = render("base", tmp.path());
+    let overlay = render("overlays/platform", tmp.path());
+    python_check(check, &[&base, &overlay]);
 }

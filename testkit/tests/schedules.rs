@@ -50,7 +50,7 @@ fn timer_elapses(unit: &str, n: usize) -> Vec<DateTime> {
 
 /// The schedule of the CronJob `name` in the Kubernetes recipe.
 fn cron_schedule(name: &str) -> String {
-    let yaml = read("scripts/kubernetes/cronjobs.yaml");
+    let yaml = read("scripts/kubernetes/base/cronjobs.yaml");
     let from = yaml
         .find(&format!("  name: {name}\n"))
         .unwrap_or_else(|| panic!("no CronJob {name}"));
@@ -136,7 +136,7 @@ fn timers_and_cronjobs_keep_the_platforms_cadences_at_the_same_instants() {
 #[test]
 fn retention_passes_the_same_rules_everywhere_and_keeps_30_days_off_site() {
     let unit = read("scripts/systemd/pgops-rotate.service");
-    let cron = read("scripts/kubernetes/cronjobs.yaml");
+    let cron = read("scripts/kubernetes/base/cronjobs.yaml");
     const TOOL: &str = "backup-rotate ";
     let args = |text: &str| -> Vec<String> {
         // Every backup-rotate invocation's options, as written.
