@@ -89,7 +89,7 @@ pub struct UnitFacts {
 fn tool_runbook(tool: &str) -> &'static str {
     match tool {
         "pgdump-run" | "backup-verify" => "backup.md#when-it-fails",
-        "restore-drill" => "restore-drill.md",
+        "restore-drill" => "restore-drill-postgres.md",
         "backup-restore" => "restore.md",
         "backup-copy" => "disaster-recovery.md",
         "port-audit" => "incident-alerts.md#pgopsexposureviolation",

@@ -374,6 +374,14 @@ fn configuration_changes_are_audited_in_the_run_trace_and_shown() {
 
     let r = rotate("3", &format!("{pw}-rotated"));
     assert!(r.named("config.changed").is_empty(), "{:#?}", r.events);
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("config/backup-rotate.json")).unwrap())
+            .unwrap();
+    testkit::schema::check("files/config-snapshot.json", &snapshot);
+    assert_eq!(
+        snapshot[format!("file:{}:PGPASSWORD", env_file.display())],
+        "secret_set"
+    );
 
     // ops-status: the last change for scripts, a person and Prometheus.
     let state_arg = state.to_str().unwrap();

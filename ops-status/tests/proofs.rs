@@ -261,6 +261,15 @@ fn a_sealed_directory_keeps_proofs_and_a_local_catalog_none() {
         .as_str()
         .unwrap()
         .contains("/_proofs/"));
+    // The proof as it lies there is what its schema says (NFR-12: every file pgops writes).
+    let records: Vec<_> = testkit::walk(&sealed.join("_proofs"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&records[0]).unwrap()).unwrap();
+    testkit::schema::check("files/proof.json", &record);
     let r = proofs(c, &s3, sealed.to_str().unwrap(), &[]);
     assert_eq!(r.code, 0, "{:#?}", r.events);
     assert_eq!(r.named("status.proof").len(), 1);

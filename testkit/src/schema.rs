@@ -21,6 +21,7 @@ fn load(rel: &str) -> Value {
 /// Validates `instance` against the schema at `schema_rel` under `docs/schemas/` (e.g.
 /// `http/health.json`); panics with every error.
 pub fn check(schema_rel: &str, instance: &Value) {
+    capture(schema_rel, instance);
     let schema = load(schema_rel);
     let validator = jsonschema::validator_for(&schema)
         .unwrap_or_else(|e| panic!("schema {schema_rel} does not compile: {e}"));
@@ -33,6 +34,27 @@ pub fn check(schema_rel: &str, instance: &Value) {
         "{instance} does not match {schema_rel}:\n{}",
         errors.join("\n")
     );
+}
+
+/// With `PGOPS_SCHEMA_EXAMPLES=DIR`, the first real document each schema validates is kept
+/// as `DIR/<schema path>`: how a release's examples are captured for the compatibility test
+/// of the next ones (`docs/schemas/compat/`, testkit/tests/compat.rs).
+fn capture(schema_rel: &str, instance: &Value) {
+    let Some(dir) = std::env::var_os("PGOPS_SCHEMA_EXAMPLES") else {
+        return;
+    };
+    let path = PathBuf::from(dir).join(schema_rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        use std::io::Write;
+        let text = serde_json::to_string_pretty(instance).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
 }
 
 /// Parses one stdout line and validates it; returns the event.
