@@ -47,6 +47,16 @@ pub enum ChangeKind {
     Changed,
 }
 
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Changed => "changed",
+        }
+    }
+}
+
 /// One recorded change: what, how, and the values before and after when they may be shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -66,11 +76,7 @@ pub fn describe(changes: &[Change]) -> String {
         .map(|c| match (c.change, &c.from, &c.to) {
             (ChangeKind::Changed, Some(a), Some(b)) => format!("{} {a} → {b}", c.item),
             (ChangeKind::Added, _, Some(b)) => format!("{} added ({b})", c.item),
-            (kind, _, _) => format!(
-                "{} {}",
-                c.item,
-                serde_json::to_value(kind).unwrap().as_str().unwrap_or("")
-            ),
+            (kind, _, _) => format!("{} {}", c.item, kind.as_str()),
         })
         .collect();
     format!("configuration changed: {}", each.join("; "))
@@ -330,6 +336,9 @@ mod tests {
         let changes = diff(&first, &second);
         let text = serde_json::to_string(&changes).unwrap();
         assert!(!text.contains("sentinel"), "{text}");
+        let words = describe(&changes);
+        assert!(words.contains(":PGOPS_KEEP_DAILY 7 → 3") && !words.contains("sentinel"));
+        assert!(words.contains(&format!("file:{} changed", key.display())), "{words}");
         assert!(!serde_json::to_string(&second).unwrap().contains("sentinel"));
         let find = |item: &str| changes.iter().find(|c| c.item == item).cloned();
         let daily = format!("file:{}:PGOPS_KEEP_DAILY", env_file.display());

@@ -184,6 +184,18 @@ impl Emitter {
         self.emit(event, severity, Value::Object(payload));
     }
 
+    /// What changed in this tool's configuration since its last recorded run (FR27):
+    /// audited only for runs that are recorded, in a state directory.
+    fn configuration_changes(&self) -> Vec<crate::configuration::Change> {
+        match crate::state::dir_from_env() {
+            Some(dir) if self.record => {
+                let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+                crate::configuration::audit(&dir, self.source, &settings)
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Writes the closing `run.finished` audit event and returns the exit code to use.
     pub fn finish(&self, action: &str, exit: ExitCode, extra: impl serde::Serialize) -> ExitCode {
         let extra = serde_json::to_value(extra).expect("tallies serialize");
@@ -235,20 +247,6 @@ impl Emitter {
             crate::state::record_run(&line);
         }
         exit
-    }
-}
-
-impl Emitter {
-    /// What changed in this tool's configuration since its last recorded run (FR27):
-    /// audited only for runs that are recorded, in a state directory.
-    fn configuration_changes(&self) -> Vec<crate::configuration::Change> {
-        match crate::state::dir_from_env() {
-            Some(dir) if self.record => {
-                let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-                crate::configuration::audit(&dir, self.source, &settings)
-            }
-            _ => Vec::new(),
-        }
     }
 }
 

@@ -156,7 +156,6 @@ fn the_role_installs_pgops_on_a_throwaway_root_twice_and_changes_nothing_the_sec
     for line in [
         "PGOPS_BACKUP_DIR=/var/backups/pgops",
         "PGOPS_STATE_DIR=/var/lib/pgops",
-        "PGOPS_CONFIG_FILES=/etc/pgops:",
         "PGOPS_REMOTE=s3://backups/pgops",
     ] {
         assert!(env.contains(line), "{line} not in\n{env}");
