@@ -120,33 +120,38 @@ pub fn snapshot(
     settings: &BTreeMap<String, String>,
 ) -> Snapshot {
     let mut out = Snapshot::new();
+    // Names are scrubbed like values: a setting may be named by a location that holds a
+    // credential (`s3://key:secret@bucket`), a path could hold anything.
+    let mut put = |label: String, item: Item| {
+        out.insert(crate::redact::scrub(&label), item);
+    };
     for (name, value) in env.into_iter().filter(|(n, _)| is_configuration(n)) {
         let item = item_for(&name, &value);
-        out.insert(format!("env:{name}"), item);
+        put(format!("env:{name}"), item);
     }
     for path in files {
         let label = format!("file:{}", path.display());
         match std::fs::read(path) {
             Ok(bytes) => {
                 use sha2::Digest;
-                out.insert(
+                put(
                     label.clone(),
                     Item::Sha256(hex::encode(sha2::Sha256::digest(&bytes))),
                 );
                 // An env file says which of its settings changed, with their values.
                 if path.extension().is_some_and(|x| x == "env") {
                     for (name, value) in env_file_lines(&String::from_utf8_lossy(&bytes)) {
-                        out.insert(format!("{label}:{name}"), item_for(&name, &value));
+                        put(format!("{label}:{name}"), item_for(&name, &value));
                     }
                 }
             }
             Err(e) => {
-                out.insert(label, Item::Value(format!("unreadable: {}", e.kind())));
+                put(label, Item::Value(format!("unreadable: {}", e.kind())));
             }
         }
     }
     for (name, value) in settings {
-        out.insert(
+        put(
             format!("setting:{name}"),
             Item::Value(crate::redact::scrub(value)),
         );
@@ -269,20 +274,7 @@ pub fn audit(dir: &Path, tool: &str, settings: &BTreeMap<String, String>) -> Vec
     }
     let changes = before.as_ref().map(|b| diff(b, &now)).unwrap_or_default();
     if before.is_none() || !changes.is_empty() {
-        let written = crate::atomic::ensure_private_dir(&dir.join(SNAPSHOT_DIR)).and_then(|_| {
-            crate::atomic::write_file(
-                &path,
-                serde_json::to_string(&now)
-                    .expect("snapshots serialize")
-                    .as_bytes(),
-            )
-        });
-        if let Err(e) = written {
-            eprintln!(
-                "pgops: warning: could not keep the configuration snapshot {}: {e} (the run itself is unaffected)",
-                path.display()
-            );
-        }
+        crate::state::write_record_in(dir, &format!("{SNAPSHOT_DIR}/{tool}.json"), &now);
     }
     changes
 }
@@ -338,7 +330,10 @@ mod tests {
         assert!(!text.contains("sentinel"), "{text}");
         let words = describe(&changes);
         assert!(words.contains(":PGOPS_KEEP_DAILY 7 → 3") && !words.contains("sentinel"));
-        assert!(words.contains(&format!("file:{} changed", key.display())), "{words}");
+        assert!(
+            words.contains(&format!("file:{} changed", key.display())),
+            "{words}"
+        );
         assert!(!serde_json::to_string(&second).unwrap().contains("sentinel"));
         let find = |item: &str| changes.iter().find(|c| c.item == item).cloned();
         let daily = format!("file:{}:PGOPS_KEEP_DAILY", env_file.display());
@@ -438,6 +433,22 @@ mod tests {
         );
         // Another tool has its own snapshot.
         assert!(audit(dir.path(), "backup-verify", &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn a_credential_in_a_settings_name_is_never_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = "retention s3://AKIAEXAMPLE:Sentinel-in-name@pgops/p";
+        let settings = BTreeMap::from([(location.to_string(), "last 1".to_string())]);
+        for _ in 0..2 {
+            // The same name scrubbed the same way each run: never a change of its own.
+            assert!(audit(dir.path(), "backup-rotate", &settings).is_empty());
+        }
+        let kept = std::fs::read_to_string(dir.path().join("config/backup-rotate.json")).unwrap();
+        assert!(
+            !kept.contains("Sentinel-in-name") && kept.contains("s3://"),
+            "{kept}"
+        );
     }
 
     #[test]

@@ -213,7 +213,7 @@ impl Emitter {
             (self.started.elapsed().as_millis() as u64).into(),
         );
         payload.insert("exit_code".into(), exit.code().into());
-        if let Value::Object(fields) = crate::redact::scrub_value(extra) {
+        if let Value::Object(fields) = extra {
             payload.extend(fields);
         }
         let changes = self.configuration_changes();
@@ -227,6 +227,10 @@ impl Emitter {
             );
             payload.insert("config_changes".into(), changes);
         }
+        // No secret in the audit trace, whatever built its fields (ops_core::redact).
+        let Value::Object(mut payload) = crate::redact::scrub_value(Value::Object(payload)) else {
+            unreachable!("an object stays an object");
+        };
         // One summary: the line's message, and the words on stderr.
         let words = crate::human::run_words(&Value::Object(payload.clone()));
         payload.insert("message".into(), words.clone().into());

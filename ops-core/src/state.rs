@@ -73,23 +73,28 @@ pub fn record_run(line: &str) {
 /// directory atomically, if one is set; a missing subdirectory is created.
 pub fn write_record(name: &str, record: &impl serde::Serialize) {
     if let Some(dir) = dir_from_env() {
-        let path = dir.join(name);
-        let written = (|| {
-            if let Some(parent) = path.parent().filter(|p| *p != dir) {
-                crate::atomic::ensure_private_dir(parent)?;
-            }
-            // No secret goes into a state file, whoever built the record.
-            let value = crate::redact::scrub_value(
-                serde_json::to_value(record).expect("state records serialize"),
-            );
-            crate::atomic::write_file(&path, value.to_string().as_bytes())
-        })();
-        if let Err(e) = written {
-            eprintln!(
-                "pgops: warning: could not write {}: {e} (the run itself is unaffected)",
-                path.display()
-            );
+        write_record_in(&dir, name, record);
+    }
+}
+
+/// [`write_record`] into the state directory `dir`.
+pub fn write_record_in(dir: &Path, name: &str, record: &impl serde::Serialize) {
+    let path = dir.join(name);
+    let written = (|| {
+        if let Some(parent) = path.parent().filter(|p| *p != dir) {
+            crate::atomic::ensure_private_dir(parent)?;
         }
+        // No secret goes into a state file, whoever built the record.
+        let value = crate::redact::scrub_value(
+            serde_json::to_value(record).expect("state records serialize"),
+        );
+        crate::atomic::write_file(&path, value.to_string().as_bytes())
+    })();
+    if let Err(e) = written {
+        eprintln!(
+            "pgops: warning: could not write {}: {e} (the run itself is unaffected)",
+            path.display()
+        );
     }
 }
 
