@@ -243,6 +243,7 @@ fn a_receiver_down_slow_or_failing_never_loses_the_message() {
             .unwrap();
     assert_eq!(stats["failures"]["json"], 4);
     assert_eq!(stats["sent"]["json"], 1);
+    testkit::schema::check("files/notify-stats.json", &stats);
 
     lab.assert_state_holds_no_secret();
 }
