@@ -261,9 +261,14 @@ pub fn audit(dir: &Path, tool: &str, settings: &BTreeMap<String, String>) -> Vec
         .unwrap_or_default();
     let mut now = snapshot(std::env::vars(), &files, settings);
     let path = dir.join(SNAPSHOT_DIR).join(format!("{tool}.json"));
-    let before: Option<Snapshot> = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    // No snapshot yet: this run is the baseline. One that cannot be read or parsed (cut,
+    // or tampered with) is compared as empty: every item reads as added, never silently
+    // becoming the new baseline.
+    let before: Option<Snapshot> = match std::fs::read(&path) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap_or_default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(_) => Some(Snapshot::new()),
+    };
     // A setting belongs to what the run applied it to (one catalog's retention): one that
     // this run did not apply is carried over, not removed, so two runs on two catalogs
     // never report each other's settings as changes.
@@ -448,6 +453,22 @@ mod tests {
         assert!(
             !kept.contains("Sentinel-in-name") && kept.contains("s3://"),
             "{kept}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_baseline_reads_as_everything_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = BTreeMap::from([("retention /b".to_string(), "last 1".to_string())]);
+        assert!(audit(dir.path(), "backup-rotate", &settings).is_empty());
+        std::fs::write(dir.path().join("config/backup-rotate.json"), "{\"cut").unwrap();
+        let changes = audit(dir.path(), "backup-rotate", &settings);
+        assert!(changes
+            .iter()
+            .any(|c| c.item == "setting:retention /b" && c.change == ChangeKind::Added));
+        assert!(
+            audit(dir.path(), "backup-rotate", &settings).is_empty(),
+            "a new baseline"
         );
     }
 
