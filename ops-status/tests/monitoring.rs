@@ -94,9 +94,15 @@ fn emitted() -> BTreeSet<String> {
     )
     .unwrap();
     std::fs::write(state.path().join("notify/outbox/01M.json"), "{}").unwrap();
+    // A run, and one that found its configuration changed (FR27).
     std::fs::write(
         state.path().join("runs.jsonl"),
-        "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\"}\n",
+        concat!(
+            "{\"event\":\"run.finished\",\"source\":\"pgdump-run\",\"result\":\"ok\"}\n",
+            "{\"event\":\"run.finished\",\"source\":\"backup-rotate\",\"result\":\"ok\",",
+            "\"ts\":\"2026-11-23T08:00:00Z\",\"correlation_id\":\"c\",",
+            "\"config_changes\":[{\"item\":\"setting:retention /b\",\"change\":\"changed\"}]}\n",
+        ),
     )
     .unwrap();
     // A unit failure, recorded as its OnFailure= handler does (with systemd's MONITOR_*).
