@@ -21,6 +21,9 @@ pub const CONFIG_FILES_ENV: &str = "PGOPS_CONFIG_FILES";
 /// The state directory's subdirectory of last snapshots, one file per tool.
 pub const SNAPSHOT_DIR: &str = "config";
 
+/// Files larger than this are recorded by their size, not hashed.
+const MAX_HASHED: u64 = 1 << 20;
+
 /// Variables (prefixes) that change on every run by design, or only in tests: not
 /// configuration.
 const PER_RUN: [&str; 2] = ["PGOPS_CORRELATION_ID", "PGOPS_FAILPOINT"];
@@ -131,6 +134,15 @@ pub fn snapshot(
     }
     for path in files {
         let label = format!("file:{}", path.display());
+        // Configuration is small; a big file named by mistake (a catalog directory) is
+        // recorded by its size, never read on every run.
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() > MAX_HASHED => {
+                put(label, Item::Value(format!("{} bytes, not hashed", m.len())));
+                continue;
+            }
+            _ => {}
+        }
         match std::fs::read(path) {
             Ok(bytes) => {
                 use sha2::Digest;
@@ -469,6 +481,21 @@ mod tests {
         assert!(
             audit(dir.path(), "backup-rotate", &settings).is_empty(),
             "a new baseline"
+        );
+    }
+
+    #[test]
+    fn a_big_file_named_by_mistake_is_recorded_by_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("shop.dump.zst");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_HASHED + 1)
+            .unwrap();
+        let s = snapshot(Vec::new(), &[big.clone()], &BTreeMap::new());
+        assert_eq!(
+            s[&format!("file:{}", big.display())],
+            Item::Value(format!("{} bytes, not hashed", MAX_HASHED + 1))
         );
     }
 
