@@ -492,7 +492,7 @@ mod tests {
             .unwrap()
             .set_len(MAX_HASHED + 1)
             .unwrap();
-        let s = snapshot(Vec::new(), &[big.clone()], &BTreeMap::new());
+        let s = snapshot(Vec::new(), std::slice::from_ref(&big), &BTreeMap::new());
         assert_eq!(
             s[&format!("file:{}", big.display())],
             Item::Value(format!("{} bytes, not hashed", MAX_HASHED + 1))
