@@ -219,12 +219,12 @@ assert cr["apiVersion"] == "monitoring.coreos.com/v1" and cr["kind"] == "Prometh
 assert cr["metadata"]["name"], "no name"
 assert cr["spec"] == plain, "spec differs from pgops-alerts.yaml: run scripts/prometheus/sync"
 "#;
-    run(
-        Command::new(testkit::python())
-            .args(["-c", check])
-            .arg(dir.join("pgops-alerts.yaml"))
-            .arg(scripts().join("kubernetes/base/prometheusrule.yaml")),
-        "comparing the PrometheusRule",
+    testkit::python_check(
+        check,
+        &[
+            &dir.join("pgops-alerts.yaml"),
+            &scripts().join("kubernetes/base/prometheusrule.yaml"),
+        ],
     );
 }
 

@@ -622,6 +622,31 @@ pub fn python() -> PathBuf {
     venv
 }
 
+/// A program of [`python`]'s virtual environment (`moto_server`, `aws`, `kubectl`,
+/// `kubernetes-validate`), installed by `scripts/py-tools.sh`.
+pub fn venv_bin(name: &str) -> PathBuf {
+    python()
+        .parent()
+        .expect("the venv's bin directory")
+        .join(name)
+}
+
+/// Runs a Python check (`python -c SCRIPT ARGS…`, PyYAML at hand) that must succeed; its
+/// output is the failure message.
+pub fn python_check(script: &str, args: &[&Path]) {
+    let out = Command::new(python())
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("the test venv's python runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Every pgops tool, by the name it is installed as.
 pub const TOOLS: [&str; 10] = [
     "pgdump-run",

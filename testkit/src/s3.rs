@@ -4,7 +4,6 @@
 //! prefixes of their own.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,13 +19,6 @@ pub struct S3Server {
     keys: (String, String),
     /// moto checks signatures after this many requests (`None`: never).
     auth_after: Option<usize>,
-}
-
-fn venv_bin(name: &str) -> PathBuf {
-    crate::python()
-        .parent()
-        .expect("the venv's bin directory")
-        .join(name)
 }
 
 impl S3Server {
@@ -121,7 +113,7 @@ impl S3Server {
     /// Runs the aws command with the environment `env` (a user's keys): its output, or
     /// its error text.
     pub fn aws_as(&self, env: &[(String, String)], args: &[&str]) -> Result<Vec<u8>, String> {
-        let out = Command::new(venv_bin("aws"))
+        let out = Command::new(crate::venv_bin("aws"))
             .args(["--endpoint-url", &self.endpoint()])
             .args(args)
             .envs(env.iter().cloned())
@@ -139,7 +131,7 @@ impl S3Server {
     /// (Re)starts the server process on the same port (after [`stop`](Self::stop): its
     /// contents are gone, as after a crash of an in-memory store).
     pub fn resume(&mut self) {
-        let mut cmd = Command::new(venv_bin("moto_server"));
+        let mut cmd = Command::new(crate::venv_bin("moto_server"));
         if let Some(n) = self.auth_after {
             cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
         }

@@ -16,14 +16,10 @@ fn dir() -> PathBuf {
     testkit::workspace_root().join("scripts/kubernetes")
 }
 
-fn venv_tool(name: &str) -> PathBuf {
-    std::path::Path::new(&testkit::python()).with_file_name(name)
-}
-
 /// `kubectl kustomize scripts/kubernetes/<which>` (kubectl from PyPI, installed by
 /// scripts/py-tools.sh), written to a file in `out`.
 fn render(which: &str, out: &std::path::Path) -> PathBuf {
-    let rendered = Command::new(venv_tool("kubectl"))
+    let rendered = Command::new(testkit::venv_bin("kubectl"))
         .arg("kustomize")
         .arg(dir().join(which))
         .output()
@@ -36,21 +32,6 @@ fn render(which: &str, out: &std::path::Path) -> PathBuf {
     let path = out.join(format!("{}.yaml", which.replace('/', "-")));
     std::fs::write(&path, &rendered.stdout).unwrap();
     path
-}
-
-/// Runs a Python check with PyYAML (the test virtual environment's) over `args`.
-fn python_check(check: &str, args: &[&std::path::Path]) {
-    let out = Command::new(testkit::python())
-        .args(["-c", check])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -66,7 +47,7 @@ fn every_resource_is_valid_for_the_kubernetes_api() {
     ];
     for version in ["1.30.0", "1.33.0"] {
         for (which, file, resources) in &rendered {
-            let out = Command::new(venv_tool("kubernetes-validate"))
+            let out = Command::new(testkit::venv_bin("kubernetes-validate"))
                 .args(["--strict", "-k", version])
                 .arg(file)
                 .output()
@@ -160,7 +141,7 @@ print(len(every), "resources,", len(pods), "pods,", len(secrets), "secrets")
     let tmp = tempfile::tempdir().unwrap();
     for which in ["base", "overlays/platform"] {
         let rendered = render(which, tmp.path());
-        python_check(check, &[&dir(), &rendered]);
+        testkit::python_check(check, &[&dir(), &rendered]);
     }
 }
 
@@ -220,5 +201,5 @@ print("overlay ok:", len(over), "resources")
     let tmp = tempfile::tempdir().unwrap();
     let base = render("base", tmp.path());
     let overlay = render("overlays/platform", tmp.path());
-    python_check(check, &[&base, &overlay]);
+    testkit::python_check(check, &[&base, &overlay]);
 }
