@@ -100,9 +100,10 @@ pub fn is_secret_name(name: &str) -> bool {
     .any(|w| upper.contains(w))
 }
 
-/// Whether a variable configures pgops: its own, libpq's, the S3 client's.
+/// Whether a variable configures pgops: its own (`PGOPS_`) and libpq's (`PG`), the S3
+/// client's (`AWS_`).
 fn is_configuration(name: &str) -> bool {
-    (name.starts_with("PGOPS_") || name.starts_with("PG") || name.starts_with("AWS_"))
+    (name.starts_with("PG") || name.starts_with("AWS_"))
         && !PER_RUN.iter().any(|p| name.starts_with(p))
 }
 
